@@ -1,0 +1,121 @@
+/* graph.h - the revision graph with Alembic 1.8's semantics (SPEC §3.3).
+ *
+ * Built from a revision_set (which must outlive the graph).  Mirrors
+ * alembic.script.revision.RevisionMap, alembic.script.base.ScriptDirectory
+ * (_upgrade_revs, _downgrade_revs, _stamp_revs, walk_revisions) and
+ * alembic.runtime.migration (MigrationStep, StampStep, HeadMaintainer):
+ * heads, bases, branch points, merge points, depends_on, branch labels,
+ * the target grammar of SPEC §1, the order in which upgrades and downgrades
+ * walk the graph, and the version-table writes each step makes.  Pure: no
+ * I/O.  Lookups by id are hashed so that 100,000 revisions stay fast.
+ *
+ * Errors: script problems (duplicate id, cycle, unknown down revision or
+ * dependency, duplicate branch label) are ERR_SCRIPT and name the revision
+ * and its file; a current head no script knows is ERR_SCRIPT; unknown,
+ * ambiguous or unreachable targets are ERR_USAGE with Alembic's wording.
+ */
+#ifndef PRESTART_GRAPH_H
+#define PRESTART_GRAPH_H
+
+#include "prestart/script.h"
+#include "prestart/util.h"
+
+struct graph;
+
+/* A list of borrowed revision pointers. */
+struct revptrs {
+	const struct revision **v;
+	size_t n, alloc;
+};
+void revptrs_push(struct revptrs *l, const struct revision *r);
+void revptrs_free(struct revptrs *l);
+
+/* Build and validate the graph. On success *out is a new graph to free with
+ * graph_free(). */
+int graph_build(const struct revision_set *set, struct graph **out, struct err *e);
+void graph_free(struct graph *g);
+
+size_t graph_count(const struct graph *g);
+
+/* Heads, bases and branch points, in Alembic's order (ScriptDirectory
+ * get_heads(), get_bases(), and the revisions `alembic branches` lists). */
+void graph_heads(const struct graph *g, struct revptrs *out);
+void graph_bases(const struct graph *g, struct revptrs *out);
+void graph_branch_points(const struct graph *g, struct revptrs *out);
+
+/* Facts about one revision, as Alembic's Revision properties. */
+int graph_is_head(const struct graph *g, const struct revision *r);
+int graph_is_base(const struct graph *g, const struct revision *r);
+int graph_is_branch_point(const struct graph *g, const struct revision *r);
+int graph_is_merge_point(const struct graph *g, const struct revision *r);
+/* Revisions whose down revisions include r (Alembic's nextrev). */
+void graph_nextrevs(const struct graph *g, const struct revision *r, struct revptrs *out);
+
+/* Exact id lookup (NULL when unknown). */
+const struct revision *graph_find(const struct graph *g, const char *id);
+
+/* Resolve a revision argument as Alembic's get_revisions(): "heads", "head",
+ * "base", full ids, unique prefixes, "LABEL@head", "LABEL@REV", "LABEL"
+ * alone, and relative forms with `current` (the database's heads; may be
+ * NULL when none are known).  "base" yields an empty list. */
+int graph_resolve(const struct graph *g, const char *arg, const struct strlist *current,
+		  struct revptrs *out, struct err *e);
+
+/* Version-table operations, exactly those HeadMaintainer performs. */
+enum vt_kind { VT_INSERT = 1, VT_UPDATE, VT_DELETE };
+struct vt_op {
+	enum vt_kind kind;
+	char *from; /* UPDATE, DELETE */
+	char *to;   /* UPDATE, INSERT */
+};
+
+struct plan_step {
+	const struct revision *rev; /* the script run; NULL for a stamp step */
+	int upgrade;                /* 1 upgrade, 0 downgrade */
+	size_t op_first, op_count;  /* this step's slice of plan.ops */
+	char *desc;                 /* Alembic's short log, e.g. "a -> b, message" */
+};
+
+struct plan {
+	struct plan_step *steps;
+	size_t n, alloc;
+	struct vt_op *ops;
+	size_t n_ops, ops_alloc;
+	struct strlist start_heads; /* the version table before */
+	struct strlist end_heads;   /* the version table after all steps */
+};
+
+/* Plan `alembic upgrade TARGET` from the database heads `current`. */
+int graph_plan_upgrade(const struct graph *g, const struct strlist *current,
+		       const char *target, struct plan *p, struct err *e);
+/* Plan `alembic downgrade TARGET` from `current`. */
+int graph_plan_downgrade(const struct graph *g, const struct strlist *current,
+			 const char *target, struct plan *p, struct err *e);
+/* Plan `alembic stamp TARGET...` (with --purge: start from no heads). */
+int graph_plan_stamp(const struct graph *g, const struct strlist *current,
+		     const struct strlist *targets, int purge, struct plan *p, struct err *e);
+void plan_release(struct plan *p);
+
+/* Revisions for `alembic history -r RANGE` (RANGE NULL for all; forms
+ * "A:B", "A:", ":B", with "current" resolved against `current`), newest
+ * first, in walk_revisions() order. */
+int graph_history(const struct graph *g, const struct strlist *current, const char *range,
+		  struct revptrs *out, struct err *e);
+
+/* Alembic's Revision.cmd_format / log_entry text for one revision, as the
+ * `history`, `heads`, `branches`, `current` and `show` commands print it
+ * (new string, caller frees).  verbose: the log_entry form; otherwise
+ * "<down> -> <rev> (head) (branchpoint), message" style with the flags
+ * given. */
+struct graph_fmt {
+	int verbose;
+	int include_branches;
+	int include_doc;
+	int include_parents;
+	int tree_indicators;
+	int head_indicators;  /* history -i: "(current)" markers */
+	const struct strlist *current;
+};
+char *graph_format(const struct graph *g, const struct revision *r, const struct graph_fmt *f);
+
+#endif

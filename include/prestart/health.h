@@ -1,0 +1,57 @@
+/* health.h - the HTTP health endpoint (SPEC §5), served by its own thread.
+ *
+ * GET/HEAD /livez, /healthz: 200 unless the phase is failed (503 then);
+ * /readyz: 200 when done, else 503; /status: status_json(); /metrics:
+ * status_metrics().  Other methods: 405; unknown paths: 404.  A request
+ * larger than 8 KiB or not complete within 2 s is dropped.  Connections are
+ * handled one event-loop iteration at a time with poll(), so a slow or
+ * hostile client can never stall the pipeline (which never waits on this
+ * thread) nor starve other clients beyond a bounded number of open
+ * connections.
+ */
+#ifndef PRESTART_HEALTH_H
+#define PRESTART_HEALTH_H
+
+#include <stddef.h>
+
+#include "prestart/status.h"
+#include "prestart/util.h"
+
+#ifndef HEALTH_MAX_REQUEST
+#define HEALTH_MAX_REQUEST 8192
+#endif
+#ifndef HEALTH_REQUEST_TIMEOUT_MS
+#define HEALTH_REQUEST_TIMEOUT_MS 2000
+#endif
+#ifndef HEALTH_MAX_CONNS
+#define HEALTH_MAX_CONNS 256
+#endif
+
+/* A parsed request line. Pure parser: no I/O. */
+struct http_request {
+	char method[16];
+	char path[256]; /* without the query string */
+};
+
+enum http_parse_result {
+	HTTP_INCOMPLETE = 0, /* need more bytes */
+	HTTP_COMPLETE = 1,   /* headers ended (\r\n\r\n or \n\n) */
+	HTTP_BAD = -1        /* malformed: answer 400 and close */
+};
+
+/* Parse buf[0..len): the request line and the end of the headers. */
+enum http_parse_result http_parse_request(const char *buf, size_t len, struct http_request *req);
+
+/* Check a "[HOST]:PORT" address ("0.0.0.0:8080", ":8080", "[::1]:8080",
+ * "localhost:8080"); ERR_USAGE on bad input. Pure. */
+int health_addr_valid(const char *addr, struct err *e);
+
+struct health;
+
+/* Bind and listen on `addr` (SOCK_CLOEXEC), then serve from a new thread.
+ * Binding errors (in use, bad address) fail here, ERR_USAGE. */
+int health_start(struct health **out, const char *addr, struct status *st, struct err *e);
+/* Stop the thread and close every socket (before exec). NULL is fine. */
+void health_stop(struct health *h);
+
+#endif

@@ -1,0 +1,83 @@
+/* script.h - revision scripts: SQL revision files (SPEC §3.1) and the
+ * directories that hold them.
+ *
+ * A SQL revision file:
+ *
+ *   -- Revision ID: 3f2a1b9c0d4e
+ *   -- Revises: 1a2b3c4d5e6f
+ *   -- Create Date: 2026-11-21 10:00:00
+ *   -- Message: add users table
+ *   -- Branch Labels:
+ *   -- Depends On:
+ *   -- Transactional: true
+ *
+ *   -- +upgrade
+ *   CREATE TABLE users (...);
+ *
+ *   -- +downgrade
+ *   DROP TABLE users;
+ *
+ * The header is the leading run of `-- Key: value` lines (blank lines may
+ * not interrupt it; the first non-header line ends it).  Keys are
+ * case-insensitive; unknown keys are kept out of the way (ignored).
+ */
+#ifndef PRESTART_SCRIPT_H
+#define PRESTART_SCRIPT_H
+
+#include "prestart/util.h"
+
+#define REVISION_ID_MAX 32
+
+struct revision {
+	char *id;
+	struct strlist down;     /* Revises: empty for a base */
+	struct strlist labels;   /* Branch Labels */
+	struct strlist depends;  /* Depends On */
+	char *message;           /* may be "" */
+	char *create_date;       /* may be NULL */
+	int transactional;       /* default 1 */
+	int is_py;               /* an Alembic .py revision (no SQL sections) */
+	char *path;              /* file path as found */
+	/* SQL sections: text without the marker line; NULL when absent.
+	 * *_line is the 1-based file line of the section's first byte, so an
+	 * offset in the section maps back to path:line:col. */
+	char *upgrade_sql;
+	int upgrade_line;
+	char *downgrade_sql;
+	int downgrade_line;
+};
+
+/* Parse a SQL revision from text (len bytes, NUL-terminated).  `path` is
+ * used in messages ("path:line: ...") and copied into rev->path.  Errors
+ * (ERR_SCRIPT): missing Revision ID, bad id characters or length (1-32 of
+ * [A-Za-z0-9_.-]), bad ids in Revises/Depends On, bad Transactional value,
+ * missing `-- +upgrade`, duplicate sections, NUL bytes (binary files).
+ * Release with revision_release(). */
+int script_parse_sql(const char *path, const char *text, size_t len,
+		     struct revision *rev, struct err *e);
+void revision_release(struct revision *rev);
+
+/* Is s a valid revision id (1-32 of [A-Za-z0-9_.-])? */
+int script_valid_id(const char *s);
+
+struct revision_set {
+	struct revision *v;
+	size_t n, alloc;
+};
+
+/* Load every revision file of the directories `dirs` (non-recursive;
+ * `*.sql` as SQL revisions; `*.py` through pyrev when available, skipping
+ * __init__.py; dotfiles, __pycache__ and other files ignored).  Files are
+ * read in name order for a stable result.  A missing directory, an
+ * unreadable file, a file over 16 MiB or a directory mixing .py and .sql
+ * revisions is an ERR_SCRIPT error naming it.  Release with
+ * revision_set_release(). */
+int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e);
+void revision_set_release(struct revision_set *set);
+
+/* Map a byte offset inside `text` (a section starting at file line
+ * first_line, column 1) to a 1-based line and column (columns count bytes). */
+void script_offset_to_linecol(const char *text, size_t off, int first_line,
+			      int *line, int *col);
+
+#endif

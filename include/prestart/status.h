@@ -1,0 +1,52 @@
+/* status.h - the run's progress, shared between the pipeline and the health
+ * endpoint thread (SPEC §5).  Every accessor takes the mutex; the pipeline
+ * never blocks on a health client because the health thread only holds the
+ * mutex to copy or format the state.
+ */
+#ifndef PRESTART_STATUS_H
+#define PRESTART_STATUS_H
+
+#include <pthread.h>
+
+#include "prestart/util.h"
+
+enum phase {
+	PHASE_STARTING = 0,
+	PHASE_WAITING,
+	PHASE_LOCKING,
+	PHASE_MIGRATING,
+	PHASE_DONE,
+	PHASE_FAILED
+};
+
+struct status {
+	pthread_mutex_t mu;
+	enum phase phase;
+	long long started_ms;      /* now_ms() at status_init */
+	char *current;             /* comma-separated heads, or NULL */
+	char *target;              /* comma-separated target heads, or NULL */
+	long pending, applied;
+	long long wait_attempts;
+	long long wait_ms, lock_wait_ms, migrate_ms; /* durations of finished phases */
+	char error[512];           /* one line, never with a password */
+};
+
+void status_init(struct status *s);
+void status_release(struct status *s);
+
+const char *status_phase_name(enum phase p);
+void status_set_phase(struct status *s, enum phase p);
+/* Mark failed with a one-line error message. */
+void status_fail(struct status *s, const char *msg);
+void status_set_heads(struct status *s, const char *current, const char *target);
+void status_set_counts(struct status *s, long pending, long applied);
+void status_add_wait_attempt(struct status *s);
+enum phase status_phase(struct status *s);
+
+/* The /status JSON document: {"phase":..., "current":..., "target":...,
+ * "pending":N, "applied":N, "elapsed_ms":N, "error":...} (new string). */
+char *status_json(struct status *s);
+/* The /metrics document, Prometheus text format 0.0.4 (new string). */
+char *status_metrics(struct status *s);
+
+#endif

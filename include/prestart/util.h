@@ -1,0 +1,93 @@
+/* util.h - errors, allocation, string lists and buffers shared by every module.
+ *
+ * Error convention: a function that can fail takes a `struct err *` owned by
+ * the caller, fills it through err_set() and returns -1; 0 on success.  The
+ * `kind` is the exit code SPEC §6 assigns to that class of failure; only
+ * main.c and cmd_*.c turn it into a process exit status.
+ */
+#ifndef PRESTART_UTIL_H
+#define PRESTART_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifndef ERR_MSG_MAX
+#define ERR_MSG_MAX 2048
+#endif
+
+enum err_kind {
+	ERR_NONE = 0,
+	ERR_FAILED = 1,   /* a migration or hook failed */
+	ERR_USAGE = 2,    /* usage, configuration, unknown target */
+	ERR_SCRIPT = 3,   /* revision scripts or version table inconsistent */
+	ERR_LOCK = 4,     /* lock timeout */
+	ERR_TIMEOUT = 124 /* wait timeout */
+};
+
+struct err {
+	int kind;
+	char msg[ERR_MSG_MAX];
+};
+
+/* Record an error (printf-style, lowercase, no final period). Returns -1. */
+int err_set(struct err *e, int kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int err_vset(struct err *e, int kind, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+/* Prefix an existing message: "<prefix>: <old message>". Returns -1. */
+int err_prefix(struct err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Allocation that aborts with a message on exhaustion. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow an array *p of *alloc elements of size `size` to hold at least `need`. */
+void xgrow(void **p, size_t *alloc, size_t need, size_t size);
+
+/* A list of owned strings.  strlist_free() frees the strings and the array. */
+struct strlist {
+	char **v;
+	size_t n, alloc;
+};
+void strlist_push(struct strlist *l, const char *s);      /* copies s */
+void strlist_push_owned(struct strlist *l, char *s);      /* takes s */
+int strlist_contains(const struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+/* Split on any character of `seps`, trim blanks, drop empty items. */
+void strlist_split(struct strlist *l, const char *s, const char *seps);
+/* Join with `sep` into a new string (caller frees). */
+char *strlist_join(const struct strlist *l, const char *sep);
+
+/* A growable byte buffer, always NUL-terminated. sbuf_free() frees it. */
+struct sbuf {
+	char *buf;
+	size_t len, alloc;
+};
+void sbuf_add(struct sbuf *b, const char *s, size_t n);
+void sbuf_adds(struct sbuf *b, const char *s);
+void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sbuf_addc(struct sbuf *b, char c);
+/* Append s as a JSON string literal, quotes included. */
+void sbuf_add_json_str(struct sbuf *b, const char *s);
+void sbuf_reset(struct sbuf *b);
+char *sbuf_detach(struct sbuf *b); /* caller frees the result */
+void sbuf_free(struct sbuf *b);
+
+/* Read a whole file into *out (NUL-terminated, caller frees). Fails on files
+ * larger than `max` bytes. */
+int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
+
+/* Monotonic milliseconds. */
+long long now_ms(void);
+
+/* Trim trailing blanks in place; returns a pointer past leading blanks. */
+char *str_trim(char *s);
+int str_has_prefix(const char *s, const char *prefix);
+int str_has_suffix(const char *s, const char *suffix);
+
+#endif

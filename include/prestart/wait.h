@@ -1,0 +1,44 @@
+/* wait.h - waiting for the database and --wait-for targets (SPEC §4.3).
+ *
+ * Every target is waited on by its own thread under one deadline, with
+ * exponential backoff and jitter (100 ms doubling to 5 s).  Each failed
+ * attempt is logged with its reason, attempt number and elapsed time.
+ */
+#ifndef PRESTART_WAIT_H
+#define PRESTART_WAIT_H
+
+#include <signal.h>
+
+#include "prestart/dburl.h"
+#include "prestart/status.h"
+#include "prestart/util.h"
+
+enum wait_kind { WT_TCP = 1, WT_HTTP, WT_FILE, WT_PG, WT_SQLITE };
+
+struct wait_target {
+	enum wait_kind kind;
+	char *display;     /* for logs: URL with the password masked */
+	char *host, *port; /* WT_TCP */
+	char *url;         /* WT_HTTP: URL without the #fragment */
+	int status_lo, status_hi; /* WT_HTTP: accepted range, default 200-299 */
+	char *path;        /* WT_FILE, WT_SQLITE (the database file) */
+	struct dburl db;   /* WT_PG */
+};
+
+/* Parse a --wait-for target: tcp://host:port, http(s)://...[#status=A-B],
+ * file:///path, postgresql://... . ERR_USAGE naming the target on bad input
+ * (the message never contains a password). */
+int wait_target_parse(const char *spec, struct wait_target *t, struct err *e);
+/* The database itself as a target (WT_PG or WT_SQLITE). */
+void wait_target_from_db(const struct dburl *u, struct wait_target *t);
+void wait_target_release(struct wait_target *t);
+
+/* Wait for all targets in parallel.  timeout_ms 0 = forever.  Returns 0
+ * when all are ready; -1 with ERR_TIMEOUT (naming what was not ready and
+ * why), ERR_USAGE (a PostgreSQL failure that waiting will not fix: bad
+ * password, missing database, bad parameters), or kind 128+N when *stop
+ * became N (a signal) while waiting.  `st` may be NULL. */
+int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
+	     volatile sig_atomic_t *stop, struct status *st, struct err *e);
+
+#endif

@@ -1,0 +1,354 @@
+#include "prestart/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int err_vset(struct err *e, int kind, const char *fmt, va_list ap)
+{
+	if (!e)
+		return -1;
+	e->kind = kind;
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	return -1;
+}
+
+int err_set(struct err *e, int kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(e, kind, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int err_prefix(struct err *e, const char *fmt, ...)
+{
+	char prefix[512], old[ERR_MSG_MAX];
+	va_list ap;
+
+	if (!e)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, e->msg, sizeof(old));
+	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	return -1;
+}
+
+static void oom(void)
+{
+	static const char msg[] = "prestart: out of memory\n";
+	ssize_t r = write(2, msg, sizeof(msg) - 1);
+	(void)r;
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	p = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void xgrow(void **p, size_t *alloc, size_t need, size_t size)
+{
+	size_t n;
+
+	if (need <= *alloc)
+		return;
+	n = *alloc ? *alloc : 8;
+	while (n < need)
+		n *= 2;
+	*p = xrealloc(*p, n * size);
+	*alloc = n;
+}
+
+void strlist_push_owned(struct strlist *l, char *s)
+{
+	xgrow((void **)&l->v, &l->alloc, l->n + 2, sizeof(*l->v));
+	l->v[l->n++] = s;
+	l->v[l->n] = NULL;
+}
+
+void strlist_push(struct strlist *l, const char *s)
+{
+	strlist_push_owned(l, xstrdup(s));
+}
+
+int strlist_contains(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return 1;
+	return 0;
+}
+
+void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = l->alloc = 0;
+}
+
+void strlist_split(struct strlist *l, const char *s, const char *seps)
+{
+	while (*s) {
+		size_t n = strcspn(s, seps);
+		const char *a = s, *b = s + n;
+
+		while (a < b && isspace((unsigned char)*a))
+			a++;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b > a)
+			strlist_push_owned(l, xstrndup(a, (size_t)(b - a)));
+		s += n;
+		if (*s)
+			s++;
+	}
+}
+
+char *strlist_join(const struct strlist *l, const char *sep)
+{
+	struct sbuf b = { 0 };
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			sbuf_adds(&b, sep);
+		sbuf_adds(&b, l->v[i]);
+	}
+	sbuf_add(&b, "", 0);
+	return sbuf_detach(&b);
+}
+
+void sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+	xgrow((void **)&b->buf, &b->alloc, b->len + n + 1, 1);
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+void sbuf_adds(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+void sbuf_addc(struct sbuf *b, char c)
+{
+	sbuf_add(b, &c, 1);
+}
+
+void sbuf_addf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	xgrow((void **)&b->buf, &b->alloc, b->len + (size_t)n + 1, 1);
+	va_start(ap, fmt);
+	vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void sbuf_add_json_str(struct sbuf *b, const char *s)
+{
+	sbuf_addc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		switch (*p) {
+		case '"': sbuf_adds(b, "\\\""); break;
+		case '\\': sbuf_adds(b, "\\\\"); break;
+		case '\n': sbuf_adds(b, "\\n"); break;
+		case '\r': sbuf_adds(b, "\\r"); break;
+		case '\t': sbuf_adds(b, "\\t"); break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				sbuf_addf(b, "\\u%04x", *p);
+			else
+				sbuf_addc(b, (char)*p);
+		}
+	}
+	sbuf_addc(b, '"');
+}
+
+void sbuf_reset(struct sbuf *b)
+{
+	b->len = 0;
+	if (b->buf)
+		b->buf[0] = '\0';
+}
+
+char *sbuf_detach(struct sbuf *b)
+{
+	char *p = b->buf ? b->buf : xstrdup("");
+
+	b->buf = NULL;
+	b->len = b->alloc = 0;
+	return p;
+}
+
+void sbuf_free(struct sbuf *b)
+{
+	free(b->buf);
+	b->buf = NULL;
+	b->len = b->alloc = 0;
+}
+
+int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0, cap;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(e, ERR_SCRIPT, "cannot open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		err_set(e, ERR_SCRIPT, "cannot stat '%s': %s", path, strerror(errno));
+		goto error;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		err_set(e, ERR_SCRIPT, "cannot read '%s': is a directory", path);
+		goto error;
+	}
+	if (st.st_size > 0 && (size_t)st.st_size > max) {
+		err_set(e, ERR_SCRIPT, "'%s' is too large (%lld bytes, limit %zu)", path,
+			(long long)st.st_size, max);
+		goto error;
+	}
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t r;
+
+		if (n + 1 >= cap) {
+			if (cap > max + 1) {
+				err_set(e, ERR_SCRIPT, "'%s' is too large (limit %zu bytes)", path, max);
+				goto error;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err_set(e, ERR_SCRIPT, "cannot read '%s': %s", path, strerror(errno));
+			goto error;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		err_set(e, ERR_SCRIPT, "'%s' is too large (limit %zu bytes)", path, max);
+		goto error;
+	}
+	buf[n] = '\0';
+	close(fd);
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+error:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *str_trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+int str_has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+int str_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !memcmp(s + a - b, suffix, b);
+}
