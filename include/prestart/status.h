@@ -18,11 +18,14 @@ enum phase {
 	PHASE_DONE,
 	PHASE_FAILED
 };
+#define PHASE_COUNT (PHASE_FAILED + 1)
 
 struct status {
 	pthread_mutex_t mu;
 	enum phase phase;
 	long long started_ms;      /* now_ms() at status_init */
+	long long phase_started_ms; /* now_ms() when the current phase began */
+	long long finished_ms;     /* now_ms() on reaching done or failed, else 0 */
 	char *current;             /* comma-separated heads, or NULL */
 	char *target;              /* comma-separated target heads, or NULL */
 	long pending, applied;
@@ -31,22 +34,30 @@ struct status {
 	char error[512];           /* one line, never with a password */
 };
 
+/* Start in PHASE_STARTING with the clock running; status_release() frees. */
 void status_init(struct status *s);
 void status_release(struct status *s);
 
 const char *status_phase_name(enum phase p);
+/* Enter phase p.  Time spent in waiting, locking and migrating is added to
+ * wait_ms, lock_wait_ms and migrate_ms when the phase is left; done and
+ * failed stop the elapsed clock. */
 void status_set_phase(struct status *s, enum phase p);
-/* Mark failed with a one-line error message. */
+/* Mark failed with a one-line error message (already free of passwords;
+ * control characters become spaces). */
 void status_fail(struct status *s, const char *msg);
+/* Copy the heads; NULL or "" means none (null in the JSON). */
 void status_set_heads(struct status *s, const char *current, const char *target);
 void status_set_counts(struct status *s, long pending, long applied);
 void status_add_wait_attempt(struct status *s);
 enum phase status_phase(struct status *s);
 
 /* The /status JSON document: {"phase":..., "current":..., "target":...,
- * "pending":N, "applied":N, "elapsed_ms":N, "error":...} (new string). */
+ * "pending":N, "applied":N, "elapsed_ms":N, "error":..., "wait_attempts":N}
+ * (new string, caller frees). */
 char *status_json(struct status *s);
-/* The /metrics document, Prometheus text format 0.0.4 (new string). */
+/* The /metrics document, Prometheus text format 0.0.4 (new string, caller
+ * frees). */
 char *status_metrics(struct status *s);
 
 #endif

@@ -1,0 +1,223 @@
+#include "prestart/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const phase_names[PHASE_COUNT] = {
+	[PHASE_STARTING] = "starting",
+	[PHASE_WAITING] = "waiting",
+	[PHASE_LOCKING] = "locking",
+	[PHASE_MIGRATING] = "migrating",
+	[PHASE_DONE] = "done",
+	[PHASE_FAILED] = "failed",
+};
+
+void status_init(struct status *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	s->phase = PHASE_STARTING;
+	s->started_ms = now_ms();
+	s->phase_started_ms = s->started_ms;
+}
+
+void status_release(struct status *s)
+{
+	free(s->current);
+	free(s->target);
+	s->current = s->target = NULL;
+	pthread_mutex_destroy(&s->mu);
+}
+
+const char *status_phase_name(enum phase p)
+{
+	if ((int)p < 0 || p >= PHASE_COUNT)
+		return "unknown";
+	return phase_names[p];
+}
+
+static long long *phase_total(struct status *s, enum phase p)
+{
+	switch (p) {
+	case PHASE_WAITING: return &s->wait_ms;
+	case PHASE_LOCKING: return &s->lock_wait_ms;
+	case PHASE_MIGRATING: return &s->migrate_ms;
+	default: return NULL;
+	}
+}
+
+/* Called with the mutex held. */
+static void enter_phase(struct status *s, enum phase p, long long now)
+{
+	long long *total = phase_total(s, s->phase);
+
+	if (total)
+		*total += now - s->phase_started_ms;
+	s->phase = p;
+	s->phase_started_ms = now;
+	if (p == PHASE_DONE || p == PHASE_FAILED) {
+		if (!s->finished_ms)
+			s->finished_ms = now;
+	} else {
+		s->finished_ms = 0;
+	}
+}
+
+void status_set_phase(struct status *s, enum phase p)
+{
+	long long now = now_ms();
+
+	pthread_mutex_lock(&s->mu);
+	enter_phase(s, p, now);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void status_fail(struct status *s, const char *msg)
+{
+	long long now = now_ms();
+
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->error, sizeof(s->error), "%s", msg ? msg : "failed");
+	/* JSON would escape them, but the error is promised as one line:
+	 * probes and log shippers show it as such. */
+	for (char *c = s->error; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	enter_phase(s, PHASE_FAILED, now);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static char *dup_heads(const char *v)
+{
+	return v && *v ? xstrdup(v) : NULL;
+}
+
+void status_set_heads(struct status *s, const char *current, const char *target)
+{
+	char *c = dup_heads(current), *t = dup_heads(target), *oc, *ot;
+
+	pthread_mutex_lock(&s->mu);
+	oc = s->current;
+	ot = s->target;
+	s->current = c;
+	s->target = t;
+	pthread_mutex_unlock(&s->mu);
+	free(oc);
+	free(ot);
+}
+
+void status_set_counts(struct status *s, long pending, long applied)
+{
+	pthread_mutex_lock(&s->mu);
+	s->pending = pending;
+	s->applied = applied;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void status_add_wait_attempt(struct status *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->wait_attempts++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+enum phase status_phase(struct status *s)
+{
+	enum phase p;
+
+	pthread_mutex_lock(&s->mu);
+	p = s->phase;
+	pthread_mutex_unlock(&s->mu);
+	return p;
+}
+
+/* Called with the mutex held. */
+static long long elapsed_ms(const struct status *s, long long now)
+{
+	return (s->finished_ms ? s->finished_ms : now) - s->started_ms;
+}
+
+/* Time in phase p so far, counting the phase in progress, so that a scrape
+ * during a long migration shows it growing.  Called with the mutex held. */
+static long long phase_ms(struct status *s, enum phase p, long long now)
+{
+	long long total = *phase_total(s, p);
+
+	if (s->phase == p)
+		total += now - s->phase_started_ms;
+	return total;
+}
+
+static void json_opt_str(struct sbuf *b, const char *v)
+{
+	if (v)
+		sbuf_add_json_str(b, v);
+	else
+		sbuf_adds(b, "null");
+}
+
+char *status_json(struct status *s)
+{
+	struct sbuf b = { 0 };
+	long long now = now_ms();
+
+	pthread_mutex_lock(&s->mu);
+	sbuf_adds(&b, "{\"phase\":");
+	sbuf_add_json_str(&b, status_phase_name(s->phase));
+	sbuf_adds(&b, ",\"current\":");
+	json_opt_str(&b, s->current);
+	sbuf_adds(&b, ",\"target\":");
+	json_opt_str(&b, s->target);
+	sbuf_addf(&b, ",\"pending\":%ld,\"applied\":%ld,\"elapsed_ms\":%lld,\"error\":",
+		  s->pending, s->applied, elapsed_ms(s, now));
+	json_opt_str(&b, s->error[0] ? s->error : NULL);
+	sbuf_addf(&b, ",\"wait_attempts\":%lld}", s->wait_attempts);
+	pthread_mutex_unlock(&s->mu);
+	return sbuf_detach(&b);
+}
+
+static void metric_head(struct sbuf *b, const char *name, const char *type, const char *help)
+{
+	sbuf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metric_seconds(struct sbuf *b, const char *name, const char *help, long long ms)
+{
+	metric_head(b, name, "gauge", help);
+	sbuf_addf(b, "%s %lld.%03lld\n", name, ms / 1000, ms % 1000);
+}
+
+char *status_metrics(struct status *s)
+{
+	struct sbuf b = { 0 };
+	long long now = now_ms();
+
+	pthread_mutex_lock(&s->mu);
+	metric_head(&b, "prestart_phase", "gauge",
+		    "Current phase of the run (1 for the active phase, 0 for the others).");
+	for (int p = 0; p < PHASE_COUNT; p++)
+		sbuf_addf(&b, "prestart_phase{phase=\"%s\"} %d\n", phase_names[p],
+			  (int)s->phase == p);
+	metric_head(&b, "prestart_revisions_applied", "gauge",
+		    "Revisions applied by this run.");
+	sbuf_addf(&b, "prestart_revisions_applied %ld\n", s->applied);
+	metric_head(&b, "prestart_revisions_pending", "gauge",
+		    "Revisions still to apply to reach the target.");
+	sbuf_addf(&b, "prestart_revisions_pending %ld\n", s->pending);
+	metric_head(&b, "prestart_wait_attempts_total", "counter",
+		    "Readiness probes made while waiting for dependencies.");
+	sbuf_addf(&b, "prestart_wait_attempts_total %lld\n", s->wait_attempts);
+	metric_seconds(&b, "prestart_elapsed_seconds", "Time since prestart started.",
+		       elapsed_ms(s, now));
+	metric_seconds(&b, "prestart_wait_seconds", "Time spent waiting for dependencies.",
+		       phase_ms(s, PHASE_WAITING, now));
+	metric_seconds(&b, "prestart_lock_wait_seconds", "Time spent waiting for the migration lock.",
+		       phase_ms(s, PHASE_LOCKING, now));
+	metric_seconds(&b, "prestart_migrate_seconds", "Time spent applying revisions.",
+		       phase_ms(s, PHASE_MIGRATING, now));
+	metric_head(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.");
+	sbuf_adds(&b, "prestart_up 1\n");
+	pthread_mutex_unlock(&s->mu);
+	return sbuf_detach(&b);
+}
