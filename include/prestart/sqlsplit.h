@@ -1,13 +1,21 @@
 /* sqlsplit.h - split a SQL script into statements with PostgreSQL's lexical
  * rules. Pure: no I/O.
  *
- * Knows single-quoted strings ('' escapes), E'' strings (backslash escapes),
- * standard_conforming_strings on for plain strings, "quoted identifiers",
- * dollar quotes with optional tags ($$...$$, $fn$...$fn$; a `$1` parameter is
- * not a dollar quote), `--` line comments and nested block comments, and
- * BEGIN ... END blocks of SQL-standard function bodies (CREATE FUNCTION ...
- * BEGIN ATOMIC ... END).  Statements are separated by `;` outside all of
- * those.  Statements that are empty or only whitespace/comments are dropped.
+ * Knows single-quoted strings ('' escapes; standard_conforming_strings on, so
+ * a backslash is an ordinary character), E'' strings (backslash escapes),
+ * U&'' strings, "quoted identifiers" ("" escapes), dollar quotes with
+ * optional tags ($$...$$, $fn$...$fn$; `$1` is a parameter and a '$' right
+ * after an identifier character belongs to the identifier, as in `a$b`),
+ * `--` line comments and nested block comments.  Statements are separated by
+ * `;` outside all of those.
+ *
+ * SQL-standard routine bodies: in a statement that starts with CREATE [OR
+ * REPLACE] FUNCTION|PROCEDURE, the words BEGIN ATOMIC (outside parentheses)
+ * open a body in which `;` does not split; inside it CASE opens and END
+ * closes a level, and the END that closes the body ends it.  Words after a
+ * '.' (`t.end`) do not count.  This is psql's heuristic.
+ *
+ * Statements that are empty or only whitespace/comments are dropped.
  */
 #ifndef PRESTART_SQLSPLIT_H
 #define PRESTART_SQLSPLIT_H
@@ -16,7 +24,9 @@
 
 struct sql_stmt {
 	size_t off; /* byte offset of the statement's first significant byte */
-	size_t len; /* length up to (not including) the terminating ';' */
+	size_t len; /* up to the end of its last significant token: comments
+		     * and blanks before the terminating ';' are left out, so
+		     * appending ";" always ends the statement */
 };
 
 struct sql_stmts {
