@@ -15,30 +15,46 @@
 
 enum wait_kind { WT_TCP = 1, WT_HTTP, WT_FILE, WT_PG, WT_SQLITE };
 
+/* All strings are owned by the target; wait_target_release() frees them. */
 struct wait_target {
 	enum wait_kind kind;
 	char *display;     /* for logs: URL with the password masked */
-	char *host, *port; /* WT_TCP */
+	char *host, *port; /* WT_TCP (host without IPv6 brackets) */
 	char *url;         /* WT_HTTP: URL without the #fragment */
 	int status_lo, status_hi; /* WT_HTTP: accepted range, default 200-299 */
 	char *path;        /* WT_FILE, WT_SQLITE (the database file) */
-	struct dburl db;   /* WT_PG */
+	struct dburl db;   /* WT_PG: a private deep copy */
 };
 
-/* Parse a --wait-for target: tcp://host:port, http(s)://...[#status=A-B],
- * file:///path, postgresql://... . ERR_USAGE naming the target on bad input
- * (the message never contains a password). */
+/* Parse a --wait-for target: tcp://host:port, http(s)://...[#status=A-B or
+ * #status=N], file:///path, postgresql://... (and the other DATABASE_URL
+ * forms of dburl.h).  ERR_USAGE naming the target on bad input (the message
+ * never contains a password).  On error *t is left empty (releasable). */
 int wait_target_parse(const char *spec, struct wait_target *t, struct err *e);
-/* The database itself as a target (WT_PG or WT_SQLITE). */
+/* The database itself as a target (WT_PG or WT_SQLITE); *u is copied, the
+ * caller keeps ownership of it. */
 void wait_target_from_db(const struct dburl *u, struct wait_target *t);
 void wait_target_release(struct wait_target *t);
 
 /* Wait for all targets in parallel.  timeout_ms 0 = forever.  Returns 0
  * when all are ready; -1 with ERR_TIMEOUT (naming what was not ready and
  * why), ERR_USAGE (a PostgreSQL failure that waiting will not fix: bad
- * password, missing database, bad parameters), or kind 128+N when *stop
- * became N (a signal) while waiting.  `st` may be NULL. */
+ * password, missing database, unknown role, bad parameters), ERR_FAILED
+ * (no thread could be started), or kind 128+N when *stop became N (a
+ * signal) while waiting.  `stop` and `st` may be NULL. */
 int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
 	     volatile sig_atomic_t *stop, struct status *st, struct err *e);
+
+/* Pure helpers, exposed for the tests. */
+
+/* The pause after failed attempt number `attempt` (1-based): the cap is
+ * 100 ms doubled per attempt up to 5 s, and the pause is "equal jitter":
+ * cap/2 plus `rnd` folded into [0, cap/2]. */
+long long wait_backoff_ms(unsigned attempt, unsigned long long rnd);
+
+enum wait_pg_verdict { WAIT_PG_RETRY = 0, WAIT_PG_FATAL = 1 };
+/* Classify a failed PostgreSQL connection by its SQLSTATE (may be NULL or
+ * empty) and, when that is missing or unknown, by libpq's message text. */
+enum wait_pg_verdict wait_pg_classify(const char *sqlstate, const char *msg);
 
 #endif

@@ -1,0 +1,1032 @@
+/* wait.c - wait for the database and --wait-for targets (SPEC §4.3).
+ *
+ * One thread per target.  Every probe is bounded by min(time left, 5 s) and
+ * polls in slices of at most 50 ms, so a signal (seen through *stop) or a
+ * fatal error in another thread ends every wait promptly; nothing blocks
+ * longer than one name lookup.
+ */
+#include "prestart/wait.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "prestart/log.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define ATTEMPT_MAX_MS 5000
+#define SLICE_MS 50
+#define REASON_MAX 512
+
+/* ---------------------------------------------------------------- parsing */
+
+static void target_init(struct wait_target *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode a file URL path; NULL on a bad escape or an embedded NUL. */
+static char *pct_decode(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+
+	while (*s) {
+		if (*s == '%') {
+			int hi = hexval((unsigned char)s[1]);
+			int lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(hi * 16 + lo);
+			s += 3;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static int parse_uint(const char *s, size_t len, long max, long *out)
+{
+	long v = 0;
+
+	if (len == 0 || len > 9)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int has_blank_or_ctl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static int bad(struct err *e, const char *masked, const char *why)
+{
+	return err_set(e, ERR_USAGE, "invalid wait target '%s': %s", masked, why);
+}
+
+static int parse_tcp(const char *rest, const char *masked, struct wait_target *t,
+		     struct err *e)
+{
+	size_t len = strlen(rest);
+	const char *host, *colon;
+	size_t hlen;
+	long port;
+
+	if (len && rest[len - 1] == '/')
+		len--;
+	if (len == 0)
+		return bad(e, masked, "expected tcp://host:port");
+	if (rest[0] == '[') {
+		const char *close = memchr(rest, ']', len);
+
+		if (!close || close + 1 >= rest + len || close[1] != ':')
+			return bad(e, masked, "expected tcp://[ipv6]:port");
+		host = rest + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = NULL;
+		for (size_t i = 0; i < len; i++)
+			if (rest[i] == ':')
+				colon = rest + i;
+		if (!colon)
+			return bad(e, masked, "missing port (expected tcp://host:port)");
+		host = rest;
+		hlen = (size_t)(colon - rest);
+		if (memchr(host, ':', hlen))
+			return bad(e, masked, "an IPv6 address needs brackets: tcp://[::1]:port");
+	}
+	if (hlen == 0)
+		return bad(e, masked, "missing host (expected tcp://host:port)");
+	for (size_t i = 0; i < hlen; i++)
+		if (strchr("/?#@[]", host[i]))
+			return bad(e, masked, "expected tcp://host:port with no path or user");
+	if (parse_uint(colon + 1, (size_t)(rest + len - colon - 1), 65535, &port) < 0 ||
+	    port == 0)
+		return bad(e, masked, "the port must be a number from 1 to 65535");
+	t->kind = WT_TCP;
+	t->host = xstrndup(host, hlen);
+	t->port = xasprintf("%ld", port);
+	return 0;
+}
+
+static int parse_status_range(const char *frag, const char *masked, struct wait_target *t,
+			      struct err *e)
+{
+	const char *v, *dash;
+	long lo, hi;
+
+	if (strncmp(frag, "status=", 7) != 0)
+		return bad(e, masked, "unknown fragment (expected #status=200-399 or #status=200)");
+	v = frag + 7;
+	dash = strchr(v, '-');
+	if (dash) {
+		if (parse_uint(v, (size_t)(dash - v), 599, &lo) < 0 ||
+		    parse_uint(dash + 1, strlen(dash + 1), 599, &hi) < 0)
+			lo = hi = -1;
+	} else if (parse_uint(v, strlen(v), 599, &lo) == 0) {
+		hi = lo;
+	} else {
+		lo = hi = -1;
+	}
+	if (lo < 100 || hi < 100 || lo > hi)
+		return bad(e, masked, "#status wants a code or a range of codes from 100 to 599");
+	t->status_lo = (int)lo;
+	t->status_hi = (int)hi;
+	return 0;
+}
+
+static int parse_http(const char *spec, const char *rest, const char *masked,
+		      struct wait_target *t, struct err *e)
+{
+	const char *hash = strchr(spec, '#');
+	size_t alen = strcspn(rest, "/?#");
+	const char *at;
+
+	if (has_blank_or_ctl(spec))
+		return bad(e, masked, "the URL contains blanks or control characters");
+	/* The host is what follows any user:password@ in the authority. */
+	at = memchr(rest, '@', alen);
+	if (at)
+		alen -= (size_t)(at + 1 - rest);
+	if (alen == 0)
+		return bad(e, masked, "missing host");
+	t->status_lo = 200;
+	t->status_hi = 299;
+	if (hash && hash[1] && parse_status_range(hash + 1, masked, t, e) < 0)
+		return -1;
+	t->kind = WT_HTTP;
+	t->url = hash ? xstrndup(spec, (size_t)(hash - spec)) : xstrdup(spec);
+	return 0;
+}
+
+static int parse_file(const char *rest, const char *masked, struct wait_target *t,
+		      struct err *e)
+{
+	if (strncasecmp(rest, "localhost/", 10) == 0)
+		rest += 9;
+	if (rest[0] != '/')
+		return bad(e, masked, "expected file:///absolute/path");
+	if (strpbrk(rest, "?#"))
+		return bad(e, masked, "a file target takes no query or fragment");
+	t->path = pct_decode(rest);
+	if (!t->path)
+		return bad(e, masked, "bad percent-encoding in the path");
+	t->kind = WT_FILE;
+	return 0;
+}
+
+static int scheme_is(const char *spec, size_t slen, const char *name)
+{
+	return strlen(name) == slen && strncasecmp(spec, name, slen) == 0;
+}
+
+/* A driver suffix ("postgresql+psycopg") belongs to the database URL forms. */
+static int scheme_is_db(const char *spec, size_t slen)
+{
+	static const char *const bases[] = { "postgresql", "postgres", "sqlite" };
+
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		size_t b = strlen(bases[i]);
+
+		if (slen >= b && strncasecmp(spec, bases[i], b) == 0 &&
+		    (slen == b || spec[b] == '+'))
+			return 1;
+	}
+	return 0;
+}
+
+int wait_target_parse(const char *spec, struct wait_target *t, struct err *e)
+{
+	const char *sep;
+	char *masked;
+	size_t slen;
+	int rc;
+
+	target_init(t);
+	if (!spec || !*spec)
+		return err_set(e, ERR_USAGE, "empty wait target");
+	masked = dburl_mask(spec);
+	sep = strstr(spec, "://");
+	if (!sep) {
+		rc = bad(e, masked, "expected tcp://host:port, http(s)://..., file:///path "
+			 "or postgresql://...");
+		goto out;
+	}
+	slen = (size_t)(sep - spec);
+	if (scheme_is(spec, slen, "tcp")) {
+		rc = parse_tcp(sep + 3, masked, t, e);
+	} else if (scheme_is(spec, slen, "http") || scheme_is(spec, slen, "https")) {
+		rc = parse_http(spec, sep + 3, masked, t, e);
+	} else if (scheme_is(spec, slen, "file")) {
+		rc = parse_file(sep + 3, masked, t, e);
+	} else if (scheme_is_db(spec, slen)) {
+		struct dburl u;
+
+		memset(&u, 0, sizeof(u));
+		rc = dburl_parse(spec, &u, e);
+		if (rc == 0) {
+			wait_target_from_db(&u, t);
+			dburl_release(&u);
+		} else {
+			err_prefix(e, "invalid wait target '%s'", masked);
+		}
+		goto out;
+	} else {
+		rc = err_set(e, ERR_USAGE, "invalid wait target '%s': unsupported scheme '%.*s' "
+			     "(expected tcp, http, https, file or postgresql)",
+			     masked, (int)(slen > 32 ? 32 : slen), spec);
+	}
+	if (rc == 0) {
+		t->display = masked;
+		masked = NULL;
+	}
+out:
+	if (rc < 0)
+		wait_target_release(t);
+	free(masked);
+	return rc;
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A private copy, so that a target's lifetime is independent of the
+ * caller's struct dburl and of how dburl.c lays out its allocations. */
+static void dburl_copy(struct dburl *dst, const struct dburl *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->kind = src->kind;
+	dst->n = src->n;
+	dst->keys = xcalloc(src->n + 1, sizeof(char *));
+	dst->vals = xcalloc(src->n + 1, sizeof(char *));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->keys[i] = xstrdup_or_null(src->keys[i]);
+		dst->vals[i] = xstrdup_or_null(src->vals[i]);
+	}
+	dst->path = xstrdup_or_null(src->path);
+	dst->masked = xstrdup_or_null(src->masked);
+}
+
+static void dburl_copy_free(struct dburl *u)
+{
+	if (u->keys)
+		for (size_t i = 0; i < u->n; i++)
+			free(u->keys[i]);
+	if (u->vals)
+		for (size_t i = 0; i < u->n; i++)
+			free(u->vals[i]);
+	free(u->keys);
+	free(u->vals);
+	free(u->path);
+	free(u->masked);
+	memset(u, 0, sizeof(*u));
+}
+
+void wait_target_from_db(const struct dburl *u, struct wait_target *t)
+{
+	target_init(t);
+	if (u->kind == DB_SQLITE) {
+		t->kind = WT_SQLITE;
+		t->path = xstrdup(u->path ? u->path : "");
+		t->display = u->masked && *u->masked ? xstrdup(u->masked)
+						      : xasprintf("sqlite:///%s", t->path);
+		return;
+	}
+	t->kind = WT_PG;
+	dburl_copy(&t->db, u);
+	t->display = u->masked && *u->masked ? xstrdup(u->masked)
+					      : xstrdup("postgresql (libpq PG* environment)");
+}
+
+void wait_target_release(struct wait_target *t)
+{
+	if (!t)
+		return;
+	free(t->display);
+	free(t->host);
+	free(t->port);
+	free(t->url);
+	free(t->path);
+	if (t->kind == WT_PG)
+		dburl_copy_free(&t->db);
+	target_init(t);
+}
+
+/* --------------------------------------------------------- pure helpers */
+
+long long wait_backoff_ms(unsigned attempt, unsigned long long rnd)
+{
+	long long cap = BACKOFF_FIRST_MS;
+
+	if (attempt == 0)
+		attempt = 1;
+	for (unsigned i = 1; i < attempt && cap < BACKOFF_MAX_MS; i++)
+		cap *= 2;
+	if (cap > BACKOFF_MAX_MS)
+		cap = BACKOFF_MAX_MS;
+	/* Equal jitter keeps a floor of cap/2, so replicas spread out without
+	 * any of them hammering a dependency that just refused it. */
+	return cap / 2 + (long long)(rnd % (unsigned long long)(cap / 2 + 1));
+}
+
+static int contains(const char *hay, const char *needle)
+{
+	return hay && strstr(hay, needle) != NULL;
+}
+
+/* Connection failures come back from libpq as text only: there is no
+ * PGresult to ask for PG_DIAG_SQLSTATE.  The probe makes libpq print the
+ * SQLSTATE (verbose errors) and passes it here; the text patterns are the
+ * fallback for servers or libpq-side failures without one.  libpq's own
+ * messages are English because prestart never calls setlocale(); a server
+ * with a non-English lc_messages defeats the text patterns, and then the
+ * failure is retried until the deadline, which is the safe direction. */
+enum wait_pg_verdict wait_pg_classify(const char *sqlstate, const char *msg)
+{
+	static const char *const fatal_states[] = {
+		"28P01", /* invalid_password */
+		"28000", /* invalid_authorization_specification: no role, no pg_hba entry */
+		"3D000", /* invalid_catalog_name: no such database */
+	};
+	static const char *const retry_states[] = {
+		"57P03", /* cannot_connect_now: starting up, shutting down, recovery */
+		"53300", /* too_many_connections */
+	};
+
+	if (sqlstate && *sqlstate) {
+		for (size_t i = 0; i < sizeof(fatal_states) / sizeof(fatal_states[0]); i++)
+			if (strcmp(sqlstate, fatal_states[i]) == 0)
+				return WAIT_PG_FATAL;
+		for (size_t i = 0; i < sizeof(retry_states) / sizeof(retry_states[0]); i++)
+			if (strcmp(sqlstate, retry_states[i]) == 0)
+				return WAIT_PG_RETRY;
+	}
+	if (contains(msg, "the database system is") || contains(msg, "too many") ||
+	    contains(msg, "remaining connection slots"))
+		return WAIT_PG_RETRY;
+	if (contains(msg, "password authentication failed") ||
+	    contains(msg, "no password supplied") ||
+	    contains(msg, "no pg_hba.conf entry") ||
+	    (contains(msg, "database \"") && contains(msg, "does not exist")) ||
+	    (contains(msg, "role \"") && contains(msg, "does not exist")) ||
+	    contains(msg, "invalid connection option") ||
+	    contains(msg, "invalid sslmode value") ||
+	    contains(msg, "invalid port number"))
+		return WAIT_PG_FATAL;
+	return WAIT_PG_RETRY;
+}
+
+/* ---------------------------------------------------------------- workers */
+
+enum probe_result { PROBE_READY, PROBE_RETRY, PROBE_FATAL, PROBE_STOPPED };
+enum worker_state { W_PENDING, W_READY, W_FATAL, W_STOPPED, W_TIMEOUT };
+
+struct wait_shared {
+	volatile sig_atomic_t *stop;
+	struct status *st;
+	long long start, deadline;
+	atomic_int aborted; /* a fatal error somewhere: everyone stops */
+	atomic_int first_fatal;
+};
+
+struct worker {
+	struct wait_target *t;
+	struct wait_shared *sh;
+	pthread_t th;
+	enum worker_state state;
+	unsigned attempts;
+	unsigned long long rng;
+	char reason[REASON_MAX];
+	int idx;
+};
+
+static int should_stop(const struct wait_shared *sh)
+{
+	return (sh->stop && *sh->stop) || atomic_load(&sh->aborted);
+}
+
+static void set_reason(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void set_reason(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->reason, sizeof(w->reason), fmt, ap);
+	va_end(ap);
+}
+
+static void errno_text(int errnum, char *buf, size_t len)
+{
+	if (strerror_r(errnum, buf, len) != 0)
+		snprintf(buf, len, "error %d", errnum);
+	/* "Connection refused" reads better as "connection refused" mid-line. */
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z')
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
+static unsigned long long rng_next(unsigned long long *s)
+{
+	/* xorshift64*: plenty for jitter and needs no shared state. */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+/* Sleep up to ms, waking within SLICE_MS of a stop request. */
+static void nap(const struct wait_shared *sh, long long ms)
+{
+	long long until = now_ms() + ms;
+
+	while (!should_stop(sh)) {
+		long long left = until - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > SLICE_MS)
+			left = SLICE_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL); /* EINTR just means an early look at *stop */
+	}
+}
+
+/* poll() one descriptor until `events`, the attempt's end or a stop.
+ * Returns 1 ready, 0 timed out, -1 stopped, -2 poll error (errno set). */
+static int poll_fd(const struct wait_shared *sh, int fd, short events, long long until)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events, .revents = 0 };
+		long long left;
+		int r;
+
+		if (should_stop(sh))
+			return -1;
+		left = until - now_ms();
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, (int)(left > SLICE_MS ? SLICE_MS : left));
+		if (r < 0 && errno != EINTR)
+			return -2;
+		if (r > 0)
+			return 1;
+	}
+}
+
+/* TCP: every address getaddrinfo returns, each given an equal share of
+ * what is left of the attempt, so one black-holed address cannot starve
+ * the next. */
+static enum probe_result probe_tcp(struct worker *w, long long until)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	size_t left_addrs = 0;
+	char ebuf[128];
+	int r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	r = getaddrinfo(w->t->host, w->t->port, &hints, &res);
+	if (r != 0) {
+		if (r == EAI_SYSTEM)
+			errno_text(errno, ebuf, sizeof(ebuf));
+		set_reason(w, "cannot resolve '%s': %s", w->t->host,
+			   r == EAI_SYSTEM ? ebuf : gai_strerror(r));
+		return PROBE_RETRY;
+	}
+	for (ai = res; ai; ai = ai->ai_next)
+		left_addrs++;
+	for (ai = res; ai; ai = ai->ai_next, left_addrs--) {
+		long long now = now_ms(), share = (until - now) / (long long)left_addrs;
+		int fd, soerr = 0;
+		socklen_t slen = sizeof(soerr);
+
+		if (share <= 0)
+			share = until - now;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			errno_text(errno, ebuf, sizeof(ebuf));
+			set_reason(w, "socket: %s", ebuf);
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			close(fd);
+			freeaddrinfo(res);
+			return PROBE_READY;
+		}
+		/* EINTR on a non-blocking connect: it goes on asynchronously. */
+		if (errno != EINPROGRESS && errno != EINTR) {
+			soerr = errno;
+		} else {
+			r = poll_fd(w->sh, fd, POLLOUT, now + share);
+			if (r == -1) {
+				close(fd);
+				freeaddrinfo(res);
+				return PROBE_STOPPED;
+			}
+			if (r == 0) {
+				set_reason(w, "no answer within %lld ms", share);
+				close(fd);
+				continue;
+			}
+			if (r == -2)
+				soerr = errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0)
+				soerr = errno;
+		}
+		close(fd);
+		if (soerr == 0) {
+			freeaddrinfo(res);
+			return PROBE_READY;
+		}
+		errno_text(soerr, ebuf, sizeof(ebuf));
+		set_reason(w, "%s", ebuf);
+	}
+	freeaddrinfo(res);
+	return PROBE_RETRY;
+}
+
+static size_t discard_body(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* HTTP through the multi interface, so the wait can be abandoned between
+ * 50 ms polls instead of at libcurl's once-a-second progress callback. */
+static enum probe_result probe_http(struct worker *w, long long until)
+{
+	char ebuf[CURL_ERROR_SIZE] = "";
+	enum probe_result pr = PROBE_RETRY;
+	long budget = (long)(until - now_ms()), code = 0;
+	CURLM *m = NULL;
+	CURL *c;
+	CURLMsg *msg;
+	CURLcode cc = CURLE_OK;
+	int running = 1, left, done = 0;
+
+	if (budget < 1)
+		budget = 1;
+	c = curl_easy_init();
+	if (!c) {
+		set_reason(w, "cannot initialise libcurl");
+		return PROBE_RETRY;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, w->t->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, budget);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, budget);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "prestart");
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	m = curl_multi_init();
+	if (!m || curl_multi_add_handle(m, c) != CURLM_OK) {
+		set_reason(w, "cannot initialise libcurl");
+		goto out;
+	}
+	while (running) {
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			set_reason(w, "libcurl failed");
+			goto out_remove;
+		}
+		if (!running)
+			break;
+		if (should_stop(w->sh)) {
+			pr = PROBE_STOPPED;
+			goto out_remove;
+		}
+		if (now_ms() >= until + SLICE_MS) {
+			/* libcurl's own timeout should have fired already. */
+			set_reason(w, "no answer within %ld ms", budget);
+			goto out_remove;
+		}
+		curl_multi_poll(m, NULL, 0, SLICE_MS, NULL);
+	}
+	while ((msg = curl_multi_info_read(m, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) {
+			cc = msg->data.result;
+			done = 1;
+		}
+	if (!done) {
+		set_reason(w, "libcurl did not finish the request");
+	} else if (cc != CURLE_OK) {
+		set_reason(w, "%s", ebuf[0] ? ebuf : curl_easy_strerror(cc));
+		if (w->reason[0] >= 'A' && w->reason[0] <= 'Z' && w->reason[1] >= 'a' &&
+		    w->reason[1] <= 'z')
+			w->reason[0] = (char)(w->reason[0] - 'A' + 'a');
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= w->t->status_lo && code <= w->t->status_hi)
+			pr = PROBE_READY;
+		else
+			set_reason(w, "HTTP %ld", code);
+	}
+out_remove:
+	curl_multi_remove_handle(m, c);
+out:
+	if (m)
+		curl_multi_cleanup(m);
+	curl_easy_cleanup(c);
+	return pr;
+}
+
+static enum probe_result probe_file(struct worker *w)
+{
+	struct stat sb;
+	char ebuf[128];
+
+	if (stat(w->t->path, &sb) == 0)
+		return PROBE_READY;
+	errno_text(errno, ebuf, sizeof(ebuf));
+	set_reason(w, "%s", ebuf);
+	return PROBE_RETRY;
+}
+
+/* SQLite creates the file itself; what must exist is a directory where it
+ * (and its journal and lock files) can be written. */
+static enum probe_result probe_sqlite(struct worker *w)
+{
+	const char *slash = strrchr(w->t->path, '/');
+	char *dir, ebuf[128];
+	enum probe_result pr = PROBE_READY;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == w->t->path)
+		dir = xstrdup("/");
+	else
+		dir = xstrndup(w->t->path, (size_t)(slash - w->t->path));
+	if (access(dir, W_OK | X_OK) != 0) {
+		errno_text(errno, ebuf, sizeof(ebuf));
+		set_reason(w, "directory '%s': %s", dir, ebuf);
+		pr = PROBE_RETRY;
+	}
+	free(dir);
+	return pr;
+}
+
+static int is_sqlstate(const char *p)
+{
+	for (int i = 0; i < 5; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z')))
+			return 0;
+	return p[5] == ':' && p[6] == ' ';
+}
+
+/* Reduce libpq's verbose, possibly multi-host message to one line and pull
+ * out the SQLSTATE.  A line where the server spoke (it has a SQLSTATE) wins
+ * over a transport failure on another address; otherwise the last line. */
+static void pg_reason(const char *msg, char *reason, size_t rlen, char sqlstate[6])
+{
+	const char *line = msg;
+	int have_state = 0;
+
+	sqlstate[0] = '\0';
+	snprintf(reason, rlen, "connection failed");
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		const char *p = line, *end = line + len, *f;
+
+		line = eol ? eol + 1 : NULL;
+		if (len == 0 || *p == '\t' || *p == ' ' || strncmp(p, "LOCATION:", 9) == 0 ||
+		    strncmp(p, "DETAIL:", 7) == 0 || strncmp(p, "HINT:", 5) == 0)
+			continue;
+		if (strncmp(p, "connection to server", 20) == 0 &&
+		    (f = strstr(p, " failed: ")) && f < end)
+			p = f + 9;
+		if (strncmp(p, "FATAL:  ", 8) == 0 || strncmp(p, "ERROR:  ", 8) == 0)
+			p += 8;
+		if (end - p >= 7 && is_sqlstate(p)) {
+			memcpy(sqlstate, p, 5);
+			sqlstate[5] = '\0';
+			p += 7;
+			have_state = 1;
+		} else if (have_state) {
+			continue;
+		}
+		snprintf(reason, rlen, "%.*s", (int)(end - p), p);
+		if (have_state)
+			break;
+	}
+	if (reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] >= 'a' && reason[1] <= 'z')
+		reason[0] = (char)(reason[0] - 'A' + 'a');
+}
+
+/* PQping's verdicts (REJECT and NO_RESPONSE retry, NO_ATTEMPT is fatal)
+ * are reproduced on one non-blocking connection, which also catches what a
+ * ping cannot: a wrong password or a missing database.  Driving
+ * PQconnectPoll ourselves keeps the attempt bounded and interruptible. */
+static enum probe_result probe_pg(struct worker *w, long long until)
+{
+	const struct dburl *u = &w->t->db;
+	const char **keys = xcalloc(u->n + 3, sizeof(char *));
+	const char **vals = xcalloc(u->n + 3, sizeof(char *));
+	long long budget = until - now_ms();
+	char tmo[24], sqlstate[6];
+	enum probe_result pr = PROBE_RETRY;
+	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	PGconn *conn;
+	size_t k = 0;
+	int have_tmo = 0;
+
+	snprintf(tmo, sizeof(tmo), "%lld", budget < 2000 ? 2 : (budget + 999) / 1000);
+	for (size_t i = 0; i < u->n; i++) {
+		if (!u->keys[i])
+			break;
+		keys[k] = u->keys[i];
+		vals[k] = u->vals[i];
+		if (strcmp(u->keys[i], "connect_timeout") == 0) {
+			vals[k] = tmo;
+			have_tmo = 1;
+		}
+		k++;
+	}
+	if (!have_tmo) {
+		keys[k] = "connect_timeout";
+		vals[k++] = tmo;
+	}
+	keys[k] = "fallback_application_name";
+	vals[k++] = "prestart";
+
+	conn = PQconnectStartParams(keys, vals, 0);
+	if (!conn) {
+		set_reason(w, "out of memory");
+		goto out;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		/* Failed before talking to anyone: bad options (PQping's
+		 * NO_ATTEMPT, fatal) or an immediate transport error (retry).
+		 * Only PQpingParams can tell them apart; with bad options it
+		 * returns at once. */
+		pg_reason(PQerrorMessage(conn), w->reason, sizeof(w->reason), sqlstate);
+		if (PQpingParams(keys, vals, 0) == PQPING_NO_ATTEMPT)
+			pr = PROBE_FATAL;
+		goto out;
+	}
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+	for (;;) {
+		int r;
+
+		if (ps == PGRES_POLLING_OK) {
+			pr = PROBE_READY;
+			goto out;
+		}
+		if (ps == PGRES_POLLING_FAILED)
+			break;
+		r = poll_fd(w->sh, PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+			    until);
+		if (r == -1) {
+			pr = PROBE_STOPPED;
+			goto out;
+		}
+		if (r == 0) {
+			set_reason(w, "no answer within %lld ms", budget);
+			goto out;
+		}
+		/* On a poll error let libpq find and report the socket's state. */
+		ps = PQconnectPoll(conn);
+	}
+	pg_reason(PQerrorMessage(conn), w->reason, sizeof(w->reason), sqlstate);
+	if (wait_pg_classify(sqlstate, PQerrorMessage(conn)) == WAIT_PG_FATAL)
+		pr = PROBE_FATAL;
+out:
+	if (conn)
+		PQfinish(conn);
+	free(keys);
+	free(vals);
+	return pr;
+}
+
+static enum probe_result probe(struct worker *w, long long until)
+{
+	switch (w->t->kind) {
+	case WT_TCP: return probe_tcp(w, until);
+	case WT_HTTP: return probe_http(w, until);
+	case WT_FILE: return probe_file(w);
+	case WT_SQLITE: return probe_sqlite(w);
+	case WT_PG: return probe_pg(w, until);
+	}
+	set_reason(w, "unknown target kind");
+	return PROBE_FATAL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct wait_shared *sh = w->sh;
+
+	for (;;) {
+		long long now, left, budget;
+		enum probe_result pr;
+
+		if (should_stop(sh)) {
+			w->state = W_STOPPED;
+			return NULL;
+		}
+		now = now_ms();
+		left = sh->deadline - now;
+		if (left <= 0 && w->attempts > 0) {
+			w->state = W_TIMEOUT;
+			return NULL;
+		}
+		budget = left < ATTEMPT_MAX_MS ? left : ATTEMPT_MAX_MS;
+		if (budget < 1)
+			budget = 1;
+		w->attempts++;
+		if (sh->st)
+			status_add_wait_attempt(sh->st);
+		pr = probe(w, now + budget);
+		now = now_ms();
+		switch (pr) {
+		case PROBE_READY: {
+			struct log_field f[] = { LFS("target", w->t->display),
+						 LFI("attempts", w->attempts),
+						 LFI("elapsed_ms", now - sh->start), { 0 } };
+
+			log_event(LOG_INFO, "wait_ready", f, "%s is ready (attempt %u, %lld ms)",
+				  w->t->display, w->attempts, now - sh->start);
+			w->state = W_READY;
+			return NULL;
+		}
+		case PROBE_FATAL: {
+			int none = -1;
+
+			w->state = W_FATAL;
+			atomic_compare_exchange_strong(&sh->first_fatal, &none, w->idx);
+			atomic_store(&sh->aborted, 1);
+			return NULL;
+		}
+		case PROBE_STOPPED:
+			w->state = W_STOPPED;
+			return NULL;
+		case PROBE_RETRY:
+			break;
+		}
+		{
+			struct log_field f[] = { LFS("target", w->t->display),
+						 LFI("attempt", w->attempts),
+						 LFI("elapsed_ms", now - sh->start),
+						 LFS("reason", w->reason), { 0 } };
+
+			log_event(LOG_INFO, "wait_retry", f, "waiting for %s: %s (attempt %u, %lld ms)",
+				  w->t->display, w->reason, w->attempts, now - sh->start);
+		}
+		left = sh->deadline - now;
+		if (left <= 0) {
+			w->state = W_TIMEOUT;
+			return NULL;
+		}
+		budget = wait_backoff_ms(w->attempts, rng_next(&w->rng));
+		nap(sh, budget < left ? budget : left);
+	}
+}
+
+static void format_duration(char *buf, size_t len, long long ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%llds", ms / 1000);
+	else
+		snprintf(buf, len, "%lldms", ms);
+}
+
+int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
+	     volatile sig_atomic_t *stop, struct status *st, struct err *e)
+{
+	struct wait_shared sh;
+	struct worker *w;
+	size_t started = 0;
+	int need_curl = 0, rc = 0, fatal;
+
+	if (n == 0)
+		return 0;
+	memset(&sh, 0, sizeof(sh));
+	sh.stop = stop;
+	sh.st = st;
+	sh.start = now_ms();
+	sh.deadline = timeout_ms > 0 ? sh.start + timeout_ms : LLONG_MAX;
+	atomic_init(&sh.aborted, 0);
+	atomic_init(&sh.first_fatal, -1);
+
+	for (size_t i = 0; i < n; i++)
+		if (targets[i].kind == WT_HTTP)
+			need_curl = 1;
+	/* curl_global_init is not thread-safe everywhere: once, here, before
+	 * any worker exists (it is reference-counted with the cleanup). */
+	if (need_curl && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return err_set(e, ERR_FAILED, "cannot initialise libcurl");
+
+	w = xcalloc(n, sizeof(*w));
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		w[i].t = &targets[i];
+		w[i].sh = &sh;
+		w[i].idx = (int)i;
+		w[i].rng = ((unsigned long long)sh.start << 16) ^ ((unsigned long long)getpid() << 8) ^
+			   (i + 1) * 0x9E3779B97F4A7C15ULL;
+		if (w[i].rng == 0)
+			w[i].rng = 1;
+		r = pthread_create(&w[i].th, NULL, worker_main, &w[i]);
+		if (r != 0) {
+			char ebuf[128];
+
+			atomic_store(&sh.aborted, 1);
+			errno_text(r, ebuf, sizeof(ebuf));
+			rc = err_set(e, ERR_FAILED, "cannot start a thread to wait for %s: %s",
+				     targets[i].display, ebuf);
+			break;
+		}
+		started++;
+	}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(w[i].th, NULL);
+	if (need_curl)
+		curl_global_cleanup();
+	if (rc < 0)
+		goto out;
+
+	fatal = atomic_load(&sh.first_fatal);
+	if (stop && *stop) {
+		rc = err_set(e, 128 + (int)*stop, "interrupted by signal %d while waiting",
+			     (int)*stop);
+	} else if (fatal >= 0) {
+		rc = err_set(e, ERR_USAGE, "cannot connect to %s: %s", w[fatal].t->display,
+			     w[fatal].reason);
+	} else {
+		struct sbuf b = { 0 };
+		char dur[32];
+		int any = 0;
+
+		format_duration(dur, sizeof(dur), timeout_ms);
+		for (size_t i = 0; i < n; i++) {
+			if (w[i].state == W_READY)
+				continue;
+			sbuf_addf(&b, "%s%s (%s)", any ? ", " : "", w[i].t->display,
+				  w[i].reason[0] ? w[i].reason : "not tried");
+			any = 1;
+		}
+		if (any)
+			rc = err_set(e, ERR_TIMEOUT, "timed out after %s waiting for %s", dur, b.buf);
+		sbuf_free(&b);
+	}
+out:
+	free(w);
+	return rc;
+}
