@@ -1,0 +1,38 @@
+/* migrate.h - apply a plan (graph.h) to a database (db.h) with the
+ * transaction rules of SPEC §4.6.
+ *
+ * Default: one transaction for all pending transactional revisions, the
+ * version table written inside it.  per_migration: one transaction per
+ * revision.  A `Transactional: false` revision commits what came before,
+ * runs its statements one by one outside any transaction, then records
+ * itself.  A failing statement rolls back and is reported as
+ * "path:line:col: message (SQLSTATE x); detail: ...; hint: ...".
+ */
+#ifndef PRESTART_MIGRATE_H
+#define PRESTART_MIGRATE_H
+
+#include <signal.h>
+
+#include "prestart/db.h"
+#include "prestart/graph.h"
+#include "prestart/status.h"
+
+struct migrate_opts {
+	int per_migration;
+	const char *schema;  /* version table schema, or NULL */
+	const char *table;   /* version table name */
+	volatile sig_atomic_t *stop; /* non-zero: a signal asked us to stop */
+	struct status *st;   /* may be NULL */
+};
+
+/* Apply every step of p.  Creates the version table when missing.  Logs
+ * "[i/N] <rev> <message> (<ms> ms)" per step.  On failure: rollback, -1 with
+ * ERR_FAILED (or 128+signal when stopped) and the located message. */
+int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts *o,
+		  struct err *e);
+
+/* The section of a step: upgrade or downgrade text, its first line, and
+ * whether it exists. */
+const char *migrate_step_sql(const struct plan_step *s, int *first_line);
+
+#endif

@@ -1,0 +1,198 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prestart/cmd.h"
+#include "prestart/log.h"
+#include "prestart/migrate.h"
+#include "prestart/wait.h"
+
+int usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_event(LOG_ERROR, "usage", NULL, "%s", msg);
+	return ERR_USAGE;
+}
+
+void out(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+}
+
+int ctx_fail(struct ctx *c)
+{
+	int kind = c->e.kind ? c->e.kind : ERR_FAILED;
+
+	log_event(LOG_ERROR, "error", (struct log_field[]){ LFI("exit_code", kind), { 0 } }, "%s",
+		  c->e.msg);
+	status_fail(&c->st, c->e.msg);
+	return kind;
+}
+
+int ctx_load(struct ctx *c, int want_scripts)
+{
+	if (config_load(&c->cfg, &c->cli->flags, &c->e) < 0)
+		return ctx_fail(c);
+	c->cfg_loaded = 1;
+	log_init(c->cfg.log_format, log_fd());
+	if (dburl_parse(c->cfg.database_url, &c->url, &c->e) < 0)
+		return ctx_fail(c);
+	c->url_parsed = 1;
+	if (!want_scripts)
+		return 0;
+	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0)
+		return ctx_fail(c);
+	if (graph_build(&c->revs, &c->g, &c->e) < 0)
+		return ctx_fail(c);
+	return 0;
+}
+
+static char *app_name(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) < 0)
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	/* PostgreSQL truncates application_name to 63 bytes. */
+	return xasprintf("prestart@%.54s", host);
+}
+
+int ctx_connect(struct ctx *c)
+{
+	struct db_opts o = { 0 };
+	char *name = app_name();
+	int rc = 0;
+
+	o.application_name = name;
+	o.busy_timeout_ms = 5000;
+	if (c->url.kind == DB_SQLITE || db_open(&c->db, &c->url, &o) < 0) {
+		struct wait_target t;
+
+		if (c->url.kind == DB_PG && c->db.status != DBC_RETRY) {
+			err_set(&c->e, ERR_USAGE, "%s", c->db.errstr);
+			db_close(&c->db);
+			rc = ctx_fail(c);
+			goto out;
+		}
+		db_close(&c->db);
+		/* Not ready yet (or SQLite, whose readiness is its directory):
+		 * wait under --wait-timeout, then connect for real. */
+		wait_target_from_db(&c->url, &t);
+		status_set_phase(&c->st, PHASE_WAITING);
+		if (wait_all(&t, 1, c->cfg.wait_timeout_ms, c->stop, &c->st, &c->e) < 0) {
+			wait_target_release(&t);
+			rc = ctx_fail(c);
+			goto out;
+		}
+		wait_target_release(&t);
+		if (db_open(&c->db, &c->url, &o) < 0) {
+			err_set(&c->e, c->db.status == DBC_FATAL ? ERR_USAGE : ERR_FAILED, "%s",
+				c->db.errstr);
+			db_close(&c->db);
+			rc = ctx_fail(c);
+			goto out;
+		}
+	}
+	c->db_opened = 1;
+	g_cancel_db = &c->db;
+out:
+	free(name);
+	return rc;
+}
+
+int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
+{
+	if (db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table, heads,
+			     exists) < 0) {
+		err_set(&c->e, ERR_SCRIPT, "%s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	for (size_t i = 0; c->g && i < heads->n; i++) {
+		if (!graph_find(c->g, heads->v[i])) {
+			err_set(&c->e, ERR_SCRIPT,
+				"the database is at revision '%s', which no revision script knows "
+				"(looked in %s)",
+				heads->v[i], c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "");
+			return ctx_fail(c);
+		}
+	}
+	return 0;
+}
+
+void ctx_release(struct ctx *c)
+{
+	if (c->health) {
+		health_stop(c->health);
+		c->health = NULL;
+	}
+	if (c->db_opened) {
+		g_cancel_db = NULL;
+		db_close(&c->db);
+		c->db_opened = 0;
+	}
+	if (c->g) {
+		graph_free(c->g);
+		c->g = NULL;
+	}
+	revision_set_release(&c->revs);
+	if (c->url_parsed) {
+		dburl_release(&c->url);
+		c->url_parsed = 0;
+	}
+	if (c->cfg_loaded) {
+		config_release(&c->cfg);
+		c->cfg_loaded = 0;
+	}
+	if (c->cli) {
+		status_release(&c->st);
+		c->cli = NULL;
+	}
+}
+
+int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what)
+{
+	struct migrate_opts o = { 0 };
+	long long t0 = now_ms();
+	char *from = strlist_join(&p->start_heads, ",");
+	char *to = strlist_join(&p->end_heads, ",");
+
+	o.per_migration = c->cfg.transaction_per_migration;
+	o.schema = c->cfg.version_table_schema;
+	o.table = c->cfg.version_table;
+	o.stop = c->stop;
+	o.st = &c->st;
+	status_set_heads(&c->st, from, to);
+	status_set_counts(&c->st, (long)p->n, 0);
+	status_set_phase(&c->st, PHASE_MIGRATING);
+	if (p->n)
+		log_event(LOG_INFO, "plan",
+			  (struct log_field[]){ LFS("from", from), LFS("to", to), LFI("steps", p->n),
+						{ 0 } },
+			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
+			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
+	if (migrate_apply(&c->db, p, &o, &c->e) < 0) {
+		free(from);
+		free(to);
+		return ctx_fail(c);
+	}
+	c->st.migrate_ms = now_ms() - t0;
+	log_event(LOG_INFO, "done",
+		  (struct log_field[]){ LFS("revision", to), LFI("applied", p->n),
+					LFI("duration_ms", now_ms() - t0), { 0 } },
+		  "at %s%s (%zu step%s in %lld ms)", *to ? to : "<base>",
+		  p->n ? "" : ", nothing to do", p->n, p->n == 1 ? "" : "s", now_ms() - t0);
+	free(from);
+	free(to);
+	return 0;
+}

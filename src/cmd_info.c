@@ -1,0 +1,251 @@
+/* current, history, heads, branches, show, check, status: read-only
+ * commands that print data on stdout (logs go to stderr). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/cmd.h"
+#include "prestart/log.h"
+
+static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
+{
+	char *s = graph_format(c->g, r, f);
+
+	out("%s\n", s);
+	free(s);
+}
+
+static int connect_and_read(struct ctx *c, struct strlist *heads)
+{
+	int rc, exists;
+
+	if ((rc = ctx_connect(c)))
+		return rc;
+	return ctx_read_heads(c, heads, &exists);
+}
+
+int cmd_current(struct ctx *c)
+{
+	struct strlist heads = { 0 };
+	struct graph_fmt f = { 0 };
+	int rc;
+
+	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
+		goto out;
+	f.verbose = c->cli->verbose;
+	if (f.verbose)
+		out("Current revision(s) for %s:\n", c->url.masked);
+	for (size_t i = 0; i < heads.n; i++)
+		print_rev(c, graph_find(c->g, heads.v[i]), &f);
+out:
+	strlist_free(&heads);
+	return rc;
+}
+
+int cmd_history(struct ctx *c)
+{
+	struct strlist heads = { 0 };
+	struct revptrs revs = { 0 };
+	struct graph_fmt f = { 0 };
+	const char *range = c->cli->range;
+	int rc, need_db;
+
+	if ((rc = ctx_load(c, 1)))
+		goto out;
+	if (range && !strchr(range, ':')) {
+		rc = usage_error("history range requires [start]:[end], [start]:, or :[end]");
+		goto out;
+	}
+	need_db = c->cli->indicate_current || (range && strstr(range, "current"));
+	if (need_db && (rc = connect_and_read(c, &heads)))
+		goto out;
+	if (graph_history(c->g, need_db ? &heads : NULL, range, &revs, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	f.verbose = c->cli->verbose;
+	f.include_branches = f.include_doc = f.include_parents = 1;
+	f.head_indicators = c->cli->indicate_current;
+	f.current = need_db ? &heads : NULL;
+	for (size_t i = 0; i < revs.n; i++)
+		print_rev(c, revs.v[i], &f);
+out:
+	revptrs_free(&revs);
+	strlist_free(&heads);
+	return rc;
+}
+
+int cmd_heads(struct ctx *c)
+{
+	struct revptrs revs = { 0 };
+	struct graph_fmt f = { 0 };
+	int rc;
+
+	if ((rc = ctx_load(c, 1)))
+		return rc;
+	graph_heads(c->g, &revs);
+	f.verbose = c->cli->verbose;
+	f.include_branches = 1;
+	for (size_t i = 0; i < revs.n; i++)
+		print_rev(c, revs.v[i], &f);
+	revptrs_free(&revs);
+	return 0;
+}
+
+int cmd_branches(struct ctx *c)
+{
+	struct revptrs revs = { 0 };
+	struct graph_fmt f = { 0 }, g = { 0 };
+	int rc;
+
+	if ((rc = ctx_load(c, 1)))
+		return rc;
+	graph_branch_points(c->g, &revs);
+	f.verbose = c->cli->verbose;
+	f.include_branches = 1;
+	g.include_branches = 1;
+	g.include_doc = c->cli->verbose;
+	for (size_t i = 0; i < revs.n; i++) {
+		struct revptrs next = { 0 };
+		size_t w = strlen(revs.v[i]->id);
+
+		print_rev(c, revs.v[i], &f);
+		graph_nextrevs(c->g, revs.v[i], &next);
+		for (size_t j = 0; j < next.n; j++) {
+			char *s = graph_format(c->g, next.v[j], &g);
+
+			out("%*s -> %s\n", (int)w, "", s);
+			free(s);
+		}
+		out("\n");
+		revptrs_free(&next);
+	}
+	revptrs_free(&revs);
+	return 0;
+}
+
+int cmd_show(struct ctx *c)
+{
+	struct strlist heads = { 0 };
+	struct revptrs revs = { 0 };
+	struct graph_fmt f = { 0 };
+	const char *arg = c->cli->args.v[0];
+	int rc;
+
+	if ((rc = ctx_load(c, 1)))
+		goto out;
+	if (!strcmp(arg, "current")) {
+		if ((rc = connect_and_read(c, &heads)))
+			goto out;
+		for (size_t i = 0; i < heads.n; i++)
+			revptrs_push(&revs, graph_find(c->g, heads.v[i]));
+	} else if (graph_resolve(c->g, arg, NULL, &revs, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	f.verbose = 1;
+	for (size_t i = 0; i < revs.n; i++)
+		print_rev(c, revs.v[i], &f);
+out:
+	revptrs_free(&revs);
+	strlist_free(&heads);
+	return rc;
+}
+
+int cmd_check(struct ctx *c)
+{
+	struct strlist heads = { 0 };
+	struct plan p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
+		goto out;
+	if (graph_plan_upgrade(c->g, &heads, "heads", &p, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (p.n == 0) {
+		char *h = strlist_join(&heads, ",");
+
+		log_event(LOG_INFO, "up_to_date", NULL, "database is at head (%s)", *h ? h : "<base>");
+		free(h);
+		goto out;
+	}
+	log_event(LOG_INFO, "pending", (struct log_field[]){ LFI("pending", p.n), { 0 } },
+		  "%zu revision%s pending", p.n, p.n == 1 ? "" : "s");
+	for (size_t i = 0; i < p.n; i++)
+		out("%s %s\n", p.steps[i].rev->id, p.steps[i].rev->message ? p.steps[i].rev->message : "");
+	rc = ERR_FAILED;
+out:
+	plan_release(&p);
+	strlist_free(&heads);
+	return rc;
+}
+
+static void json_list(struct sbuf *b, const char *key, const struct strlist *l)
+{
+	sbuf_addf(b, ",\"%s\":[", key);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			sbuf_addc(b, ',');
+		sbuf_add_json_str(b, l->v[i]);
+	}
+	sbuf_addc(b, ']');
+}
+
+int cmd_status(struct ctx *c)
+{
+	struct strlist heads = { 0 }, head_ids = { 0 }, pending = { 0 };
+	struct revptrs hr = { 0 };
+	struct sbuf b = { 0 };
+	struct plan p;
+	struct db_opts o = { 0 };
+	int rc, exists = 0, reachable = 0;
+	char *error = NULL;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = ctx_load(c, 1)))
+		return rc;
+	graph_heads(c->g, &hr);
+	for (size_t i = 0; i < hr.n; i++)
+		strlist_push(&head_ids, hr.v[i]->id);
+	/* One attempt, no waiting: status reports reachability as it is. */
+	o.application_name = "prestart";
+	o.connect_timeout_s = 5;
+	if (db_open(&c->db, &c->url, &o) < 0) {
+		error = xstrdup(c->db.errstr);
+		db_close(&c->db);
+	} else {
+		c->db_opened = 1;
+		reachable = 1;
+		if (db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
+				     &heads, &exists) < 0)
+			error = xstrdup(c->db.errstr);
+		else if (graph_plan_upgrade(c->g, &heads, "heads", &p, &c->e) < 0)
+			error = xstrdup(c->e.msg);
+		for (size_t i = 0; i < p.n; i++)
+			strlist_push(&pending, p.steps[i].rev->id);
+	}
+	sbuf_addf(&b, "{\"reachable\":%s,\"database\":", reachable ? "true" : "false");
+	sbuf_add_json_str(&b, c->url.masked);
+	json_list(&b, "current", &heads);
+	json_list(&b, "heads", &head_ids);
+	json_list(&b, "pending", &pending);
+	sbuf_addf(&b, ",\"at_head\":%s,\"error\":", reachable && !error && p.n == 0 ? "true" : "false");
+	if (error)
+		sbuf_add_json_str(&b, error);
+	else
+		sbuf_adds(&b, "null");
+	sbuf_adds(&b, "}\n");
+	out("%s", b.buf);
+	rc = reachable && !error ? 0 : 1;
+	sbuf_free(&b);
+	free(error);
+	plan_release(&p);
+	revptrs_free(&hr);
+	strlist_free(&heads);
+	strlist_free(&head_ids);
+	strlist_free(&pending);
+	return rc;
+}

@@ -1,0 +1,154 @@
+/* run and wait: the pipeline of SPEC §4. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/cmd.h"
+#include "prestart/exec.h"
+#include "prestart/log.h"
+#include "prestart/wait.h"
+
+/* Parse every --wait-for target up front (bad input fails before any wait). */
+static int parse_targets(struct ctx *c, struct wait_target **out, size_t *n, int with_db)
+{
+	size_t cnt = c->cfg.wait_for.n + (with_db ? 1 : 0);
+	struct wait_target *t = xcalloc(cnt ? cnt : 1, sizeof(*t));
+
+	for (size_t i = 0; i < c->cfg.wait_for.n; i++) {
+		if (wait_target_parse(c->cfg.wait_for.v[i], &t[i], &c->e) < 0) {
+			for (size_t j = 0; j < i; j++)
+				wait_target_release(&t[j]);
+			free(t);
+			return ctx_fail(c);
+		}
+	}
+	if (with_db)
+		wait_target_from_db(&c->url, &t[cnt - 1]);
+	*out = t;
+	*n = cnt;
+	return 0;
+}
+
+static void free_targets(struct wait_target *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		wait_target_release(&t[i]);
+	free(t);
+}
+
+/* Wait for the --wait-for targets and the database under one deadline. */
+static int wait_everything(struct ctx *c, struct wait_target *t, size_t n)
+{
+	long long t0 = now_ms();
+
+	if (!n)
+		return 0;
+	status_set_phase(&c->st, PHASE_WAITING);
+	if (wait_all(t, n, c->cfg.wait_timeout_ms, c->stop, &c->st, &c->e) < 0)
+		return ctx_fail(c);
+	c->st.wait_ms = now_ms() - t0;
+	return 0;
+}
+
+static int start_health(struct ctx *c)
+{
+	if (!c->cfg.health_addr)
+		return 0;
+	if (health_start(&c->health, c->cfg.health_addr, &c->st, &c->e) < 0)
+		return ctx_fail(c);
+	log_event(LOG_INFO, "health", (struct log_field[]){ LFS("addr", c->cfg.health_addr), { 0 } },
+		  "health endpoint on %s", c->cfg.health_addr);
+	return 0;
+}
+
+int cmd_wait(struct ctx *c)
+{
+	struct wait_target *t = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = ctx_load(c, 0)) || (rc = parse_targets(c, &t, &n, 1)))
+		return rc;
+	if (!(rc = start_health(c)))
+		rc = wait_everything(c, t, n);
+	free_targets(t, n);
+	if (!rc) {
+		status_set_phase(&c->st, PHASE_DONE);
+		log_event(LOG_INFO, "ready", NULL, "all dependencies are ready");
+	}
+	return rc;
+}
+
+static int run_hooks(struct ctx *c)
+{
+	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
+		const char *h = c->cfg.after_upgrade.v[i];
+		long long t0 = now_ms();
+
+		log_event(LOG_INFO, "hook", (struct log_field[]){ LFS("command", h), { 0 } },
+			  "running hook: %s", h);
+		if (exec_hook(h, c->stop, &c->e) < 0)
+			return ctx_fail(c);
+		log_event(LOG_INFO, "hook_done",
+			  (struct log_field[]){ LFS("command", h), LFI("duration_ms", now_ms() - t0),
+						{ 0 } },
+			  "hook done in %lld ms: %s", now_ms() - t0, h);
+	}
+	return 0;
+}
+
+int cmd_run(struct ctx *c)
+{
+	struct wait_target *t = NULL;
+	struct plan p;
+	size_t n = 0;
+	int rc;
+	char *rev = NULL;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = ctx_load(c, 1)))
+		return rc;
+	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
+		struct strlist argv = { 0 };
+
+		rc = exec_split(c->cfg.after_upgrade.v[i], &argv, &c->e) < 0;
+		strlist_free(&argv);
+		if (rc)
+			return ctx_fail(c);
+	}
+	/* With no other target and a PostgreSQL database, connecting is the
+	 * readiness check (one connection on the fast path); ctx_connect waits
+	 * when it is not ready yet. */
+	if ((rc = parse_targets(c, &t, &n, c->cfg.wait_for.n > 0 || c->url.kind == DB_SQLITE)))
+		return rc;
+	if ((rc = start_health(c)) || (rc = wait_everything(c, t, n)) || (rc = ctx_connect(c)))
+		goto out;
+	if ((rc = cmd_migrate_locked(c, MOVE_UP, "heads", &p)))
+		goto out;
+	if ((rc = run_hooks(c)))
+		goto out;
+	rev = strlist_join(&p.end_heads, ",");
+	status_set_phase(&c->st, PHASE_DONE);
+out:
+	free_targets(t, n);
+	plan_release(&p);
+	if (rc) {
+		free(rev);
+		return rc;
+	}
+	/* Release the lock, the connection and the health socket before exec:
+	 * the application may bind the same port. */
+	if (c->cli->app) {
+		char **app = c->cli->app;
+		struct err e = { 0 };
+
+		ctx_release(c);
+		log_event(LOG_INFO, "exec", (struct log_field[]){ LFS("command", app[0]), { 0 } },
+			  "exec %s", app[0]);
+		rc = exec_app(app, rev, &e);
+		log_event(LOG_ERROR, "exec_failed", (struct log_field[]){ LFI("exit_code", rc), { 0 } },
+			  "%s", e.msg);
+	}
+	free(rev);
+	return rc;
+}

@@ -1,0 +1,137 @@
+/* upgrade, downgrade and stamp: plan with the graph, apply under the lock. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/cmd.h"
+#include "prestart/lock.h"
+#include "prestart/log.h"
+
+struct replan {
+	struct ctx *c;
+	enum move how;
+	const char *target;
+	struct plan *p;
+};
+
+static int make_plan(struct ctx *c, enum move how, const char *target,
+		     const struct strlist *heads, struct plan *p)
+{
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (how == MOVE_UP)
+		r = graph_plan_upgrade(c->g, heads, target, p, &c->e);
+	else if (how == MOVE_DOWN)
+		r = graph_plan_downgrade(c->g, heads, target, p, &c->e);
+	else
+		r = graph_plan_stamp(c->g, heads, &c->cli->args, c->cli->purge, p, &c->e);
+	return r;
+}
+
+/* Between lock polls: stop waiting when another process already did the
+ * work (the plan from the current version table is empty). */
+static int poll_done(void *arg, struct err *e)
+{
+	struct replan *r = arg;
+	struct strlist heads = { 0 };
+	struct plan p;
+	int exists, done;
+
+	if (db_read_versions(&r->c->db, r->c->cfg.version_table_schema, r->c->cfg.version_table,
+			     &heads, &exists) < 0)
+		return err_set(e, ERR_FAILED, "%s", r->c->db.errstr);
+	if (make_plan(r->c, r->how, r->target, &heads, &p) < 0) {
+		strlist_free(&heads);
+		*e = r->c->e;
+		return -1;
+	}
+	done = p.n == 0 && r->how != MOVE_STAMP;
+	plan_release(&p);
+	strlist_free(&heads);
+	return done;
+}
+
+int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *p)
+{
+	struct strlist heads = { 0 };
+	struct lock lk;
+	struct replan rp = { c, how, target, p };
+	int exists, rc, lr;
+
+	if ((rc = ctx_read_heads(c, &heads, &exists)))
+		return rc;
+	if (make_plan(c, how, target, &heads, p) < 0) {
+		strlist_free(&heads);
+		return ctx_fail(c);
+	}
+	strlist_free(&heads);
+	/* The common case of every restart: nothing to do, no lock, no more
+	 * queries.  A missing version table still needs creating (as Alembic
+	 * does on upgrade), so it goes through the locked path. */
+	if (p->n == 0 && exists && how != MOVE_STAMP) {
+		log_event(LOG_INFO, "up_to_date",
+			  (struct log_field[]){ LFS("revision", ""), { 0 } }, "already at %s",
+			  p->end_heads.n ? p->end_heads.v[0] : "<base>");
+		return 0;
+	}
+	plan_release(p);
+	memset(p, 0, sizeof(*p));
+
+	status_set_phase(&c->st, PHASE_LOCKING);
+	lr = lock_acquire(&lk, &c->db, c->url.path, c->cfg.version_table_schema,
+			  c->cfg.version_table, c->cfg.lock_timeout_ms, c->stop, poll_done, &rp,
+			  &c->e);
+	if (lr < 0)
+		return ctx_fail(c);
+	if (lr == LOCK_NOT_NEEDED) {
+		lock_release(&lk);
+		log_event(LOG_INFO, "up_to_date", NULL,
+			  "another process reached the target while we waited for the lock");
+		if ((rc = ctx_read_heads(c, &heads, &exists)))
+			return rc;
+		rc = make_plan(c, how, target, &heads, p) < 0 ? ctx_fail(c) : 0;
+		strlist_free(&heads);
+		return rc;
+	}
+	rc = ctx_read_heads(c, &heads, &exists);
+	if (!rc && make_plan(c, how, target, &heads, p) < 0)
+		rc = ctx_fail(c);
+	strlist_free(&heads);
+	if (!rc)
+		rc = cmd_apply_plan(c, p, how == MOVE_UP ? "upgrade"
+					  : how == MOVE_DOWN ? "downgrade" : "stamp");
+	lock_release(&lk);
+	return rc;
+}
+
+static int online(struct ctx *c, enum move how, const char *target)
+{
+	struct plan p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = ctx_load(c, 1)))
+		return rc;
+	if (c->cli->sql)
+		return usage_error("--sql (offline mode) is not available yet");
+	if ((rc = ctx_connect(c)))
+		return rc;
+	rc = cmd_migrate_locked(c, how, target, &p);
+	plan_release(&p);
+	return rc;
+}
+
+int cmd_upgrade(struct ctx *c)
+{
+	return online(c, MOVE_UP, c->cli->args.n ? c->cli->args.v[0] : "head");
+}
+
+int cmd_downgrade(struct ctx *c)
+{
+	return online(c, MOVE_DOWN, c->cli->args.v[0]);
+}
+
+int cmd_stamp(struct ctx *c)
+{
+	return online(c, MOVE_STAMP, NULL);
+}

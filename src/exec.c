@@ -1,0 +1,134 @@
+#include "prestart/exec.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int exec_split(const char *line, struct strlist *argv, struct err *e)
+{
+	struct sbuf w = { 0 };
+	const char *p = line;
+	int in_word = 0;
+
+	for (;;) {
+		char ch = *p;
+
+		if (!ch || ch == ' ' || ch == '\t' || ch == '\n') {
+			if (in_word) {
+				strlist_push(argv, w.buf ? w.buf : "");
+				sbuf_reset(&w);
+				in_word = 0;
+			}
+			if (!ch)
+				break;
+			p++;
+			continue;
+		}
+		in_word = 1;
+		if (ch == '\'' || ch == '"') {
+			const char *q = p + 1;
+
+			while (*q && *q != ch) {
+				if (ch == '"' && *q == '\\' && (q[1] == '"' || q[1] == '\\'))
+					q++;
+				sbuf_addc(&w, *q++);
+			}
+			if (!*q) {
+				sbuf_free(&w);
+				return err_set(e, ERR_USAGE, "unterminated quote in command '%s'", line);
+			}
+			if (!w.buf)
+				sbuf_add(&w, "", 0);
+			p = q + 1;
+		} else if (ch == '\\' && p[1]) {
+			sbuf_addc(&w, p[1]);
+			p += 2;
+		} else {
+			sbuf_addc(&w, ch);
+			p++;
+		}
+	}
+	sbuf_free(&w);
+	if (argv->n == 0)
+		return err_set(e, ERR_USAGE, "empty command");
+	return 0;
+}
+
+void exec_reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig < 65; sig++)
+		sigaction(sig, &sa, NULL); /* fails harmlessly for KILL/STOP and RT gaps */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int exec_app(char *const argv[], const char *revision, struct err *e)
+{
+	int saved;
+
+	if (setenv("PRESTART_REVISION", revision ? revision : "", 1) < 0)
+		return err_set(e, ERR_FAILED, "cannot set PRESTART_REVISION: %s", strerror(errno));
+	fflush(NULL);
+	exec_reset_signals();
+	execvp(argv[0], argv);
+	saved = errno;
+	if (saved == ENOENT || saved == ENOTDIR)
+		return err_set(e, 127, "cannot exec '%s': command not found", argv[0]), 127;
+	return err_set(e, 126, "cannot exec '%s': %s", argv[0], strerror(saved)), 126;
+}
+
+int exec_hook(const char *line, volatile sig_atomic_t *stop, struct err *e)
+{
+	struct strlist argv = { 0 };
+	int status, forwarded = 0;
+	pid_t pid;
+
+	if (exec_split(line, &argv, e) < 0)
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		strlist_free(&argv);
+		return err_set(e, ERR_FAILED, "cannot start hook '%s': %s", line, strerror(errno));
+	}
+	if (pid == 0) {
+		exec_reset_signals();
+		execvp(argv.v[0], argv.v);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	strlist_free(&argv);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, 0);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return err_set(e, ERR_FAILED, "cannot wait for hook '%s': %s", line,
+				       strerror(errno));
+		if (stop && *stop && !forwarded) {
+			kill(pid, *stop);
+			forwarded = 1;
+		}
+	}
+	if (stop && *stop)
+		return err_set(e, 128 + *stop, "stopped by signal %d while running hook '%s'",
+			       (int)*stop, line);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		return err_set(e, ERR_FAILED, "hook '%s' exited with status %d%s", line,
+			       WEXITSTATUS(status),
+			       WEXITSTATUS(status) == 127 ? " (command not found)" : "");
+	return err_set(e, ERR_FAILED, "hook '%s' was killed by signal %d", line, WTERMSIG(status));
+}
