@@ -52,9 +52,14 @@ unit: $(UNIT_BINS)
 integration: prestart
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
-test: all unit integration
+# `make test` and `make demo` are the README's first commands on a fresh
+# machine: they make sure the packages are there first.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all unit integration
 
-demo: prestart
+demo:
+	@$(MAKE) --no-print-directory deps prestart
 	@rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
 	cd $(BUILD)/demo && DATABASE_URL=sqlite:///demo.db \
 	  ../../prestart --dir ../../docker/demo/migrations run -- \
