@@ -2,9 +2,16 @@
  *
  * A struct db is a connection context in the hiredis manner: db_open()
  * always fills it, and on failure db->errstr says why (never with a
- * password in it).  Statement failures fill db->dberr with what the server
- * said, and the byte offset of the error in the SQL sent when known, so the
- * caller can map it back to file:line:col.
+ * password in it).  Every function below that returns -1 leaves a one-line
+ * description in db->errstr; statement failures also fill db->dberr with
+ * what the server said, and the byte offset of the error in the SQL sent
+ * when known, so the caller can map it back to file:line:col.
+ *
+ * The version table is written exactly as Alembic 1.8 writes it (the DDL
+ * and DML text SQLAlchemy 1.4 compiles for each dialect), and identifiers
+ * are quoted only where SQLAlchemy would quote them.  On SQLite a version
+ * table schema is, as in SQLAlchemy, the name of an attached database
+ * ("main" works; anything else fails with SQLite's "unknown database").
  */
 #ifndef PRESTART_DB_H
 #define PRESTART_DB_H
@@ -14,7 +21,7 @@
 #include "prestart/util.h"
 
 struct db_error {
-	char sqlstate[6]; /* "" when the engine has none */
+	char sqlstate[6]; /* "" when the engine has none (SQLite) */
 	char message[1024];
 	char detail[1024];
 	char hint[1024];
@@ -23,14 +30,16 @@ struct db_error {
 
 struct db_opts {
 	const char *application_name; /* PostgreSQL application_name; NULL: "prestart" */
-	int connect_timeout_s;        /* 0: engine default */
-	int busy_timeout_ms;          /* SQLite busy timeout */
+	int connect_timeout_s;        /* 0: the URL's, else libpq's default (none) */
+	int busy_timeout_ms;          /* SQLite busy timeout; 0: 5000 */
 };
 
 enum db_conn_status {
 	DBC_OK = 0,
-	DBC_RETRY,  /* not ready yet: refused, no response, starting up, too many connections */
-	DBC_FATAL   /* waiting will not help: bad password, missing database, bad parameters */
+	DBC_RETRY,  /* not ready yet: refused, no response, starting up, too many
+		     * connections, timeout; SQLite: the directory is missing */
+	DBC_FATAL   /* waiting will not help: bad password, missing database, bad
+		     * parameters, not a database file */
 };
 
 struct db;
@@ -39,16 +48,20 @@ struct db_ops {
 	const char *name;
 	int (*open)(struct db *db, const struct dburl *u, const struct db_opts *o);
 	void (*close)(struct db *db);
-	/* Run one or more statements; in the current transaction if any. */
+	/* Run one or more statements; in the current transaction if any.
+	 * sql need not be NUL-terminated. */
 	int (*exec)(struct db *db, const char *sql, size_t len);
-	/* Run a query and return the first column of every row. */
+	/* Run a query and return the first column of every row (NULL as ""). */
 	int (*query_col)(struct db *db, const char *sql, struct strlist *out);
 	int (*table_exists)(struct db *db, const char *schema, const char *table, int *exists);
 	/* Ask the server to cancel the running statement (signal-safe enough to
 	 * call from another thread). */
 	void (*cancel)(struct db *db);
-	/* Quote an identifier (new string). */
+	/* Quote an identifier where SQLAlchemy would (new string). */
 	char *(*quote_ident)(const char *s);
+	/* The connection's real transaction state: 0 none, 1 open, 2 open but
+	 * failed (only ROLLBACK will do), -1 unknown (connection lost). */
+	int (*tx_status)(struct db *db);
 };
 
 struct db {
@@ -57,47 +70,68 @@ struct db {
 	enum db_kind kind;
 	enum db_conn_status status; /* after a failed open */
 	int in_tx;
+	long long changes;      /* rows changed by the last statement of the last exec */
 	char errstr[1024];      /* last failure, one line */
 	struct db_error dberr;  /* last statement failure */
 };
 
 /* Connect. Returns 0, or -1 with db->errstr and db->status set; call
- * db_close() in either case. */
+ * db_close() in either case (it is also safe on a zeroed struct db).
+ * PostgreSQL: adds application_name, TCP keepalives, connect_timeout and
+ * client_encoding=UTF8 unless the URL sets them; NOTICEs are dropped.
+ * connect_timeout applies to each address tried; when it expires the
+ * attempt ends (DBC_RETRY) rather than moving to a further host. */
 int db_open(struct db *db, const struct dburl *u, const struct db_opts *o);
 void db_close(struct db *db);
 
+/* Run statements (PostgreSQL: one round trip for the whole text, which the
+ * server runs as one implicit transaction outside BEGIN).  Text holding
+ * only blanks, comments and semicolons is not sent.  db->changes is set. */
 int db_exec(struct db *db, const char *sql, size_t len);
 int db_execs(struct db *db, const char *sql);
 int db_begin(struct db *db);    /* BEGIN (SQLite: BEGIN IMMEDIATE) */
+/* COMMIT; a transaction already failed is rolled back and reported. */
 int db_commit(struct db *db);
 int db_rollback(struct db *db); /* no-op outside a transaction */
 
+/* Quote an identifier as SQLAlchemy 1.4's dialect for `kind` does: only
+ * when upper-case, reserved, or not [a-z0-9_$] (new string). */
+char *db_quote_ident(enum db_kind kind, const char *s);
 /* The schema-qualified, quoted version table name (new string). */
 char *db_version_table_name(const struct db *db, const char *schema, const char *table);
+/* Reject version table names the engine cannot hold as given (empty
+ * names; PostgreSQL: "<table>_pkc" or the schema over 63 bytes, which the
+ * server would silently truncate).  ERR_USAGE. */
+int db_check_version_table_name(enum db_kind kind, const char *schema, const char *table,
+				struct err *e);
 
-/* SQL text for the version table (new strings), the same online and
- * offline: Alembic's CREATE TABLE, and the INSERT/UPDATE/DELETE of one
+/* SQL text for the version table (new strings, no final ';'), the same
+ * online and offline (Alembic's --sql text): CREATE TABLE, DROP TABLE (an
+ * offline downgrade to base), and the INSERT/UPDATE/DELETE of one
  * HeadMaintainer operation. */
 char *db_sql_create_version_table(enum db_kind kind, const char *schema, const char *table);
+char *db_sql_drop_version_table(enum db_kind kind, const char *schema, const char *table);
 char *db_sql_version_op(enum db_kind kind, const char *schema, const char *table,
 			const struct vt_op *op);
 
 /* Read the version table into *heads (sorted as stored). *exists is set to
  * 0 when the table does not exist (heads then empty). A table of the wrong
- * shape is an error. */
+ * shape is an error.  Outside a transaction this is one query. */
 int db_read_versions(struct db *db, const char *schema, const char *table,
 		     struct strlist *heads, int *exists);
-/* CREATE TABLE IF the version table does not exist. */
+/* CREATE TABLE if the version table does not exist. */
 int db_ensure_version_table(struct db *db, const char *schema, const char *table);
 /* Apply one version-table operation; fails when an UPDATE/DELETE matches
- * no row (as Alembic's "Online migration expected to match one row"). */
+ * other than one row (Alembic's "Online migration expected to match one
+ * row ..."). */
 int db_apply_version_op(struct db *db, const char *schema, const char *table,
 			const struct vt_op *op);
 
 void db_cancel(struct db *db);
 
-/* Format the last statement failure as Alembic-like multi-part one line:
- * "<message> (SQLSTATE xxxxx) detail: ... hint: ..." (new string). */
+/* The last failure as one line (new string): for a statement,
+ * "<message> (SQLSTATE xxxxx); detail: ...; hint: ..." with the parts the
+ * server gave; otherwise db->errstr. */
 char *db_error_string(const struct db *db);
 
 extern const struct db_ops db_pg_ops;
@@ -106,9 +140,20 @@ extern const struct db_ops db_sqlite_ops;
 /* PostgreSQL-only and SQLite-only helpers, implemented in db_pg.c and
  * db_sqlite.c (declared here so the lock module can reach them). */
 int db_pg_try_advisory_lock(struct db *db, long long key, int *got);
+/* Fails when the lock was not held. */
 int db_pg_advisory_unlock(struct db *db, long long key);
 /* Underlying PGconn* (for cancel handles, socket); NULL for SQLite. */
 void *db_pg_conn(struct db *db);
+/* Underlying sqlite3*; NULL for PostgreSQL. */
 void *db_sqlite_handle(struct db *db);
+
+/* Internal to db*.c: reset db->errstr/dberr before a call, and record a
+ * statement failure (sets errstr from dberr). */
+void db_clear_error(struct db *db);
+int db_set_errstr(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int db_stmt_failed(struct db *db);
+/* Index of the next statement's first token at or after i in s[0..len)
+ * (blanks, comments and lone semicolons skipped); len when none. */
+size_t db_skip_noise(const char *s, size_t len, size_t i);
 
 #endif

@@ -1,0 +1,526 @@
+/* db.c - engine-independent wrappers and the version table's SQL. */
+#include "prestart/db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* SQLAlchemy 1.4's RESERVED_WORDS of each dialect: an identifier is quoted
+ * when its lower-case form is in the list, so that the text we generate is
+ * the text Alembic generates. */
+static const char *const pg_reserved[] = {
+	"all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+	"authorization", "between", "binary", "both", "case", "cast", "check", "collate",
+	"column", "constraint", "create", "cross", "current_catalog", "current_date",
+	"current_role", "current_schema", "current_time", "current_timestamp",
+	"current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end",
+	"except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant",
+	"group", "having", "ilike", "in", "initially", "inner", "intersect", "into", "is",
+	"isnull", "join", "leading", "left", "like", "limit", "localtime", "localtimestamp",
+	"natural", "new", "not", "notnull", "null", "of", "off", "offset", "old", "on",
+	"only", "or", "order", "outer", "over", "overlaps", "placing", "primary",
+	"references", "returning", "right", "select", "session_user", "similar", "some",
+	"symmetric", "table", "then", "to", "trailing", "true", "union", "unique", "user",
+	"using", "variadic", "verbose", "when", "where", "window", "with", NULL
+};
+
+static const char *const sqlite_reserved[] = {
+	"add", "after", "all", "alter", "analyze", "and", "as", "asc", "attach",
+	"autoincrement", "before", "begin", "between", "by", "cascade", "case", "cast",
+	"check", "collate", "column", "commit", "conflict", "constraint", "create", "cross",
+	"current_date", "current_time", "current_timestamp", "database", "default",
+	"deferrable", "deferred", "delete", "desc", "detach", "distinct", "drop", "each",
+	"else", "end", "escape", "except", "exclusive", "exists", "explain", "fail", "false",
+	"for", "foreign", "from", "full", "glob", "group", "having", "if", "ignore",
+	"immediate", "in", "index", "indexed", "initially", "inner", "insert", "instead",
+	"intersect", "into", "is", "isnull", "join", "key", "left", "like", "limit", "match",
+	"natural", "not", "notnull", "null", "of", "offset", "on", "or", "order", "outer",
+	"plan", "pragma", "primary", "query", "raise", "references", "reindex", "rename",
+	"replace", "restrict", "right", "rollback", "row", "select", "set", "table", "temp",
+	"temporary", "then", "to", "transaction", "trigger", "true", "union", "unique",
+	"update", "using", "vacuum", "values", "view", "virtual", "when", "where", NULL
+};
+
+/* PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes). */
+#define PG_MAX_IDENT 63
+
+static int needs_quote(enum db_kind kind, const char *s)
+{
+	const char *const *words = kind == DB_PG ? pg_reserved : sqlite_reserved;
+
+	if (!*s || (*s >= '0' && *s <= '9') || *s == '$')
+		return 1;
+	for (const char *p = s; *p; p++) {
+		/* Upper case too: unquoted it would fold to another name. */
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '$'))
+			return 1;
+	}
+	for (size_t i = 0; words[i]; i++) {
+		if (strcmp(words[i], s) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+char *db_quote_ident(enum db_kind kind, const char *s)
+{
+	struct sbuf b = { 0 };
+
+	if (!needs_quote(kind, s))
+		return xstrdup(s);
+	sbuf_addc(&b, '"');
+	for (const char *p = s; *p; p++) {
+		if (*p == '"')
+			sbuf_addc(&b, '"');
+		sbuf_addc(&b, *p);
+	}
+	sbuf_addc(&b, '"');
+	return sbuf_detach(&b);
+}
+
+static char *qualified(enum db_kind kind, const char *schema, const char *table)
+{
+	char *t = db_quote_ident(kind, table), *s, *r;
+
+	if (!schema)
+		return t;
+	s = db_quote_ident(kind, schema);
+	r = xasprintf("%s.%s", s, t);
+	free(s);
+	free(t);
+	return r;
+}
+
+char *db_version_table_name(const struct db *db, const char *schema, const char *table)
+{
+	return qualified(db->kind, schema, table);
+}
+
+int db_check_version_table_name(enum db_kind kind, const char *schema, const char *table,
+				struct err *e)
+{
+	if (!table || !*table)
+		return err_set(e, ERR_USAGE, "the version table name is empty");
+	if (schema && !*schema)
+		return err_set(e, ERR_USAGE, "the version table schema is empty");
+	if (kind != DB_PG)
+		return 0;
+	if (strlen(table) + 4 > PG_MAX_IDENT)
+		return err_set(e, ERR_USAGE,
+			       "version table name '%s' is too long: '%s_pkc' exceeds %d bytes",
+			       table, table, PG_MAX_IDENT);
+	if (schema && strlen(schema) > PG_MAX_IDENT)
+		return err_set(e, ERR_USAGE, "version table schema '%s' exceeds %d bytes", schema,
+			       PG_MAX_IDENT);
+	return 0;
+}
+
+/* A string literal.  Revision ids cannot hold quotes or backslashes, but
+ * configuration and databases are not to be trusted: double the quotes,
+ * and on PostgreSQL use E'' when a backslash appears so the text means the
+ * same whatever standard_conforming_strings says. */
+static void add_literal(struct sbuf *b, enum db_kind kind, const char *s)
+{
+	int esc = kind == DB_PG && strchr(s, '\\');
+
+	if (esc)
+		sbuf_addc(b, 'E');
+	sbuf_addc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'' || (esc && *p == '\\'))
+			sbuf_addc(b, *p);
+		sbuf_addc(b, *p);
+	}
+	sbuf_addc(b, '\'');
+}
+
+char *db_sql_create_version_table(enum db_kind kind, const char *schema, const char *table)
+{
+	char *name = qualified(kind, schema, table);
+	char *pkc_raw = xasprintf("%s_pkc", table);
+	char *pkc = db_quote_ident(kind, pkc_raw);
+	/* Alembic's offline text: SQLAlchemy's DDL with its tabs as 4 spaces,
+	 * trailing blank after the comma included. */
+	char *sql = xasprintf("CREATE TABLE %s (\n    version_num VARCHAR(32) NOT NULL, \n"
+			      "    CONSTRAINT %s PRIMARY KEY (version_num)\n)",
+			      name, pkc);
+
+	free(name);
+	free(pkc_raw);
+	free(pkc);
+	return sql;
+}
+
+char *db_sql_drop_version_table(enum db_kind kind, const char *schema, const char *table)
+{
+	char *name = qualified(kind, schema, table);
+	char *sql = xasprintf("DROP TABLE %s", name);
+
+	free(name);
+	return sql;
+}
+
+char *db_sql_version_op(enum db_kind kind, const char *schema, const char *table,
+			const struct vt_op *op)
+{
+	char *name = qualified(kind, schema, table);
+	struct sbuf b = { 0 };
+
+	switch (op->kind) {
+	case VT_INSERT:
+		sbuf_addf(&b, "INSERT INTO %s (version_num) VALUES (", name);
+		add_literal(&b, kind, op->to);
+		sbuf_adds(&b, ")");
+		/* SQLAlchemy's implicit RETURNING of the primary key. */
+		if (kind == DB_PG)
+			sbuf_addf(&b, " RETURNING %s.version_num", name);
+		break;
+	case VT_UPDATE:
+		sbuf_addf(&b, "UPDATE %s SET version_num=", name);
+		add_literal(&b, kind, op->to);
+		sbuf_addf(&b, " WHERE %s.version_num = ", name);
+		add_literal(&b, kind, op->from);
+		break;
+	case VT_DELETE:
+		sbuf_addf(&b, "DELETE FROM %s WHERE %s.version_num = ", name, name);
+		add_literal(&b, kind, op->from);
+		break;
+	}
+	free(name);
+	return sbuf_detach(&b);
+}
+
+void db_clear_error(struct db *db)
+{
+	db->errstr[0] = '\0';
+	memset(&db->dberr, 0, sizeof(db->dberr));
+	db->dberr.offset = -1;
+}
+
+int db_set_errstr(struct db *db, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(db->errstr, sizeof(db->errstr), fmt, ap);
+	va_end(ap);
+	/* One line, whatever the engine's message looked like. */
+	for (char *p = db->errstr; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	}
+	return -1;
+}
+
+int db_stmt_failed(struct db *db)
+{
+	char *s;
+
+	db->errstr[0] = '\0';
+	s = db_error_string(db);
+	db_set_errstr(db, "%s", s);
+	free(s);
+	return -1;
+}
+
+char *db_error_string(const struct db *db)
+{
+	const struct db_error *d = &db->dberr;
+	struct sbuf b = { 0 };
+
+	if (!d->message[0])
+		return xstrdup(db->errstr[0] ? db->errstr : "unknown database error");
+	sbuf_adds(&b, d->message);
+	if (d->sqlstate[0])
+		sbuf_addf(&b, " (SQLSTATE %s)", d->sqlstate);
+	if (d->detail[0])
+		sbuf_addf(&b, "; detail: %s", d->detail);
+	if (d->hint[0])
+		sbuf_addf(&b, "; hint: %s", d->hint);
+	for (char *p = b.buf; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t')
+			*p = ' ';
+	}
+	return sbuf_detach(&b);
+}
+
+int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
+{
+	static const struct db_opts defaults = { 0 };
+
+	memset(db, 0, sizeof(*db));
+	db_clear_error(db);
+	db->kind = u->kind;
+	switch (u->kind) {
+	case DB_PG:
+		db->ops = &db_pg_ops;
+		break;
+	case DB_SQLITE:
+		db->ops = &db_sqlite_ops;
+		break;
+	default:
+		db->status = DBC_FATAL;
+		return db_set_errstr(db, "unsupported database kind %d", (int)u->kind);
+	}
+	if (db->ops->open(db, u, o ? o : &defaults) < 0) {
+		if (db->status == DBC_OK)
+			db->status = DBC_FATAL;
+		return -1;
+	}
+	db->status = DBC_OK;
+	return 0;
+}
+
+void db_close(struct db *db)
+{
+	if (db->ops && db->impl)
+		db->ops->close(db);
+	db->impl = NULL;
+	db->in_tx = 0;
+}
+
+static int not_open(struct db *db)
+{
+	if (db->ops && db->impl)
+		return 0;
+	return db_set_errstr(db, "not connected to the database");
+}
+
+/* Skip blanks, comments and empty statements: what is left is the start of
+ * the next statement (or end).  Block comments nest, as in PostgreSQL. */
+static size_t skip_noise(const char *s, size_t len, size_t i)
+{
+	while (i < len) {
+		char c = s[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' ||
+		    c == ';') {
+			i++;
+		} else if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+			while (i < len && s[i] != '\n')
+				i++;
+		} else if (c == '/' && i + 1 < len && s[i + 1] == '*') {
+			int depth = 1;
+
+			i += 2;
+			while (i < len && depth > 0) {
+				if (s[i] == '*' && i + 1 < len && s[i + 1] == '/') {
+					depth--;
+					i += 2;
+				} else if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
+					depth++;
+					i += 2;
+				} else {
+					i++;
+				}
+			}
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+size_t db_skip_noise(const char *s, size_t len, size_t i)
+{
+	return skip_noise(s, len, i);
+}
+
+int db_exec(struct db *db, const char *sql, size_t len)
+{
+	db_clear_error(db);
+	db->changes = 0;
+	if (not_open(db))
+		return -1;
+	if (memchr(sql, '\0', len))
+		return db_set_errstr(db, "the SQL text contains a NUL byte");
+	if (skip_noise(sql, len, 0) == len)
+		return 0;
+	return db->ops->exec(db, sql, len);
+}
+
+int db_execs(struct db *db, const char *sql)
+{
+	return db_exec(db, sql, strlen(sql));
+}
+
+int db_begin(struct db *db)
+{
+	const char *sql = db->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN";
+
+	if (db->in_tx) {
+		db_clear_error(db);
+		return db_set_errstr(db, "a transaction is already open");
+	}
+	if (db_execs(db, sql) < 0)
+		return -1;
+	db->in_tx = 1;
+	return 0;
+}
+
+int db_commit(struct db *db)
+{
+	int st;
+
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	st = db->ops->tx_status(db);
+	if (st == 0) {
+		db->in_tx = 0;
+		return db_set_errstr(db, "no transaction is open");
+	}
+	if (st == 2) {
+		/* PostgreSQL would answer COMMIT with ROLLBACK and no error. */
+		db_execs(db, "ROLLBACK");
+		db->in_tx = 0;
+		db_clear_error(db);
+		return db_set_errstr(db, "the transaction was aborted by an earlier error "
+					 "and has been rolled back");
+	}
+	if (db_execs(db, "COMMIT") < 0) {
+		/* SQLite keeps the transaction open when COMMIT is busy. */
+		db->in_tx = db->ops->tx_status(db) > 0;
+		return -1;
+	}
+	db->in_tx = 0;
+	return 0;
+}
+
+int db_rollback(struct db *db)
+{
+	int st;
+
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	st = db->ops->tx_status(db);
+	if (st < 0) {
+		db->in_tx = 0;
+		return db_set_errstr(db, "cannot roll back: the connection to the database was lost");
+	}
+	if (st == 0) {
+		/* Engines end a transaction themselves on some errors. */
+		db->in_tx = 0;
+		return 0;
+	}
+	if (db_execs(db, "ROLLBACK") < 0)
+		return -1;
+	db->in_tx = 0;
+	return 0;
+}
+
+void db_cancel(struct db *db)
+{
+	if (db->ops && db->impl)
+		db->ops->cancel(db);
+}
+
+/* Did the statement fail because the relation (or its schema) is not
+ * there? */
+static int missing_table_error(const struct db *db)
+{
+	if (db->kind == DB_PG)
+		return strcmp(db->dberr.sqlstate, "42P01") == 0 ||
+		       strcmp(db->dberr.sqlstate, "3F000") == 0;
+	return str_has_prefix(db->dberr.message, "no such table");
+}
+
+static int missing_column_error(const struct db *db)
+{
+	if (db->kind == DB_PG)
+		return strcmp(db->dberr.sqlstate, "42703") == 0;
+	return str_has_prefix(db->dberr.message, "no such column");
+}
+
+int db_read_versions(struct db *db, const char *schema, const char *table,
+		     struct strlist *heads, int *exists)
+{
+	char *name, *sql;
+	int rc;
+
+	*exists = 0;
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	/* In a PostgreSQL transaction a failed SELECT would abort it: ask the
+	 * catalog first.  Otherwise one query tells both things. */
+	if (db->kind == DB_PG && db->ops->tx_status(db) != 0) {
+		if (db->ops->table_exists(db, schema, table, exists) < 0)
+			return -1;
+		if (!*exists)
+			return 0;
+	}
+	name = qualified(db->kind, schema, table);
+	sql = xasprintf("SELECT %s.version_num FROM %s", name, name);
+	rc = db->ops->query_col(db, sql, heads);
+	free(sql);
+	if (rc < 0) {
+		strlist_free(heads);
+		if (missing_table_error(db)) {
+			*exists = 0;
+			db_clear_error(db);
+			free(name);
+			return 0;
+		}
+		if (missing_column_error(db)) {
+			db_clear_error(db);
+			db_set_errstr(db, "version table %s has no version_num column: "
+					  "it is not an Alembic version table", name);
+		}
+		free(name);
+		return -1;
+	}
+	*exists = 1;
+	for (size_t i = 0; i < heads->n; i++) {
+		if (!heads->v[i][0]) {
+			db_set_errstr(db, "version table %s holds an empty or NULL version_num",
+				      name);
+			strlist_free(heads);
+			free(name);
+			return -1;
+		}
+	}
+	free(name);
+	return 0;
+}
+
+int db_ensure_version_table(struct db *db, const char *schema, const char *table)
+{
+	int exists = 0, rc;
+	char *sql;
+
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	if (db->ops->table_exists(db, schema, table, &exists) < 0)
+		return -1;
+	if (exists)
+		return 0;
+	sql = db_sql_create_version_table(db->kind, schema, table);
+	rc = db_execs(db, sql);
+	free(sql);
+	return rc;
+}
+
+int db_apply_version_op(struct db *db, const char *schema, const char *table,
+			const struct vt_op *op)
+{
+	char *sql = db_sql_version_op(db->kind, schema, table, op);
+	int rc = db_execs(db, sql);
+
+	free(sql);
+	if (rc < 0)
+		return -1;
+	if (op->kind == VT_INSERT || db->changes == 1)
+		return 0;
+	if (op->kind == VT_UPDATE)
+		return db_set_errstr(db, "Online migration expected to match one row when "
+					 "updating '%s' to '%s' in '%s'; %lld found",
+				     op->from, op->to, table, db->changes);
+	return db_set_errstr(db, "Online migration expected to match one row when deleting "
+				 "'%s' in '%s'; %lld found",
+			     op->from, table, db->changes);
+}
