@@ -56,7 +56,9 @@ integration: prestart
 # machine: they make sure the packages are there first.
 test:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all unit integration
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
 
 demo:
 	@$(MAKE) --no-print-directory deps prestart

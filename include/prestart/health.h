@@ -39,7 +39,11 @@ enum http_parse_result {
 	HTTP_BAD = -1        /* malformed: answer 400 and close */
 };
 
-/* Parse buf[0..len): the request line and the end of the headers. */
+/* Parse buf[0..len) (not NUL-terminated; a NUL byte is HTTP_BAD): the
+ * request line "METHOD TARGET HTTP/1.x", header lines up to the empty line
+ * that ends them, lines ending in \r\n or \n.  `req` is filled on
+ * HTTP_COMPLETE; the path loses its query string.  Incomplete input that
+ * can no longer become a valid request is HTTP_BAD at once. */
 enum http_parse_result http_parse_request(const char *buf, size_t len, struct http_request *req);
 
 /* Check a "[HOST]:PORT" address ("0.0.0.0:8080", ":8080", "[::1]:8080",
@@ -48,10 +52,17 @@ int health_addr_valid(const char *addr, struct err *e);
 
 struct health;
 
-/* Bind and listen on `addr` (SOCK_CLOEXEC), then serve from a new thread.
- * Binding errors (in use, bad address) fail here, ERR_USAGE. */
+/* Resolve `addr` (an empty host means 0.0.0.0), bind and listen on it
+ * (SOCK_CLOEXEC, SO_REUSEADDR), then serve from a new thread that has every
+ * signal blocked.  Port 0 picks a free port (see health_port); users never
+ * get there because health_addr_valid() rejects it.  Resolution and binding
+ * errors (in use, bad address) fail here, ERR_USAGE.  `st` must outlive the
+ * endpoint. */
 int health_start(struct health **out, const char *addr, struct status *st, struct err *e);
-/* Stop the thread and close every socket (before exec). NULL is fine. */
+/* The port actually bound. */
+int health_port(const struct health *h);
+/* Stop the thread, close every socket (before exec) and free h. NULL is
+ * fine. */
 void health_stop(struct health *h);
 
 #endif

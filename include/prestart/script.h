@@ -19,7 +19,16 @@
  *
  * The header is the leading run of `-- Key: value` lines (blank lines may
  * not interrupt it; the first non-header line ends it).  Keys are
- * case-insensitive; unknown keys are kept out of the way (ignored).
+ * case-insensitive (runs of blanks in a key match one space); unknown keys
+ * are ignored; a known key given twice is an error.  `Revises` and `Depends
+ * On` of "", "None" or "<base>" are empty.  `Transactional` takes
+ * true/false, yes/no, on/off, 1/0.
+ *
+ * A marker is a line that is, after trimming, `--`, optional blanks and
+ * `+upgrade` or `+downgrade` (case-insensitive).  Markers are found line by
+ * line, without regard to SQL quoting.  The sections may come in either
+ * order; each at most once; `-- +upgrade` is required.  Between the header
+ * and the first marker only blank lines and `--` comments may appear.
  */
 #ifndef PRESTART_SCRIPT_H
 #define PRESTART_SCRIPT_H
@@ -59,6 +68,9 @@ void revision_release(struct revision *rev);
 
 /* Is s a valid revision id (1-32 of [A-Za-z0-9_.-])? */
 int script_valid_id(const char *s);
+/* Is s usable as a branch label or a Depends On entry (which may name a
+ * label)?  Non-empty, without '@' (the target grammar's separator) or ','. */
+int script_valid_label(const char *s);
 
 struct revision_set {
 	struct revision *v;
@@ -66,12 +78,15 @@ struct revision_set {
 };
 
 /* Load every revision file of the directories `dirs` (non-recursive;
- * `*.sql` as SQL revisions; `*.py` through pyrev when available, skipping
- * __init__.py; dotfiles, __pycache__ and other files ignored).  Files are
- * read in name order for a stable result.  A missing directory, an
- * unreadable file, a file over 16 MiB or a directory mixing .py and .sql
- * revisions is an ERR_SCRIPT error naming it.  Release with
- * revision_set_release(). */
+ * `*.sql` as SQL revisions; `*.py` through pyrev, skipping __init__.py and
+ * env.py; dotfiles, __pycache__, entries that are not regular files and
+ * other names ignored).  Directories are read in the order given, the files
+ * of each in name (strcmp) order, for a stable result.  An empty directory
+ * gives no revisions.  A missing directory ("script directory '...' does not
+ * exist"), an unreadable file, a file over 16 MiB, a file that does not
+ * parse, or a set mixing .py and .sql revisions (naming one of each) is an
+ * ERR_SCRIPT error naming it; the kinds are checked before any file is
+ * read.  On error *set is left empty.  Release with revision_set_release(). */
 int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e);
 void revision_set_release(struct revision_set *set);
 
