@@ -119,6 +119,9 @@ static int parse_tcp(const char *rest, const char *masked, struct wait_target *t
 		len--;
 	if (len == 0)
 		return bad(e, masked, "expected tcp://host:port");
+	for (size_t i = 0; i < len; i++)
+		if (strchr("/?#@", rest[i]))
+			return bad(e, masked, "expected tcp://host:port with no path or user");
 	if (rest[0] == '[') {
 		const char *close = memchr(rest, ']', len);
 
@@ -142,8 +145,8 @@ static int parse_tcp(const char *rest, const char *masked, struct wait_target *t
 	if (hlen == 0)
 		return bad(e, masked, "missing host (expected tcp://host:port)");
 	for (size_t i = 0; i < hlen; i++)
-		if (strchr("/?#@[]", host[i]))
-			return bad(e, masked, "expected tcp://host:port with no path or user");
+		if (host[i] == '[' || host[i] == ']')
+			return bad(e, masked, "expected tcp://host:port");
 	if (parse_uint(colon + 1, (size_t)(rest + len - colon - 1), 65535, &port) < 0 ||
 	    port == 0)
 		return bad(e, masked, "the port must be a number from 1 to 65535");
