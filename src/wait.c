@@ -598,6 +598,15 @@ static enum probe_result probe_tcp(struct worker *w, long long until)
 	return PROBE_RETRY;
 }
 
+/* libcurl does not ask for close-on-exec on its own. */
+static curl_socket_t open_socket_cloexec(void *ud, curlsocktype purpose,
+					 struct curl_sockaddr *a)
+{
+	(void)ud;
+	(void)purpose;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static size_t discard_body(char *p, size_t size, size_t n, void *ud)
 {
 	(void)p;
@@ -633,6 +642,7 @@ static enum probe_result probe_http(struct worker *w, long long until)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "prestart");
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket_cloexec);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -833,6 +843,10 @@ static enum probe_result probe_pg(struct worker *w, long long until)
 		}
 		if (ps == PGRES_POLLING_FAILED)
 			break;
+		if (PQsocket(conn) < 0) {
+			set_reason(w, "libpq has no socket to wait on");
+			goto out;
+		}
 		r = poll_fd(w->sh, PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
 			    until);
 		if (r == -1) {
@@ -963,7 +977,8 @@ int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
 	sh.stop = stop;
 	sh.st = st;
 	sh.start = now_ms();
-	sh.deadline = timeout_ms > 0 ? sh.start + timeout_ms : LLONG_MAX;
+	sh.deadline = timeout_ms > 0 && timeout_ms < LLONG_MAX - sh.start
+			      ? sh.start + timeout_ms : LLONG_MAX;
 	atomic_init(&sh.aborted, 0);
 	atomic_init(&sh.first_fatal, -1);
 
