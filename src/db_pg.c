@@ -194,6 +194,26 @@ static enum db_conn_status classify(const char *sqlstate)
 	return DBC_FATAL;
 }
 
+/* libpq's own messages for bad parameters (it has no SQLSTATE for them,
+ * and PQping calls some of them NO_ATTEMPT only).  prestart never calls
+ * setlocale(), so libpq speaks English. */
+static int bad_parameters(const char *msg)
+{
+	static const char *const marks[] = {
+		"failed: invalid ", "failed: could not match ",
+		"server does not support SSL, but SSL was required",
+		"server does not support GSSAPI, but GSSAPI was required",
+	};
+
+	if (str_has_prefix(msg, "invalid ") || str_has_prefix(msg, "could not match "))
+		return 1;
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if (strstr(msg, marks[i]))
+			return 1;
+	}
+	return 0;
+}
+
 static int conn_failed(struct db *db, PGconn *conn, const struct params *pp,
 		       const struct dburl *u, int immediate, int timed_out)
 {
@@ -225,7 +245,7 @@ static int conn_failed(struct db *db, PGconn *conn, const struct params *pp,
 		db->status = DBC_RETRY;
 	else if (sqlstate[0])
 		db->status = classify(sqlstate);
-	else if (conn && PQconnectionNeedsPassword(conn))
+	else if ((conn && PQconnectionNeedsPassword(conn)) || bad_parameters(msg))
 		db->status = DBC_FATAL;
 	else if (immediate)
 		/* Failing before any network round trip is either bad

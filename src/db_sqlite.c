@@ -197,6 +197,11 @@ static int sq_table_exists(struct db *db, const char *schema, const char *table,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		set_stmt_error(db, h, -1);
 		db_stmt_failed(db);
+		/* SQLite only says "no such table: x.sqlite_master". */
+		if (schema && str_has_prefix(db->dberr.message, "no such table"))
+			db_set_errstr(db, "unknown SQLite database '%s': on SQLite the version "
+					  "table schema names an attached database such as 'main'",
+				      schema);
 	}
 	sqlite3_finalize(st);
 	free(sql);
