@@ -4,10 +4,12 @@
  * /readyz: 200 when done, else 503; /status: status_json(); /metrics:
  * status_metrics().  Other methods: 405; unknown paths: 404.  A request
  * larger than 8 KiB or not complete within 2 s is dropped.  Connections are
- * handled one event-loop iteration at a time with poll(), so a slow or
- * hostile client can never stall the pipeline (which never waits on this
- * thread) nor starve other clients beyond a bounded number of open
- * connections.
+ * handled one event-loop iteration at a time with poll() on non-blocking
+ * sockets, so a slow or hostile client can never stall the pipeline (which
+ * never waits on this thread) nor the other clients.  At most
+ * HEALTH_MAX_CONNS connections are open; when all are taken, a new one
+ * replaces the oldest that has not sent a complete request, so a flood of
+ * idle connections cannot lock out a probe.
  */
 #ifndef PRESTART_HEALTH_H
 #define PRESTART_HEALTH_H

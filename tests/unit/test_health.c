@@ -603,6 +603,22 @@ static void test_many_idle_connections(void **state)
 	resp = request(f->port, "GET /status HTTP/1.1\r\n\r\n");
 	assert_true(str_has_prefix(resp, "HTTP/1.1 200 OK\r\n"));
 	free(resp);
+
+	/* The server kept at most HEALTH_MAX_CONNS: the oldest idle ones
+	 * were closed to make room, and the newest are still open. */
+	{
+		struct pollfd p[N];
+		int closed = 0;
+
+		for (int i = 0; i < N; i++)
+			p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		assert_true(poll(p, N, 0) >= 0);
+		for (int i = 0; i < N; i++)
+			closed += (p[i].revents & (POLLIN | POLLHUP)) != 0;
+		assert_true(closed >= N + 1 - HEALTH_MAX_CONNS);
+		assert_true(closed < N);
+		assert_int_equal(p[N - 1].revents, 0);
+	}
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
 }
