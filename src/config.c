@@ -1,0 +1,874 @@
+#include "prestart/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "prestart/dburl.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+/* ConfigParser's MAX_INTERPOLATION_DEPTH. */
+#define INTERP_DEPTH_MAX 10
+
+static const char *const prestart_keys[] = {
+	"database_url", "script_location", "version_locations", "version_table",
+	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
+	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
+	"alembic_config", NULL
+};
+
+/* ---- durations and booleans ---- */
+
+int config_parse_duration(const char *s, long long *ms)
+{
+	unsigned long long ip = 0, frac = 0, den = 1, mult, res;
+	int digits = 0, nonzero = 0;
+	const char *p = s;
+
+	if (!s)
+		return -1;
+	for (; isdigit((unsigned char)*p); p++, digits++) {
+		if (ip > (ULLONG_MAX - 9) / 10)
+			return -1;
+		ip = ip * 10 + (unsigned)(*p - '0');
+		nonzero |= *p != '0';
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			/* Beyond nanoseconds the digits cannot change the result. */
+			if (den < 1000000000ULL) {
+				frac = frac * 10 + (unsigned)(*p - '0');
+				den *= 10;
+			}
+			nonzero |= *p != '0';
+		}
+	}
+	if (!digits)
+		return -1;
+	if (!*p || !strcmp(p, "s"))
+		mult = 1000;
+	else if (!strcmp(p, "ms"))
+		mult = 1;
+	else if (!strcmp(p, "m"))
+		mult = 60 * 1000;
+	else if (!strcmp(p, "h"))
+		mult = 3600 * 1000;
+	else
+		return -1;
+	if (ip > (unsigned long long)LLONG_MAX / mult)
+		return -1;
+	res = ip * mult + (frac * mult + den / 2) / den;
+	if (res > (unsigned long long)LLONG_MAX)
+		return -1;
+	/* 0 means "forever": a tiny positive duration must not become it. */
+	if (!res && nonzero)
+		res = 1;
+	*ms = (long long)res;
+	return 0;
+}
+
+int config_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
+	static const char *const no[] = { "0", "false", "no", "off", NULL };
+
+	if (!s)
+		return -1;
+	for (size_t i = 0; yes[i]; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- paths ---- */
+
+/* Absolute form of `path` with "." and ".." resolved lexically, like
+ * Python's os.path.abspath (Alembic's %(here)s). */
+static char *abspath(const char *path)
+{
+	struct strlist parts = { 0 }, keep = { 0 };
+	char *joined, *res;
+
+	if (path[0] == '/') {
+		joined = xstrdup(path);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+
+		joined = xasprintf("%s/%s", cwd ? cwd : ".", path);
+		free(cwd);
+	}
+	for (const char *p = joined; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n)
+			strlist_push_owned(&parts, xstrndup(p, n));
+		p += n;
+		if (*p)
+			p++;
+	}
+	for (size_t i = 0; i < parts.n; i++) {
+		if (!strcmp(parts.v[i], "."))
+			continue;
+		if (!strcmp(parts.v[i], "..")) {
+			if (keep.n)
+				free(keep.v[--keep.n]);
+			continue;
+		}
+		strlist_push(&keep, parts.v[i]);
+	}
+	res = strlist_join(&keep, "/");
+	free(joined);
+	joined = xasprintf("/%s", res);
+	free(res);
+	strlist_free(&parts);
+	strlist_free(&keep);
+	return joined;
+}
+
+/* Directory part of `path` as written ("." when there is none). */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+/* `rel` relative to the directory of file `base`, unless absolute. */
+static char *relative_to_file(const char *base, const char *rel)
+{
+	char *dir, *res;
+
+	if (rel[0] == '/' || !strchr(base, '/'))
+		return xstrdup(rel);
+	dir = dir_of(base);
+	res = xasprintf("%s%s%s", dir, str_has_suffix(dir, "/") ? "" : "/", rel);
+	free(dir);
+	return res;
+}
+
+/* Alembic reads a relative location with a colon as a package resource
+ * ("myapp.db:migrations").  Without Python we take the package as a
+ * directory under the working directory: myapp/db/migrations. */
+static char *resolve_location(const char *s)
+{
+	struct sbuf b = { 0 };
+	const char *colon = strchr(s, ':');
+
+	if (s[0] == '/' || !colon)
+		return xstrdup(s);
+	for (const char *p = s; p < colon; p++)
+		sbuf_addc(&b, *p == '.' ? '/' : *p);
+	for (const char *p = colon; *p; p++)
+		sbuf_addc(&b, *p == ':' ? '/' : *p);
+	return sbuf_detach(&b);
+}
+
+static void strip_trailing_slashes(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+}
+
+/* ---- ini files ---- */
+
+struct ini_entry {
+	char *section;
+	char *key; /* lowercased, as ConfigParser's optionxform does */
+	char *value;
+	int line;
+};
+
+struct ini {
+	char *path;
+	char *here;
+	struct ini_entry *v;
+	size_t n, alloc;
+	/* reading state */
+	const char *pos;
+	const char *line;
+	int lineno;
+	int err_line;
+	char err_msg[256];
+};
+
+static void ini_fail(struct ini *f, int line, const char *msg)
+{
+	if (f->err_line && f->err_line <= line)
+		return;
+	f->err_line = line;
+	snprintf(f->err_msg, sizeof(f->err_msg), "%s", msg);
+}
+
+/* Feeding inih one line at a time tells the handler which line it is on
+ * (the packaged inih is built without INI_HANDLER_LINENO) and whether the
+ * line was indented, i.e. a continuation. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct ini *f = stream;
+	const char *nl;
+	size_t len, cap = num > 2 ? (size_t)num - 1 : 1;
+
+	if (!*f->pos)
+		return NULL;
+	nl = strchr(f->pos, '\n');
+	len = nl ? (size_t)(nl - f->pos) + 1 : strlen(f->pos);
+	f->line = f->pos;
+	f->lineno++;
+	if (len > cap) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "line too long (limit %d characters)", num - 3);
+		ini_fail(f, f->lineno, msg);
+		memcpy(str, f->pos, cap);
+		str[cap - 1] = '\n';
+		str[cap] = '\0';
+	} else {
+		memcpy(str, f->pos, len);
+		str[len] = '\0';
+	}
+	f->pos += len;
+	return str;
+}
+
+static char *lower_dup(const char *s)
+{
+	char *d = xstrdup(s);
+
+	for (char *p = d; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+static struct ini_entry *ini_lookup(const struct ini *f, const char *section, const char *key)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->v[i].section, section) && !strcmp(f->v[i].key, key))
+			return &f->v[i];
+	return NULL;
+}
+
+/* The value as ConfigParser sees it, taken from the raw line: inih would
+ * cut it at an inline " ;" comment, which Python 3 does not have (and
+ * "version_path_separator = ;" needs). */
+static char *raw_value(const struct ini *f, int continuation)
+{
+	size_t n = strcspn(f->line, "\n");
+	char *line = xstrndup(f->line, n), *v, *res;
+
+	v = line;
+	if (!continuation) {
+		v += strcspn(v, "=:");
+		if (*v)
+			v++;
+	}
+	res = xstrdup(str_trim(v));
+	free(line);
+	return res;
+}
+
+static int on_value(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini *f = user;
+	char *key = lower_dup(name);
+	struct ini_entry *last = f->n ? &f->v[f->n - 1] : NULL, *dup;
+
+	(void)value;
+	/* inih hands each continuation line over as another value for the
+	 * same key; ConfigParser joins them with newlines. */
+	if ((f->line[0] == ' ' || f->line[0] == '\t') && last &&
+	    !strcmp(last->section, section) && !strcmp(last->key, key)) {
+		char *cont = raw_value(f, 1);
+		char *v = xasprintf("%s\n%s", last->value, cont);
+
+		free(cont);
+
+		free(last->value);
+		last->value = v;
+		free(key);
+		return 1;
+	}
+	dup = ini_lookup(f, section, key);
+	if (dup) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "duplicate key '%.64s' in [%.64s] (first on line %d)",
+			 key, section, dup->line);
+		ini_fail(f, f->lineno, msg);
+	}
+	xgrow((void **)&f->v, &f->alloc, f->n + 1, sizeof(*f->v));
+	f->v[f->n].section = xstrdup(section);
+	f->v[f->n].key = key;
+	f->v[f->n].value = raw_value(f, 0);
+	f->v[f->n].line = f->lineno;
+	f->n++;
+	return 1;
+}
+
+static void ini_free(struct ini *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->v[i].section);
+		free(f->v[i].key);
+		free(f->v[i].value);
+	}
+	free(f->v);
+	free(f->path);
+	free(f->here);
+	memset(f, 0, sizeof(*f));
+}
+
+static int ini_load(struct ini *f, const char *path, struct err *e)
+{
+	char *buf;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	if (read_file(path, CONFIG_FILE_MAX, &buf, NULL, e) < 0) {
+		e->kind = ERR_USAGE;
+		return -1;
+	}
+	f->path = xstrdup(path);
+	{
+		char *d = dir_of(path);
+
+		f->here = abspath(d);
+		free(d);
+	}
+	f->pos = buf;
+	r = ini_parse_stream(read_line, f, on_value, f);
+	free(buf);
+	f->pos = f->line = NULL;
+	if (r > 0 && (!f->err_line || r < f->err_line))
+		err_set(e, ERR_USAGE, "%s:%d: syntax error", path, r);
+	else if (f->err_line)
+		err_set(e, ERR_USAGE, "%s:%d: %s", path, f->err_line, f->err_msg);
+	else if (r < 0)
+		err_set(e, ERR_USAGE, "cannot parse '%s'", path);
+	else
+		return 0;
+	ini_free(f);
+	return -1;
+}
+
+static int ini_has_section(const struct ini *f, const char *section)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->v[i].section, section))
+			return 1;
+	return 0;
+}
+
+/* A key of `section`, else of [DEFAULT], as ConfigParser resolves it. */
+static const struct ini_entry *ini_find(const struct ini *f, const char *section,
+					const char *key)
+{
+	const struct ini_entry *en = ini_lookup(f, section, key);
+
+	return en ? en : ini_lookup(f, "DEFAULT", key);
+}
+
+/* ConfigParser's BasicInterpolation: %(name)s and %%. */
+static int interpolate(const struct ini *f, const char *section, const struct ini_entry *top,
+		       const char *text, int depth, struct sbuf *out, struct err *e)
+{
+	if (depth > INTERP_DEPTH_MAX)
+		return err_set(e, ERR_USAGE, "%s:%d: interpolation of '%s' is too deep "
+			       "(a reference loop?)", f->path, top->line, top->key);
+	for (const char *p = text; *p; p++) {
+		const char *close;
+		const struct ini_entry *ref;
+		char *name;
+		int r;
+
+		if (*p != '%') {
+			sbuf_addc(out, *p);
+			continue;
+		}
+		if (p[1] == '%') {
+			sbuf_addc(out, '%');
+			p++;
+			continue;
+		}
+		if (p[1] != '(')
+			return err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': '%%' must "
+				       "be followed by '%%' or '(' (write a literal '%%' as '%%%%')",
+				       f->path, top->line, top->key);
+		close = strchr(p + 2, ')');
+		if (!close || close[1] != 's')
+			return err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': expected "
+				       "'%%(name)s'", f->path, top->line, top->key);
+		name = xstrndup(p + 2, (size_t)(close - p - 2));
+		for (char *q = name; *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+		ref = ini_find(f, section, name);
+		if (ref) {
+			r = interpolate(f, section, top, ref->value, depth + 1, out, e);
+		} else if (!strcmp(name, "here")) {
+			sbuf_adds(out, f->here);
+			r = 0;
+		} else {
+			r = err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': no key '%s' "
+				    "in [%s] or [DEFAULT]", f->path, top->line, top->key, name,
+				    section);
+		}
+		free(name);
+		if (r < 0)
+			return -1;
+		p = close + 1;
+	}
+	return 0;
+}
+
+/* ---- picking values by precedence ---- */
+
+struct val {
+	char *s;        /* NULL: not set anywhere */
+	char *where;    /* "--flag", "ENV_NAME" or "file:line" */
+	const char *key;/* the ini key when it came from a file */
+	int in_file;
+	int from_alembic; /* read from an [alembic] section */
+};
+
+static void val_free(struct val *v)
+{
+	free(v->s);
+	free(v->where);
+	memset(v, 0, sizeof(*v));
+}
+
+static int val_invalid(const struct val *v, const char *what, const char *hint, struct err *e)
+{
+	if (v->in_file)
+		return err_set(e, ERR_USAGE, "%s: invalid %s '%s' for %s%s", v->where, what, v->s,
+			       v->key, hint);
+	return err_set(e, ERR_USAGE, "invalid %s '%s' for %s%s", what, v->s, v->where, hint);
+}
+
+struct loader {
+	struct ini *main;    /* the config file, or NULL */
+	struct ini *alembic; /* the file whose [alembic] section is read, or NULL */
+};
+
+static int from_ini(const struct ini *f, const char *section, const char *key,
+		    struct val *v, struct err *e)
+{
+	const struct ini_entry *en;
+	struct sbuf b = { 0 };
+	char *t;
+
+	if (!f || !(en = ini_find(f, section, key)))
+		return 0;
+	if (interpolate(f, section, en, en->value, 0, &b, e) < 0) {
+		sbuf_free(&b);
+		return -1;
+	}
+	t = sbuf_detach(&b);
+	if (!*str_trim(t)) {
+		/* An empty value leaves the setting to the level below. */
+		free(t);
+		return 0;
+	}
+	v->s = t;
+	v->where = xasprintf("%s:%d", f->path, en->line);
+	v->key = en->key;
+	v->in_file = 1;
+	return 1;
+}
+
+/* Fill *v from the highest level that sets it: the flag, the environment
+ * variable, [prestart] pkey, [alembic] akey.  Empty environment variables
+ * count as unset (compose files often pass VAR= through); an empty flag is
+ * an error.  Returns 1 when set, 0 when not, -1 on error. */
+static int pick(const struct loader *L, const char *flag, const char *flag_val,
+		const char *env, const char *pkey, const char *akey, struct val *v,
+		struct err *e)
+{
+	const char *s;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	if (flag_val) {
+		if (!*flag_val)
+			return err_set(e, ERR_USAGE, "empty value for %s", flag);
+		v->s = xstrdup(flag_val);
+		v->where = xstrdup(flag);
+		return 1;
+	}
+	if (env && (s = getenv(env)) && *s) {
+		v->s = xstrdup(s);
+		v->where = xstrdup(env);
+		return 1;
+	}
+	if (pkey && (r = from_ini(L->main, "prestart", pkey, v, e)) != 0)
+		return r;
+	if (akey && (r = from_ini(L->alembic, "alembic", akey, v, e)) != 0) {
+		v->from_alembic = 1;
+		return r;
+	}
+	return 0;
+}
+
+static int pick_duration(const struct loader *L, const char *flag, const char *flag_val,
+			 const char *env, const char *key, long long *ms, struct err *e)
+{
+	struct val v;
+	int r = pick(L, flag, flag_val, env, key, NULL, &v, e);
+
+	if (r > 0 && config_parse_duration(v.s, ms) < 0)
+		r = val_invalid(&v, "duration", " (expected e.g. 250ms, 30s, 5m, 1h or seconds)", e);
+	val_free(&v);
+	return r < 0 ? -1 : 0;
+}
+
+static int pick_string(const struct loader *L, const char *flag, const char *flag_val,
+		       const char *env, const char *pkey, const char *akey, char **out,
+		       struct err *e)
+{
+	struct val v;
+	int r = pick(L, flag, flag_val, env, pkey, akey, &v, e);
+
+	if (r > 0) {
+		free(*out);
+		*out = v.s;
+		v.s = NULL;
+	}
+	val_free(&v);
+	return r < 0 ? -1 : 0;
+}
+
+/* A list: the flag list when non-empty, else the environment variable
+ * split on commas, else the ini value split on `ini_seps`. */
+static int pick_list(const struct loader *L, const char *flag, const struct strlist *flags,
+		     const char *env, const char *key, const char *ini_seps,
+		     struct strlist *out, struct err *e)
+{
+	struct val v;
+	int r;
+
+	if (flags && flags->n) {
+		for (size_t i = 0; i < flags->n; i++) {
+			if (!*flags->v[i])
+				return err_set(e, ERR_USAGE, "empty value for %s", flag);
+			strlist_push(out, flags->v[i]);
+		}
+		return 0;
+	}
+	r = pick(L, flag, NULL, env, key, NULL, &v, e);
+	if (r > 0)
+		strlist_split(out, v.s, v.in_file ? ini_seps : ",");
+	val_free(&v);
+	return r < 0 ? -1 : 0;
+}
+
+/* version_locations as Alembic 1.8 splits it (ScriptDirectory.from_config),
+ * plus the separator names later Alembic versions accept. */
+static int split_version_locations(const struct loader *L, const struct val *locs,
+				   struct strlist *out, struct err *e)
+{
+	static const char *const seps[][2] = {
+		{ "os", ":" }, { ":", ":" }, { "colon", ":" }, { ";", ";" },
+		{ "semicolon", ";" }, { "space", " \t\n" }, { "comma", "," },
+		{ "newline", "\n" }, { NULL, NULL }
+	};
+	const char *split = " ,\t\n";
+	struct val sep = { 0 };
+	int r = 0;
+
+	if (locs->from_alembic &&
+	    from_ini(L->alembic, "alembic", "version_path_separator", &sep, e) < 0)
+		return -1;
+	if (sep.s) {
+		split = NULL;
+		for (size_t i = 0; seps[i][0]; i++)
+			if (!strcmp(sep.s, seps[i][0]))
+				split = seps[i][1];
+		if (!split) {
+			r = val_invalid(&sep, "separator", " (expected space, comma, newline, "
+					"os, colon, ':', semicolon or ';')", e);
+			goto out;
+		}
+	}
+	{
+		struct strlist raw = { 0 };
+
+		strlist_split(&raw, locs->s, split);
+		for (size_t i = 0; i < raw.n; i++) {
+			char *p = resolve_location(raw.v[i]);
+
+			strip_trailing_slashes(p);
+			strlist_push_owned(out, p);
+		}
+		strlist_free(&raw);
+	}
+out:
+	val_free(&sep);
+	return r;
+}
+
+/* ---- loading ---- */
+
+static int is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+static int check_prestart_keys(const struct ini *f, struct err *e)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		int known = 0;
+
+		if (strcmp(f->v[i].section, "prestart"))
+			continue;
+		for (size_t k = 0; prestart_keys[k]; k++)
+			known |= !strcmp(prestart_keys[k], f->v[i].key);
+		if (!known)
+			return err_set(e, ERR_USAGE, "%s:%d: unknown key '%s' in [prestart]", f->path,
+				       f->v[i].line, f->v[i].key);
+	}
+	return 0;
+}
+
+static int open_files(struct config *c, const struct config_flags *flags, struct ini *main_ini,
+		      struct ini *alembic_ini, struct loader *L, struct err *e)
+{
+	const char *path = flags->config_file, *from = "--config";
+	struct val ac;
+	int r;
+
+	if (!path) {
+		path = getenv("PRESTART_CONFIG");
+		from = "PRESTART_CONFIG";
+		if (path && !*path)
+			path = NULL;
+	}
+	if (path) {
+		if (!*path)
+			return err_set(e, ERR_USAGE, "empty value for %s", from);
+		if (access(path, F_OK) < 0)
+			return err_set(e, ERR_USAGE, "cannot open config file '%s' (from %s): %s",
+				       path, from, strerror(errno));
+	} else if (is_file("prestart.ini")) {
+		path = "prestart.ini";
+	} else if (is_file("alembic.ini")) {
+		path = "alembic.ini";
+	} else {
+		return 0;
+	}
+	if (ini_load(main_ini, path, e) < 0)
+		return -1;
+	L->main = main_ini;
+	c->config_file = xstrdup(path);
+	if (check_prestart_keys(main_ini, e) < 0)
+		return -1;
+
+	r = from_ini(main_ini, "prestart", "alembic_config", &ac, e);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		char *apath = relative_to_file(main_ini->path, ac.s);
+
+		if (ini_load(alembic_ini, apath, e) < 0) {
+			err_prefix(e, "%s: alembic_config", ac.where);
+			free(apath);
+			val_free(&ac);
+			return -1;
+		}
+		free(apath);
+		val_free(&ac);
+		L->alembic = alembic_ini;
+	} else if (ini_has_section(main_ini, "alembic")) {
+		L->alembic = main_ini;
+	}
+	if (L->alembic)
+		c->alembic_config = xstrdup(L->alembic->path);
+	return 0;
+}
+
+static int load_database_url(struct config *c, const struct config_flags *flags,
+			     const struct loader *L, struct err *e)
+{
+	static const char *const pgvars[] = { "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
+					      "PGUSER", "PGSERVICE", NULL };
+	struct val v;
+	struct dburl u;
+	int r = pick(L, "--database-url", flags->database_url, "DATABASE_URL", "database_url",
+		     "sqlalchemy.url", &v, e);
+
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		for (size_t i = 0; pgvars[i]; i++)
+			if (getenv(pgvars[i]) && *getenv(pgvars[i]))
+				c->database_url_source = xstrdup("PG* environment");
+		return 0;
+	}
+	if (dburl_parse(v.s, &u, e) < 0) {
+		err_prefix(e, "%s", v.where);
+		val_free(&v);
+		return -1;
+	}
+	dburl_release(&u);
+	c->database_url = v.s;
+	c->database_url_source = v.where;
+	return 0;
+}
+
+static int load_settings(struct config *c, const struct config_flags *flags,
+			 const struct loader *L, struct err *e)
+{
+	struct val v;
+	int r;
+
+	if (load_database_url(c, flags, L, e) < 0)
+		return -1;
+
+	if (pick_string(L, "--dir", flags->script_location, "PRESTART_SCRIPT_LOCATION",
+			"script_location", "script_location", &c->script_location, e) < 0)
+		return -1;
+	{
+		char *p = resolve_location(c->script_location);
+
+		free(c->script_location);
+		c->script_location = p;
+		strip_trailing_slashes(p);
+	}
+
+	r = pick(L, NULL, NULL, NULL, "version_locations", "version_locations", &v, e);
+	if (r > 0)
+		r = split_version_locations(L, &v, &c->version_locations, e);
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	if (!c->version_locations.n)
+		strlist_push_owned(&c->version_locations,
+				   xasprintf("%s%sversions", c->script_location,
+					     str_has_suffix(c->script_location, "/") ? "" : "/"));
+
+	if (pick_string(L, NULL, NULL, "PRESTART_VERSION_TABLE", "version_table", NULL,
+			&c->version_table, e) < 0 ||
+	    pick_string(L, NULL, NULL, "PRESTART_VERSION_TABLE_SCHEMA", "version_table_schema",
+			NULL, &c->version_table_schema, e) < 0)
+		return -1;
+
+	if (pick_duration(L, "--wait-timeout", flags->wait_timeout, "PRESTART_WAIT_TIMEOUT",
+			  "wait_timeout", &c->wait_timeout_ms, e) < 0 ||
+	    pick_duration(L, "--lock-timeout", flags->lock_timeout, "PRESTART_LOCK_TIMEOUT",
+			  "lock_timeout", &c->lock_timeout_ms, e) < 0)
+		return -1;
+
+	if (pick_list(L, "--wait-for", &flags->wait_for, "PRESTART_WAIT_FOR", "wait_for", ",\n",
+		      &c->wait_for, e) < 0)
+		return -1;
+
+	if (pick_string(L, "--health-addr", flags->health_addr, "PRESTART_HEALTH_ADDR",
+			"health_addr", NULL, &c->health_addr, e) < 0)
+		return -1;
+
+	r = pick(L, "--log-format", flags->log_format, "PRESTART_LOG_FORMAT", "log_format", NULL,
+		 &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "text"))
+			c->log_format = LOGFMT_TEXT;
+		else if (!strcasecmp(v.s, "json"))
+			c->log_format = LOGFMT_JSON;
+		else
+			r = val_invalid(&v, "log format", " (expected text or json)", e);
+	}
+	val_free(&v);
+	if (r < 0)
+		return -1;
+
+	if (flags->transaction_per_migration >= 0) {
+		c->transaction_per_migration = flags->transaction_per_migration != 0;
+	} else {
+		r = pick(L, NULL, NULL, "PRESTART_TRANSACTION_PER_MIGRATION",
+			 "transaction_per_migration", NULL, &v, e);
+		if (r > 0 && config_parse_bool(v.s, &c->transaction_per_migration) < 0)
+			r = val_invalid(&v, "boolean", " (expected true or false)", e);
+		val_free(&v);
+		if (r < 0)
+			return -1;
+	}
+
+	if (pick_list(L, "--after", &flags->after_upgrade, NULL, "after_upgrade", "\n",
+		      &c->after_upgrade, e) < 0)
+		return -1;
+
+	return pick_string(L, NULL, NULL, "PRESTART_ALEMBIC_COMMAND", "alembic_command", NULL,
+			   &c->alembic_command, e);
+}
+
+void config_flags_init(struct config_flags *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->transaction_per_migration = -1;
+}
+
+void config_flags_release(struct config_flags *f)
+{
+	strlist_free(&f->wait_for);
+	strlist_free(&f->after_upgrade);
+}
+
+int config_load(struct config *c, const struct config_flags *flags, struct err *e)
+{
+	struct ini main_ini = { 0 }, alembic_ini = { 0 };
+	struct loader L = { 0 };
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->script_location = xstrdup("migrations");
+	c->version_table = xstrdup("alembic_version");
+	c->wait_timeout_ms = 60000;
+	c->alembic_command = xstrdup("alembic");
+
+	r = open_files(c, flags, &main_ini, &alembic_ini, &L, e);
+	if (r == 0)
+		r = load_settings(c, flags, &L, e);
+	if (L.main)
+		ini_free(&main_ini);
+	if (L.alembic && L.alembic != &main_ini)
+		ini_free(&alembic_ini);
+	if (r < 0)
+		config_release(c);
+	return r;
+}
+
+void config_release(struct config *c)
+{
+	free(c->database_url);
+	free(c->database_url_source);
+	free(c->config_file);
+	free(c->alembic_config);
+	free(c->script_location);
+	strlist_free(&c->version_locations);
+	free(c->version_table);
+	free(c->version_table_schema);
+	strlist_free(&c->wait_for);
+	free(c->health_addr);
+	strlist_free(&c->after_upgrade);
+	free(c->alembic_command);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,604 @@
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "prestart/config.h"
+
+static const char *const env_vars[] = {
+	"DATABASE_URL", "PRESTART_CONFIG", "PRESTART_SCRIPT_LOCATION", "PRESTART_VERSION_TABLE",
+	"PRESTART_VERSION_TABLE_SCHEMA", "PRESTART_WAIT_TIMEOUT", "PRESTART_WAIT_FOR",
+	"PRESTART_LOCK_TIMEOUT", "PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
+	"PRESTART_TRANSACTION_PER_MIGRATION", "PRESTART_ALEMBIC_COMMAND", "PGHOST",
+	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", NULL
+};
+
+static char old_cwd[4096];
+static char tmp_dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	for (size_t i = 0; env_vars[i]; i++)
+		unsetenv(env_vars[i]);
+	assert_non_null(getcwd(old_cwd, sizeof(old_cwd)));
+	strcpy(tmp_dir, "/tmp/prestart-config-XXXXXX");
+	assert_non_null(mkdtemp(tmp_dir));
+	assert_int_equal(chdir(tmp_dir), 0);
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	assert_int_equal(chdir(old_cwd), 0);
+	nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	for (size_t i = 0; env_vars[i]; i++)
+		unsetenv(env_vars[i]);
+	return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void load_ok(struct config *c, const struct config_flags *fl)
+{
+	struct err e = { 0 };
+	struct config_flags none;
+
+	config_flags_init(&none);
+	if (config_load(c, fl ? fl : &none, &e) < 0)
+		fail_msg("config_load: %s", e.msg);
+}
+
+static void load_bad(const struct config_flags *fl, const char *want)
+{
+	struct err e = { 0 };
+	struct config c;
+	struct config_flags none;
+
+	config_flags_init(&none);
+	assert_int_equal(config_load(&c, fl ? fl : &none, &e), -1);
+	assert_int_equal(e.kind, ERR_USAGE);
+	if (!strstr(e.msg, want))
+		fail_msg("got '%s', wanted '%s'", e.msg, want);
+	assert_null(strstr(e.msg, "s3cret"));
+}
+
+static void test_duration(void **state)
+{
+	static const struct { const char *s; long long ms; } good[] = {
+		{ "250ms", 250 }, { "30s", 30000 }, { "5m", 300000 }, { "1h", 3600000 },
+		{ "10", 10000 }, { "1.5", 1500 }, { "0", 0 }, { "0s", 0 }, { "0.5m", 30000 },
+		{ ".5", 500 }, { "2.", 2000 }, { "0.0001", 1 }, { "1.2345ms", 1 },
+		{ "9223372036854775ms", 9223372036854775LL }, { "00012s", 12000 },
+	};
+	static const char *const bad[] = {
+		"", "ms", "5x", "-1", "+1", " 1", "1 ", "1.2.3", ".", "s", "1e3", "abc", "1sm",
+		"99999999999999999999", "9223372036854776s", "2562047788015216h", "1hh", NULL
+	};
+	long long ms;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		ms = -1;
+		if (config_parse_duration(good[i].s, &ms) < 0)
+			fail_msg("'%s' rejected", good[i].s);
+		assert_int_equal(ms, good[i].ms);
+	}
+	for (size_t i = 0; bad[i]; i++)
+		if (config_parse_duration(bad[i], &ms) == 0)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(config_parse_duration(NULL, &ms), -1);
+}
+
+static void test_bool(void **state)
+{
+	static const char *const t[] = { "1", "true", "YES", "On", NULL };
+	static const char *const f[] = { "0", "False", "no", "OFF", NULL };
+	int b;
+
+	(void)state;
+	for (size_t i = 0; t[i]; i++) {
+		assert_int_equal(config_parse_bool(t[i], &b), 0);
+		assert_int_equal(b, 1);
+		assert_int_equal(config_parse_bool(f[i], &b), 0);
+		assert_int_equal(b, 0);
+	}
+	assert_int_equal(config_parse_bool("", &b), -1);
+	assert_int_equal(config_parse_bool("2", &b), -1);
+	assert_int_equal(config_parse_bool("truee", &b), -1);
+}
+
+static void test_defaults(void **state)
+{
+	struct config c;
+
+	(void)state;
+	load_ok(&c, NULL);
+	assert_null(c.database_url);
+	assert_null(c.database_url_source);
+	assert_null(c.config_file);
+	assert_null(c.alembic_config);
+	assert_string_equal(c.script_location, "migrations");
+	assert_int_equal(c.version_locations.n, 1);
+	assert_string_equal(c.version_locations.v[0], "migrations/versions");
+	assert_string_equal(c.version_table, "alembic_version");
+	assert_null(c.version_table_schema);
+	assert_int_equal(c.wait_timeout_ms, 60000);
+	assert_int_equal(c.lock_timeout_ms, 0);
+	assert_int_equal(c.wait_for.n, 0);
+	assert_null(c.health_addr);
+	assert_int_equal(c.log_format, LOGFMT_TEXT);
+	assert_int_equal(c.transaction_per_migration, 0);
+	assert_int_equal(c.after_upgrade.n, 0);
+	assert_string_equal(c.alembic_command, "alembic");
+	config_release(&c);
+
+	setenv("PGHOST", "db", 1);
+	load_ok(&c, NULL);
+	assert_null(c.database_url);
+	assert_string_equal(c.database_url_source, "PG* environment");
+	config_release(&c);
+}
+
+static const char full_ini[] =
+	"; prestart settings\n"
+	"[prestart]\n"
+	"database_url = postgresql://u:s3cret@ini/db\n"
+	"script_location = ini_migrations\n"
+	"version_table = ini_version\n"
+	"version_table_schema = ini_schema\n"
+	"wait_timeout = 10s\n"
+	"wait_for = tcp://a:1, tcp://b:2\n"
+	"lock_timeout = 1m\n"
+	"health_addr = :8081\n"
+	"log_format = json\n"
+	"transaction_per_migration = yes\n"
+	"after_upgrade =\n"
+	"    echo one\n"
+	"    echo two\n"
+	"alembic_command = /venv/bin/alembic\n";
+
+static void test_precedence_file(void **state)
+{
+	struct config c;
+
+	(void)state;
+	write_file("prestart.ini", full_ini);
+	write_file("alembic.ini", "[alembic]\nscript_location = ignored\n");
+	load_ok(&c, NULL);
+	assert_string_equal(c.config_file, "prestart.ini");
+	assert_null(c.alembic_config);
+	assert_string_equal(c.database_url, "postgresql://u:s3cret@ini/db");
+	assert_string_equal(c.database_url_source, "prestart.ini:3");
+	assert_string_equal(c.script_location, "ini_migrations");
+	assert_string_equal(c.version_locations.v[0], "ini_migrations/versions");
+	assert_string_equal(c.version_table, "ini_version");
+	assert_string_equal(c.version_table_schema, "ini_schema");
+	assert_int_equal(c.wait_timeout_ms, 10000);
+	assert_int_equal(c.wait_for.n, 2);
+	assert_string_equal(c.wait_for.v[0], "tcp://a:1");
+	assert_string_equal(c.wait_for.v[1], "tcp://b:2");
+	assert_int_equal(c.lock_timeout_ms, 60000);
+	assert_string_equal(c.health_addr, ":8081");
+	assert_int_equal(c.log_format, LOGFMT_JSON);
+	assert_int_equal(c.transaction_per_migration, 1);
+	assert_int_equal(c.after_upgrade.n, 2);
+	assert_string_equal(c.after_upgrade.v[0], "echo one");
+	assert_string_equal(c.after_upgrade.v[1], "echo two");
+	assert_string_equal(c.alembic_command, "/venv/bin/alembic");
+	config_release(&c);
+}
+
+static void test_precedence_env(void **state)
+{
+	struct config c;
+
+	(void)state;
+	write_file("prestart.ini", full_ini);
+	setenv("DATABASE_URL", "sqlite:///env.db", 1);
+	setenv("PRESTART_SCRIPT_LOCATION", "env_migrations", 1);
+	setenv("PRESTART_VERSION_TABLE", "env_version", 1);
+	setenv("PRESTART_VERSION_TABLE_SCHEMA", "env_schema", 1);
+	setenv("PRESTART_WAIT_TIMEOUT", "20s", 1);
+	setenv("PRESTART_WAIT_FOR", "tcp://e:1,http://f/", 1);
+	setenv("PRESTART_LOCK_TIMEOUT", "2m", 1);
+	setenv("PRESTART_HEALTH_ADDR", ":9000", 1);
+	setenv("PRESTART_LOG_FORMAT", "text", 1);
+	setenv("PRESTART_TRANSACTION_PER_MIGRATION", "false", 1);
+	setenv("PRESTART_ALEMBIC_COMMAND", "python -m alembic", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.database_url, "sqlite:///env.db");
+	assert_string_equal(c.database_url_source, "DATABASE_URL");
+	assert_string_equal(c.script_location, "env_migrations");
+	assert_string_equal(c.version_locations.v[0], "env_migrations/versions");
+	assert_string_equal(c.version_table, "env_version");
+	assert_string_equal(c.version_table_schema, "env_schema");
+	assert_int_equal(c.wait_timeout_ms, 20000);
+	assert_int_equal(c.wait_for.n, 2);
+	assert_string_equal(c.wait_for.v[1], "http://f/");
+	assert_int_equal(c.lock_timeout_ms, 120000);
+	assert_string_equal(c.health_addr, ":9000");
+	assert_int_equal(c.log_format, LOGFMT_TEXT);
+	assert_int_equal(c.transaction_per_migration, 0);
+	assert_int_equal(c.after_upgrade.n, 2); /* no environment variable */
+	assert_string_equal(c.alembic_command, "python -m alembic");
+	config_release(&c);
+
+	/* an empty variable is unset */
+	setenv("PRESTART_WAIT_TIMEOUT", "", 1);
+	setenv("DATABASE_URL", "", 1);
+	load_ok(&c, NULL);
+	assert_int_equal(c.wait_timeout_ms, 10000);
+	assert_string_equal(c.database_url_source, "prestart.ini:3");
+	config_release(&c);
+}
+
+static void test_precedence_flags(void **state)
+{
+	struct config_flags fl;
+	struct config c;
+
+	(void)state;
+	write_file("prestart.ini", full_ini);
+	setenv("DATABASE_URL", "sqlite:///env.db", 1);
+	setenv("PRESTART_SCRIPT_LOCATION", "env_migrations", 1);
+	setenv("PRESTART_WAIT_TIMEOUT", "20s", 1);
+	setenv("PRESTART_WAIT_FOR", "tcp://e:1", 1);
+	setenv("PRESTART_LOCK_TIMEOUT", "2m", 1);
+	setenv("PRESTART_HEALTH_ADDR", ":9000", 1);
+	setenv("PRESTART_LOG_FORMAT", "text", 1);
+	setenv("PRESTART_TRANSACTION_PER_MIGRATION", "0", 1);
+	config_flags_init(&fl);
+	fl.database_url = "postgresql://flag/db";
+	fl.script_location = "flag_migrations/";
+	fl.wait_timeout = "0";
+	fl.lock_timeout = "250ms";
+	fl.health_addr = "127.0.0.1:1";
+	fl.log_format = "json";
+	fl.transaction_per_migration = 1;
+	strlist_push(&fl.wait_for, "tcp://flag:1");
+	strlist_push(&fl.after_upgrade, "flag hook");
+	load_ok(&c, &fl);
+	assert_string_equal(c.database_url, "postgresql://flag/db");
+	assert_string_equal(c.database_url_source, "--database-url");
+	assert_string_equal(c.script_location, "flag_migrations");
+	assert_string_equal(c.version_locations.v[0], "flag_migrations/versions");
+	assert_int_equal(c.wait_timeout_ms, 0);
+	assert_int_equal(c.lock_timeout_ms, 250);
+	assert_string_equal(c.health_addr, "127.0.0.1:1");
+	assert_int_equal(c.log_format, LOGFMT_JSON);
+	assert_int_equal(c.transaction_per_migration, 1);
+	assert_int_equal(c.wait_for.n, 1);
+	assert_string_equal(c.wait_for.v[0], "tcp://flag:1");
+	assert_int_equal(c.after_upgrade.n, 1);
+	assert_string_equal(c.after_upgrade.v[0], "flag hook");
+	config_release(&c);
+
+	fl.transaction_per_migration = 0;
+	load_ok(&c, &fl);
+	assert_int_equal(c.transaction_per_migration, 0);
+	config_release(&c);
+	config_flags_release(&fl);
+}
+
+static void test_alembic_ini(void **state)
+{
+	struct config c;
+	char here[4200], want[4300];
+
+	(void)state;
+	assert_non_null(getcwd(here, sizeof(here)));
+	write_file("alembic.ini",
+		   "[DEFAULT]\n"
+		   "base = %(here)s/db\n"
+		   "[alembic]\n"
+		   "Script_Location = %(base)s/migrations\n"
+		   "file_template = %%(rev)s_%%(slug)s\n"
+		   "prepend_sys_path = .\n"
+		   "version_path_separator = os\n"
+		   "version_locations = %(base)s/migrations/versions:extra/versions/\n"
+		   "sqlalchemy.url = postgresql://u:p%%40ss@h/d\n"
+		   "[loggers]\n"
+		   "keys = root\n");
+	load_ok(&c, NULL);
+	assert_string_equal(c.config_file, "alembic.ini");
+	assert_string_equal(c.alembic_config, "alembic.ini");
+	snprintf(want, sizeof(want), "%s/db/migrations", here);
+	assert_string_equal(c.script_location, want);
+	assert_int_equal(c.version_locations.n, 2);
+	snprintf(want, sizeof(want), "%s/db/migrations/versions", here);
+	assert_string_equal(c.version_locations.v[0], want);
+	assert_string_equal(c.version_locations.v[1], "extra/versions");
+	assert_string_equal(c.database_url, "postgresql://u:p%40ss@h/d");
+	assert_string_equal(c.database_url_source, "alembic.ini:9");
+	config_release(&c);
+}
+
+static void test_version_separators(void **state)
+{
+	static const struct { const char *sep, *val; size_t n; } cases[] = {
+		{ NULL, "a b,c, d", 4 }, { "space", "a b", 2 }, { "os", "a:b c", 2 },
+		{ ":", "a:b", 2 }, { ";", "a;b;c", 3 }, { "semicolon", "a;b", 2 },
+		{ "colon", "a:b", 2 }, { "comma", "a,b c", 2 }, { "newline", "\n a b\n c", 2 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct config c;
+		char text[256];
+
+		snprintf(text, sizeof(text), "[alembic]\n%s%s%sversion_locations = %s\n",
+			 cases[i].sep ? "version_path_separator = " : "",
+			 cases[i].sep ? cases[i].sep : "", cases[i].sep ? "\n" : "", cases[i].val);
+		write_file("alembic.ini", text);
+		load_ok(&c, NULL);
+		if (c.version_locations.n != cases[i].n)
+			fail_msg("separator %s: %zu locations", cases[i].sep ? cases[i].sep : "unset",
+				 c.version_locations.n);
+		config_release(&c);
+	}
+	write_file("alembic.ini", "[alembic]\nversion_path_separator = tab\nversion_locations = a\n");
+	load_bad(NULL, "alembic.ini:2: invalid separator 'tab' for version_path_separator");
+}
+
+static void test_package_location(void **state)
+{
+	struct config c;
+
+	(void)state;
+	write_file("alembic.ini", "[alembic]\nscript_location = myapp.db:migrations\n");
+	load_ok(&c, NULL);
+	assert_string_equal(c.script_location, "myapp/db/migrations");
+	assert_string_equal(c.version_locations.v[0], "myapp/db/migrations/versions");
+	config_release(&c);
+}
+
+static void test_alembic_config_key(void **state)
+{
+	struct config c;
+	char here[4200], want[4300];
+
+	(void)state;
+	assert_non_null(getcwd(here, sizeof(here)));
+	assert_int_equal(mkdir("conf", 0700), 0);
+	assert_int_equal(mkdir("conf/app", 0700), 0);
+	write_file("conf/prestart.ini",
+		   "[prestart]\n"
+		   "alembic_config = app/alembic.ini\n"
+		   "wait_timeout = 5s\n"
+		   "script_location =\n");
+	write_file("conf/app/alembic.ini",
+		   "[alembic]\n"
+		   "script_location = %(here)s/migrations\n"
+		   "sqlalchemy.url = sqlite:///x.db\n");
+	setenv("PRESTART_CONFIG", "conf/prestart.ini", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.config_file, "conf/prestart.ini");
+	assert_string_equal(c.alembic_config, "conf/app/alembic.ini");
+	snprintf(want, sizeof(want), "%s/conf/app/migrations", here);
+	assert_string_equal(c.script_location, want);
+	assert_string_equal(c.database_url, "sqlite:///x.db");
+	assert_string_equal(c.database_url_source, "conf/app/alembic.ini:3");
+	assert_int_equal(c.wait_timeout_ms, 5000);
+	config_release(&c);
+
+	/* [prestart] wins over [alembic], and the same file may carry both */
+	write_file("both.ini",
+		   "[alembic]\nscript_location = from_alembic\nsqlalchemy.url = sqlite:///a.db\n"
+		   "[prestart]\nscript_location = from_prestart\n");
+	setenv("PRESTART_CONFIG", "both.ini", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.script_location, "from_prestart");
+	assert_string_equal(c.database_url, "sqlite:///a.db");
+	assert_string_equal(c.alembic_config, "both.ini");
+	config_release(&c);
+
+	write_file("conf/prestart.ini", "[prestart]\nalembic_config = missing.ini\n");
+	setenv("PRESTART_CONFIG", "conf/prestart.ini", 1);
+	load_bad(NULL, "conf/prestart.ini:2: alembic_config: cannot open 'conf/missing.ini'");
+}
+
+static void test_interpolation(void **state)
+{
+	struct config c;
+	char here[4200], want[4300];
+
+	(void)state;
+	assert_non_null(getcwd(here, sizeof(here)));
+	write_file("prestart.ini",
+		   "[DEFAULT]\n"
+		   "host = db.internal\n"
+		   "[prestart]\n"
+		   "database_url = postgresql://u:p%%25w@%(host)s/%(name)s\n"
+		   "name = app\n");
+	load_bad(NULL, "prestart.ini:5: unknown key 'name' in [prestart]");
+
+	write_file("prestart.ini",
+		   "[DEFAULT]\n"
+		   "host = db.internal\n"
+		   "[prestart]\n"
+		   "database_url = postgresql://u:p%%25w@%(HOST)s/app\n"
+		   "health_addr = 100%%\n"
+		   "script_location = %(here)s/m\n");
+	load_ok(&c, NULL);
+	assert_string_equal(c.database_url, "postgresql://u:p%25w@db.internal/app");
+	assert_string_equal(c.health_addr, "100%");
+	snprintf(want, sizeof(want), "%s/m", here);
+	assert_string_equal(c.script_location, want);
+	config_release(&c);
+
+	write_file("prestart.ini", "[prestart]\nhealth_addr = 100%\n");
+	load_bad(NULL, "prestart.ini:2: bad interpolation in 'health_addr': '%' must be followed");
+	write_file("prestart.ini", "[prestart]\nhealth_addr = %(nope)s\n");
+	load_bad(NULL, "prestart.ini:2: bad interpolation in 'health_addr': no key 'nope'");
+	write_file("prestart.ini", "[prestart]\nhealth_addr = %(nope\n");
+	load_bad(NULL, "prestart.ini:2: bad interpolation in 'health_addr': expected '%(name)s'");
+	write_file("prestart.ini", "[DEFAULT]\na = %(b)s\nb = %(a)s\n[prestart]\nhealth_addr = %(a)s\n");
+	load_bad(NULL, "prestart.ini:5: interpolation of 'health_addr' is too deep");
+	/* interpolation is lazy: an unused key may hold anything */
+	write_file("alembic.ini", "[alembic]\nfile_template = %(rev\n");
+	remove("prestart.ini");
+	load_ok(&c, NULL);
+	config_release(&c);
+}
+
+static void test_multiline(void **state)
+{
+	struct config c;
+
+	(void)state;
+	write_file("prestart.ini",
+		   "[prestart]\n"
+		   "wait_for = tcp://a:1\n"
+		   "  tcp://b:2, tcp://c:3\n"
+		   "\n"
+		   "  # a comment inside the value\n"
+		   "  http://d/\n"
+		   "after_upgrade = ./hook --flag=1\n"
+		   "\t./second\n"
+		   "alembic_command = alembic ;not a comment in Python 3\r\n");
+	load_ok(&c, NULL);
+	assert_string_equal(c.alembic_command, "alembic ;not a comment in Python 3");
+	assert_int_equal(c.wait_for.n, 4);
+	assert_string_equal(c.wait_for.v[3], "http://d/");
+	assert_int_equal(c.after_upgrade.n, 2);
+	assert_string_equal(c.after_upgrade.v[0], "./hook --flag=1");
+	assert_string_equal(c.after_upgrade.v[1], "./second");
+	config_release(&c);
+}
+
+static void test_file_errors(void **state)
+{
+	struct config_flags fl;
+	char longline[400];
+
+	(void)state;
+	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nfrobnicate = 1\n");
+	load_bad(NULL, "prestart.ini:3: unknown key 'frobnicate' in [prestart]");
+	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nthis is not ini\n");
+	load_bad(NULL, "prestart.ini:3: syntax error");
+	write_file("prestart.ini", "[prestart\n");
+	load_bad(NULL, "prestart.ini:1: syntax error");
+	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nWAIT_TIMEOUT = 2s\n");
+	load_bad(NULL, "prestart.ini:3: duplicate key 'wait_timeout' in [prestart] (first on line 2)");
+	write_file("prestart.ini", "[prestart]\nwait_timeout = abc\n");
+	load_bad(NULL, "prestart.ini:2: invalid duration 'abc' for wait_timeout");
+	write_file("prestart.ini", "[prestart]\nlock_timeout = -1s\n");
+	load_bad(NULL, "prestart.ini:2: invalid duration '-1s' for lock_timeout");
+	write_file("prestart.ini", "[prestart]\nlog_format = xml\n");
+	load_bad(NULL, "prestart.ini:2: invalid log format 'xml' for log_format");
+	write_file("prestart.ini", "[prestart]\ntransaction_per_migration = maybe\n");
+	load_bad(NULL, "prestart.ini:2: invalid boolean 'maybe' for transaction_per_migration");
+	write_file("prestart.ini", "[prestart]\ndatabase_url = mysql://u:s3cret@h/d\n");
+	load_bad(NULL, "prestart.ini:2: unsupported database URL scheme 'mysql'");
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "[prestart]\nhealth_addr = ", 25);
+	longline[sizeof(longline) - 1] = '\0';
+	write_file("prestart.ini", longline);
+	load_bad(NULL, "prestart.ini:2: line too long");
+
+	/* an explicitly named file must exist; the implicit ones may not */
+	remove("prestart.ini");
+	config_flags_init(&fl);
+	fl.config_file = "nope.ini";
+	load_bad(&fl, "cannot open config file 'nope.ini' (from --config)");
+	setenv("PRESTART_CONFIG", "nope2.ini", 1);
+	load_bad(NULL, "cannot open config file 'nope2.ini' (from PRESTART_CONFIG)");
+	fl.config_file = "";
+	load_bad(&fl, "empty value for --config");
+	assert_int_equal(mkdir("adir", 0700), 0);
+	fl.config_file = "adir";
+	load_bad(&fl, "is a directory");
+}
+
+static void test_value_errors(void **state)
+{
+	struct config_flags fl;
+
+	(void)state;
+	config_flags_init(&fl);
+	fl.wait_timeout = "abc";
+	load_bad(&fl, "invalid duration 'abc' for --wait-timeout");
+	fl.wait_timeout = NULL;
+	fl.lock_timeout = "5x";
+	load_bad(&fl, "invalid duration '5x' for --lock-timeout");
+	fl.lock_timeout = NULL;
+	fl.log_format = "yaml";
+	load_bad(&fl, "invalid log format 'yaml' for --log-format (expected text or json)");
+	fl.log_format = NULL;
+	fl.health_addr = "";
+	load_bad(&fl, "empty value for --health-addr");
+	fl.health_addr = NULL;
+	fl.database_url = "";
+	load_bad(&fl, "empty value for --database-url");
+	fl.database_url = "postgresql://u:s3cret@h/d?bogus=1";
+	load_bad(&fl, "--database-url: unknown database URL parameter 'bogus'");
+	fl.database_url = NULL;
+	strlist_push(&fl.wait_for, "");
+	load_bad(&fl, "empty value for --wait-for");
+	config_flags_release(&fl);
+
+	setenv("PRESTART_WAIT_TIMEOUT", "ms", 1);
+	load_bad(NULL, "invalid duration 'ms' for PRESTART_WAIT_TIMEOUT");
+	unsetenv("PRESTART_WAIT_TIMEOUT");
+	setenv("PRESTART_LOCK_TIMEOUT", "1.5.2", 1);
+	load_bad(NULL, "invalid duration '1.5.2' for PRESTART_LOCK_TIMEOUT");
+	unsetenv("PRESTART_LOCK_TIMEOUT");
+	setenv("PRESTART_LOG_FORMAT", "JSONL", 1);
+	load_bad(NULL, "invalid log format 'JSONL' for PRESTART_LOG_FORMAT");
+	unsetenv("PRESTART_LOG_FORMAT");
+	setenv("PRESTART_TRANSACTION_PER_MIGRATION", "2", 1);
+	load_bad(NULL, "invalid boolean '2' for PRESTART_TRANSACTION_PER_MIGRATION");
+	unsetenv("PRESTART_TRANSACTION_PER_MIGRATION");
+	setenv("DATABASE_URL", "sqlite://", 1);
+	load_bad(NULL, "DATABASE_URL: in-memory SQLite");
+	setenv("DATABASE_URL", "postgresql://u:s3cret@h:port/d", 1);
+	load_bad(NULL, "DATABASE_URL: invalid port");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alembic_ini, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_separators, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_package_location, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alembic_config_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multiline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_errors, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
