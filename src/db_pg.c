@@ -1,5 +1,6 @@
 /* db_pg.c - the PostgreSQL driver (libpq). */
 #include "prestart/db.h"
+#include "prestart/sqlsplit.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -402,63 +403,77 @@ static int result_failed(struct db *db, const PGresult *res, const char *sql, si
 	return db_stmt_failed(db);
 }
 
-/* COPY cannot take data from a revision file; end it and go on reading the
- * results so the connection stays usable. */
-static PGresult *finish_copy(PGconn *conn, PGresult *res, int *copy_in)
+/* Where the statement that failed starts, for errors the server gives no
+ * position for (constraint violations, RAISE): the simple query protocol
+ * answers each statement in turn, so the count of statements that
+ * completed says which one failed. */
+static long failed_stmt_offset(const char *sql, size_t len, size_t done)
 {
-	ExecStatusType st = PQresultStatus(res);
+	struct sql_stmts st = { 0 };
+	struct err e;
+	size_t bad;
+	long off = -1;
 
-	if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
-		*copy_in = 1;
-		PQputCopyEnd(conn, "COPY FROM STDIN is not supported in revision files");
-	} else {
-		char *buf;
-
-		while (PQgetCopyData(conn, &buf, 0) > 0)
-			PQfreemem(buf);
-	}
-	PQclear(res);
-	res = NULL;
-	for (PGresult *r; (r = PQgetResult(conn)) != NULL;) {
-		st = PQresultStatus(r);
-		if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
-			PQclear(r);
-			continue;
-		}
-		PQclear(res);
-		res = r;
-		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
-			return finish_copy(conn, res, copy_in);
-	}
-	return res;
+	if (sqlsplit(sql, len, &st, &bad, &e) == 0 && done < st.n)
+		off = (long)st.v[done].off;
+	sqlsplit_release(&st);
+	return off;
 }
 
 static int pg_exec(struct db *db, const char *sql, size_t len)
 {
 	PGconn *conn = conn_of(db);
 	char *buf = xstrndup(sql, len);
-	PGresult *res = PQexec(conn, buf);
-	ExecStatusType st = PQresultStatus(res);
-	int rc = 0, copy_in = 0;
+	PGresult *res, *last = NULL, *fail = NULL;
+	size_t done = 0;
+	int rc = 0;
 
-	if (res && (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)) {
-		res = finish_copy(conn, res, &copy_in);
-		st = PQresultStatus(res);
+	/* PQexec's protocol, with the results seen one by one. */
+	if (!PQsendQuery(conn, buf)) {
+		rc = result_failed(db, NULL, buf, len);
+		free(buf);
+		return rc;
 	}
-	switch (st) {
-	case PGRES_COMMAND_OK:
-	case PGRES_TUPLES_OK:
-	case PGRES_EMPTY_QUERY:
-		if (res) {
-			db->changes = strtoll(PQcmdTuples(res), NULL, 10);
-			break;
+	while ((res = PQgetResult(conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_BOTH) {
+			/* A revision file has no data to give COPY: end it with an
+			 * error so that the connection stays usable. */
+			PQputCopyEnd(conn, "COPY FROM STDIN is not supported in revision files");
+			PQclear(res);
+			continue;
 		}
-		/* fall through */
-	default:
-		rc = result_failed(db, res, buf, len);
-		break;
+		if (st == PGRES_COPY_OUT) {
+			char *data;
+
+			while (PQgetCopyData(conn, &data, 0) > 0)
+				PQfreemem(data);
+			PQclear(res);
+			continue;
+		}
+		if (fail) {
+			PQclear(res);
+		} else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
+			   st == PGRES_EMPTY_QUERY) {
+			done++;
+			PQclear(last);
+			last = res;
+		} else {
+			fail = res;
+		}
 	}
-	PQclear(res);
+	if (fail) {
+		rc = result_failed(db, fail, buf, len);
+		if (db->dberr.offset < 0)
+			db->dberr.offset = failed_stmt_offset(buf, len, done);
+	} else if (last) {
+		db->changes = strtoll(PQcmdTuples(last), NULL, 10);
+	} else {
+		rc = result_failed(db, NULL, buf, len);
+	}
+	PQclear(fail);
+	PQclear(last);
 	free(buf);
 	return rc;
 }

@@ -25,7 +25,8 @@ struct db_error {
 	char message[1024];
 	char detail[1024];
 	char hint[1024];
-	long offset;      /* byte offset in the SQL text sent, or -1 */
+	long offset;      /* byte offset in the SQL text sent of the error, or
+			   * else of the failing statement; -1 if unknown */
 };
 
 struct db_opts {
@@ -54,8 +55,8 @@ struct db_ops {
 	/* Run a query and return the first column of every row (NULL as ""). */
 	int (*query_col)(struct db *db, const char *sql, struct strlist *out);
 	int (*table_exists)(struct db *db, const char *schema, const char *table, int *exists);
-	/* Ask the server to cancel the running statement (signal-safe enough to
-	 * call from another thread). */
+	/* Ask the server to cancel the running statement (safe to call from
+	 * another thread, though not concurrently with close). */
 	void (*cancel)(struct db *db);
 	/* Quote an identifier where SQLAlchemy would (new string). */
 	char *(*quote_ident)(const char *s);
