@@ -478,8 +478,8 @@ out:
 	return ret;
 }
 
-/* libpq wants host, port, user, password, dbname first only for
- * readability of logs; the order carries no meaning. */
+/* host, port, user, password, dbname first, as the header promises, so
+ * that dumps read naturally; libpq itself ignores the order. */
 static void pg_order(struct strlist *keys, struct strlist *vals)
 {
 	static const char *const first[] = { "host", "port", "user", "password", "dbname" };
