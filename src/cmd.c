@@ -8,6 +8,9 @@
 #include "prestart/migrate.h"
 #include "prestart/wait.h"
 
+volatile sig_atomic_t g_stop;
+struct db *volatile g_cancel_db;
+
 int usage_error(const char *fmt, ...)
 {
 	char msg[1024];

@@ -13,9 +13,6 @@
 #define PRESTART_VERSION "0.1.0"
 #endif
 
-volatile sig_atomic_t g_stop;
-struct db *volatile g_cancel_db;
-
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION,

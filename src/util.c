@@ -31,16 +31,22 @@ int err_set(struct err *e, int kind, const char *fmt, ...)
 
 int err_prefix(struct err *e, const char *fmt, ...)
 {
-	char prefix[512], old[ERR_MSG_MAX];
+	char old[ERR_MSG_MAX];
+	size_t n;
 	va_list ap;
 
 	if (!e)
 		return -1;
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
-	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", prefix, old);
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(e->msg);
+	if (n + 2 < sizeof(e->msg)) {
+		memcpy(e->msg + n, ": ", 3);
+		n += 2;
+		strncat(e->msg + n, old, sizeof(e->msg) - n - 1);
+	}
 	return -1;
 }
 
