@@ -165,6 +165,7 @@ struct graph {
 	struct label *labs;
 	int nlabs;
 	struct ivec heads, real_heads, bases;
+	int *order; /* every revision, parents first */
 };
 
 /* ---- revptrs ---------------------------------------------------------- */
@@ -348,8 +349,10 @@ static int check_cycles(struct graph *g, int all, struct err *e)
 	while (qh < qt) {
 		int i = queue[qh++];
 		const struct ivec *nx = all ? &g->nodes[i].allnext : &g->nodes[i].next;
-		if (all)
+		if (all) {
 			g->nodes[i].topo = qh;
+			g->order[qh - 1] = i;
+		}
 		for (int j = 0; j < nx->n; j++)
 			if (--indeg[nx->v[j]] == 0)
 				queue[qt++] = nx->v[j];
@@ -513,6 +516,7 @@ int graph_build(const struct revision_set *set, struct graph **out, struct err *
 	g->set = set;
 	g->n = (int)set->n;
 	g->nodes = xcalloc((size_t)g->n + 1, sizeof(*g->nodes));
+	g->order = xcalloc((size_t)g->n + 1, sizeof(int));
 	ht_init(&g->ids, (size_t)g->n);
 	for (int i = 0; i < g->n; i++) {
 		const struct revision *r = &set->v[i];
@@ -630,6 +634,7 @@ void graph_free(struct graph *g)
 		iv_free(&nd->labels);
 	}
 	free(g->nodes);
+	free(g->order);
 	free(g->labs);
 	ht_free(&g->ids);
 	ht_free(&g->labtab);
@@ -1581,16 +1586,22 @@ static int reach_checked(struct ctx *c, const int *t, int n, enum rel r, unsigne
 
 /* RevisionMap._topological_sort.  Alembic keeps one ancestor set per
  * current head; a candidate is held back while it is an ancestor of
- * another current head, which is the case exactly when one of its
- * (normalized) children is still to be emitted.  Only when held back is
- * the head that holds it searched for, in list order. */
+ * another current head.  Here a revision is "live" while it is an ancestor
+ * of a revision still to be emitted, and a candidate is held back exactly
+ * when one of its children is live; only then is the head holding it
+ * searched for, in list order. */
 struct hslot {
 	int node;
 	int prev, next;
 };
 
-static int is_ancestor_pending(struct ctx *c, int anc, int from, const unsigned char *todo,
-			       const unsigned char *done)
+struct tsort {
+	const unsigned char *todo;
+	unsigned char *done, *live;
+	int *cnt; /* live (normalized) children */
+};
+
+static int is_ancestor_live(struct ctx *c, const struct tsort *t, int anc, int from)
 {
 	const struct graph *g = c->g;
 	unsigned gen = new_gen(c);
@@ -1606,9 +1617,7 @@ static int is_ancestor_pending(struct ctx *c, int anc, int from, const unsigned 
 			return 1;
 		for (int j = 0; j < e->n; j++) {
 			int d = e->v[j];
-			if (c->stamp[d] == gen || g->nodes[d].topo < lim)
-				continue;
-			if (d != anc && (!todo[d] || done[d]))
+			if (c->stamp[d] == gen || g->nodes[d].topo < lim || !t->live[d])
 				continue;
 			c->stamp[d] = gen;
 			push(c, d);
@@ -1617,21 +1626,49 @@ static int is_ancestor_pending(struct ctx *c, int anc, int from, const unsigned 
 	return 0;
 }
 
-static void topo_sort(struct ctx *c, const unsigned char *todo, const int *heads, int nheads,
-		      struct ivec *out)
+static void kill_node(struct ctx *c, struct tsort *t, int x)
 {
 	const struct graph *g = c->g;
-	unsigned char *done = new_set(g), *seen = new_set(g);
-	int *pend = xcalloc((size_t)g->n + 1, sizeof(int));
+
+	t->live[x] = 0;
+	c->nstack = 0;
+	push(c, x);
+	while (c->nstack) {
+		const struct ivec *e = &g->nodes[c->stack[--c->nstack]].norm;
+		for (int j = 0; j < e->n; j++) {
+			int d = e->v[j];
+			if (--t->cnt[d] == 0 && t->live[d] && !(t->todo[d] && !t->done[d])) {
+				t->live[d] = 0;
+				push(c, d);
+			}
+		}
+	}
+}
+
+static int topo_sort(struct ctx *c, const unsigned char *todo, const int *heads, int nheads,
+		     struct ivec *out)
+{
+	const struct graph *g = c->g;
+	struct tsort t;
+	unsigned char *seen = new_set(g);
 	int *incur = xcalloc((size_t)g->n + 1, sizeof(int));
 	struct hslot *s = NULL;
 	size_t ns = 0, as = 0;
-	int first = -1, last = -1, cur;
+	int first = -1, last = -1, cur, rc = 0, ntodo = 0;
 
-	for (int i = 0; i < g->n; i++)
-		if (todo[i])
-			for (int j = 0; j < g->nodes[i].norm.n; j++)
-				pend[g->nodes[i].norm.v[j]]++;
+	t.todo = todo;
+	t.done = new_set(g);
+	t.live = new_set(g);
+	t.cnt = xcalloc((size_t)g->n + 1, sizeof(int));
+	for (int k = g->n - 1; k >= 0; k--) {
+		int x = g->order[k];
+		ntodo += todo[x];
+		if (todo[x] || t.cnt[x] > 0) {
+			t.live[x] = 1;
+			for (int j = 0; j < g->nodes[x].norm.n; j++)
+				t.cnt[g->nodes[x].norm.v[j]]++;
+		}
+	}
 	for (int i = 0; i < nheads; i++)
 		if (heads[i] >= 0 && todo[heads[i]])
 			seen[heads[i]] = 1;
@@ -1657,28 +1694,29 @@ static void topo_sort(struct ctx *c, const unsigned char *todo, const int *heads
 		int hta[64], nh = 0, plain;
 		int *hbig = NULL;
 
-		if (pend[cand] > 0) {
+		if (t.cnt[cand] > 0) {
 			int j;
 			for (j = first; j >= 0; j = s[j].next)
-				if (j != cur && is_ancestor_pending(c, cand, s[j].node, todo, done))
+				if (j != cur && is_ancestor_live(c, &t, cand, s[j].node))
 					break;
 			if (j >= 0) {
 				cur = j;
 				continue;
 			}
 		}
-		if (todo[cand] && !done[cand]) {
+		if (todo[cand] && !t.done[cand]) {
 			iv_push(out, cand);
-			done[cand] = 1;
-			for (int j = 0; j < g->nodes[cand].norm.n; j++)
-				pend[g->nodes[cand].norm.v[j]]--;
+			t.done[cand] = 1;
+			ntodo--;
+			if (!t.cnt[cand])
+				kill_node(c, &t, cand);
 		}
 		cn = &g->nodes[cand];
 		if (cn->norm.n > 64)
 			hbig = xmalloc((size_t)cn->norm.n * sizeof(int));
 		for (int j = 0; j < cn->norm.n; j++) {
 			int r = cn->norm.v[j];
-			if (todo[r] && !done[r] && !incur[r])
+			if (todo[r] && !t.done[r] && !incur[r])
 				(hbig ? hbig : hta)[nh++] = r;
 		}
 		if (!nh) {
@@ -1711,11 +1749,16 @@ static void topo_sort(struct ctx *c, const unsigned char *todo, const int *heads
 		}
 		free(hbig);
 	}
+	if (ntodo > 0)
+		rc = xraise(&c->x, X_REV, NULL,
+			    "revisions to walk are not all reachable from the requested heads");
 	free(s);
-	free(done);
+	free(t.done);
+	free(t.live);
+	free(t.cnt);
 	free(seen);
-	free(pend);
 	free(incur);
+	return rc;
 }
 
 /* RevisionMap._collect_upgrade_revisions; fills needs and targets. */
@@ -1794,7 +1837,8 @@ static int collect_upgrade(struct ctx *c, const struct rarg *upper, const struct
 			goto out;
 	curset = new_set(g);
 	if (reach_checked(c, cur.v, cur.n, R_NORM, curset) < 0) {
-		c->x.script = 1;
+		/* for an upgrade, the lower revisions are the version table */
+		c->x.script = implicit_base;
 		goto out;
 	}
 	for (int i = 0; i < g->n; i++)
@@ -2312,7 +2356,10 @@ int graph_plan_upgrade(const struct graph *g, const struct strlist *current,
 		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
 		goto out;
 	}
-	topo_sort(&c, needs, targets.v, targets.n, &order);
+	if (topo_sort(&c, needs, targets.v, targets.n, &order) < 0) {
+		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
+		goto out;
+	}
 	if (run_steps(&h, &order, 1, 1) < 0) {
 		c.x.script = 1;
 		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
@@ -2350,7 +2397,10 @@ int graph_plan_downgrade(const struct graph *g, const struct strlist *current,
 		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
 		goto out;
 	}
-	topo_sort(&c, drop, heads.v, heads.n, &order);
+	if (topo_sort(&c, drop, heads.v, heads.n, &order) < 0) {
+		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
+		goto out;
+	}
 	if (run_steps(&h, &order, 0, 0) < 0) {
 		c.x.script = 1;
 		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
@@ -2541,7 +2591,7 @@ static int walk_revisions(struct ctx *c, const struct rarg *base, const struct r
 	int rc = collect_upgrade(c, head, base, 1, 0, 0, needs, &targets);
 
 	if (!rc)
-		topo_sort(c, needs, targets.v, targets.n, out);
+		rc = topo_sort(c, needs, targets.v, targets.n, out);
 	free(needs);
 	iv_free(&targets);
 	return rc;
