@@ -2038,6 +2038,8 @@ struct hm {
 	struct ctx *c;
 	struct plan *p;
 	struct strlist rows; /* NULL entries are deleted rows */
+	int *pos;            /* per revision: its row + 1, 0 when absent */
+	size_t nforeign;     /* rows that are not exact revision ids */
 	/* cached ancestors of a set of "other heads" */
 	struct ivec key;
 	unsigned char *anc;
@@ -2045,7 +2047,11 @@ struct hm {
 
 static int hm_find(const struct hm *h, const char *s)
 {
-	for (size_t i = 0; i < h->rows.n; i++)
+	int n = ht_get(&h->c->g->ids, s);
+
+	if (n >= 0)
+		return h->pos[n] - 1;
+	for (size_t i = 0; h->nforeign && i < h->rows.n; i++)
 		if (h->rows.v[i] && !strcmp(h->rows.v[i], s))
 			return (int)i;
 	return -1;
@@ -2053,7 +2059,36 @@ static int hm_find(const struct hm *h, const char *s)
 
 static int hm_has_node(const struct hm *h, int n)
 {
-	return hm_find(h, h->c->g->nodes[n].rev->id) >= 0;
+	return h->pos[n] > 0;
+}
+
+static void hm_set_row(struct hm *h, size_t i, const char *v)
+{
+	int n;
+
+	if (h->rows.v[i]) {
+		n = ht_get(&h->c->g->ids, h->rows.v[i]);
+		if (n >= 0)
+			h->pos[n] = 0;
+		else
+			h->nforeign--;
+		free(h->rows.v[i]);
+		h->rows.v[i] = NULL;
+	}
+	if (v) {
+		h->rows.v[i] = xstrdup(v);
+		n = ht_get(&h->c->g->ids, v);
+		if (n >= 0)
+			h->pos[n] = (int)i + 1;
+		else
+			h->nforeign++;
+	}
+}
+
+static void hm_append(struct hm *h, const char *v)
+{
+	strlist_push_owned(&h->rows, NULL);
+	hm_set_row(h, h->rows.n - 1, v);
 }
 
 static void add_op(struct plan *p, enum vt_kind k, const char *from, const char *to)
@@ -2072,7 +2107,7 @@ static int hm_insert(struct hm *h, const char *v)
 	if (hm_find(h, v) >= 0)
 		return xraise(&h->c->x, X_REV, NULL,
 			"cannot insert '%s' into the version table: it is already there", v);
-	strlist_push(&h->rows, v);
+	hm_append(h, v);
 	add_op(h->p, VT_INSERT, NULL, v);
 	return 0;
 }
@@ -2085,8 +2120,7 @@ static int hm_delete(struct hm *h, const char *v)
 		return xraise(&h->c->x, X_REV, NULL,
 			      "cannot delete '%s' from the version table: it is not there", v);
 	add_op(h->p, VT_DELETE, v, NULL);
-	free(h->rows.v[i]);
-	h->rows.v[i] = NULL;
+	hm_set_row(h, (size_t)i, NULL);
 	return 0;
 }
 
@@ -2104,8 +2138,7 @@ static int hm_update(struct hm *h, const char *from, const char *to)
 			      "cannot update '%s' to '%s' in the version table: '%s' is not there",
 			      from, to, from);
 	add_op(h->p, VT_UPDATE, from, to);
-	free(h->rows.v[i]);
-	h->rows.v[i] = xstrdup(to);
+	hm_set_row(h, (size_t)i, to);
 	return 0;
 }
 
@@ -2127,14 +2160,15 @@ static int hm_other_anc(struct hm *h, const int *except, int nexcept, const unsi
 		int v, skip = 0;
 		if (!h->rows.v[i])
 			continue;
-		if (revision_for_ident(c, h->rows.v[i], NULL, &v) < 0 || v < 0) {
+		v = ht_get(&c->g->ids, h->rows.v[i]);
+		if (v < 0 && (revision_for_ident(c, h->rows.v[i], NULL, &v) < 0 || v < 0)) {
 			iv_free(&key);
 			if (c->x.kind == X_NONE)
 				xraise(&c->x, X_RES, h->rows.v[i], "unknown head");
 			return -1;
 		}
-		for (int k = 0; k < nexcept; k++)
-			skip |= !strcmp(h->rows.v[i], c->g->nodes[except[k]].rev->id);
+		for (int k = 0; k < nexcept && !skip; k++)
+			skip = v == except[k] && !strcmp(h->rows.v[i], c->g->nodes[v].rev->id);
 		if (!skip)
 			iv_push(&key, v);
 	}
@@ -2298,10 +2332,11 @@ static void plan_begin(struct plan *p, const struct strlist *current, struct hm 
 	memset(h, 0, sizeof(*h));
 	h->c = c;
 	h->p = p;
+	h->pos = xcalloc((size_t)c->g->n + 1, sizeof(int));
 	for (size_t i = 0; current && i < current->n; i++) {
 		strlist_push(&p->start_heads, current->v[i]);
 		if (hm_find(h, current->v[i]) < 0)
-			strlist_push(&h->rows, current->v[i]);
+			hm_append(h, current->v[i]);
 	}
 }
 
@@ -2313,6 +2348,7 @@ static void plan_end(struct plan *p, struct hm *h)
 	strlist_free(&h->rows);
 	iv_free(&h->key);
 	free(h->anc);
+	free(h->pos);
 }
 
 static int run_steps(struct hm *h, const struct ivec *order, int up, int reverse)

@@ -23,7 +23,7 @@ from alembic.script.revision import Revision, RevisionMap
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SEED = int(os.environ.get("GRAPH_ORACLE_SEED", "20240611"))
-N_GRAPHS = int(os.environ.get("GRAPH_ORACLE_GRAPHS", "150"))
+N_GRAPHS = int(os.environ.get("GRAPH_ORACLE_GRAPHS", "1000"))
 
 
 @pytest.fixture(scope="module")
