@@ -46,6 +46,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(PS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PS_LIBS) -lcmocka
 
+# driver for the graph oracle test (tests/integration/test_graph_oracle.py)
+$(BUILD)/tests/tools/graphtool: tests/tools/graphtool.c $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(PS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PS_LIBS)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
