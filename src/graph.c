@@ -400,6 +400,10 @@ static void propagate_labels(struct graph *g, struct ctx *c)
 	unsigned char *in = new_set(g);
 	int *list = xmalloc(((size_t)g->n + 1) * sizeof(int));
 
+	/* a revision's own labels come first when listed */
+	for (int r = 0; r < g->n; r++)
+		for (size_t k = 0; k < g->nodes[r].rev->labels.n; k++)
+			add_label(&g->nodes[r], ht_get(&g->labtab, g->nodes[r].rev->labels.v[k]));
 	for (int r = 0; r < g->n; r++) {
 		const struct strlist *own = &g->nodes[r].rev->labels;
 		int nl = 0, tip = r, chain = 1;

@@ -31,7 +31,8 @@ def graphtool(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("graphtool") / "graphtool")
     cc = os.environ.get("CC", "cc")
     subprocess.run(
-        [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g",
+        [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g"]
+        + os.environ.get("GRAPHTOOL_CFLAGS", "").split() + [
          "-I", os.path.join(ROOT, "include"),
          os.path.join(ROOT, "tests/tools/graphtool.c"),
          os.path.join(ROOT, "src/graph.c"),
