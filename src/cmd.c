@@ -51,6 +51,20 @@ int ctx_load(struct ctx *c, int want_scripts)
 	if (dburl_parse(c->cfg.database_url, &c->url, &c->e) < 0)
 		return ctx_fail(c);
 	c->url_parsed = 1;
+	/* Everything that can be checked without waiting is checked here, so
+	 * that bad input fails at once with exit 2 rather than after a wait. */
+	if (db_check_version_table_name(c->url.kind, c->cfg.version_table_schema,
+					c->cfg.version_table, &c->e) < 0)
+		return ctx_fail(c);
+	if (c->cfg.health_addr && health_addr_valid(c->cfg.health_addr, &c->e) < 0)
+		return ctx_fail(c);
+	for (size_t i = 0; i < c->cfg.wait_for.n; i++) {
+		struct wait_target t;
+
+		if (wait_target_parse(c->cfg.wait_for.v[i], &t, &c->e) < 0)
+			return ctx_fail(c);
+		wait_target_release(&t);
+	}
 	if (!want_scripts)
 		return 0;
 	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0)
