@@ -93,10 +93,10 @@ int ctx_connect(struct ctx *c)
 
 	o.application_name = name;
 	o.busy_timeout_ms = 5000;
-	if (c->url.kind == DB_SQLITE || db_open(&c->db, &c->url, &o) < 0) {
+	if (db_open(&c->db, &c->url, &o) < 0) {
 		struct wait_target t;
 
-		if (c->url.kind == DB_PG && c->db.status != DBC_RETRY) {
+		if (c->db.status != DBC_RETRY) {
 			err_set(&c->e, ERR_USAGE, "%s", c->db.errstr);
 			db_close(&c->db);
 			rc = ctx_fail(c);

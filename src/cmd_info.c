@@ -33,6 +33,7 @@ int cmd_current(struct ctx *c)
 	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
 		goto out;
 	f.verbose = c->cli->verbose;
+	f.tree_indicators = 1;
 	if (f.verbose)
 		out("Current revision(s) for %s:\n", c->url.masked);
 	for (size_t i = 0; i < heads.n; i++)
@@ -64,7 +65,7 @@ int cmd_history(struct ctx *c)
 		goto out;
 	}
 	f.verbose = c->cli->verbose;
-	f.include_branches = f.include_doc = f.include_parents = 1;
+	f.include_branches = f.include_doc = f.include_parents = f.tree_indicators = 1;
 	f.head_indicators = c->cli->indicate_current;
 	f.current = need_db ? &heads : NULL;
 	for (size_t i = 0; i < revs.n; i++)
@@ -102,8 +103,8 @@ int cmd_branches(struct ctx *c)
 		return rc;
 	graph_branch_points(c->g, &revs);
 	f.verbose = c->cli->verbose;
-	f.include_branches = 1;
-	g.include_branches = 1;
+	f.include_branches = f.tree_indicators = 1;
+	g.include_branches = g.tree_indicators = 1;
 	g.include_doc = c->cli->verbose;
 	for (size_t i = 0; i < revs.n; i++) {
 		struct revptrs next = { 0 };

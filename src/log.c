@@ -99,6 +99,8 @@ void log_event(enum log_level lv, const char *event, const struct log_field *fie
 		sbuf_adds(&b, msg);
 		sbuf_addc(&b, '\n');
 	}
-	write_all(g_fd, b.buf, b.len);
+	/* Text errors go to stderr, where shells and CI show them; JSON keeps
+	 * every event on one stream for log shippers. */
+	write_all(g_fmt == LOGFMT_TEXT && lv == LOG_ERROR ? 2 : g_fd, b.buf, b.len);
 	sbuf_free(&b);
 }

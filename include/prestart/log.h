@@ -4,7 +4,8 @@
  *        "prestart: error: <message>").
  * JSON:  {"ts":"2026-11-21T10:00:00.123Z","level":"info","event":"applied",
  *         "msg":"<message>", <fields>...}
- * Thread-safe: a line is written with one write(2).
+ * Thread-safe: a line is written with one write(2).  Text errors always go
+ * to stderr.
  */
 #ifndef PRESTART_LOG_H
 #define PRESTART_LOG_H
