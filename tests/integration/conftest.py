@@ -203,7 +203,9 @@ class Database:
                 return [tuple(r) for r in rows]
             finally:
                 conn.close()
-        conn = self.cluster.connect(self.name)
+        # as the owner of the database, so that tables made here for a test
+        # setup belong to the role prestart connects as
+        conn = self.cluster.connect(self.name, user=APP_ROLE)
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -548,3 +550,9 @@ def project(db, tmp_path):
 def lines(text):
     """Non-blank lines, without trailing whitespace."""
     return [ln.rstrip() for ln in (text or "").splitlines() if ln.strip()]
+
+
+def out(cp):
+    """Everything a run printed: logs go to stdout for the pipeline commands
+    and to stderr for the data commands."""
+    return (cp.stdout or "") + (cp.stderr or "")

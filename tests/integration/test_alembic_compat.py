@@ -40,10 +40,10 @@ class Pair:
         self.same()
         return cp
 
-    def prestart(self, *args):
+    def prestart(self, *args, ref_args=None):
         cp = self.project.run(*args)
         assert cp.returncode == 0, describe(cp)
-        self._ref(*args)
+        self._ref(*(ref_args or args))
         self.same()
         return cp
 
@@ -144,7 +144,7 @@ def test_stamp_handover(project, db, pair):
 
 def test_transaction_per_migration_both_tools(project, db, pair):
     linear(project, ids=["a1", "b2", "c3", "d4"], alembic=True)
-    pair.prestart("--transaction-per-migration", "upgrade", "b2")
+    pair.prestart("--transaction-per-migration", "upgrade", "b2", ref_args=["upgrade", "b2"])
     assert pair.alembic_current() == ["b2"]
     cp = project.alembic.run("upgrade", "head", env={"ALEMBIC_TRANSACTION_PER_MIGRATION": "1"})
     assert cp.returncode == 0, cp.stderr

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from conftest import describe, lines
+from conftest import describe, lines, out
 from helpers import (BRANCHED, BRANCHED_HEADS, LINEAR, ancestors, add_rev, branched, data_tables,
                      linear, table_of)
 
@@ -80,8 +80,8 @@ def test_upgrade_head_with_two_heads_is_usage_error(project, db):
     branched(project)
     cp = project.run("upgrade", "head")
     assert cp.returncode == 2, describe(cp)
-    assert "Multiple head revisions" in cp.stderr
-    assert "heads" in cp.stderr
+    assert "Multiple head revisions" in out(cp)
+    assert "heads" in out(cp)
     assert not data_tables(db)
 
 
@@ -278,7 +278,7 @@ def test_show_unknown_revision(project, db):
     linear(project)
     cp = project.run("show", "zz9")
     assert cp.returncode == 2, describe(cp)
-    assert "zz9" in cp.stderr
+    assert "zz9" in out(cp)
 
 
 # ---------------------------------------------------------------- stamp
@@ -315,7 +315,7 @@ def test_stamp_purge(project, db):
     # without --purge, the unknown revision in the table is an error
     cp = project.run("stamp", "a1")
     assert cp.returncode == 3, describe(cp)
-    assert "gone77" in cp.stderr
+    assert "gone77" in out(cp)
     assert db.versions() == ["gone77"]
     project.ok("stamp", "--purge", "a1")
     assert db.versions() == ["a1"]

@@ -3,7 +3,7 @@
 The password never shows in any output (checked by every project.run)."""
 import pytest
 
-from conftest import CANARY, PASSWORD, describe
+from conftest import CANARY, PASSWORD, describe, out
 from helpers import add_rev, data_tables, linear
 
 
@@ -24,8 +24,8 @@ def test_duplicate_ids(project, db, command):
     add_rev(project, "b2", down="a1", message="another b2", filename="zz_other_b2.sql")
     cp = project.run(*command)
     assert cp.returncode == 3, describe(cp)
-    assert "b2" in cp.stderr
-    assert "zz_other_b2.sql" in cp.stderr or "b2_revision_b2.sql" in cp.stderr, describe(cp)
+    assert "b2" in out(cp)
+    assert "zz_other_b2.sql" in out(cp) or "b2_revision_b2.sql" in out(cp), describe(cp)
     assert data_tables(db) == set()
     assert db.versions() == []
 
@@ -36,7 +36,7 @@ def test_cycle(project, db):
     add_rev(project, "c3", down="b2")
     cp = project.run("upgrade")
     assert cp.returncode == 3, describe(cp)
-    assert "b2" in cp.stderr or "c3" in cp.stderr
+    assert "b2" in out(cp) or "c3" in out(cp)
     assert data_tables(db) == set()
 
 
@@ -45,8 +45,8 @@ def test_revises_unknown_id(project, db):
     add_rev(project, "b2", down="nothere9")
     cp = project.run("upgrade")
     assert cp.returncode == 3, describe(cp)
-    assert "nothere9" in cp.stderr
-    assert "b2" in cp.stderr
+    assert "nothere9" in out(cp)
+    assert "b2" in out(cp)
     assert data_tables(db) == set()
 
 
@@ -55,7 +55,7 @@ def test_depends_on_unknown_id(project, db):
     add_rev(project, "b2", down="a1", depends="nothere9")
     cp = project.run("heads")
     assert cp.returncode == 3, describe(cp)
-    assert "nothere9" in cp.stderr
+    assert "nothere9" in out(cp)
 
 
 @pytest.mark.parametrize("command", [["upgrade"], ["current"], ["check"], ["run"]])
@@ -64,7 +64,7 @@ def test_database_at_unknown_revision(project, db, command):
     stamp_raw(db, "feedbeef77")
     cp = project.run(*command)
     assert cp.returncode == 3, describe(cp)
-    assert "feedbeef77" in cp.stderr
+    assert "feedbeef77" in out(cp)
     assert db.versions() == ["feedbeef77"]
     assert data_tables(db) == set()
 
@@ -76,7 +76,7 @@ def test_downgrade_through_revision_without_downgrade(project, db):
     project.ok("upgrade")
     cp = project.run("downgrade", "base")
     assert cp.returncode == 3, describe(cp)
-    assert "b2" in cp.stderr
+    assert "b2" in out(cp)
     # checked before anything ran: c3 was not downgraded either
     assert db.versions() == ["c3"]
     assert data_tables(db) == {"t_a1", "t_b2", "t_c3"}
@@ -89,7 +89,7 @@ def test_bad_revision_id(project, db):
     project.rev("a1/../x", message="bad id", filename="bad_id.sql")
     cp = project.run("heads")
     assert cp.returncode == 3, describe(cp)
-    assert "bad_id.sql" in cp.stderr
+    assert "bad_id.sql" in out(cp)
 
 
 def test_mixed_sql_and_py_revisions(project, db):
@@ -109,7 +109,7 @@ def test_unknown_target(project, db, command):
     linear(project)
     cp = project.run(*command)
     assert cp.returncode == 2, describe(cp)
-    assert "nosuch" in cp.stderr
+    assert "nosuch" in out(cp)
     assert data_tables(db) == set()
     assert db.versions() == []
 
@@ -118,9 +118,9 @@ def test_ambiguous_prefix(project, db):
     linear(project, ids=["abc123", "abd456"])
     cp = project.run("upgrade", "ab")
     assert cp.returncode == 2, describe(cp)
-    assert "ab" in cp.stderr
-    assert "abc123" in cp.stderr or "ambiguous" in cp.stderr.lower() \
-        or "multiple" in cp.stderr.lower(), describe(cp)
+    assert "ab" in out(cp)
+    assert "abc123" in out(cp) or "ambiguous" in out(cp).lower() \
+        or "multiple" in out(cp).lower(), describe(cp)
     assert data_tables(db) == set()
 
 
@@ -130,8 +130,8 @@ def test_multiple_heads_message(project, db):
     add_rev(project, "c3", down="a1")
     cp = project.run("upgrade", "head")
     assert cp.returncode == 2, describe(cp)
-    assert "Multiple head revisions are present for given argument 'head'" in cp.stderr
-    assert "'heads'" in cp.stderr
+    assert "Multiple head revisions are present for given argument 'head'" in out(cp)
+    assert "'heads'" in out(cp)
 
 
 @pytest.mark.parametrize("url", [
@@ -144,14 +144,35 @@ def test_unsupported_url(project, db, url):
     cp = project.run("upgrade", url=url)
     assert cp.returncode == 2, describe(cp)
     if url.startswith("mysql"):
-        assert "mysql" in cp.stderr
+        assert "mysql" in out(cp)
     assert data_tables(db) == set()
 
 
 def test_no_database_url(project, db):
+    """No DATABASE_URL, no flag, no config and no PG* variable: a
+    configuration error at once, not a wait for a default server."""
     linear(project)
-    cp = project.run("upgrade", url=None)
+    cp = project.run("upgrade", url=None, env={"PRESTART_WAIT_TIMEOUT": "3s"})
     assert cp.returncode == 2, describe(cp)
+
+
+@pytest.mark.parametrize("case", ["usage", "script", "migration"])
+def test_errors_are_reported_on_stderr(project, db, case):
+    """Error messages go to stderr, whatever the command."""
+    if case == "usage":
+        linear(project)
+        cp = project.run("upgrade", "nosuch")
+        want, code = "nosuch", 2
+    elif case == "script":
+        add_rev(project, "a1", down="nothere9")
+        cp = project.run("upgrade")
+        want, code = "nothere9", 3
+    else:
+        project.rev("a1", up="INSERT INTO no_such_table VALUES (1);", down_sql="")
+        cp = project.run("upgrade")
+        want, code = "no_such_table", 1
+    assert cp.returncode == code, describe(cp)
+    assert want in cp.stderr, describe(cp)
 
 
 @pytest.mark.parametrize("argv", [
@@ -166,7 +187,7 @@ def test_bad_usage(project, db, argv):
     linear(project)
     cp = project.run(*argv)
     assert cp.returncode == 2, describe(cp)
-    assert cp.stderr.strip(), describe(cp)
+    assert out(cp).strip(), describe(cp)
     assert data_tables(db) == set()
 
 
@@ -190,6 +211,6 @@ def test_password_hidden_in_failures(project, db):
 def test_password_hidden_in_json_logs(project, db):
     linear(project)
     cp = project.ok("--log-format", "json", "run", "--", "true")
-    assert CANARY not in cp.stdout + cp.stderr
+    assert CANARY not in out(cp)
     cp = project.run("-d", "mysql://u:%s@h/db" % PASSWORD, "upgrade")
     assert cp.returncode == 2

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import describe, lines
+from conftest import describe, lines, out
 from helpers import add_rev, data_tables, loc_regex, table_of
 
 FIVE = ["a1", "b2", "c3", "d4", "e5"]
@@ -31,7 +31,7 @@ def test_failure_rolls_back_whole_run_from_base(project, db):
     assert cp.returncode == 1, describe(cp)
     assert data_tables(db) == set(), describe(cp)
     assert db.versions() == []
-    assert "c3" in cp.stderr
+    assert "c3" in out(cp)
 
 
 def test_failure_rolls_back_whole_run(project, db):
@@ -119,14 +119,14 @@ def test_error_position_and_sqlstate(project, db):
     cp = project.run("upgrade", "head")
     assert cp.returncode == 1, describe(cp)
     if db.kind == "pg":
-        assert loc_regex(path.name, line, col).search(cp.stderr), describe(cp)
-        assert "42601" in cp.stderr, describe(cp)
-        assert "syntax error" in cp.stderr
+        assert loc_regex(path.name, line, col).search(out(cp)), describe(cp)
+        assert "42601" in out(cp), describe(cp)
+        assert "syntax error" in out(cp)
     else:
         # SQLite reports the offending token (3.38+) or the statement
-        assert (loc_regex(path.name, line, col).search(cp.stderr)
-                or loc_regex(path.name, line, 1).search(cp.stderr)), describe(cp)
-        assert "syntax error" in cp.stderr
+        assert (loc_regex(path.name, line, col).search(out(cp))
+                or loc_regex(path.name, line, 1).search(out(cp))), describe(cp)
+        assert "syntax error" in out(cp)
     assert db.versions() == []
     assert data_tables(db) == set()
 
@@ -148,14 +148,14 @@ def test_error_position_second_line_of_statement(project, db):
     col = text[line - 1].index("nosuchcolumn") + 1
     cp = project.run("upgrade", "head")
     assert cp.returncode == 1, describe(cp)
-    assert "nosuchcolumn" in cp.stderr
+    assert "nosuchcolumn" in out(cp)
     if db.kind == "pg":
-        assert loc_regex(path.name, line, col).search(cp.stderr), describe(cp)
-        assert "42703" in cp.stderr, describe(cp)
+        assert loc_regex(path.name, line, col).search(out(cp)), describe(cp)
+        assert "42703" in out(cp), describe(cp)
     else:
         stmt_line = next(i for i, ln in enumerate(text, 1) if ln.startswith("SELECT id,"))
-        assert (loc_regex(path.name, line, col).search(cp.stderr)
-                or loc_regex(path.name, stmt_line, 1).search(cp.stderr)), describe(cp)
+        assert (loc_regex(path.name, line, col).search(out(cp))
+                or loc_regex(path.name, stmt_line, 1).search(out(cp))), describe(cp)
     assert data_tables(db) == set()
 
 
