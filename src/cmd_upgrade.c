@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/delegate.h"
 #include "prestart/lock.h"
 #include "prestart/log.h"
 
@@ -97,7 +98,9 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);
 	strlist_free(&heads);
-	if (!rc)
+	if (!rc && how != MOVE_STAMP && delegate_needed(p))
+		rc = cmd_delegate_plan(c, p, how, target);
+	else if (!rc)
 		rc = cmd_apply_plan(c, p, how == MOVE_UP ? "upgrade"
 					  : how == MOVE_DOWN ? "downgrade" : "stamp");
 	lock_release(&lk);

@@ -49,6 +49,7 @@ struct ctx {
 	struct health *health;
 	volatile sig_atomic_t *stop;
 	struct err e;
+	int pending_marker;    /* the last ctx_read_heads saw the marker table */
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -68,6 +69,11 @@ int ctx_connect(struct ctx *c);
  * otherwise). *exists tells whether the table exists. Returns 0 or an exit
  * status. */
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists);
+/* Under the lock, after ctx_read_heads saw the marker table: refuse (exit
+ * 3) when it names an interrupted non-transactional revision, saying what
+ * to check and what to stamp.  stamping = 1: log that the marker is about
+ * to be cleared instead.  Returns 0 or an exit status. */
+int ctx_check_pending(struct ctx *c, int stamping);
 void ctx_release(struct ctx *c);
 
 /* Log c->e as an error and return its exit status. */
@@ -104,5 +110,10 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
  * configured transaction mode; logs the summary. Returns 0 or an exit
  * status. Used by upgrade, downgrade, stamp and run. */
 int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what);
+
+/* Apply a plan holding Alembic .py revisions by running Alembic (how:
+ * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
+ * table reached p->end_heads. Returns 0 or an exit status. */
+int cmd_delegate_plan(struct ctx *c, const struct plan *p, int how, const char *target);
 
 #endif

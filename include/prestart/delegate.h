@@ -1,0 +1,46 @@
+/* delegate.h - applying Alembic .py revisions by running Alembic itself
+ * (SPEC §3.2).
+ *
+ * prestart reads .py revisions without Python, but cannot run them: a plan
+ * with any .py step is handed whole to `<alembic_command> [-c INI] upgrade
+ * TARGET` (or downgrade) while prestart holds its own lock.  The child gets
+ * prestart's environment and working directory; each line it writes on
+ * stdout or stderr becomes one log event "alembic".  The caller re-reads
+ * the version table afterwards: Alembic's exit status alone does not prove
+ * the database is where the plan said it would be.
+ */
+#ifndef PRESTART_DELEGATE_H
+#define PRESTART_DELEGATE_H
+
+#include <signal.h>
+
+#include "prestart/graph.h"
+#include "prestart/util.h"
+
+/* Does any step of p run a .py revision? */
+int delegate_needed(const struct plan *p);
+
+/* The target to hand to Alembic for a plan computed from the user's
+ * `target` (new string, caller frees).  Explicit revision ids where the
+ * plan pins them down, so that a relative target ("+1", "-2") cannot be
+ * evaluated twice to different places; "heads" and "base" as themselves;
+ * the user's string when no single id stands for the plan's end. */
+char *delegate_target(const struct plan *p, int upgrade, const char *target);
+
+struct delegate_opts {
+	const char *command;  /* alembic_command, split like a hook; NULL: "alembic" */
+	const char *ini;      /* passed as -c; NULL: Alembic finds ./alembic.ini */
+	volatile sig_atomic_t *stop; /* SIGTERM/SIGINT recorded here are forwarded */
+	long long kill_after_ms; /* after forwarding, SIGKILL a child still alive;
+				  * 0: 10 s */
+};
+
+/* Run `<command> [-c ini] <verb> <target>` to completion, streaming its
+ * output into the log.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
+ * command that does not split, ERR_FAILED naming the command and its exit
+ * status (127: not found), or 128+N when a signal N stopped us (the child
+ * got the signal too and has been reaped). */
+int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
+		 struct err *e);
+
+#endif
