@@ -155,14 +155,19 @@ def spawn(project, *args, url=True, env=None, outdir=None, cwd=None, prefix=(),
 # PostgreSQL helpers
 
 
-def pg_conn(db, application_name=None, autocommit=True):
-    """An extra session on db's database (psycopg2 over the socket)."""
+def pg_conn(db, application_name=None, autocommit=True, as_app=False):
+    """An extra session on db's database: psycopg2 over the socket as the
+    superuser, or as_app=True over TCP as the application's role (like
+    another replica)."""
     import psycopg2
     kw = {}
     if application_name:
         kw["application_name"] = application_name
-    conn = psycopg2.connect(host=db.cluster.sockdir, port=db.cluster.port,
-                            user="postgres", dbname=db.name, **kw)
+    if as_app:
+        kw.update(host="127.0.0.1", user=APP_ROLE, password=PASSWORD)
+    else:
+        kw.update(host=db.cluster.sockdir, user="postgres")
+    conn = psycopg2.connect(port=db.cluster.port, dbname=db.name, **kw)
     conn.autocommit = autocommit
     return conn
 
