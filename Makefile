@@ -8,6 +8,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 BUILD ?= build
+# the binary built; a sanitizer build names its own so ./prestart stays usable
+BIN ?= prestart
 
 PKGS := libpq sqlite3 libcurl inih
 WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
@@ -33,9 +35,9 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
-all: prestart
+all: $(BIN)
 
-prestart: $(OBJS)
+$(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(PS_LIBS)
 
 $(BUILD)/%.o: %.c
@@ -54,8 +56,8 @@ $(BUILD)/tests/tools/graphtool: tests/tools/graphtool.c $(LIB_OBJS)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: prestart
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+integration: $(BIN)
+	PRESTART_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # `make test` and `make demo` are the README's first commands on a fresh
 # machine: they make sure the packages are there first.
@@ -78,7 +80,7 @@ install: prestart
 
 DEB_PKGS := build-essential pkg-config libpq-dev libsqlite3-dev libcurl4-openssl-dev \
 	libinih-dev libcmocka-dev postgresql postgresql-client sqlite3 python3-pytest \
-	alembic python3-psycopg2 python3-sqlalchemy ca-certificates
+	alembic python3-psycopg2 python3-sqlalchemy ca-certificates clang libclang-rt-14-dev
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -93,4 +95,117 @@ clean:
 
 .PHONY: all unit integration test demo install deps clean
 
+# ---- hardening: libFuzzer targets and the sanitized suite ----------------
+# Each tests/fuzz/fuzz_<name>.c is one libFuzzer target over the library,
+# built with clang in its own tree; corpus seeds live in
+# tests/fuzz/corpus/<name>/ and what the fuzzer adds goes to
+# $(FUZZ_BUILD)/corpus/<name>/, so the tree stays clean.
+FUZZ_CC ?= clang
+FUZZ_BUILD ?= build/fuzz
+FUZZ_TIME ?= 60
+FUZZ_SMOKE_TIME ?= 20
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -O1 -g
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(PS_CFLAGS) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(PS_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(PS_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# One run per target; a crash stops make and leaves the input in $(FUZZ_BUILD).
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_BUILD)/crashes/$$t; mkdir -p $(FUZZ_BUILD)/corpus/$$t $(FUZZ_BUILD)/crashes/$$t; \
+	  log=$(FUZZ_BUILD)/fuzz_$$t.log; \
+	  ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_TIME) \
+	    -rss_limit_mb=1024 -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t/ \
+	    $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t >$$log 2>&1 || true; \
+	  echo "fuzz $$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $$log) runs in $(FUZZ_TIME)s"; \
+	  if [ -n "$$(ls -A $(FUZZ_BUILD)/crashes/$$t)" ]; then \
+	    tail -n 40 $$log; echo "fuzz $$t: failing input in $(FUZZ_BUILD)/crashes/$$t"; exit 1; fi; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_SMOKE_TIME)
+
+# The whole suite under ASan+UBSan in build/asan.  Reports go to log files
+# as well as changing the exit status, so a report from a child whose
+# status no test looks at still fails the run.
+ASAN_BUILD ?= build/asan
+ASAN_LOGS = $(abspath $(ASAN_BUILD))/logs
+test-asan:
+	@$(MAKE) --no-print-directory deps
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@ASAN_OPTIONS=detect_leaks=1:exitcode=86:log_path=$(ASAN_LOGS)/asan \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87:log_path=$(ASAN_LOGS)/ubsan \
+	 GRAPHTOOL_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	 $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/prestart \
+	   SANITIZE=address,undefined CFLAGS="-O1 -g" unit integration; \
+	 st=$$?; if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; \
+	   echo "test-asan: sanitizer reports above"; exit 1; fi; exit $$st
+
+.PHONY: fuzz fuzz-build fuzz-smoke test-asan
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_BINS:=.d)
+
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+# ---- static binary: make static, make test-static ------------------------
+# $(STATIC_BIN) is a fully static x86_64 prestart (glibc static). Debian's
+# libpq.a and libcurl.a need Kerberos/LDAP archives Debian does not ship, so
+# scripts/static-deps.sh rebuilds both from Debian's source packages into
+# $(DEPS_BUILD)/prefix, once: later runs only compile and link prestart.
+# OpenSSL, zlib, SQLite and inih are the archives of Debian's -dev packages.
+DEB_PKGS += python3-yaml file dpkg-dev bzip2 xz-utils libssl-dev zlib1g-dev
+STATIC_BUILD ?= build/static
+DEPS_BUILD ?= build/deps
+STATIC_PREFIX := $(DEPS_BUILD)/prefix
+STATIC_BIN := $(STATIC_BUILD)/prestart
+STATIC_APP := $(STATIC_BUILD)/chroot-app
+STATIC_OBJS := $(SRCS:%.c=$(STATIC_BUILD)/%.o)
+STATIC_ARCHIVES := $(addprefix $(STATIC_PREFIX)/lib/,libpq.a libpgcommon_shlib.a \
+	libpgport_shlib.a libcurl.a)
+STATIC_CFLAGS := -I$(STATIC_PREFIX)/include -DCURL_STATICLIB $(PS_CFLAGS) \
+	-ffunction-sections -fdata-sections
+STATIC_LIBS := $(STATIC_ARCHIVES) -lsqlite3 -linih -lssl -lcrypto -lz -lm -ldl -pthread
+
+static-deps:
+	@scripts/static-deps.sh $(DEPS_BUILD)
+
+static: static-deps
+	@$(MAKE) --no-print-directory $(STATIC_BIN)
+	@file $(STATIC_BIN) | grep -q 'statically linked' \
+	  || { echo "static: $(STATIC_BIN) is not statically linked"; exit 1; }
+	@echo "static: $(STATIC_BIN) $$(stat -c %s $(STATIC_BIN)) bytes, statically linked"
+
+$(STATIC_BUILD)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(STATIC_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC_BIN): $(STATIC_OBJS) $(STATIC_ARCHIVES)
+	$(CC) -static -s -Wl,--gc-sections $(CFLAGS) $(LDFLAGS) -o $@ $(STATIC_OBJS) $(STATIC_LIBS)
+
+# the program the chroot test execs: static too, the chroot has no libc
+$(STATIC_APP): tests/static/app.c
+	@mkdir -p $(@D)
+	$(CC) -static -s $(STD) $(WARN) $(CFLAGS) -o $@ $<
+
+test-static: static
+	@$(MAKE) --no-print-directory $(STATIC_APP)
+	PRESTART_BIN=$(abspath $(STATIC_BIN)) PRESTART_STATIC_APP=$(abspath $(STATIC_APP)) \
+	  PRESTART_REQUIRE_STATIC=1 $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/integration $(PYTEST_ARGS)
+
+.PHONY: static static-deps test-static
+
+-include $(STATIC_OBJS:.o=.d)
