@@ -1,0 +1,206 @@
+"""Waiting for the database and the --wait-for targets (SPEC §4 step 3),
+and `healthcheck URL` (SPEC §1)."""
+import socket
+import time
+
+import pytest
+
+from conftest import PASSWORD, lines
+from runner_support import (LateCluster, ScriptedHTTP, closed_port, spawn, wait_until)
+
+pg_only = pytest.mark.parametrize("engine", ["pg"])
+sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
+
+
+@pytest.fixture(scope="module")
+def late_cluster():
+    c = LateCluster()
+    try:
+        c.prepare()
+        yield c
+    finally:
+        c.stop()
+
+
+def attempts_logged(p, target_fragment, n):
+    """prestart has logged at least n waiting lines for the target."""
+    return sum(1 for ln in lines(p.stdout)
+               if "waiting for" in ln and target_fragment in ln) >= n
+
+
+# --------------------------------------------------------------------------
+# The database
+
+
+@pg_only
+def test_database_started_late(engine, project, late_cluster, tmp_path):
+    project.rev("a1", up="CREATE TABLE late_t (id integer);", down_sql="")
+    marker = tmp_path / "ran"
+    url = late_cluster.url()
+    p = spawn(project, "run", "--wait-timeout", "60s", "--",
+              "/bin/sh", "-c", 'printf %s "$PRESTART_REVISION" > "$1"', "app", marker, url=url)
+    try:
+        wait_until(lambda: attempts_logged(p, "127.0.0.1:%d" % late_cluster.port, 2)
+                   and time.monotonic() - p.started >= 2.0, 15,
+                   what="prestart to wait for the stopped server for 2 s")
+        assert p.poll() is None, p.describe()
+        late_cluster.launch()
+        rc = p.wait(30)
+    finally:
+        p.kill()
+        if late_cluster.started:
+            late_cluster.halt()
+    assert rc == 0, p.describe()
+    assert marker.read_text() == "a1"
+    late_cluster.launch()
+    try:
+        conn = late_cluster.connect(late_cluster.DBNAME)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                assert cur.fetchall() == [("a1",)]
+                cur.execute("SELECT to_regclass('late_t') IS NOT NULL")
+                assert cur.fetchone() == (True,)
+        finally:
+            conn.close()
+    finally:
+        late_cluster.halt()
+
+
+@pg_only
+def test_database_never_started(engine, project):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    url = "postgresql://app:%s@127.0.0.1:%d/x" % (PASSWORD, closed_port())
+    t0 = time.monotonic()
+    cp = project.run("run", "--wait-timeout", "2s", "--", "/bin/true", url=url, timeout=30)
+    took = time.monotonic() - t0
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert 1.9 <= took < 3.0, "took %.2fs for --wait-timeout 2s" % took
+
+
+@pg_only
+@pytest.mark.parametrize("what", ["password", "database"])
+def test_unfixable_connection_errors_fail_at_once(engine, project, pg_cluster, what):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    if what == "password":
+        url = pg_cluster.tcp_url(project.db.name, password="wrong-" + PASSWORD)
+    else:
+        url = pg_cluster.tcp_url("no_such_database_here")
+    t0 = time.monotonic()
+    cp = project.run("run", "--wait-timeout", "30s", "--", "/bin/true", url=url, timeout=60)
+    took = time.monotonic() - t0
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert took < 3.0, "took %.2fs: waited on an error waiting cannot fix" % took
+    assert project.db.versions() == []
+
+
+# --------------------------------------------------------------------------
+# --wait-for targets
+
+
+def app_marker(tmp_path):
+    m = tmp_path / "app-ran"
+    return m, ["--", "/bin/sh", "-c", ': > "$1"', "app", str(m)]
+
+
+@sqlite_only
+def test_wait_for_http_503_then_200(engine, project, tmp_path):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    srv = ScriptedHTTP(lambda n: 503 if n <= 3 else 200)
+    try:
+        m, app = app_marker(tmp_path)
+        cp = project.run("run", "--wait-timeout", "30s", "--wait-for", srv.url("/ready"), *app)
+    finally:
+        srv.close()
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert srv.hits >= 4
+    assert m.exists()
+    assert project.db.versions() == ["a1"]
+
+
+@sqlite_only
+def test_wait_for_http_never_ready(engine, project, tmp_path):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    srv = ScriptedHTTP(lambda n: 503)
+    try:
+        m, app = app_marker(tmp_path)
+        t0 = time.monotonic()
+        cp = project.run("run", "--wait-timeout", "1s", "--wait-for", srv.url("/"), *app)
+        took = time.monotonic() - t0
+    finally:
+        srv.close()
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert took < 2.0
+    assert not m.exists()
+    # Never proceed after a failed wait: nothing was migrated.
+    assert project.db.versions() == []
+
+
+@sqlite_only
+def test_wait_for_tcp_opened_late(engine, project, tmp_path):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    port = closed_port()
+    m, app = app_marker(tmp_path)
+    p = spawn(project, "run", "--wait-timeout", "30s", "--wait-for",
+              "tcp://127.0.0.1:%d" % port, *app)
+    lsock = socket.socket()
+    try:
+        wait_until(lambda: attempts_logged(p, "tcp://127.0.0.1:%d" % port, 2)
+                   or p.poll() is not None, 10, what="prestart to wait for the port")
+        assert p.poll() is None, p.describe()
+        assert not m.exists()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("127.0.0.1", port))
+        lsock.listen(16)
+        rc = p.wait(20)
+    finally:
+        p.kill()
+        lsock.close()
+    assert rc == 0, p.describe()
+    assert m.exists()
+    assert project.db.versions() == ["a1"]
+
+
+@sqlite_only
+def test_wait_for_file_created_late(engine, project, tmp_path):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    f = tmp_path / "flag" / "ready"
+    m, app = app_marker(tmp_path)
+    p = spawn(project, "run", "--wait-timeout", "30s", "--wait-for", "file://%s" % f, *app)
+    try:
+        wait_until(lambda: attempts_logged(p, str(f), 2) or p.poll() is not None, 10,
+                   what="prestart to wait for the file")
+        assert p.poll() is None, p.describe()
+        assert project.db.versions() == []
+        f.parent.mkdir()
+        f.write_text("")
+        rc = p.wait(20)
+    finally:
+        p.kill()
+    assert rc == 0, p.describe()
+    assert m.exists()
+    assert project.db.versions() == ["a1"]
+
+
+# --------------------------------------------------------------------------
+# healthcheck URL
+
+
+@sqlite_only
+@pytest.mark.parametrize("code, expect", [(200, 0), (204, 0), (500, 1), (404, 1)])
+def test_healthcheck_status(engine, project, code, expect):
+    srv = ScriptedHTTP(lambda n: code)
+    try:
+        cp = project.run("healthcheck", srv.url("/livez"), url=None)
+    finally:
+        srv.close()
+    assert cp.returncode == expect, cp.stdout + cp.stderr
+    assert srv.hits == 1
+
+
+@sqlite_only
+def test_healthcheck_closed_port(engine, project):
+    t0 = time.monotonic()
+    cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert time.monotonic() - t0 < 5
