@@ -84,6 +84,10 @@ static const struct command commands[] = {
 	{ "stamp", cmd_stamp, L(O_PURGE) | L(O_SQL), 1, -1, 0, 0 },
 	{ "check", cmd_check, 0, 0, 0, 1, 0 },
 	{ "status", cmd_status, 0, 0, 0, 1, 0 },
+	{ "revision", cmd_revision,
+	  L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) | L(O_SPLICE) |
+	  L(O_VERSION_PATH), 0, 0, 1, 0 },
+	{ "merge", cmd_merge, L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), 1, -1, 1, 0 },
 	{ "healthcheck", cmd_healthcheck, L(O_TIMEOUT), 0, 1, 1, 0 },
 	{ "version", cmd_version, 0, 0, 0, 1, 0 },
 	{ "help", cmd_help, 0, 0, 1, 1, 0 },
@@ -105,6 +109,9 @@ static const char usage_text[] =
 	"  stamp REV... [--purge]   set the version table without running migrations\n"
 	"  check                    exit 0 at head, 1 when revisions are pending\n"
 	"  status                   one JSON object: reachability, current, heads, pending\n"
+	"  revision -m MSG [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
+	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
+	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
 	"  version, help\n"
 	"\n"

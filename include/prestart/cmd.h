@@ -97,6 +97,8 @@ int cmd_show(struct ctx *c);
 int cmd_check(struct ctx *c);
 int cmd_status(struct ctx *c);
 int cmd_healthcheck(struct ctx *c);
+int cmd_revision(struct ctx *c);
+int cmd_merge(struct ctx *c);
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 
@@ -104,6 +106,12 @@ enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
  * stopping early when another process did it), re-read, re-plan, apply.
  * Already there: one query, no lock.  *p receives the final plan.  Returns
  * 0 or an exit status. */
+/* Offline mode (--sql) of upgrade, downgrade (how: enum move) and stamp,
+ * after ctx_load(): print the SQL the online run would execute, with no
+ * connection; .py revisions are handed to `alembic ... --sql`.  Returns 0 or
+ * an exit status. */
+int cmd_offline(struct ctx *c, int how);
+
 int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *p);
 
 /* Apply plan p (already computed) under the current connection with the
