@@ -7,11 +7,53 @@
 #include "prestart/cmd.h"
 #include "prestart/log.h"
 
+/* How much of the upgrade section the verbose forms show. */
+#define SQL_PREVIEW_LINES 5
+
+/* After Alembic's log_entry: what a .py revision's docstring would show
+ * (its header fields), then the first lines of the upgrade SQL. */
+static void print_sql_details(const struct revision *r)
+{
+	const char *p = r->upgrade_sql ? r->upgrade_sql : "";
+	int shown = 0;
+
+	out("\n    Revision ID: %s\n", r->id);
+	out("    Create Date: %s\n", r->create_date ? r->create_date : "");
+	if (!r->transactional)
+		out("    Transactional: false\n");
+	while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return;
+	out("\n    -- +upgrade\n");
+	while (*p && shown < SQL_PREVIEW_LINES) {
+		size_t n = strcspn(p, "\n");
+
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		out("%s%.*s\n", n ? "    " : "", (int)n, p);
+		shown++;
+		p += strcspn(p, "\n");
+		if (*p)
+			p++;
+	}
+	while (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+		p++;
+	if (*p)
+		out("    ...\n");
+}
+
 static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
 {
 	char *s = graph_format(c->g, r, f);
 
-	out("%s\n", s);
+	if (f->verbose && !r->is_py) {
+		out("%s", s);
+		print_sql_details(r);
+		out("\n");
+	} else {
+		out("%s\n", s);
+	}
 	free(s);
 }
 
