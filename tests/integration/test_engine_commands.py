@@ -215,7 +215,7 @@ def test_history_branched_like_alembic(project, db):
     # the lines as a set, and check that every revision comes before its
     # down revisions (newest first).
     assert sorted(lines(cp.stdout)) == sorted(lines(ref.stdout))
-    order = [re.match(r"^.*?-> (\S+)", ln).group(1) for ln in lines(cp.stdout)]
+    order = [re.match(r"^.*?-> ([^\s,]+)", ln).group(1) for ln in lines(cp.stdout)]
     for rev in order:
         for anc in ancestors(rev, deps=False) - {rev}:
             assert order.index(rev) < order.index(anc), (rev, anc, order)
@@ -440,3 +440,13 @@ def test_data_commands_keep_stdout_clean(project, db):
     cp = project.ok("status")
     doc = json.loads(cp.stdout)
     assert isinstance(doc, dict)
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_unix_socket_url(project, db):
+    """libpq parameters in the query string: host= a socket directory."""
+    linear(project)
+    project.ok("upgrade", "b2", url=db.socket_url)
+    assert db.versions() == ["b2"]
+    cp = project.ok("-d", db.socket_url, "current", url=None)
+    assert lines(cp.stdout) == ["b2"]
