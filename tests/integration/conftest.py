@@ -194,7 +194,7 @@ class Database:
         self.name = name
         self.socket_url = cluster.socket_url(name) if cluster else None
 
-    def query(self, sql, params=()):
+    def query(self, sql, params=(), user="postgres"):
         if self.kind == "sqlite":
             conn = sqlite3.connect(self.path, timeout=30)
             try:
@@ -203,9 +203,7 @@ class Database:
                 return [tuple(r) for r in rows]
             finally:
                 conn.close()
-        # as the owner of the database, so that tables made here for a test
-        # setup belong to the role prestart connects as
-        conn = self.cluster.connect(self.name, user=APP_ROLE)
+        conn = self.cluster.connect(self.name, user=user)
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -226,7 +224,9 @@ class Database:
             finally:
                 conn.close()
         else:
-            self.query(sql)
+            # as the owner of the database, so that tables made for a test's
+            # setup belong to the role prestart connects as
+            self.query(sql, user=APP_ROLE)
 
     def tables(self):
         if self.kind == "sqlite":
