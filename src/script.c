@@ -455,7 +455,9 @@ static int list_dir(const char *dir, size_t di, struct entry **ents, size_t *n, 
  * file (a directory named x.sql): it is skipped. */
 static int slurp(int dfd, const char *name, const char *path, struct sbuf *b, struct err *e)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO named x.sql would otherwise block open() until
+	 * some writer appeared, and a start-up must never hang on one. */
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	sbuf_reset(b);
 	if (fd < 0)
@@ -473,6 +475,17 @@ static int slurp(int dfd, const char *name, const char *path, struct sbuf *b, st
 		if (r < 0 && errno == EISDIR) {
 			close(fd);
 			return 1;
+		}
+		/* Nothing to read at once: an empty file, or a FIFO or device,
+		 * which is not a revision file.  Rare, so the fstat() stays off
+		 * the common path. */
+		if ((r == 0 && b->len == 0) || (r < 0 && errno == EAGAIN)) {
+			struct stat st;
+
+			if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+				close(fd);
+				return 1;
+			}
 		}
 		if (r < 0) {
 			err_set(e, ERR_SCRIPT, "cannot read '%s': %s", path, strerror(errno));

@@ -514,6 +514,37 @@ static void test_load_errors(void **state)
 	free(d);
 }
 
+/* A FIFO among the revision files used to block open() for good: it is
+ * not a regular file, so it is skipped (the alarm fails a hang). */
+static void test_load_skips_fifo(void **state)
+{
+	char *d = tmpdir(), *p, *t;
+	struct revision_set set;
+	struct err e = { 0 };
+
+	(void)state;
+	t = sql_rev("a", "");
+	write_file(d, "0001_a.sql", t);
+	free(t);
+	p = xasprintf("%s/0002_fifo.sql", d);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	free(p);
+	alarm(10);
+	if (load(d, NULL, &set, &e) < 0)
+		fail_msg("load: %s", e.msg);
+	alarm(0);
+	assert_int_equal(set.n, 1);
+	assert_string_equal(set.v[0].id, "a");
+	revision_set_release(&set);
+
+	/* an empty regular file is still read, and fails to parse */
+	write_file(d, "0003_empty.sql", "");
+	assert_int_equal(load(d, NULL, &set, &e), -1);
+	assert_non_null(strstr(e.msg, "0003_empty.sql"));
+	rm_rf(d);
+	free(d);
+}
+
 static void test_load_many(void **state)
 {
 	char *d = tmpdir();
@@ -560,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_load_two_dirs_and_empty),
 		cmocka_unit_test(test_load_py),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_load_skips_fifo),
 		cmocka_unit_test(test_load_many),
 	};
 
