@@ -161,8 +161,8 @@ def test_app_binds_the_health_port(engine, project, tmp_path, probe):
             for path in ("/livez", "/readyz", "/status", "/metrics"):
                 status, _ = http_get(base(port, path))
                 assert status in (200, 503), (path, status)
-            status, body = http_get(base(port, "/status"))
-            assert json.loads(body)["phase"] == "waiting", body
+            wait_until(lambda: json.loads(http_get(base(port, "/status"))[1])["phase"]
+                       == "waiting", 10, what="/status to say waiting")
             assert http_get(base(port, "/readyz"))[0] == 503
             assert p.poll() is None, p.describe()
             gate.write_text("")
