@@ -130,8 +130,8 @@ out:
 
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 {
-	if (db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table, heads,
-			     exists) < 0) {
+	if (db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
+				     heads, exists, &c->pending_marker) < 0) {
 		err_set(&c->e, ERR_SCRIPT, "%s", c->db.errstr);
 		return ctx_fail(c);
 	}
@@ -145,6 +145,51 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 		}
 	}
 	return 0;
+}
+
+int ctx_check_pending(struct ctx *c, int stamping)
+{
+	struct strlist revs = { 0 }, dirs = { 0 };
+	const char *id, *path = "unknown file", *down = "base";
+	const struct revision *r;
+	int upgrade;
+	char *downs = NULL;
+
+	if (db_read_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table, &revs,
+			    &dirs) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot read the in-progress marker: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	if (revs.n == 0 || stamping) {
+		if (revs.n)
+			log_event(LOG_WARN, "pending_cleared",
+				  (struct log_field[]){ LFS("revision", revs.v[0]), { 0 } },
+				  "clearing the mark of interrupted revision %s", revs.v[0]);
+		strlist_free(&revs);
+		strlist_free(&dirs);
+		return 0;
+	}
+	id = revs.v[0];
+	upgrade = strcmp(dirs.v[0], "downgrade") != 0;
+	r = c->g ? graph_find(c->g, id) : NULL;
+	if (r) {
+		path = r->path;
+		if (r->down.n) {
+			downs = strlist_join(&r->down, " ");
+			down = downs;
+		}
+	}
+	/* Which stamp records the truth depends on how far it got: say both. */
+	err_set(&c->e, ERR_SCRIPT,
+		"revision %s (%s) was interrupted while running its %s outside a transaction; "
+		"check what it applied, then `prestart stamp %s` if it completed or "
+		"`prestart stamp %s` if it did not, to record the truth",
+		id, path, upgrade ? "upgrade" : "downgrade", upgrade ? id : down,
+		upgrade ? down : id);
+	free(downs);
+	strlist_free(&revs);
+	strlist_free(&dirs);
+	return ctx_fail(c);
 }
 
 void ctx_release(struct ctx *c)
@@ -189,6 +234,7 @@ int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what)
 	o.table = c->cfg.version_table;
 	o.stop = c->stop;
 	o.st = &c->st;
+	o.clear_pending = strcmp(what, "stamp") == 0;
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
 	status_set_phase(&c->st, PHASE_MIGRATING);

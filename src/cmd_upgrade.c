@@ -36,17 +36,19 @@ static int poll_done(void *arg, struct err *e)
 	struct replan *r = arg;
 	struct strlist heads = { 0 };
 	struct plan p;
-	int exists, done;
+	int exists, done, marked;
 
-	if (db_read_versions(&r->c->db, r->c->cfg.version_table_schema, r->c->cfg.version_table,
-			     &heads, &exists) < 0)
+	if (db_read_versions_pending(&r->c->db, r->c->cfg.version_table_schema,
+				     r->c->cfg.version_table, &heads, &exists, &marked) < 0)
 		return err_set(e, ERR_FAILED, "%s", r->c->db.errstr);
 	if (make_plan(r->c, r->how, r->target, &heads, &p) < 0) {
 		strlist_free(&heads);
 		*e = r->c->e;
 		return -1;
 	}
-	done = p.n == 0 && r->how != MOVE_STAMP;
+	/* A marker means a revision is running outside a transaction, or was
+	 * interrupted: only the lock holder can tell which. */
+	done = p.n == 0 && r->how != MOVE_STAMP && !marked;
 	plan_release(&p);
 	strlist_free(&heads);
 	return done;
@@ -68,8 +70,9 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 	strlist_free(&heads);
 	/* The common case of every restart: nothing to do, no lock, no more
 	 * queries.  A missing version table still needs creating (as Alembic
-	 * does on upgrade), so it goes through the locked path. */
-	if (p->n == 0 && exists && how != MOVE_STAMP) {
+	 * does on upgrade), so it goes through the locked path, and so does a
+	 * marker of a non-transactional revision (judged under the lock). */
+	if (p->n == 0 && exists && how != MOVE_STAMP && !c->pending_marker) {
 		log_event(LOG_INFO, "up_to_date",
 			  (struct log_field[]){ LFS("revision", ""), { 0 } }, "already at %s",
 			  p->end_heads.n ? p->end_heads.v[0] : "<base>");
@@ -95,6 +98,8 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 		return rc;
 	}
 	rc = ctx_read_heads(c, &heads, &exists);
+	if (!rc && c->pending_marker)
+		rc = ctx_check_pending(c, how == MOVE_STAMP);
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);
 	strlist_free(&heads);

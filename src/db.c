@@ -435,13 +435,60 @@ static int missing_column_error(const struct db *db)
 	return str_has_prefix(db->dberr.message, "no such column");
 }
 
+/* The marker table of a version table, quoted as the version table is. */
+static char *pending_name(enum db_kind kind, const char *schema, const char *table)
+{
+	char *raw = xasprintf("%s_pending", table), *name = qualified(kind, schema, raw);
+
+	free(raw);
+	return name;
+}
+
+/* A value no revision id can take (ids are [A-Za-z0-9_.-]): the row the
+ * version query adds when the marker table exists. */
+#define PENDING_SENTINEL " pending"
+
+/* The tail of the version query that adds the sentinel row when the marker
+ * table exists, without failing when it does not. */
+static void add_pending_probe(struct sbuf *b, enum db_kind kind, const char *schema,
+			      const char *table)
+{
+	char *raw = xasprintf("%s_pending", table);
+
+	sbuf_adds(b, " UNION ALL SELECT '" PENDING_SENTINEL "'");
+	if (kind == DB_PG) {
+		char *name = pending_name(kind, schema, table);
+
+		sbuf_adds(b, " WHERE pg_catalog.to_regclass(");
+		add_literal(b, kind, name);
+		sbuf_adds(b, ") IS NOT NULL");
+		free(name);
+	} else {
+		char *master = qualified(kind, schema, "sqlite_master");
+
+		sbuf_addf(b, " FROM %s WHERE type = 'table' AND name = ", master);
+		add_literal(b, kind, raw);
+		free(master);
+	}
+	free(raw);
+}
+
 int db_read_versions(struct db *db, const char *schema, const char *table,
 		     struct strlist *heads, int *exists)
 {
+	return db_read_versions_pending(db, schema, table, heads, exists, NULL);
+}
+
+int db_read_versions_pending(struct db *db, const char *schema, const char *table,
+			     struct strlist *heads, int *exists, int *pending)
+{
+	struct sbuf q = { 0 };
 	char *name, *sql;
 	int rc;
 
 	*exists = 0;
+	if (pending)
+		*pending = 0;
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
@@ -454,7 +501,10 @@ int db_read_versions(struct db *db, const char *schema, const char *table,
 			return 0;
 	}
 	name = qualified(db->kind, schema, table);
-	sql = xasprintf("SELECT %s.version_num FROM %s", name, name);
+	sbuf_addf(&q, "SELECT %s.version_num FROM %s", name, name);
+	if (pending)
+		add_pending_probe(&q, db->kind, schema, table);
+	sql = sbuf_detach(&q);
 	rc = db->ops->query_col(db, sql, heads);
 	free(sql);
 	if (rc < 0) {
@@ -474,6 +524,16 @@ int db_read_versions(struct db *db, const char *schema, const char *table,
 		return -1;
 	}
 	*exists = 1;
+	for (size_t i = 0; pending && i < heads->n; i++) {
+		if (strcmp(heads->v[i], PENDING_SENTINEL) == 0) {
+			*pending = 1;
+			free(heads->v[i]);
+			memmove(&heads->v[i], &heads->v[i + 1],
+				(heads->n - i - 1) * sizeof(heads->v[0]));
+			heads->n--;
+			break;
+		}
+	}
 	for (size_t i = 0; i < heads->n; i++) {
 		if (!heads->v[i][0]) {
 			db_set_errstr(db, "version table %s holds an empty or NULL version_num",
@@ -523,4 +583,70 @@ int db_apply_version_op(struct db *db, const char *schema, const char *table,
 	return db_set_errstr(db, "Online migration expected to match one row when deleting "
 				 "'%s' in '%s'; %lld found",
 			     op->from, table, db->changes);
+}
+
+int db_mark_pending(struct db *db, const char *schema, const char *table, const char *rev,
+		    int upgrade)
+{
+	char *name = pending_name(db->kind, schema, table);
+	struct sbuf b = { 0 };
+	int rc;
+
+	/* One text: on PostgreSQL the server runs it as one implicit
+	 * transaction, so the marker exists only with its row. */
+	sbuf_addf(&b, "CREATE TABLE IF NOT EXISTS %s (version_num VARCHAR(32) NOT NULL, "
+		      "direction VARCHAR(9) NOT NULL); INSERT INTO %s (version_num, direction) "
+		      "VALUES (",
+		  name, name);
+	add_literal(&b, db->kind, rev);
+	sbuf_addf(&b, ", '%s')", upgrade ? "upgrade" : "downgrade");
+	rc = db_execs(db, b.buf);
+	sbuf_free(&b);
+	free(name);
+	return rc;
+}
+
+int db_read_pending(struct db *db, const char *schema, const char *table, struct strlist *revs,
+		    struct strlist *directions)
+{
+	char *raw = xasprintf("%s_pending", table), *name, *sql;
+	struct strlist rows = { 0 };
+	int exists = 0, rc;
+
+	db_clear_error(db);
+	if (not_open(db)) {
+		free(raw);
+		return -1;
+	}
+	rc = db->ops->table_exists(db, schema, raw, &exists);
+	free(raw);
+	if (rc < 0 || !exists)
+		return rc;
+	name = pending_name(db->kind, schema, table);
+	sql = xasprintf("SELECT version_num || ' ' || direction FROM %s", name);
+	rc = db->ops->query_col(db, sql, &rows);
+	for (size_t i = 0; rc == 0 && i < rows.n; i++) {
+		char *sp = strrchr(rows.v[i], ' ');
+
+		if (!sp)
+			continue;
+		*sp = '\0';
+		strlist_push(revs, rows.v[i]);
+		strlist_push(directions, sp + 1);
+	}
+	strlist_free(&rows);
+	free(sql);
+	free(name);
+	return rc;
+}
+
+int db_clear_pending(struct db *db, const char *schema, const char *table)
+{
+	char *name = pending_name(db->kind, schema, table);
+	char *sql = xasprintf("DROP TABLE IF EXISTS %s", name);
+	int rc = db_execs(db, sql);
+
+	free(sql);
+	free(name);
+	return rc;
 }

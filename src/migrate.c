@@ -69,7 +69,7 @@ static int apply_ops(struct db *db, const struct plan *p, const struct plan_step
 /* Run a non-transactional section statement by statement, outside any
  * transaction (CREATE INDEX CONCURRENTLY, VACUUM, ...). */
 static int run_outside_tx(struct db *db, const struct plan_step *s, const char *sql,
-			  const struct migrate_opts *o, struct err *e)
+			  const struct migrate_opts *o, size_t *done, struct err *e)
 {
 	struct sql_stmts st = { 0 };
 	size_t bad = 0;
@@ -96,6 +96,7 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 				rc = located_error(db, s, sql, st.v[i].off, e);
 			break;
 		}
+		(*done)++;
 	}
 	sqlsplit_release(&st);
 	return rc;
@@ -118,6 +119,10 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 	strlist_free(&heads);
 	if (!exists && db_ensure_version_table(db, o->schema, o->table) < 0) {
 		err_set(e, ERR_FAILED, "cannot create the version table: %s", db->errstr);
+		goto error;
+	}
+	if (o->clear_pending && db_clear_pending(db, o->schema, o->table) < 0) {
+		db_fail(db, "cannot clear the in-progress marker", e);
 		goto error;
 	}
 
@@ -151,13 +156,33 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 			in_tx = 1;
 		}
 		if (sql && !transactional) {
-			if (run_outside_tx(db, s, sql, o, e) < 0)
+			/* Nothing can roll this revision back: leave a committed
+			 * marker first, so that a run that dies half-way is found
+			 * by the next one instead of being taken for not started. */
+			if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->upgrade) < 0) {
+				db_fail(db, "cannot record the revision as in progress", e);
 				goto error;
+			}
+			size_t done = 0;
+
+			if (run_outside_tx(db, s, sql, o, &done, e) < 0) {
+				/* A first statement that failed or was cancelled left
+				 * nothing behind: the mark would only be a false alarm.
+				 * A lost connection cannot drop it, rightly so (did the
+				 * statement commit?). */
+				if (done == 0)
+					db_clear_pending(db, o->schema, o->table);
+				goto error;
+			}
 			if (db_begin(db) < 0) {
 				db_fail(db, "cannot begin a transaction", e);
 				goto error;
 			}
 			in_tx = 1;
+			if (db_clear_pending(db, o->schema, o->table) < 0) {
+				db_fail(db, "cannot clear the in-progress marker", e);
+				goto error;
+			}
 		} else if (sql && db_exec(db, sql, strlen(sql)) < 0) {
 			if (o->stop && *o->stop)
 				stopped(o, e);

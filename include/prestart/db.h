@@ -120,6 +120,29 @@ char *db_sql_version_op(enum db_kind kind, const char *schema, const char *table
  * shape is an error.  Outside a transaction this is one query. */
 int db_read_versions(struct db *db, const char *schema, const char *table,
 		     struct strlist *heads, int *exists);
+/* db_read_versions, and *pending set to 1 when the marker table of an
+ * interrupted non-transactional revision (below) exists.  Still one query:
+ * the existence test rides on the version query (UNION ALL with
+ * to_regclass / sqlite_master), so the fast path costs nothing more. */
+int db_read_versions_pending(struct db *db, const char *schema, const char *table,
+			     struct strlist *heads, int *exists, int *pending);
+
+/* The marker of a `Transactional: false` revision in progress:
+ * "<table>_pending" beside the version table (same schema, quoted the same
+ * way), made only when such a revision runs, so databases that never run
+ * one look exactly as Alembic leaves them.  db_mark_pending creates it and
+ * records (rev, "upgrade"|"downgrade") outside any transaction, committed
+ * before the revision's first statement; db_clear_pending drops it inside
+ * the caller's transaction, the one that records the revision, so the
+ * marker survives exactly when the revision was interrupted.
+ * db_read_pending appends the rows to revs/directions (none when the
+ * table does not exist). */
+int db_mark_pending(struct db *db, const char *schema, const char *table, const char *rev,
+		    int upgrade);
+int db_read_pending(struct db *db, const char *schema, const char *table, struct strlist *revs,
+		    struct strlist *directions);
+int db_clear_pending(struct db *db, const char *schema, const char *table);
+
 /* CREATE TABLE if the version table does not exist. */
 int db_ensure_version_table(struct db *db, const char *schema, const char *table);
 /* Apply one version-table operation; fails when an UPDATE/DELETE matches

@@ -7,6 +7,8 @@
  * runs its statements one by one outside any transaction, then records
  * itself.  A failing statement rolls back and is reported as
  * "path:line:col: message (SQLSTATE x); detail: ...; hint: ...".
+ * A non-transactional revision is bracketed by the marker of db.h
+ * (db_mark_pending before, db_clear_pending with its version row).
  */
 #ifndef PRESTART_MIGRATE_H
 #define PRESTART_MIGRATE_H
@@ -23,6 +25,8 @@ struct migrate_opts {
 	const char *table;   /* version table name */
 	volatile sig_atomic_t *stop; /* non-zero: a signal asked us to stop */
 	struct status *st;   /* may be NULL */
+	int clear_pending;   /* drop the interrupted-revision marker (stamp) in
+			      * the transaction that writes the version table */
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs
