@@ -1,0 +1,138 @@
+#!/bin/sh
+# Build the static libpq and libcurl that `make static` links against.
+#
+# Debian's libpq.a and libcurl.a pull in Kerberos and LDAP, whose static
+# archives Debian does not ship, so both are rebuilt here from Debian's own
+# source packages with those features off. Everything else (OpenSSL, zlib,
+# SQLite, inih) comes from Debian's -dev packages.
+#
+# usage: scripts/static-deps.sh DEPS_DIR
+#   DEPS_DIR/src     unpacked sources (apt-get source)
+#   DEPS_DIR/prefix  installed headers and static archives
+# A finished library leaves DEPS_DIR/prefix/.<name>.done; reruns skip it.
+set -eu
+
+deps=${1:?usage: static-deps.sh DEPS_DIR}
+mkdir -p "$deps/src" "$deps/prefix"
+deps=$(cd "$deps" && pwd)
+prefix=$deps/prefix
+jobs=$(nproc 2>/dev/null || echo 2)
+
+log() { printf 'static-deps: %s\n' "$*" >&2; }
+die() { printf 'static-deps: error: %s\n' "$*" >&2; exit 1; }
+
+# Source packages come from the deb-src entries of the apt sources; add them
+# when only binary entries are configured.
+enable_deb_src() {
+	changed=0
+	f=/etc/apt/sources.list.d/debian.sources
+	if [ -f "$f" ] && grep -q '^Types:' "$f" && grep '^Types:' "$f" | grep -qv 'deb-src'; then
+		sed -i '/^Types:/{/deb-src/!s/$/ deb-src/}' "$f"
+		changed=1
+	fi
+	f=/etc/apt/sources.list
+	if [ -f "$f" ] && grep -q '^deb ' "$f"; then
+		grep '^deb ' "$f" | while read -r line; do
+			src="deb-src ${line#deb }"
+			grep -qxF "$src" "$f" || printf '%s\n' "$src" >>"$f"
+		done
+		changed=1
+	fi
+	if [ "$changed" = 1 ] || [ ! -e "$deps/.apt-updated" ]; then
+		log "apt-get update (deb-src entries)"
+		apt-get update -q >/dev/null
+		: >"$deps/.apt-updated"
+	fi
+}
+
+# Unpack the newest source version the archive actually serves. An index
+# may list a version whose files are already gone from the mirror, so every
+# version `apt-cache showsrc` offers is tried, newest first; print the dir.
+fetch_source() {
+	pkg=$1
+	dir=$(find "$deps/src" -mindepth 1 -maxdepth 1 -type d -name "$2-*" | sort | tail -n 1)
+	if [ -z "$dir" ]; then
+		enable_deb_src
+		versions=$(apt-cache showsrc "$pkg" 2>/dev/null | awk -v p="$pkg" \
+			'/^Package: /{cur=$2} /^Version: /{if (cur == p) print $2}' | sort -u -r -V)
+		[ -n "$versions" ] || die "apt-cache showsrc $pkg: no source package (deb-src missing?)"
+		for v in $versions; do
+			log "apt-get source $pkg=$v"
+			if (cd "$deps/src" && apt-get source -q "$pkg=$v" >"$deps/src/$pkg.log" 2>&1); then
+				break
+			fi
+			log "$pkg $v is not served; trying an older version"
+			find "$deps/src" -mindepth 1 -maxdepth 1 -name "${pkg}_*" -exec rm -rf {} +
+		done
+		dir=$(find "$deps/src" -mindepth 1 -maxdepth 1 -type d -name "$2-*" | sort | tail -n 1)
+		[ -n "$dir" ] || { tail -n 20 "$deps/src/$pkg.log" >&2; die "apt-get source $pkg failed"; }
+	fi
+	printf '%s\n' "$dir"
+}
+
+build_libpq() {
+	[ -e "$prefix/.libpq.done" ] && return 0
+	src=$(fetch_source postgresql-15 postgresql-15)
+	log "building libpq from $(basename "$src")"
+	b=$deps/build-libpq
+	rm -rf "$b" && mkdir -p "$b"
+	(
+		cd "$b"
+		"$src/configure" --prefix="$prefix" \
+			--without-gssapi --without-ldap --without-icu --without-readline \
+			--without-zlib --with-ssl=openssl \
+			CFLAGS="-O2 -fPIC" >configure.log 2>&1 \
+			|| { tail -n 30 configure.log >&2; exit 1; }
+		make -s -j"$jobs" -C src/include >make.log 2>&1
+		make -s -j"$jobs" -C src/common >>make.log 2>&1
+		make -s -j"$jobs" -C src/port >>make.log 2>&1
+		make -s -j"$jobs" -C src/interfaces/libpq all-static-lib >>make.log 2>&1 \
+			|| { tail -n 30 make.log >&2; exit 1; }
+		make -s -C src/include install >>make.log 2>&1
+		make -s -C src/interfaces/libpq install-lib-static install-lib-pc \
+			>>make.log 2>&1 || true
+		install -d "$prefix/lib" "$prefix/include"
+		install -m 644 src/interfaces/libpq/libpq.a "$prefix/lib/"
+		install -m 644 src/common/libpgcommon_shlib.a src/port/libpgport_shlib.a "$prefix/lib/"
+		install -m 644 "$src/src/interfaces/libpq/libpq-fe.h" \
+			"$src/src/interfaces/libpq/libpq-events.h" \
+			"$src/src/include/postgres_ext.h" "$prefix/include/"
+		install -m 644 src/include/pg_config_ext.h "$prefix/include/"
+	) || die "libpq build failed (logs in $b)"
+	: >"$prefix/.libpq.done"
+}
+
+build_curl() {
+	[ -e "$prefix/.curl.done" ] && return 0
+	src=$(fetch_source curl curl)
+	log "building libcurl from $(basename "$src")"
+	b=$deps/build-curl
+	rm -rf "$b" && mkdir -p "$b"
+	(
+		cd "$b"
+		"$src/configure" --prefix="$prefix" --disable-shared --enable-static \
+			--with-openssl --with-zlib \
+			--without-gssapi --disable-ldap --disable-ldaps --without-librtmp \
+			--without-libssh2 --without-libssh --without-libidn2 --without-libpsl \
+			--without-nghttp2 --without-nghttp3 --without-ngtcp2 --without-brotli \
+			--without-zstd --without-libgsasl --disable-manual --disable-docs \
+			--disable-dict --disable-file --disable-ftp --disable-gopher \
+			--disable-imap --disable-mqtt --disable-pop3 --disable-rtsp \
+			--disable-smb --disable-smtp --disable-telnet --disable-tftp \
+			--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path \
+			--with-ca-fallback \
+			CFLAGS="-O2" >configure.log 2>&1 \
+			|| { tail -n 30 configure.log >&2; exit 1; }
+		make -s -j"$jobs" -C lib >make.log 2>&1 \
+			|| { tail -n 30 make.log >&2; exit 1; }
+		make -s -C lib install >>make.log 2>&1
+		make -s -C include install >>make.log 2>&1
+		install -d "$prefix/lib/pkgconfig"
+		install -m 644 libcurl.pc "$prefix/lib/pkgconfig/"
+	) || die "libcurl build failed (logs in $b)"
+	: >"$prefix/.curl.done"
+}
+
+build_libpq
+build_curl
+log "ready: $prefix"
