@@ -1,6 +1,7 @@
 """Shared code for the `run` pipeline tests (test_runner_*.py): prestart
 processes started in the background, deadline polling, a PostgreSQL cluster
 started on demand, small HTTP servers and advisory lock helpers."""
+import errno
 import json
 import os
 import shutil
@@ -75,10 +76,21 @@ class Proc:
         self.err_path = outdir / (self.name + ".err")
         self.argv = [*prefix, prestart_bin(), *map(str, args)]
         self.started = time.monotonic()
-        with open(self.out_path, "wb") as o, open(self.err_path, "wb") as e:
-            self.p = subprocess.Popen(self.argv, cwd=str(cwd), env=env,
-                                      stdin=subprocess.DEVNULL, stdout=o, stderr=e,
-                                      preexec_fn=_default_signals if clean_signals else None)
+        # The binary may be replaced by a concurrent `make` for a moment.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with open(self.out_path, "wb") as o, open(self.err_path, "wb") as e:
+                    self.p = subprocess.Popen(
+                        self.argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
+                        stdout=o, stderr=e,
+                        preexec_fn=_default_signals if clean_signals else None)
+                break
+            except (PermissionError, FileNotFoundError, OSError) as exc:
+                if time.monotonic() >= deadline or getattr(exc, "errno", None) not in (
+                        errno.EACCES, errno.ENOENT, errno.ETXTBSY):
+                    raise
+                time.sleep(0.1)
         self.ended = None
 
     @property
