@@ -1,0 +1,836 @@
+#!/usr/bin/python3
+"""prestart against its peers: Alembic, dbmate and the physical limit.
+
+Run by `make bench` (which builds ./prestart and build/bench/limit first).
+Installs what it needs when missing (hyperfine, wrk, time, strace, nodejs and
+npm from Debian; dbmate from npm into build/bench/npm), starts a private
+PostgreSQL cluster on a free port and socket directory, and stops it at the
+end.  Prints one table: each goal beside its measured figure.
+
+  BENCH_QUICK=1            small sizes and few repetitions (a smoke run)
+  BENCH_ONLY=noop,apply    run only these items
+                           (noop apply graph contention footprint health)
+  --update-readme          also write the table into README.md
+
+The machine may be shared: every ratio is taken within one run, the tools
+being compared are interleaved round by round, and figures are medians.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build" / "bench"
+# a copy of ./prestart, so that a rebuild in the tree cannot change it mid-run
+PRESTART = str(BUILD / "prestart")
+LIMIT = {"pg": str(BUILD / "limit-pg"), "sqlite": str(BUILD / "limit-sqlite")}
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+ALEMBIC = "/usr/bin/alembic"
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+ROLE, PASSWORD = "bench", "bench"
+
+DEB_TOOLS = {"hyperfine": "hyperfine", "wrk": "wrk", "/usr/bin/time": "time",
+             "strace": "strace", "node": "nodejs", "npm": "npm"}
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# tools
+
+
+def ensure_tools():
+    missing = sorted({pkg for tool, pkg in DEB_TOOLS.items()
+                      if not (os.path.exists(tool) if tool.startswith("/") else shutil.which(tool))})
+    if missing:
+        log("installing " + " ".join(missing))
+        subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    return dbmate_binary()
+
+
+def dbmate_binary():
+    """The Go binary from the npm package.  `dbmate` on npm is a node wrapper
+    (dist/cli.js) that spawns the binary shipped in an optional per-platform
+    package (@dbmate/linux-x64, ...); once installed nothing more is fetched.
+    The binary is called directly, as a Docker image would ship it: the
+    wrapper only adds node's start-up."""
+    arch = {"x86_64": "x64", "aarch64": "arm64", "armv7l": "arm", "i686": "ia32"}.get(
+        platform.machine(), platform.machine())
+    npmdir = BUILD / "npm"
+    binary = npmdir / "node_modules" / "@dbmate" / ("linux-" + arch) / "bin" / "dbmate"
+    if not binary.exists():
+        npmdir.mkdir(parents=True, exist_ok=True)
+        log("npm install dbmate into " + str(npmdir))
+        subprocess.run(["npm", "install", "--prefix", str(npmdir), "--no-audit", "--no-fund",
+                        "--loglevel=error", "dbmate@2"], check=True, stdout=subprocess.DEVNULL)
+    if not binary.exists():
+        raise SystemExit("bench: npm did not install %s" % binary)
+    return str(binary)
+
+
+def version_of(argv, pattern=r"(\d+(?:\.\d+)+)"):
+    try:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=60).stdout
+    except OSError:
+        return "?"
+    m = re.search(pattern, out)
+    return m.group(1) if m else out.strip()[:40]
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL: a private cluster, as tests/integration/conftest.py starts it,
+# but with the server's default durability (fsync, synchronous_commit on)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="prestart-bench-pg-")
+        shutil.chown(self.root, "postgres", "postgres")
+        os.chmod(self.root, 0o755)
+        self.data = os.path.join(self.root, "data")
+        self.sock = os.path.join(self.root, "sock")
+        self.port = None
+        self.started = False
+        self.n = 0
+
+    def as_postgres(self, *argv, check=True):
+        cp = subprocess.run(["runuser", "-u", "postgres", "--", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=180)
+        if check and cp.returncode:
+            raise RuntimeError("%s: %s" % (" ".join(argv), cp.stdout))
+        return cp
+
+    def start(self):
+        self.as_postgres("mkdir", "-p", self.sock)
+        self.as_postgres(str(PG_BIN / "initdb"), "-D", self.data, "-U", "postgres",
+                         "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
+                         "--locale=C", "--no-sync")
+        for _ in range(5):
+            self.port = free_port()
+            opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200" % (
+                self.port, self.sock)
+            cp = self.as_postgres(str(PG_BIN / "pg_ctl"), "-D", self.data, "-w", "-t", "60",
+                                  "-l", os.path.join(self.root, "server.log"), "-o", opts,
+                                  "start", check=False)
+            if cp.returncode == 0:
+                self.started = True
+                break
+        if not self.started:
+            raise RuntimeError("cannot start PostgreSQL: " + cp.stdout)
+        self.admin("CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'" % (ROLE, PASSWORD))
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            self.as_postgres(str(PG_BIN / "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
+                             "stop", check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def connect(self, dbname="postgres"):
+        import psycopg2
+        c = psycopg2.connect(host=self.sock, port=self.port, user="postgres", dbname=dbname)
+        c.autocommit = True
+        return c
+
+    def admin(self, sql, dbname="postgres"):
+        c = self.connect(dbname)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql)
+                return cur.fetchall() if cur.description else []
+        finally:
+            c.close()
+
+    def new_db(self):
+        self.n += 1
+        name = "b%d" % self.n
+        self.admin('CREATE DATABASE %s OWNER %s' % (name, ROLE))
+        return name
+
+    def drop_db(self, name):
+        self.admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+    # URLs for each tool, over the Unix socket or TCP
+    def url(self, tool, db, via):
+        s, p = self.sock, self.port
+        if via == "tcp":
+            return {"prestart": "postgresql://%s:%s@127.0.0.1:%d/%s" % (ROLE, PASSWORD, p, db),
+                    "alembic": "postgresql://%s:%s@127.0.0.1:%d/%s" % (ROLE, PASSWORD, p, db),
+                    "dbmate": "postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable"
+                              % (ROLE, PASSWORD, p, db),
+                    "limit": "postgresql://%s:%s@127.0.0.1:%d/%s" % (ROLE, PASSWORD, p, db)}[tool]
+        return {"prestart": "postgresql:///%s?host=%s&port=%d&user=%s" % (db, s, p, ROLE),
+                "alembic": "postgresql://%s@/%s?host=%s&port=%d" % (ROLE, db, s, p),
+                "dbmate": "postgres://%s@:%d/%s?socket=%s&sslmode=disable" % (ROLE, p, db, s),
+                "limit": "postgresql:///%s?host=%s&port=%d&user=%s" % (db, s, p, ROLE)}[tool]
+
+    def wal_syncs(self):
+        return self.admin("SELECT wal_sync FROM pg_stat_wal")[0][0]
+
+    def commits(self, db):
+        self.admin("SELECT pg_stat_force_next_flush()")
+        r = self.admin("SELECT xact_commit FROM pg_stat_database WHERE datname = '%s'" % db)
+        return r[0][0] if r else 0
+
+
+# --------------------------------------------------------------------------
+# projects: the same revisions written for each tool
+
+
+ENV_PY = '''\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+
+
+def run_migrations_offline():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online():
+    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
+                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=None)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+
+def rev_id(i):
+    return "%012x" % (0xa00000000000 + i)
+
+
+def linear_graph(n):
+    """[(id, [down ids])] of a straight line of n revisions."""
+    return [(rev_id(i), [rev_id(i - 1)] if i else []) for i in range(n)]
+
+
+def branchy_graph(n, every=100):
+    """n revisions where 1% are branch points: every `every` revisions the
+    line forks in two and the next revision merges them back."""
+    out, prev, i = [], [], 0
+    while i < n:
+        if i and i % every == 0 and i + 3 <= n:
+            a, b, m = rev_id(i), rev_id(i + 1), rev_id(i + 2)
+            out += [(a, prev), (b, prev), (m, [a, b])]
+            prev, i = [m], i + 3
+        else:
+            out.append((rev_id(i), prev))
+            prev, i = [rev_id(i)], i + 1
+    return out
+
+
+def body(i, kind):
+    if kind == "table":
+        return ["CREATE TABLE t%d (id integer PRIMARY KEY, v text)" % i]
+    if kind == "table+index":
+        return ["CREATE TABLE t%d (id integer PRIMARY KEY, v text)" % i,
+                "CREATE INDEX ix_t%d_v ON t%d (v)" % (i, i)]
+    return []
+
+
+def write_prestart(root, graph, kind):
+    vdir = Path(root) / "migrations" / "versions"
+    vdir.mkdir(parents=True, exist_ok=True)
+    for i, (rid, downs) in enumerate(graph):
+        up = "".join(s + ";\n" for s in body(i, kind))
+        (vdir / ("%s_rev_%d.sql" % (rid, i))).write_text(
+            "-- Revision ID: %s\n-- Revises: %s\n-- Create Date: 2026-01-01 00:00:00\n"
+            "-- Message: rev %d\n\n-- +upgrade\n%s\n-- +downgrade\nDROP TABLE IF EXISTS t%d;\n"
+            % (rid, ", ".join(downs), i, up, i))
+    return str(Path(root) / "migrations")
+
+
+def write_alembic(root, graph, kind):
+    root = Path(root)
+    (root / "alembic" / "versions").mkdir(parents=True, exist_ok=True)
+    (root / "alembic" / "env.py").write_text(ENV_PY)
+    for i, (rid, downs) in enumerate(graph):
+        down = "None" if not downs else repr(downs[0]) if len(downs) == 1 else repr(tuple(downs))
+        ups = "".join("    op.execute(%r)\n" % s for s in body(i, kind)) or "    pass\n"
+        (root / "alembic" / "versions" / ("%s_rev_%d.py" % (rid, i))).write_text(
+            '"""rev %d\n\nRevision ID: %s\nRevises: %s\nCreate Date: 2026-01-01 00:00:00\n\n"""\n'
+            "from alembic import op\n\nrevision = %r\ndown_revision = %s\n"
+            "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n%s\n\n"
+            "def downgrade():\n    op.execute('DROP TABLE IF EXISTS t%d')\n"
+            % (i, rid, ", ".join(downs), rid, down, ups, i))
+    return root
+
+
+def alembic_ini(root, url, name="alembic.ini"):
+    ini = Path(root) / name
+    ini.write_text("[alembic]\nscript_location = %%(here)s/alembic\nsqlalchemy.url = %s\n"
+                   % url.replace("%", "%%"))
+    return str(ini)
+
+
+def write_dbmate(root, n, kind):
+    d = Path(root) / "db" / "migrations"
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        up = "".join(s + ";\n" for s in body(i, kind))
+        (d / ("%014d_rev_%d.sql" % (20260101000000 + i, i))).write_text(
+            "-- migrate:up\n%s\n-- migrate:down\nDROP TABLE IF EXISTS t%d;\n" % (up, i))
+    return str(d)
+
+
+# --------------------------------------------------------------------------
+# running and timing
+
+
+def run(argv, env=None, cwd=None, check=True, timeout=1800):
+    """Run argv; return (wall seconds, peak RSS in KiB, output)."""
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith(("PRESTART_", "PG", "DATABASE_URL", "DBMATE_")):
+            del e[k]
+    e.update(env or {})
+    with tempfile.TemporaryFile() as outf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, env=e, cwd=cwd, stdin=subprocess.DEVNULL, stdout=outf,
+                             stderr=subprocess.STDOUT)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        outf.seek(0)
+        out = outf.read().decode("utf-8", "replace")
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: exit %d\n%s" % (" ".join(argv), p.returncode, out[-3000:]))
+    return wall, ru.ru_maxrss, out
+
+
+def hyperfine(cmds, runs, env=None):
+    """{name: ([seconds...], mean CPU seconds)} for each (name, argv) in cmds, run back to back
+    without a shell, after one warm-up."""
+    out = {}
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        for name, argv in cmds:
+            cmdline = " ".join(argv)
+            subprocess.run(["hyperfine", "-N", "--warmup", "1", "--runs", str(runs),
+                            "--export-json", f.name, "--style", "none", cmdline],
+                           check=True, stdout=subprocess.DEVNULL, env=env)
+            r = json.load(open(f.name))["results"][0]
+            out[name] = (r["times"], r["user"] + r["system"])
+    return out
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def ms(s):
+    if s != s:
+        return "–"
+    return "%.0f ms" % (s * 1e3) if s >= 0.1 else "%.1f ms" % (s * 1e3)
+
+
+def sec(s):
+    return "%.2f s" % s
+
+
+class Report:
+    def __init__(self):
+        self.rows = []   # (item, measurement, figure, goal, verdict)
+        self.notes = []
+
+    def row(self, item, what, figure, goal="", met=None):
+        verdict = "" if met is None else ("met" if met else "**missed**")
+        self.rows.append((item, what, figure, goal, verdict))
+        print("  %-4s %-58s %-22s %-22s %s" % (item, what, figure, goal, verdict), flush=True)
+
+    def note(self, text):
+        self.notes.append(text)
+        print("  note: " + text, flush=True)
+
+
+# --------------------------------------------------------------------------
+# 1. no-op start
+
+
+def bench_noop(rep, pg, dbmate, work):
+    n = 50
+    rounds, fast, slow = (2, 5, 1) if QUICK else (5, 10, 2)
+    g = linear_graph(n)
+    proj = Path(work, "noop")
+    mig = write_prestart(proj / "p", g, "table")
+    write_alembic(proj / "a", g, "table")
+    dmig = write_dbmate(proj / "d", n, "table")
+    targets = [("sqlite", None)] + ([("pg socket", "socket"), ("pg tcp", "tcp")] if pg else [])
+    results = {}
+    for label, via in targets:
+        if via is None:
+            pdb, adb, ddb = (str(proj / x) for x in ("p.db", "a.db", "d.db"))
+            urls = {"prestart": "sqlite:///" + pdb, "alembic": "sqlite:///" + adb,
+                    "dbmate": "sqlite:" + ddb}
+            limit = [LIMIT["sqlite"], "sqlite", pdb]
+        else:
+            names = {t: pg.new_db() for t in ("prestart", "alembic", "dbmate")}
+            urls = {t: pg.url(t, names[t], via) for t in names}
+            limit = [LIMIT["pg"], "pg", pg.url("limit", names["prestart"], via)]
+        ini = alembic_ini(proj / "a", urls["alembic"], "alembic-%s.ini" % label.replace(" ", "-"))
+        # bring each database to head once
+        run([PRESTART, "--dir", mig, "-d", urls["prestart"], "run"])
+        run([ALEMBIC, "-c", ini, "upgrade", "head"])
+        run([dbmate, "--url", urls["dbmate"], "--migrations-dir", dmig, "--no-dump-schema", "up"])
+        cmds = [("limit", [*limit, "--", "/bin/true"]),
+                ("prestart", [PRESTART, "--dir", mig, "-d", urls["prestart"], "run", "--",
+                              "/bin/true"]),
+                ("dbmate", [dbmate, "--url", urls["dbmate"], "--migrations-dir", dmig,
+                            "--no-dump-schema", "up"])]
+        times = {k: [] for k in ("limit", "prestart", "dbmate", "alembic")}
+        cpu = {k: [] for k in times}
+        for _ in range(rounds):
+            order = cmds[:]
+            random.shuffle(order)
+            got = hyperfine(order, fast)
+            got.update(hyperfine([("alembic", [ALEMBIC, "-c", ini, "upgrade", "head"])], slow))
+            for name, (t, c) in got.items():
+                times[name] += t
+                cpu[name].append(c)
+        m = {k: med(v) for k, v in times.items()}
+        c = {k: med(v) for k, v in cpu.items()}
+        results[label] = m
+        r = m["prestart"] / m["limit"]
+        rep.row("1", "no-op start, %s: prestart / limit (%s / %s)"
+                % (label, ms(m["prestart"]), ms(m["limit"])), "%.2f×" % r, "≤ 2×", r <= 2)
+        rep.row("1", "  CPU time (user+sys), prestart / limit (%s / %s)"
+                % (ms(c["prestart"]), ms(c["limit"])), "%.2f×" % (c["prestart"] / c["limit"]), "")
+        ra, rd = m["alembic"] / m["prestart"], m["dbmate"] / m["prestart"]
+        rep.row("1", "no-op start, %s: Alembic / prestart (%s)" % (label, ms(m["alembic"])),
+                "%.0f× faster" % ra, "≥ 70×" if via is None else "", ra >= 70 if via is None else None)
+        rep.row("1", "no-op start, %s: dbmate / prestart (%s)" % (label, ms(m["dbmate"])),
+                "%.1f× faster" % rd, "≥ 3×" if via is None else "", rd >= 3 if via is None else None)
+    return results
+
+
+# --------------------------------------------------------------------------
+# 2. throughput, 5. peak RSS
+
+
+def strace_counts(argv, env):
+    with tempfile.NamedTemporaryFile(suffix=".strace") as f:
+        run(["strace", "-f", "-c", "-o", f.name, *argv], env=env)
+        counts = {}
+        for line in open(f.name):
+            parts = line.split()
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                counts[parts[-1]] = int(parts[3])
+        return counts
+
+
+def bench_apply(rep, pg, dbmate, work):
+    n = 200 if QUICK else 1000
+    rounds = 1 if QUICK else 3
+    g = linear_graph(n)
+    proj = Path(work, "apply")
+    mig = write_prestart(proj / "p", g, "table+index")
+    write_alembic(proj / "a", g, "table+index")
+    dmig = write_dbmate(proj / "d", n, "table+index")
+    all_sql = str(proj / "all.sql")
+    Path(all_sql).write_text("BEGIN;\n" + "".join(s + ";\n" for i in range(n)
+                                                   for s in body(i, "table+index")) + "COMMIT;\n")
+    tools = ["prestart", "prestart-tpm", "alembic", "dbmate"]
+    engines = ["sqlite"] + (["pg socket"] if pg else [])
+    figures = {}
+    rss = []
+
+    def argv_for(tool, url, ini):
+        if tool.startswith("prestart"):
+            extra = ["--transaction-per-migration"] if tool == "prestart-tpm" else []
+            return [PRESTART, "--dir", mig, "-d", url, *extra, "run", "--", "/bin/true"]
+        if tool == "alembic":
+            return [ALEMBIC, "-c", ini, "upgrade", "head"]
+        return [dbmate, "--url", url, "--migrations-dir", dmig, "--no-dump-schema", "up"]
+
+    def fresh(engine, tool, tag):
+        """A fresh empty database: (url for tool, alembic ini, cleanup, pg name)."""
+        if engine == "sqlite":
+            path = str(proj / ("%s-%s.db" % (tool, tag)))
+            for suffix in ("", "-journal", "-wal", ".prestart.lock"):
+                if os.path.exists(path + suffix):
+                    os.unlink(path + suffix)
+            url = {"alembic": "sqlite:///" + path, "dbmate": "sqlite:" + path}.get(
+                tool, "sqlite:///" + path)
+            return url, alembic_ini(proj / "a", url), (lambda: None), None
+        name = pg.new_db()
+        url = pg.url("alembic" if tool == "alembic" else
+                     "dbmate" if tool == "dbmate" else "prestart", name, "socket")
+        return url, alembic_ini(proj / "a", url), (lambda: pg.drop_db(name)), name
+
+    for engine in engines:
+        times = {t: [] for t in tools}
+        for r in range(rounds):
+            order = tools[:]
+            random.shuffle(order)
+            for tool in order:
+                if tool == "alembic" and r >= max(1, rounds - 1):
+                    continue   # Alembic is slow: fewer rounds
+                url, ini, cleanup, _ = fresh(engine, tool, "r%d" % r)
+                wall, maxrss, _ = run(argv_for(tool, url, ini))
+                times[tool].append(wall)
+                if tool.startswith("prestart"):
+                    rss.append(maxrss)
+                cleanup()
+        m = {t: med(v) for t, v in times.items()}
+        figures[engine] = m
+        # the engine's own floor: every statement in one transaction from the
+        # engine's command-line client, no version table
+        floor = []
+        for _ in range(rounds):
+            if engine == "sqlite":
+                path = str(proj / "floor.db")
+                if os.path.exists(path):
+                    os.unlink(path)
+                floor.append(run(["sqlite3", path, ".read " + all_sql])[0])
+            else:
+                name = pg.new_db()
+                floor.append(run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                                  pg.sock, "-p", str(pg.port), "-U", ROLE, "-f", all_sql,
+                                  name])[0])
+                pg.drop_db(name)
+        rep.row("2", "%d revisions, %s: the engine's floor (%s, one transaction)"
+                % (n, engine, "sqlite3" if engine == "sqlite" else "psql"),
+                sec(med(floor)), "")
+        for t in ("prestart", "prestart-tpm"):
+            label = "one transaction" if t == "prestart" else "--transaction-per-migration"
+            ra, rd = m["alembic"] / m[t], m["dbmate"] / m[t]
+            rep.row("2", "%d revisions, %s, prestart %s: %s (%.0f/s)"
+                    % (n, engine, label, sec(m[t]), n / m[t]), "", "")
+            rep.row("2", "  vs Alembic %s" % sec(m["alembic"]), "%.1f× faster" % ra, "≥ 10×",
+                    ra >= 10)
+            rep.row("2", "  vs dbmate %s" % sec(m["dbmate"]), "%.1f× faster" % rd, "≥ 2×", rd >= 2)
+
+        # where the time goes: one traced run per tool
+        for tool in ("prestart", "prestart-tpm", "dbmate"):
+            url, ini, cleanup, name = fresh(engine, tool, "strace")
+            w0 = pg.wal_syncs() if name else 0
+            c = strace_counts(argv_for(tool, url, ini), {})
+            syncs = (c.get("fsync", 0) + c.get("fdatasync", 0)) if not name else \
+                pg.wal_syncs() - w0
+            commits = pg.commits(name) if name else None
+            sends = c.get("sendto", 0) + c.get("sendmsg", 0) + (c.get("write", 0) if tool == "dbmate" else 0)
+            rep.row("2", "  where: %s, %s: %d syscalls, %d sends, %d %s%s"
+                    % (engine, tool, sum(c.values()), sends, syncs,
+                       "WAL fsyncs (server)" if name else "fsync/fdatasync",
+                       ", %d commits" % commits if commits is not None else ""), "", "")
+            cleanup()
+    if rss:
+        peak = max(rss) / 1024
+        rep.row("5", "peak RSS of prestart during item 2", "%.1f MiB" % peak, "≤ 16 MiB",
+                peak <= 16)
+    return figures
+
+
+# --------------------------------------------------------------------------
+# 3. graph scale
+
+
+def bench_graph(rep, work):
+    sizes = [1000, 10000] if QUICK else [1000, 10000, 100000]
+    reps = 3 if QUICK else 5
+    gdir = BUILD / "graph"
+    results = {}
+    for topo, gen in (("linear", linear_graph), ("1% merges", branchy_graph)):
+        for n in sizes:
+            root = gdir / ("%s-%d" % ("linear" if topo == "linear" else "branchy", n))
+            stamp = root / ".complete"
+            if not stamp.exists():
+                shutil.rmtree(root, ignore_errors=True)
+                log("writing %d revision files (%s)" % (n, topo))
+                write_prestart(root, gen(n), "table")
+                stamp.write_text("")
+            mig = str(root / "migrations")
+            for cmd in ("heads", "history"):
+                walls, peaks = [], []
+                for _ in range(reps):
+                    w, rss, out = run([PRESTART, "--dir", mig, cmd])
+                    walls.append(w)
+                    peaks.append(rss)
+                results[(topo, n, cmd)] = (med(walls), max(peaks))
+            goal = {10000: 0.05, 100000: 0.5}.get(n)
+            for cmd in ("heads", "history"):
+                w, rss = results[(topo, n, cmd)]
+                rep.row("3", "prestart %s, %d revisions, %s (peak %.1f MiB)"
+                        % (cmd, n, topo, rss / 1024), ms(w),
+                        "< %s" % ms(goal) if goal else "", w < goal if goal else None)
+        big, small = sizes[-1], sizes[-2]
+        for cmd in ("heads", "history"):
+            growth = results[(topo, big, cmd)][0] / results[(topo, small, cmd)][0]
+            rep.row("3", "growth %s %s, %d → %d revisions" % (cmd, topo, small, big),
+                    "%.1f×" % growth, "linear: ~%d×" % (big // small), growth <= 1.5 * big / small)
+    # Alembic for comparison (it imports every revision module)
+    n = 1000 if QUICK else 10000
+    root = gdir / ("alembic-%d" % n)
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        log("writing %d Alembic revision files" % n)
+        write_alembic(root, linear_graph(n), "table")
+        (root / ".complete").write_text("")
+    ini = alembic_ini(root, "sqlite:///" + str(root / "unused.db"))
+    w, rss, _ = run(["/usr/bin/python3", "-B", ALEMBIC, "-c", ini, "heads"])
+    p = results[("linear", n, "heads")][0]
+    rep.row("3", "alembic heads, %d revisions, linear (peak %.0f MiB)" % (n, rss / 1024),
+            "%s (%.0f× prestart)" % (sec(w), w / p), "")
+    return results
+
+
+# --------------------------------------------------------------------------
+# 4. contention
+
+
+def bench_contention(rep, pg, work):
+    replicas = 20 if QUICK else 50
+    n = 30
+    rounds = 1 if QUICK else 3
+    mig = write_prestart(Path(work, "contention"), linear_graph(n), "table+index")
+
+    def start(k):
+        name = pg.new_db()
+        url = pg.url("prestart", name, "tcp")
+        peak = [0]
+        stop = threading.Event()
+
+        def sample():
+            c = pg.connect()
+            try:
+                with c.cursor() as cur:
+                    while not stop.is_set():
+                        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                                    (name,))
+                        peak[0] = max(peak[0], cur.fetchone()[0])
+                        time.sleep(0.005)
+            finally:
+                c.close()
+        th = threading.Thread(target=sample)
+        th.start()
+        env = dict(os.environ, DATABASE_URL=url)
+        for k2 in list(env):
+            if k2.startswith(("PRESTART_", "PG")):
+                del env[k2]
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([PRESTART, "--dir", mig, "run", "--", "/bin/true"], env=env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for _ in range(k)]
+        errs = [p.communicate()[1] for p in procs]
+        wall = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        bad = [p.returncode for p in procs if p.returncode != 0]
+        if bad:
+            raise RuntimeError("contention: %d replicas failed: %s" % (len(bad), errs[0][-2000:]))
+        pg.drop_db(name)
+        return wall, peak[0]
+
+    one, many, peaks = [], [], []
+    for _ in range(rounds):
+        one.append(start(1)[0])
+        w, p = start(replicas)
+        many.append(w)
+        peaks.append(p)
+    t1, tn = med(one), med(many)
+    rep.row("4", "%d replicas at once, %d pending: all exec'd %s; one alone %s"
+            % (replicas, n, sec(tn), sec(t1)), "%.2f× + 0" % (tn / t1) if tn <= t1 else
+            "%s over 1.2×" % sec(tn - 1.2 * t1), "≤ 1.2× + 1 s", tn <= 1.2 * t1 + 1)
+    rep.row("4", "peak PostgreSQL connections (pg_stat_activity)", "%d" % max(peaks), "")
+
+
+# --------------------------------------------------------------------------
+# 5. footprint
+
+
+def bench_footprint(rep, dbmate):
+    static = [p for p in (REPO / "prestart-static", REPO / "build" / "static" / "prestart")
+              if p.exists()]
+    binary = str(static[0]) if static else PRESTART
+    stripped = str(BUILD / "prestart.stripped")
+    subprocess.run(["strip", "-o", stripped, binary], check=True)
+    size = os.path.getsize(stripped) / 1e6
+    kind = "static" if static else "dynamic (no static build yet)"
+    rep.row("5", "prestart binary, stripped, %s" % kind, "%.2f MB" % size, "≤ 8 MB", size <= 8)
+    if not static:
+        libs = subprocess.run(["ldd", PRESTART], stdout=subprocess.PIPE, text=True).stdout
+        total = 0
+        for line in libs.splitlines():
+            m = re.search(r"=> (/\S+)", line)
+            if m:
+                total += os.path.getsize(os.path.realpath(m.group(1)))
+        rep.row("5", "  shared libraries it loads (on disk)", "%.1f MB" % (total / 1e6), "")
+    rep.row("5", "dbmate binary (npm @dbmate/linux-*, stripped static Go)",
+            "%.1f MB" % (os.path.getsize(dbmate) / 1e6), "")
+
+
+# --------------------------------------------------------------------------
+# 6. health endpoint under load
+
+
+def bench_health(rep, pg, work):
+    n = 300 if QUICK else 1000
+    rounds = 2 if QUICK else 4
+    mig = write_prestart(Path(work, "health"), linear_graph(n), "table+index")
+
+    def migrate(load_s):
+        name = pg.new_db()
+        port = free_port()
+        url = pg.url("prestart", name, "socket")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTART_", "PG"))}
+        argv = [PRESTART, "--dir", mig, "-d", url, "--transaction-per-migration"]
+        if load_s:
+            argv += ["--health-addr", "127.0.0.1:%d" % port]
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv + ["run", "--", "/bin/true"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wrk = None
+        if load_s:
+            while p.poll() is None:   # until the endpoint answers
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.05).close()
+                    break
+                except OSError:
+                    time.sleep(0.002)
+            # wrk's duration is whole seconds and it reports only at the end:
+            # it runs for most of the migration, which must outlast it
+            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d%ds" % load_s,
+                                    "http://127.0.0.1:%d/livez" % port],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        p.wait()
+        wall = time.perf_counter() - t0
+        rps = None
+        if wrk:
+            out = wrk.communicate()[0]
+            m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+            rps = float(m.group(1)) if m else float("nan")
+            if re.search(r"Socket errors|Non-2xx", out):
+                rep.note("wrk: " + " ".join(re.findall(r"(?:Socket errors|Non-2xx)[^\n]*", out)))
+        if p.returncode:
+            raise RuntimeError("health: prestart exit %d" % p.returncode)
+        pg.drop_db(name)
+        return wall, rps
+
+    b0 = migrate(0)[0]
+    load_s = max(1, int(b0 * 0.8))
+    if b0 < 1.5:
+        rep.note("health: the migration (%s) is too short for wrk's whole seconds" % sec(b0))
+    base, loaded, rates = [], [], []
+    for _ in range(rounds):
+        base.append(migrate(0)[0])
+        w, r = migrate(load_s)
+        loaded.append(w)
+        rates.append(r)
+    b, l = med(base), med(loaded)
+    slow = (l / b - 1) * 100
+    rep.row("6", "/livez under wrk (-t1 -c8, %d s) during a %d-revision migration"
+            % (load_s, n), "%.0f req/s" % med(rates), "")
+    rep.row("6", "migration slowdown under that load (%s → %s)" % (sec(b), sec(l)),
+            "%+.1f%%" % slow, "< 5%", slow < 5)
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--update-readme", action="store_true")
+    args = ap.parse_args()
+    want = lambda item: not ONLY or item in ONLY
+    dbmate = ensure_tools()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(str(REPO / "prestart"), PRESTART)
+    for path in LIMIT.values():
+        if not os.path.exists(path):
+            raise SystemExit("bench: %s missing: run `make bench`" % path)
+    work = tempfile.mkdtemp(prefix="prestart-bench-")
+    rep = Report()
+    versions = {
+        "prestart": version_of([PRESTART, "--version"]),
+        "Alembic": version_of([ALEMBIC, "--version"]),
+        "dbmate": version_of([dbmate, "--version"]),
+        "PostgreSQL": version_of([str(PG_BIN / "postgres"), "--version"]),
+        "SQLite": sqlite3.sqlite_version,
+    }
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    header = ("%s, %d cores (%s), %s; %s%s" % (
+        datetime.date.today().isoformat(), os.cpu_count(), cpu, platform.release(),
+        ", ".join("%s %s" % kv for kv in versions.items()), "; BENCH_QUICK=1" if QUICK else ""))
+    print("bench: " + header, flush=True)
+    pg = None
+    t0 = time.time()
+    try:
+        if any(want(i) for i in ("noop", "apply", "contention", "health")):
+            pg = Cluster()
+            pg.start()
+        if want("noop"):
+            bench_noop(rep, pg, dbmate, work)
+        if want("apply"):
+            bench_apply(rep, pg, dbmate, work)
+        if want("graph"):
+            bench_graph(rep, work)
+        if want("contention"):
+            bench_contention(rep, pg, work)
+        if want("footprint"):
+            bench_footprint(rep, dbmate)
+        if want("health"):
+            bench_health(rep, pg, work)
+    finally:
+        if pg:
+            pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    table = ["| # | measurement | figure | goal | |", "|---|---|---|---|---|"]
+    table += ["| %s |" % " | ".join(r) for r in rep.rows]
+    text = "Measured %s (%.0f s).\n\n%s\n" % (header, time.time() - t0, "\n".join(table))
+    (BUILD / "results.md").write_text(text)
+    print("\n" + text)
+    if args.update_readme:
+        readme = REPO / "README.md"
+        s = readme.read_text()
+        a, b = "<!-- bench:begin -->", "<!-- bench:end -->"
+        if a in s and b in s:
+            s = s[:s.index(a) + len(a)] + "\n" + text + s[s.index(b):]
+            readme.write_text(s)
+            log("README.md updated")
+        else:
+            log("README.md has no bench markers: not updated")
+
+
+if __name__ == "__main__":
+    main()
