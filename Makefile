@@ -74,6 +74,28 @@ demo:
 	  ../../prestart --dir ../../docker/demo/migrations run -- \
 	  sqlite3 demo.db "SELECT 'version: ' || group_concat(version_num, ',') FROM alembic_version;" ".tables"
 
+# Benchmarks against Alembic, dbmate and the physical limit (tests/bench/,
+# README "Performance"): not part of `make test`.  BENCH_QUICK=1 for a short
+# smoke run; BENCH_ARGS=--update-readme writes the table into README.md.
+BENCH_LIMITS := $(BUILD)/bench/limit-pg $(BUILD)/bench/limit-sqlite
+
+$(BUILD)/bench/limit-pg: tests/bench/limit.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -DLIMIT_PG $(shell $(PKG_CONFIG) --cflags libpq) \
+	  -o $@ $< $(shell $(PKG_CONFIG) --libs libpq)
+
+$(BUILD)/bench/limit-sqlite: tests/bench/limit.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -DLIMIT_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3) \
+	  -o $@ $< $(shell $(PKG_CONFIG) --libs sqlite3)
+
+bench:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory prestart $(BENCH_LIMITS)
+	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
+
+.PHONY: bench
+
 install: prestart
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 prestart $(DESTDIR)$(PREFIX)/bin/prestart
