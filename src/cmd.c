@@ -89,15 +89,27 @@ int ctx_connect(struct ctx *c)
 {
 	struct db_opts o = { 0 };
 	char *name = app_name();
+	long long deadline = c->cfg.wait_timeout_ms > 0 ? now_ms() + c->cfg.wait_timeout_ms : 0;
 	int rc = 0;
 
 	o.application_name = name;
 	o.busy_timeout_ms = 5000;
-	if (db_open(&c->db, &c->url, &o) < 0) {
+	/* The wait's probe connection can succeed and ours still be refused
+	 * (another replica took the last slot, the server restarted between
+	 * the two): wait again, under the same deadline. */
+	while (db_open(&c->db, &c->url, &o) < 0) {
 		struct wait_target t;
+		long long left = 0;
 
 		if (c->db.status != DBC_RETRY) {
 			err_set(&c->e, ERR_USAGE, "%s", c->db.errstr);
+			db_close(&c->db);
+			rc = ctx_fail(c);
+			goto out;
+		}
+		if (deadline && (left = deadline - now_ms()) <= 0) {
+			err_set(&c->e, ERR_TIMEOUT, "database not ready within %lld ms: %s",
+				c->cfg.wait_timeout_ms, c->db.errstr);
 			db_close(&c->db);
 			rc = ctx_fail(c);
 			goto out;
@@ -107,19 +119,12 @@ int ctx_connect(struct ctx *c)
 		 * wait under --wait-timeout, then connect for real. */
 		wait_target_from_db(&c->url, &t);
 		status_set_phase(&c->st, PHASE_WAITING);
-		if (wait_all(&t, 1, c->cfg.wait_timeout_ms, c->stop, &c->st, &c->e) < 0) {
+		if (wait_all(&t, 1, left, c->stop, &c->st, &c->e) < 0) {
 			wait_target_release(&t);
 			rc = ctx_fail(c);
 			goto out;
 		}
 		wait_target_release(&t);
-		if (db_open(&c->db, &c->url, &o) < 0) {
-			err_set(&c->e, c->db.status == DBC_FATAL ? ERR_USAGE : ERR_FAILED, "%s",
-				c->db.errstr);
-			db_close(&c->db);
-			rc = ctx_fail(c);
-			goto out;
-		}
 	}
 	c->db_opened = 1;
 	g_cancel_db = &c->db;
@@ -128,12 +133,57 @@ out:
 	return rc;
 }
 
+int ctx_reconnect(struct ctx *c, struct err *e)
+{
+	struct db_opts o = { 0 };
+	char *name = app_name();
+	int rc = 0;
+
+	o.application_name = name;
+	o.busy_timeout_ms = 5000;
+	/* No signal may cancel through a handle being replaced. */
+	g_cancel_db = NULL;
+	db_close(&c->db);
+	if (db_open(&c->db, &c->url, &o) < 0) {
+		int retry = c->db.status == DBC_RETRY;
+
+		err_set(e, retry ? ERR_FAILED : ERR_USAGE, "%s", c->db.errstr);
+		rc = retry ? 1 : -1;
+		db_close(&c->db);
+	} else {
+		g_cancel_db = &c->db;
+	}
+	free(name);
+	return rc;
+}
+
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 {
-	if (db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
-				     heads, exists, &c->pending_marker) < 0) {
-		err_set(&c->e, ERR_SCRIPT, "%s", c->db.errstr);
-		return ctx_fail(c);
+	for (int tries = 0;
+	     db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
+				      heads, exists, &c->pending_marker) < 0;
+	     tries++) {
+		int rc;
+
+		if (!db_connection_lost(&c->db)) {
+			err_set(&c->e, ERR_SCRIPT, "%s", c->db.errstr);
+			return ctx_fail(c);
+		}
+		/* Holding nothing yet, a new connection loses nothing: a
+		 * server restarting just after the wait is waited for again.
+		 * Under the lock it would be lost with the connection. */
+		if (!c->may_reconnect || tries >= 3) {
+			err_set(&c->e, ERR_FAILED, "%s", c->db.errstr);
+			return ctx_fail(c);
+		}
+		log_event(LOG_WARN, "connection_lost",
+			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
+			  "connection lost, connecting again: %s", c->db.errstr);
+		g_cancel_db = NULL;
+		db_close(&c->db);
+		c->db_opened = 0;
+		if ((rc = ctx_connect(c)))
+			return rc;
 	}
 	for (size_t i = 0; c->g && i < heads->n; i++) {
 		if (!graph_find(c->g, heads->v[i])) {

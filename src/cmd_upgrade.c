@@ -1,4 +1,5 @@
 /* upgrade, downgrade and stamp: plan with the graph, apply under the lock. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@ struct replan {
 	enum move how;
 	const char *target;
 	struct plan *p;
+	long long lost_since; /* when the connection was lost; 0: it is not */
 };
 
 static int make_plan(struct ctx *c, enum move how, const char *target,
@@ -54,14 +56,40 @@ static int poll_done(void *arg, struct err *e)
 	return done;
 }
 
+/* While waiting for the lock: the server went away (a restart, a
+ * failover).  Waiting for it to come back is the wait step over again, so
+ * --wait-timeout bounds it. */
+static int reconnect_db(void *arg, struct err *e)
+{
+	struct replan *r = arg;
+	long long limit = r->c->cfg.wait_timeout_ms;
+	int rc;
+
+	if (!r->lost_since)
+		r->lost_since = now_ms();
+	rc = ctx_reconnect(r->c, e);
+	if (rc == 0)
+		r->lost_since = 0;
+	else if (rc > 0 && limit > 0 && now_ms() - r->lost_since >= limit) {
+		char why[ERR_MSG_MAX];
+
+		snprintf(why, sizeof(why), "%s", e->msg);
+		rc = err_set(e, ERR_TIMEOUT, "database not back within %lld ms: %s", limit, why);
+	}
+	return rc;
+}
+
 int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *p)
 {
 	struct strlist heads = { 0 };
 	struct lock lk;
-	struct replan rp = { c, how, target, p };
+	struct replan rp = { c, how, target, p, 0 };
 	int exists, rc, lr;
 
-	if ((rc = ctx_read_heads(c, &heads, &exists)))
+	c->may_reconnect = 1;
+	rc = ctx_read_heads(c, &heads, &exists);
+	c->may_reconnect = 0;
+	if (rc)
 		return rc;
 	if (make_plan(c, how, target, &heads, p) < 0) {
 		strlist_free(&heads);
@@ -83,8 +111,8 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 
 	status_set_phase(&c->st, PHASE_LOCKING);
 	lr = lock_acquire(&lk, &c->db, c->url.path, c->cfg.version_table_schema,
-			  c->cfg.version_table, c->cfg.lock_timeout_ms, c->stop, poll_done, &rp,
-			  &c->e);
+			  c->cfg.version_table, c->cfg.lock_timeout_ms, c->stop, poll_done,
+			  reconnect_db, &rp, &c->e);
 	if (lr < 0)
 		return ctx_fail(c);
 	if (lr == LOCK_NOT_NEEDED) {

@@ -418,6 +418,11 @@ void db_cancel(struct db *db)
 		db->ops->cancel(db);
 }
 
+int db_connection_lost(struct db *db)
+{
+	return !db->ops || !db->impl || db->ops->tx_status(db) < 0;
+}
+
 /* Did the statement fail because the relation (or its schema) is not
  * there? */
 static int missing_table_error(const struct db *db)

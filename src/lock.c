@@ -83,12 +83,27 @@ static int try_once(struct lock *l, struct db *db, int *got, struct err *e)
 	return err_set(e, ERR_FAILED, "cannot lock: %s", strerror(errno));
 }
 
+/* Did the last failure on db lose the connection itself?  Then only a new
+ * connection helps, and waiting for one is what the lock wait is for. */
+static int connection_lost(struct db *db)
+{
+	return db->kind == DB_PG && db_connection_lost(db);
+}
+
+static void note_lost(char *lost, size_t n, const struct err *e)
+{
+	snprintf(lost, n, "%s", e->msg);
+	log_event(LOG_WARN, "connection_lost", (struct log_field[]){ LFS("error", lost), { 0 } },
+		  "connection lost while waiting for the migration lock, reconnecting: %s", lost);
+}
+
 int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const char *schema,
 		 const char *table, long long timeout_ms, volatile sig_atomic_t *stop,
-		 lock_poll_fn poll, void *arg, struct err *e)
+		 lock_poll_fn poll, lock_reconnect_fn reconnect, void *arg, struct err *e)
 {
 	long long t0 = now_ms(), next_log = 0, delay = 100;
 	char *holder = NULL;
+	char lost[ERR_MSG_MAX] = "";
 	int got = 0, rc = -1;
 
 	memset(l, 0, sizeof(*l));
@@ -114,8 +129,27 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 				(int)*stop);
 			goto out;
 		}
-		if (try_once(l, db, &got, e) < 0)
-			goto out;
+		if (lost[0]) {
+			int r = reconnect(arg, e);
+
+			if (r < 0)
+				goto out;
+			if (r == 0) {
+				log_event(LOG_INFO, "reconnected", NULL,
+					  "reconnected to the database; waiting for the migration lock");
+				lost[0] = '\0';
+				delay = 100;
+			} else {
+				snprintf(lost, sizeof(lost), "%s", e->msg);
+				goto pause;
+			}
+		}
+		if (try_once(l, db, &got, e) < 0) {
+			if (!reconnect || !connection_lost(db))
+				goto out;
+			note_lost(lost, sizeof(lost), e);
+			goto pause;
+		}
 		if (got) {
 			l->held = 1;
 			if (attempt > 1)
@@ -128,6 +162,10 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 		if (poll) {
 			int r = poll(arg, e);
 
+			if (r < 0 && reconnect && connection_lost(db)) {
+				note_lost(lost, sizeof(lost), e);
+				goto pause;
+			}
 			if (r < 0)
 				goto out;
 			if (r > 0) {
@@ -135,17 +173,23 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 				goto out;
 			}
 		}
-		waited = now_ms() - t0;
 		if (db->kind == DB_PG) {
 			free(holder);
 			holder = pg_holder(db, l->key);
 		}
+pause:
+		waited = now_ms() - t0;
 		if (timeout_ms > 0 && waited >= timeout_ms) {
-			err_set(e, ERR_LOCK, "migration lock not acquired within %lld ms; held by %s",
-				timeout_ms, holder ? holder : "another process");
+			if (lost[0])
+				err_set(e, ERR_LOCK, "migration lock not acquired within %lld ms; "
+					"the database connection was lost: %s", timeout_ms, lost);
+			else
+				err_set(e, ERR_LOCK,
+					"migration lock not acquired within %lld ms; held by %s",
+					timeout_ms, holder ? holder : "another process");
 			goto out;
 		}
-		if (waited >= next_log) {
+		if (!lost[0] && waited >= next_log) {
 			log_event(LOG_INFO, "lock_wait",
 				  (struct log_field[]){ LFS("holder", holder), LFI("attempt", attempt),
 							LFI("elapsed_ms", waited), { 0 } },

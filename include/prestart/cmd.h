@@ -50,6 +50,8 @@ struct ctx {
 	volatile sig_atomic_t *stop;
 	struct err e;
 	int pending_marker;    /* the last ctx_read_heads saw the marker table */
+	int may_reconnect;     /* ctx_read_heads may replace a lost connection
+				* (nothing held on it: no lock, no transaction) */
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -65,6 +67,11 @@ int ctx_load(struct ctx *c, int want_scripts);
 /* Connect to the database (waiting for it under --wait-timeout when it is
  * not ready yet). Returns 0 or an exit status. */
 int ctx_connect(struct ctx *c);
+/* Close the connection and open it again with the same URL and options
+ * (after the server went away).  Returns 0 when connected, 1 when the
+ * server is not ready yet (e says why), -1 when waiting will not help (e
+ * filled, ERR_USAGE).  Logs nothing. */
+int ctx_reconnect(struct ctx *c, struct err *e);
 /* Read the version table; every head must be known to the scripts (exit 3
  * otherwise). *exists tells whether the table exists. Returns 0 or an exit
  * status. */

@@ -152,6 +152,9 @@ int db_apply_version_op(struct db *db, const char *schema, const char *table,
 			const struct vt_op *op);
 
 void db_cancel(struct db *db);
+/* After a failure: is the connection itself gone (server restarted or
+ * unreachable), so that only a new one can help? */
+int db_connection_lost(struct db *db);
 
 /* The last failure as one line (new string): for a statement,
  * "<message> (SQLSTATE xxxxx); detail: ...; hint: ..." with the parts the
