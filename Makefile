@@ -220,7 +220,7 @@ $(STATIC_BIN): $(STATIC_OBJS) $(STATIC_ARCHIVES)
 # the program the chroot test execs: static too, the chroot has no libc
 $(STATIC_APP): tests/static/app.c
 	@mkdir -p $(@D)
-	$(CC) -static -s $(STD) $(WARN) $(CFLAGS) -o $@ $<
+	$(CC) -static -s $(STD) $(WARN) $(filter -Werror,$(PS_CFLAGS)) $(CFLAGS) -o $@ $<
 
 test-static: static
 	@$(MAKE) --no-print-directory $(STATIC_APP)
