@@ -504,6 +504,11 @@ def static_bin():
     return b
 
 
+def chroot_path():
+    # the children get a bare environment, so chroot itself is found here
+    return shutil.which("chroot") or "/usr/sbin/chroot"
+
+
 def test_static_binary_is_static_and_small(static_bin):
     cp = subprocess.run(["ldd", static_bin], capture_output=True, text=True)
     assert "not a dynamic executable" in cp.stdout + cp.stderr
@@ -552,7 +557,7 @@ def test_chroot_connects_waits_migrates_and_execs(static_bin, pg_cluster, tmp_pa
             APP_ROLE, PASSWORD, pg_cluster.port, name)
         env = {"DATABASE_URL": url, "PATH": "/usr/local/bin"}
         cp = subprocess.run(
-            ["chroot", str(root), "/usr/local/bin/prestart", "--wait-timeout", "20s",
+            [chroot_path(), str(root), "/usr/local/bin/prestart", "--wait-timeout", "20s",
              "--wait-for", "http://localhost:%d/ready" % target.port,
              "run", "--", "/app", "0", "from-chroot"],
             cwd="/", env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -589,7 +594,7 @@ def test_chroot_unknown_host_fails_cleanly(static_bin, tmp_path):
     (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n")
     (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     port = free_port()
-    cp = subprocess.run(["chroot", str(root), "/prestart", "--wait-timeout", "1s",
+    cp = subprocess.run([chroot_path(), str(root), "/prestart", "--wait-timeout", "1s",
                          "--wait-for", "tcp://no-such-host.invalid:%d" % port, "wait"],
                         cwd="/", env={"DATABASE_URL": "sqlite:////db.sqlite"},
                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
