@@ -1,13 +1,14 @@
 """SIGTERM at every step of `run` (SPEC §4 "Signals", §6 128+N), the lock
 timeout (exit 4), and the same as PID 1 of a new PID namespace."""
+import json
 import os
 import signal
 import time
 
 import pytest
 
-from conftest import PASSWORD
-from runner_support import (advisory_locks, pg_conn, pid_comm, sessions_running, sleep_rev,
+from conftest import PASSWORD, free_port
+from runner_support import (http_get, advisory_locks, pg_conn, pid_comm, sessions_running, sleep_rev,
                             spawn, unshare_child, wait_until, closed_port)
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
@@ -112,11 +113,16 @@ def test_sigterm_while_waiting_for_lock(engine, project, tmp_path, mode):
     try:
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (key,))
-        p, pid = start(project, "run", "--", "/bin/true", mode=mode,
-                       outdir=tmp_path / "waiter")
+        port = free_port()
+        p, pid = start(project, "run", "--health-addr", "127.0.0.1:%d" % port,
+                       "--", "/bin/true", mode=mode, outdir=tmp_path / "waiter")
         wait_until(lambda: "holder-of-the-lock" in p.stdout or p.poll() is not None, 15,
                    what="prestart to report the lock holder")
         assert p.poll() is None, p.describe()
+        if mode == "plain":
+            status, body = http_get("http://127.0.0.1:%d/status" % port)
+            assert status == 200 and json.loads(body)["phase"] == "locking", body
+            assert http_get("http://127.0.0.1:%d/livez" % port)[0] == 200
         term_and_wait(p, pid)
         # Only the holder's lock is left; prestart's session is gone.
         wait_until(lambda: not [r for r in advisory_locks(project.db)
