@@ -188,7 +188,7 @@ test-asan:
 # scripts/static-deps.sh rebuilds both from Debian's source packages into
 # $(DEPS_BUILD)/prefix, once: later runs only compile and link prestart.
 # OpenSSL, zlib, SQLite and inih are the archives of Debian's -dev packages.
-DEB_PKGS += python3-yaml file dpkg-dev bzip2 xz-utils libssl-dev zlib1g-dev
+DEB_PKGS += python3-yaml file time dpkg-dev bzip2 xz-utils libssl-dev zlib1g-dev
 STATIC_BUILD ?= build/static
 DEPS_BUILD ?= build/deps
 STATIC_PREFIX := $(DEPS_BUILD)/prefix
