@@ -242,6 +242,7 @@ def test_memory_limit_covers_measured_peak_rss(pgproj):
     assert len(pgproj.db.versions()) == 1
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", cp.stderr).group(1))
     peak_mib = peak_kb / 1024.0
+    print("prestart peak RSS during a 40-revision upgrade: %.1f MiB" % peak_mib)
     for kind, name in (("Deployment", "initcontainer"), ("Job", "job")):
         for role, c in containers(manifest(kind, name)):
             if prestart_argv(c) is not None:
