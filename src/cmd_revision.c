@@ -469,19 +469,28 @@ static void split_range(const char *arg, char **from, char **to)
 }
 
 /* The starting heads of an offline run: Alembic's get_current_heads() in
- * --sql mode, i.e. the FROM revision resolved, "base" or none for empty. */
+ * --sql mode, i.e. the FROM revision resolved, "base" or none for empty.
+ * A database may hold several heads, so FROM may list them ("a,b"). */
 static int resolve_from(struct ctx *c, const char *from, struct strlist *start)
 {
-	struct revptrs r = { 0 };
+	struct strlist items = { 0 };
+	int rc = 0;
 
 	if (!from || !*from || !strcmp(from, "base"))
 		return 0;
-	if (graph_resolve(c->g, from, NULL, &r, &c->e) < 0)
-		return -1;
-	for (size_t i = 0; i < r.n; i++)
-		strlist_push(start, r.v[i]->id);
-	revptrs_free(&r);
-	return 0;
+	strlist_split(&items, from, ",");
+	for (size_t i = 0; i < items.n && !rc; i++) {
+		struct revptrs r = { 0 };
+
+		if (graph_resolve(c->g, items.v[i], NULL, &r, &c->e) < 0)
+			rc = -1;
+		for (size_t j = 0; j < r.n; j++)
+			if (!strlist_contains(start, r.v[j]->id))
+				strlist_push(start, r.v[j]->id);
+		revptrs_free(&r);
+	}
+	strlist_free(&items);
+	return rc;
 }
 
 int cmd_offline(struct ctx *c, int how)
