@@ -437,6 +437,36 @@ def test_compose_app_entrypoint_and_healthcheck(pgproj, http_target):
     assert cp.returncode == 1, describe(cp)
 
 
+def test_every_prestart_command_line_is_run_here():
+    """The tests above run these command lines; a new one must get a test."""
+    k8s_lines = sorted((f, c["name"]) for f, d in manifests() if d["kind"] in ("Deployment", "Job")
+                       for role, c in containers(d) if prestart_argv(c) is not None)
+    assert k8s_lines == [("deployment-entrypoint.yaml", "app"),
+                         ("deployment-initcontainer.yaml", "migrate"),
+                         ("job-migrate.yaml", "migrate")]
+    text = "\n".join(p.read_text() for p in sorted(K8S.glob("*.yaml")))
+    assert text.count('"%s"' % PRESTART_PATH) == len(k8s_lines)
+    compose_text = (DOCKER / "docker-compose.yml").read_text()
+    # the app's entrypoint and healthcheck (migrate uses the image's entrypoint)
+    assert compose_text.count('"%s"' % PRESTART_PATH) == 2
+
+
+def test_example_app_image_entrypoint(pgproj):
+    ins = dockerfile_instructions(DOCKER / "example-app.Dockerfile")
+    last = max(s for s, w, r in ins)
+    final = {w: r for s, w, r in ins if s == last}
+    entry, cmd = json.loads(final["ENTRYPOINT"]), json.loads(final["CMD"])
+    assert entry[0] == PRESTART_PATH and final["WORKDIR"] == "/app"
+    assert "docker/demo/migrations /app/migrations" in [r for s, w, r in ins if w == "COPY"]
+    shutil.copytree(DOCKER / "demo" / "migrations", pgproj.root / "migrations",
+                    dirs_exist_ok=True)
+    cp = pgproj.run(*app_after_dashdash(entry[1:] + cmd, ENV_APP))
+    assert cp.returncode == 0, describe(cp)
+    revs = [ln.split("=", 1)[1] for ln in cp.stdout.splitlines()
+            if ln.startswith("PRESTART_REVISION=")]
+    assert revs and sorted(revs[0].split(",")) == pgproj.db.versions()
+
+
 # --------------------------------------------------------------------------
 # Dockerfile
 
