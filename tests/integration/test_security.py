@@ -1,0 +1,244 @@
+"""Hostile names and hostile clients.
+
+* A version table (and schema) whose name holds quotes, semicolons, blanks
+  or backslashes is quoted everywhere: exactly that table is created, read,
+  updated and dropped, and nothing else is touched.
+* The health endpoint, while a migration is held mid-way, survives a burst
+  of malformed requests and 1,000 concurrent connections, keeps its own
+  descriptors bounded, and still answers /livez at once."""
+import json
+import os
+import resource
+import selectors
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import describe, free_port, prestart_bin
+from helpers import add_rev, data_tables
+
+ODD_NAMES = [
+    'we"ird; drop table x',
+    "it's; -- not a comment",
+    "Mixed Case.Table",
+    "back\\slash\"'",
+]
+
+
+def table_names(db):
+    """Every table of the database, schema-qualified on PostgreSQL."""
+    if db.kind == "sqlite":
+        return {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return {"%s.%s" % r for r in db.query(
+        "SELECT schemaname, tablename FROM pg_tables "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")}
+
+
+def quote(name):
+    return '"%s"' % name.replace('"', '""')
+
+
+@pytest.mark.parametrize("name", ODD_NAMES, ids=["dq-semicolon", "sq-comment", "dot-blank",
+                                                 "backslash-quotes"])
+def test_odd_version_table_name(project, db, name):
+    db.execute("CREATE TABLE x (id integer);")
+    add_rev(project, "a1")
+    add_rev(project, "b2", down="a1")
+    env = {"PRESTART_VERSION_TABLE": name}
+    before = table_names(db)
+
+    project.ok("upgrade", env=env)
+    qualified = name if db.kind == "sqlite" else "public." + name
+    assert table_names(db) == before | {qualified, table_names_of(db, "t_a1"),
+                                        table_names_of(db, "t_b2")}
+    assert db.query("SELECT version_num FROM %s" % quote(name)) == [("b2",)]
+
+    # read back: the fast path, current, a downgrade step and the drop
+    cp = project.ok("current", env=env)
+    assert "b2" in cp.stdout
+    cp = project.ok("run", env=env)
+    project.ok("downgrade", "-1", env=env)
+    assert db.query("SELECT version_num FROM %s" % quote(name)) == [("a1",)]
+    project.ok("downgrade", "base", env=env)
+    assert db.query("SELECT count(*) FROM %s" % quote(name)) == [(0,)]
+    assert "x" in data_tables(db) or "public.x" in table_names(db)
+
+
+def table_names_of(db, t):
+    return t if db.kind == "sqlite" else "public." + t
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_odd_version_table_schema(project, db):
+    schema = 'sch"e\'ma; drop table x'
+    table = 'we"ird; drop table x'
+    db.execute("CREATE TABLE x (id integer);")
+    db.execute("CREATE SCHEMA %s;" % quote(schema))
+    add_rev(project, "a1")
+    env = {"PRESTART_VERSION_TABLE": table, "PRESTART_VERSION_TABLE_SCHEMA": schema}
+    project.ok("upgrade", env=env)
+    assert db.query("SELECT version_num FROM %s.%s" % (quote(schema), quote(table))) == [("a1",)]
+    assert "%s.%s" % (schema, table) in table_names(db)
+    assert "public.x" in table_names(db)
+    project.ok("run", env=env)
+    project.ok("downgrade", "base", env=env)
+    assert db.query("SELECT count(*) FROM %s.%s" % (quote(schema), quote(table))) == [(0,)]
+
+
+# ------------------------------------------------------------ health endpoint
+
+def http(port, raw, timeout=5.0):
+    """Send raw bytes, return (status or None, body) once the server closes
+    or a full response arrives."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(raw)
+        except OSError:
+            pass
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if b"\r\n\r\n" in data:
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    n = [int(ln.split(b":")[1]) for ln in head.split(b"\r\n")
+                         if ln.lower().startswith(b"content-length:")]
+                    if n and len(body) >= n[0]:
+                        break
+        except (ConnectionResetError, socket.timeout):
+            pass
+    if not data.startswith(b"HTTP/1."):
+        return None, data
+    return int(data.split(b" ", 2)[1]), data.partition(b"\r\n\r\n")[2]
+
+
+def poll(fn, what, deadline_s=30.0):
+    end = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < end:
+        try:
+            last = fn()
+            if last:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.05)
+    pytest.fail("timed out waiting for %s (last: %r)" % (what, last))
+
+
+MALFORMED = [
+    (b"\x00\x01\x02\x03garbage\r\n\r\n", 400),
+    (b"GET\r\n\r\n", 400),
+    (b"GET /livez\r\n\r\n", 400),
+    (b"GET /livez HTTP/9.9\r\n\r\n", 400),
+    (b"GET livez HTTP/1.1\r\n\r\n", 400),
+    (b"GET /livez HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+    (b"GET /li\x00vez HTTP/1.1\r\n\r\n", 400),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", None),
+    (b"GET /livez HTTP/1.1\r\nX: " + b"y" * 9000 + b"\r\n\r\n", None),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64), None),
+    (b"BREW /livez HTTP/1.1\r\n\r\n", 405),
+    (b"DELETE /status HTTP/1.1\r\n\r\n", 405),
+    (b"GET /../../etc/passwd HTTP/1.1\r\n\r\n", 404),
+    (b"GET /livez%00 HTTP/1.1\r\n\r\n", 404),
+    (b"GET /nope HTTP/1.1\r\n\r\n", 404),
+    (b"GET /livez HTTP/1.1\r\n" + b"A: b\r\n" * 2000 + b"\r\n", None),
+    (b"\r\n" * 5000, None),
+    (os.urandom(4096), None),
+]
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_health_endpoint_under_abuse(project, db, pg_cluster):
+    # The migration blocks on a table lock this test holds, so it is
+    # mid-way for as long as the abuse lasts, and ends when released.
+    db.execute("CREATE TABLE blocker (id integer);")
+    add_rev(project, "a1", up="INSERT INTO blocker VALUES (1); CREATE TABLE t_a1 (id integer);")
+    holder = pg_cluster.connect(db.name)
+    cur = holder.cursor()
+    cur.execute("LOCK TABLE blocker IN ACCESS EXCLUSIVE MODE")
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    port = free_port()
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("PRESTART_") or k.startswith("PG"):
+            del env[k]
+    env["DATABASE_URL"] = db.url
+    proc = subprocess.Popen([prestart_bin(), "--health-addr", "127.0.0.1:%d" % port, "run"],
+                            cwd=str(project.root), env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    socks = []
+    try:
+        def migrating():
+            st, body = http(port, b"GET /status HTTP/1.1\r\n\r\n")
+            return st == 200 and json.loads(body)["phase"] == "migrating"
+        poll(migrating, "phase migrating")
+
+        # a burst of malformed requests, each answered or dropped
+        for raw, want in MALFORMED:
+            st, _ = http(port, raw)
+            if want is not None:
+                assert st == want, (raw[:60], st)
+            else:
+                assert st in (None, 400, 404, 413, 431), (raw[:60], st)
+        assert http(port, b"GET /livez HTTP/1.1\r\n\r\n")[0] == 200
+
+        # 1,000 concurrent connections: half idle, half sending a request
+        sel = selectors.DefaultSelector()
+        for i in range(1000):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+            if i % 2:
+                sel.register(s, selectors.EVENT_WRITE)
+        answered = 0
+        end = time.monotonic() + 20
+        pending = {s: b"" for s in socks[1::2]}
+        while sel.get_map() and time.monotonic() < end:
+            for key, ev in sel.select(timeout=0.5):
+                s = key.fileobj
+                try:
+                    if ev & selectors.EVENT_WRITE:
+                        s.send(b"GET /livez HTTP/1.1\r\n\r\n")
+                        sel.modify(s, selectors.EVENT_READ)
+                        continue
+                    chunk = s.recv(4096)
+                except OSError:
+                    sel.unregister(s)
+                    continue
+                pending[s] += chunk
+                if not chunk or b"\r\n\r\n" in pending[s]:
+                    if pending[s].startswith(b"HTTP/1.1 200"):
+                        answered += 1
+                    sel.unregister(s)
+        sel.close()
+        # The server keeps a bounded number of connections; evicted ones
+        # are closed, but probes keep getting through.
+        assert answered > 0
+        fds = len(os.listdir("/proc/%d/fd" % proc.pid))
+        assert fds < 400, "prestart holds %d descriptors" % fds
+        t0 = time.monotonic()
+        assert http(port, b"GET /livez HTTP/1.1\r\n\r\n", timeout=3)[0] == 200
+        assert time.monotonic() - t0 < 2.5
+        st, body = http(port, b"GET /status HTTP/1.1\r\n\r\n")
+        assert st == 200 and json.loads(body)["phase"] == "migrating"
+        assert proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+        holder.commit()
+        holder.close()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "exit %d\n%s\n%s" % (proc.returncode, stdout, stderr)
+    assert db.versions() == ["a1"]
+    assert db.query("SELECT count(*) FROM blocker") == [(1,)]
