@@ -31,12 +31,14 @@ enable_deb_src() {
 		changed=1
 	fi
 	f=/etc/apt/sources.list
-	if [ -f "$f" ] && grep -q '^deb ' "$f"; then
-		grep '^deb ' "$f" | while read -r line; do
-			src="deb-src ${line#deb }"
-			grep -qxF "$src" "$f" || printf '%s\n' "$src" >>"$f"
+	if [ -f "$f" ]; then
+		for src in $(grep '^deb ' "$f" | sed 's/^deb /deb-src /; s/ /|/g'); do
+			src=$(printf '%s' "$src" | tr '|' ' ')
+			if ! grep -qxF "$src" "$f"; then
+				printf '%s\n' "$src" >>"$f"
+				changed=1
+			fi
 		done
-		changed=1
 	fi
 	if [ "$changed" = 1 ] || [ ! -e "$deps/.apt-updated" ]; then
 		log "apt-get update (deb-src entries)"
