@@ -67,6 +67,16 @@ test:
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
+# The full-size variants of the randomised tests, which read PRESTART_LONG=1
+# (test_crash.py: 50 kills per engine; test_differential.py: 5000 graphs
+# unless PRESTART_DIFF_GRAPHS says otherwise).  Not part of `make test`.
+test-long:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@PRESTART_LONG=1 PRESTART_DIFF_GRAPHS=$${PRESTART_DIFF_GRAPHS:-5000} \
+	  $(MAKE) --no-print-directory integration
+
 demo:
 	@$(MAKE) --no-print-directory deps prestart
 	@rm -rf $(BUILD)/demo && mkdir -p $(BUILD)/demo
@@ -115,7 +125,7 @@ deps:
 clean:
 	rm -rf $(BUILD) prestart
 
-.PHONY: all unit integration test demo install deps clean
+.PHONY: all unit integration test test-long demo install deps clean
 
 # ---- hardening: libFuzzer targets and the sanitized suite ----------------
 # Each tests/fuzz/fuzz_<name>.c is one libFuzzer target over the library,
