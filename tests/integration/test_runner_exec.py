@@ -364,3 +364,28 @@ def test_password_never_printed(engine, project, pg_cluster, tmp_path):
     for t in texts:
         assert CANARY not in t, t
     assert any("***" in t for t in texts), "the masked URL is never shown"
+
+
+def test_sigterm_while_hook_runs(engine, project, tmp_path):
+    import signal
+    linear(project)
+    marker = tmp_path / "app-ran"
+    started = tmp_path / "hook-started"
+    hook = tmp_path / "hook.sh"
+    hook.write_text('#!/bin/sh\n: > "$1"\nexec sleep 60\n')
+    os.chmod(hook, 0o755)
+    p = spawn(project, "run", "--after", "%s %s" % (hook, started),
+              "--", "/bin/sh", "-c", ': > "$1"', "app", str(marker))
+    wait_until(lambda: started.exists() or p.poll() is not None, 15, what="the hook to start")
+    assert p.poll() is None, p.describe()
+    kids = [int(k) for t in os.listdir("/proc/%d/task" % p.pid)
+            for k in open("/proc/%d/task/%s/children" % (p.pid, t)).read().split()]
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 143, p.describe()
+    assert time.monotonic() - t0 < 2.0
+    assert not marker.exists()
+    # The hook does not outlive the run.
+    wait_until(lambda: not any(os.path.exists("/proc/%d" % k) and
+                               open("/proc/%d/stat" % k).read().split()[2] != "Z"
+                               for k in kids), 3, what="the hook to end")

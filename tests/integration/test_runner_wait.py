@@ -1,12 +1,13 @@
 """Waiting for the database and the --wait-for targets (SPEC §4 step 3),
 and `healthcheck URL` (SPEC §1)."""
 import socket
+import subprocess
 import time
 
 import pytest
 
 from conftest import PASSWORD, lines
-from runner_support import (LateCluster, ScriptedHTTP, closed_port, spawn, wait_until)
+from runner_support import LateCluster, ScriptedHTTP, closed_port, spawn, wait_until
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
@@ -204,3 +205,54 @@ def test_healthcheck_closed_port(engine, project):
     cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
     assert cp.returncode == 1, cp.stdout + cp.stderr
     assert time.monotonic() - t0 < 5
+
+
+# --------------------------------------------------------------------------
+# A server that accepts connections and never answers
+
+
+@pytest.fixture
+def silent_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    try:
+        yield s.getsockname()[1]
+    finally:
+        s.close()
+
+
+@sqlite_only
+@pytest.mark.parametrize("where", ["database", "wait-for-pg", "wait-for-http"])
+def test_silent_server_respects_deadline(engine, project, silent_port, where):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    pg = "postgresql://app:%s@127.0.0.1:%d/x" % (PASSWORD, silent_port)
+    if where == "database":
+        args, url = (), pg
+    elif where == "wait-for-pg":
+        args, url = ("--wait-for", pg), True
+    else:
+        args, url = ("--wait-for", "http://127.0.0.1:%d/" % silent_port), True
+    t0 = time.monotonic()
+    try:
+        cp = project.run("run", "--wait-timeout", "2s", *args, "--", "/bin/true", url=url,
+                         timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("prestart run --wait-timeout 2s still running after 10 s")
+    took = time.monotonic() - t0
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert took < 3.0, "took %.2fs for --wait-timeout 2s" % took
+
+
+@pg_only
+def test_sigterm_while_connect_hangs(engine, project, silent_port):
+    import signal
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    url = "postgresql://app:%s@127.0.0.1:%d/x" % (PASSWORD, silent_port)
+    p = spawn(project, "run", "--wait-timeout", "60s", "--", "/bin/true", url=url)
+    wait_until(lambda: p.poll() is not None or time.monotonic() - p.started > 0.7, 5)
+    assert p.poll() is None, p.describe()
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(8) == 143, p.describe()
+    assert time.monotonic() - t0 < 2.0
