@@ -185,7 +185,8 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 		if ((rc = ctx_connect(c)))
 			return rc;
 	}
-	for (size_t i = 0; c->g && i < heads->n; i++) {
+	/* stamp --purge replaces whatever is there, known or not. */
+	for (size_t i = 0; c->g && !c->cli->purge && i < heads->n; i++) {
 		if (!graph_find(c->g, heads->v[i])) {
 			err_set(&c->e, ERR_SCRIPT,
 				"the database is at revision '%s', which no revision script knows "
@@ -282,6 +283,7 @@ int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what)
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
+	o.purge = c->cli->purge;
 	o.stop = c->stop;
 	o.st = &c->st;
 	o.clear_pending = strcmp(what, "stamp") == 0;

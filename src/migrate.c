@@ -121,6 +121,20 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		err_set(e, ERR_FAILED, "cannot create the version table: %s", db->errstr);
 		goto error;
 	}
+	if (exists && o->purge) {
+		/* As Alembic's stamp --purge: whatever the table holds, even
+		 * revisions no script knows, goes before the stamp. */
+		char *name = db_version_table_name(db, o->schema, o->table);
+		char *sql = xasprintf("DELETE FROM %s", name);
+		int r = db_execs(db, sql);
+
+		free(sql);
+		free(name);
+		if (r < 0) {
+			err_set(e, ERR_FAILED, "cannot purge the version table: %s", db->errstr);
+			goto error;
+		}
+	}
 	if (o->clear_pending && db_clear_pending(db, o->schema, o->table) < 0) {
 		db_fail(db, "cannot clear the in-progress marker", e);
 		goto error;

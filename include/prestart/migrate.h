@@ -23,6 +23,7 @@ struct migrate_opts {
 	int per_migration;
 	const char *schema;  /* version table schema, or NULL */
 	const char *table;   /* version table name */
+	int purge;           /* stamp --purge: empty the version table first */
 	volatile sig_atomic_t *stop; /* non-zero: a signal asked us to stop */
 	struct status *st;   /* may be NULL */
 	int clear_pending;   /* drop the interrupted-revision marker (stamp) in
