@@ -66,6 +66,21 @@ struct stream {
 	struct sbuf buf;
 };
 
+/* The line a Python traceback ends with, "module.ErrorName: message": what
+ * an error message should quote rather than SQLAlchemy's trailing
+ * "(Background on this error at: ...)". */
+static int is_exception_line(const char *l)
+{
+	const char *p = l;
+
+	if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_'))
+		return 0;
+	while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+	       *p == '_' || *p == '.')
+		p++;
+	return p[0] == ':' && p[1] == ' ';
+}
+
 static void emit(struct stream *s, const char *line, size_t n, struct sbuf *last_err)
 {
 	char *l = xstrndup(line, n);
@@ -76,7 +91,7 @@ static void emit(struct stream *s, const char *line, size_t n, struct sbuf *last
 	log_event(LOG_INFO, "alembic",
 		  (struct log_field[]){ LFS("stream", s->name), LFS("line", l), { 0 } },
 		  "alembic: %s", l);
-	if (len && !strcmp(s->name, "stderr")) {
+	if (len && !strcmp(s->name, "stderr") && (!last_err->len || is_exception_line(l))) {
 		sbuf_reset(last_err);
 		sbuf_add(last_err, l, len);
 	}
