@@ -94,13 +94,31 @@ int ctx_connect(struct ctx *c)
 
 	o.application_name = name;
 	o.busy_timeout_ms = 5000;
+	o.stop = c->stop;
 	/* The wait's probe connection can succeed and ours still be refused
 	 * (another replica took the last slot, the server restarted between
 	 * the two): wait again, under the same deadline. */
-	while (db_open(&c->db, &c->url, &o) < 0) {
+	for (;;) {
 		struct wait_target t;
 		long long left = 0;
 
+		/* Each attempt is bounded (a server that accepts and never
+		 * answers), and never past the wait deadline. */
+		o.connect_timeout_s = 10;
+		if (deadline) {
+			long long l = (deadline - now_ms() + 999) / 1000;
+
+			o.connect_timeout_s = l < 1 ? 1 : l < 10 ? (int)l : 10;
+		}
+		if (db_open(&c->db, &c->url, &o) == 0)
+			break;
+		if (c->stop && *c->stop) {
+			err_set(&c->e, 128 + *c->stop, "stopped by signal %d while connecting",
+				(int)*c->stop);
+			db_close(&c->db);
+			rc = ctx_fail(c);
+			goto out;
+		}
 		if (c->db.status != DBC_RETRY) {
 			err_set(&c->e, ERR_USAGE, "%s", c->db.errstr);
 			db_close(&c->db);
@@ -141,6 +159,8 @@ int ctx_reconnect(struct ctx *c, struct err *e)
 
 	o.application_name = name;
 	o.busy_timeout_ms = 5000;
+	o.connect_timeout_s = 10;
+	o.stop = c->stop;
 	/* No signal may cancel through a handle being replaced. */
 	g_cancel_db = NULL;
 	db_close(&c->db);

@@ -313,7 +313,15 @@ static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o
 		pfd.fd = fd;
 		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
-		r = poll(&pfd, 1, wait);
+		/* Slices, so that a signal ends a connect to a server that
+		 * accepted and never answers. */
+		r = poll(&pfd, 1, wait < 0 || wait > 100 ? 100 : wait);
+		if (o && o->stop && *o->stop) {
+			db->status = DBC_RETRY;
+			db_set_errstr(db, "connection to database interrupted by signal %d",
+				      (int)*o->stop);
+			goto out;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

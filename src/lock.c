@@ -48,11 +48,14 @@ static char *pg_holder(struct db *db, long long key)
 	char *sql, *who = NULL;
 	unsigned long long k = (unsigned long long)key;
 
-	sql = xasprintf("SELECT coalesce(nullif(a.application_name, ''), 'pid ' || a.pid) || "
-			"' from ' || coalesce(host(a.client_addr), 'local socket') || "
-			"' (pid ' || a.pid || ', connected since ' || "
-			"to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ') || ')' "
-			"FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+	/* Another role's sessions show NULL for most pg_stat_activity columns
+	 * (only application_name and pid are public): coalesce each part so
+	 * the holder is still named. */
+	sql = xasprintf("SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || "
+			"' (pid ' || l.pid || coalesce(', from ' || host(a.client_addr), '') || "
+			"coalesce(', connected since ' || "
+			"to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') || ')' "
+			"FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
 			"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %llu "
 			"AND l.objid = %llu AND l.objsubid = 1 AND l.database = "
 			"(SELECT oid FROM pg_database WHERE datname = current_database())",

@@ -16,6 +16,8 @@
 #ifndef PRESTART_DB_H
 #define PRESTART_DB_H
 
+#include <signal.h>
+
 #include "prestart/dburl.h"
 #include "prestart/graph.h"
 #include "prestart/util.h"
@@ -33,6 +35,9 @@ struct db_opts {
 	const char *application_name; /* PostgreSQL application_name; NULL: "prestart" */
 	int connect_timeout_s;        /* 0: the URL's, else libpq's default (none) */
 	int busy_timeout_ms;          /* SQLite busy timeout; 0: 5000 */
+	/* Non-zero (a signal number) ends a PostgreSQL connection attempt
+	 * within 100 ms with DBC_RETRY; may be NULL. */
+	volatile sig_atomic_t *stop;
 };
 
 enum db_conn_status {
