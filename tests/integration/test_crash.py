@@ -143,6 +143,8 @@ def test_sigkill_during_upgrade(db, make_db, tmp_path, per_migration):
             try:
                 wait_until(lambda: last_progress(p.stdout) >= k or p.poll() is not None,
                            60, interval=0.001, what="[%d/%d]" % (k, N))
+                # Anywhere within the next step, not only at its start.
+                time.sleep(rng.uniform(0, 2 * full / N))
             finally:
                 p.kill()
         else:
