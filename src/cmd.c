@@ -212,6 +212,8 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 				"the database is at revision '%s', which no revision script knows "
 				"(looked in %s)",
 				heads->v[i], c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "");
+			/* as on every other failure, the caller gets nothing to free */
+			strlist_free(heads);
 			return ctx_fail(c);
 		}
 	}
