@@ -23,6 +23,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -37,6 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "bench"
 # a copy of ./prestart, so that a rebuild in the tree cannot change it mid-run
 PRESTART = str(BUILD / "prestart")
+# the static build, when `make static` has made one (copied like ./prestart)
+STATIC = None
 LIMIT = {"pg": str(BUILD / "limit-pg"), "sqlite": str(BUILD / "limit-sqlite")}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ALEMBIC = "/usr/bin/alembic"
@@ -414,7 +417,10 @@ def bench_noop(rep, pg, dbmate, work):
                               "/bin/true"]),
                 ("dbmate", [dbmate, "--url", urls["dbmate"], "--migrations-dir", dmig,
                             "--no-dump-schema", "up"])]
-        times = {k: [] for k in ("limit", "prestart", "dbmate", "alembic")}
+        if STATIC:
+            cmds.append(("static", [STATIC, *cmds[1][1][1:]]))
+        times = {k: [] for k, _ in cmds}
+        times["alembic"] = []
         cpu = {k: [] for k in times}
         for _ in range(rounds):
             order = cmds[:]
@@ -430,6 +436,10 @@ def bench_noop(rep, pg, dbmate, work):
         r = m["prestart"] / m["limit"]
         rep.row("1", "no-op start, %s: prestart / limit (%s / %s)"
                 % (label, ms(m["prestart"]), ms(m["limit"])), "%.2f×" % r, "≤ 2×", r <= 2)
+        if STATIC:
+            rs = m["static"] / m["limit"]
+            rep.row("1", "  static build (make static) / limit (%s)" % ms(m["static"]),
+                    "%.2f×" % rs, "≤ 2×", rs <= 2)
         rep.row("1", "  CPU time (user+sys), prestart / limit (%s / %s)"
                 % (ms(c["prestart"]), ms(c["limit"])), "%.2f×" % (c["prestart"] / c["limit"]), "")
         ra, rd = m["alembic"] / m["prestart"], m["dbmate"] / m["prestart"]
@@ -457,7 +467,7 @@ def strace_counts(argv, env):
 
 def bench_apply(rep, pg, dbmate, work):
     n = 200 if QUICK else 1000
-    rounds = 1 if QUICK else 3
+    rounds = 1 if QUICK else 2
     g = linear_graph(n)
     proj = Path(work, "apply")
     mig = write_prestart(proj / "p", g, "table+index")
@@ -676,9 +686,8 @@ def bench_contention(rep, pg, work):
 
 
 def bench_footprint(rep, dbmate):
-    static = [p for p in (REPO / "prestart-static", REPO / "build" / "static" / "prestart")
-              if p.exists()]
-    binary = str(static[0]) if static else PRESTART
+    static = [STATIC] if STATIC else []
+    binary = STATIC or PRESTART
     stripped = str(BUILD / "prestart.stripped")
     subprocess.run(["strip", "-o", stripped, binary], check=True)
     size = os.path.getsize(stripped) / 1e6
@@ -701,8 +710,8 @@ def bench_footprint(rep, dbmate):
 
 
 def bench_health(rep, pg, work):
-    n = 300 if QUICK else 1000
-    rounds = 2 if QUICK else 4
+    n = 150 if QUICK else 300
+    rounds = 2 if QUICK else 3
     mig = write_prestart(Path(work, "health"), linear_graph(n), "table+index")
 
     def migrate(load_s):
@@ -769,9 +778,14 @@ def main():
     ap.add_argument("--update-readme", action="store_true")
     args = ap.parse_args()
     want = lambda item: not ONLY or item in ONLY
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # stop the cluster
     dbmate = ensure_tools()
     BUILD.mkdir(parents=True, exist_ok=True)
     shutil.copy2(str(REPO / "prestart"), PRESTART)
+    global STATIC
+    if (REPO / "build" / "static" / "prestart").exists():
+        STATIC = str(BUILD / "prestart-static")
+        shutil.copy2(str(REPO / "build" / "static" / "prestart"), STATIC)
     for path in LIMIT.values():
         if not os.path.exists(path):
             raise SystemExit("bench: %s missing: run `make bench`" % path)
