@@ -10,8 +10,9 @@ in this process, and through the prestart binary.  After every step the log
 (which revisions ran, in which order and direction) and the version table
 must be identical, and a command must fail in both or in neither.
 
-PRESTART_DIFF_GRAPHS sets the number of graphs (default 200; `make
-test-long` runs 5000), PRESTART_DIFF_SEED the first seed.
+PRESTART_DIFF_GRAPHS sets the number of graphs (default 200; 5000 with
+PRESTART_LONG=1, as `make test-long` runs it), PRESTART_DIFF_SEED the first
+seed.
 """
 import io
 import os
@@ -29,7 +30,8 @@ from alembic.script.base import Script
 
 from conftest import prestart_bin
 
-N_GRAPHS = int(os.environ.get("PRESTART_DIFF_GRAPHS", "200"))
+N_GRAPHS = int(os.environ.get("PRESTART_DIFF_GRAPHS")
+               or ("5000" if os.environ.get("PRESTART_LONG") == "1" else "200"))
 SEED = int(os.environ.get("PRESTART_DIFF_SEED", "1000"))
 CHUNK = 25
 
