@@ -85,21 +85,21 @@ build_libpq() {
 			--without-zlib --with-ssl=openssl \
 			CFLAGS="-O2 -fPIC" >configure.log 2>&1 \
 			|| { tail -n 30 configure.log >&2; exit 1; }
-		make -s -j"$jobs" -C src/include >make.log 2>&1
-		make -s -j"$jobs" -C src/common >>make.log 2>&1
-		make -s -j"$jobs" -C src/port >>make.log 2>&1
-		make -s -j"$jobs" -C src/interfaces/libpq all-static-lib >>make.log 2>&1 \
-			|| { tail -n 30 make.log >&2; exit 1; }
-		make -s -C src/include install >>make.log 2>&1
-		make -s -C src/interfaces/libpq install-lib-static install-lib-pc \
-			>>make.log 2>&1 || true
-		install -d "$prefix/lib" "$prefix/include"
-		install -m 644 src/interfaces/libpq/libpq.a "$prefix/lib/"
-		install -m 644 src/common/libpgcommon_shlib.a src/port/libpgport_shlib.a "$prefix/lib/"
-		install -m 644 "$src/src/interfaces/libpq/libpq-fe.h" \
+		# src/port and src/common also build their server variants, which
+		# need the generated headers (errcodes.h, ...): perl, no bison.
+		for step in "src/backend generated-headers" "src/include" "src/common" \
+			"src/port" "src/interfaces/libpq all-static-lib"; do
+			# shellcheck disable=SC2086
+			make -s -j"$jobs" -C $step >>make.log 2>&1 \
+				|| { tail -n 30 make.log >&2; echo "make -C $step failed" >&2; exit 1; }
+		done
+		# set -e does not reach into a subshell tested with ||: chain
+		install -d "$prefix/lib" "$prefix/include" \
+		&& install -m 644 src/interfaces/libpq/libpq.a src/common/libpgcommon_shlib.a \
+			src/port/libpgport_shlib.a "$prefix/lib/" \
+		&& install -m 644 "$src/src/interfaces/libpq/libpq-fe.h" \
 			"$src/src/interfaces/libpq/libpq-events.h" \
-			"$src/src/include/postgres_ext.h" "$prefix/include/"
-		install -m 644 src/include/pg_config_ext.h "$prefix/include/"
+			"$src/src/include/postgres_ext.h" src/include/pg_config_ext.h "$prefix/include/"
 	) || die "libpq build failed (logs in $b)"
 	: >"$prefix/.libpq.done"
 }
@@ -127,10 +127,8 @@ build_curl() {
 			|| { tail -n 30 configure.log >&2; exit 1; }
 		make -s -j"$jobs" -C lib >make.log 2>&1 \
 			|| { tail -n 30 make.log >&2; exit 1; }
-		make -s -C lib install >>make.log 2>&1
-		make -s -C include install >>make.log 2>&1
-		install -d "$prefix/lib/pkgconfig"
-		install -m 644 libcurl.pc "$prefix/lib/pkgconfig/"
+		make -s -C lib install >>make.log 2>&1 \
+		&& make -s -C include install >>make.log 2>&1
 	) || die "libcurl build failed (logs in $b)"
 	: >"$prefix/.curl.done"
 }
