@@ -11,11 +11,8 @@ in an empty chroot.
 import json
 import os
 import re
-import shlex
 import shutil
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
