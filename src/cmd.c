@@ -85,6 +85,27 @@ static char *app_name(void)
 	return xasprintf("prestart@%.54s", host);
 }
 
+int ctx_need_db(struct ctx *c)
+{
+	/* libpq's own variables that name a server or database: with none of
+	 * them and no URL, libpq would quietly try its compiled-in socket. */
+	static const char *const pg_vars[] = { "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
+					       "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL };
+
+	if (c->cfg.database_url)
+		return 0;
+	for (const char *const *v = pg_vars; *v; v++) {
+		const char *val = getenv(*v);
+
+		if (val && *val)
+			return 0;
+	}
+	err_set(&c->e, ERR_USAGE,
+		"no database configured: set DATABASE_URL, --database-url, database_url in "
+		"prestart.ini, sqlalchemy.url in alembic.ini, or libpq's PG* variables");
+	return ctx_fail(c);
+}
+
 int ctx_connect(struct ctx *c)
 {
 	struct db_opts o = { 0 };
@@ -92,6 +113,8 @@ int ctx_connect(struct ctx *c)
 	long long deadline = c->cfg.wait_timeout_ms > 0 ? now_ms() + c->cfg.wait_timeout_ms : 0;
 	int rc = 0;
 
+	if ((rc = ctx_need_db(c)))
+		goto out;
 	o.application_name = name;
 	o.busy_timeout_ms = 5000;
 	o.stop = c->stop;

@@ -248,7 +248,7 @@ int cmd_status(struct ctx *c)
 	char *error = NULL;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)))
+	if ((rc = ctx_load(c, 1)) || (rc = ctx_need_db(c)))
 		return rc;
 	graph_heads(c->g, &hr);
 	for (size_t i = 0; i < hr.n; i++)

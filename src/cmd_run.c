@@ -67,7 +67,7 @@ int cmd_wait(struct ctx *c)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = ctx_load(c, 0)) || (rc = parse_targets(c, &t, &n, 1)))
+	if ((rc = ctx_load(c, 0)) || (rc = ctx_need_db(c)) || (rc = parse_targets(c, &t, &n, 1)))
 		return rc;
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c, t, n);
@@ -106,7 +106,7 @@ int cmd_run(struct ctx *c)
 	char *rev = NULL;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)))
+	if ((rc = ctx_load(c, 1)) || (rc = ctx_need_db(c)))
 		return rc;
 	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
 		struct strlist argv = { 0 };

@@ -1971,6 +1971,11 @@ static int wrap(struct ctx *c, struct err *e, enum anc_msg am, const char *mh_cu
 				       "for all heads", a, a);
 		}
 	case X_RES:
+		/* Alembic's command-level wording hides why ('ab' matches two
+		 * revisions, or is too short): keep its words, add the reason. */
+		if (c->x.msg[0])
+			return err_set(e, kind, "Can't locate revision identified by '%s' (%s)",
+				       c->x.arg, c->x.msg);
 		return err_set(e, kind, "Can't locate revision identified by '%s'", c->x.arg);
 	default:
 		return err_set(e, kind, "%s", c->x.msg);

@@ -64,6 +64,9 @@ extern struct db *volatile g_cancel_db;
  * want_scripts = 0 skips the scripts. Returns 0 or an exit status (with the
  * error logged). */
 int ctx_load(struct ctx *c, int want_scripts);
+/* Exit 2 unless a database is named somewhere (a URL, or libpq's PG*
+ * variables). Returns 0 or an exit status. */
+int ctx_need_db(struct ctx *c);
 /* Connect to the database (waiting for it under --wait-timeout when it is
  * not ready yet). Returns 0 or an exit status. */
 int ctx_connect(struct ctx *c);
