@@ -69,6 +69,7 @@ static int connect_and_read(struct ctx *c, struct strlist *heads)
 int cmd_current(struct ctx *c)
 {
 	struct strlist heads = { 0 };
+	struct revptrs cur = { 0 };
 	struct graph_fmt f = { 0 };
 	int rc;
 
@@ -78,9 +79,11 @@ int cmd_current(struct ctx *c)
 	f.tree_indicators = 1;
 	if (f.verbose)
 		out("Current revision(s) for %s:\n", c->url.masked);
-	for (size_t i = 0; i < heads.n; i++)
-		print_rev(c, graph_find(c->g, heads.v[i]), &f);
+	graph_all_current(c->g, &heads, &cur);
+	for (size_t i = 0; i < cur.n; i++)
+		print_rev(c, cur.v[i], &f);
 out:
+	revptrs_free(&cur);
 	strlist_free(&heads);
 	return rc;
 }

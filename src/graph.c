@@ -717,6 +717,50 @@ void graph_nextrevs(const struct graph *g, const struct revision *r, struct revp
 		push_nodes(g, &g->nodes[i].next, out);
 }
 
+void graph_all_current(const struct graph *g, const struct strlist *heads, struct revptrs *out)
+{
+	unsigned char *in = xcalloc((size_t)g->n + 1, 1), *below = xcalloc((size_t)g->n + 1, 1);
+	int *stack = xmalloc(((size_t)g->n + 1) * sizeof(int)), sp = 0;
+
+	/* The heads and everything they need, dependencies included ... */
+	for (size_t k = 0; k < heads->n; k++) {
+		const struct revision *r = graph_find(g, heads->v[k]);
+		int i = r ? idx_of(g, r) : -1;
+
+		if (i >= 0 && !in[i]) {
+			in[i] = 1;
+			stack[sp++] = i;
+		}
+	}
+	while (sp) {
+		const struct ivec *d = &g->nodes[stack[--sp]].norm;
+
+		for (int k = 0; k < d->n; k++)
+			if (!in[d->v[k]]) {
+				in[d->v[k]] = 1;
+				stack[sp++] = d->v[k];
+			}
+	}
+	/* ... less those with a descendant (by down revisions only) in the
+	 * set: children come after parents in g->order, so walk it backwards. */
+	for (int o = g->n - 1; o >= 0; o--) {
+		int i = g->order[o];
+		const struct ivec *nx = &g->nodes[i].next;
+
+		for (int k = 0; k < nx->n && !below[i]; k++)
+			below[i] = in[nx->v[k]] || below[nx->v[k]];
+	}
+	for (int o = 0; o < g->n; o++) {
+		int i = g->order[o];
+
+		if (in[i] && !below[i])
+			revptrs_push(out, g->nodes[i].rev);
+	}
+	free(stack);
+	free(below);
+	free(in);
+}
+
 /* ---- resolution: RevisionMap.get_revisions and friends ----------------- */
 
 static int is_word(unsigned char ch)

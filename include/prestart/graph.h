@@ -51,6 +51,12 @@ int graph_is_merge_point(const struct graph *g, const struct revision *r);
 /* Revisions whose down revisions include r (Alembic's nextrev). */
 void graph_nextrevs(const struct graph *g, const struct revision *r, struct revptrs *out);
 
+/* What `alembic current` shows for the database heads `heads`
+ * (RevisionMap._get_all_current): the heads and their ancestors, dependencies
+ * included, reduced to those with no descendant in that set.  A revision a
+ * head depends on shows as current too. */
+void graph_all_current(const struct graph *g, const struct strlist *heads, struct revptrs *out);
+
 /* Exact id lookup (NULL when unknown). */
 const struct revision *graph_find(const struct graph *g, const char *id);
 

@@ -118,7 +118,10 @@ def test_branched_handover(project, db, pair):
     pair.alembic("downgrade", "m1")
     assert pair.prestart_current() == ["m1", "o2"]
     pair.prestart("downgrade", "br_a")        # unmerge
-    assert pair.alembic_current() == sorted(pair.ref.versions())
+    # the table as Alembic alone leaves it; `current` (both tools) also
+    # shows br_b, which o2 depends on
+    assert sorted(db.versions()) == sorted(pair.ref.versions())
+    assert pair.prestart_current() == ["br_a", "br_b", "o2"]
     assert "br_a" in pair.alembic_current()
     pair.alembic("downgrade", "other@base")
     pair.prestart("upgrade", "heads")
