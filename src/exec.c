@@ -1,3 +1,5 @@
+/* syscall() is not in POSIX: glibc declares it under _DEFAULT_SOURCE. */
+#define _DEFAULT_SOURCE
 #include "prestart/exec.h"
 
 #include <errno.h>
@@ -5,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +72,19 @@ void exec_reset_signals(void)
 	sigemptyset(&sa.sa_mask);
 	for (int sig = 1; sig < 65; sig++)
 		sigaction(sig, &sa, NULL); /* fails harmlessly for KILL/STOP and RT gaps */
+	/* glibc reserves signals 32 and 33 and its sigaction() refuses them,
+	 * but a parent (make does) can leave them ignored, and an ignored
+	 * disposition survives exec: reset them with the raw system call. */
+	for (int sig = 32; sig <= 33; sig++) {
+		struct {
+			void *handler;
+			unsigned long flags;
+			void *restorer;
+			unsigned long mask;
+		} k = { SIG_DFL, 0, NULL, 0 };
+
+		syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
