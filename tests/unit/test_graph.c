@@ -294,7 +294,12 @@ static void test_against_alembic(void **state)
 		const struct expect *x = &alembic[i];
 		int kind;
 		char *got = run(!strcmp(x->graph, "linear") ? lin.g : tree.g, x->cmd, &kind);
-		if (strcmp(got, x->want))
+		/* prestart keeps Alembic's "Can't locate ..." and adds the
+		 * resolver's reason in parentheses */
+		size_t wl = strlen(x->want);
+		if (strcmp(got, x->want) &&
+		    !(!strncmp(x->want, "ERROR", 5) && strstr(x->want, "Can't locate") &&
+		      !strncmp(got, x->want, wl) && !strncmp(got + wl, " (", 2)))
 			fail_msg("%s: %s\nwant: %s\ngot:  %s", x->graph, x->cmd, x->want, got);
 		/* every refusal of these targets is a usage error (exit 2) */
 		if (kind)
@@ -407,7 +412,8 @@ static void test_ambiguous_prefix(void **state)
 	fx_build(&fx, "abcd1|||\nabcd2|abcd1||\nabce3|abcd2||\n");
 	assert_int_equal(graph_resolve(fx.g, "abcd", NULL, &r, &e), -1);
 	assert_int_equal(e.kind, ERR_USAGE);
-	assert_string_equal(e.msg, "Can't locate revision identified by 'abcd'");
+	assert_string_equal(e.msg, "Can't locate revision identified by 'abcd' (Multiple "
+				   "revisions start with 'abcd': 'abcd1', 'abcd2'...)");
 	assert_int_equal(graph_resolve(fx.g, "abce", NULL, &r, &e), 0);
 	assert_int_equal(r.n, 1);
 	assert_string_equal(r.v[0]->id, "abce3");
