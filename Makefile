@@ -172,7 +172,8 @@ fuzz-smoke:
 
 # The whole suite under ASan+UBSan in build/asan.  Reports go to log files
 # as well as changing the exit status, so a report from a child whose
-# status no test looks at still fails the run.
+# status no test looks at still fails the run.  The peak-RSS test is left
+# out: under ASan the resident set is mostly shadow memory.
 ASAN_BUILD ?= build/asan
 ASAN_LOGS = $(abspath $(ASAN_BUILD))/logs
 test-asan:
@@ -182,7 +183,8 @@ test-asan:
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87:log_path=$(ASAN_LOGS)/ubsan \
 	 GRAPHTOOL_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	 $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/prestart \
-	   SANITIZE=address,undefined CFLAGS="-O1 -g" unit integration; \
+	   SANITIZE=address,undefined CFLAGS="-O1 -g" unit integration \
+	   PYTEST_ARGS="$(PYTEST_ARGS) --deselect tests/integration/test_ship.py::test_memory_limit_covers_measured_peak_rss"; \
 	 st=$$?; if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; \
 	   echo "test-asan: sanitizer reports above"; exit 1; fi; exit $$st
 
