@@ -97,6 +97,42 @@ static int run_hooks(struct ctx *c)
 	return 0;
 }
 
+/* One line that says what this run will do, before it does anything. */
+static void log_config(struct ctx *c)
+{
+	struct revptrs heads = { 0 };
+	struct strlist ids = { 0 };
+	char *h, *dirs = strlist_join(&c->cfg.version_locations, ",");
+	char wait[32], lock[32];
+
+	graph_heads(c->g, &heads);
+	for (size_t i = 0; i < heads.n; i++)
+		strlist_push(&ids, heads.v[i]->id);
+	h = strlist_join(&ids, ",");
+	snprintf(wait, sizeof(wait), c->cfg.wait_timeout_ms ? "%lld ms" : "forever",
+		 c->cfg.wait_timeout_ms);
+	snprintf(lock, sizeof(lock), c->cfg.lock_timeout_ms ? "%lld ms" : "forever",
+		 c->cfg.lock_timeout_ms);
+	log_event(LOG_INFO, "config",
+		  (struct log_field[]){ LFS("database", c->url.masked), LFS("scripts", dirs),
+					LFI("revisions", graph_count(c->g)), LFS("heads", h),
+					LFS("version_table", c->cfg.version_table),
+					LFI("wait_timeout_ms", c->cfg.wait_timeout_ms),
+					LFI("lock_timeout_ms", c->cfg.lock_timeout_ms),
+					LFS("transaction", c->cfg.transaction_per_migration
+							       ? "per-migration" : "per-run"),
+					{ 0 } },
+		  "database %s, %zu revision%s in %s (head %s), version table %s, "
+		  "wait %s, lock wait %s, one transaction per %s",
+		  c->url.masked, graph_count(c->g), graph_count(c->g) == 1 ? "" : "s", dirs,
+		  *h ? h : "<base>", c->cfg.version_table, wait, lock,
+		  c->cfg.transaction_per_migration ? "revision" : "run");
+	free(h);
+	free(dirs);
+	strlist_free(&ids);
+	revptrs_free(&heads);
+}
+
 int cmd_run(struct ctx *c)
 {
 	struct wait_target *t = NULL;
@@ -116,6 +152,7 @@ int cmd_run(struct ctx *c)
 		if (rc)
 			return ctx_fail(c);
 	}
+	log_config(c);
 	/* With no other target and a PostgreSQL database, connecting is the
 	 * readiness check (one connection on the fast path); ctx_connect waits
 	 * when it is not ready yet. */
