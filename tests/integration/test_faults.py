@@ -136,7 +136,9 @@ def test_restart_during_wait(engine, fault_cluster, fdb, fproject, tmp_path):
     # it must go on waiting and succeed once the server stays up.
     fault_cluster.launch()
     fault_cluster.halt("immediate")
-    assert p.poll() is None, p.describe()
+    # It may have connected and finished in the moment the server was up;
+    # what it must never do is give up.
+    assert p.poll() in (None, 0), p.describe()
     fault_cluster.launch()
     assert p.wait(60) == 0, p.describe()
     assert fdb.versions() == [ids[-1]]
