@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -522,14 +523,85 @@ static char *join_path(const char *dir, const char *name)
 	return p;
 }
 
+/* One loader thread's share: files [lo, hi) of the sorted list, each into
+ * its own slot.  A thread stops at its first error; since the ranges are in
+ * file order, the first failing thread holds the first error. */
+struct load_part {
+	const struct strlist *dirs;
+	const struct entry *ents;
+	struct revision *slots;
+	unsigned char *loaded;
+	size_t lo, hi, failed_at;
+	int failed;
+	struct err e;
+};
+
+static void *load_part(void *arg)
+{
+	struct load_part *lp = arg;
+	struct sbuf buf = { 0 };
+	size_t open_dir = 0;
+	int dfd = -1;
+
+	for (size_t i = lp->lo; i < lp->hi; i++) {
+		const struct entry *en = &lp->ents[i];
+		char *path;
+		int r;
+
+		if (en->dir != open_dir || dfd < 0) {
+			if (dfd >= 0)
+				close(dfd);
+			open_dir = en->dir;
+			dfd = open(lp->dirs->v[open_dir], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd < 0) {
+				err_set(&lp->e, ERR_SCRIPT, "cannot open script directory '%s': %s",
+					lp->dirs->v[open_dir], strerror(errno));
+				lp->failed = 1;
+				lp->failed_at = i;
+				break;
+			}
+		}
+		path = join_path(lp->dirs->v[en->dir], en->name);
+		r = slurp(dfd, en->name, path, &buf, &lp->e);
+		if (r == 0) {
+			r = en->is_py ? pyrev_parse(path, buf.buf, buf.len, &lp->slots[i], &lp->e)
+				      : script_parse_sql(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
+			if (r == 0)
+				lp->loaded[i] = 1;
+		} else if (r == 1) {
+			r = 0;
+		}
+		free(path);
+		if (r < 0) {
+			lp->failed = 1;
+			lp->failed_at = i;
+			break;
+		}
+	}
+	if (dfd >= 0)
+		close(dfd);
+	sbuf_free(&buf);
+	return NULL;
+}
+
+#ifndef SCRIPT_LOAD_THREADS
+#define SCRIPT_LOAD_THREADS 4
+#endif
+#ifndef SCRIPT_FILES_PER_THREAD
+#define SCRIPT_FILES_PER_THREAD 1000
+#endif
+
 int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e)
 {
 	struct entry *ents = NULL;
-	size_t n = 0, alloc = 0, i;
+	size_t n = 0, alloc = 0, i, nthreads;
 	const struct entry *first_py = NULL, *first_sql = NULL;
-	struct sbuf buf = { 0 };
-	size_t open_dir = 0;
-	int rc = -1, dfd = -1;
+	struct load_part parts[SCRIPT_LOAD_THREADS];
+	pthread_t tids[SCRIPT_LOAD_THREADS];
+	int started[SCRIPT_LOAD_THREADS] = { 0 };
+	struct revision *slots = NULL;
+	unsigned char *loaded = NULL;
+	int rc = -1;
 
 	memset(set, 0, sizeof(*set));
 	for (i = 0; i < dirs->n; i++)
@@ -554,43 +626,55 @@ int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struc
 		free(b);
 		goto out;
 	}
-	if (n)
-		set->v = xcalloc(n, sizeof(*set->v));
-	set->alloc = n;
-	for (i = 0; i < n; i++) {
-		char *path;
-		int r;
-
-		if (ents[i].dir != open_dir || dfd < 0) {
-			if (dfd >= 0)
-				close(dfd);
-			open_dir = ents[i].dir;
-			dfd = open(dirs->v[open_dir], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd < 0) {
-				err_set(e, ERR_SCRIPT, "cannot open script directory '%s': %s",
-					dirs->v[open_dir], strerror(errno));
-				goto out;
-			}
-		}
-		path = join_path(dirs->v[ents[i].dir], ents[i].name);
-		r = slurp(dfd, ents[i].name, path, &buf, e);
-		if (r == 0) {
-			r = ents[i].is_py ? pyrev_parse(path, buf.buf, buf.len, &set->v[set->n], e)
-					  : script_parse_sql(path, buf.buf, buf.len, &set->v[set->n], e);
-			if (r == 0)
-				set->n++;
-		} else if (r == 1) {
-			r = 0;
-		}
-		free(path);
-		if (r < 0)
-			goto out;
+	slots = xcalloc(n ? n : 1, sizeof(*slots));
+	loaded = xcalloc(n ? n : 1, 1);
+	/* Opening and reading a file costs three system calls, and with tens
+	 * of thousands of revisions that is most of the start-up: large
+	 * directories are read by a few threads, each a contiguous share. */
+	nthreads = n / SCRIPT_FILES_PER_THREAD;
+	if (nthreads < 1)
+		nthreads = 1;
+	if (nthreads > SCRIPT_LOAD_THREADS)
+		nthreads = SCRIPT_LOAD_THREADS;
+	for (i = 0; i < nthreads; i++) {
+		memset(&parts[i], 0, sizeof(parts[i]));
+		parts[i].dirs = dirs;
+		parts[i].ents = ents;
+		parts[i].slots = slots;
+		parts[i].loaded = loaded;
+		parts[i].lo = n * i / nthreads;
+		parts[i].hi = n * (i + 1) / nthreads;
 	}
+	for (i = 1; i < nthreads; i++)
+		started[i] = pthread_create(&tids[i], NULL, load_part, &parts[i]) == 0;
+	load_part(&parts[0]);
+	for (i = 1; i < nthreads; i++) {
+		if (started[i])
+			pthread_join(tids[i], NULL);
+		else
+			load_part(&parts[i]); /* no thread to be had: do it here */
+	}
+	for (i = 0; i < nthreads; i++) {
+		if (parts[i].failed) {
+			*e = parts[i].e;
+			goto out;
+		}
+	}
+	set->v = slots;
+	set->alloc = n;
+	for (i = 0; i < n; i++)
+		if (loaded[i])
+			set->v[set->n++] = slots[i];
+	slots = NULL;
 	rc = 0;
 out:
-	if (dfd >= 0)
-		close(dfd);
-	sbuf_free(&buf);
+	if (slots) {
+		for (i = 0; i < n; i++)
+			if (loaded[i])
+				revision_release(&slots[i]);
+		free(slots);
+	}
+	free(loaded);
 	for (i = 0; i < n; i++)
 		free(ents[i].name);
 	free(ents);

@@ -573,6 +573,35 @@ static void test_load_many(void **state)
 	free(d);
 }
 
+/* Large directories are read by several threads: the error reported must
+ * still be the first bad file in name order, whichever thread met it. */
+static void test_load_many_first_error(void **state)
+{
+	char *d = tmpdir();
+	struct revision_set set;
+	struct err e = { 0 };
+	size_t i, n = 4500;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		char name[32], id[16];
+		char *t;
+
+		snprintf(id, sizeof(id), "r%05zu", i);
+		snprintf(name, sizeof(name), "%s_step.sql", id);
+		t = i == 1200 || i == 3500 ? xstrdup("-- Message: no id\n-- +upgrade\nSELECT 1;\n")
+					   : sql_rev(id, "");
+		write_file(d, name, t);
+		free(t);
+	}
+	assert_int_equal(load(d, NULL, &set, &e), -1);
+	assert_int_equal(e.kind, ERR_SCRIPT);
+	assert_non_null(strstr(e.msg, "r01200_step.sql"));
+	assert_int_equal(set.n, 0);
+	rm_rf(d);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_skips_fifo),
 		cmocka_unit_test(test_load_many),
+		cmocka_unit_test(test_load_many_first_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
