@@ -58,12 +58,11 @@ int ctx_load(struct ctx *c, int want_scripts)
 		return ctx_fail(c);
 	if (c->cfg.health_addr && health_addr_valid(c->cfg.health_addr, &c->e) < 0)
 		return ctx_fail(c);
+	c->targets = xcalloc(c->cfg.wait_for.n + 1, sizeof(*c->targets));
 	for (size_t i = 0; i < c->cfg.wait_for.n; i++) {
-		struct wait_target t;
-
-		if (wait_target_parse(c->cfg.wait_for.v[i], &t, &c->e) < 0)
+		if (wait_target_parse(c->cfg.wait_for.v[i], &c->targets[i], &c->e) < 0)
 			return ctx_fail(c);
-		wait_target_release(&t);
+		c->wait_targets++;
 	}
 	if (!want_scripts)
 		return 0;
@@ -83,6 +82,17 @@ static char *app_name(void)
 	host[sizeof(host) - 1] = '\0';
 	/* PostgreSQL truncates application_name to 63 bytes. */
 	return xasprintf("prestart@%.54s", host);
+}
+
+/* The options of every migration connection: named for pg_stat_activity,
+ * each attempt bounded (ctx_connect narrows it to the wait deadline), and
+ * a signal ends an attempt. */
+static void ctx_db_opts(struct ctx *c, struct db_opts *o, const char *name)
+{
+	o->application_name = name;
+	o->busy_timeout_ms = 5000;
+	o->connect_timeout_s = 10;
+	o->stop = c->stop;
 }
 
 int ctx_need_db(struct ctx *c)
@@ -115,9 +125,7 @@ int ctx_connect(struct ctx *c)
 
 	if ((rc = ctx_need_db(c)))
 		goto out;
-	o.application_name = name;
-	o.busy_timeout_ms = 5000;
-	o.stop = c->stop;
+	ctx_db_opts(c, &o, name);
 	/* The wait's probe connection can succeed and ours still be refused
 	 * (another replica took the last slot, the server restarted between
 	 * the two): wait again, under the same deadline. */
@@ -180,10 +188,7 @@ int ctx_reconnect(struct ctx *c, struct err *e)
 	char *name = app_name();
 	int rc = 0;
 
-	o.application_name = name;
-	o.busy_timeout_ms = 5000;
-	o.connect_timeout_s = 10;
-	o.stop = c->stop;
+	ctx_db_opts(c, &o, name);
 	/* No signal may cancel through a handle being replaced. */
 	g_cancel_db = NULL;
 	db_close(&c->db);
@@ -303,6 +308,11 @@ void ctx_release(struct ctx *c)
 		graph_free(c->g);
 		c->g = NULL;
 	}
+	for (size_t i = 0; i < c->wait_targets; i++)
+		wait_target_release(&c->targets[i]);
+	free(c->targets);
+	c->targets = NULL;
+	c->wait_targets = 0;
 	revision_set_release(&c->revs);
 	if (c->url_parsed) {
 		dburl_release(&c->url);

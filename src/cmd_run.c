@@ -8,43 +8,22 @@
 #include "prestart/log.h"
 #include "prestart/wait.h"
 
-/* Parse every --wait-for target up front (bad input fails before any wait). */
-static int parse_targets(struct ctx *c, struct wait_target **out, size_t *n, int with_db)
+/* The database joins the --wait-for targets ctx_load parsed. */
+static void add_db_target(struct ctx *c)
 {
-	size_t cnt = c->cfg.wait_for.n + (with_db ? 1 : 0);
-	struct wait_target *t = xcalloc(cnt ? cnt : 1, sizeof(*t));
-
-	for (size_t i = 0; i < c->cfg.wait_for.n; i++) {
-		if (wait_target_parse(c->cfg.wait_for.v[i], &t[i], &c->e) < 0) {
-			for (size_t j = 0; j < i; j++)
-				wait_target_release(&t[j]);
-			free(t);
-			return ctx_fail(c);
-		}
-	}
-	if (with_db)
-		wait_target_from_db(&c->url, &t[cnt - 1]);
-	*out = t;
-	*n = cnt;
-	return 0;
-}
-
-static void free_targets(struct wait_target *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		wait_target_release(&t[i]);
-	free(t);
+	wait_target_from_db(&c->url, &c->targets[c->wait_targets++]);
 }
 
 /* Wait for the --wait-for targets and the database under one deadline. */
-static int wait_everything(struct ctx *c, struct wait_target *t, size_t n)
+static int wait_everything(struct ctx *c)
 {
 	long long t0 = now_ms();
 
-	if (!n)
+	if (!c->wait_targets)
 		return 0;
 	status_set_phase(&c->st, PHASE_WAITING);
-	if (wait_all(t, n, c->cfg.wait_timeout_ms, c->stop, &c->st, &c->e) < 0)
+	if (wait_all(c->targets, c->wait_targets, c->cfg.wait_timeout_ms, c->stop, &c->st,
+		     &c->e) < 0)
 		return ctx_fail(c);
 	c->st.wait_ms = now_ms() - t0;
 	return 0;
@@ -63,15 +42,13 @@ static int start_health(struct ctx *c)
 
 int cmd_wait(struct ctx *c)
 {
-	struct wait_target *t = NULL;
-	size_t n = 0;
 	int rc;
 
-	if ((rc = ctx_load(c, 0)) || (rc = ctx_need_db(c)) || (rc = parse_targets(c, &t, &n, 1)))
+	if ((rc = ctx_load(c, 0)) || (rc = ctx_need_db(c)))
 		return rc;
+	add_db_target(c);
 	if (!(rc = start_health(c)))
-		rc = wait_everything(c, t, n);
-	free_targets(t, n);
+		rc = wait_everything(c);
 	if (!rc) {
 		status_set_phase(&c->st, PHASE_DONE);
 		log_event(LOG_INFO, "ready", NULL, "all dependencies are ready");
@@ -135,9 +112,7 @@ static void log_config(struct ctx *c)
 
 int cmd_run(struct ctx *c)
 {
-	struct wait_target *t = NULL;
 	struct plan p;
-	size_t n = 0;
 	int rc;
 	char *rev = NULL;
 
@@ -156,9 +131,9 @@ int cmd_run(struct ctx *c)
 	/* With no other target and a PostgreSQL database, connecting is the
 	 * readiness check (one connection on the fast path); ctx_connect waits
 	 * when it is not ready yet. */
-	if ((rc = parse_targets(c, &t, &n, c->cfg.wait_for.n > 0 || c->url.kind == DB_SQLITE)))
-		return rc;
-	if ((rc = start_health(c)) || (rc = wait_everything(c, t, n)) || (rc = ctx_connect(c)))
+	if (c->cfg.wait_for.n > 0 || c->url.kind == DB_SQLITE)
+		add_db_target(c);
+	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;
 	if ((rc = cmd_migrate_locked(c, MOVE_UP, "heads", &p)))
 		goto out;
@@ -167,7 +142,6 @@ int cmd_run(struct ctx *c)
 	rev = strlist_join(&p.end_heads, ",");
 	status_set_phase(&c->st, PHASE_DONE);
 out:
-	free_targets(t, n);
 	plan_release(&p);
 	if (rc) {
 		free(rev);

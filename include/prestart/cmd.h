@@ -14,6 +14,7 @@
 #include "prestart/health.h"
 #include "prestart/script.h"
 #include "prestart/status.h"
+#include "prestart/wait.h"
 
 struct cli {
 	struct config_flags flags;
@@ -43,6 +44,10 @@ struct ctx {
 	int url_parsed;
 	struct revision_set revs;
 	struct graph *g;
+	/* The --wait-for targets, parsed (validated) by ctx_load, with one
+	 * more slot for the database itself; wait_targets counts those in use. */
+	struct wait_target *targets;
+	size_t wait_targets;
 	struct db db;
 	int db_opened;
 	struct status st;
