@@ -1,6 +1,7 @@
 """The health endpoint during `run` (SPEC §5): probes during a slow
 migration, idle clients, and the port handed over to the application."""
 import json
+import os
 import socket
 import time
 
@@ -27,6 +28,16 @@ def raw_request(port, data, timeout=5):
                 break
             chunks.append(b)
     return b"".join(chunks).decode("latin-1")
+
+
+def thread_nices(pid):
+    """{thread id: niceness} of a running process, from /proc."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        out[int(tid)] = int(fields[16])   # field 19 of stat(5), the 3rd after ")"
+    return out
 
 
 @pg_only
@@ -62,6 +73,13 @@ def test_probes_during_slow_migration(engine, project):
         assert doc["current"] in ("a1", "a2"), doc
         assert isinstance(doc["elapsed_ms"], int) and doc["elapsed_ms"] >= 0
         assert doc["error"] is None
+
+        # The endpoint's thread yields the CPU to the migration: niceness
+        # +10 relative to the process (whose main thread keeps its own).
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        nices = thread_nices(p.p.pid)
+        assert nices.pop(p.p.pid) == own, nices
+        assert min(own + 10, 19) in nices.values(), (own, nices)
 
         status, body = http_get(base(port, "/metrics"))
         bodies.append(body)
