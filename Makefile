@@ -87,7 +87,7 @@ demo:
 # Benchmarks against Alembic, dbmate and the physical limit (tests/bench/,
 # README "Performance"): not part of `make test`.  BENCH_QUICK=1 for a short
 # smoke run; BENCH_ARGS=--update-readme writes the table into README.md.
-BENCH_LIMITS := $(BUILD)/bench/limit-pg $(BUILD)/bench/limit-sqlite
+BENCH_LIMITS := $(BUILD)/bench/limit-pg $(BUILD)/bench/limit-sqlite $(BUILD)/bench/readall
 
 $(BUILD)/bench/limit-pg: tests/bench/limit.c
 	@mkdir -p $(@D)
@@ -99,9 +99,13 @@ $(BUILD)/bench/limit-sqlite: tests/bench/limit.c
 	$(CC) $(STD) $(WARN) $(CFLAGS) -DLIMIT_SQLITE $(shell $(PKG_CONFIG) --cflags sqlite3) \
 	  -o $@ $< $(shell $(PKG_CONFIG) --libs sqlite3)
 
+$(BUILD)/bench/readall: tests/bench/readall.c
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -pthread -o $@ $<
+
 bench:
 	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory prestart $(BENCH_LIMITS)
+	@$(MAKE) --no-print-directory prestart static $(BENCH_LIMITS)
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
 
 .PHONY: bench
