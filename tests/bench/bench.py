@@ -10,6 +10,7 @@ end.  Prints one table: each goal beside its measured figure.
   BENCH_QUICK=1            small sizes and few repetitions (a smoke run)
   BENCH_ONLY=noop,apply    run only these items
                            (noop apply graph contention footprint health)
+  BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
   --update-readme          also write the table into README.md
 
 The machine may be shared: every ratio is taken within one run, the tools
@@ -751,7 +752,7 @@ def bench_health(rep, pg, work):
     pairs; the slowdown is the median of the pairs' ratios, so that a drift
     of the machine between pairs cancels out.  wrk runs from the moment the
     endpoint answers until the migration ends (SIGINT makes it report)."""
-    pairs = 3 if QUICK else 9
+    pairs = 3 if QUICK else int(os.environ.get("BENCH_PAIRS", "15"))
     # SQLite in one transaction is CPU-bound in prestart's own process (the
     # endpoint's thread competes with it directly); PostgreSQL with a commit
     # per revision is the usual production shape
@@ -786,7 +787,8 @@ def bench_health(rep, pg, work):
                     break
                 except OSError:
                     time.sleep(0.002)
-            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d600s",
+            # the endpoint closes every connection after its answer: say so
+            wrk = subprocess.Popen(["wrk", "-t1", "-c8", "-d600s", "-H", "Connection: close",
                                     "http://127.0.0.1:%d/livez" % port],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         p.wait()
