@@ -539,16 +539,18 @@ static void *serve(void *arg)
 {
 	struct health *h = arg;
 	long long resume_ms = 0;
+	id_t tid = (id_t)gettid();
 	int nice_now;
 
 	/* Linux applies a niceness given for a thread id to that thread only.
-	 * Relative to the process's own, so that it only ever goes down;
+	 * Relative to the one inherited, so that it only ever goes down;
 	 * failing to lower it is harmless. */
 	errno = 0;
-	nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
+	nice_now = getpriority(PRIO_PROCESS, tid);
 	if (errno == 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(),
+		(void)setpriority(PRIO_PROCESS, tid,
 				  nice_now + SERVE_NICE > 19 ? 19 : nice_now + SERVE_NICE);
+
 	for (;;) {
 		long long now = now_ms(), next = -1;
 		int listening = now >= resume_ms, timeout, rc;

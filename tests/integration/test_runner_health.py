@@ -36,7 +36,7 @@ def thread_nices(pid):
     for tid in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        out[int(tid)] = int(fields[16])   # field 19 of stat(5), the 3rd after ")"
+        out[int(tid)] = int(fields[16])   # field 19 of /proc/PID/stat (proc(5)); fields[0] is field 3
     return out
 
 
