@@ -116,6 +116,14 @@ int ctx_need_db(struct ctx *c)
 	return ctx_fail(c);
 }
 
+/* Close the connection; no signal may cancel through it any more. */
+static void ctx_disconnect(struct ctx *c)
+{
+	g_cancel_db = NULL;
+	db_close(&c->db);
+	c->db_opened = 0;
+}
+
 int ctx_connect(struct ctx *c)
 {
 	struct db_opts o = { 0 };
@@ -134,8 +142,8 @@ int ctx_connect(struct ctx *c)
 		long long left = 0;
 
 		/* Each attempt is bounded (a server that accepts and never
-		 * answers), and never past the wait deadline. */
-		o.connect_timeout_s = 10;
+		 * answers: 10 s from ctx_db_opts), and never past the wait
+		 * deadline. */
 		if (deadline) {
 			long long l = (deadline - now_ms() + 999) / 1000;
 
@@ -227,9 +235,7 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 		log_event(LOG_WARN, "connection_lost",
 			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
 			  "connection lost, connecting again: %s", c->db.errstr);
-		g_cancel_db = NULL;
-		db_close(&c->db);
-		c->db_opened = 0;
+		ctx_disconnect(c);
 		if ((rc = ctx_connect(c)))
 			return rc;
 	}
@@ -299,11 +305,8 @@ void ctx_release(struct ctx *c)
 		health_stop(c->health);
 		c->health = NULL;
 	}
-	if (c->db_opened) {
-		g_cancel_db = NULL;
-		db_close(&c->db);
-		c->db_opened = 0;
-	}
+	if (c->db_opened)
+		ctx_disconnect(c);
 	if (c->g) {
 		graph_free(c->g);
 		c->g = NULL;

@@ -392,14 +392,11 @@ static int on_path(const char *prog)
 	while (path && *path) {
 		const char *colon = strchr(path, ':');
 		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		char *full = xasprintf("%.*s/%s", (int)n, n ? path : ".", prog);
-		int ok;
+		/* An empty PATH entry is the current directory. */
+		char *full = n ? xasprintf("%.*s/%s", (int)n, path, prog)
+			       : xasprintf("./%s", prog);
+		int ok = access(full, X_OK) == 0;
 
-		if (!n) {
-			free(full);
-			full = xasprintf("./%s", prog);
-		}
-		ok = access(full, X_OK) == 0;
 		free(full);
 		if (ok)
 			return 1;

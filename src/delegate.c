@@ -154,10 +154,8 @@ static int build_argv(const struct delegate_opts *o, const char *verb, const cha
 		strlist_push(argv, o->ini);
 	}
 	strlist_push(argv, verb);
+	/* strlist keeps v[n] NULL: execvp's vector as it is. */
 	strlist_push(argv, target);
-	/* execvp wants a NULL-terminated vector. */
-	xgrow((void **)&argv->v, &argv->alloc, argv->n + 1, sizeof(*argv->v));
-	argv->v[argv->n] = NULL;
 	return 0;
 }
 

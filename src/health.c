@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -539,17 +538,13 @@ static void *serve(void *arg)
 {
 	struct health *h = arg;
 	long long resume_ms = 0;
-	id_t tid = (id_t)gettid();
-	int nice_now;
 
-	/* Linux applies a niceness given for a thread id to that thread only.
-	 * Relative to the one inherited, so that it only ever goes down;
-	 * failing to lower it is harmless. */
-	errno = 0;
-	nice_now = getpriority(PRIO_PROCESS, tid);
-	if (errno == 0)
-		(void)setpriority(PRIO_PROCESS, tid,
-				  nice_now + SERVE_NICE > 19 ? 19 : nice_now + SERVE_NICE);
+	/* On Linux nice() changes the calling thread's niceness only, relative
+	 * to the one inherited and capped at 19.  Failing to lower it is
+	 * harmless (the test only keeps the compiler from warning about an
+	 * unused result). */
+	if (nice(SERVE_NICE) == -1)
+		errno = 0;
 
 	for (;;) {
 		long long now = now_ms(), next = -1;

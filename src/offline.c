@@ -137,16 +137,8 @@ int offline_render(const struct plan *p, const struct offline_opts *o, struct sb
 	}
 	/* Alembic drops the table when the run ends at base; with a transaction
 	 * per migration that is after the last COMMIT. */
-	if (heads == 0 && (p->n || p->start_heads.n)) {
-		if (m.tx == TX_NONE) {
-			char *sql = db_sql_drop_version_table(o->kind, o->schema, o->table);
-
-			sbuf_addf(out, "%s;\n\n", sql);
-			free(sql);
-		} else {
-			emit_owned(&m, db_sql_drop_version_table(o->kind, o->schema, o->table));
-		}
-	}
+	if (heads == 0 && (p->n || p->start_heads.n))
+		emit_owned(&m, db_sql_drop_version_table(o->kind, o->schema, o->table));
 	tx_commit(&m);
 	return 0;
 }

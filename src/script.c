@@ -531,7 +531,7 @@ struct load_part {
 	const struct entry *ents;
 	struct revision *slots;
 	unsigned char *loaded;
-	size_t lo, hi, failed_at;
+	size_t lo, hi;
 	int failed;
 	struct err e;
 };
@@ -557,7 +557,6 @@ static void *load_part(void *arg)
 				err_set(&lp->e, ERR_SCRIPT, "cannot open script directory '%s': %s",
 					lp->dirs->v[open_dir], strerror(errno));
 				lp->failed = 1;
-				lp->failed_at = i;
 				break;
 			}
 		}
@@ -574,7 +573,6 @@ static void *load_part(void *arg)
 		free(path);
 		if (r < 0) {
 			lp->failed = 1;
-			lp->failed_at = i;
 			break;
 		}
 	}
