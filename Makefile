@@ -71,11 +71,8 @@ test:
 # (test_crash.py: 50 kills per engine; test_differential.py: 5000 graphs
 # unless PRESTART_DIFF_GRAPHS says otherwise).  Not part of `make test`.
 test-long:
-	@$(MAKE) --no-print-directory deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit
 	@PRESTART_LONG=1 PRESTART_DIFF_GRAPHS=$${PRESTART_DIFF_GRAPHS:-5000} \
-	  $(MAKE) --no-print-directory integration
+	  $(MAKE) --no-print-directory test
 
 demo:
 	@$(MAKE) --no-print-directory deps prestart

@@ -322,6 +322,15 @@ def write_dbmate(root, n, kind):
 # running and timing
 
 
+def clean_env(**extra):
+    """os.environ without what would point a tool elsewhere than its
+    arguments say (PRESTART_*, PG*, DATABASE_URL, DBMATE_*), plus extra."""
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("PRESTART_", "PG", "DATABASE_URL", "DBMATE_"))}
+    e.update(extra)
+    return e
+
+
 def run(argv, env=None, cwd=None, check=True, timeout=1800, rss=False):
     """Run argv; return (wall seconds, peak RSS in KiB or None, output).
 
@@ -332,11 +341,7 @@ def run(argv, env=None, cwd=None, check=True, timeout=1800, rss=False):
     if rss:
         rss_file = tempfile.NamedTemporaryFile(suffix=".rss")
         argv = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *argv]
-    e = dict(os.environ)
-    for k in list(e):
-        if k.startswith(("PRESTART_", "PG", "DATABASE_URL", "DBMATE_")):
-            del e[k]
-    e.update(env or {})
+    e = clean_env(**(env or {}))
     with tempfile.TemporaryFile() as outf:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, env=e, cwd=cwd, stdin=subprocess.DEVNULL, stdout=outf,
@@ -355,7 +360,14 @@ def run(argv, env=None, cwd=None, check=True, timeout=1800, rss=False):
     return wall, peak, out
 
 
-def hyperfine(cmds, runs, env=None):
+def remove_sqlite(path):
+    """Remove a SQLite database and the files beside it, for a fresh start."""
+    for suffix in ("", "-journal", "-wal", "-shm", ".prestart.lock"):
+        if os.path.exists(path + suffix):
+            os.unlink(path + suffix)
+
+
+def hyperfine(cmds, runs):
     """{name: ([seconds...], mean CPU seconds)} for each (name, argv) in cmds, run back to back
     without a shell, after one warm-up."""
     out = {}
@@ -364,7 +376,7 @@ def hyperfine(cmds, runs, env=None):
             cmdline = " ".join(argv)
             subprocess.run(["hyperfine", "-N", "--warmup", "1", "--runs", str(runs),
                             "--export-json", f.name, "--style", "none", cmdline],
-                           check=True, stdout=subprocess.DEVNULL, env=env)
+                           check=True, stdout=subprocess.DEVNULL)
             r = json.load(open(f.name))["results"][0]
             out[name] = (r["times"], r["user"] + r["system"])
     return out
@@ -387,7 +399,6 @@ def sec(s):
 class Report:
     def __init__(self):
         self.rows = []   # (item, measurement, figure, goal, verdict)
-        self.notes = []
 
     def row(self, item, what, figure, goal="", met=None):
         verdict = "" if met is None else ("met" if met else "**missed**")
@@ -395,7 +406,6 @@ class Report:
         print("  %-4s %-58s %-22s %-22s %s" % (item, what, figure, goal, verdict), flush=True)
 
     def note(self, text):
-        self.notes.append(text)
         print("  note: " + text, flush=True)
 
 
@@ -412,7 +422,6 @@ def bench_noop(rep, pg, dbmate, work):
     write_alembic(proj / "a", g, "table")
     dmig = write_dbmate(proj / "d", n, "table")
     targets = [("sqlite", None)] + ([("pg socket", "socket"), ("pg tcp", "tcp")] if pg else [])
-    results = {}
     for label, via in targets:
         if via is None:
             pdb, adb, ddb = (str(proj / x) for x in ("p.db", "a.db", "d.db"))
@@ -448,7 +457,6 @@ def bench_noop(rep, pg, dbmate, work):
                 cpu[name].append(c)
         m = {k: med(v) for k, v in times.items()}
         c = {k: med(v) for k, v in cpu.items()}
-        results[label] = m
         r = m["prestart"] / m["limit"]
         rep.row("1", "no-op start, %s: prestart / limit (%s / %s)"
                 % (label, ms(m["prestart"]), ms(m["limit"])), "%.2f×" % r, "≤ 2×", r <= 2)
@@ -463,16 +471,15 @@ def bench_noop(rep, pg, dbmate, work):
                 "%.0f× faster" % ra, "≥ 70×" if via is None else "", ra >= 70 if via is None else None)
         rep.row("1", "no-op start, %s: dbmate / prestart (%s)" % (label, ms(m["dbmate"])),
                 "%.1f× faster" % rd, "≥ 3×" if via is None else "", rd >= 3 if via is None else None)
-    return results
 
 
 # --------------------------------------------------------------------------
 # 2. throughput, 5. peak RSS
 
 
-def strace_counts(argv, env):
+def strace_counts(argv):
     with tempfile.NamedTemporaryFile(suffix=".strace") as f:
-        run(["strace", "-f", "-c", "-o", f.name, *argv], env=env)
+        run(["strace", "-f", "-c", "-o", f.name, *argv])
         counts = {}
         for line in open(f.name):
             parts = line.split()
@@ -498,7 +505,6 @@ def bench_apply(rep, pg, dbmate, work):
         for i in range(n)))
     tools = ["prestart", "prestart-tpm", "alembic", "dbmate"]
     engines = ["sqlite"] + (["pg socket"] if pg else [])
-    figures = {}
     rss = []
 
     def argv_for(tool, url, ini):
@@ -513,15 +519,11 @@ def bench_apply(rep, pg, dbmate, work):
         """A fresh empty database: (url for tool, alembic ini, cleanup, pg name)."""
         if engine == "sqlite":
             path = str(proj / ("%s-%s.db" % (tool, tag)))
-            for suffix in ("", "-journal", "-wal", ".prestart.lock"):
-                if os.path.exists(path + suffix):
-                    os.unlink(path + suffix)
-            url = {"alembic": "sqlite:///" + path, "dbmate": "sqlite:" + path}.get(
-                tool, "sqlite:///" + path)
+            remove_sqlite(path)
+            url = ("sqlite:" if tool == "dbmate" else "sqlite:///") + path
             return url, alembic_ini(proj / "a", url), (lambda: None), None
         name = pg.new_db()
-        url = pg.url("alembic" if tool == "alembic" else
-                     "dbmate" if tool == "dbmate" else "prestart", name, "socket")
+        url = pg.url("prestart" if tool.startswith("prestart") else tool, name, "socket")
         return url, alembic_ini(proj / "a", url), (lambda: pg.drop_db(name)), name
 
     for engine in engines:
@@ -539,7 +541,6 @@ def bench_apply(rep, pg, dbmate, work):
                     rss.append(maxrss)
                 cleanup()
         m = {t: med(v) for t, v in times.items()}
-        figures[engine] = m
         # the engine's own floor: every statement from the engine's
         # command-line client, no version table; in one transaction, and
         # with a commit per revision
@@ -549,9 +550,7 @@ def bench_apply(rep, pg, dbmate, work):
             for _ in range(rounds):
                 if engine == "sqlite":
                     path = str(proj / "floor.db")
-                    for suffix in ("", "-journal"):
-                        if os.path.exists(path + suffix):
-                            os.unlink(path + suffix)
+                    remove_sqlite(path)
                     floor.append(run(["sqlite3", path, ".read " + script])[0])
                 else:
                     name = pg.new_db()
@@ -575,7 +574,7 @@ def bench_apply(rep, pg, dbmate, work):
         for tool in ("prestart", "prestart-tpm", "dbmate"):
             url, ini, cleanup, name = fresh(engine, tool, "strace")
             w0 = pg.wal_syncs() if name else 0
-            c = strace_counts(argv_for(tool, url, ini), {})
+            c = strace_counts(argv_for(tool, url, ini))
             syncs = (c.get("fsync", 0) + c.get("fdatasync", 0)) if not name else \
                 pg.wal_syncs() - w0
             commits = pg.commits(name) if name else None
@@ -590,7 +589,6 @@ def bench_apply(rep, pg, dbmate, work):
         rep.row("5", "peak RSS of prestart (%s) during item 2" % ("static" if DYNAMIC else "dynamic"),
                 "%.1f MiB" % peak, "≤ 16 MiB",
                 peak <= 16)
-    return figures
 
 
 # --------------------------------------------------------------------------
@@ -630,7 +628,7 @@ def bench_graph(rep, work):
             goal = {10000: 0.05, 100000: 0.5}.get(n)
             for cmd in ("heads", "history"):
                 # the peak from a run of its own, under GNU time
-                peak = run(cmds[0 if cmd == "heads" else 1][1], rss=True)[1]
+                peak = run(dict(cmds)[cmd], rss=True)[1]
                 w = results[(topo, n, cmd)]
                 rep.row("3", "prestart %s, %d revisions, %s (peak %.1f MiB)"
                         % (cmd, n, topo, peak / 1024), ms(w),
@@ -658,7 +656,6 @@ def bench_graph(rep, work):
     p = results[("linear", n, "heads")]
     rep.row("3", "alembic heads, %d revisions, linear (peak %.0f MiB)" % (n, rss / 1024),
             "%s (%.0f× prestart)" % (sec(w), w / p), "")
-    return results
 
 
 # --------------------------------------------------------------------------
@@ -690,10 +687,7 @@ def bench_contention(rep, pg, work):
                 c.close()
         th = threading.Thread(target=sample)
         th.start()
-        env = dict(os.environ, DATABASE_URL=url)
-        for k2 in list(env):
-            if k2.startswith(("PRESTART_", "PG")):
-                del env[k2]
+        env = clean_env(DATABASE_URL=url)
         t0 = time.perf_counter()
         procs = [subprocess.Popen([PRESTART, "--dir", mig, "run", "--", "/bin/true"], env=env,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -760,21 +754,20 @@ def bench_health(rep, pg, work):
         [("pg socket, --transaction-per-migration", "socket", ["--transaction-per-migration"],
           150 if QUICK else 500)] if pg else [])
 
+    env = clean_env()
+
     def migrate(mig, via, extra, load):
         if via:
             name = pg.new_db()
             url = pg.url("prestart", name, via)
         else:
             name = None
-            path = Path(work, "health.db")
-            for suffix in ("", "-journal", ".prestart.lock"):
-                if os.path.exists(str(path) + suffix):
-                    os.unlink(str(path) + suffix)
-            url = "sqlite:///" + str(path)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTART_", "PG"))}
+            path = str(Path(work, "health.db"))
+            remove_sqlite(path)
+            url = "sqlite:///" + path
         argv = [PRESTART, "--dir", mig, "-d", url, *extra]
         if load:
+            port = free_port()
             argv += ["--health-addr", "127.0.0.1:%d" % port]
         t0 = time.perf_counter()
         p = subprocess.Popen(argv + ["run", "--", "/bin/true"], env=env,
