@@ -2425,74 +2425,37 @@ static void rarg_of(struct rarg *a, const struct strlist *current)
 	a->is_str = 0;
 }
 
-int graph_plan_upgrade(const struct graph *g, const struct strlist *current,
-		       const char *target, struct plan *p, struct err *e)
+/* ScriptDirectory._upgrade_revs and _downgrade_revs, then their steps. */
+int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
+	       enum graph_dir dir, struct plan *p, struct err *e)
 {
+	int up = dir == GRAPH_UPGRADE;
+	enum anc_msg am = up ? ANC_UPGRADE : ANC_DOWNGRADE;
 	struct ctx c;
 	struct hm h;
-	struct rarg low, up = { &target, 1, 1 };
-	unsigned char *needs;
-	struct ivec targets = { 0 }, order = { 0 };
-	int rc = -1;
-
-	ctx_init(&c, g);
-	plan_begin(p, current, &h, &c);
-	needs = new_set(g);
-	rarg_of(&low, current);
-	if (check_current(&c, current, e) < 0)
-		goto out;
-	if (collect_upgrade(&c, &up, &low, 0, 1, 1, needs, &targets) < 0) {
-		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
-		goto out;
-	}
-	if (topo_sort(&c, needs, targets.v, targets.n, &order) < 0) {
-		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
-		goto out;
-	}
-	if (run_steps(&h, &order, 1, 1) < 0) {
-		c.x.script = 1;
-		wrap(&c, e, ANC_UPGRADE, NULL, NULL, target);
-		goto out;
-	}
-	rc = 0;
-out:
-	plan_end(p, &h);
-	if (rc)
-		plan_release(p);
-	free(needs);
-	iv_free(&targets);
-	iv_free(&order);
-	ctx_release(&c);
-	return rc;
-}
-
-int graph_plan_downgrade(const struct graph *g, const struct strlist *current,
-			 const char *target, struct plan *p, struct err *e)
-{
-	struct ctx c;
-	struct hm h;
-	struct rarg upper;
-	unsigned char *drop;
+	struct rarg cur, dest = { &target, 1, 1 };
+	unsigned char *todo;
 	struct ivec heads = { 0 }, order = { 0 };
-	int rc = -1;
+	int rc = -1, r;
 
 	ctx_init(&c, g);
 	plan_begin(p, current, &h, &c);
-	drop = new_set(g);
-	rarg_of(&upper, current);
+	todo = new_set(g);
+	rarg_of(&cur, current);
 	if (check_current(&c, current, e) < 0)
 		goto out;
-	if (collect_downgrade(&c, &upper, target, 1, drop, &heads) < 0) {
-		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
+	if (up)
+		r = collect_upgrade(&c, &dest, &cur, 0, 1, 1, todo, &heads);
+	else
+		r = collect_downgrade(&c, &cur, target, 1, todo, &heads);
+	if (r < 0 || topo_sort(&c, todo, heads.v, heads.n, &order) < 0) {
+		wrap(&c, e, am, NULL, NULL, target);
 		goto out;
 	}
-	if (topo_sort(&c, drop, heads.v, heads.n, &order) < 0) {
-		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
-		goto out;
-	}
-	if (run_steps(&h, &order, 0, 0) < 0) {
+	/* topo_sort lists heads first: an upgrade runs the list backwards */
+	if (run_steps(&h, &order, up, up) < 0) {
 		c.x.script = 1;
-		wrap(&c, e, ANC_DOWNGRADE, NULL, NULL, target);
+		wrap(&c, e, am, NULL, NULL, target);
 		goto out;
 	}
 	rc = 0;
@@ -2500,7 +2463,7 @@ out:
 	plan_end(p, &h);
 	if (rc)
 		plan_release(p);
-	free(drop);
+	free(todo);
 	iv_free(&heads);
 	iv_free(&order);
 	ctx_release(&c);

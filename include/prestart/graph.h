@@ -68,12 +68,12 @@ const struct revision *graph_find(const struct graph *g, const char *id);
 int graph_resolve(const struct graph *g, const char *arg, const struct strlist *current,
 		  struct revptrs *out, struct err *e);
 
-/* Plan `alembic upgrade TARGET` from the database heads `current`. */
-int graph_plan_upgrade(const struct graph *g, const struct strlist *current,
-		       const char *target, struct plan *p, struct err *e);
-/* Plan `alembic downgrade TARGET` from `current`. */
-int graph_plan_downgrade(const struct graph *g, const struct strlist *current,
-			 const char *target, struct plan *p, struct err *e);
+enum graph_dir { GRAPH_UPGRADE, GRAPH_DOWNGRADE };
+
+/* Plan `alembic upgrade TARGET` or `alembic downgrade TARGET` from the
+ * database heads `current` (plan.h; release with plan_release()). */
+int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
+	       enum graph_dir dir, struct plan *p, struct err *e);
 /* Plan `alembic stamp TARGET...` (with --purge: start from no heads). */
 int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 		     const struct strlist *targets, int purge, struct plan *p, struct err *e);
