@@ -207,7 +207,7 @@ int cmd_check(struct ctx *c)
 	memset(&p, 0, sizeof(p));
 	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
 		goto out;
-	if (graph_plan_upgrade(c->g, &heads, "heads", &p, &c->e) < 0) {
+	if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -268,7 +268,7 @@ int cmd_status(struct ctx *c)
 		if (db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
 				     &heads, &exists) < 0)
 			error = xstrdup(c->db.errstr);
-		else if (graph_plan_upgrade(c->g, &heads, "heads", &p, &c->e) < 0)
+		else if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0)
 			error = xstrdup(c->e.msg);
 		for (size_t i = 0; i < p.n; i++)
 			strlist_push(&pending, p.steps[i].rev->id);

@@ -538,9 +538,9 @@ int cmd_offline(struct ctx *c, int how)
 		goto out;
 	}
 	if (how == MOVE_UP)
-		r = graph_plan_upgrade(c->g, &start, to, &p, &c->e);
+		r = graph_plan(c->g, &start, to, GRAPH_UPGRADE, &p, &c->e);
 	else if (how == MOVE_DOWN)
-		r = graph_plan_downgrade(c->g, &start, to, &p, &c->e);
+		r = graph_plan(c->g, &start, to, GRAPH_DOWNGRADE, &p, &c->e);
 	else
 		r = graph_plan_stamp(c->g, &start, &targets, 0, &p, &c->e);
 	if (r < 0) {

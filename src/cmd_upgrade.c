@@ -23,9 +23,9 @@ static int make_plan(struct ctx *c, enum move how, const char *target,
 
 	memset(p, 0, sizeof(*p));
 	if (how == MOVE_UP)
-		r = graph_plan_upgrade(c->g, heads, target, p, &c->e);
+		r = graph_plan(c->g, heads, target, GRAPH_UPGRADE, p, &c->e);
 	else if (how == MOVE_DOWN)
-		r = graph_plan_downgrade(c->g, heads, target, p, &c->e);
+		r = graph_plan(c->g, heads, target, GRAPH_DOWNGRADE, p, &c->e);
 	else
 		r = graph_plan_stamp(c->g, heads, &c->cli->args, c->cli->purge, p, &c->e);
 	return r;

@@ -17,6 +17,7 @@
 
 #include "prestart/exec.h"
 #include "prestart/log.h"
+#include "prestart/script.h"
 
 /* A line longer than this is logged in pieces rather than held forever. */
 #define LINE_MAX_BYTES 16384

@@ -19,7 +19,7 @@
 #include <signal.h>
 
 #include "prestart/dburl.h"
-#include "prestart/graph.h"
+#include "prestart/plan.h"
 #include "prestart/util.h"
 
 struct db_error {

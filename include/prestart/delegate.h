@@ -14,7 +14,7 @@
 
 #include <signal.h>
 
-#include "prestart/graph.h"
+#include "prestart/plan.h"
 #include "prestart/util.h"
 
 /* Does any step of p run a .py revision? */

@@ -17,6 +17,7 @@
 #ifndef PRESTART_GRAPH_H
 #define PRESTART_GRAPH_H
 
+#include "prestart/plan.h"
 #include "prestart/script.h"
 #include "prestart/util.h"
 
@@ -67,40 +68,15 @@ const struct revision *graph_find(const struct graph *g, const char *id);
 int graph_resolve(const struct graph *g, const char *arg, const struct strlist *current,
 		  struct revptrs *out, struct err *e);
 
-/* Version-table operations, exactly those HeadMaintainer performs. */
-enum vt_kind { VT_INSERT = 1, VT_UPDATE, VT_DELETE };
-struct vt_op {
-	enum vt_kind kind;
-	char *from; /* UPDATE, DELETE */
-	char *to;   /* UPDATE, INSERT */
-};
+enum graph_dir { GRAPH_UPGRADE, GRAPH_DOWNGRADE };
 
-struct plan_step {
-	const struct revision *rev; /* the script run; NULL for a stamp step */
-	int upgrade;                /* 1 upgrade, 0 downgrade */
-	size_t op_first, op_count;  /* this step's slice of plan.ops */
-	char *desc;                 /* Alembic's short log, e.g. "a -> b, message" */
-};
-
-struct plan {
-	struct plan_step *steps;
-	size_t n, alloc;
-	struct vt_op *ops;
-	size_t n_ops, ops_alloc;
-	struct strlist start_heads; /* the version table before */
-	struct strlist end_heads;   /* the version table after all steps */
-};
-
-/* Plan `alembic upgrade TARGET` from the database heads `current`. */
-int graph_plan_upgrade(const struct graph *g, const struct strlist *current,
-		       const char *target, struct plan *p, struct err *e);
-/* Plan `alembic downgrade TARGET` from `current`. */
-int graph_plan_downgrade(const struct graph *g, const struct strlist *current,
-			 const char *target, struct plan *p, struct err *e);
+/* Plan `alembic upgrade TARGET` or `alembic downgrade TARGET` from the
+ * database heads `current` (plan.h; release with plan_release()). */
+int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
+	       enum graph_dir dir, struct plan *p, struct err *e);
 /* Plan `alembic stamp TARGET...` (with --purge: start from no heads). */
 int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 		     const struct strlist *targets, int purge, struct plan *p, struct err *e);
-void plan_release(struct plan *p);
 
 /* Revisions for `alembic history -r RANGE` (RANGE NULL for all; forms
  * "A:B", "A:", ":B", with "current" resolved against `current`), newest

@@ -1,4 +1,4 @@
-/* migrate.h - apply a plan (graph.h) to a database (db.h) with the
+/* migrate.h - apply a plan (plan.h) to a database (db.h) with the
  * transaction rules of SPEC §4.6.
  *
  * Default: one transaction for all pending transactional revisions, the
@@ -16,7 +16,7 @@
 #include <signal.h>
 
 #include "prestart/db.h"
-#include "prestart/graph.h"
+#include "prestart/plan.h"
 #include "prestart/status.h"
 
 struct migrate_opts {

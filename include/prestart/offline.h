@@ -13,7 +13,7 @@
 #define PRESTART_OFFLINE_H
 
 #include "prestart/dburl.h"
-#include "prestart/graph.h"
+#include "prestart/plan.h"
 #include "prestart/util.h"
 
 struct offline_opts {

@@ -7,6 +7,7 @@ ScriptDirectory and HeadMaintainer; heads, history, upgrade, downgrade and
 stamp plans (steps and version-table writes) must agree, and so must
 failures.
 """
+import glob
 import os
 import random
 import subprocess
@@ -34,9 +35,9 @@ def graphtool(tmp_path_factory):
         [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g"]
         + os.environ.get("GRAPHTOOL_CFLAGS", "").split() + [
          "-I", os.path.join(ROOT, "include"),
-         os.path.join(ROOT, "tests/tools/graphtool.c"),
-         os.path.join(ROOT, "src/graph.c"),
-         os.path.join(ROOT, "src/util.c"), "-o", out],
+         os.path.join(ROOT, "tests/tools/graphtool.c")]
+        + sorted(glob.glob(os.path.join(ROOT, "src/graph*.c")))
+        + [os.path.join(ROOT, "src/util.c"), "-o", out],
         check=True)
     return out
 

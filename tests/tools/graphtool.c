@@ -103,9 +103,9 @@ static void command(const struct graph *g, char *line)
 	} else if ((!strcmp(words[0], "upgrade") || !strcmp(words[0], "downgrade")) && nw == 3) {
 		split_into(&cur, words[1]);
 		if (words[0][0] == 'u')
-			rc = graph_plan_upgrade(g, &cur, words[2], &p, &e);
+			rc = graph_plan(g, &cur, words[2], GRAPH_UPGRADE, &p, &e);
 		else
-			rc = graph_plan_downgrade(g, &cur, words[2], &p, &e);
+			rc = graph_plan(g, &cur, words[2], GRAPH_DOWNGRADE, &p, &e);
 		if (!rc)
 			print_plan(&p);
 	} else if (!strcmp(words[0], "stamp") && nw >= 3) {

@@ -68,8 +68,8 @@ static char *target_for(struct gx *x, int upgrade, const char *cur, const char *
 
 	memset(&p, 0, sizeof(p));
 	strlist_split(&heads, cur, ",");
-	r = upgrade ? graph_plan_upgrade(x->g, &heads, target, &p, &e)
-		    : graph_plan_downgrade(x->g, &heads, target, &p, &e);
+	r = upgrade ? graph_plan(x->g, &heads, target, GRAPH_UPGRADE, &p, &e)
+		    : graph_plan(x->g, &heads, target, GRAPH_DOWNGRADE, &p, &e);
 	if (r < 0)
 		fail_msg("plan %s: %s", target, e.msg);
 	assert_true(p.n > 0);
@@ -146,7 +146,7 @@ static void test_sql_plans_are_not_delegated(void **state)
 	for (size_t i = 0; i < x.set.n; i++)
 		x.set.v[i].is_py = 0;
 	memset(&p, 0, sizeof(p));
-	assert_int_equal(graph_plan_upgrade(x.g, &none, "heads", &p, &e), 0);
+	assert_int_equal(graph_plan(x.g, &none, "heads", GRAPH_UPGRADE, &p, &e), 0);
 	assert_int_equal((int)p.n, 3);
 	assert_false(delegate_needed(&p));
 	plan_release(&p);

@@ -176,9 +176,9 @@ static char *run(const struct graph *g, const char *cmd, int *kind)
 	} else if (!strcmp(w[0], "history")) {
 		rc = graph_history(g, &cur, strcmp(w[2], "-") ? w[2] : NULL, &r, &e);
 	} else if (!strcmp(w[0], "upgrade")) {
-		rc = graph_plan_upgrade(g, &cur, w[2], &p, &e);
+		rc = graph_plan(g, &cur, w[2], GRAPH_UPGRADE, &p, &e);
 	} else if (!strcmp(w[0], "downgrade")) {
-		rc = graph_plan_downgrade(g, &cur, w[2], &p, &e);
+		rc = graph_plan(g, &cur, w[2], GRAPH_DOWNGRADE, &p, &e);
 	} else if (!strcmp(w[0], "stamp")) {
 		strlist_split(&t, w[2], ",");
 		rc = graph_plan_stamp(g, &cur, &t, nw == 4, &p, &e);
@@ -510,13 +510,13 @@ static void test_step_desc(void **state)
 	fx_build(&fx, TREE);
 	strlist_push(&cur, "3000");
 	strlist_push(&cur, "4000");
-	assert_int_equal(graph_plan_upgrade(fx.g, &cur, "5000", &p, &e), 0);
+	assert_int_equal(graph_plan(fx.g, &cur, "5000", GRAPH_UPGRADE, &p, &e), 0);
 	assert_int_equal(p.n, 1);
 	assert_string_equal(p.steps[0].desc, "3000, 4000 -> 5000, msg 5000");
 	assert_int_equal(p.start_heads.n, 2);
 	plan_release(&p);
 	strlist_free(&cur);
-	assert_int_equal(graph_plan_upgrade(fx.g, &cur, "1000", &p, &e), 0);
+	assert_int_equal(graph_plan(fx.g, &cur, "1000", GRAPH_UPGRADE, &p, &e), 0);
 	assert_string_equal(p.steps[0].desc, " -> 1000, msg 1000");
 	plan_release(&p);
 	fx_free(&fx);
@@ -558,13 +558,13 @@ static void test_long_chain(void **state)
 	assert_int_equal(hist.n, n);
 	assert_string_equal(hist.v[0]->id, "r099999");
 	strlist_push(&cur, "r000010");
-	assert_int_equal(graph_plan_upgrade(g, &cur, "main@head", &p, &e), 0);
+	assert_int_equal(graph_plan(g, &cur, "main@head", GRAPH_UPGRADE, &p, &e), 0);
 	assert_int_equal(p.n, n - 11);
 	assert_string_equal(p.end_heads.v[0], "r099999");
 	plan_release(&p);
 	strlist_free(&cur);
 	strlist_push(&cur, "r099999");
-	assert_int_equal(graph_plan_downgrade(g, &cur, "base", &p, &e), 0);
+	assert_int_equal(graph_plan(g, &cur, "base", GRAPH_DOWNGRADE, &p, &e), 0);
 	assert_int_equal(p.n, n);
 	assert_int_equal(p.end_heads.n, 0);
 	plan_release(&p);
