@@ -106,7 +106,7 @@ def version_of(argv, pattern=r"(\d+(?:\.\d+)+)"):
 
 
 # --------------------------------------------------------------------------
-# PostgreSQL: a private cluster, as tests/integration/conftest.py starts it,
+# PostgreSQL: a private cluster, as tests/integration/harness.py starts it,
 # but with the server's default durability (fsync, synchronous_commit on)
 
 

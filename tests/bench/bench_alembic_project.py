@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import PgCluster  # noqa: E402
+from harness import PgCluster  # noqa: E402
 
 ALEMBIC = "/usr/bin/alembic"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))

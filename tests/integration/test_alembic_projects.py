@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_no_canary, describe, prestart_bin
+from harness import assert_no_canary, describe, prestart_bin
 
 ALEMBIC = "/usr/bin/alembic"
 

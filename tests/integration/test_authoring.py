@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import APP_ROLE, PG_BIN, REPO, Project, describe, lines, out
+from harness import APP_ROLE, AlembicProject, PG_BIN, REPO, describe, lines, out
 
 DATE_RE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?"
 
 
 # ---------------------------------------------------------------- helpers
-
-@pytest.fixture
-def proj(tmp_path):
-    """A project with no database: authoring needs none."""
-    root = tmp_path / "authoring"
-    root.mkdir()
-    return Project(root, None)
-
 
 def header(path):
     fields = {}
@@ -210,8 +202,6 @@ def test_offline_needs_no_connection(proj):
 
 
 def test_offline_py_revisions_delegate_to_alembic(proj, tmp_path):
-    from conftest import AlembicProject
-
     class NoDb:
         url = "sqlite:///" + str(tmp_path / "a.db")
 

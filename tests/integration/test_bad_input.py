@@ -14,8 +14,7 @@ import tempfile
 
 import pytest
 
-from conftest import PASSWORD, describe, prestart_bin
-from helpers import add_rev
+from harness import PASSWORD, add_rev, describe, prestart_bin
 
 SECRET_URL = "postgresql://app:%s@127.0.0.1:1/x" % PASSWORD
 

@@ -28,7 +28,7 @@ from alembic import command as alembic_command
 from alembic.config import Config
 from alembic.script.base import Script
 
-from conftest import prestart_bin
+from harness import prestart_bin
 
 N_GRAPHS = int(os.environ.get("PRESTART_DIFF_GRAPHS")
                or ("5000" if os.environ.get("PRESTART_LONG") == "1" else "200"))

@@ -10,9 +10,8 @@ import shutil
 
 import pytest
 
-from conftest import describe, lines, out
-from helpers import (BRANCHED, BRANCHED_HEADS, LINEAR, ancestors, add_rev, branched, data_tables,
-                     linear, table_of)
+from harness import (BRANCHED, BRANCHED_HEADS, LINEAR, add_rev, ancestors, branched, data_tables,
+                     describe, linear, lines, out, table_of)
 
 
 def tables_for(revs):

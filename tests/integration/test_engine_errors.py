@@ -3,8 +3,7 @@
 The password never shows in any output (checked by every project.run)."""
 import pytest
 
-from conftest import CANARY, PASSWORD, describe, out
-from helpers import add_rev, data_tables, linear
+from harness import CANARY, PASSWORD, add_rev, data_tables, describe, linear, out
 
 
 def stamp_raw(db, *revs):

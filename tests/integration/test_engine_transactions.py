@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from conftest import describe, lines, out
-from helpers import add_rev, data_tables, loc_regex, table_of
+from harness import add_rev, data_tables, describe, lines, loc_regex, out, table_of
 
 FIVE = ["a1", "b2", "c3", "d4", "e5"]
 

@@ -5,9 +5,7 @@ import collections
 
 import pytest
 
-from runner_support import SH
-from runner_support import (advisory_locks, audit_chain, sessions_running, spawn,
-                            wait_until)
+from harness import SH, advisory_locks, audit_chain, sessions_running, spawn, wait_until
 
 
 def marker_app(path):

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from conftest import CANARY, PASSWORD, free_port
-from runner_support import (PYTHON, advisory_locks, closed_port, http_get, pg_conn,
-                            sessions_running, sleep_rev, spawn, wait_until)
+from harness import (CANARY, PASSWORD, PYTHON, advisory_locks, closed_port, default_signals,
+                     free_port, http_get, pg_conn, sessions_running, sleep_rev, spawn, wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 
@@ -85,9 +84,8 @@ def test_app_has_no_blocked_or_ignored_signals(engine, project):
     """cat changes no signal state (Python would ignore SIGPIPE itself), so
     it shows what the exec handed over."""
     import subprocess
-    from runner_support import _default_signals
     control = subprocess.run(["/bin/cat", "/proc/self/status"], stdout=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, text=True, preexec_fn=_default_signals)
+                             stdin=subprocess.DEVNULL, text=True, preexec_fn=default_signals)
     # A parent such as make may leave glibc's reserved signals 32 and 33
     # ignored, and Python cannot reset them: the control tolerates that,
     # prestart must not (it resets them before exec).

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from conftest import CANARY, free_port
-from runner_support import (PYTHON, http_get, parse_prometheus, sessions_running, sleep_rev,
-                            spawn, wait_until)
+from harness import (CANARY, PYTHON, free_port, http_get, parse_prometheus, sessions_running,
+                     sleep_rev, spawn, wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, free_port
-from runner_support import (http_get, advisory_locks, pg_conn, pid_comm, sessions_running, sleep_rev,
-                            spawn, unshare_child, wait_until, closed_port)
+from harness import (PASSWORD, advisory_locks, closed_port, free_port, http_get, pg_conn, pid_comm,
+                     sessions_running, sleep_rev, spawn, unshare_child, wait_until)
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 

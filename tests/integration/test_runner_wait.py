@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, lines
-from runner_support import LateCluster, ScriptedHTTP, closed_port, spawn, wait_until
+from harness import LateCluster, PASSWORD, ScriptedHTTP, closed_port, lines, spawn, wait_until
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
@@ -209,17 +208,6 @@ def test_healthcheck_closed_port(engine, project):
 
 # --------------------------------------------------------------------------
 # A server that accepts connections and never answers
-
-
-@pytest.fixture
-def silent_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(64)
-    try:
-        yield s.getsockname()[1]
-    finally:
-        s.close()
 
 
 @sqlite_only
