@@ -68,7 +68,7 @@ test:
 	@$(MAKE) --no-print-directory integration
 
 # The full-size variants of the randomised tests, which read PRESTART_LONG=1
-# (test_crash.py: 50 kills per engine; test_differential.py: 5000 graphs
+# (test_crash.py: 50 kills per engine; test_alembic_differential.py: 5000 graphs
 # unless PRESTART_DIFF_GRAPHS says otherwise).  Not part of `make test`.
 test-long:
 	@PRESTART_LONG=1 PRESTART_DIFF_GRAPHS=$${PRESTART_DIFF_GRAPHS:-5000} \
