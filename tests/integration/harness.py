@@ -602,6 +602,10 @@ def table_of(rev):
     return "t_" + rev.replace(".", "_").replace("-", "_")
 
 
+def tables_for(revs):
+    return {table_of(r) for r in revs}
+
+
 def add_rev(project, rev, down=None, alembic=False, **kw):
     t = table_of(rev)
     kw.setdefault("up", "CREATE TABLE %s (id integer PRIMARY KEY);" % t)
@@ -619,6 +623,11 @@ def linear(project, ids=LINEAR, alembic=False):
         add_rev(project, rev, down=prev, alembic=alembic, message="step %d %s" % (i + 1, rev))
         prev = rev
     return list(ids)
+
+
+def ids_of(n, prefix="x"):
+    """["x1", ..., "xn"]: ids for linear()."""
+    return ["%s%d" % (prefix, i) for i in range(1, n + 1)]
 
 
 # r1 <- r2 <- br_a (label "feature") <- br_a2 <- m1 (merge) <- r3
@@ -879,6 +888,22 @@ def sessions_running(db, fragment):
         "SELECT pid, application_name, state FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() "
         "  AND state <> 'idle' AND query LIKE %s", ("%" + fragment + "%",))
+
+
+def held_lock_key(project, tmp_path):
+    """Start a prestart that blocks inside a migration, read the key of the
+    advisory lock it holds from pg_locks, stop it. The project must have a
+    pending revision running pg_sleep(60)."""
+    p = spawn(project, "run", outdir=tmp_path / "holder")
+    try:
+        rows = wait_until(lambda: [r for r in advisory_locks(project.db)
+                                   if r[2] and (r[3] or "").startswith("prestart")],
+                          20, what="prestart to hold the advisory lock")
+    finally:
+        p.signal(signal.SIGTERM)
+        p.wait(15)
+    assert len(rows) == 1, rows
+    return rows[0][0]
 
 
 # --------------------------------------------------------------------------

@@ -1,11 +1,23 @@
-"""Several replicas running `prestart run` at once on one database (SPEC §4
-steps 4-8): exactly one migrates, the others wait for the lock or see head,
-every one execs the application."""
+"""The migration lock (SPEC §4 step 5, §6 exit 4): several replicas running
+`prestart run` at once on one database (exactly one migrates, the others
+wait for the lock or see head, every one execs the application), the lock
+timeout naming the holder, and the fast path that never takes the lock.
+
+SIGTERM while waiting for the lock: test_signals.py."""
 import collections
+import fcntl
+import time
 
 import pytest
 
-from harness import SH, advisory_locks, audit_chain, sessions_running, spawn, wait_until
+from harness import (SH, advisory_locks, audit_chain, held_lock_key, ids_of, linear, pg_conn,
+                     sessions_running, sleep_rev, spawn, wait_until)
+
+pg_only = pytest.mark.parametrize("engine", ["pg"])
+
+
+# --------------------------------------------------------------------------
+# Replicas
 
 
 def marker_app(path):
@@ -90,3 +102,99 @@ def test_concurrent_index_while_others_wait(engine, project, tmp_path):
     assert valid == [(True,)]
     assert "after_index" in project.db.tables()
     assert advisory_locks(project.db) == []
+
+
+# --------------------------------------------------------------------------
+# The lock timeout (exit 4)
+
+
+@pg_only
+@pytest.mark.parametrize("holder_role", ["app", "superuser"])
+def test_lock_timeout_names_holder(engine, project, tmp_path, holder_role):
+    """The holder is named by its application_name, whether it is another
+    replica (same role, over TCP) or a session of another role over the
+    local socket (whose client address and start time the app role may not
+    read)."""
+    project.rev("a1", up="CREATE TABLE t1 (id integer);", down_sql="")
+    sleep_rev(project, "s2", down="a1", seconds=60)
+    key = held_lock_key(project, tmp_path)
+    before = project.db.versions()
+    holder = pg_conn(project.db, application_name="blocking-replica-7",
+                     as_app=holder_role == "app")
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        t0 = time.monotonic()
+        cp = project.run("run", "--lock-timeout", "1s", "--", "/bin/true", timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        holder.close()
+    assert cp.returncode == 4, "exit %d\n%s%s" % (cp.returncode, cp.stdout, cp.stderr)
+    assert "blocking-replica-7" in cp.stdout + cp.stderr
+    assert 0.9 <= took < 10, took
+    assert project.db.versions() == before
+    assert "t1" not in project.db.tables()
+
+
+# --------------------------------------------------------------------------
+# The fast path never takes the lock; SQLite's lock file
+
+
+@pg_only
+def test_fast_path_does_not_take_the_lock(engine, project, tmp_path):
+    ids = linear(project, ids_of(3))
+    project.ok("run")
+    assert project.db.versions() == [ids[-1]]
+    # Find the lock key: a pending slow revision makes a run hold it.
+    sleep_rev(project, "slow", down=ids[-1], seconds=60)
+    p = spawn(project, "run", outdir=tmp_path / "holder")
+    try:
+        rows = wait_until(lambda: [r for r in advisory_locks(project.db) if r[2]], 20,
+                          what="prestart to hold the lock")
+    finally:
+        p.signal(15)
+        p.wait(15)
+    key = rows[0][0]
+    for f in project.versions.iterdir():
+        if f.name.startswith("slow"):
+            f.unlink()
+    holder = pg_conn(project.db, application_name="holds-it", as_app=True)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        t0 = time.monotonic()
+        cp = project.run("run", "--lock-timeout", "2s", "--", "/bin/sh", "-c",
+                         'echo "app:$PRESTART_REVISION"', timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        holder.close()
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "app:%s" % ids[-1] in cp.stdout.splitlines()
+    assert took < 1.5, "the fast path waited %.2fs (for the lock?)" % took
+    assert "holds-it" not in cp.stdout + cp.stderr
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_fast_path_sqlite_ignores_lock_file(engine, project, tmp_path):
+    ids = linear(project, ids_of(3))
+    project.ok("run")
+    lock_path = project.db.path + ".prestart.lock"
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        cp = project.run("run", "--lock-timeout", "2s", "--", "/bin/true")
+        took = time.monotonic() - t0
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert took < 1.5
+    assert project.db.versions() == [ids[-1]]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_sqlite_lock_timeout(engine, project, tmp_path):
+    linear(project, ids_of(3))
+    lock_path = project.db.path + ".prestart.lock"
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        cp = project.run("run", "--lock-timeout", "1s", "--", "/bin/true")
+    assert cp.returncode == 4, cp.stdout + cp.stderr
+    assert project.db.versions() == []

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import add_rev, data_tables, describe, free_port, prestart_bin
+from harness import add_rev, data_tables, free_port, prestart_bin
 
 ODD_NAMES = [
     'we"ird; drop table x',
