@@ -53,11 +53,20 @@ $(BUILD)/tests/tools/graphtool: tests/tools/graphtool.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(PS_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PS_LIBS)
 
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+# One area (tests/README.md): `make unit T=graph` builds and runs only
+# tests/unit/test_graph; `make integration K=lock` runs the files
+# tests/integration/test_lock*.py (a file pattern, not pytest -k: that is
+# PYTEST_ARGS="-k NAME").
+UNIT_RUN := $(if $(T),$(filter %/test_$(T),$(UNIT_BINS)),$(UNIT_BINS))
+INTEGRATION_RUN := $(if $(K),$(wildcard tests/integration/test_$(K)*.py),tests/integration)
+
+unit: $(UNIT_RUN)
+	@test -n "$(UNIT_RUN)" || { echo "unit: no tests/unit/test_$(T).c"; exit 2; }
+	@set -e; for t in $(UNIT_RUN); do echo "== $$t"; $$t; done
 
 integration: $(BIN)
-	PRESTART_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+	@test -n "$(INTEGRATION_RUN)" || { echo "integration: no tests/integration/test_$(K)*.py"; exit 2; }
+	PRESTART_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -p no:cacheprovider $(INTEGRATION_RUN) $(PYTEST_ARGS)
 
 # `make test` and `make demo` are the README's first commands on a fresh
 # machine: they make sure the packages are there first.
@@ -68,7 +77,7 @@ test:
 	@$(MAKE) --no-print-directory integration
 
 # The full-size variants of the randomised tests, which read PRESTART_LONG=1
-# (test_crash.py: 50 kills per engine; test_differential.py: 5000 graphs
+# (test_crash.py: 50 kills per engine; test_alembic_differential.py: 5000 graphs
 # unless PRESTART_DIFF_GRAPHS says otherwise).  Not part of `make test`.
 test-long:
 	@PRESTART_LONG=1 PRESTART_DIFF_GRAPHS=$${PRESTART_DIFF_GRAPHS:-5000} \

@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from harness import ENV_PY  # noqa: E402  (the env.py the tests use too)
+
 BUILD = REPO / "build" / "bench"
 # The binary measured: a copy (so that a rebuild in the tree cannot change
 # it mid-run) of the static build that ships (build/static/prestart, which
@@ -106,7 +109,7 @@ def version_of(argv, pattern=r"(\d+(?:\.\d+)+)"):
 
 
 # --------------------------------------------------------------------------
-# PostgreSQL: a private cluster, as tests/integration/conftest.py starts it,
+# PostgreSQL: a private cluster, as tests/integration/harness.py starts it,
 # but with the server's default durability (fsync, synchronous_commit on)
 
 
@@ -209,35 +212,6 @@ class Cluster:
 
 # --------------------------------------------------------------------------
 # projects: the same revisions written for each tool
-
-
-ENV_PY = '''\
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-
-
-def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section, {}),
-                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=None)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
-'''
 
 
 def rev_id(i):

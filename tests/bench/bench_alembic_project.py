@@ -25,24 +25,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
-from conftest import PgCluster  # noqa: E402
+from harness import ENV_PY, PgCluster  # noqa: E402
 
 ALEMBIC = "/usr/bin/alembic"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 N_REVS = 50
-
-ENV_PY = '''\
-import os
-from alembic import context
-from sqlalchemy import create_engine, pool
-
-engine = create_engine(os.environ["DATABASE_URL"], poolclass=pool.NullPool)
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=None)
-    with context.begin_transaction():
-        context.run_migrations()
-'''
-
 
 def make_project(root):
     versions = root / "alembic" / "versions"

@@ -8,8 +8,7 @@ reference), and each tool must read what the other wrote.
 """
 import pytest
 
-from conftest import describe, lines
-from helpers import ancestors, branched, data_tables, linear, table_of
+from harness import ancestors, branched, data_tables, describe, linear, lines, table_of
 
 
 class Pair:

@@ -10,44 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import assert_no_canary, describe, prestart_bin
-
-ALEMBIC = "/usr/bin/alembic"
-
-ENV_PY = '''\
-import os
-from logging.config import fileConfig
-
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-if config.config_file_name is not None and config.file_config.has_section("loggers"):
-    fileConfig(config.config_file_name)
-
-url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
-config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-target_metadata = None
-
-
-def run_migrations_online():
-    connectable = engine_from_config(config.get_section(config.config_ini_section),
-                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-run_migrations_online()
-'''
+from harness import ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin
 
 REV_PY = '''\
 """{message}

@@ -4,7 +4,9 @@ that names the offending thing (file and line where there is one), no
 password in any output, and a database left exactly as it was (or, for
 SQLite, not even created when the error comes before connecting).
 
-Each case runs on both engines unless it says otherwise."""
+Each case runs on both engines unless it says otherwise.
+
+Errors of the revision graph and targets: test_graph.py."""
 import os
 import shutil
 import socket
@@ -14,8 +16,7 @@ import tempfile
 
 import pytest
 
-from conftest import PASSWORD, describe, prestart_bin
-from helpers import add_rev
+from harness import PASSWORD, add_rev, data_tables, describe, linear, out, prestart_bin
 
 SECRET_URL = "postgresql://app:%s@127.0.0.1:1/x" % PASSWORD
 
@@ -333,3 +334,45 @@ def test_unreadable_revision_file(world_dir):
     assert "a1_secret.sql" in errs[0] and "Permission denied" in errs[0], describe(cp)
     assert not os.path.exists(db_path)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0
+
+
+# --------------------------------------------------------------------------
+# Outside the catalogue: URLs and usage on both engines
+
+
+@pytest.mark.parametrize("url", [
+    "mysql://app:%s@127.0.0.1/db" % PASSWORD,
+    "sqlite://",
+    "not a url",
+])
+def test_unsupported_url(project, db, url):
+    linear(project)
+    cp = project.run("upgrade", url=url)
+    assert cp.returncode == 2, describe(cp)
+    if url.startswith("mysql"):
+        assert "mysql" in out(cp)
+    assert data_tables(db) == set()
+
+
+def test_no_database_url(project, db):
+    """No DATABASE_URL, no flag, no config and no PG* variable: a
+    configuration error at once, not a wait for a default server."""
+    linear(project)
+    cp = project.run("upgrade", url=None, env={"PRESTART_WAIT_TIMEOUT": "3s"})
+    assert cp.returncode == 2, describe(cp)
+
+
+@pytest.mark.parametrize("argv", [
+    ["frobnicate"],
+    ["upgrade", "--no-such-flag"],
+    ["--no-such-global", "upgrade"],
+    ["upgrade", "a1", "b2"],
+    ["history", "-r", "nocolon"],
+    ["--log-format", "xml", "current"],
+])
+def test_bad_usage(project, db, argv):
+    linear(project)
+    cp = project.run(*argv)
+    assert cp.returncode == 2, describe(cp)
+    assert out(cp).strip(), describe(cp)
+    assert data_tables(db) == set()

@@ -29,8 +29,7 @@ import time
 
 import pytest
 
-from conftest import Project, describe
-from runner_support import pg_conn, spawn, wait_until
+from harness import Project, describe, pg_conn, spawn, wait_until
 
 N = 200
 LONG = os.environ.get("PRESTART_LONG") == "1"

@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from conftest import APP_ROLE, PASSWORD, PG_BIN, PgCluster
-from helpers import add_rev, data_tables, table_of
-from runner_support import spawn, wait_until
+from harness import (APP_ROLE, PASSWORD, PG_BIN, PgCluster, Project, add_rev, data_tables, spawn,
+                     table_of, wait_until)
 
 pytestmark = pytest.mark.parametrize("engine", ["pg"])
 
@@ -59,7 +58,7 @@ def fault_cluster():
 
 
 class FaultDb:
-    """A conftest Database look-alike on the fault cluster (what Project,
+    """A harness Database look-alike on the fault cluster (what Project,
     spawn and the helpers need)."""
 
     kind = "pg"
@@ -103,7 +102,6 @@ def fdb(fault_cluster, request):
 
 @pytest.fixture
 def fproject(fdb, tmp_path):
-    from conftest import Project
     root = tmp_path / "proj"
     root.mkdir()
     return Project(root, fdb)

@@ -16,8 +16,7 @@ import time
 
 import pytest
 
-from conftest import describe, free_port, prestart_bin
-from helpers import add_rev, data_tables
+from harness import add_rev, data_tables, free_port, prestart_bin
 
 ODD_NAMES = [
     'we"ird; drop table x',

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (APP_ROLE, CANARY, PASSWORD, REPO, Project, assert_no_canary, describe,
-                      free_port, prestart_bin)
+from harness import (APP_ROLE, CANARY, Database, PASSWORD, Project, REPO, assert_no_canary,
+                     describe, free_port, prestart_bin)
 
 K8S = REPO / "k8s"
 DOCKER = REPO / "docker"
@@ -133,7 +133,6 @@ def http_target():
 def pgproj(pg_cluster, tmp_path, request):
     """A project on a fresh PostgreSQL database (these tests are about
     deployment, not engines)."""
-    from conftest import Database
     name = pg_cluster.new_database("ship")
     request.addfinalizer(lambda: pg_cluster.drop_database(name))
     db = Database("pg", pg_cluster.tcp_url(name), cluster=pg_cluster, name=name)

@@ -340,13 +340,20 @@ static void test_wait_all_files(void **state)
 	struct err e = { 0 };
 	volatile sig_atomic_t stop = 0;
 	long long t0;
+	char dir[] = "/tmp/prestart-wait-XXXXXX";
+	char *spec, *want;
 
 	(void)state;
+	/* a directory of our own, and a path under it that cannot exist */
+	assert_non_null(mkdtemp(dir));
 	status_init(&st);
 	assert_int_equal(wait_all(NULL, 0, 100, &stop, &st, &e), 0);
 
-	parse_ok("file:///", &t[0]);
-	parse_ok("file:///nonexistent/prestart-test-target", &t[1]);
+	spec = xasprintf("file://%s", dir);
+	parse_ok(spec, &t[0]);
+	free(spec);
+	spec = xasprintf("file://%s/missing/prestart-test-target", dir);
+	parse_ok(spec, &t[1]);
 	assert_int_equal(wait_all(t, 1, 1000, &stop, &st, &e), 0);
 	assert_int_equal(st.wait_attempts, 1);
 
@@ -354,8 +361,10 @@ static void test_wait_all_files(void **state)
 	assert_int_equal(wait_all(t, 2, 300, &stop, NULL, &e), -1);
 	assert_true(now_ms() - t0 < 1300);
 	assert_int_equal(e.kind, ERR_TIMEOUT);
-	assert_string_equal(e.msg, "timed out after 300ms waiting for "
-			    "file:///nonexistent/prestart-test-target (no such file or directory)");
+	want = xasprintf("timed out after 300ms waiting for %s (no such file or directory)", spec);
+	assert_string_equal(e.msg, want);
+	free(want);
+	free(spec);
 
 	/* A signal that already arrived stops the wait before any attempt. */
 	stop = SIGTERM;
@@ -367,6 +376,7 @@ static void test_wait_all_files(void **state)
 	wait_target_release(&t[0]);
 	wait_target_release(&t[1]);
 	status_release(&st);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 int main(void)

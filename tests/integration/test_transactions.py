@@ -1,12 +1,11 @@
-"""Transactions: the whole run in one transaction by default, one per
-revision with --transaction-per-migration, `Transactional: false`
-revisions, and where a failing statement is reported."""
-import re
+"""Transactions (SPEC §4 step 6): the whole run in one transaction by
+default, one per revision with --transaction-per-migration, `Transactional:
+false` revisions, and where a failing statement is reported.
 
+A `Transactional: false` revision interrupted half-way: test_crash.py."""
 import pytest
 
-from conftest import describe, lines, out
-from helpers import add_rev, data_tables, loc_regex, table_of
+from harness import add_rev, data_tables, describe, linear, loc_regex, out
 
 FIVE = ["a1", "b2", "c3", "d4", "e5"]
 
@@ -64,6 +63,12 @@ def test_transaction_per_migration_keeps_completed(project, db, how):
     assert cp.returncode == 1, describe(cp)
     assert data_tables(db) == {"t_a1", "t_b2"}, describe(cp)
     assert db.versions() == ["b2"]
+
+
+def test_transaction_per_migration_flag_accepted(project, db):
+    linear(project)
+    project.ok("--transaction-per-migration", "upgrade")
+    assert db.versions() == ["c3"]
 
 
 def test_non_transactional_revision(project, db):

@@ -1,13 +1,15 @@
-"""Waiting for the database and the --wait-for targets (SPEC §4 step 3),
-and `healthcheck URL` (SPEC §1)."""
+"""Waiting for the database and the --wait-for targets (SPEC §4 step 3):
+servers started late or never, errors waiting cannot fix, HTTP, TCP and
+file targets, and servers that accept and never answer.
+
+SIGTERM while waiting: test_signals.py.  `healthcheck URL`: test_health.py."""
 import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import PASSWORD, lines
-from runner_support import LateCluster, ScriptedHTTP, closed_port, spawn, wait_until
+from harness import LateCluster, PASSWORD, ScriptedHTTP, closed_port, lines, spawn, wait_until
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
@@ -184,42 +186,8 @@ def test_wait_for_file_created_late(engine, project, tmp_path):
 
 
 # --------------------------------------------------------------------------
-# healthcheck URL
-
-
-@sqlite_only
-@pytest.mark.parametrize("code, expect", [(200, 0), (204, 0), (500, 1), (404, 1)])
-def test_healthcheck_status(engine, project, code, expect):
-    srv = ScriptedHTTP(lambda n: code)
-    try:
-        cp = project.run("healthcheck", srv.url("/livez"), url=None)
-    finally:
-        srv.close()
-    assert cp.returncode == expect, cp.stdout + cp.stderr
-    assert srv.hits == 1
-
-
-@sqlite_only
-def test_healthcheck_closed_port(engine, project):
-    t0 = time.monotonic()
-    cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
-    assert cp.returncode == 1, cp.stdout + cp.stderr
-    assert time.monotonic() - t0 < 5
-
-
-# --------------------------------------------------------------------------
-# A server that accepts connections and never answers
-
-
-@pytest.fixture
-def silent_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(64)
-    try:
-        yield s.getsockname()[1]
-    finally:
-        s.close()
+# A server that accepts connections and never answers (the silent_port
+# fixture)
 
 
 @sqlite_only
@@ -242,17 +210,3 @@ def test_silent_server_respects_deadline(engine, project, silent_port, where):
     took = time.monotonic() - t0
     assert cp.returncode == 124, cp.stdout + cp.stderr
     assert took < 3.0, "took %.2fs for --wait-timeout 2s" % took
-
-
-@pg_only
-def test_sigterm_while_connect_hangs(engine, project, silent_port):
-    import signal
-    project.rev("a1", up="CREATE TABLE t1 (id integer);")
-    url = "postgresql://app:%s@127.0.0.1:%d/x" % (PASSWORD, silent_port)
-    p = spawn(project, "run", "--wait-timeout", "60s", "--", "/bin/true", url=url)
-    wait_until(lambda: p.poll() is not None or time.monotonic() - p.started > 0.7, 5)
-    assert p.poll() is None, p.describe()
-    t0 = time.monotonic()
-    p.signal(signal.SIGTERM)
-    assert p.wait(8) == 143, p.describe()
-    assert time.monotonic() - t0 < 2.0

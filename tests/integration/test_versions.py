@@ -3,8 +3,7 @@ and merged history, compared step by step with what the real Alembic leaves
 on a second database for the same graph and the same commands."""
 import pytest
 
-from conftest import describe
-from helpers import BRANCHED, ancestors, branched, data_tables, table_of
+from harness import BRANCHED, ancestors, branched, data_tables, describe, table_of
 
 # Each scenario is a list of commands run by both tools from an empty
 # database.  Alembic's result is the reference, whatever it is.

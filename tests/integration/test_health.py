@@ -1,5 +1,9 @@
 """The health endpoint during `run` (SPEC §5): probes during a slow
-migration, idle clients, and the port handed over to the application."""
+migration, idle clients, and the port handed over to the application; and
+`healthcheck URL` (SPEC §1), the client side.
+
+The endpoint under abuse: test_security.py; its HTTP parser: the unit
+tests (tests/unit/test_health.c)."""
 import json
 import os
 import socket
@@ -7,11 +11,11 @@ import time
 
 import pytest
 
-from conftest import CANARY, free_port
-from runner_support import (PYTHON, http_get, parse_prometheus, sessions_running, sleep_rev,
-                            spawn, wait_until)
+from harness import (CANARY, PYTHON, ScriptedHTTP, closed_port, free_port, http_get,
+                     parse_prometheus, sessions_running, sleep_rev, spawn, wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
+sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
 
 
 def base(port, path):
@@ -199,3 +203,27 @@ def _port_open(port):
         return True
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------
+# `healthcheck URL` (SPEC §1): the probe for scratch images
+
+
+@sqlite_only
+@pytest.mark.parametrize("code, expect", [(200, 0), (204, 0), (500, 1), (404, 1)])
+def test_healthcheck_status(engine, project, code, expect):
+    srv = ScriptedHTTP(lambda n: code)
+    try:
+        cp = project.run("healthcheck", srv.url("/livez"), url=None)
+    finally:
+        srv.close()
+    assert cp.returncode == expect, cp.stdout + cp.stderr
+    assert srv.hits == 1
+
+
+@sqlite_only
+def test_healthcheck_closed_port(engine, project):
+    t0 = time.monotonic()
+    cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert time.monotonic() - t0 < 5

@@ -1,22 +1,18 @@
-"""Every command of the migration engine, on SQLite and PostgreSQL.
+"""The migration commands of SPEC §1 on SQLite and PostgreSQL: upgrade,
+downgrade, current, history, heads, branches, show, stamp, check, and `run`
+as the default command.
 
 Where the output is Alembic's (current, history, heads, branches, show),
 the same graph is also written as an Alembic project and the real
 `alembic` command is the reference.
-"""
-import json
+
+What `run` hands the application: test_exec.py.  Unknown and ambiguous
+targets: test_graph.py.  Global options: test_config.py.  --sql:
+test_offline.py.  `revision`, `merge`: test_authoring.py."""
 import re
-import shutil
 
-import pytest
-
-from conftest import describe, lines, out
-from helpers import (BRANCHED, BRANCHED_HEADS, LINEAR, ancestors, add_rev, branched, data_tables,
-                     linear, table_of)
-
-
-def tables_for(revs):
-    return {table_of(r) for r in revs}
+from harness import (BRANCHED, BRANCHED_HEADS, LINEAR, ancestors, branched, data_tables, describe,
+                     linear, lines, out, tables_for)
 
 
 # ---------------------------------------------------------------- upgrade
@@ -340,32 +336,7 @@ def test_check(project, db):
     assert db.versions() == ["c3"]  # check changes nothing
 
 
-# ---------------------------------------------------------------- run
-
-def test_run_upgrades_then_execs(project, db):
-    linear(project)
-    cp = project.ok("run", "--", "sh", "-c", "echo \"rev=$PRESTART_REVISION\"")
-    assert "rev=c3" in lines(cp.stdout), describe(cp)
-    assert db.versions() == ["c3"]
-    assert data_tables(db) == tables_for(LINEAR)
-
-
-def test_run_two_heads_revision_env(project, db):
-    branched(project)
-    cp = project.ok("run", "--", "sh", "-c", "echo \"rev=$PRESTART_REVISION\"")
-    revs = [ln for ln in lines(cp.stdout) if ln.startswith("rev=")]
-    assert len(revs) == 1, describe(cp)
-    assert set(revs[0][4:].split(",")) == BRANCHED_HEADS
-
-
-def test_run_without_app(project, db):
-    linear(project)
-    project.ok("run")
-    assert db.versions() == ["c3"]
-    # restart at head: the fast path, still exit 0
-    project.ok("run")
-    assert db.versions() == ["c3"]
-
+# ---------------------------------------------------------------- the default command
 
 def test_default_command_is_run(project, db):
     linear(project)
@@ -373,80 +344,3 @@ def test_default_command_is_run(project, db):
     assert "rev=c3" in lines(cp.stdout)
     assert db.versions() == ["c3"]
 
-
-def test_run_app_exit_status_passes_through(project, db):
-    linear(project)
-    cp = project.run("run", "--", "sh", "-c", "exit 7")
-    assert cp.returncode == 7, describe(cp)
-    cp = project.run("run", "--", "/nonexistent/app")
-    assert cp.returncode == 127, describe(cp)
-
-
-# ---------------------------------------------------------------- global options
-
-def test_database_url_flag(project, db):
-    linear(project)
-    project.ok("-d", db.url, "upgrade", url=None)
-    assert db.versions() == ["c3"]
-    cp = project.ok("--database-url", db.url, "current", url=None)
-    assert lines(cp.stdout) == ["c3 (head)"]
-
-
-def test_dir_flag(project, db, tmp_path):
-    linear(project)
-    other = tmp_path / "elsewhere"
-    shutil.move(str(project.root / "migrations"), str(other))
-    cp = project.run("upgrade")
-    assert cp.returncode != 0, describe(cp)
-    project.ok("--dir", str(other), "upgrade")
-    assert db.versions() == ["c3"]
-
-
-def test_config_file_flag(project, db, tmp_path):
-    linear(project)
-    cfg_dir = tmp_path / "cfg"
-    cfg_dir.mkdir()
-    cfg = cfg_dir / "settings.ini"
-    cfg.write_text("[prestart]\nscript_location = %s\n" % (project.root / "migrations"))
-    project.ok("-c", str(cfg), "upgrade", "b2", cwd=str(tmp_path))
-    assert db.versions() == ["b2"]
-
-
-def test_transaction_per_migration_flag_accepted(project, db):
-    linear(project)
-    project.ok("--transaction-per-migration", "upgrade")
-    assert db.versions() == ["c3"]
-
-
-def test_log_format_json(project, db):
-    linear(project)
-    cp = project.ok("--log-format", "json", "upgrade")
-    events = [json.loads(ln) for ln in lines(cp.stdout)]
-    assert events, describe(cp)
-    for ev in events:
-        assert {"ts", "level", "event"} <= set(ev), ev
-    assert {"a1", "b2", "c3"} <= {ev.get("revision") for ev in events}, describe(cp)
-
-
-def test_data_commands_keep_stdout_clean(project, db):
-    linear(project)
-    project.ok("upgrade")
-    cp = project.ok("--log-format", "json", "current")
-    assert lines(cp.stdout) == ["c3 (head)"]
-    cp = project.ok("--log-format", "json", "heads")
-    assert lines(cp.stdout) == ["c3 (head)"]
-    cp = project.ok("--log-format", "json", "history")
-    assert len(lines(cp.stdout)) == 3
-    cp = project.ok("status")
-    doc = json.loads(cp.stdout)
-    assert isinstance(doc, dict)
-
-
-@pytest.mark.parametrize("engine", ["pg"])
-def test_unix_socket_url(project, db):
-    """libpq parameters in the query string: host= a socket directory."""
-    linear(project)
-    project.ok("upgrade", "b2", url=db.socket_url)
-    assert db.versions() == ["b2"]
-    cp = project.ok("-d", db.socket_url, "current", url=None)
-    assert lines(cp.stdout) == ["b2"]

@@ -1,8 +1,7 @@
 """The demo migrations shipped in docker/demo work on both engines."""
 import re
 
-from conftest import REPO, describe, lines
-from helpers import data_tables
+from harness import REPO, data_tables, describe, lines
 
 DEMO = REPO / "docker" / "demo" / "migrations"
 

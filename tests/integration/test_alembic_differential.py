@@ -28,7 +28,7 @@ from alembic import command as alembic_command
 from alembic.config import Config
 from alembic.script.base import Script
 
-from conftest import prestart_bin
+from harness import ENV_PY, prestart_bin
 
 N_GRAPHS = int(os.environ.get("PRESTART_DIFF_GRAPHS")
                or ("5000" if os.environ.get("PRESTART_LONG") == "1" else "200"))
@@ -37,23 +37,6 @@ CHUNK = 25
 
 # Seeds that once disagreed: run first, always.
 REGRESSION_SEEDS = [1035, 1066, 1110, 1115, 1129, 1130]
-
-# transactional_ddl: prestart runs an upgrade in one transaction; on SQLite
-# Alembic would otherwise keep the steps before a failing one (some graphs
-# make Alembic's own HeadMaintainer fail half-way, and prestart with it).
-ENV_PY = '''\
-from alembic import context
-from sqlalchemy import create_engine, pool
-
-engine = create_engine(context.config.get_main_option("sqlalchemy.url"),
-                       poolclass=pool.NullPool)
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=None,
-                      transactional_ddl=True)
-    with context.begin_transaction():
-        context.run_migrations()
-engine.dispose()
-'''
 
 LOG_DDL = "CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, rev TEXT, dir TEXT)"
 
@@ -236,6 +219,10 @@ def check_case(seed, tmp):
     cfg = Config()
     cfg.set_main_option("script_location", pydir)
     cfg.set_main_option("sqlalchemy.url", "sqlite:///" + a_db)
+    # prestart runs an upgrade in one transaction; on SQLite Alembic would
+    # otherwise keep the steps before a failing one (some graphs make
+    # Alembic's own HeadMaintainer fail half-way, and prestart with it).
+    cfg.set_main_option("transactional_ddl", "true")
 
     def where(i):
         return "seed %d, graph %r, steps %r, at step %d" % (seed, revs, steps, i)

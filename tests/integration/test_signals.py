@@ -1,5 +1,9 @@
-"""SIGTERM at every step of `run` (SPEC §4 "Signals", §6 128+N), the lock
-timeout (exit 4), and the same as PID 1 of a new PID namespace."""
+"""SIGTERM and SIGINT at every step of `run` (SPEC §4 "Signals", §6 128+N):
+waiting for the database, connecting, waiting for the lock, migrating,
+running a hook; most of them also as PID 1 of a new PID namespace.
+
+The lock timeout (exit 4): test_lock.py.  SIGTERM forwarded to a delegated
+Alembic: test_alembic_projects.py."""
 import json
 import os
 import signal
@@ -7,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, free_port
-from runner_support import (http_get, advisory_locks, pg_conn, pid_comm, sessions_running, sleep_rev,
-                            spawn, unshare_child, wait_until, closed_port)
+from harness import (PASSWORD, advisory_locks, closed_port, free_port, held_lock_key, http_get,
+                     ids_of, linear, pg_conn, pid_comm, sessions_running, sleep_rev, spawn,
+                     unshare_child, wait_until)
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -51,22 +55,6 @@ def no_lock_no_statement(db, fragment):
     wait_until(lambda: advisory_locks(db) == [], 3, what="the advisory lock to be free")
 
 
-def held_lock_key(project, tmp_path):
-    """Start a prestart that blocks inside a migration, read the key of the
-    advisory lock it holds from pg_locks, stop it. The project must have a
-    pending revision running pg_sleep(60)."""
-    p = spawn(project, "run", outdir=tmp_path / "holder")
-    try:
-        rows = wait_until(lambda: [r for r in advisory_locks(project.db)
-                                   if r[2] and (r[3] or "").startswith("prestart")],
-                          20, what="prestart to hold the advisory lock")
-    finally:
-        p.signal(signal.SIGTERM)
-        p.wait(15)
-    assert len(rows) == 1, rows
-    return rows[0][0]
-
-
 # --------------------------------------------------------------------------
 # While waiting for the database
 
@@ -94,6 +82,23 @@ def test_sqlite_sigterm_while_waiting_for_directory(engine, project, tmp_path, m
     assert p.poll() is None, p.describe()
     term_and_wait(p, pid)
     assert not missing.exists()
+
+
+# --------------------------------------------------------------------------
+# While a connection attempt hangs
+
+
+@pg_only
+def test_sigterm_while_connect_hangs(engine, project, silent_port):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    url = "postgresql://app:%s@127.0.0.1:%d/x" % (PASSWORD, silent_port)
+    p = spawn(project, "run", "--wait-timeout", "60s", "--", "/bin/true", url=url)
+    wait_until(lambda: p.poll() is not None or time.monotonic() - p.started > 0.7, 5)
+    assert p.poll() is None, p.describe()
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(8) == 143, p.describe()
+    assert time.monotonic() - t0 < 2.0
 
 
 # --------------------------------------------------------------------------
@@ -135,34 +140,6 @@ def test_sigterm_while_waiting_for_lock(engine, project, tmp_path, mode):
         holder.close()
     assert project.db.versions() == before
     assert advisory_locks(project.db) == []
-
-
-@pg_only
-@pytest.mark.parametrize("holder_role", ["app", "superuser"])
-def test_lock_timeout_names_holder(engine, project, tmp_path, holder_role):
-    """The holder is named by its application_name, whether it is another
-    replica (same role, over TCP) or a session of another role over the
-    local socket (whose client address and start time the app role may not
-    read)."""
-    project.rev("a1", up="CREATE TABLE t1 (id integer);", down_sql="")
-    sleep_rev(project, "s2", down="a1", seconds=60)
-    key = held_lock_key(project, tmp_path)
-    before = project.db.versions()
-    holder = pg_conn(project.db, application_name="blocking-replica-7",
-                     as_app=holder_role == "app")
-    try:
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (key,))
-        t0 = time.monotonic()
-        cp = project.run("run", "--lock-timeout", "1s", "--", "/bin/true", timeout=30)
-        took = time.monotonic() - t0
-    finally:
-        holder.close()
-    assert cp.returncode == 4, "exit %d\n%s%s" % (cp.returncode, cp.stdout, cp.stderr)
-    assert "blocking-replica-7" in cp.stdout + cp.stderr
-    assert 0.9 <= took < 10, took
-    assert project.db.versions() == before
-    assert "t1" not in project.db.tables()
 
 
 # --------------------------------------------------------------------------
@@ -212,3 +189,31 @@ def test_sigint_during_migration(engine, project):
     assert time.monotonic() - t0 < 2.0
     no_lock_no_statement(project.db, "pg_sleep(60)")
     assert project.db.versions() == []
+
+
+# --------------------------------------------------------------------------
+# While an after_upgrade hook runs
+
+
+def test_sigterm_while_hook_runs(engine, project, tmp_path):
+    linear(project, ids_of(3))
+    marker = tmp_path / "app-ran"
+    started = tmp_path / "hook-started"
+    hook = tmp_path / "hook.sh"
+    hook.write_text('#!/bin/sh\n: > "$1"\nexec sleep 60\n')
+    os.chmod(hook, 0o755)
+    p = spawn(project, "run", "--after", "%s %s" % (hook, started),
+              "--", "/bin/sh", "-c", ': > "$1"', "app", str(marker))
+    wait_until(lambda: started.exists() or p.poll() is not None, 15, what="the hook to start")
+    assert p.poll() is None, p.describe()
+    kids = [int(k) for t in os.listdir("/proc/%d/task" % p.pid)
+            for k in open("/proc/%d/task/%s/children" % (p.pid, t)).read().split()]
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(15) == 143, p.describe()
+    assert time.monotonic() - t0 < 2.0
+    assert not marker.exists()
+    # The hook does not outlive the run.
+    wait_until(lambda: not any(os.path.exists("/proc/%d" % k) and
+                               open("/proc/%d/stat" % k).read().split()[2] != "Z"
+                               for k in kids), 3, what="the hook to end")

@@ -1,0 +1,261 @@
+/* util: string lists, byte buffers, the small string helpers and the error
+ * buffer that every module builds on.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/util.h"
+
+/* l holds exactly the NULL-terminated strings given, and a NULL after them */
+static void list_is(const struct strlist *l, ...)
+{
+	const char *s;
+	size_t i = 0;
+	va_list ap;
+
+	va_start(ap, l);
+	while ((s = va_arg(ap, const char *))) {
+		assert_true(i < l->n);
+		assert_string_equal(l->v[i], s);
+		i++;
+	}
+	va_end(ap);
+	assert_int_equal(l->n, i);
+	if (l->v)
+		assert_null(l->v[l->n]);
+}
+
+static void test_strlist_push_and_contains(void **state)
+{
+	struct strlist l = { 0 };
+	char word[] = "copied";
+
+	(void)state;
+	assert_false(strlist_contains(&l, "x"));
+	strlist_push(&l, word);
+	word[0] = 'C'; /* push copies */
+	strlist_push_owned(&l, xstrdup("owned"));
+	list_is(&l, "copied", "owned", NULL);
+	assert_true(strlist_contains(&l, "owned"));
+	assert_false(strlist_contains(&l, "Copied"));
+	assert_false(strlist_contains(&l, "own"));
+	strlist_free(&l);
+	assert_null(l.v);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(l.alloc, 0);
+	strlist_free(&l); /* freeing twice, or an empty list, is harmless */
+}
+
+static void test_strlist_grows(void **state)
+{
+	struct strlist l = { 0 };
+	char buf[16];
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		snprintf(buf, sizeof(buf), "s%d", i);
+		strlist_push(&l, buf);
+		assert_null(l.v[l.n]); /* NULL-terminated at every step */
+	}
+	assert_int_equal(l.n, 1000);
+	assert_true(l.alloc > l.n);
+	assert_string_equal(l.v[0], "s0");
+	assert_string_equal(l.v[999], "s999");
+	assert_true(strlist_contains(&l, "s500"));
+	strlist_free(&l);
+}
+
+static void test_strlist_split(void **state)
+{
+	struct strlist l = { 0 };
+
+	(void)state;
+	strlist_split(&l, " a, b ,,c , ", ",");
+	list_is(&l, "a", "b", "c", NULL);
+	/* appends to what is there; several separators; blanks are trimmed
+	 * inside items, not split on unless a separator */
+	strlist_split(&l, "d e;\tf\n;", ";\n");
+	list_is(&l, "a", "b", "c", "d e", "f", NULL);
+	strlist_free(&l);
+
+	strlist_split(&l, "", ",");
+	list_is(&l, NULL);
+	strlist_split(&l, " , ,\t,", ",");
+	list_is(&l, NULL);
+	strlist_split(&l, "no-separator-here", ",");
+	list_is(&l, "no-separator-here", NULL);
+	strlist_free(&l);
+}
+
+static void test_strlist_join(void **state)
+{
+	struct strlist l = { 0 };
+	char *s;
+
+	(void)state;
+	s = strlist_join(&l, ", ");
+	assert_string_equal(s, ""); /* a string, never NULL */
+	free(s);
+	strlist_push(&l, "a");
+	s = strlist_join(&l, ", ");
+	assert_string_equal(s, "a");
+	free(s);
+	strlist_push(&l, "b");
+	strlist_push(&l, "");
+	strlist_push(&l, "c");
+	s = strlist_join(&l, ", ");
+	assert_string_equal(s, "a, b, , c");
+	free(s);
+	s = strlist_join(&l, "");
+	assert_string_equal(s, "abc");
+	free(s);
+	strlist_free(&l);
+}
+
+static void test_sbuf_add(void **state)
+{
+	struct sbuf b = { 0 };
+	char big[5000];
+
+	(void)state;
+	sbuf_add(&b, "abc", 2);
+	sbuf_adds(&b, "cd");
+	sbuf_addc(&b, 'e');
+	sbuf_addf(&b, "-%d-%s", 42, "x");
+	assert_string_equal(b.buf, "abcde-42-x");
+	assert_int_equal(b.len, strlen("abcde-42-x"));
+	/* bytes, not C strings: an embedded NUL is kept and counted */
+	sbuf_add(&b, "y\0z", 3);
+	assert_int_equal(b.len, 13);
+	assert_memory_equal(b.buf + 10, "y\0z", 4); /* and the buffer stays NUL-terminated */
+	sbuf_free(&b);
+	assert_null(b.buf);
+	assert_int_equal(b.len, 0);
+
+	/* a formatted append far beyond what was allocated */
+	memset(big, 'q', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	sbuf_adds(&b, "<");
+	sbuf_addf(&b, "%s>", big);
+	assert_int_equal(b.len, sizeof(big) + 1);
+	assert_int_equal(b.buf[0], '<');
+	assert_int_equal(b.buf[b.len - 1], '>');
+	assert_int_equal(b.buf[b.len], '\0');
+	assert_true(b.alloc > b.len);
+	sbuf_free(&b);
+}
+
+static void test_sbuf_reset_and_detach(void **state)
+{
+	struct sbuf b = { 0 };
+	char *s;
+
+	(void)state;
+	sbuf_reset(&b); /* on an empty buffer: nothing to do */
+	assert_null(b.buf);
+	s = sbuf_detach(&b);
+	assert_string_equal(s, ""); /* a string the caller frees, never NULL */
+	free(s);
+
+	sbuf_adds(&b, "first");
+	sbuf_reset(&b);
+	assert_int_equal(b.len, 0);
+	assert_string_equal(b.buf, "");
+	sbuf_adds(&b, "second");
+	s = sbuf_detach(&b);
+	assert_string_equal(s, "second");
+	assert_null(b.buf); /* the buffer is the caller's now */
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.alloc, 0);
+	free(s);
+	sbuf_free(&b);
+}
+
+static void json_is(const char *in, const char *want)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_add_json_str(&b, in);
+	assert_string_equal(b.buf, want);
+	sbuf_free(&b);
+}
+
+static void test_sbuf_add_json_str(void **state)
+{
+	(void)state;
+	json_is("plain", "\"plain\"");
+	json_is("", "\"\"");
+	json_is(NULL, "\"\"");
+	json_is("say \"hi\" \\ now", "\"say \\\"hi\\\" \\\\ now\"");
+	json_is("a\nb\rc\td", "\"a\\nb\\rc\\td\"");
+	json_is("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	/* UTF-8 passes through as bytes */
+	json_is("\xc3\xbc\xe2\x80\x94", "\"\xc3\xbc\xe2\x80\x94\"");
+}
+
+static void test_str_helpers(void **state)
+{
+	char s1[] = "  \t padded \n ";
+	char s2[] = " \t\n";
+	char s3[] = "bare";
+
+	(void)state;
+	assert_string_equal(str_trim(s1), "padded");
+	assert_string_equal(str_trim(s2), "");
+	assert_string_equal(str_trim(s3), "bare");
+
+	assert_true(str_has_prefix("postgresql://x", "postgresql://"));
+	assert_true(str_has_prefix("abc", ""));
+	assert_false(str_has_prefix("post", "postgresql"));
+	assert_true(str_has_suffix("a1_x.sql", ".sql"));
+	assert_true(str_has_suffix("abc", ""));
+	assert_false(str_has_suffix("sql", ".sql"));
+	assert_false(str_has_suffix("a.sqlx", ".sql"));
+}
+
+static void test_err_set_and_prefix(void **state)
+{
+	struct err e = { 0 };
+	char big[ERR_MSG_MAX * 2];
+
+	(void)state;
+	assert_int_equal(err_set(&e, ERR_SCRIPT, "cannot open '%s'", "a.sql"), -1);
+	assert_int_equal(e.kind, ERR_SCRIPT);
+	assert_string_equal(e.msg, "cannot open 'a.sql'");
+	assert_int_equal(err_prefix(&e, "%s:%d", "versions/a.sql", 3), -1);
+	assert_string_equal(e.msg, "versions/a.sql:3: cannot open 'a.sql'");
+	assert_int_equal(e.kind, ERR_SCRIPT); /* the kind stays */
+	assert_int_equal(err_set(NULL, ERR_USAGE, "nobody listens"), -1);
+
+	/* a message longer than the buffer is cut, still terminated */
+	memset(big, 'm', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	err_set(&e, ERR_FAILED, "%s", big);
+	assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 1);
+	err_prefix(&e, "p");
+	assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 1);
+	assert_memory_equal(e.msg, "p: mmm", 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strlist_push_and_contains),
+		cmocka_unit_test(test_strlist_grows),
+		cmocka_unit_test(test_strlist_split),
+		cmocka_unit_test(test_strlist_join),
+		cmocka_unit_test(test_sbuf_add),
+		cmocka_unit_test(test_sbuf_reset_and_detach),
+		cmocka_unit_test(test_sbuf_add_json_str),
+		cmocka_unit_test(test_str_helpers),
+		cmocka_unit_test(test_err_set_and_prefix),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
