@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "prestart/db.h"
-#include "prestart/graph.h"
+#include "prestart/plan.h"
 
 static void quoted(enum db_kind kind, const char *in, const char *want)
 {
