@@ -1,9 +1,9 @@
-/* cmd.h - what main.c hands to each command (src/cmd_*.c), and the steps
+/* ctx.h - what main.c hands to each command (src/cmd_*.c), and the steps
  * they share: load and validate everything, connect, read the version table.
  * Commands return the process exit status (SPEC §6).
  */
-#ifndef PRESTART_CMD_H
-#define PRESTART_CMD_H
+#ifndef PRESTART_CTX_H
+#define PRESTART_CTX_H
 
 #include <signal.h>
 

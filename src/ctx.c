@@ -3,7 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
 #include "prestart/wait.h"
