@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prestart/ctx.h"
+#include "prestart/cmd.h"
 #include "prestart/delegate.h"
 #include "prestart/log.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prestart/ctx.h"
+#include "prestart/cmd.h"
 #include "prestart/log.h"
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)

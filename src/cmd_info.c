@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prestart/ctx.h"
+#include "prestart/cmd.h"
 #include "prestart/log.h"
 
 /* How much of the upgrade section the verbose forms show. */

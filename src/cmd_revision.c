@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prestart/ctx.h"
+#include "prestart/cmd.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"

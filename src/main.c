@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "prestart/ctx.h"
+#include "prestart/cmd.h"
 #include "prestart/log.h"
 
 #ifndef PRESTART_VERSION

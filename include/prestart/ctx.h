@@ -1,6 +1,7 @@
 /* ctx.h - what main.c hands to each command (src/cmd_*.c), and the steps
- * they share: load and validate everything, connect, read the version table.
- * Commands return the process exit status (SPEC §6).
+ * they share (src/ctx*.c): load and validate everything, connect, read the
+ * version table, migrate under the lock.  Like the commands, these steps
+ * return 0 or the process exit status (SPEC §6), with the error logged.
  */
 #ifndef PRESTART_CTX_H
 #define PRESTART_CTX_H
@@ -98,22 +99,6 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print to stdout (data commands). */
 void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-int cmd_run(struct ctx *c);
-int cmd_wait(struct ctx *c);
-int cmd_upgrade(struct ctx *c);
-int cmd_downgrade(struct ctx *c);
-int cmd_stamp(struct ctx *c);
-int cmd_current(struct ctx *c);
-int cmd_history(struct ctx *c);
-int cmd_heads(struct ctx *c);
-int cmd_branches(struct ctx *c);
-int cmd_show(struct ctx *c);
-int cmd_check(struct ctx *c);
-int cmd_status(struct ctx *c);
-int cmd_healthcheck(struct ctx *c);
-int cmd_revision(struct ctx *c);
-int cmd_merge(struct ctx *c);
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 

@@ -1,0 +1,26 @@
+/* cmd.h - the commands main.c dispatches to (src/cmd_*.c).  Each runs
+ * after main.c has parsed the command line, and returns the process exit
+ * status (SPEC §6).
+ */
+#ifndef PRESTART_CMD_H
+#define PRESTART_CMD_H
+
+#include "prestart/ctx.h"
+
+int cmd_run(struct ctx *c);
+int cmd_wait(struct ctx *c);
+int cmd_upgrade(struct ctx *c);
+int cmd_downgrade(struct ctx *c);
+int cmd_stamp(struct ctx *c);
+int cmd_current(struct ctx *c);
+int cmd_history(struct ctx *c);
+int cmd_heads(struct ctx *c);
+int cmd_branches(struct ctx *c);
+int cmd_show(struct ctx *c);
+int cmd_check(struct ctx *c);
+int cmd_status(struct ctx *c);
+int cmd_healthcheck(struct ctx *c);
+int cmd_revision(struct ctx *c);
+int cmd_merge(struct ctx *c);
+
+#endif
