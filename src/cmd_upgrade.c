@@ -149,7 +149,7 @@ static int online(struct ctx *c, enum move how, const char *target)
 	if ((rc = ctx_load(c, 1)))
 		return rc;
 	if (c->cli->sql)
-		return cmd_offline(c, how);
+		return ctx_offline(c, how);
 	if ((rc = ctx_connect(c)))
 		return rc;
 	rc = cmd_migrate_locked(c, how, target, &p);

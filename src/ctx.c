@@ -32,6 +32,14 @@ void out(const char *fmt, ...)
 	va_end(ap);
 }
 
+int ctx_has_py(const struct ctx *c)
+{
+	for (size_t i = 0; i < c->revs.n; i++)
+		if (c->revs.v[i].is_py)
+			return 1;
+	return 0;
+}
+
 int ctx_fail(struct ctx *c)
 {
 	int kind = c->e.kind ? c->e.kind : ERR_FAILED;

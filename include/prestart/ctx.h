@@ -92,6 +92,9 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists);
 int ctx_check_pending(struct ctx *c, int stamping);
 void ctx_release(struct ctx *c);
 
+/* Are any of the loaded revisions Alembic .py files? */
+int ctx_has_py(const struct ctx *c);
+
 /* Log c->e as an error and return its exit status. */
 int ctx_fail(struct ctx *c);
 /* Log a usage error and return 2. */
@@ -102,16 +105,16 @@ void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 
+/* Offline mode (--sql) of upgrade, downgrade and stamp, after ctx_load():
+ * print the SQL the online run would execute, with no connection; .py
+ * revisions are handed to `alembic ... --sql`.  Returns 0 or an exit status.
+ * (src/ctx_offline.c) */
+int ctx_offline(struct ctx *c, enum move how);
+
 /* Read the version table and plan; when there is work: lock (polling, and
  * stopping early when another process did it), re-read, re-plan, apply.
  * Already there: one query, no lock.  *p receives the final plan.  Returns
  * 0 or an exit status. */
-/* Offline mode (--sql) of upgrade, downgrade (how: enum move) and stamp,
- * after ctx_load(): print the SQL the online run would execute, with no
- * connection; .py revisions are handed to `alembic ... --sql`.  Returns 0 or
- * an exit status. */
-int cmd_offline(struct ctx *c, int how);
-
 int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *p);
 
 /* Apply plan p (already computed) under the current connection with the
