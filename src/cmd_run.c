@@ -135,7 +135,7 @@ int cmd_run(struct ctx *c)
 		add_db_target(c);
 	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;
-	if ((rc = cmd_migrate_locked(c, MOVE_UP, "heads", &p)))
+	if ((rc = ctx_migrate(c, MOVE_UP, "heads", &p)))
 		goto out;
 	if ((rc = run_hooks(c)))
 		goto out;

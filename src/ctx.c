@@ -5,7 +5,6 @@
 
 #include "prestart/ctx.h"
 #include "prestart/log.h"
-#include "prestart/migrate.h"
 #include "prestart/wait.h"
 
 volatile sig_atomic_t g_stop;
@@ -337,43 +336,4 @@ void ctx_release(struct ctx *c)
 		status_release(&c->st);
 		c->cli = NULL;
 	}
-}
-
-int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what)
-{
-	struct migrate_opts o = { 0 };
-	long long t0 = now_ms();
-	char *from = strlist_join(&p->start_heads, ",");
-	char *to = strlist_join(&p->end_heads, ",");
-
-	o.per_migration = c->cfg.transaction_per_migration;
-	o.schema = c->cfg.version_table_schema;
-	o.table = c->cfg.version_table;
-	o.purge = c->cli->purge;
-	o.stop = c->stop;
-	o.st = &c->st;
-	o.clear_pending = strcmp(what, "stamp") == 0;
-	status_set_heads(&c->st, from, to);
-	status_set_counts(&c->st, (long)p->n, 0);
-	status_set_phase(&c->st, PHASE_MIGRATING);
-	if (p->n)
-		log_event(LOG_INFO, "plan",
-			  (struct log_field[]){ LFS("from", from), LFS("to", to), LFI("steps", p->n),
-						{ 0 } },
-			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
-			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
-	if (migrate_apply(&c->db, p, &o, &c->e) < 0) {
-		free(from);
-		free(to);
-		return ctx_fail(c);
-	}
-	c->st.migrate_ms = now_ms() - t0;
-	log_event(LOG_INFO, "done",
-		  (struct log_field[]){ LFS("revision", to), LFI("applied", p->n),
-					LFI("duration_ms", now_ms() - t0), { 0 } },
-		  "at %s%s (%zu step%s in %lld ms)", *to ? to : "<base>",
-		  p->n ? "" : ", nothing to do", p->n, p->n == 1 ? "" : "s", now_ms() - t0);
-	free(from);
-	free(to);
-	return 0;
 }

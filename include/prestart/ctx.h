@@ -112,19 +112,10 @@ enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 int ctx_offline(struct ctx *c, enum move how);
 
 /* Read the version table and plan; when there is work: lock (polling, and
- * stopping early when another process did it), re-read, re-plan, apply.
- * Already there: one query, no lock.  *p receives the final plan.  Returns
- * 0 or an exit status. */
-int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *p);
-
-/* Apply plan p (already computed) under the current connection with the
- * configured transaction mode; logs the summary. Returns 0 or an exit
- * status. Used by upgrade, downgrade, stamp and run. */
-int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what);
-
-/* Apply a plan holding Alembic .py revisions by running Alembic (how:
- * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
- * table reached p->end_heads. Returns 0 or an exit status. */
-int cmd_delegate_plan(struct ctx *c, const struct plan *p, int how, const char *target);
+ * stopping early when another process did it), re-read, re-plan, apply
+ * (running Alembic for .py revisions).  Already there: one query, no lock.
+ * *p receives the final plan (plan_release() it).  Returns 0 or an exit
+ * status.  (src/ctx_migrate.c) */
+int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
 
 #endif
