@@ -59,11 +59,11 @@ static void print_rev(struct ctx *c, const struct revision *r, const struct grap
 
 static int connect_and_read(struct ctx *c, struct strlist *heads)
 {
-	int rc, exists;
+	int rc;
 
 	if ((rc = ctx_connect(c)))
 		return rc;
-	return ctx_read_heads(c, heads, &exists);
+	return ctx_read_heads(c, heads, NULL, NULL, 0);
 }
 
 int cmd_current(struct ctx *c)

@@ -220,11 +220,15 @@ int ctx_reconnect(struct ctx *c, struct err *e)
 	return rc;
 }
 
-int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
+int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+		   unsigned flags)
 {
+	int exists_, marked_;
+
 	for (int tries = 0;
 	     db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
-				      heads, exists, &c->pending_marker) < 0;
+				      heads, exists ? exists : &exists_,
+				      marked ? marked : &marked_) < 0;
 	     tries++) {
 		int rc;
 
@@ -235,7 +239,7 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 		/* Holding nothing yet, a new connection loses nothing: a
 		 * server restarting just after the wait is waited for again.
 		 * Under the lock it would be lost with the connection. */
-		if (!c->may_reconnect || tries >= 3) {
+		if (!(flags & READ_MAY_RECONNECT) || tries >= 3) {
 			err_set(&c->e, ERR_FAILED, "%s", c->db.errstr);
 			return ctx_fail(c);
 		}

@@ -35,7 +35,7 @@ static int delegate_plan(struct ctx *c, const struct plan *p, enum move how, con
 	char *to = strlist_join(&p->end_heads, ",");
 	char *t = delegate_target(p, how == MOVE_UP, target);
 	char *now = NULL;
-	int exists, rc = 0;
+	int rc = 0;
 
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
@@ -55,7 +55,7 @@ static int delegate_plan(struct ctx *c, const struct plan *p, enum move how, con
 	/* Alembic's exit status says it ran; only the version table says
 	 * where it went (an env.py pointed at another database, a revision
 	 * file edited since prestart read it). */
-	if ((rc = ctx_read_heads(c, &heads, &exists)))
+	if ((rc = ctx_read_heads(c, &heads, NULL, NULL, 0)))
 		goto out;
 	if (!same_heads(&heads, &p->end_heads)) {
 		now = strlist_join(&heads, ",");
@@ -198,12 +198,9 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	struct strlist heads = { 0 };
 	struct lock lk;
 	struct replan rp = { c, how, target, p, 0 };
-	int exists, rc, lr;
+	int exists, marked, rc, lr;
 
-	c->may_reconnect = 1;
-	rc = ctx_read_heads(c, &heads, &exists);
-	c->may_reconnect = 0;
-	if (rc)
+	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT)))
 		return rc;
 	if (make_plan(c, how, target, &heads, p) < 0) {
 		strlist_free(&heads);
@@ -214,7 +211,7 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	 * queries.  A missing version table still needs creating (as Alembic
 	 * does on upgrade), so it goes through the locked path, and so does a
 	 * marker of a non-transactional revision (judged under the lock). */
-	if (p->n == 0 && exists && how != MOVE_STAMP && !c->pending_marker) {
+	if (p->n == 0 && exists && how != MOVE_STAMP && !marked) {
 		log_event(LOG_INFO, "up_to_date",
 			  (struct log_field[]){ LFS("revision", ""), { 0 } }, "already at %s",
 			  p->end_heads.n ? p->end_heads.v[0] : "<base>");
@@ -233,14 +230,14 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 		lock_release(&lk);
 		log_event(LOG_INFO, "up_to_date", NULL,
 			  "another process reached the target while we waited for the lock");
-		if ((rc = ctx_read_heads(c, &heads, &exists)))
+		if ((rc = ctx_read_heads(c, &heads, NULL, NULL, 0)))
 			return rc;
 		rc = make_plan(c, how, target, &heads, p) < 0 ? ctx_fail(c) : 0;
 		strlist_free(&heads);
 		return rc;
 	}
-	rc = ctx_read_heads(c, &heads, &exists);
-	if (!rc && c->pending_marker)
+	rc = ctx_read_heads(c, &heads, NULL, &marked, 0);
+	if (!rc && marked)
 		rc = ctx_check_pending(c, how == MOVE_STAMP);
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);

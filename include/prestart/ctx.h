@@ -55,9 +55,6 @@ struct ctx {
 	struct health *health;
 	volatile sig_atomic_t *stop;
 	struct err e;
-	int pending_marker;    /* the last ctx_read_heads saw the marker table */
-	int may_reconnect;     /* ctx_read_heads may replace a lost connection
-				* (nothing held on it: no lock, no transaction) */
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -81,11 +78,21 @@ int ctx_connect(struct ctx *c);
  * server is not ready yet (e says why), -1 when waiting will not help (e
  * filled, ERR_USAGE).  Logs nothing. */
 int ctx_reconnect(struct ctx *c, struct err *e);
+/* ctx_read_heads' flags. */
+enum {
+	/* Nothing is held on the connection yet (no lock, no transaction):
+	 * a lost one may be replaced, waiting again under --wait-timeout. */
+	READ_MAY_RECONNECT = 1 << 0,
+};
+
 /* Read the version table; every head must be known to the scripts (exit 3
- * otherwise). *exists tells whether the table exists. Returns 0 or an exit
+ * otherwise).  *exists (may be NULL) tells whether the table exists;
+ * *marked (may be NULL) whether the marker table of an interrupted
+ * non-transactional revision exists.  flags: READ_*.  Returns 0 or an exit
  * status. */
-int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists);
-/* Under the lock, after ctx_read_heads saw the marker table: refuse (exit
+int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+		   unsigned flags);
+/* Under the lock, after ctx_read_heads saw the marker table (*marked): refuse (exit
  * 3) when it names an interrupted non-transactional revision, saying what
  * to check and what to stamp.  stamping = 1: log that the marker is about
  * to be cleared instead.  Returns 0 or an exit status. */
