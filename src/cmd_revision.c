@@ -310,8 +310,6 @@ int cmd_revision(struct ctx *c)
 	const char *head = c->cli->head ? c->cli->head : "head";
 	int rc;
 
-	if ((rc = ctx_load(c, 1)))
-		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);
 	graph_heads(c->g, &heads);
@@ -338,8 +336,6 @@ int cmd_merge(struct ctx *c)
 	struct revptrs parents = { 0 };
 	int rc;
 
-	if ((rc = ctx_load(c, 1)))
-		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);
 	for (size_t i = 0; i < c->cli->args.n; i++) {

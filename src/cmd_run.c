@@ -44,8 +44,6 @@ int cmd_wait(struct ctx *c)
 {
 	int rc;
 
-	if ((rc = ctx_load(c, 0)) || (rc = ctx_need_db(c)))
-		return rc;
 	add_db_target(c);
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c);
@@ -117,8 +115,6 @@ int cmd_run(struct ctx *c)
 	char *rev = NULL;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)) || (rc = ctx_need_db(c)))
-		return rc;
 	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
 		struct strlist argv = { 0 };
 

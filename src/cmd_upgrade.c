@@ -10,8 +10,6 @@ static int move_to(struct ctx *c, enum move how, const char *target)
 	int rc;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)))
-		return rc;
 	if (c->cli->sql)
 		return ctx_offline(c, how);
 	if ((rc = ctx_connect(c)))

@@ -1,6 +1,7 @@
 /* cmd.h - the commands main.c dispatches to (src/cmd_*.c).  Each runs
- * after main.c has parsed the command line, and returns the process exit
- * status (SPEC §6).
+ * after main.c has parsed the command line and done what the command's
+ * entry in its table asks (ctx_load for NEED_CONFIG and NEED_SCRIPTS,
+ * ctx_need_db for NEED_DB), and returns the process exit status (SPEC §6).
  */
 #ifndef PRESTART_CMD_H
 #define PRESTART_CMD_H
