@@ -4,84 +4,59 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "prestart/child.h"
 #include "prestart/ctx.h"
-#include "prestart/exec.h"
+#include "prestart/delegate.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"
 
-static int on_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	while (path && *path) {
-		const char *colon = strchr(path, ':');
-		size_t n = colon ? (size_t)(colon - path) : strlen(path);
-		/* An empty PATH entry is the current directory. */
-		char *full = n ? xasprintf("%.*s/%s", (int)n, path, prog)
-			       : xasprintf("./%s", prog);
-		int ok = access(full, X_OK) == 0;
-
-		free(full);
-		if (ok)
-			return 1;
-		path = colon ? colon + 1 : NULL;
-	}
-	return 0;
-}
-
-/* Append one word, quoted for exec_split. */
-static void add_word(struct sbuf *b, const char *w)
-{
-	sbuf_adds(b, " '");
-	for (const char *p = w; *p; p++) {
-		if (*p == '\'')
-			sbuf_adds(b, "'\\''");
-		else
-			sbuf_addc(b, *p);
-	}
-	sbuf_addc(b, '\'');
-}
-
-/* Offline mode for .py revisions is Alembic's own: run it. */
+/* Offline mode for .py revisions is Alembic's own: run it, its output on
+ * prestart's stdout. */
 static int delegate_to_alembic(struct ctx *c)
 {
 	struct strlist argv = { 0 };
-	struct sbuf line = { 0 };
-	int rc;
+	struct child_opts o = { 0 };
+	struct child_exit x;
+	char *shown, *what;
+	int rc = 0;
 
-	if (exec_split(c->cfg.alembic_command, &argv, &c->e) < 0)
-		return ctx_fail(c);
-	if (!on_path(argv.v[0])) {
-		usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and '%s' was "
-			    "not found on PATH (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
-			    c->cfg.alembic_command, c->cli->command, argv.v[0]);
+	if (delegate_argv(c->cfg.alembic_command, c->cfg.alembic_config, &argv, &c->e) < 0) {
 		strlist_free(&argv);
-		return ERR_USAGE;
+		return ctx_fail(c);
 	}
-	strlist_free(&argv);
-	sbuf_adds(&line, c->cfg.alembic_command);
-	if (c->cfg.alembic_config) {
-		add_word(&line, "-c");
-		add_word(&line, c->cfg.alembic_config);
-	}
-	add_word(&line, c->cli->command);
+	strlist_push(&argv, c->cli->command);
 	for (size_t i = 0; i < c->cli->args.n; i++)
-		add_word(&line, c->cli->args.v[i]);
+		strlist_push(&argv, c->cli->args.v[i]);
 	if (!c->cli->args.n)
-		add_word(&line, "head");
-	add_word(&line, "--sql");
+		strlist_push(&argv, "head");
+	strlist_push(&argv, "--sql");
+	shown = strlist_join(&argv, " ");
+	what = xasprintf("'%s'", shown);
 	/* env.py usually reads the URL from the environment; hand it the one
 	 * prestart was given, wherever it came from. */
 	setenv("DATABASE_URL", c->cfg.database_url, 1);
-	rc = exec_hook(line.buf, c->stop, &c->e);
-	if (rc < 0 && c->e.kind == ERR_FAILED)
-		err_set(&c->e, ERR_FAILED, "offline run of '%s' failed", line.buf);
-	sbuf_free(&line);
-	return rc < 0 ? ctx_fail(c) : 0;
+	o.what = what;
+	o.stop = c->stop;
+	if (child_run(argv.v, &o, &x, &c->e) < 0) {
+		rc = ctx_fail(c);
+	} else if (x.exec_errno) {
+		int nf = x.exec_errno == ENOENT || x.exec_errno == ENOTDIR;
+
+		rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and '%s' %s%s "
+				 "(set alembic_command or PRESTART_ALEMBIC_COMMAND)",
+				 c->cfg.alembic_command, c->cli->command, argv.v[0],
+				 nf ? "was not found on PATH" : "cannot be executed: ",
+				 nf ? "" : strerror(x.exec_errno));
+	} else if (child_check(&x, what, NULL, &c->e) < 0) {
+		if (c->e.kind == ERR_FAILED)
+			err_set(&c->e, ERR_FAILED, "offline run of %s failed", what);
+		rc = ctx_fail(c);
+	}
+	free(what);
+	free(shown);
+	strlist_free(&argv);
+	return rc;
 }
 
 /* Split "FROM:TO"; *from is NULL without a colon. */
