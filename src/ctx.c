@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,35 @@ int usage_error(const char *fmt, ...)
 	return ERR_USAGE;
 }
 
+/* The first error writing stdout: by the time out_close() looks, errno
+ * may say something else. */
+static int out_errno;
+
 void out(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
+	if (vfprintf(stdout, fmt, ap) < 0 && !out_errno)
+		out_errno = errno ? errno : EIO;
 	va_end(ap);
+}
+
+int out_close(struct err *e)
+{
+	int err = 0;
+
+	if (fflush(stdout) != 0)
+		err = out_errno ? out_errno : errno;
+	else if (ferror(stdout))
+		err = out_errno ? out_errno : EIO;
+	/* A command that printed nothing does not care whether there was a
+	 * stdout at all (EBADF: started with it closed). */
+	if (fclose(stdout) != 0 && !err && errno != EBADF)
+		err = errno;
+	if (err)
+		return err_set(e, ERR_FAILED, "cannot write to stdout: %s", strerror(err));
+	return 0;
 }
 
 int ctx_has_py(const struct ctx *c)

@@ -158,10 +158,9 @@ int ctx_offline(struct ctx *c, enum move how)
 		rc = ctx_fail(c);
 		goto out;
 	}
-	if (sql.len && (fwrite(sql.buf, 1, sql.len, stdout) != sql.len || fflush(stdout))) {
-		err_set(&c->e, ERR_FAILED, "cannot write to stdout: %s", strerror(errno));
-		rc = ctx_fail(c);
-	}
+	/* A write error is main's to report, as for every command. */
+	if (sql.len)
+		out("%s", sql.buf);
 out:
 	plan_release(&p);
 	strlist_free(&start);

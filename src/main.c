@@ -154,14 +154,14 @@ static const char usage_text[] =
 static int cmd_help(struct ctx *c)
 {
 	(void)c;
-	fputs(usage_text, stdout);
+	out("%s", usage_text);
 	return 0;
 }
 
 static int cmd_version(struct ctx *c)
 {
 	(void)c;
-	printf("prestart %s\n", PRESTART_VERSION);
+	out("prestart %s\n", PRESTART_VERSION);
 	return 0;
 }
 
@@ -328,9 +328,37 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+}
+
+/* A closed pipe on stdout is a write error to report (SPEC §7.6), not a
+ * silent death, for --help as for every command; and a health client that
+ * hangs up must not kill us.  exec_reset_signals() restores the default
+ * for children and the application. */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
-	/* A health client that hangs up must not kill us. */
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* After every command, as git's run_builtin does: output that could not
+ * be written (a full disk, a closed pipe) fails the run.  Returns the exit
+ * status. */
+static int finish_stdout(int rc)
+{
+	struct err e = { 0 };
+
+	if (out_close(&e) == 0)
+		return rc;
+	rc = rc ? rc : ERR_FAILED;
+	/* stdout is unusable: say so on stderr, whatever the log format. */
+	log_init(log_format_get(), 2);
+	log_event(LOG_ERROR, "error", (struct log_field[]){ LFI("exit_code", rc), { 0 } }, "%s",
+		  e.msg);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -345,6 +373,7 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	config_flags_init(&cli.flags);
 	log_init(LOGFMT_TEXT, 2);
+	ignore_sigpipe();
 
 	rc = parse_args(argc, argv, &cli, &cmd, &seen_local, &help, &version);
 	if (rc)
@@ -396,5 +425,5 @@ out:
 	ctx_release(&c);
 	strlist_free(&cli.args);
 	config_flags_release(&cli.flags);
-	return rc;
+	return finish_stdout(rc);
 }

@@ -107,8 +107,13 @@ int ctx_fail(struct ctx *c);
 /* Log a usage error and return 2. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Print to stdout (data commands). */
+/* Print to stdout (data commands).  A write error is remembered for
+ * out_close(). */
 void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Flush and close stdout, once, after the command (SPEC §7.6: output that
+ * cannot be written is a failure).  Returns 0, or -1 with ERR_FAILED
+ * "cannot write to stdout: <reason>" (a full disk, a closed pipe). */
+int out_close(struct err *e);
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 
