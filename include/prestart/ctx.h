@@ -78,6 +78,7 @@ int ctx_connect(struct ctx *c);
  * server is not ready yet (e says why), -1 when waiting will not help (e
  * filled, ERR_USAGE).  Logs nothing. */
 int ctx_reconnect(struct ctx *c, struct err *e);
+
 /* ctx_read_heads' flags. */
 enum {
 	/* Nothing is held on the connection yet (no lock, no transaction):
@@ -92,11 +93,13 @@ enum {
  * status. */
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
 		   unsigned flags);
-/* Under the lock, after ctx_read_heads saw the marker table (*marked): refuse (exit
- * 3) when it names an interrupted non-transactional revision, saying what
- * to check and what to stamp.  stamping = 1: log that the marker is about
- * to be cleared instead.  Returns 0 or an exit status. */
+/* Under the lock, after ctx_read_heads saw the marker table (*marked):
+ * refuse (exit 3) when it names an interrupted non-transactional revision,
+ * saying what to check and what to stamp.  stamping = 1: log that the
+ * marker is about to be cleared instead.  Returns 0 or an exit status. */
 int ctx_check_pending(struct ctx *c, int stamping);
+/* Stop the health endpoint, close the connection, free what ctx_load
+ * loaded; c may be partly loaded, and may be released twice. */
 void ctx_release(struct ctx *c);
 
 /* Are any of the loaded revisions Alembic .py files? */
