@@ -195,8 +195,9 @@ int child_run(char *const argv[], const struct child_opts *o, struct child_exit 
 			char event[64];
 
 			snprintf(event, sizeof(event), "%s_kill", o->label);
-			log_event(LOG_WARN, event, NULL, "%s did not stop within %lld ms: killing it",
-				  o->label, o->kill_after_ms);
+			log_event(LOG_WARN, event, NULL,
+				  "%s did not stop within %lld ms: killing it", o->label,
+				  o->kill_after_ms);
 			kill(pid, SIGKILL);
 			killed = 1;
 			kill_due = 0;
@@ -229,7 +230,8 @@ int child_run(char *const argv[], const struct child_opts *o, struct child_exit 
 		 * not wait for a grandchild that may still hold the pipes. */
 		pr = poll(n ? pf : NULL, n, reaped ? 0 : POLL_MS);
 		if (pr < 0 && errno != EINTR) {
-			err_set(e, ERR_FAILED, "cannot wait for %s: poll: %s", o->what, strerror(errno));
+			err_set(e, ERR_FAILED, "cannot wait for %s: poll: %s", o->what,
+				strerror(errno));
 			goto out;
 		}
 		if (pr <= 0) {

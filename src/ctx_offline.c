@@ -8,7 +8,6 @@
 #include "prestart/child.h"
 #include "prestart/ctx.h"
 #include "prestart/delegate.h"
-#include "prestart/log.h"
 #include "prestart/offline.h"
 
 /* Offline mode for .py revisions is Alembic's own: run it, its output on
@@ -43,8 +42,8 @@ static int delegate_to_alembic(struct ctx *c)
 	} else if (x.exec_errno) {
 		int nf = x.exec_errno == ENOENT || x.exec_errno == ENOTDIR;
 
-		rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and '%s' %s%s "
-				 "(set alembic_command or PRESTART_ALEMBIC_COMMAND)",
+		rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
+				 "'%s' %s%s (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
 				 c->cfg.alembic_command, c->cli->command, argv.v[0],
 				 nf ? "was not found on PATH" : "cannot be executed: ",
 				 nf ? "" : strerror(x.exec_errno));

@@ -82,7 +82,8 @@ static void test_logged_lines_and_status(void **state)
 	assert_string_equal(errs.v[0], "err1");
 	assert_string_equal(errs.v[1], "no newline");
 	log = read_log();
-	assert_non_null(strstr(log, "\"event\":\"kid\",\"msg\":\"kid: out1\",\"stream\":\"stdout\""));
+	assert_non_null(
+		strstr(log, "\"event\":\"kid\",\"msg\":\"kid: out1\",\"stream\":\"stdout\""));
 	assert_non_null(strstr(log, "\"msg\":\"kid: err1\",\"stream\":\"stderr\""));
 	assert_int_equal(child_check(&x, "'sh'", errs.v[0], &e), -1);
 	assert_int_equal(e.kind, ERR_FAILED);
