@@ -59,11 +59,11 @@ static void print_rev(struct ctx *c, const struct revision *r, const struct grap
 
 static int connect_and_read(struct ctx *c, struct strlist *heads)
 {
-	int rc, exists;
+	int rc;
 
 	if ((rc = ctx_connect(c)))
 		return rc;
-	return ctx_read_heads(c, heads, &exists);
+	return ctx_read_heads(c, heads, NULL, NULL, 0);
 }
 
 int cmd_current(struct ctx *c)
@@ -73,7 +73,7 @@ int cmd_current(struct ctx *c)
 	struct graph_fmt f = { 0 };
 	int rc;
 
-	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
+	if ((rc = connect_and_read(c, &heads)))
 		goto out;
 	f.verbose = c->cli->verbose;
 	f.tree_indicators = 1;
@@ -94,10 +94,8 @@ int cmd_history(struct ctx *c)
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
 	const char *range = c->cli->range;
-	int rc, need_db;
+	int rc = 0, need_db;
 
-	if ((rc = ctx_load(c, 1)))
-		goto out;
 	if (range && !strchr(range, ':')) {
 		rc = usage_error("history range requires [start]:[end], [start]:, or :[end]");
 		goto out;
@@ -125,10 +123,7 @@ int cmd_heads(struct ctx *c)
 {
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
-	int rc;
 
-	if ((rc = ctx_load(c, 1)))
-		return rc;
 	graph_heads(c->g, &revs);
 	f.verbose = c->cli->verbose;
 	f.include_branches = 1;
@@ -142,10 +137,7 @@ int cmd_branches(struct ctx *c)
 {
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 }, g = { 0 };
-	int rc;
 
-	if ((rc = ctx_load(c, 1)))
-		return rc;
 	graph_branch_points(c->g, &revs);
 	f.verbose = c->cli->verbose;
 	f.include_branches = f.tree_indicators = 1;
@@ -176,10 +168,8 @@ int cmd_show(struct ctx *c)
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
 	const char *arg = c->cli->args.v[0];
-	int rc;
+	int rc = 0;
 
-	if ((rc = ctx_load(c, 1)))
-		goto out;
 	if (!strcmp(arg, "current")) {
 		if ((rc = connect_and_read(c, &heads)))
 			goto out;
@@ -205,7 +195,7 @@ int cmd_check(struct ctx *c)
 	int rc;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)) || (rc = connect_and_read(c, &heads)))
+	if ((rc = connect_and_read(c, &heads)))
 		goto out;
 	if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0) {
 		rc = ctx_fail(c);
@@ -251,8 +241,6 @@ int cmd_status(struct ctx *c)
 	char *error = NULL;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)) || (rc = ctx_need_db(c)))
-		return rc;
 	graph_heads(c->g, &hr);
 	for (size_t i = 0; i < hr.n; i++)
 		strlist_push(&head_ids, hr.v[i]->id);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/child.h"
 #include "prestart/cmd.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
@@ -44,8 +45,6 @@ int cmd_wait(struct ctx *c)
 {
 	int rc;
 
-	if ((rc = ctx_load(c, 0)) || (rc = ctx_need_db(c)))
-		return rc;
 	add_db_target(c);
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c);
@@ -53,6 +52,24 @@ int cmd_wait(struct ctx *c)
 		status_set_phase(&c->st, PHASE_DONE);
 		log_event(LOG_INFO, "ready", NULL, "all dependencies are ready");
 	}
+	return rc;
+}
+
+/* Run one hook to completion; its output goes where prestart's does. */
+static int run_hook(struct ctx *c, const char *line)
+{
+	struct strlist argv = { 0 };
+	struct child_opts o = { 0 };
+	struct child_exit x;
+	char *what = xasprintf("hook '%s'", line);
+	int rc = -1;
+
+	o.what = what;
+	o.stop = c->stop;
+	if (exec_split(line, &argv, &c->e) == 0 && child_run(argv.v, &o, &x, &c->e) == 0)
+		rc = child_check(&x, what, NULL, &c->e);
+	strlist_free(&argv);
+	free(what);
 	return rc;
 }
 
@@ -64,7 +81,7 @@ static int run_hooks(struct ctx *c)
 
 		log_event(LOG_INFO, "hook", (struct log_field[]){ LFS("command", h), { 0 } },
 			  "running hook: %s", h);
-		if (exec_hook(h, c->stop, &c->e) < 0)
+		if (run_hook(c, h) < 0)
 			return ctx_fail(c);
 		log_event(LOG_INFO, "hook_done",
 			  (struct log_field[]){ LFS("command", h), LFI("duration_ms", now_ms() - t0),
@@ -117,8 +134,6 @@ int cmd_run(struct ctx *c)
 	char *rev = NULL;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = ctx_load(c, 1)) || (rc = ctx_need_db(c)))
-		return rc;
 	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
 		struct strlist argv = { 0 };
 
@@ -135,7 +150,7 @@ int cmd_run(struct ctx *c)
 		add_db_target(c);
 	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;
-	if ((rc = cmd_migrate_locked(c, MOVE_UP, "heads", &p)))
+	if ((rc = ctx_migrate(c, MOVE_UP, "heads", &p)))
 		goto out;
 	if ((rc = run_hooks(c)))
 		goto out;

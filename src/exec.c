@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 int exec_split(const char *line, struct strlist *argv, struct err *e)
@@ -102,49 +100,4 @@ int exec_app(char *const argv[], const char *revision, struct err *e)
 	if (saved == ENOENT || saved == ENOTDIR)
 		return err_set(e, 127, "cannot exec '%s': command not found", argv[0]), 127;
 	return err_set(e, 126, "cannot exec '%s': %s", argv[0], strerror(saved)), 126;
-}
-
-int exec_hook(const char *line, volatile sig_atomic_t *stop, struct err *e)
-{
-	struct strlist argv = { 0 };
-	int status, forwarded = 0;
-	pid_t pid;
-
-	if (exec_split(line, &argv, e) < 0)
-		return -1;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		strlist_free(&argv);
-		return err_set(e, ERR_FAILED, "cannot start hook '%s': %s", line, strerror(errno));
-	}
-	if (pid == 0) {
-		exec_reset_signals();
-		execvp(argv.v[0], argv.v);
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	strlist_free(&argv);
-	for (;;) {
-		pid_t r = waitpid(pid, &status, 0);
-
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR)
-			return err_set(e, ERR_FAILED, "cannot wait for hook '%s': %s", line,
-				       strerror(errno));
-		if (stop && *stop && !forwarded) {
-			kill(pid, *stop);
-			forwarded = 1;
-		}
-	}
-	if (stop && *stop)
-		return err_set(e, 128 + *stop, "stopped by signal %d while running hook '%s'",
-			       (int)*stop, line);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	if (WIFEXITED(status))
-		return err_set(e, ERR_FAILED, "hook '%s' exited with status %d%s", line,
-			       WEXITSTATUS(status),
-			       WEXITSTATUS(status) == 127 ? " (command not found)" : "");
-	return err_set(e, ERR_FAILED, "hook '%s' was killed by signal %d", line, WTERMSIG(status));
 }

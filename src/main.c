@@ -59,39 +59,59 @@ static const struct option_def options[] = {
 	{ NULL, 0, 0, 0 }
 };
 
+/* What main() does for a command before calling it, as git's RUN_SETUP. */
+enum {
+	NEED_CONFIG = 1 << 0,  /* read and validate the configuration (ctx_load) */
+	NEED_SCRIPTS = 1 << 1, /* ...and the revision scripts and their graph too */
+	NEED_DB = 1 << 2,      /* a database must be named: exit 2 before anything else */
+	DATA_OUT = 1 << 3,     /* prints data on stdout, so logs go to stderr */
+	TAKES_APP = 1 << 4,    /* accepts "-- APP..." */
+};
+
 struct command {
 	const char *name;
 	int (*fn)(struct ctx *c);
-	unsigned local_opts; /* command options it accepts */
-	int min_args, max_args;
-	int data;            /* data command: logs go to stderr */
-	int takes_app;       /* accepts "-- APP..." */
+	unsigned flags;         /* NEED_*, DATA_OUT, TAKES_APP */
+	unsigned opts;          /* command options it accepts: L(O_...) */
+	int min_args, max_args; /* positional arguments; max_args -1: no limit */
+	const char *arg_usage;  /* what the usage error asks for when min_args is not met */
 };
 
 static int cmd_help(struct ctx *c);
 static int cmd_version(struct ctx *c);
 
 static const struct command commands[] = {
-	{ "run", cmd_run, 0, 0, 0, 0, 1 },
-	{ "wait", cmd_wait, 0, 0, 0, 0, 0 },
-	{ "upgrade", cmd_upgrade, L(O_SQL), 0, 1, 0, 0 },
-	{ "downgrade", cmd_downgrade, L(O_SQL), 1, 1, 0, 0 },
-	{ "current", cmd_current, L(O_VERBOSE), 0, 0, 1, 0 },
-	{ "history", cmd_history, L(O_VERBOSE) | L(O_INDICATE) | L(O_RANGE), 0, 0, 1, 0 },
-	{ "heads", cmd_heads, L(O_VERBOSE), 0, 0, 1, 0 },
-	{ "branches", cmd_branches, L(O_VERBOSE), 0, 0, 1, 0 },
-	{ "show", cmd_show, 0, 1, 1, 1, 0 },
-	{ "stamp", cmd_stamp, L(O_PURGE) | L(O_SQL), 1, -1, 0, 0 },
-	{ "check", cmd_check, 0, 0, 0, 1, 0 },
-	{ "status", cmd_status, 0, 0, 0, 1, 0 },
-	{ "revision", cmd_revision,
-	  L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) | L(O_SPLICE) |
-	  L(O_VERSION_PATH), 0, 0, 1, 0 },
-	{ "merge", cmd_merge, L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), 1, -1, 1, 0 },
-	{ "healthcheck", cmd_healthcheck, L(O_TIMEOUT), 0, 1, 1, 0 },
-	{ "version", cmd_version, 0, 0, 0, 1, 0 },
-	{ "help", cmd_help, 0, 0, 1, 1, 0 },
-	{ NULL, NULL, 0, 0, 0, 0, 0 }
+	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP },
+	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB },
+	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
+	  .max_args = 1 },
+	{ .name = "downgrade", .fn = cmd_downgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
+	  .min_args = 1, .max_args = 1, .arg_usage = "a target revision (e.g. -1, base, <rev>)" },
+	{ .name = "current", .fn = cmd_current, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT,
+	  .opts = L(O_VERBOSE) },
+	{ .name = "history", .fn = cmd_history, .flags = NEED_SCRIPTS | DATA_OUT,
+	  .opts = L(O_VERBOSE) | L(O_INDICATE) | L(O_RANGE) },
+	{ .name = "heads", .fn = cmd_heads, .flags = NEED_SCRIPTS | DATA_OUT,
+	  .opts = L(O_VERBOSE) },
+	{ .name = "branches", .fn = cmd_branches, .flags = NEED_SCRIPTS | DATA_OUT,
+	  .opts = L(O_VERBOSE) },
+	{ .name = "show", .fn = cmd_show, .flags = NEED_SCRIPTS | DATA_OUT, .min_args = 1,
+	  .max_args = 1, .arg_usage = "a revision argument" },
+	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS, .opts = L(O_PURGE) | L(O_SQL),
+	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
+	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
+	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
+	{ .name = "revision", .fn = cmd_revision, .flags = NEED_SCRIPTS | DATA_OUT,
+	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
+		  L(O_SPLICE) | L(O_VERSION_PATH) },
+	{ .name = "merge", .fn = cmd_merge, .flags = NEED_SCRIPTS | DATA_OUT,
+	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
+	  .arg_usage = "a revision argument" },
+	{ .name = "healthcheck", .fn = cmd_healthcheck, .flags = DATA_OUT, .opts = L(O_TIMEOUT),
+	  .max_args = 1 },
+	{ .name = "version", .fn = cmd_version, .flags = DATA_OUT },
+	{ .name = "help", .fn = cmd_help, .flags = DATA_OUT, .max_args = 1 },
+	{ .name = NULL }
 };
 
 static const char usage_text[] =
@@ -134,14 +154,14 @@ static const char usage_text[] =
 static int cmd_help(struct ctx *c)
 {
 	(void)c;
-	fputs(usage_text, stdout);
+	out("%s", usage_text);
 	return 0;
 }
 
 static int cmd_version(struct ctx *c)
 {
 	(void)c;
-	printf("prestart %s\n", PRESTART_VERSION);
+	out("prestart %s\n", PRESTART_VERSION);
 	return 0;
 }
 
@@ -308,9 +328,37 @@ static void install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGQUIT, &sa, NULL);
+}
+
+/* A closed pipe on stdout is a write error to report (SPEC §7.6), not a
+ * silent death, for --help as for every command; and a health client that
+ * hangs up must not kill us.  exec_reset_signals() restores the default
+ * for children and the application. */
+static void ignore_sigpipe(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
-	/* A health client that hangs up must not kill us. */
+	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* After every command, as git's run_builtin does: output that could not
+ * be written (a full disk, a closed pipe) fails the run.  Returns the exit
+ * status. */
+static int finish_stdout(int rc)
+{
+	struct err e = { 0 };
+
+	if (out_close(&e) == 0)
+		return rc;
+	rc = rc ? rc : ERR_FAILED;
+	/* stdout is unusable: say so on stderr, whatever the log format. */
+	log_init(log_format_get(), 2);
+	log_event(LOG_ERROR, "error", (struct log_field[]){ LFI("exit_code", rc), { 0 } }, "%s",
+		  e.msg);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -325,6 +373,7 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	config_flags_init(&cli.flags);
 	log_init(LOGFMT_TEXT, 2);
+	ignore_sigpipe();
 
 	rc = parse_args(argc, argv, &cli, &cmd, &seen_local, &help, &version);
 	if (rc)
@@ -341,7 +390,7 @@ int main(int argc, char **argv)
 		cmd = find_command("run");
 	cli.command = cmd->name;
 	for (int id = O_VERBOSE; id <= O_TIMEOUT; id++) {
-		if ((seen_local & L(id)) && !(cmd->local_opts & L(id))) {
+		if ((seen_local & L(id)) && !(cmd->opts & L(id))) {
 			rc = usage_error("option '--%s' does not apply to '%s'", opt_name(id),
 					 cmd->name);
 			goto out;
@@ -349,8 +398,7 @@ int main(int argc, char **argv)
 	}
 	if ((int)cli.args.n < cmd->min_args) {
 		rc = usage_error("'%s' needs %s", cmd->name,
-				 !strcmp(cmd->name, "downgrade") ? "a target revision (e.g. -1, base, <rev>)"
-								 : "a revision argument");
+				 cmd->arg_usage ? cmd->arg_usage : "an argument");
 		goto out;
 	}
 	if (cmd->max_args >= 0 && (int)cli.args.n > cmd->max_args) {
@@ -358,19 +406,24 @@ int main(int argc, char **argv)
 				 cmd->name);
 		goto out;
 	}
-	if (cli.app && !cmd->takes_app) {
+	if (cli.app && !(cmd->flags & TAKES_APP)) {
 		rc = usage_error("'%s' does not exec an application; use 'run -- APP'", cmd->name);
 		goto out;
 	}
-	log_init(LOGFMT_TEXT, cmd->data || cli.sql ? 2 : 1);
+	log_init(LOGFMT_TEXT, (cmd->flags & DATA_OUT) || cli.sql ? 2 : 1);
 	install_signals();
 	status_init(&c.st);
 	c.cli = &cli;
 	c.stop = &g_stop;
+	if ((cmd->flags & (NEED_CONFIG | NEED_SCRIPTS)) &&
+	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) != 0)))
+		goto out;
+	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
+		goto out;
 	rc = cmd->fn(&c);
 out:
 	ctx_release(&c);
 	strlist_free(&cli.args);
 	config_flags_release(&cli.flags);
-	return rc;
+	return finish_stdout(rc);
 }

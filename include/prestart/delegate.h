@@ -27,6 +27,11 @@ int delegate_needed(const struct plan *p);
  * the user's string when no single id stands for the plan's end. */
 char *delegate_target(const struct plan *p, int upgrade, const char *target);
 
+/* The start of an Alembic command line: `command` (alembic_command; NULL
+ * or empty: "alembic") split like a hook, then "-c ini" when ini is not
+ * NULL.  ERR_USAGE, prefixed "alembic_command", when it does not split. */
+int delegate_argv(const char *command, const char *ini, struct strlist *argv, struct err *e);
+
 struct delegate_opts {
 	const char *command;  /* alembic_command, split like a hook; NULL: "alembic" */
 	const char *ini;      /* passed as -c; NULL: Alembic finds ./alembic.ini */
@@ -35,8 +40,8 @@ struct delegate_opts {
 				  * 0: 10 s */
 };
 
-/* Run `<command> [-c ini] <verb> <target>` to completion, streaming its
- * output into the log.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
+/* Run `<command> [-c ini] <verb> <target>` to completion (child.h), its
+ * output logged line by line.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
  * command that does not split, ERR_FAILED naming the command and its exit
  * status (127: not found), or 128+N when a signal N stopped us (the child
  * got the signal too and has been reaped). */

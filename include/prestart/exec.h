@@ -1,5 +1,6 @@
-/* exec.h - starting programs without a shell: the application (exec, SPEC
- * §4.8) and after_upgrade hooks (fork + exec + wait).
+/* exec.h - programs without a shell: splitting a configured command line,
+ * and replacing prestart with the application (SPEC §4.8).  Children that
+ * prestart waits for (hooks, Alembic) are child.h's.
  */
 #ifndef PRESTART_EXEC_H
 #define PRESTART_EXEC_H
@@ -8,7 +9,7 @@
 
 #include "prestart/util.h"
 
-/* Split a hook command line into words, shell-like but without a shell:
+/* Split a command line (a hook, alembic_command) into words, shell-like but without a shell:
  * blanks separate words, '...' and "..." quote, backslash escapes the next
  * character.  No variables, globs or redirections.  ERR_USAGE on an
  * unterminated quote or an empty command. Pure. */
@@ -22,10 +23,5 @@ void exec_reset_signals(void);
  * environment unchanged plus PRESTART_REVISION=revision.  Only returns on
  * failure: 127 when not found, 126 when not executable (e filled). */
 int exec_app(char *const argv[], const char *revision, struct err *e);
-
-/* Run a hook to completion.  SIGTERM/SIGINT recorded in *stop are forwarded
- * to the child.  Returns 0 when it exits 0; -1 with ERR_FAILED naming the
- * command and its status, or 128+N when stopped. */
-int exec_hook(const char *line, volatile sig_atomic_t *stop, struct err *e);
 
 #endif

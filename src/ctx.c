@@ -1,11 +1,11 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/log.h"
-#include "prestart/migrate.h"
 #include "prestart/wait.h"
 
 volatile sig_atomic_t g_stop;
@@ -23,13 +23,43 @@ int usage_error(const char *fmt, ...)
 	return ERR_USAGE;
 }
 
+/* The first error writing stdout: by the time out_close() looks, errno
+ * may say something else. */
+static int out_errno;
+
 void out(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
+	if (vfprintf(stdout, fmt, ap) < 0 && !out_errno)
+		out_errno = errno ? errno : EIO;
 	va_end(ap);
+}
+
+int out_close(struct err *e)
+{
+	int err = 0;
+
+	if (fflush(stdout) != 0)
+		err = out_errno ? out_errno : errno;
+	else if (ferror(stdout))
+		err = out_errno ? out_errno : EIO;
+	/* A command that printed nothing does not care whether there was a
+	 * stdout at all (EBADF: started with it closed). */
+	if (fclose(stdout) != 0 && !err && errno != EBADF)
+		err = errno;
+	if (err)
+		return err_set(e, ERR_FAILED, "cannot write to stdout: %s", strerror(err));
+	return 0;
+}
+
+int ctx_has_py(const struct ctx *c)
+{
+	for (size_t i = 0; i < c->revs.n; i++)
+		if (c->revs.v[i].is_py)
+			return 1;
+	return 0;
 }
 
 int ctx_fail(struct ctx *c)
@@ -213,11 +243,15 @@ int ctx_reconnect(struct ctx *c, struct err *e)
 	return rc;
 }
 
-int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
+int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+		   unsigned flags)
 {
+	int exists_, marked_;
+
 	for (int tries = 0;
 	     db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
-				      heads, exists, &c->pending_marker) < 0;
+				      heads, exists ? exists : &exists_,
+				      marked ? marked : &marked_) < 0;
 	     tries++) {
 		int rc;
 
@@ -228,7 +262,7 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists)
 		/* Holding nothing yet, a new connection loses nothing: a
 		 * server restarting just after the wait is waited for again.
 		 * Under the lock it would be lost with the connection. */
-		if (!c->may_reconnect || tries >= 3) {
+		if (!(flags & READ_MAY_RECONNECT) || tries >= 3) {
 			err_set(&c->e, ERR_FAILED, "%s", c->db.errstr);
 			return ctx_fail(c);
 		}
@@ -329,43 +363,4 @@ void ctx_release(struct ctx *c)
 		status_release(&c->st);
 		c->cli = NULL;
 	}
-}
-
-int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what)
-{
-	struct migrate_opts o = { 0 };
-	long long t0 = now_ms();
-	char *from = strlist_join(&p->start_heads, ",");
-	char *to = strlist_join(&p->end_heads, ",");
-
-	o.per_migration = c->cfg.transaction_per_migration;
-	o.schema = c->cfg.version_table_schema;
-	o.table = c->cfg.version_table;
-	o.purge = c->cli->purge;
-	o.stop = c->stop;
-	o.st = &c->st;
-	o.clear_pending = strcmp(what, "stamp") == 0;
-	status_set_heads(&c->st, from, to);
-	status_set_counts(&c->st, (long)p->n, 0);
-	status_set_phase(&c->st, PHASE_MIGRATING);
-	if (p->n)
-		log_event(LOG_INFO, "plan",
-			  (struct log_field[]){ LFS("from", from), LFS("to", to), LFI("steps", p->n),
-						{ 0 } },
-			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
-			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
-	if (migrate_apply(&c->db, p, &o, &c->e) < 0) {
-		free(from);
-		free(to);
-		return ctx_fail(c);
-	}
-	c->st.migrate_ms = now_ms() - t0;
-	log_event(LOG_INFO, "done",
-		  (struct log_field[]){ LFS("revision", to), LFI("applied", p->n),
-					LFI("duration_ms", now_ms() - t0), { 0 } },
-		  "at %s%s (%zu step%s in %lld ms)", *to ? to : "<base>",
-		  p->n ? "" : ", nothing to do", p->n, p->n == 1 ? "" : "s", now_ms() - t0);
-	free(from);
-	free(to);
-	return 0;
 }

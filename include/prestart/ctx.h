@@ -1,0 +1,136 @@
+/* ctx.h - what main.c hands to each command (src/cmd_*.c), and the steps
+ * they share (src/ctx*.c): load and validate everything, connect, read the
+ * version table, migrate under the lock.  Like the commands, these steps
+ * return 0 or the process exit status (SPEC §6), with the error logged.
+ */
+#ifndef PRESTART_CTX_H
+#define PRESTART_CTX_H
+
+#include <signal.h>
+
+#include "prestart/config.h"
+#include "prestart/db.h"
+#include "prestart/dburl.h"
+#include "prestart/graph.h"
+#include "prestart/health.h"
+#include "prestart/script.h"
+#include "prestart/status.h"
+#include "prestart/wait.h"
+
+struct cli {
+	struct config_flags flags;
+	const char *command;
+	struct strlist args;   /* positional arguments of the command */
+	char **app;            /* argv after "--", or NULL */
+	int verbose;
+	int indicate_current;  /* history -i */
+	int sql;               /* --sql */
+	int purge;             /* stamp --purge */
+	int splice;            /* revision --splice */
+	const char *range;     /* history -r */
+	const char *message;   /* -m */
+	const char *head;      /* revision --head */
+	const char *branch_label;
+	const char *depends_on;
+	const char *rev_id;
+	const char *version_path;
+	const char *timeout;   /* healthcheck --timeout */
+};
+
+struct ctx {
+	struct cli *cli;
+	struct config cfg;
+	int cfg_loaded;
+	struct dburl url;
+	int url_parsed;
+	struct revision_set revs;
+	struct graph *g;
+	/* The --wait-for targets, parsed (validated) by ctx_load, with one
+	 * more slot for the database itself; wait_targets counts those in use. */
+	struct wait_target *targets;
+	size_t wait_targets;
+	struct db db;
+	int db_opened;
+	struct status st;
+	struct health *health;
+	volatile sig_atomic_t *stop;
+	struct err e;
+};
+
+/* Set by the signal handler: the number of the signal that asked us to stop. */
+extern volatile sig_atomic_t g_stop;
+/* The connection whose running statement a signal cancels (or NULL). */
+extern struct db *volatile g_cancel_db;
+
+/* Read configuration, parse the URL, load the scripts and build the graph:
+ * everything that can be validated before waiting or connecting.
+ * want_scripts = 0 skips the scripts. Returns 0 or an exit status (with the
+ * error logged). */
+int ctx_load(struct ctx *c, int want_scripts);
+/* Exit 2 unless a database is named somewhere (a URL, or libpq's PG*
+ * variables). Returns 0 or an exit status. */
+int ctx_need_db(struct ctx *c);
+/* Connect to the database (waiting for it under --wait-timeout when it is
+ * not ready yet). Returns 0 or an exit status. */
+int ctx_connect(struct ctx *c);
+/* Close the connection and open it again with the same URL and options
+ * (after the server went away).  Returns 0 when connected, 1 when the
+ * server is not ready yet (e says why), -1 when waiting will not help (e
+ * filled, ERR_USAGE).  Logs nothing. */
+int ctx_reconnect(struct ctx *c, struct err *e);
+
+/* ctx_read_heads' flags. */
+enum {
+	/* Nothing is held on the connection yet (no lock, no transaction):
+	 * a lost one may be replaced, waiting again under --wait-timeout. */
+	READ_MAY_RECONNECT = 1 << 0,
+};
+
+/* Read the version table; every head must be known to the scripts (exit 3
+ * otherwise).  *exists (may be NULL) tells whether the table exists;
+ * *marked (may be NULL) whether the marker table of an interrupted
+ * non-transactional revision exists.  flags: READ_*.  Returns 0 or an exit
+ * status. */
+int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+		   unsigned flags);
+/* Under the lock, after ctx_read_heads saw the marker table (*marked):
+ * refuse (exit 3) when it names an interrupted non-transactional revision,
+ * saying what to check and what to stamp.  stamping = 1: log that the
+ * marker is about to be cleared instead.  Returns 0 or an exit status. */
+int ctx_check_pending(struct ctx *c, int stamping);
+/* Stop the health endpoint, close the connection, free what ctx_load
+ * loaded; c may be partly loaded, and may be released twice. */
+void ctx_release(struct ctx *c);
+
+/* Are any of the loaded revisions Alembic .py files? */
+int ctx_has_py(const struct ctx *c);
+
+/* Log c->e as an error and return its exit status. */
+int ctx_fail(struct ctx *c);
+/* Log a usage error and return 2. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print to stdout (data commands).  A write error is remembered for
+ * out_close(). */
+void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Flush and close stdout, once, after the command (SPEC §7.6: output that
+ * cannot be written is a failure).  Returns 0, or -1 with ERR_FAILED
+ * "cannot write to stdout: <reason>" (a full disk, a closed pipe). */
+int out_close(struct err *e);
+
+enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
+
+/* Offline mode (--sql) of upgrade, downgrade and stamp, after ctx_load():
+ * print the SQL the online run would execute, with no connection; .py
+ * revisions are handed to `alembic ... --sql`.  Returns 0 or an exit status.
+ * (src/ctx_offline.c) */
+int ctx_offline(struct ctx *c, enum move how);
+
+/* Read the version table and plan; when there is work: lock (polling, and
+ * stopping early when another process did it), re-read, re-plan, apply
+ * (running Alembic for .py revisions).  Already there: one query, no lock.
+ * *p receives the final plan (plan_release() it).  Returns 0 or an exit
+ * status.  (src/ctx_migrate.c) */
+int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
+
+#endif

@@ -1,0 +1,171 @@
+/* The offline (--sql) mode of upgrade, downgrade and stamp: print the SQL
+ * the online run would execute, without connecting (SPEC §1, §7.5). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/child.h"
+#include "prestart/ctx.h"
+#include "prestart/delegate.h"
+#include "prestart/offline.h"
+
+/* Offline mode for .py revisions is Alembic's own: run it, its output on
+ * prestart's stdout. */
+static int delegate_to_alembic(struct ctx *c)
+{
+	struct strlist argv = { 0 };
+	struct child_opts o = { 0 };
+	struct child_exit x;
+	char *shown, *what;
+	int rc = 0;
+
+	if (delegate_argv(c->cfg.alembic_command, c->cfg.alembic_config, &argv, &c->e) < 0) {
+		strlist_free(&argv);
+		return ctx_fail(c);
+	}
+	strlist_push(&argv, c->cli->command);
+	for (size_t i = 0; i < c->cli->args.n; i++)
+		strlist_push(&argv, c->cli->args.v[i]);
+	if (!c->cli->args.n)
+		strlist_push(&argv, "head");
+	strlist_push(&argv, "--sql");
+	shown = strlist_join(&argv, " ");
+	what = xasprintf("'%s'", shown);
+	/* env.py usually reads the URL from the environment; hand it the one
+	 * prestart was given, wherever it came from. */
+	setenv("DATABASE_URL", c->cfg.database_url, 1);
+	o.what = what;
+	o.stop = c->stop;
+	if (child_run(argv.v, &o, &x, &c->e) < 0) {
+		rc = ctx_fail(c);
+	} else if (x.exec_errno) {
+		int nf = x.exec_errno == ENOENT || x.exec_errno == ENOTDIR;
+
+		rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
+				 "'%s' %s%s (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
+				 c->cfg.alembic_command, c->cli->command, argv.v[0],
+				 nf ? "was not found on PATH" : "cannot be executed: ",
+				 nf ? "" : strerror(x.exec_errno));
+	} else if (child_check(&x, what, NULL, &c->e) < 0) {
+		if (c->e.kind == ERR_FAILED)
+			err_set(&c->e, ERR_FAILED, "offline run of %s failed", what);
+		rc = ctx_fail(c);
+	}
+	free(what);
+	free(shown);
+	strlist_free(&argv);
+	return rc;
+}
+
+/* Split "FROM:TO"; *from is NULL without a colon. */
+static void split_range(const char *arg, char **from, char **to)
+{
+	const char *colon = strchr(arg, ':');
+
+	*from = colon ? xstrndup(arg, (size_t)(colon - arg)) : NULL;
+	*to = xstrdup(colon ? colon + 1 : arg);
+}
+
+/* The starting heads of an offline run: Alembic's get_current_heads() in
+ * --sql mode, i.e. the FROM revision resolved, "base" or none for empty.
+ * A database may hold several heads, so FROM may list them ("a,b"). */
+static int resolve_from(struct ctx *c, const char *from, struct strlist *start)
+{
+	struct strlist items = { 0 };
+	int rc = 0;
+
+	if (!from || !*from || !strcmp(from, "base"))
+		return 0;
+	strlist_split(&items, from, ",");
+	for (size_t i = 0; i < items.n && !rc; i++) {
+		struct revptrs r = { 0 };
+
+		if (graph_resolve(c->g, items.v[i], NULL, &r, &c->e) < 0)
+			rc = -1;
+		for (size_t j = 0; j < r.n; j++)
+			if (!strlist_contains(start, r.v[j]->id))
+				strlist_push(start, r.v[j]->id);
+		revptrs_free(&r);
+	}
+	strlist_free(&items);
+	return rc;
+}
+
+int ctx_offline(struct ctx *c, enum move how)
+{
+	struct strlist start = { 0 }, targets = { 0 };
+	struct sbuf sql = { 0 };
+	struct offline_opts o = { 0 };
+	struct plan p;
+	char *from = NULL, *to = NULL;
+	int rc = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	if (!c->cfg.database_url)
+		return usage_error("--sql needs a database URL to choose the SQL dialect "
+				   "(--database-url, DATABASE_URL or sqlalchemy.url); nothing "
+				   "connects to it");
+	if (how == MOVE_STAMP && c->cli->purge)
+		return usage_error("Can't use --purge with --sql mode");
+	if (how == MOVE_DOWN && !strchr(c->cli->args.v[0], ':'))
+		return usage_error("downgrade with --sql requires <fromrev>:<torev>");
+	if (ctx_has_py(c))
+		return delegate_to_alembic(c);
+
+	if (how == MOVE_STAMP) {
+		for (size_t i = 0; i < c->cli->args.n; i++) {
+			char *f, *t;
+
+			split_range(c->cli->args.v[i], &f, &t);
+			if (f && from && strcmp(f, from)) {
+				free(f);
+				free(t);
+				rc = usage_error("Stamp operation with --sql only supports a single "
+						 "starting revision at a time");
+				goto out;
+			}
+			if (f && !from)
+				from = f;
+			else
+				free(f);
+			strlist_push_owned(&targets, t);
+		}
+	} else {
+		split_range(how == MOVE_UP && !c->cli->args.n ? "head" : c->cli->args.v[0], &from,
+			    &to);
+	}
+	if (resolve_from(c, from, &start) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (how == MOVE_UP)
+		r = graph_plan(c->g, &start, to, GRAPH_UPGRADE, &p, &c->e);
+	else if (how == MOVE_DOWN)
+		r = graph_plan(c->g, &start, to, GRAPH_DOWNGRADE, &p, &c->e);
+	else
+		r = graph_plan_stamp(c->g, &start, &targets, 0, &p, &c->e);
+	if (r < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	o.kind = c->url.kind;
+	o.schema = c->cfg.version_table_schema;
+	o.table = c->cfg.version_table;
+	o.per_migration = c->cfg.transaction_per_migration;
+	if (offline_render(&p, &o, &sql, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	/* A write error is main's to report, as for every command. */
+	if (sql.len)
+		out("%s", sql.buf);
+out:
+	plan_release(&p);
+	strlist_free(&start);
+	strlist_free(&targets);
+	free(from);
+	free(to);
+	sbuf_free(&sql);
+	return rc;
+}
