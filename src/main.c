@@ -89,6 +89,7 @@ static const struct command commands[] = {
 	  L(O_VERSION_PATH), 0, 0, 1, 0 },
 	{ "merge", cmd_merge, L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), 1, -1, 1, 0 },
 	{ "healthcheck", cmd_healthcheck, L(O_TIMEOUT), 0, 1, 1, 0 },
+	{ "init", cmd_init, 0, 0, 1, 1, 0 },
 	{ "version", cmd_version, 0, 0, 0, 1, 0 },
 	{ "help", cmd_help, 0, 0, 1, 1, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0 }
@@ -113,6 +114,7 @@ static const char usage_text[] =
 	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
 	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
+	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
 	"  version, help\n"
 	"\n"
 	"options:\n"

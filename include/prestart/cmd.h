@@ -114,6 +114,7 @@ int cmd_status(struct ctx *c);
 int cmd_healthcheck(struct ctx *c);
 int cmd_revision(struct ctx *c);
 int cmd_merge(struct ctx *c);
+int cmd_init(struct ctx *c);
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 
