@@ -12,6 +12,7 @@
 
 #include "prestart/cmd.h"
 #include "prestart/exec.h"
+#include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"
 
@@ -287,7 +288,7 @@ static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 		c->e.kind = ERR_USAGE;
 		goto out;
 	}
-	if (write_new_file(path, text, &c->e) < 0)
+	if (init_make_versions_dir(c, dir) < 0 || write_new_file(path, text, &c->e) < 0)
 		goto out;
 	log_event(LOG_INFO, "revision",
 		  (struct log_field[]){ LFS("revision", id), LFS("path", path), { 0 } },
@@ -320,7 +321,7 @@ int cmd_revision(struct ctx *c)
 	const char *head = c->cli->head ? c->cli->head : "head";
 	int rc;
 
-	if ((rc = ctx_load(c, 1)))
+	if ((rc = ctx_load(c, 0)) || (rc = init_load_scripts(c)))
 		return rc;
 	if (has_py(c))
 		return refuse_py(c);
@@ -348,7 +349,7 @@ int cmd_merge(struct ctx *c)
 	struct revptrs parents = { 0 };
 	int rc;
 
-	if ((rc = ctx_load(c, 1)))
+	if ((rc = ctx_load(c, 0)) || (rc = init_load_scripts(c)))
 		return rc;
 	if (has_py(c))
 		return refuse_py(c);
