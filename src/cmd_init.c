@@ -345,7 +345,7 @@ static char *first_entry(const char *dir, struct err *e)
 static int init_check(struct ctx *c, const char *ini, const char *dir, const char *versions)
 {
 	struct stat st;
-	char *entry;
+	char *entry, *parent;
 
 	if (!is_absent("alembic.ini"))
 		return usage_error("alembic.ini found: this directory holds an Alembic project, which "
@@ -355,8 +355,18 @@ static int init_check(struct ctx *c, const char *ini, const char *dir, const cha
 	if (!is_absent(ini))
 		return usage_error("'%s' already exists: this directory already has a prestart "
 				   "project; nothing written", ini);
+	parent = parent_of(ini);
+	if (!is_dir(parent)) {
+		int rc = usage_error("cannot write '%s': no directory '%s'; nothing written", ini,
+				     parent);
+
+		free(parent);
+		return rc;
+	}
+	free(parent);
 	if (!is_absent(dir) && !is_dir(dir))
-		return usage_error("'%s' exists and is not a directory; nothing written", dir);
+		return usage_error("cannot make directory '%s': something else is in the way; "
+				   "nothing written", dir);
 	if (is_absent(versions))
 		return 0;
 	if (stat(versions, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -473,10 +483,16 @@ int cmd_init(struct ctx *c)
 		goto out;
 
 	text = init_config_text(dir);
-	if (make_dirs(versions, &made, &c->e) < 0 || write_new(ini, text, &c->e) < 0) {
-		/* Nothing written: undo the directories made. */
+	/* The file first: it is what fails most (a directory not writable). */
+	if (write_new(ini, text, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (make_dirs(versions, &made, &c->e) < 0) {
+		/* Nothing written: undo what was made. */
 		for (size_t i = made.n; i-- > 0;)
 			rmdir(made.v[i]);
+		unlink(ini);
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -492,7 +508,7 @@ int cmd_init(struct ctx *c)
 		free(w);
 	}
 	out("next:\n"
-	    "  prestart%s revision -m \"create users\"           # a new SQL revision in %s/\n"
+	    "  prestart%s revision -m \"create users\"             # a new SQL revision in %s/\n"
 	    "  DATABASE_URL=sqlite:///app.db prestart%s upgrade  # or database_url in %s\n",
 	    cfg ? cfg : "", versions, cfg ? cfg : "", ini);
 	rc = 0;
