@@ -292,7 +292,9 @@ void init_explain_missing(struct ctx *c)
 						    "in %s, which prestart reads as Alembic does",
 						    c->cfg.alembic_config));
 	} else if (!from) {
-		if (locs->n == 1)
+		int with_loc;
+
+		if (creatable(c, locs->v[i], &with_loc))
 			strlist_push(&ways, "'prestart revision' creates it with the first revision");
 		strlist_push_owned(&ways, xasprintf("correct script_location or version_locations "
 						    "in %s", file));
