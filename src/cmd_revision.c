@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "prestart/cmd.h"
+#include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"
 
@@ -277,7 +278,7 @@ static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 		c->e.kind = ERR_USAGE;
 		goto out;
 	}
-	if (write_new_file(path, text, &c->e) < 0)
+	if (init_make_versions_dir(c, dir) < 0 || write_new_file(path, text, &c->e) < 0)
 		goto out;
 	log_event(LOG_INFO, "revision",
 		  (struct log_field[]){ LFS("revision", id), LFS("path", path), { 0 } },
@@ -310,6 +311,8 @@ int cmd_revision(struct ctx *c)
 	const char *head = c->cli->head ? c->cli->head : "head";
 	int rc;
 
+	if ((rc = init_load_scripts(c)))
+		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);
 	graph_heads(c->g, &heads);
@@ -336,6 +339,8 @@ int cmd_merge(struct ctx *c)
 	struct revptrs parents = { 0 };
 	int rc;
 
+	if ((rc = init_load_scripts(c)))
+		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);
 	for (size_t i = 0; i < c->cli->args.n; i++) {

@@ -24,6 +24,11 @@ static const char *const prestart_keys[] = {
 	"alembic_config", NULL
 };
 
+const char *const *config_keys(void)
+{
+	return prestart_keys;
+}
+
 /* ---- durations and booleans ---- */
 
 int config_parse_duration(const char *s, long long *ms)

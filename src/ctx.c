@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "prestart/ctx.h"
+#include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/wait.h"
 
@@ -96,8 +97,10 @@ int ctx_load(struct ctx *c, int want_scripts)
 	}
 	if (!want_scripts)
 		return 0;
-	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0)
+	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0) {
+		init_explain_missing(c);
 		return ctx_fail(c);
+	}
 	if (graph_build(&c->revs, &c->g, &c->e) < 0)
 		return ctx_fail(c);
 	return 0;

@@ -101,14 +101,17 @@ static const struct command commands[] = {
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
 	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
-	{ .name = "revision", .fn = cmd_revision, .flags = NEED_SCRIPTS | DATA_OUT,
+	/* revision and merge read the scripts themselves: a project whose
+	 * versions directory is not there yet has no revisions (init.h) */
+	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT,
 	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
 		  L(O_SPLICE) | L(O_VERSION_PATH) },
-	{ .name = "merge", .fn = cmd_merge, .flags = NEED_SCRIPTS | DATA_OUT,
+	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT,
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
 	{ .name = "healthcheck", .fn = cmd_healthcheck, .flags = DATA_OUT, .opts = L(O_TIMEOUT),
 	  .max_args = 1 },
+	{ .name = "init", .fn = cmd_init, .flags = DATA_OUT, .max_args = 1 },
 	{ .name = "version", .fn = cmd_version, .flags = DATA_OUT },
 	{ .name = "help", .fn = cmd_help, .flags = DATA_OUT, .max_args = 1 },
 	{ .name = NULL }
@@ -133,6 +136,7 @@ static const char usage_text[] =
 	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
 	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
+	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
 	"  version, help\n"
 	"\n"
 	"options:\n"

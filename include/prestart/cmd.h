@@ -23,5 +23,6 @@ int cmd_status(struct ctx *c);
 int cmd_healthcheck(struct ctx *c);
 int cmd_revision(struct ctx *c);
 int cmd_merge(struct ctx *c);
+int cmd_init(struct ctx *c);
 
 #endif

@@ -95,6 +95,9 @@ void config_flags_release(struct config_flags *f);
 int config_load(struct config *c, const struct config_flags *flags, struct err *e);
 void config_release(struct config *c);
 
+/* The keys [prestart] accepts, NULL-terminated (static storage). */
+const char *const *config_keys(void);
+
 /* Parse "250ms", "30s", "5m", "1h" or bare seconds ("10", "1.5"; every
  * unit takes decimals) into milliseconds, rounded to the nearest, a
  * non-zero duration never to 0.  Returns -1 on anything else (sign,

@@ -1,0 +1,528 @@
+/* init: start a new SQL-first project (a versions directory and a
+ * prestart.ini that lists every setting), the versions directory that
+ * revision and merge create on first use, and the way out that an error
+ * about a missing script directory names.
+ *
+ * Map: the generated prestart.ini; small path helpers; the versions
+ * directory of revision/merge; the hint for a missing directory; cmd_init.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "prestart/init.h"
+#include "prestart/log.h"
+
+#define DEFAULT_LOCATION "migrations"
+#define DEFAULT_CONFIG "prestart.ini"
+
+/* ---- the generated prestart.ini ---- */
+
+/* One [prestart] key.  `value` is what the key is set to when its line is
+ * uncommented: the default, or empty where the default is "none" (an empty
+ * ini value leaves a setting to the level below), so that uncommenting
+ * changes nothing.  NULL: derived from the script location. */
+struct init_setting {
+	const char *key;
+	const char *value;
+	const char *about; /* comment lines, each ending in '\n'; NULL: none */
+};
+
+static const struct init_setting settings[] = {
+	{ "database_url", "",
+	  "The database: postgresql://user@host/db, sqlite:///relative.db or\n"
+	  "sqlite:////absolute.db (-d/--database-url, DATABASE_URL; default: libpq's\n"
+	  "PG* variables).  A password is better kept in the environment.\n" },
+	{ "script_location", NULL,
+	  "The script directory (--dir, PRESTART_SCRIPT_LOCATION).\n" },
+	{ "version_locations", NULL,
+	  "The directories of revision files, separated by blanks, commas or newlines.\n" },
+	{ "version_table", "alembic_version",
+	  "The version table, and its schema (empty: the connection's default)\n"
+	  "(PRESTART_VERSION_TABLE, PRESTART_VERSION_TABLE_SCHEMA).\n" },
+	{ "version_table_schema", "", NULL },
+	{ "wait_timeout", "60s",
+	  "How long to wait for the database and the wait_for targets: 250ms, 30s,\n"
+	  "5m, 1h or seconds; 0 = forever (--wait-timeout, PRESTART_WAIT_TIMEOUT).\n" },
+	{ "wait_for", "",
+	  "More to wait for, separated by commas or newlines: tcp://host:port,\n"
+	  "http(s)://..., file:///path, postgresql://... (--wait-for,\n"
+	  "PRESTART_WAIT_FOR).\n" },
+	{ "lock_timeout", "0",
+	  "How long to wait for the migration lock; 0 = forever (--lock-timeout,\n"
+	  "PRESTART_LOCK_TIMEOUT).\n" },
+	{ "health_addr", "",
+	  "Serve /livez /readyz /status /metrics on [HOST]:PORT, e.g. :8080;\n"
+	  "empty: off (--health-addr, PRESTART_HEALTH_ADDR).\n" },
+	{ "log_format", "text",
+	  "text or json (--log-format, PRESTART_LOG_FORMAT).\n" },
+	{ "transaction_per_migration", "false",
+	  "true: one transaction per revision; false: one for the whole run\n"
+	  "(--transaction-per-migration, PRESTART_TRANSACTION_PER_MIGRATION).\n" },
+	{ "after_upgrade", "",
+	  "Commands to run after a successful upgrade, one per line (continuation\n"
+	  "lines indented), without a shell (--after).\n" },
+	{ "alembic_command", "alembic",
+	  "How to run Alembic for .py revisions (PRESTART_ALEMBIC_COMMAND).\n" },
+	{ "alembic_config", "",
+	  "An alembic.ini whose [alembic] section to read, relative to this file.\n" },
+	{ NULL, NULL, NULL }
+};
+
+static const char ini_header[] =
+	"# prestart.ini, written by 'prestart init'.\n"
+	"#\n"
+	"# Every setting prestart reads from this file, commented out with its\n"
+	"# default: uncomment a line to change it.  Precedence, highest first:\n"
+	"# command-line flags, the environment, this file, the defaults.  An empty\n"
+	"# value leaves a setting to the level below.\n"
+	"\n"
+	"[prestart]\n";
+
+/* ConfigParser interpolates '%': a literal one is written twice. */
+static char *ini_escape(const char *s)
+{
+	struct sbuf b = { 0 };
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '%')
+			sbuf_addc(&b, '%');
+		sbuf_addc(&b, *p);
+	}
+	return sbuf_detach(&b);
+}
+
+char *init_config_text(const char *script_location)
+{
+	const char *loc = script_location && *script_location ? script_location : DEFAULT_LOCATION;
+	int custom = strcmp(loc, DEFAULT_LOCATION) != 0;
+	char *esc = ini_escape(loc);
+	struct sbuf b = { 0 };
+
+	sbuf_adds(&b, ini_header);
+	for (const struct init_setting *s = settings; s->key; s++) {
+		if (s->about) {
+			sbuf_addc(&b, '\n');
+			for (const char *p = s->about; *p;) {
+				size_t n = strcspn(p, "\n");
+
+				sbuf_addf(&b, "# %.*s\n", (int)n, p);
+				p += n + (p[n] == '\n');
+			}
+		}
+		if (!strcmp(s->key, "script_location"))
+			/* A directory other than the default must be found by
+			 * every later command, so it is set, not suggested. */
+			sbuf_addf(&b, "%s%s = %s\n", custom ? "" : "# ", s->key, esc);
+		else if (!strcmp(s->key, "version_locations"))
+			sbuf_addf(&b, "# %s = %s/versions\n", s->key, esc);
+		else
+			sbuf_addf(&b, "# %s =%s%s\n", s->key, *s->value ? " " : "", s->value);
+	}
+	free(esc);
+	return sbuf_detach(&b);
+}
+
+/* ---- paths ---- */
+
+/* Directory part of `path` as written ("." when there is none). */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Nothing there at all (a dangling symlink is something). */
+static int is_absent(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+static int make_dir(const char *path, struct err *e)
+{
+	if (mkdir(path, 0777) < 0)
+		return err_set(e, ERR_USAGE, "cannot create directory '%s': %s", path,
+			       strerror(errno));
+	return 0;
+}
+
+/* Quoted for a shell when it needs to be, for the commands init prints. */
+static char *shell_word(const char *s)
+{
+	struct sbuf b = { 0 };
+
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_./-+=:,@") == strlen(s))
+		return xstrdup(s);
+	sbuf_addc(&b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sbuf_adds(&b, "'\\''");
+		else
+			sbuf_addc(&b, *p);
+	}
+	sbuf_addc(&b, '\'');
+	return sbuf_detach(&b);
+}
+
+/* ---- the versions directory of revision and merge ---- */
+
+/* May `dir` be created for a new revision?  Only when it is the one
+ * configured version directory, it is missing, and its parent exists -- or
+ * it is <script_location>/versions and only the script location is missing
+ * above it (a new project: dbmate's `new` does the same).  Never anything
+ * higher: a location whose parents are missing is more likely a mistake
+ * than a project.  *with_loc: the script location must be made first. */
+static int creatable(const struct ctx *c, const char *dir, int *with_loc)
+{
+	const struct strlist *locs = &c->cfg.version_locations;
+	const char *loc = c->cfg.script_location;
+	char *parent, *layout;
+	int ok;
+
+	*with_loc = 0;
+	if (locs->n != 1 || strcmp(locs->v[0], dir) || !is_absent(dir))
+		return 0;
+	parent = parent_of(dir);
+	ok = is_dir(parent);
+	/* The default layout, spelled as config_load spells it. */
+	layout = xasprintf("%s%sversions", loc, str_has_suffix(loc, "/") ? "" : "/");
+	if (!ok && !strcmp(layout, dir) && is_absent(loc)) {
+		char *grand = parent_of(loc);
+
+		ok = *with_loc = is_dir(grand);
+		free(grand);
+	}
+	free(layout);
+	free(parent);
+	return ok;
+}
+
+int init_load_scripts(struct ctx *c)
+{
+	const struct strlist *locs = &c->cfg.version_locations;
+	int with_loc;
+
+	/* A directory that will be created when the revision is written holds
+	 * no revisions yet: nothing to read. */
+	if (!(locs->n == 1 && creatable(c, locs->v[0], &with_loc)) &&
+	    script_load_dirs(locs, &c->revs, &c->e) < 0) {
+		init_explain_missing(c);
+		return ctx_fail(c);
+	}
+	if (graph_build(&c->revs, &c->g, &c->e) < 0)
+		return ctx_fail(c);
+	return 0;
+}
+
+int init_make_versions_dir(struct ctx *c, const char *dir)
+{
+	const char *loc = c->cfg.script_location;
+	int with_loc;
+
+	if (!creatable(c, dir, &with_loc))
+		return 0;
+	if (with_loc && make_dir(loc, &c->e) < 0)
+		return -1;
+	if (make_dir(dir, &c->e) < 0) {
+		if (with_loc)
+			rmdir(loc);
+		return -1;
+	}
+	if (with_loc)
+		log_event(LOG_INFO, "created", (struct log_field[]){ LFS("path", dir), { 0 } },
+			  "created '%s' and '%s': no versions directory yet", loc, dir);
+	else
+		log_event(LOG_INFO, "created", (struct log_field[]){ LFS("path", dir), { 0 } },
+			  "created '%s': no versions directory yet", dir);
+	return 0;
+}
+
+/* ---- the way out of a missing script directory ---- */
+
+void init_explain_missing(struct ctx *c)
+{
+	const struct strlist *locs = &c->cfg.version_locations;
+	const char *env = getenv("PRESTART_SCRIPT_LOCATION"), *from = NULL;
+	const char *file = c->cfg.config_file, *loc = c->cfg.script_location;
+	struct strlist ways = { 0 };
+	char *joined;
+	size_t i, len;
+
+	if (c->e.kind != ERR_SCRIPT)
+		return;
+	/* script_load_dirs lists every directory before it reads a file, and
+	 * stops at the first it cannot list: that one failed. */
+	for (i = 0; i < locs->n && is_dir(locs->v[i]); i++)
+		;
+	if (i == locs->n || !is_absent(locs->v[i]))
+		return;
+	if (c->cli->flags.script_location)
+		from = "--dir";
+	else if (env && *env)
+		from = "PRESTART_SCRIPT_LOCATION";
+	if (!file) {
+		char *w = shell_word(loc);
+
+		strlist_push_owned(&ways, xasprintf("to start a new project run 'prestart init%s%s'",
+						    strcmp(loc, DEFAULT_LOCATION) ? " " : "",
+						    strcmp(loc, DEFAULT_LOCATION) ? w : ""));
+		free(w);
+	} else if (!from && c->cfg.alembic_config) {
+		strlist_push_owned(&ways, xasprintf("correct script_location or version_locations "
+						    "in %s, which prestart reads as Alembic does",
+						    c->cfg.alembic_config));
+	} else if (!from) {
+		int with_loc;
+
+		if (creatable(c, locs->v[i], &with_loc))
+			strlist_push(&ways, "'prestart revision' creates it with the first revision");
+		strlist_push_owned(&ways, xasprintf("correct script_location or version_locations "
+						    "in %s", file));
+		/* prestart.ini is read instead of alembic.ini, not as well. */
+		if (!c->cfg.alembic_config && strcmp(file, "alembic.ini") &&
+		    !is_absent("alembic.ini"))
+			strlist_push_owned(&ways, xasprintf("set alembic_config = alembic.ini in %s to "
+							    "use the script_location of the "
+							    "alembic.ini here", file));
+	}
+	if (from)
+		strlist_push_owned(&ways, xasprintf("correct %s ('%s')", from, loc));
+	else
+		strlist_push(&ways, "name the script directory with --dir or "
+				    "PRESTART_SCRIPT_LOCATION");
+	if (!file)
+		strlist_push(&ways, "run where the project's alembic.ini is (or name that file with "
+				    "-c) to use its script_location");
+	joined = strlist_join(&ways, ", or ");
+	len = strlen(c->e.msg);
+	snprintf(c->e.msg + len, sizeof(c->e.msg) - len, "; %s", joined);
+	free(joined);
+	strlist_free(&ways);
+}
+
+/* ---- prestart init [DIR] ---- */
+
+/* The first entry of `dir` that is not hidden (.gitkeep keeps an empty
+ * directory in git), or NULL; *e filled when it cannot be read. */
+static char *first_entry(const char *dir, struct err *e)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *name = NULL;
+
+	if (!d) {
+		err_set(e, ERR_USAGE, "cannot read '%s': %s", dir, strerror(errno));
+		return NULL;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			name = xstrdup(de->d_name);
+			break;
+		}
+	closedir(d);
+	return name;
+}
+
+/* Refuse what init must not touch, before anything is written. */
+static int init_check(struct ctx *c, const char *ini, const char *dir, const char *versions)
+{
+	struct stat st;
+	char *entry, *parent;
+
+	if (!is_absent("alembic.ini"))
+		return usage_error("alembic.ini found: this directory holds an Alembic project, which "
+				   "prestart reads as it is, without init; add revisions with "
+				   "'alembic revision', apply them with 'prestart upgrade' or "
+				   "'prestart run -- APP'; nothing written");
+	if (!is_absent(ini))
+		return usage_error("'%s' already exists: this directory already has a prestart "
+				   "project; nothing written", ini);
+	parent = parent_of(ini);
+	if (!is_dir(parent)) {
+		int rc = usage_error("cannot write '%s': no directory '%s'; nothing written", ini,
+				     parent);
+
+		free(parent);
+		return rc;
+	}
+	free(parent);
+	if (!is_absent(dir) && !is_dir(dir))
+		return usage_error("cannot make directory '%s': something else is in the way; "
+				   "nothing written", dir);
+	if (is_absent(versions))
+		return 0;
+	if (stat(versions, &st) < 0 || !S_ISDIR(st.st_mode))
+		return usage_error("'%s' exists and is not a directory; nothing written", versions);
+	memset(&c->e, 0, sizeof(c->e));
+	entry = first_entry(versions, &c->e);
+	if (c->e.kind)
+		return ctx_fail(c);
+	if (entry) {
+		int rc = usage_error("'%s' is not empty (it holds '%s'): this directory already "
+				     "has a project; nothing written", versions, entry);
+
+		free(entry);
+		return rc;
+	}
+	return 0;
+}
+
+/* mkdir -p, remembering what it made so that a failure can undo it. */
+static int make_dirs(const char *path, struct strlist *made, struct err *e)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+
+	for (char *s = p + 1; !rc; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		if (is_absent(p)) {
+			rc = make_dir(p, e);
+			if (!rc)
+				strlist_push(made, p);
+		} else if (!is_dir(p)) {
+			rc = err_set(e, ERR_USAGE, "'%s' exists and is not a directory", p);
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static int write_new(const char *path, const char *text, struct err *e)
+{
+	size_t len = strlen(text), done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		done += (size_t)n;
+	}
+	if (close(fd) < 0 || done < len) {
+		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* DIR, else --dir, else PRESTART_SCRIPT_LOCATION, else the default: the
+ * location later commands will use (prestart.ini and alembic.ini are not
+ * read: init refuses to run beside either). */
+static const char *init_location(const struct ctx *c)
+{
+	const char *env = getenv("PRESTART_SCRIPT_LOCATION");
+
+	if (c->cli->args.n)
+		return c->cli->args.v[0];
+	if (c->cli->flags.script_location)
+		return c->cli->flags.script_location;
+	if (env && *env)
+		return env;
+	return DEFAULT_LOCATION;
+}
+
+int cmd_init(struct ctx *c)
+{
+	const char *ini = c->cli->flags.config_file, *env = getenv("PRESTART_CONFIG");
+	const char *loc = init_location(c);
+	struct strlist made = { 0 };
+	char *dir, *versions, *text = NULL, *cfg = NULL;
+	int rc;
+
+	if (!ini)
+		ini = env && *env ? env : DEFAULT_CONFIG;
+	if (!*ini || !*loc)
+		return usage_error("empty %s for init", *ini ? "script directory" : "config file");
+	/* A later command reads the location from the ini file, which trims
+	 * blanks and takes "a:b" as Alembic's package:path: refuse what would
+	 * not read back as the directory made here. */
+	for (const char *p = loc; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == ':')
+			return usage_error("cannot use '%s' as a script directory: no ':' or control "
+					   "characters", loc);
+	if (loc[0] == ' ' || loc[0] == '\t' || str_has_suffix(loc, " ") ||
+	    str_has_suffix(loc, "\t"))
+		return usage_error("cannot use '%s' as a script directory: no leading or trailing "
+				   "blanks", loc);
+	dir = xstrdup(loc);
+	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/';)
+		dir[--n] = '\0';
+	versions = xasprintf("%s%sversions", dir, str_has_suffix(dir, "/") ? "" : "/");
+	if ((rc = init_check(c, ini, dir, versions)))
+		goto out;
+
+	text = init_config_text(dir);
+	/* The file first: it is what fails most (a directory not writable). */
+	if (write_new(ini, text, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (make_dirs(versions, &made, &c->e) < 0) {
+		/* Nothing written: undo what was made. */
+		for (size_t i = made.n; i-- > 0;)
+			rmdir(made.v[i]);
+		unlink(ini);
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (made.n)
+		out("created %s/\n", versions);
+	else
+		out("using the empty %s/\n", versions);
+	out("created %s (every setting, commented out with its default)\n", ini);
+	if (c->cli->flags.config_file) {
+		char *w = shell_word(ini);
+
+		cfg = xasprintf(" -c %s", w);
+		free(w);
+	}
+	out("next:\n"
+	    "  prestart%s revision -m \"create users\"             # a new SQL revision in %s/\n"
+	    "  DATABASE_URL=sqlite:///app.db prestart%s upgrade  # or database_url in %s\n",
+	    cfg ? cfg : "", versions, cfg ? cfg : "", ini);
+	rc = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		err_set(&c->e, ERR_FAILED, "cannot write to stdout: %s", strerror(errno));
+		rc = ctx_fail(c);
+	}
+out:
+	strlist_free(&made);
+	free(dir);
+	free(versions);
+	free(text);
+	free(cfg);
+	return rc;
+}
