@@ -42,41 +42,6 @@ static void target_init(struct wait_target *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode a file URL path; NULL on a bad escape or an embedded NUL. */
-static char *pct_decode(const char *s)
-{
-	char *out = xmalloc(strlen(s) + 1), *o = out;
-
-	while (*s) {
-		if (*s == '%') {
-			int hi = hexval((unsigned char)s[1]);
-			int lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(hi * 16 + lo);
-			s += 3;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 static int parse_uint(const char *s, size_t len, long max, long *out)
 {
 	long v = 0;
@@ -215,8 +180,7 @@ static int parse_file(const char *rest, const char *masked, struct wait_target *
 		return bad(e, masked, "expected file:///absolute/path");
 	if (strpbrk(rest, "?#"))
 		return bad(e, masked, "a file target takes no query or fragment");
-	t->path = pct_decode(rest);
-	if (!t->path)
+	if (dburl_pct_decode(rest, strlen(rest), 0, &t->path) < 0)
 		return bad(e, masked, "bad percent-encoding in the path");
 	t->kind = WT_FILE;
 	return 0;
@@ -294,43 +258,6 @@ out:
 	return rc;
 }
 
-static char *xstrdup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-/* A private copy, so that a target's lifetime is independent of the
- * caller's struct dburl and of how dburl.c lays out its allocations. */
-static void dburl_copy(struct dburl *dst, const struct dburl *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->kind = src->kind;
-	dst->n = src->n;
-	dst->keys = xcalloc(src->n + 1, sizeof(char *));
-	dst->vals = xcalloc(src->n + 1, sizeof(char *));
-	for (size_t i = 0; i < src->n; i++) {
-		dst->keys[i] = xstrdup_or_null(src->keys[i]);
-		dst->vals[i] = xstrdup_or_null(src->vals[i]);
-	}
-	dst->path = xstrdup_or_null(src->path);
-	dst->masked = xstrdup_or_null(src->masked);
-}
-
-static void dburl_copy_free(struct dburl *u)
-{
-	if (u->keys)
-		for (size_t i = 0; i < u->n; i++)
-			free(u->keys[i]);
-	if (u->vals)
-		for (size_t i = 0; i < u->n; i++)
-			free(u->vals[i]);
-	free(u->keys);
-	free(u->vals);
-	free(u->path);
-	free(u->masked);
-	memset(u, 0, sizeof(*u));
-}
-
 void wait_target_from_db(const struct dburl *u, struct wait_target *t)
 {
 	target_init(t);
@@ -342,6 +269,7 @@ void wait_target_from_db(const struct dburl *u, struct wait_target *t)
 		return;
 	}
 	t->kind = WT_PG;
+	/* A private copy: a target outlives the caller's struct dburl. */
 	dburl_copy(&t->db, u);
 	t->display = u->masked && *u->masked ? xstrdup(u->masked)
 					      : xstrdup("postgresql (libpq PG* environment)");
@@ -357,7 +285,7 @@ void wait_target_release(struct wait_target *t)
 	free(t->url);
 	free(t->path);
 	if (t->kind == WT_PG)
-		dburl_copy_free(&t->db);
+		dburl_release(&t->db);
 	target_init(t);
 }
 
