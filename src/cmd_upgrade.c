@@ -84,6 +84,7 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 	struct strlist heads = { 0 };
 	struct lock lk;
 	struct replan rp = { c, how, target, p, 0 };
+	struct lock_opts lo = { 0 };
 	int exists, rc, lr;
 
 	c->may_reconnect = 1;
@@ -110,9 +111,14 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 	memset(p, 0, sizeof(*p));
 
 	status_set_phase(&c->st, PHASE_LOCKING);
-	lr = lock_acquire(&lk, &c->db, c->url.path, c->cfg.version_table_schema,
-			  c->cfg.version_table, c->cfg.lock_timeout_ms, c->stop, poll_done,
-			  reconnect_db, &rp, &c->e);
+	lo.schema = c->cfg.version_table_schema;
+	lo.table = c->cfg.version_table;
+	lo.timeout_ms = c->cfg.lock_timeout_ms;
+	lo.stop = c->stop;
+	lo.poll = poll_done;
+	lo.reconnect = reconnect_db;
+	lo.arg = &rp;
+	lr = lock_acquire(&lk, &c->db, &lo, &c->e);
 	if (lr < 0)
 		return ctx_fail(c);
 	if (lr == LOCK_NOT_NEEDED) {
