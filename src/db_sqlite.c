@@ -263,6 +263,7 @@ static int sq_lock_try(struct db *db, const struct lock_key *k, int *got)
 	int fd, err;
 
 	(void)k;
+	/* Held already: a second descriptor would wait on our own lock. */
 	if (p->lock_fd >= 0) {
 		*got = 1;
 		return 0;

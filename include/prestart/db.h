@@ -89,7 +89,8 @@ struct db_ops {
 	void (*close)(struct db *db);
 	/* MAY (NULL: open then close, the reason being db->errstr): one
 	 * readiness attempt of the wait step (SPEC §4 step 3), ended by
-	 * now_ms() reaching until_ms or by o's stop/interrupted.  Returns
+	 * now_ms() reaching until_ms (0: no deadline) or by o's stop or
+	 * interrupted.  Returns
 	 * DBC_OK when a connection succeeded, else the verdict of open, with
 	 * a short one-line reason in why[0..n) (never with a password). */
 	enum db_conn_status (*probe)(const struct dburl *u, const struct db_opts *o,
