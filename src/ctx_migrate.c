@@ -221,9 +221,13 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	memset(p, 0, sizeof(*p));
 
 	status_set_phase(&c->st, PHASE_LOCKING);
-	lr = lock_acquire(&lk, &c->db, c->url.path, c->cfg.version_table_schema,
-			  c->cfg.version_table, c->cfg.lock_timeout_ms, c->stop, poll_done,
-			  reconnect_db, &rp, &c->e);
+	lr = lock_acquire(&lk, &c->db,
+			  &(struct lock_opts){ .schema = c->cfg.version_table_schema,
+					       .table = c->cfg.version_table,
+					       .timeout_ms = c->cfg.lock_timeout_ms,
+					       .stop = c->stop, .poll = poll_done,
+					       .reconnect = reconnect_db, .arg = &rp },
+			  &c->e);
 	if (lr < 0)
 		return ctx_fail(c);
 	if (lr == LOCK_NOT_NEEDED) {

@@ -246,6 +246,19 @@ char *db_error_string(const struct db *db)
 	return sbuf_detach(&b);
 }
 
+/* The drivers, by the engine a URL names. */
+static const struct db_ops *const drivers[] = {
+	[DB_PG] = &db_pg_ops,
+	[DB_SQLITE] = &db_sqlite_ops,
+};
+
+static const struct db_ops *driver_of(enum db_kind kind)
+{
+	if ((size_t)kind < sizeof(drivers) / sizeof(drivers[0]))
+		return drivers[kind];
+	return NULL;
+}
+
 int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
 {
 	static const struct db_opts defaults = { 0 };
@@ -253,14 +266,8 @@ int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
 	memset(db, 0, sizeof(*db));
 	db_clear_error(db);
 	db->kind = u->kind;
-	switch (u->kind) {
-	case DB_PG:
-		db->ops = &db_pg_ops;
-		break;
-	case DB_SQLITE:
-		db->ops = &db_sqlite_ops;
-		break;
-	default:
+	db->ops = driver_of(u->kind);
+	if (!db->ops) {
 		db->status = DBC_FATAL;
 		return db_set_errstr(db, "unsupported database kind %d", (int)u->kind);
 	}
@@ -271,6 +278,22 @@ int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
 	}
 	db->status = DBC_OK;
 	return 0;
+}
+
+enum db_conn_status db_probe(const struct dburl *u, const struct db_opts *o, long long until_ms,
+			     char *why, size_t n)
+{
+	static const struct db_opts defaults = { 0 };
+	const struct db_ops *ops = driver_of(u->kind);
+	enum db_conn_status st;
+	struct db db;
+
+	if (ops && ops->probe)
+		return ops->probe(u, o ? o : &defaults, until_ms, why, n);
+	st = db_open(&db, u, o) == 0 ? DBC_OK : db.status;
+	snprintf(why, n, "%s", st == DBC_OK ? "" : db.errstr);
+	db_close(&db);
+	return st;
 }
 
 void db_close(struct db *db)
@@ -348,13 +371,12 @@ int db_execs(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	const char *sql = db->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN";
-
-	if (db->in_tx) {
-		db_clear_error(db);
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	if (db->in_tx)
 		return db_set_errstr(db, "a transaction is already open");
-	}
-	if (db_execs(db, sql) < 0)
+	if (db_execs(db, db->ops->begin) < 0)
 		return -1;
 	db->in_tx = 1;
 	return 0;
@@ -423,21 +445,30 @@ int db_connection_lost(struct db *db)
 	return !db->ops || !db->impl || db->ops->tx_status(db) < 0;
 }
 
-/* Did the statement fail because the relation (or its schema) is not
- * there? */
-static int missing_table_error(const struct db *db)
+int db_lock_try(struct db *db, const struct lock_key *k, int *got)
 {
-	if (db->kind == DB_PG)
-		return strcmp(db->dberr.sqlstate, "42P01") == 0 ||
-		       strcmp(db->dberr.sqlstate, "3F000") == 0;
-	return str_has_prefix(db->dberr.message, "no such table");
+	*got = 0;
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->lock_try(db, k, got);
 }
 
-static int missing_column_error(const struct db *db)
+int db_lock_release(struct db *db, const struct lock_key *k)
 {
-	if (db->kind == DB_PG)
-		return strcmp(db->dberr.sqlstate, "42703") == 0;
-	return str_has_prefix(db->dberr.message, "no such column");
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->lock_release(db, k);
+}
+
+int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->lock_holder ? db->ops->lock_holder(db, k, buf, n) : 0;
 }
 
 /* The marker table of a version table, quoted as the version table is. */
@@ -497,9 +528,9 @@ int db_read_versions_pending(struct db *db, const char *schema, const char *tabl
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	/* In a PostgreSQL transaction a failed SELECT would abort it: ask the
+	/* Where a failed SELECT would abort the open transaction, ask the
 	 * catalog first.  Otherwise one query tells both things. */
-	if (db->kind == DB_PG && db->ops->tx_status(db) != 0) {
+	if (db->ops->error_aborts_tx && db->ops->tx_status(db) != 0) {
 		if (db->ops->table_exists(db, schema, table, exists) < 0)
 			return -1;
 		if (!*exists)
@@ -514,13 +545,13 @@ int db_read_versions_pending(struct db *db, const char *schema, const char *tabl
 	free(sql);
 	if (rc < 0) {
 		strlist_free(heads);
-		if (missing_table_error(db)) {
+		if (db->ops->is_missing(db, DB_MISSING_TABLE)) {
 			*exists = 0;
 			db_clear_error(db);
 			free(name);
 			return 0;
 		}
-		if (missing_column_error(db)) {
+		if (db->ops->is_missing(db, DB_MISSING_COLUMN)) {
 			db_clear_error(db);
 			db_set_errstr(db, "version table %s has no version_num column: "
 					  "it is not an Alembic version table", name);

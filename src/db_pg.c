@@ -182,47 +182,118 @@ static void mask_password(char *s, size_t size, const struct dburl *u)
 	sbuf_free(&b);
 }
 
-static enum db_conn_status classify(const char *sqlstate)
+enum db_conn_status db_pg_verdict(const struct db_pg_failure *f)
 {
-	/* 08 connection exception, 53 insufficient resources (too many
-	 * connections), 57 operator intervention (starting up, shutting down,
-	 * in recovery): the server may take us later. */
-	if (str_has_prefix(sqlstate, "08") || str_has_prefix(sqlstate, "53") ||
-	    str_has_prefix(sqlstate, "57"))
-		return DBC_RETRY;
-	/* 28 bad password or role, 3D no such database, anything else the
-	 * server refused deliberately. */
-	return DBC_FATAL;
-}
-
-/* libpq's own messages for bad parameters (it has no SQLSTATE for them,
- * and PQping calls some of them NO_ATTEMPT only).  prestart never calls
- * setlocale(), so libpq speaks English. */
-static int bad_parameters(const char *msg)
-{
-	static const char *const marks[] = {
+	/* 08 connection exception, 53 insufficient resources (53300 too many
+	 * connections), 57 operator intervention (57P03 starting up, shutting
+	 * down, in recovery): the server may take us later. */
+	static const char *const retry_classes[] = { "08", "53", "57" };
+	/* Without a SQLSTATE (libpq's own failures, a server that sent none)
+	 * the text decides.  A server speaking another language defeats it,
+	 * and then the failure is retried until the deadline, which is the
+	 * safe direction. */
+	static const char *const retry_text[] = {
+		"the database system is", "too many", "remaining connection slots",
+	};
+	static const char *const fatal_text[] = {
+		"password authentication failed", "no password supplied",
+		"no pg_hba.conf entry", "permission denied for database",
+		"invalid connection option", "invalid sslmode value", "invalid port number",
+		/* libpq's bad parameters, some of which PQping calls
+		 * NO_ATTEMPT only after trying */
 		"failed: invalid ", "failed: could not match ",
 		"server does not support SSL, but SSL was required",
 		"server does not support GSSAPI, but GSSAPI was required",
 	};
+	const char *st = f->sqlstate, *msg = f->message ? f->message : "";
 
-	if (str_has_prefix(msg, "invalid ") || str_has_prefix(msg, "could not match "))
-		return 1;
-	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
-		if (strstr(msg, marks[i]))
-			return 1;
+	if (f->no_attempt)
+		return DBC_FATAL;
+	if (f->timed_out)
+		return DBC_RETRY;
+	if (st && *st) {
+		for (size_t i = 0; i < sizeof(retry_classes) / sizeof(retry_classes[0]); i++) {
+			if (str_has_prefix(st, retry_classes[i]))
+				return DBC_RETRY;
+		}
+		/* 28P01 bad password, 28000 no such role or no pg_hba.conf
+		 * entry, 3D000 no such database, 42501 no CONNECT privilege,
+		 * and whatever else the server refused on purpose. */
+		return DBC_FATAL;
 	}
-	return 0;
+	if (f->needs_password)
+		return DBC_FATAL;
+	for (size_t i = 0; i < sizeof(retry_text) / sizeof(retry_text[0]); i++) {
+		if (strstr(msg, retry_text[i]))
+			return DBC_RETRY;
+	}
+	if (str_has_prefix(msg, "invalid ") || str_has_prefix(msg, "could not match "))
+		return DBC_FATAL;
+	for (size_t i = 0; i < sizeof(fatal_text) / sizeof(fatal_text[0]); i++) {
+		if (strstr(msg, fatal_text[i]))
+			return DBC_FATAL;
+	}
+	if ((strstr(msg, "database \"") || strstr(msg, "role \"")) && strstr(msg, "does not exist"))
+		return DBC_FATAL;
+	return DBC_RETRY;
 }
 
-static int conn_failed(struct db *db, PGconn *conn, const struct params *pp,
-		       const struct dburl *u, int immediate, int timed_out)
+/* The wait step's one-line reason: libpq's verbose, possibly multi-host
+ * text reduced to what the server said (the line of the last SQLSTATE, the
+ * one the verdict went by), else to the last line, without the
+ * "connection to server ... failed:" and severity prefixes. */
+static void short_reason(const char *msg, char *reason, size_t rlen)
 {
-	char msg[sizeof(db->errstr)], sqlstate[6];
+	const char *line = msg;
+	int have_state = 0;
 
-	clean_conn_error(conn ? PQerrorMessage(conn) : "out of memory", msg, sizeof(msg),
-			 sqlstate);
-	if (timed_out) {
+	snprintf(reason, rlen, "connection failed");
+	while (line && *line) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		const char *p = line, *end = line + len, *f;
+
+		line = eol ? eol + 1 : NULL;
+		if (len == 0 || *p == '\t' || *p == ' ' || str_has_prefix(p, "LOCATION:") ||
+		    str_has_prefix(p, "DETAIL:") || str_has_prefix(p, "HINT:"))
+			continue;
+		if (str_has_prefix(p, "connection to server") && (f = strstr(p, " failed: ")) &&
+		    f < end)
+			p = f + 9;
+		if (str_has_prefix(p, "FATAL:  ") || str_has_prefix(p, "ERROR:  "))
+			p += 8;
+		if (end - p >= 7 && is_sqlstate(p)) {
+			p += 7;
+			have_state = 1;
+		} else if (have_state) {
+			continue;
+		}
+		snprintf(reason, rlen, "%.*s", (int)(end - p), p);
+	}
+	if (reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] >= 'a' && reason[1] <= 'z')
+		reason[0] = (char)(reason[0] - 'A' + 'a');
+}
+
+/* How a connection attempt ended without a connection. */
+enum conn_end {
+	END_FAILED,    /* libpq gave up (the server refused, no host answered) */
+	END_IMMEDIATE, /* before any network round trip */
+	END_TIMEOUT,   /* connect_timeout expired on one host */
+	END_DEADLINE   /* the caller's until_ms came */
+};
+
+/* Record the failure: db->errstr (and, for the wait step, a short reason
+ * in why) and db->status, the verdict of db_pg_verdict(). */
+static int conn_failed(struct db *db, PGconn *conn, const struct params *pp,
+		       const struct dburl *u, enum conn_end how, long long budget_ms, char *why,
+		       size_t whyn)
+{
+	const char *raw = conn ? PQerrorMessage(conn) : "out of memory";
+	char msg[sizeof(db->errstr)], sqlstate[6];
+	struct db_pg_failure f = { 0 };
+
+	clean_conn_error(raw, msg, sizeof(msg), sqlstate);
+	if (how == END_TIMEOUT || how == END_DEADLINE) {
 		const char *h = PQhost(conn), *port = PQport(conn);
 
 		if (h && h[0] == '/')
@@ -242,29 +313,42 @@ static int conn_failed(struct db *db, PGconn *conn, const struct params *pp,
 		db_set_errstr(db, "connection to database failed: %s", msg);
 	snprintf(db->dberr.sqlstate, sizeof(db->dberr.sqlstate), "%s", sqlstate);
 
-	if (timed_out)
-		db->status = DBC_RETRY;
-	else if (sqlstate[0])
-		db->status = classify(sqlstate);
-	else if ((conn && PQconnectionNeedsPassword(conn)) || bad_parameters(msg))
-		db->status = DBC_FATAL;
-	else if (immediate)
-		/* Failing before any network round trip is either bad
-		 * parameters (NO_ATTEMPT) or a name or socket not there yet. */
-		db->status = PQpingParams(pp->keys, pp->vals, 0) == PQPING_NO_ATTEMPT
-				     ? DBC_FATAL
-				     : DBC_RETRY;
-	else
-		db->status = DBC_RETRY;
+	f.sqlstate = sqlstate;
+	f.message = raw;
+	f.timed_out = how == END_TIMEOUT || how == END_DEADLINE;
+	f.needs_password = conn && PQconnectionNeedsPassword(conn);
+	/* Failing before any network round trip is either bad parameters
+	 * (NO_ATTEMPT) or a name or socket not there yet; only PQpingParams
+	 * tells them apart, and with bad parameters it returns at once. */
+	if (how == END_IMMEDIATE)
+		f.no_attempt = PQpingParams(pp->keys, pp->vals, 0) == PQPING_NO_ATTEMPT;
+	db->status = db_pg_verdict(&f);
+	if (why) {
+		if (how == END_DEADLINE)
+			snprintf(why, whyn, "no answer within %lld ms", budget_ms);
+		else if (how == END_TIMEOUT)
+			snprintf(why, whyn, "timeout expired");
+		else
+			short_reason(raw, why, whyn);
+		mask_password(why, whyn, u);
+	}
 	return -1;
 }
 
-static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o)
+static int interrupted(const struct db_opts *o)
+{
+	return (o->stop && *o->stop) || (o->interrupted && o->interrupted(o->interrupted_arg));
+}
+
+/* Connect, ending by now_ms() == until_ms when until_ms > 0; on failure
+ * also a short reason in why[0..whyn) when why is not NULL. */
+static int pg_connect(struct db *db, const struct dburl *u, const struct db_opts *o,
+		      long long until_ms, char *why, size_t whyn)
 {
 	struct pg_impl *p = xcalloc(1, sizeof(*p));
 	struct params pp;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	long long started;
+	long long started, t0 = now_ms();
 	int tmo, last_fd = -1, rc = -1;
 	char last_host[256] = "";
 
@@ -278,21 +362,23 @@ static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o
 	if (!p->conn) {
 		db->status = DBC_FATAL;
 		db_set_errstr(db, "connection to database failed: out of memory");
+		if (why)
+			snprintf(why, whyn, "out of memory");
 		goto out;
 	}
 	PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
 	if (PQstatus(p->conn) == CONNECTION_BAD) {
-		conn_failed(db, p->conn, &pp, u, 1, 0);
+		conn_failed(db, p->conn, &pp, u, END_IMMEDIATE, 0, why, whyn);
 		goto out;
 	}
-	started = now_ms();
+	started = t0;
 	while (st != PGRES_POLLING_OK) {
 		int fd = PQsocket(p->conn), r, wait = -1;
 		const char *h = PQhost(p->conn);
 		struct pollfd pfd;
 
 		if (st == PGRES_POLLING_FAILED || fd < 0) {
-			conn_failed(db, p->conn, &pp, u, 0, 0);
+			conn_failed(db, p->conn, &pp, u, END_FAILED, 0, why, whyn);
 			goto out;
 		}
 		/* A new socket or host is a new attempt with its own timeout. */
@@ -305,21 +391,37 @@ static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o
 			long long left = started + tmo - now_ms();
 
 			if (left <= 0) {
-				conn_failed(db, p->conn, &pp, u, 0, 1);
+				conn_failed(db, p->conn, &pp, u, END_TIMEOUT, 0, why, whyn);
 				goto out;
 			}
 			wait = (int)left;
+		}
+		if (until_ms > 0) {
+			long long left = until_ms - now_ms();
+
+			if (left <= 0) {
+				conn_failed(db, p->conn, &pp, u, END_DEADLINE, until_ms - t0, why,
+					    whyn);
+				goto out;
+			}
+			if (wait < 0 || left < wait)
+				wait = (int)left;
 		}
 		pfd.fd = fd;
 		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
 		pfd.revents = 0;
 		/* Slices, so that a signal ends a connect to a server that
 		 * accepted and never answers. */
-		r = poll(&pfd, 1, wait < 0 || wait > 100 ? 100 : wait);
-		if (o && o->stop && *o->stop) {
+		r = poll(&pfd, 1, wait < 0 || wait > 50 ? 50 : wait);
+		if (interrupted(o)) {
 			db->status = DBC_RETRY;
-			db_set_errstr(db, "connection to database interrupted by signal %d",
-				      (int)*o->stop);
+			if (o->stop && *o->stop)
+				db_set_errstr(db, "connection to database interrupted by signal %d",
+					      (int)*o->stop);
+			else
+				db_set_errstr(db, "connection to database interrupted");
+			if (why)
+				snprintf(why, whyn, "interrupted");
 			goto out;
 		}
 		if (r < 0 && errno == EINTR)
@@ -328,6 +430,8 @@ static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o
 			db->status = DBC_RETRY;
 			db_set_errstr(db, "connection to database failed: poll: %s",
 				      strerror(errno));
+			if (why)
+				snprintf(why, whyn, "poll: %s", strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -343,6 +447,32 @@ static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o
 out:
 	params_free(&pp);
 	return rc;
+}
+
+static int pg_open(struct db *db, const struct dburl *u, const struct db_opts *o)
+{
+	return pg_connect(db, u, o, 0, NULL, 0);
+}
+
+/* SPEC §4 step 3 asks PQping's verdicts (REJECT and NO_RESPONSE retry,
+ * NO_ATTEMPT fails at once).  One real connection, open's own, gives them
+ * and also what a ping cannot see: a wrong password, a missing database,
+ * no CONNECT privilege.  Being open's attempt, it gets open's verdict. */
+static enum db_conn_status pg_probe(const struct dburl *u, const struct db_opts *o,
+				    long long until_ms, char *why, size_t n)
+{
+	struct db db;
+	enum db_conn_status st;
+
+	memset(&db, 0, sizeof(db));
+	db_clear_error(&db);
+	db.ops = &db_pg_ops;
+	db.kind = DB_PG;
+	st = pg_connect(&db, u, o, until_ms, why, n) == 0 ? DBC_OK : db.status;
+	if (st == DBC_OK && n)
+		why[0] = '\0';
+	db_close(&db);
+	return st;
 }
 
 static void pg_close(struct db *db)
@@ -572,59 +702,90 @@ static int pg_tx_status(struct db *db)
 	}
 }
 
-const struct db_ops db_pg_ops = {
-	.name = "postgresql",
-	.open = pg_open,
-	.close = pg_close,
-	.exec = pg_exec,
-	.query_col = pg_query_col,
-	.table_exists = pg_table_exists,
-	.cancel = pg_cancel,
-	.quote_ident = pg_quote_ident,
-	.tx_status = pg_tx_status,
-};
-
-static int pg_only(struct db *db)
+static int pg_is_missing(const struct db *db, enum db_missing what)
 {
-	db_clear_error(db);
-	if (db->kind == DB_PG && conn_of(db))
-		return 0;
-	return db_set_errstr(db, "advisory locks need a PostgreSQL connection");
+	const char *st = db->dberr.sqlstate;
+
+	if (what == DB_MISSING_COLUMN)
+		return strcmp(st, "42703") == 0; /* undefined_column */
+	/* undefined_table, invalid_schema_name */
+	return strcmp(st, "42P01") == 0 || strcmp(st, "3F000") == 0;
 }
 
-int db_pg_try_advisory_lock(struct db *db, long long key, int *got)
+/* The session-level advisory lock of SPEC §4 step 5, polled with
+ * pg_try_advisory_lock on the migration connection: never the blocking
+ * pg_advisory_lock, never inside a transaction (both deadlock with CREATE
+ * INDEX CONCURRENTLY in another replica). */
+static int pg_lock_try(struct db *db, const struct lock_key *k, int *got)
 {
-	char k[24], *v = NULL;
+	char id[24], *v = NULL;
 
-	*got = 0;
-	if (pg_only(db) < 0)
-		return -1;
-	snprintf(k, sizeof(k), "%lld", key);
-	if (query_param(db, "SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", k, &v) < 0)
+	snprintf(id, sizeof(id), "%lld", k->id);
+	if (query_param(db, "SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", id, &v) < 0)
 		return -1;
 	*got = v && v[0] == 't';
 	free(v);
 	return 0;
 }
 
-int db_pg_advisory_unlock(struct db *db, long long key)
+static int pg_lock_release(struct db *db, const struct lock_key *k)
 {
-	char k[24], *v = NULL;
+	char id[24], *v = NULL;
 	int held;
 
-	if (pg_only(db) < 0)
-		return -1;
-	snprintf(k, sizeof(k), "%lld", key);
-	if (query_param(db, "SELECT pg_catalog.pg_advisory_unlock($1::bigint)", k, &v) < 0)
+	snprintf(id, sizeof(id), "%lld", k->id);
+	if (query_param(db, "SELECT pg_catalog.pg_advisory_unlock($1::bigint)", id, &v) < 0)
 		return -1;
 	held = v && v[0] == 't';
 	free(v);
 	if (!held)
-		return db_set_errstr(db, "advisory lock %lld was not held by this session", key);
+		return db_set_errstr(db, "advisory lock %lld was not held by this session", k->id);
 	return 0;
 }
 
-void *db_pg_conn(struct db *db)
+static int pg_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
 {
-	return db->kind == DB_PG ? conn_of(db) : NULL;
+	struct strlist rows = { 0 };
+	unsigned long long id = (unsigned long long)k->id;
+	char *sql;
+	int rc;
+
+	/* A bigint key is held as classid (high half), objid (low half) and
+	 * objsubid 1.  Another role's sessions show NULL for most
+	 * pg_stat_activity columns (only application_name and pid are
+	 * public): coalesce each part so the holder is still named. */
+	sql = xasprintf("SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || "
+			"' (pid ' || l.pid || coalesce(', from ' || host(a.client_addr), '') || "
+			"coalesce(', connected since ' || "
+			"to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') || ')' "
+			"FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+			"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %llu "
+			"AND l.objid = %llu AND l.objsubid = 1 AND l.database = "
+			"(SELECT oid FROM pg_database WHERE datname = current_database())",
+			id >> 32, id & 0xffffffffULL);
+	rc = pg_query_col(db, sql, &rows);
+	if (rc == 0 && rows.n > 0)
+		snprintf(buf, n, "%s", rows.v[0]);
+	free(sql);
+	strlist_free(&rows);
+	return rc;
 }
+
+const struct db_ops db_pg_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.probe = pg_probe,
+	.exec = pg_exec,
+	.query_col = pg_query_col,
+	.table_exists = pg_table_exists,
+	.is_missing = pg_is_missing,
+	.cancel = pg_cancel,
+	.quote_ident = pg_quote_ident,
+	.begin = "BEGIN",
+	.tx_status = pg_tx_status,
+	.error_aborts_tx = 1,
+	.lock_try = pg_lock_try,
+	.lock_release = pg_lock_release,
+	.lock_holder = pg_lock_holder,
+};

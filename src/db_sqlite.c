@@ -1,16 +1,23 @@
 /* db_sqlite.c - the SQLite driver. */
+/* flock() is a BSD interface: glibc declares it under _DEFAULT_SOURCE. */
+#define _DEFAULT_SOURCE
 #include "prestart/db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct sq_impl {
 	sqlite3 *h;
+	char *path;  /* the database file, for the lock file beside it */
+	int lock_fd; /* "<path>.prestart.lock" while the migration lock is held, else -1 */
 };
 
 static sqlite3 *handle_of(struct db *db)
@@ -59,12 +66,14 @@ static int sq_open(struct db *db, const struct dburl *u, const struct db_opts *o
 	int rc;
 
 	db->impl = p;
+	p->lock_fd = -1;
 	if (!u->path || !*u->path) {
 		db->status = DBC_FATAL;
 		return db_set_errstr(db, "no SQLite database path");
 	}
 	if (check_dir(db, u->path) < 0)
 		return -1;
+	p->path = xstrdup(u->path);
 	rc = sqlite3_open_v2(u->path, &p->h, flags, NULL);
 	if (rc != SQLITE_OK) {
 		db->status = DBC_FATAL;
@@ -92,8 +101,11 @@ static void sq_close(struct db *db)
 
 	if (!p)
 		return;
+	if (p->lock_fd >= 0)
+		close(p->lock_fd); /* drops the flock */
 	if (p->h)
 		sqlite3_close_v2(p->h);
+	free(p->path);
 	free(p);
 	db->impl = NULL;
 }
@@ -231,6 +243,65 @@ static int sq_tx_status(struct db *db)
 	return sqlite3_get_autocommit(h) ? 0 : 1;
 }
 
+static int sq_is_missing(const struct db *db, enum db_missing what)
+{
+	/* SQLite has no codes for these: its messages are all there is. */
+	return str_has_prefix(db->dberr.message,
+			      what == DB_MISSING_COLUMN ? "no such column" : "no such table");
+}
+
+/* The migration lock: an exclusive flock on "<db>.prestart.lock", apart
+ * from the database so that holding it never blocks a reader (the
+ * migration itself then runs under BEGIN IMMEDIATE with a busy timeout).
+ * The file is opened for each try and kept only while the lock is held:
+ * a flock belongs to its open file, so closing a descriptor that did not
+ * get it disturbs nobody. */
+static int sq_lock_try(struct db *db, const struct lock_key *k, int *got)
+{
+	struct sq_impl *p = db->impl;
+	char *lp;
+	int fd, err;
+
+	(void)k;
+	/* Held already: a second descriptor would wait on our own lock. */
+	if (p->lock_fd >= 0) {
+		*got = 1;
+		return 0;
+	}
+	lp = xasprintf("%s.prestart.lock", p->path);
+	fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		db_set_errstr(db, "cannot open lock file '%s': %s", lp, strerror(errno));
+		free(lp);
+		return -1;
+	}
+	free(lp);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		p->lock_fd = fd;
+		*got = 1;
+		return 0;
+	}
+	err = errno;
+	close(fd);
+	if (err == EWOULDBLOCK || err == EINTR) {
+		*got = 0;
+		return 0;
+	}
+	return db_set_errstr(db, "cannot lock: %s", strerror(err));
+}
+
+static int sq_lock_release(struct db *db, const struct lock_key *k)
+{
+	struct sq_impl *p = db->impl;
+
+	(void)k;
+	if (p->lock_fd < 0)
+		return db_set_errstr(db, "the migration lock was not held");
+	close(p->lock_fd); /* drops the flock */
+	p->lock_fd = -1;
+	return 0;
+}
+
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -238,12 +309,13 @@ const struct db_ops db_sqlite_ops = {
 	.exec = sq_exec,
 	.query_col = sq_query_col,
 	.table_exists = sq_table_exists,
+	.is_missing = sq_is_missing,
 	.cancel = sq_cancel,
 	.quote_ident = sq_quote_ident,
+	/* Takes the write lock at once: a busy database is waited for (busy
+	 * timeout) at BEGIN, not in the middle of a migration. */
+	.begin = "BEGIN IMMEDIATE",
 	.tx_status = sq_tx_status,
+	.lock_try = sq_lock_try,
+	.lock_release = sq_lock_release,
 };
-
-void *db_sqlite_handle(struct db *db)
-{
-	return db->kind == DB_SQLITE ? handle_of(db) : NULL;
-}

@@ -46,20 +46,7 @@ static int in_list(const char *const *list, const char *s)
 	return 0;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode %XY escapes (and '+' as a space in query strings).  A malformed
- * escape or an encoded NUL, which no C string can carry, fails. */
-static int pct_decode(const char *s, size_t n, int plus_space, char **out)
+int dburl_pct_decode(const char *s, size_t n, int plus_space, char **out)
 {
 	char *d = xmalloc(n + 1), *w = d;
 
@@ -227,7 +214,7 @@ static int parse_host_item(const char *s, size_t n, int decode, struct strlist *
 		hn = colon ? (size_t)(colon - s) : n;
 	}
 	if (decode) {
-		if (pct_decode(h, hn, 0, &host) < 0)
+		if (dburl_pct_decode(h, hn, 0, &host) < 0)
 			return err_set(e, ERR_USAGE, "invalid percent-encoding in database URL host");
 	} else {
 		host = xstrndup(h, hn);
@@ -349,14 +336,14 @@ static int parse_pg_query(const char *s, struct pgq *q, struct err *e)
 			s++;
 			continue;
 		}
-		if (pct_decode(s, kn, 1, &key) < 0)
+		if (dburl_pct_decode(s, kn, 1, &key) < 0)
 			return err_set(e, ERR_USAGE,
 				       "invalid percent-encoding in a database URL parameter name");
 		if (!*key) {
 			free(key);
 			return err_set(e, ERR_USAGE, "empty database URL parameter name");
 		}
-		if (pct_decode(eq ? eq + 1 : s + n, eq ? n - kn - 1 : 0, 1, &val) < 0) {
+		if (dburl_pct_decode(eq ? eq + 1 : s + n, eq ? n - kn - 1 : 0, 1, &val) < 0) {
 			err_set(e, ERR_USAGE,
 				"invalid percent-encoding in database URL parameter '%s'", key);
 			free(key);
@@ -394,7 +381,7 @@ static int parse_pg(const char *rest, struct strlist *keys, struct strlist *vals
 	int ret = -1;
 
 	if (find_password(rest, &pw, &at)) {
-		if (pct_decode(rest, (size_t)(pw - 1 - rest), 0, &s) < 0) {
+		if (dburl_pct_decode(rest, (size_t)(pw - 1 - rest), 0, &s) < 0) {
 			err_set(e, ERR_USAGE, "invalid percent-encoding in database URL user name");
 			goto out;
 		}
@@ -406,7 +393,7 @@ static int parse_pg(const char *rest, struct strlist *keys, struct strlist *vals
 				"user name or password as %%40");
 			goto out;
 		}
-		if (pct_decode(pw, (size_t)(at - pw), 0, &s) < 0) {
+		if (dburl_pct_decode(pw, (size_t)(at - pw), 0, &s) < 0) {
 			err_set(e, ERR_USAGE, "invalid percent-encoding in database URL password");
 			goto out;
 		}
@@ -420,7 +407,7 @@ static int parse_pg(const char *rest, struct strlist *keys, struct strlist *vals
 			if (*p == '@')
 				a = p;
 		if (a) {
-			if (pct_decode(rest, (size_t)(a - rest), 0, &s) < 0) {
+			if (dburl_pct_decode(rest, (size_t)(a - rest), 0, &s) < 0) {
 				err_set(e, ERR_USAGE,
 					"invalid percent-encoding in database URL user name");
 				goto out;
@@ -444,7 +431,7 @@ static int parse_pg(const char *rest, struct strlist *keys, struct strlist *vals
 	if (path) {
 		size_t pn = query ? (size_t)(query - path) : strlen(path);
 
-		if (pct_decode(path, pn, 0, &s) < 0) {
+		if (dburl_pct_decode(path, pn, 0, &s) < 0) {
 			err_set(e, ERR_USAGE, "invalid percent-encoding in database URL database name");
 			goto out;
 		}
@@ -519,7 +506,7 @@ static int parse_sqlite(const char *rest, struct dburl *u, struct err *e)
 		size_t kn = strcspn(s, "=&");
 		char *key;
 
-		if (sn && pct_decode(s, kn, 1, &key) == 0) {
+		if (sn && dburl_pct_decode(s, kn, 1, &key) == 0) {
 			int ok = in_list(sqlite_ignored, key);
 			int uri = !strcmp(key, "uri");
 
@@ -527,7 +514,7 @@ static int parse_sqlite(const char *rest, struct dburl *u, struct err *e)
 				char *val = NULL;
 				int off = 0;
 
-				if (s[kn] == '=' && pct_decode(s + kn + 1, sn - kn - 1, 1, &val) == 0)
+				if (s[kn] == '=' && dburl_pct_decode(s + kn + 1, sn - kn - 1, 1, &val) == 0)
 					off = !strcasecmp(val, "false") || !strcmp(val, "0") || !*val;
 				free(val);
 				if (!off) {
@@ -552,7 +539,7 @@ static int parse_sqlite(const char *rest, struct dburl *u, struct err *e)
 		if (*s)
 			s++;
 	}
-	if (pct_decode(rest + 1, n - 1, 0, &u->path) < 0)
+	if (dburl_pct_decode(rest + 1, n - 1, 0, &u->path) < 0)
 		return err_set(e, ERR_USAGE, "invalid percent-encoding in SQLite database URL path");
 	return 0;
 }
@@ -641,6 +628,27 @@ void dburl_release(struct dburl *u)
 	free(u->path);
 	free(u->masked);
 	memset(u, 0, sizeof(*u));
+}
+
+static char *strdup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void dburl_copy(struct dburl *dst, const struct dburl *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->kind = src->kind;
+	dst->n = src->n;
+	/* NULL-terminated, as dburl_parse leaves them for libpq. */
+	dst->keys = xcalloc(src->n + 1, sizeof(char *));
+	dst->vals = xcalloc(src->n + 1, sizeof(char *));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->keys[i] = strdup_or_null(src->keys[i]);
+		dst->vals[i] = strdup_or_null(src->vals[i]);
+	}
+	dst->path = strdup_or_null(src->path);
+	dst->masked = strdup_or_null(src->masked);
 }
 
 const char *dburl_get(const struct dburl *u, const char *key)

@@ -1,15 +1,10 @@
-/* flock() is a BSD interface: glibc declares it under _DEFAULT_SOURCE. */
-#define _DEFAULT_SOURCE
+/* lock.c - the migration lock over the driver's lock members. */
 #include "prestart/lock.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "prestart/log.h"
 
@@ -41,56 +36,11 @@ static void nap_ms(long long ms, volatile sig_atomic_t *stop)
 	}
 }
 
-/* Who holds the advisory lock, as one line (new string), or NULL. */
-static char *pg_holder(struct db *db, long long key)
+static int try_once(struct lock *l, int *got, struct err *e)
 {
-	struct strlist rows = { 0 };
-	char *sql, *who = NULL;
-	unsigned long long k = (unsigned long long)key;
-
-	/* Another role's sessions show NULL for most pg_stat_activity columns
-	 * (only application_name and pid are public): coalesce each part so
-	 * the holder is still named. */
-	sql = xasprintf("SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || "
-			"' (pid ' || l.pid || coalesce(', from ' || host(a.client_addr), '') || "
-			"coalesce(', connected since ' || "
-			"to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') || ')' "
-			"FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-			"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %llu "
-			"AND l.objid = %llu AND l.objsubid = 1 AND l.database = "
-			"(SELECT oid FROM pg_database WHERE datname = current_database())",
-			k >> 32, k & 0xffffffffULL);
-	if (db->ops->query_col(db, sql, &rows) == 0 && rows.n > 0)
-		who = xstrdup(rows.v[0]);
-	free(sql);
-	strlist_free(&rows);
-	return who;
-}
-
-static int try_once(struct lock *l, struct db *db, int *got, struct err *e)
-{
-	if (db->kind == DB_PG) {
-		if (db_pg_try_advisory_lock(db, l->key, got) < 0)
-			return err_set(e, ERR_FAILED, "cannot take the migration lock: %s",
-				       db->errstr);
-		return 0;
-	}
-	if (flock(l->fd, LOCK_EX | LOCK_NB) == 0) {
-		*got = 1;
-		return 0;
-	}
-	if (errno == EWOULDBLOCK || errno == EINTR) {
-		*got = 0;
-		return 0;
-	}
-	return err_set(e, ERR_FAILED, "cannot lock: %s", strerror(errno));
-}
-
-/* Did the last failure on db lose the connection itself?  Then only a new
- * connection helps, and waiting for one is what the lock wait is for. */
-static int connection_lost(struct db *db)
-{
-	return db->kind == DB_PG && db_connection_lost(db);
+	if (db_lock_try(l->db, &l->key, got) < 0)
+		return err_set(e, ERR_FAILED, "cannot take the migration lock: %s", l->db->errstr);
+	return 0;
 }
 
 static void note_lost(char *lost, size_t n, const struct err *e)
@@ -100,30 +50,19 @@ static void note_lost(char *lost, size_t n, const struct err *e)
 		  "connection lost while waiting for the migration lock, reconnecting: %s", lost);
 }
 
-int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const char *schema,
-		 const char *table, long long timeout_ms, volatile sig_atomic_t *stop,
-		 lock_poll_fn poll, lock_reconnect_fn reconnect, void *arg, struct err *e)
+int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struct err *e)
 {
-	long long t0 = now_ms(), next_log = 0, delay = 100;
-	char *holder = NULL;
+	long long t0 = now_ms(), next_log = 0, delay = 100, timeout_ms = o->timeout_ms;
+	volatile sig_atomic_t *stop = o->stop;
+	char holder[512] = "";
 	char lost[ERR_MSG_MAX] = "";
 	int got = 0, rc = -1;
 
 	memset(l, 0, sizeof(*l));
 	l->db = db;
-	l->fd = -1;
-	l->key = lock_key(schema, table);
-	if (db->kind == DB_SQLITE) {
-		char *lp = xasprintf("%s.prestart.lock", sqlite_path);
-
-		l->fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-		if (l->fd < 0) {
-			err_set(e, ERR_FAILED, "cannot open lock file '%s': %s", lp, strerror(errno));
-			free(lp);
-			return -1;
-		}
-		free(lp);
-	}
+	l->key.schema = o->schema;
+	l->key.table = o->table;
+	l->key.id = lock_key(o->schema, o->table);
 	for (int attempt = 1;; attempt++) {
 		long long waited;
 
@@ -133,7 +72,7 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 			goto out;
 		}
 		if (lost[0]) {
-			int r = reconnect(arg, e);
+			int r = o->reconnect(o->arg, e);
 
 			if (r < 0)
 				goto out;
@@ -147,8 +86,8 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 				goto pause;
 			}
 		}
-		if (try_once(l, db, &got, e) < 0) {
-			if (!reconnect || !connection_lost(db))
+		if (try_once(l, &got, e) < 0) {
+			if (!o->reconnect || !db_connection_lost(db))
 				goto out;
 			note_lost(lost, sizeof(lost), e);
 			goto pause;
@@ -162,10 +101,10 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 			rc = LOCK_ACQUIRED;
 			goto out;
 		}
-		if (poll) {
-			int r = poll(arg, e);
+		if (o->poll) {
+			int r = o->poll(o->arg, e);
 
-			if (r < 0 && reconnect && connection_lost(db)) {
+			if (r < 0 && o->reconnect && db_connection_lost(db)) {
 				note_lost(lost, sizeof(lost), e);
 				goto pause;
 			}
@@ -176,10 +115,9 @@ int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const c
 				goto out;
 			}
 		}
-		if (db->kind == DB_PG) {
-			free(holder);
-			holder = pg_holder(db, l->key);
-		}
+		/* Unknown or unreadable, the holder is "another process". */
+		if (db_lock_holder(db, &l->key, holder, sizeof(holder)) < 0)
+			holder[0] = '\0';
 pause:
 		waited = now_ms() - t0;
 		if (timeout_ms > 0 && waited >= timeout_ms) {
@@ -189,15 +127,17 @@ pause:
 			else
 				err_set(e, ERR_LOCK,
 					"migration lock not acquired within %lld ms; held by %s",
-					timeout_ms, holder ? holder : "another process");
+					timeout_ms, *holder ? holder : "another process");
 			goto out;
 		}
 		if (!lost[0] && waited >= next_log) {
+			const char *who = *holder ? holder : NULL;
+
 			log_event(LOG_INFO, "lock_wait",
-				  (struct log_field[]){ LFS("holder", holder), LFI("attempt", attempt),
+				  (struct log_field[]){ LFS("holder", who), LFI("attempt", attempt),
 							LFI("elapsed_ms", waited), { 0 } },
 				  "waiting for the migration lock held by %s (%lld ms)",
-				  holder ? holder : "another process", waited);
+				  who ? who : "another process", waited);
 			next_log = waited + 5000;
 		}
 		if (timeout_ms > 0 && waited + delay > timeout_ms)
@@ -207,22 +147,12 @@ pause:
 			delay *= 2;
 	}
 out:
-	free(holder);
-	if (rc < 0 && l->fd >= 0) {
-		close(l->fd);
-		l->fd = -1;
-	}
 	return rc;
 }
 
 void lock_release(struct lock *l)
 {
-	if (l->held && l->db && l->db->kind == DB_PG)
-		db_pg_advisory_unlock(l->db, l->key);
-	if (l->fd >= 0) {
-		/* Closing the descriptor drops the flock. */
-		close(l->fd);
-		l->fd = -1;
-	}
+	if (l->held && l->db)
+		db_lock_release(l->db, &l->key);
 	l->held = 0;
 }

@@ -331,16 +331,6 @@ static void put_utf8(struct sbuf *b, unsigned long cp)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Append the value of a (non-f, non-bytes) string literal.  Escapes Python
  * knows are decoded; unknown ones stay as written, as Python leaves them. */
 static void decode_string(const char *s, size_t n, int raw, struct sbuf *b)

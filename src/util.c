@@ -358,3 +358,14 @@ int str_has_suffix(const char *s, const char *suffix)
 
 	return a >= b && !memcmp(s + a - b, suffix, b);
 }
+
+int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <libpq-fe.h>
 
+#include "prestart/db.h"
 #include "prestart/log.h"
 
 #define BACKOFF_FIRST_MS 100
@@ -40,41 +40,6 @@
 static void target_init(struct wait_target *t)
 {
 	memset(t, 0, sizeof(*t));
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode a file URL path; NULL on a bad escape or an embedded NUL. */
-static char *pct_decode(const char *s)
-{
-	char *out = xmalloc(strlen(s) + 1), *o = out;
-
-	while (*s) {
-		if (*s == '%') {
-			int hi = hexval((unsigned char)s[1]);
-			int lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
-
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-				free(out);
-				return NULL;
-			}
-			*o++ = (char)(hi * 16 + lo);
-			s += 3;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
-	return out;
 }
 
 static int parse_uint(const char *s, size_t len, long max, long *out)
@@ -215,8 +180,7 @@ static int parse_file(const char *rest, const char *masked, struct wait_target *
 		return bad(e, masked, "expected file:///absolute/path");
 	if (strpbrk(rest, "?#"))
 		return bad(e, masked, "a file target takes no query or fragment");
-	t->path = pct_decode(rest);
-	if (!t->path)
+	if (dburl_pct_decode(rest, strlen(rest), 0, &t->path) < 0)
 		return bad(e, masked, "bad percent-encoding in the path");
 	t->kind = WT_FILE;
 	return 0;
@@ -294,43 +258,6 @@ out:
 	return rc;
 }
 
-static char *xstrdup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-/* A private copy, so that a target's lifetime is independent of the
- * caller's struct dburl and of how dburl.c lays out its allocations. */
-static void dburl_copy(struct dburl *dst, const struct dburl *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->kind = src->kind;
-	dst->n = src->n;
-	dst->keys = xcalloc(src->n + 1, sizeof(char *));
-	dst->vals = xcalloc(src->n + 1, sizeof(char *));
-	for (size_t i = 0; i < src->n; i++) {
-		dst->keys[i] = xstrdup_or_null(src->keys[i]);
-		dst->vals[i] = xstrdup_or_null(src->vals[i]);
-	}
-	dst->path = xstrdup_or_null(src->path);
-	dst->masked = xstrdup_or_null(src->masked);
-}
-
-static void dburl_copy_free(struct dburl *u)
-{
-	if (u->keys)
-		for (size_t i = 0; i < u->n; i++)
-			free(u->keys[i]);
-	if (u->vals)
-		for (size_t i = 0; i < u->n; i++)
-			free(u->vals[i]);
-	free(u->keys);
-	free(u->vals);
-	free(u->path);
-	free(u->masked);
-	memset(u, 0, sizeof(*u));
-}
-
 void wait_target_from_db(const struct dburl *u, struct wait_target *t)
 {
 	target_init(t);
@@ -342,6 +269,7 @@ void wait_target_from_db(const struct dburl *u, struct wait_target *t)
 		return;
 	}
 	t->kind = WT_PG;
+	/* A private copy: a target outlives the caller's struct dburl. */
 	dburl_copy(&t->db, u);
 	t->display = u->masked && *u->masked ? xstrdup(u->masked)
 					      : xstrdup("postgresql (libpq PG* environment)");
@@ -357,7 +285,7 @@ void wait_target_release(struct wait_target *t)
 	free(t->url);
 	free(t->path);
 	if (t->kind == WT_PG)
-		dburl_copy_free(&t->db);
+		dburl_release(&t->db);
 	target_init(t);
 }
 
@@ -376,53 +304,6 @@ long long wait_backoff_ms(unsigned attempt, unsigned long long rnd)
 	/* Equal jitter keeps a floor of cap/2, so replicas spread out without
 	 * any of them hammering a dependency that just refused it. */
 	return cap / 2 + (long long)(rnd % (unsigned long long)(cap / 2 + 1));
-}
-
-static int contains(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
-/* Connection failures come back from libpq as text only: there is no
- * PGresult to ask for PG_DIAG_SQLSTATE.  The probe makes libpq print the
- * SQLSTATE (verbose errors) and passes it here; the text patterns are the
- * fallback for servers or libpq-side failures without one.  libpq's own
- * messages are English because prestart never calls setlocale(); a server
- * with a non-English lc_messages defeats the text patterns, and then the
- * failure is retried until the deadline, which is the safe direction. */
-enum wait_pg_verdict wait_pg_classify(const char *sqlstate, const char *msg)
-{
-	static const char *const fatal_states[] = {
-		"28P01", /* invalid_password */
-		"28000", /* invalid_authorization_specification: no role, no pg_hba entry */
-		"3D000", /* invalid_catalog_name: no such database */
-	};
-	static const char *const retry_states[] = {
-		"57P03", /* cannot_connect_now: starting up, shutting down, recovery */
-		"53300", /* too_many_connections */
-	};
-
-	if (sqlstate && *sqlstate) {
-		for (size_t i = 0; i < sizeof(fatal_states) / sizeof(fatal_states[0]); i++)
-			if (strcmp(sqlstate, fatal_states[i]) == 0)
-				return WAIT_PG_FATAL;
-		for (size_t i = 0; i < sizeof(retry_states) / sizeof(retry_states[0]); i++)
-			if (strcmp(sqlstate, retry_states[i]) == 0)
-				return WAIT_PG_RETRY;
-	}
-	if (contains(msg, "the database system is") || contains(msg, "too many") ||
-	    contains(msg, "remaining connection slots"))
-		return WAIT_PG_RETRY;
-	if (contains(msg, "password authentication failed") ||
-	    contains(msg, "no password supplied") ||
-	    contains(msg, "no pg_hba.conf entry") ||
-	    (contains(msg, "database \"") && contains(msg, "does not exist")) ||
-	    (contains(msg, "role \"") && contains(msg, "does not exist")) ||
-	    contains(msg, "invalid connection option") ||
-	    contains(msg, "invalid sslmode value") ||
-	    contains(msg, "invalid port number"))
-		return WAIT_PG_FATAL;
-	return WAIT_PG_RETRY;
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -734,141 +615,32 @@ static enum probe_result probe_sqlite(struct worker *w)
 	return pr;
 }
 
-static int is_sqlstate(const char *p)
+static int worker_stopped(void *arg)
 {
-	for (int i = 0; i < 5; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'Z')))
-			return 0;
-	return p[5] == ':' && p[6] == ' ';
+	return should_stop(arg);
 }
 
-/* Reduce libpq's verbose, possibly multi-host message to one line and pull
- * out the SQLSTATE.  A line where the server spoke (it has a SQLSTATE) wins
- * over a transport failure on another address; otherwise the last line. */
-static void pg_reason(const char *msg, char *reason, size_t rlen, char sqlstate[6])
-{
-	const char *line = msg;
-	int have_state = 0;
-
-	sqlstate[0] = '\0';
-	snprintf(reason, rlen, "connection failed");
-	while (line && *line) {
-		const char *eol = strchr(line, '\n');
-		size_t len = eol ? (size_t)(eol - line) : strlen(line);
-		const char *p = line, *end = line + len, *f;
-
-		line = eol ? eol + 1 : NULL;
-		if (len == 0 || *p == '\t' || *p == ' ' || strncmp(p, "LOCATION:", 9) == 0 ||
-		    strncmp(p, "DETAIL:", 7) == 0 || strncmp(p, "HINT:", 5) == 0)
-			continue;
-		if (strncmp(p, "connection to server", 20) == 0 &&
-		    (f = strstr(p, " failed: ")) && f < end)
-			p = f + 9;
-		if (strncmp(p, "FATAL:  ", 8) == 0 || strncmp(p, "ERROR:  ", 8) == 0)
-			p += 8;
-		if (end - p >= 7 && is_sqlstate(p)) {
-			memcpy(sqlstate, p, 5);
-			sqlstate[5] = '\0';
-			p += 7;
-			have_state = 1;
-		} else if (have_state) {
-			continue;
-		}
-		snprintf(reason, rlen, "%.*s", (int)(end - p), p);
-		if (have_state)
-			break;
-	}
-	if (reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] >= 'a' && reason[1] <= 'z')
-		reason[0] = (char)(reason[0] - 'A' + 'a');
-}
-
-/* PQping's verdicts (REJECT and NO_RESPONSE retry, NO_ATTEMPT is fatal)
- * are reproduced on one non-blocking connection, which also catches what a
- * ping cannot: a wrong password or a missing database.  Driving
- * PQconnectPoll ourselves keeps the attempt bounded and interruptible. */
+/* The driver judges a PostgreSQL connection: the same verdict, whether
+ * the database is waited for here or connected to directly (db_open). */
 static enum probe_result probe_pg(struct worker *w, long long until)
 {
-	const struct dburl *u = &w->t->db;
-	const char **keys = xcalloc(u->n + 3, sizeof(char *));
-	const char **vals = xcalloc(u->n + 3, sizeof(char *));
-	long long budget = until - now_ms();
-	char tmo[24], sqlstate[6];
-	enum probe_result pr = PROBE_RETRY;
-	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-	PGconn *conn;
-	size_t k = 0;
-	int have_tmo = 0;
+	struct db_opts o = { 0 };
+	long long left = until - now_ms();
 
-	snprintf(tmo, sizeof(tmo), "%lld", budget < 2000 ? 2 : (budget + 999) / 1000);
-	for (size_t i = 0; i < u->n; i++) {
-		if (!u->keys[i])
-			break;
-		keys[k] = u->keys[i];
-		vals[k] = u->vals[i];
-		if (strcmp(u->keys[i], "connect_timeout") == 0) {
-			vals[k] = tmo;
-			have_tmo = 1;
-		}
-		k++;
+	/* Bounds libpq's own synchronous steps too (PQpingParams after a
+	 * failure before any round trip); libpq's floor is 2 s. */
+	o.connect_timeout_s = left < 2000 ? 2 : (int)((left + 999) / 1000);
+	o.interrupted = worker_stopped;
+	o.interrupted_arg = w->sh;
+	switch (db_probe(&w->t->db, &o, until, w->reason, sizeof(w->reason))) {
+	case DBC_OK:
+		return PROBE_READY;
+	case DBC_FATAL:
+		return PROBE_FATAL;
+	case DBC_RETRY:
+		break;
 	}
-	if (!have_tmo) {
-		keys[k] = "connect_timeout";
-		vals[k++] = tmo;
-	}
-	keys[k] = "fallback_application_name";
-	vals[k++] = "prestart";
-
-	conn = PQconnectStartParams(keys, vals, 0);
-	if (!conn) {
-		set_reason(w, "out of memory");
-		goto out;
-	}
-	if (PQstatus(conn) == CONNECTION_BAD) {
-		/* Failed before talking to anyone: bad options (PQping's
-		 * NO_ATTEMPT, fatal) or an immediate transport error (retry).
-		 * Only PQpingParams can tell them apart; with bad options it
-		 * returns at once. */
-		pg_reason(PQerrorMessage(conn), w->reason, sizeof(w->reason), sqlstate);
-		if (PQpingParams(keys, vals, 0) == PQPING_NO_ATTEMPT)
-			pr = PROBE_FATAL;
-		goto out;
-	}
-	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
-	for (;;) {
-		int r;
-
-		if (ps == PGRES_POLLING_OK) {
-			pr = PROBE_READY;
-			goto out;
-		}
-		if (ps == PGRES_POLLING_FAILED)
-			break;
-		if (PQsocket(conn) < 0) {
-			set_reason(w, "libpq has no socket to wait on");
-			goto out;
-		}
-		r = poll_fd(w->sh, PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-			    until);
-		if (r == -1) {
-			pr = PROBE_STOPPED;
-			goto out;
-		}
-		if (r == 0) {
-			set_reason(w, "no answer within %lld ms", budget);
-			goto out;
-		}
-		/* On a poll error let libpq find and report the socket's state. */
-		ps = PQconnectPoll(conn);
-	}
-	pg_reason(PQerrorMessage(conn), w->reason, sizeof(w->reason), sqlstate);
-	if (wait_pg_classify(sqlstate, PQerrorMessage(conn)) == WAIT_PG_FATAL)
-		pr = PROBE_FATAL;
-out:
-	if (conn)
-		PQfinish(conn);
-	free(keys);
-	free(vals);
-	return pr;
+	return should_stop(w->sh) ? PROBE_STOPPED : PROBE_RETRY;
 }
 
 static enum probe_result probe(struct worker *w, long long until)

@@ -36,38 +36,108 @@ struct db_opts {
 	int connect_timeout_s;        /* 0: the URL's, else libpq's default (none) */
 	int busy_timeout_ms;          /* SQLite busy timeout; 0: 5000 */
 	/* Non-zero (a signal number) ends a PostgreSQL connection attempt
-	 * within 100 ms with DBC_RETRY; may be NULL. */
+	 * within 50 ms with DBC_RETRY; may be NULL. */
 	volatile sig_atomic_t *stop;
+	/* Asked as often as *stop, with interrupted_arg: non-zero ends the
+	 * attempt the same way (a waiter that another waiter's failure makes
+	 * pointless).  May be NULL. */
+	int (*interrupted)(void *arg);
+	void *interrupted_arg;
 };
 
 enum db_conn_status {
 	DBC_OK = 0,
 	DBC_RETRY,  /* not ready yet: refused, no response, starting up, too many
 		     * connections, timeout; SQLite: the directory is missing */
-	DBC_FATAL   /* waiting will not help: bad password, missing database, bad
-		     * parameters, not a database file */
+	DBC_FATAL   /* waiting will not help: bad password, missing database, no
+		     * CONNECT privilege, bad parameters, not a database file */
+};
+
+/* What a statement failure can mean to the code above the driver. */
+enum db_missing {
+	DB_MISSING_TABLE,  /* the relation, or its schema, does not exist */
+	DB_MISSING_COLUMN  /* the relation exists without that column */
+};
+
+/* The migration lock's name (SPEC §4 step 5): every replica derives the
+ * same one from the version table.  The strings are borrowed. */
+struct lock_key {
+	const char *schema; /* of the version table; NULL: the default one */
+	const char *table;  /* the version table */
+	long long id;       /* a 63-bit number for engines that lock by number
+			     * (lock.h's lock_key() of schema and table) */
 };
 
 struct db;
 
+/* One engine's driver, in the manner of SQLite's VFS and curl's struct
+ * Curl_protocol: db.c and lock.c reach an engine only through this table.
+ * A MUST member is called without a NULL test; a MAY member may be NULL
+ * (or 0), and its comment says what happens then.  Apart from open, the
+ * members taking a struct db are only called on an open connection (db.c
+ * checks), and on failure return -1 with db->errstr set (and db->dberr for
+ * a statement). */
 struct db_ops {
+	/* MUST: the engine's name ("postgresql", "sqlite"). */
 	const char *name;
+
+	/* MUST: connect.  Sets db->impl (also on failure: close frees it),
+	 * and on failure db->status (DBC_RETRY or DBC_FATAL; left DBC_OK it
+	 * counts as DBC_FATAL) and db->errstr. */
 	int (*open)(struct db *db, const struct dburl *u, const struct db_opts *o);
+	/* MUST: free db->impl and everything it holds, a lock included. */
 	void (*close)(struct db *db);
-	/* Run one or more statements; in the current transaction if any.
-	 * sql need not be NUL-terminated. */
+	/* MAY (NULL: open then close, the reason being db->errstr): one
+	 * readiness attempt of the wait step (SPEC §4 step 3), ended by
+	 * now_ms() reaching until_ms (0: no deadline) or by o's stop or
+	 * interrupted.  Returns
+	 * DBC_OK when a connection succeeded, else the verdict of open, with
+	 * a short one-line reason in why[0..n) (never with a password). */
+	enum db_conn_status (*probe)(const struct dburl *u, const struct db_opts *o,
+				     long long until_ms, char *why, size_t n);
+
+	/* MUST: run one or more statements; in the current transaction if
+	 * any.  sql need not be NUL-terminated.  Sets db->changes. */
 	int (*exec)(struct db *db, const char *sql, size_t len);
-	/* Run a query and return the first column of every row (NULL as ""). */
+	/* MUST: run a query and return the first column of every row (NULL
+	 * as ""). */
 	int (*query_col)(struct db *db, const char *sql, struct strlist *out);
+	/* MUST: does the table (or view) exist, resolved as the version-table
+	 * statements will resolve it? */
 	int (*table_exists)(struct db *db, const char *schema, const char *table, int *exists);
-	/* Ask the server to cancel the running statement (safe to call from
-	 * another thread, though not concurrently with close). */
+	/* MUST: was the last statement failure (db->dberr) a missing table or
+	 * column?  Lets db.c read a version table that is not there yet in one
+	 * query instead of asking the catalog first. */
+	int (*is_missing)(const struct db *db, enum db_missing what);
+	/* MUST: ask the server to cancel the running statement (safe to call
+	 * from another thread, though not concurrently with close). */
 	void (*cancel)(struct db *db);
-	/* Quote an identifier where SQLAlchemy would (new string). */
+	/* MUST: quote an identifier where SQLAlchemy would (new string). */
 	char *(*quote_ident)(const char *s);
-	/* The connection's real transaction state: 0 none, 1 open, 2 open but
-	 * failed (only ROLLBACK will do), -1 unknown (connection lost). */
+
+	/* MUST: the statement that opens a transaction. */
+	const char *begin;
+	/* MUST: the connection's real transaction state: 0 none, 1 open, 2
+	 * open but failed (only ROLLBACK will do), -1 unknown (connection
+	 * lost). */
 	int (*tx_status)(struct db *db);
+	/* MAY (0: it survives): 1 when a failed statement aborts the open
+	 * transaction, so that db.c must not try a query that may fail. */
+	int error_aborts_tx;
+
+	/* The migration lock.  A lock strategy is these members: lock.c polls
+	 * lock_try under its timeout, logs lock_holder between polls, and
+	 * calls lock_release once it is done.  The lock belongs to the
+	 * connection: close (and a lost connection) drops it.
+	 * MUST: try once without blocking; *got = 1 when the lock is now held
+	 * through db, 0 when someone else holds it.  -1 on errors, which
+	 * include a lost connection (lock.c then asks db_connection_lost). */
+	int (*lock_try)(struct db *db, const struct lock_key *k, int *got);
+	/* MUST: release a lock lock_try took; -1 when it was not held. */
+	int (*lock_release)(struct db *db, const struct lock_key *k);
+	/* MAY (NULL: the holder is "another process"): who holds the lock, as
+	 * one line in buf[0..n) ("" when unknown); -1 only on errors. */
+	int (*lock_holder)(struct db *db, const struct lock_key *k, char *buf, size_t n);
 };
 
 struct db {
@@ -89,13 +159,17 @@ struct db {
  * attempt ends (DBC_RETRY) rather than moving to a further host. */
 int db_open(struct db *db, const struct dburl *u, const struct db_opts *o);
 void db_close(struct db *db);
+/* One readiness attempt of the wait step for u (see struct db_ops's probe):
+ * DBC_OK, or the verdict with a one-line reason in why[0..n). */
+enum db_conn_status db_probe(const struct dburl *u, const struct db_opts *o, long long until_ms,
+			     char *why, size_t n);
 
 /* Run statements (PostgreSQL: one round trip for the whole text, which the
  * server runs as one implicit transaction outside BEGIN).  Text holding
  * only blanks, comments and semicolons is not sent.  db->changes is set. */
 int db_exec(struct db *db, const char *sql, size_t len);
 int db_execs(struct db *db, const char *sql);
-int db_begin(struct db *db);    /* BEGIN (SQLite: BEGIN IMMEDIATE) */
+int db_begin(struct db *db);    /* the driver's begin statement */
 /* COMMIT; a transaction already failed is rolled back and reported. */
 int db_commit(struct db *db);
 int db_rollback(struct db *db); /* no-op outside a transaction */
@@ -161,6 +235,13 @@ void db_cancel(struct db *db);
  * unreachable), so that only a new one can help? */
 int db_connection_lost(struct db *db);
 
+/* The migration lock through the driver (struct db_ops's lock members):
+ * try once (*got 1 when taken), release, and who holds it (buf "" when
+ * the driver cannot tell).  0, or -1 with db->errstr. */
+int db_lock_try(struct db *db, const struct lock_key *k, int *got);
+int db_lock_release(struct db *db, const struct lock_key *k);
+int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n);
+
 /* The last failure as one line (new string): for a statement,
  * "<message> (SQLSTATE xxxxx); detail: ...; hint: ..." with the parts the
  * server gave; otherwise db->errstr. */
@@ -169,15 +250,18 @@ char *db_error_string(const struct db *db);
 extern const struct db_ops db_pg_ops;
 extern const struct db_ops db_sqlite_ops;
 
-/* PostgreSQL-only and SQLite-only helpers, implemented in db_pg.c and
- * db_sqlite.c (declared here so the lock module can reach them). */
-int db_pg_try_advisory_lock(struct db *db, long long key, int *got);
-/* Fails when the lock was not held. */
-int db_pg_advisory_unlock(struct db *db, long long key);
-/* Underlying PGconn* (for cancel handles, socket); NULL for SQLite. */
-void *db_pg_conn(struct db *db);
-/* Underlying sqlite3*; NULL for PostgreSQL. */
-void *db_sqlite_handle(struct db *db);
+/* The one verdict on a failed PostgreSQL connection, for db_open and the
+ * wait step alike (SPEC §4 step 3): what the attempt learnt, and whether
+ * waiting can help.  Pure: exposed for the tests. */
+struct db_pg_failure {
+	const char *sqlstate; /* the server's, NULL or "" when it sent none */
+	const char *message;  /* libpq's text (English: prestart never calls
+			       * setlocale); may be NULL */
+	int no_attempt;       /* PQping would say PQPING_NO_ATTEMPT: bad parameters */
+	int needs_password;   /* the server asked for a password none was given for */
+	int timed_out;        /* no answer within the attempt's time */
+};
+enum db_conn_status db_pg_verdict(const struct db_pg_failure *f);
 
 /* Internal to db*.c: reset db->errstr/dberr before a call, and record a
  * statement failure (sets errstr from dberr). */

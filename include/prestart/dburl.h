@@ -56,6 +56,16 @@ struct dburl {
 int dburl_parse(const char *url, struct dburl *u, struct err *e);
 void dburl_release(struct dburl *u);
 
+/* A deep copy of *src into *dst, independent of src's lifetime; release it
+ * with dburl_release(). */
+void dburl_copy(struct dburl *dst, const struct dburl *src);
+
+/* Decode the %XY escapes of s[0..n) (and '+' as a space when plus_space,
+ * as in query strings) into a new string *out (caller frees).  A malformed
+ * escape or an encoded NUL, which no C string can carry, fails: -1 and
+ * *out = NULL. */
+int dburl_pct_decode(const char *s, size_t n, int plus_space, char **out);
+
 /* Value of libpq keyword `key` in u, or NULL. */
 const char *dburl_get(const struct dburl *u, const char *key);
 

@@ -1,13 +1,11 @@
-/* lock.h - the migration lock (SPEC §4.5).
+/* lock.h - the migration lock (SPEC §4.5), engine-free.
  *
- * PostgreSQL: a session-level advisory lock polled with pg_try_advisory_lock
- * on the migration connection (never pg_advisory_lock, never inside an open
- * transaction: both deadlock with CREATE INDEX CONCURRENTLY in another
- * replica).  Between polls the version table is re-read through the
- * caller's callback, which can end the wait early when another replica has
- * reached head.  While waiting, who holds the lock is logged.
- * SQLite: an exclusive flock on "<db>.prestart.lock" (the migration itself
- * then runs under BEGIN IMMEDIATE with a busy timeout).
+ * The lock is taken by polling the driver's lock_try (struct db_ops in
+ * db.h: PostgreSQL's session advisory lock, SQLite's flock beside the
+ * database) until a timeout, never by blocking.  Between polls the
+ * version table is re-read through the caller's callback, which can end
+ * the wait early when another replica has reached head, and who holds the
+ * lock is logged when the driver can tell.
  */
 #ifndef PRESTART_LOCK_H
 #define PRESTART_LOCK_H
@@ -18,8 +16,7 @@
 
 struct lock {
 	struct db *db;
-	long long key;   /* PostgreSQL advisory key */
-	int fd;          /* SQLite lock file, -1 when not held */
+	struct lock_key key; /* borrows lock_opts' schema and table */
 	int held;
 };
 
@@ -35,17 +32,27 @@ typedef int (*lock_poll_fn)(void *arg, struct err *e);
  * filled). */
 typedef int (*lock_reconnect_fn)(void *arg, struct err *e);
 
+struct lock_opts {
+	/* The version table the lock guards: the key is derived from it.
+	 * Borrowed: they must outlive the lock. */
+	const char *schema; /* NULL: the default schema */
+	const char *table;
+	long long timeout_ms;         /* 0: wait forever */
+	volatile sig_atomic_t *stop;  /* a signal number ends the wait; may be NULL */
+	lock_poll_fn poll;            /* may be NULL */
+	lock_reconnect_fn reconnect;  /* NULL: a lost connection is an error */
+	void *arg;                    /* for poll and reconnect */
+};
+
 enum lock_result { LOCK_ACQUIRED = 0, LOCK_NOT_NEEDED = 1 };
 
-/* Take the lock, polling until timeout_ms (0 = forever).  Returns
+/* Take the lock through db, polling until o->timeout_ms.  Returns
  * LOCK_ACQUIRED, LOCK_NOT_NEEDED (poll said so), or -1: ERR_LOCK on timeout
  * (naming the holder), 128+N when *stop became N, ERR_FAILED on database
- * errors.  A lost connection is not an error when `reconnect` is given:
- * the wait goes on through it, under the same timeout.  poll and
- * reconnect get `arg`. */
-int lock_acquire(struct lock *l, struct db *db, const char *sqlite_path, const char *schema,
-		 const char *table, long long timeout_ms, volatile sig_atomic_t *stop,
-		 lock_poll_fn poll, lock_reconnect_fn reconnect, void *arg, struct err *e);
+ * errors.  A lost connection is not an error when o->reconnect is given:
+ * the wait goes on through it, under the same timeout.  Call
+ * lock_release() after either success. */
+int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struct err *e);
 /* Release (no-op when not held). */
 void lock_release(struct lock *l);
 

@@ -89,5 +89,7 @@ long long now_ms(void);
 char *str_trim(char *s);
 int str_has_prefix(const char *s, const char *prefix);
 int str_has_suffix(const char *s, const char *suffix);
+/* The value of hexadecimal digit c (either case), or -1 when c is not one. */
+int hexval(int c);
 
 #endif

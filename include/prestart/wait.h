@@ -38,8 +38,9 @@ void wait_target_release(struct wait_target *t);
 
 /* Wait for all targets in parallel.  timeout_ms 0 = forever.  Returns 0
  * when all are ready; -1 with ERR_TIMEOUT (naming what was not ready and
- * why), ERR_USAGE (a PostgreSQL failure that waiting will not fix: bad
- * password, missing database, unknown role, bad parameters), ERR_FAILED
+ * why), ERR_USAGE (a PostgreSQL failure that waiting will not fix, as
+ * the driver judges it: bad password, missing database, unknown role, no
+ * CONNECT privilege, bad parameters), ERR_FAILED
  * (no thread could be started), or kind 128+N when *stop became N (a
  * signal) while waiting.  `stop` and `st` may be NULL. */
 int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
@@ -51,10 +52,5 @@ int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
  * 100 ms doubled per attempt up to 5 s, and the pause is "equal jitter":
  * cap/2 plus `rnd` folded into [0, cap/2]. */
 long long wait_backoff_ms(unsigned attempt, unsigned long long rnd);
-
-enum wait_pg_verdict { WAIT_PG_RETRY = 0, WAIT_PG_FATAL = 1 };
-/* Classify a failed PostgreSQL connection by its SQLSTATE (may be NULL or
- * empty) and, when that is missing or unknown, by libpq's message text. */
-enum wait_pg_verdict wait_pg_classify(const char *sqlstate, const char *msg);
 
 #endif

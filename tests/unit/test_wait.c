@@ -1,5 +1,6 @@
-/* test_wait.c - wait target parsing, backoff, PostgreSQL error classes, and
- * wait_all on file targets (no network, no database). */
+/* test_wait.c - wait target parsing, backoff, and wait_all on file targets
+ * (no network, no database).  The PostgreSQL verdict is the driver's:
+ * test_db_pg.c. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -284,39 +285,6 @@ static void test_backoff(void **state)
 	assert_true(wait_backoff_ms(4000000000u, ~0ULL) <= 5000);
 }
 
-static void test_pg_classify(void **state)
-{
-	(void)state;
-	assert_int_equal(wait_pg_classify("28P01", ""), WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify("3D000", NULL), WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify("28000", NULL), WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify("57P03", NULL), WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify("53300", NULL), WAIT_PG_RETRY);
-	/* The SQLSTATE wins over text that would say otherwise. */
-	assert_int_equal(wait_pg_classify("57P03", "password authentication failed"),
-			 WAIT_PG_RETRY);
-	/* No SQLSTATE: libpq's text decides. */
-	assert_int_equal(wait_pg_classify(NULL, "FATAL:  password authentication failed for "
-					  "user \"app\""), WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify("", "FATAL:  database \"app\" does not exist"),
-			 WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify(NULL, "FATAL:  role \"app\" does not exist"),
-			 WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify(NULL, "fe_sendauth: no password supplied"),
-			 WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify(NULL, "FATAL:  no pg_hba.conf entry for host"),
-			 WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify(NULL, "invalid sslmode value: \"x\""), WAIT_PG_FATAL);
-	assert_int_equal(wait_pg_classify(NULL, "FATAL:  the database system is starting up"),
-			 WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify(NULL, "FATAL:  sorry, too many clients already"),
-			 WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify(NULL, "Connection refused"), WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify(NULL, "No such file or directory"), WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify("08006", "could not receive data"), WAIT_PG_RETRY);
-	assert_int_equal(wait_pg_classify(NULL, NULL), WAIT_PG_RETRY);
-}
-
 static int quiet_logs(void **state)
 {
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -393,7 +361,6 @@ int main(void)
 		cmocka_unit_test(test_bad_scheme),
 		cmocka_unit_test(test_from_db),
 		cmocka_unit_test(test_backoff),
-		cmocka_unit_test(test_pg_classify),
 		cmocka_unit_test_setup_teardown(test_wait_all_files, quiet_logs, restore_logs),
 	};
 
