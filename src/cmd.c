@@ -6,6 +6,7 @@
 #include "prestart/cmd.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
+#include "prestart/scriptdir.h"
 #include "prestart/wait.h"
 
 volatile sig_atomic_t g_stop;
@@ -66,7 +67,7 @@ int ctx_load(struct ctx *c, int want_scripts)
 	}
 	if (!want_scripts)
 		return 0;
-	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0)
+	if (scriptdir_load(&c->cfg.version_locations, &c->revs, &c->e) < 0)
 		return ctx_fail(c);
 	if (graph_build(&c->revs, &c->g, &c->e) < 0)
 		return ctx_fail(c);
