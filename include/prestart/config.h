@@ -37,9 +37,8 @@
 #ifndef PRESTART_CONFIG_H
 #define PRESTART_CONFIG_H
 
+#include "prestart/log.h"
 #include "prestart/util.h"
-
-enum log_format { LOGFMT_TEXT = 0, LOGFMT_JSON = 1 };
 
 struct config {
 	char *database_url;         /* NULL: libpq PG* variables */
