@@ -94,6 +94,21 @@ static const struct command commands[] = {
 	{ NULL, NULL, 0, 0, 0, 0, 0 }
 };
 
+/* Commands that read only the revision scripts never look at the database
+ * URL, as in Alembic: real alembic.ini files ship a placeholder or a
+ * templated sqlalchemy.url.  (history -i and show current connect on
+ * demand, and check the URL then.) */
+static int reads_scripts_only(const struct command *cmd)
+{
+	static const char *const names[] = { "history", "heads", "branches", "show", "revision",
+					     "merge", NULL };
+
+	for (size_t i = 0; names[i]; i++)
+		if (!strcmp(cmd->name, names[i]))
+			return 1;
+	return 0;
+}
+
 static const char usage_text[] =
 	"usage: prestart [OPTIONS] [-- APP [ARG...]]\n"
 	"       prestart [OPTIONS] COMMAND [ARGS] [-- APP [ARG...]]\n"
@@ -340,6 +355,7 @@ int main(int argc, char **argv)
 	if (!cmd)
 		cmd = find_command("run");
 	cli.command = cmd->name;
+	cli.connects = !reads_scripts_only(cmd);
 	for (int id = O_VERBOSE; id <= O_TIMEOUT; id++) {
 		if ((seen_local & L(id)) && !(cmd->local_opts & L(id))) {
 			rc = usage_error("option '--%s' does not apply to '%s'", opt_name(id),

@@ -34,6 +34,9 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	int connects;          /* the command connects: ctx_load checks the
+				* database URL (the others check it only when
+				* they connect, as history -i does) */
 };
 
 struct ctx {
@@ -64,13 +67,14 @@ extern volatile sig_atomic_t g_stop;
 /* The connection whose running statement a signal cancels (or NULL). */
 extern struct db *volatile g_cancel_db;
 
-/* Read configuration, parse the URL, load the scripts and build the graph:
- * everything that can be validated before waiting or connecting.
- * want_scripts = 0 skips the scripts. Returns 0 or an exit status (with the
- * error logged). */
+/* Read configuration, parse the URL (when cli->connects), load the scripts
+ * and build the graph: everything that can be validated before waiting or
+ * connecting.  want_scripts = 0 skips the scripts. Returns 0 or an exit
+ * status (with the error logged). */
 int ctx_load(struct ctx *c, int want_scripts);
 /* Exit 2 unless a database is named somewhere (a URL, or libpq's PG*
- * variables). Returns 0 or an exit status. */
+ * variables) and its URL parses (once: c->url). Returns 0 or an exit
+ * status. */
 int ctx_need_db(struct ctx *c);
 /* Connect to the database (waiting for it under --wait-timeout when it is
  * not ready yet). Returns 0 or an exit status. */
