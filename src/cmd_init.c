@@ -17,6 +17,7 @@
 
 #include "prestart/init.h"
 #include "prestart/log.h"
+#include "prestart/scriptdir.h"
 
 #define DEFAULT_LOCATION "migrations"
 #define DEFAULT_CONFIG "prestart.ini"
@@ -225,7 +226,7 @@ int init_load_scripts(struct ctx *c)
 	/* A directory that will be created when the revision is written holds
 	 * no revisions yet: nothing to read. */
 	if (!(locs->n == 1 && creatable(c, locs->v[0], &with_loc)) &&
-	    script_load_dirs(locs, &c->revs, &c->e) < 0) {
+	    scriptdir_load(locs, &c->revs, &c->e) < 0) {
 		init_explain_missing(c);
 		return ctx_fail(c);
 	}
@@ -270,7 +271,7 @@ void init_explain_missing(struct ctx *c)
 
 	if (c->e.kind != ERR_SCRIPT)
 		return;
-	/* script_load_dirs lists every directory before it reads a file, and
+	/* scriptdir_load lists every directory before it reads a file, and
 	 * stops at the first it cannot list: that one failed. */
 	for (i = 0; i < locs->n && is_dir(locs->v[i]); i++)
 		;

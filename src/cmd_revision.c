@@ -82,7 +82,7 @@ static int check_rev_id(struct ctx *c, const char *id)
 	if (n)
 		return err_set(&c->e, ERR_USAGE,
 			       "Character(s) '%s' not allowed in revision identifier '%s'", found, id);
-	if (!script_valid_id(id))
+	if (!revision_valid_id(id))
 		return err_set(&c->e, ERR_USAGE,
 			       "invalid revision id '%s': 1-%d characters of [A-Za-z0-9_.] expected",
 			       id, REVISION_ID_MAX);
@@ -153,7 +153,7 @@ static int check_labels(struct ctx *c, struct strlist *labels)
 	for (size_t i = 0; i < labels->n; i++) {
 		const char *owner;
 
-		if (!script_valid_label(labels->v[i]))
+		if (!revision_valid_label(labels->v[i]))
 			return err_set(&c->e, ERR_USAGE,
 				       "invalid branch label '%s' (no '@' or ',' allowed)",
 				       labels->v[i]);

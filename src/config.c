@@ -11,11 +11,16 @@
 
 #include <ini.h>
 
-#include "prestart/dburl.h"
-
 #define CONFIG_FILE_MAX (1024 * 1024)
 /* ConfigParser's MAX_INTERPOLATION_DEPTH. */
 #define INTERP_DEPTH_MAX 10
+
+/* libpq's own variables that name a server or database: with none of them
+ * and no URL, libpq would quietly try its compiled-in socket. */
+static const char *const pg_env_vars[] = {
+	"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE",
+	NULL
+};
 
 static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
@@ -224,9 +229,45 @@ static void ini_fail(struct ini *f, int line, const char *msg)
 	snprintf(f->err_msg, sizeof(f->err_msg), "%s", msg);
 }
 
+/* A line longer than inih's buffer, cut to `cap` bytes (newline included)
+ * in a way that keeps what inih reads from it: whether it is indented (a
+ * continuation), a comment, a [section] or a key and its '=' or ':'.  The
+ * value itself is taken from the raw line, as every value is (raw_value).
+ * Only a section name or a key too long to fit is refused. */
+static void shorten_line(struct ini *f, const char *line, size_t len, char *str, size_t cap)
+{
+	const char *p = line, *end = line + len;
+	size_t w = 0, n;
+
+	if (p < end && (*p == ' ' || *p == '\t')) {
+		/* inih only asks whether a line is indented, not how much. */
+		str[w++] = ' ';
+		while (p < end && isspace((unsigned char)*p) && *p != '\n')
+			p++;
+	}
+	n = (size_t)(end - p);
+	if (n + w + 1 > cap)
+		n = cap > w + 1 ? cap - w - 1 : 0;
+	memcpy(str + w, p, n);
+	w += n;
+	str[w++] = '\n';
+	str[w] = '\0';
+	if (*p == ';' || *p == '#' || str[0] == ' ')
+		return;
+	if (*p == '[' ? !memchr(p, ']', n) : !memchr(p, '=', n) && !memchr(p, ':', n)) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "line too long: a %s must fit in %zu characters",
+			 *p == '[' ? "section name" : "key and its '='", cap > 2 ? cap - 2 : 0);
+		ini_fail(f, f->lineno, msg);
+	}
+}
+
 /* Feeding inih one line at a time tells the handler which line it is on
  * (the packaged inih is built without INI_HANDLER_LINENO) and whether the
- * line was indented, i.e. a continuation. */
+ * line was indented, i.e. a continuation.  Debian's inih also has a fixed
+ * line buffer (INI_MAX_LINE 200, no INI_ALLOW_REALLOC), and real
+ * version_locations lines are longer: those are shortened for it. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct ini *f = stream;
@@ -240,13 +281,7 @@ static char *read_line(char *str, int num, void *stream)
 	f->line = f->pos;
 	f->lineno++;
 	if (len > cap) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "line too long (limit %d characters)", num - 3);
-		ini_fail(f, f->lineno, msg);
-		memcpy(str, f->pos, cap);
-		str[cap - 1] = '\n';
-		str[cap] = '\0';
+		shorten_line(f, f->pos, nl ? len - 1 : len, str, cap);
 	} else {
 		memcpy(str, f->pos, len);
 		str[len] = '\0';
@@ -561,11 +596,33 @@ static int pick_string(const struct loader *L, const char *flag, const char *fla
 	return r < 0 ? -1 : 0;
 }
 
+/* SPEC §2: whitespace around a URL (typically the trailing newline of a
+ * Kubernetes Secret made with `echo`) is removed, with a warning naming
+ * where it came from; a control character inside is dburl_parse's to
+ * refuse.  Ini values never need it: the ini reader trims them. */
+static void trim_url(struct config *c, char *s, const char *where)
+{
+	size_t n = strlen(s), lead = 0, end = n;
+
+	while (lead < n && isspace((unsigned char)s[lead]))
+		lead++;
+	while (end > lead && isspace((unsigned char)s[end - 1]))
+		end--;
+	if (lead == 0 && end == n)
+		return;
+	memmove(s, s + lead, end - lead);
+	s[end - lead] = '\0';
+	strlist_push_owned(&c->warnings,
+			   xasprintf("%s: removed whitespace around the URL (such as the trailing "
+				     "newline of `echo` in a Secret)", where));
+}
+
 /* A list: the flag list when non-empty, else the environment variable
- * split on commas, else the ini value split on `ini_seps`. */
+ * split on commas, else the ini value split on `ini_seps`.  urls: a list
+ * of URLs, trimmed with trim_url() and warnings in *urls. */
 static int pick_list(const struct loader *L, const char *flag, const struct strlist *flags,
 		     const char *env, const char *key, const char *ini_seps,
-		     struct strlist *out, struct err *e)
+		     struct strlist *out, struct config *urls, struct err *e)
 {
 	struct val v;
 	int r;
@@ -575,10 +632,14 @@ static int pick_list(const struct loader *L, const char *flag, const struct strl
 			if (!*flags->v[i])
 				return err_set(e, ERR_USAGE, "empty value for %s", flag);
 			strlist_push(out, flags->v[i]);
+			if (urls)
+				trim_url(urls, out->v[out->n - 1], flag);
 		}
 		return 0;
 	}
 	r = pick(L, flag, NULL, env, key, NULL, &v, e);
+	if (r > 0 && urls && !v.in_file)
+		trim_url(urls, v.s, v.where);
 	if (r > 0)
 		strlist_split(out, v.s, v.in_file ? ini_seps : ",");
 	val_free(&v);
@@ -714,30 +775,39 @@ static int open_files(struct config *c, const struct config_flags *flags, struct
 static int load_database_url(struct config *c, const struct config_flags *flags,
 			     const struct loader *L, struct err *e)
 {
-	static const char *const pgvars[] = { "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
-					      "PGUSER", "PGSERVICE", NULL };
 	struct val v;
-	struct dburl u;
 	int r = pick(L, "--database-url", flags->database_url, "DATABASE_URL", "database_url",
 		     "sqlalchemy.url", &v, e);
 
 	if (r < 0)
 		return -1;
 	if (r == 0) {
-		for (size_t i = 0; pgvars[i]; i++)
-			if (getenv(pgvars[i]) && *getenv(pgvars[i]))
+		for (size_t i = 0; pg_env_vars[i] && !c->database_url_source; i++)
+			if (getenv(pg_env_vars[i]) && *getenv(pg_env_vars[i]))
 				c->database_url_source = xstrdup("PG* environment");
 		return 0;
 	}
-	if (dburl_parse(v.s, &u, e) < 0) {
-		err_prefix(e, "%s", v.where);
-		val_free(&v);
-		return -1;
-	}
-	dburl_release(&u);
+	/* Parsed by config_database_url(), for the commands that connect. */
+	if (v.in_file)
+		c->database_url_key = v.from_alembic ? "sqlalchemy.url" : "database_url";
+	else
+		trim_url(c, v.s, v.where);
 	c->database_url = v.s;
 	c->database_url_source = v.where;
 	return 0;
+}
+
+int config_database_url(const struct config *c, struct dburl *u, struct err *e)
+{
+	char msg[ERR_MSG_MAX];
+
+	if (dburl_parse(c->database_url, u, e) == 0)
+		return 0;
+	if (!c->database_url_key)
+		return err_prefix(e, "%s", c->database_url_source);
+	memcpy(msg, e->msg, sizeof(msg));
+	return err_set(e, e->kind, "%s: %s, in %s (DATABASE_URL or --database-url override it)",
+		       c->database_url_source, msg, c->database_url_key);
 }
 
 static int load_settings(struct config *c, const struct config_flags *flags,
@@ -784,7 +854,7 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 		return -1;
 
 	if (pick_list(L, "--wait-for", &flags->wait_for, "PRESTART_WAIT_FOR", "wait_for", ",\n",
-		      &c->wait_for, e) < 0)
+		      &c->wait_for, c, e) < 0)
 		return -1;
 
 	if (pick_string(L, "--health-addr", flags->health_addr, "PRESTART_HEALTH_ADDR",
@@ -818,7 +888,7 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 	}
 
 	if (pick_list(L, "--after", &flags->after_upgrade, NULL, "after_upgrade", "\n",
-		      &c->after_upgrade, e) < 0)
+		      &c->after_upgrade, NULL, e) < 0)
 		return -1;
 
 	return pick_string(L, NULL, NULL, "PRESTART_ALEMBIC_COMMAND", "alembic_command", NULL,
@@ -865,6 +935,7 @@ void config_release(struct config *c)
 {
 	free(c->database_url);
 	free(c->database_url_source);
+	strlist_free(&c->warnings);
 	free(c->config_file);
 	free(c->alembic_config);
 	free(c->script_location);

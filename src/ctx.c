@@ -7,6 +7,8 @@
 #include "prestart/ctx.h"
 #include "prestart/init.h"
 #include "prestart/log.h"
+#include "prestart/migrate.h"
+#include "prestart/scriptdir.h"
 #include "prestart/wait.h"
 
 volatile sig_atomic_t g_stop;
@@ -73,20 +75,34 @@ int ctx_fail(struct ctx *c)
 	return kind;
 }
 
+/* Parse the database URL, once, and check what depends on its engine. */
+static int ctx_parse_url(struct ctx *c)
+{
+	if (c->url_parsed)
+		return 0;
+	if (config_database_url(&c->cfg, &c->url, &c->e) < 0)
+		return ctx_fail(c);
+	c->url_parsed = 1;
+	if (db_check_version_table_name(c->url.kind, c->cfg.version_table_schema,
+					c->cfg.version_table, &c->e) < 0)
+		return ctx_fail(c);
+	return 0;
+}
+
 int ctx_load(struct ctx *c, int want_scripts)
 {
+	int rc;
+
 	if (config_load(&c->cfg, &c->cli->flags, &c->e) < 0)
 		return ctx_fail(c);
 	c->cfg_loaded = 1;
 	log_init(c->cfg.log_format, log_fd());
-	if (dburl_parse(c->cfg.database_url, &c->url, &c->e) < 0)
-		return ctx_fail(c);
-	c->url_parsed = 1;
+	for (size_t i = 0; i < c->cfg.warnings.n; i++)
+		log_event(LOG_WARN, "config_warning", NULL, "%s", c->cfg.warnings.v[i]);
 	/* Everything that can be checked without waiting is checked here, so
 	 * that bad input fails at once with exit 2 rather than after a wait. */
-	if (db_check_version_table_name(c->url.kind, c->cfg.version_table_schema,
-					c->cfg.version_table, &c->e) < 0)
-		return ctx_fail(c);
+	if (c->cli->connects && (rc = ctx_parse_url(c)))
+		return rc;
 	if (c->cfg.health_addr && health_addr_valid(c->cfg.health_addr, &c->e) < 0)
 		return ctx_fail(c);
 	c->targets = xcalloc(c->cfg.wait_for.n + 1, sizeof(*c->targets));
@@ -97,7 +113,7 @@ int ctx_load(struct ctx *c, int want_scripts)
 	}
 	if (!want_scripts)
 		return 0;
-	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0) {
+	if (scriptdir_load(&c->cfg.version_locations, &c->revs, &c->e) < 0) {
 		init_explain_missing(c);
 		return ctx_fail(c);
 	}
@@ -130,23 +146,13 @@ static void ctx_db_opts(struct ctx *c, struct db_opts *o, const char *name)
 
 int ctx_need_db(struct ctx *c)
 {
-	/* libpq's own variables that name a server or database: with none of
-	 * them and no URL, libpq would quietly try its compiled-in socket. */
-	static const char *const pg_vars[] = { "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
-					       "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL };
-
-	if (c->cfg.database_url)
-		return 0;
-	for (const char *const *v = pg_vars; *v; v++) {
-		const char *val = getenv(*v);
-
-		if (val && *val)
-			return 0;
+	if (!c->cfg.database_url_source) {
+		err_set(&c->e, ERR_USAGE,
+			"no database configured: set DATABASE_URL, --database-url, database_url in "
+			"prestart.ini, sqlalchemy.url in alembic.ini, or libpq's PG* variables");
+		return ctx_fail(c);
 	}
-	err_set(&c->e, ERR_USAGE,
-		"no database configured: set DATABASE_URL, --database-url, database_url in "
-		"prestart.ini, sqlalchemy.url in alembic.ini, or libpq's PG* variables");
-	return ctx_fail(c);
+	return ctx_parse_url(c);
 }
 
 /* Close the connection; no signal may cancel through it any more. */

@@ -135,9 +135,29 @@ static int find_password(const char *rest, const char **pw, const char **at)
 	return 1;
 }
 
+/* The first control character of s (a byte below 0x20, or DEL), or NULL. */
+static const char *find_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return s;
+	return NULL;
+}
+
+/* How a control character is written in messages: C's escapes. */
+static void add_control(struct sbuf *b, unsigned char c)
+{
+	switch (c) {
+	case '\n': sbuf_adds(b, "\\n"); break;
+	case '\r': sbuf_adds(b, "\\r"); break;
+	case '\t': sbuf_adds(b, "\\t"); break;
+	default: sbuf_addf(b, "\\x%02x", c); break;
+	}
+}
+
 char *dburl_mask(const char *url)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = { 0 }, out = { 0 };
 	const char *rest, *pw, *at;
 	size_t sl;
 
@@ -152,7 +172,17 @@ char *dburl_mask(const char *url)
 	} else {
 		mask_query(&b, url);
 	}
-	return sbuf_detach(&b);
+	if (!b.len || !find_control(b.buf))
+		return sbuf_detach(&b);
+	/* A log line is one line: a newline inside a URL is shown, not kept. */
+	for (const char *p = b.buf; *p; p++) {
+		if (find_control(p) == p)
+			add_control(&out, (unsigned char)*p);
+		else
+			sbuf_addc(&out, *p);
+	}
+	sbuf_free(&b);
+	return sbuf_detach(&out);
 }
 
 /* An ordered keyword/value list where a later value replaces an earlier
@@ -555,6 +585,7 @@ int dburl_parse(const char *url, struct dburl *u, struct err *e)
 {
 	struct strlist keys = { 0 }, vals = { 0 };
 	char scheme[64];
+	const char *ctl;
 	char *plus;
 	size_t sl;
 
@@ -570,6 +601,18 @@ int dburl_parse(const char *url, struct dburl *u, struct err *e)
 	}
 	if (!*url)
 		return err_set(e, ERR_USAGE, "empty database URL");
+	if ((ctl = find_control(url))) {
+		/* libpq would take a newline for part of a host or database name
+		 * and wait for it in vain.  Only the character is named: it may
+		 * sit inside the password. */
+		struct sbuf b = { 0 };
+
+		add_control(&b, (unsigned char)*ctl);
+		err_set(e, ERR_USAGE, "invalid database URL: it contains a control character (%s)",
+			b.buf);
+		sbuf_free(&b);
+		return -1;
+	}
 	sl = scheme_len(url);
 	if (!sl)
 		return err_set(e, ERR_USAGE, "invalid database URL: expected postgresql://... "

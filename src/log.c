@@ -1,11 +1,14 @@
 #include "prestart/log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "prestart/util.h"
 
 static enum log_format g_fmt = LOGFMT_TEXT;
 static int g_fd = 1;

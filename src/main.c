@@ -66,6 +66,11 @@ enum {
 	NEED_DB = 1 << 2,      /* a database must be named: exit 2 before anything else */
 	DATA_OUT = 1 << 3,     /* prints data on stdout, so logs go to stderr */
 	TAKES_APP = 1 << 4,    /* accepts "-- APP..." */
+	/* reads only the revision scripts: the database URL is checked when
+	 * the command connects (history -i, show current), not before, as in
+	 * Alembic, since real alembic.ini files ship a placeholder or a
+	 * templated sqlalchemy.url */
+	URL_ON_DEMAND = 1 << 5,
 };
 
 struct command {
@@ -89,13 +94,15 @@ static const struct command commands[] = {
 	  .min_args = 1, .max_args = 1, .arg_usage = "a target revision (e.g. -1, base, <rev>)" },
 	{ .name = "current", .fn = cmd_current, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT,
 	  .opts = L(O_VERBOSE) },
-	{ .name = "history", .fn = cmd_history, .flags = NEED_SCRIPTS | DATA_OUT,
+	{ .name = "history", .fn = cmd_history, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) | L(O_INDICATE) | L(O_RANGE) },
-	{ .name = "heads", .fn = cmd_heads, .flags = NEED_SCRIPTS | DATA_OUT,
+	{ .name = "heads", .fn = cmd_heads, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) },
-	{ .name = "branches", .fn = cmd_branches, .flags = NEED_SCRIPTS | DATA_OUT,
+	{ .name = "branches", .fn = cmd_branches,
+	  .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) },
-	{ .name = "show", .fn = cmd_show, .flags = NEED_SCRIPTS | DATA_OUT, .min_args = 1,
+	{ .name = "show", .fn = cmd_show, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
+	  .min_args = 1,
 	  .max_args = 1, .arg_usage = "a revision argument" },
 	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS, .opts = L(O_PURGE) | L(O_SQL),
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
@@ -103,10 +110,10 @@ static const struct command commands[] = {
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
 	 * versions directory is not there yet has no revisions (init.h) */
-	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT,
+	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
 		  L(O_SPLICE) | L(O_VERSION_PATH) },
-	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT,
+	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
 	{ .name = "healthcheck", .fn = cmd_healthcheck, .flags = DATA_OUT, .opts = L(O_TIMEOUT),
@@ -393,6 +400,7 @@ int main(int argc, char **argv)
 	if (!cmd)
 		cmd = find_command("run");
 	cli.command = cmd->name;
+	cli.connects = !(cmd->flags & URL_ON_DEMAND);
 	for (int id = O_VERBOSE; id <= O_TIMEOUT; id++) {
 		if ((seen_local & L(id)) && !(cmd->opts & L(id))) {
 			rc = usage_error("option '--%s' does not apply to '%s'", opt_name(id),

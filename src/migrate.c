@@ -28,11 +28,11 @@ static int located_error(struct db *db, const struct plan_step *s, const char *s
 
 	migrate_step_sql(s, &first_line);
 	if (db->dberr.offset >= 0) {
-		script_offset_to_linecol(section, base + (size_t)db->dberr.offset, first_line,
+		revision_offset_to_linecol(section, base + (size_t)db->dberr.offset, first_line,
 					 &line, &col);
 	} else {
 		/* No position from the server: point at the statement. */
-		script_offset_to_linecol(section, base, first_line, &line, &col);
+		revision_offset_to_linecol(section, base, first_line, &line, &col);
 	}
 	err_set(e, ERR_FAILED, "%s:%d:%d: %s", s->rev->path, line, col, msg);
 	free(msg);
@@ -81,7 +81,7 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 		int line, col;
 
 		snprintf(why, sizeof(why), "%s", e->msg);
-		script_offset_to_linecol(sql, bad, first_line, &line, &col);
+		revision_offset_to_linecol(sql, bad, first_line, &line, &col);
 		return err_set(e, ERR_SCRIPT, "%s:%d:%d: %s", s->rev->path, line, col, why);
 	}
 	for (size_t i = 0; i < st.n; i++) {

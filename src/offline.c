@@ -82,7 +82,7 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 		int line, col;
 
 		memcpy(why, e->msg, sizeof(why));
-		script_offset_to_linecol(sql, bad, first_line, &line, &col);
+		revision_offset_to_linecol(sql, bad, first_line, &line, &col);
 		return err_set(e, ERR_SCRIPT, "%s:%d:%d: %s", s->rev->path, line, col, why);
 	}
 	for (size_t i = 0; i < st.n; i++)

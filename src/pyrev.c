@@ -583,7 +583,7 @@ static int check_ids(const char *path, int line, const char *name, const struct 
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		int ok = labels ? script_valid_label(l->v[i]) : script_valid_id(l->v[i]);
+		int ok = labels ? revision_valid_label(l->v[i]) : revision_valid_id(l->v[i]);
 
 		if (!ok)
 			return err_set(e, ERR_SCRIPT, "%s:%d: invalid %s '%s' in '%s'%s", path, line,
@@ -603,7 +603,7 @@ static int apply(struct parser *ps, enum pyname n, int line, struct value *v,
 		if (!v->is_str)
 			return err_set(ps->e, ERR_SCRIPT, "%s:%d: 'revision' must be a string", ps->path,
 				       line);
-		if (!script_valid_id(v->items.v[0]))
+		if (!revision_valid_id(v->items.v[0]))
 			return err_set(ps->e, ERR_SCRIPT,
 				       "%s:%d: invalid revision id '%s' "
 				       "(1-32 characters of A-Z a-z 0-9 _ . -)",
@@ -694,7 +694,7 @@ int pyrev_parse(const char *path, const char *text, size_t len, struct revision 
 	if ((nul = memchr(text, '\0', len))) {
 		int line, col;
 
-		script_offset_to_linecol(text, (size_t)(nul - text), 1, &line, &col);
+		revision_offset_to_linecol(text, (size_t)(nul - text), 1, &line, &col);
 		err_set(e, ERR_SCRIPT, "%s:%d: NUL byte in a revision file (binary file?)", path,
 			line);
 		goto out;

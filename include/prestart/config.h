@@ -11,8 +11,9 @@
  * values are interpolated on use (`%(name)s` from the same section, then
  * [DEFAULT], then `here` = the file's absolute directory; `%%` is a literal
  * percent, so a percent-encoded URL in an ini file doubles its '%').
- * The packaged inih limits a line to 197 characters; longer lines are an
- * error naming the line rather than being silently split.
+ * Lines may be of any length (the packaged inih's fixed line buffer is
+ * worked around); only a section name or key over 197 characters is an
+ * error naming the line.
  *
  *   [prestart]  database_url, script_location, version_locations
  *               (split on blanks, commas or newlines), version_table,
@@ -37,16 +38,25 @@
 #ifndef PRESTART_CONFIG_H
 #define PRESTART_CONFIG_H
 
+#include "prestart/dburl.h"
+#include "prestart/log.h"
 #include "prestart/util.h"
 
-enum log_format { LOGFMT_TEXT = 0, LOGFMT_JSON = 1 };
-
 struct config {
-	char *database_url;         /* NULL: libpq PG* variables */
+	/* NULL: libpq PG* variables.  Not parsed by config_load(): only the
+	 * commands that connect read it, through config_database_url(). */
+	char *database_url;
 	/* Where it came from: "--database-url", "DATABASE_URL", "<file>:<line>",
-	 * "PG* environment" (no URL, but PGHOST, PGDATABASE, ... are set), or
-	 * NULL when nothing names a database. */
+	 * "PG* environment" (no URL, but one of libpq's PGHOST, PGHOSTADDR,
+	 * PGPORT, PGDATABASE, PGUSER, PGSERVICE, PGSERVICEFILE is set), or NULL
+	 * when nothing names a database. */
 	char *database_url_source;
+	/* The ini key it was read from ("database_url", "sqlalchemy.url"; a
+	 * static string), or NULL. */
+	const char *database_url_key;
+	/* What the caller should log as warnings: whitespace removed around a
+	 * URL, each naming where it came from and never the value. */
+	struct strlist warnings;
 	char *config_file;          /* the ini file read, or NULL */
 	char *alembic_config;       /* the file whose [alembic] section was read
 				     * (for `alembic -c`), or NULL */
@@ -86,17 +96,26 @@ void config_flags_release(struct config_flags *f);
 /* Build the effective configuration.  Reads the environment (getenv) and
  * the config file: the one named by flags/PRESTART_CONFIG (an error when
  * missing), else ./prestart.ini, else ./alembic.ini, else none.  Every value
- * is validated here (the database URL through dburl_parse, durations, log
- * format, booleans, unknown [prestart] keys, ini syntax errors with
- * file:line): errors are ERR_USAGE and name the setting and its source
- * ("invalid duration 'x' for --wait-timeout", "prestart.ini:4: invalid
- * duration 'x' for wait_timeout").  On failure *c holds nothing to release.
- * Release with config_release(). */
+ * is validated here (durations, log format, booleans, unknown [prestart]
+ * keys, ini syntax errors with file:line) except the database URL, which
+ * only the commands that connect parse (config_database_url()): Alembic
+ * never looks at it for the others, and real alembic.ini files ship a
+ * placeholder.  Whitespace around the database URL and the --wait-for URLs
+ * is removed, with a warning in c->warnings.  Errors are ERR_USAGE and name
+ * the setting and its source ("invalid duration 'x' for --wait-timeout",
+ * "prestart.ini:4: invalid duration 'x' for wait_timeout").  On failure *c
+ * holds nothing to release.  Release with config_release(). */
 int config_load(struct config *c, const struct config_flags *flags, struct err *e);
 void config_release(struct config *c);
 
 /* The keys [prestart] accepts, NULL-terminated (static storage). */
 const char *const *config_keys(void);
+
+/* Parse c->database_url with dburl_parse() into *u (release it with
+ * dburl_release()).  Errors are dburl_parse's, prefixed with where the URL
+ * came from ("DATABASE_URL: ...", "alembic.ini:3: ..., in sqlalchemy.url
+ * ..."), never showing the password. */
+int config_database_url(const struct config *c, struct dburl *u, struct err *e);
 
 /* Parse "250ms", "30s", "5m", "1h" or bare seconds ("10", "1.5"; every
  * unit takes decimals) into milliseconds, rounded to the nearest, a

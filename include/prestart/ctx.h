@@ -35,6 +35,9 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	int connects;          /* the command connects: ctx_load checks the
+				* database URL (the others check it only when
+				* they connect, as history -i does) */
 };
 
 struct ctx {

@@ -50,8 +50,10 @@ struct dburl {
 /* Parse `url` into *u. url == NULL means "no DATABASE_URL": a PostgreSQL
  * URL with no parameters (libpq's PG* variables apply) whose masked form is
  * "postgresql:// (from PG* environment)".  Unknown schemes, in-memory
- * SQLite, bad percent-encoding and unknown query parameters are ERR_USAGE
- * errors that name the offending part and never contain the password.
+ * SQLite, bad percent-encoding, unknown query parameters and any control
+ * character (a byte below 0x20 or DEL, surrounding whitespace included:
+ * trimming it is the caller's, with a warning) are ERR_USAGE errors that
+ * name the offending part and never contain the password.
  * On failure *u holds nothing to release.  Release with dburl_release(). */
 int dburl_parse(const char *url, struct dburl *u, struct err *e);
 void dburl_release(struct dburl *u);
@@ -72,7 +74,9 @@ const char *dburl_get(const struct dburl *u, const char *key);
 /* Write `url` with any password replaced by "***" into a new string
  * (caller frees): the user-info password and the values of `password` and
  * `sslpassword` query parameters.  Works on any string, parseable or not
- * (NULL gives "").  When in doubt it hides more, never less. */
+ * (NULL gives "").  When in doubt it hides more, never less.  Control
+ * characters are written as \n, \t, \r or \xNN, so that the result fits
+ * on one log line. */
 char *dburl_mask(const char *url);
 
 #endif

@@ -10,7 +10,7 @@
 #ifndef PRESTART_LOG_H
 #define PRESTART_LOG_H
 
-#include "prestart/config.h"
+enum log_format { LOGFMT_TEXT = 0, LOGFMT_JSON = 1 };
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 

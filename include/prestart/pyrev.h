@@ -22,7 +22,7 @@
 #ifndef PRESTART_PYREV_H
 #define PRESTART_PYREV_H
 
-#include "prestart/script.h"
+#include "prestart/revision.h"
 
 /* Is `name` (a file name, no directory) a candidate revision file?
  * False for __init__.py, env.py and anything not ending in .py. */
@@ -32,8 +32,8 @@ int pyrev_is_candidate(const char *name);
  * transactional = 1, no SQL sections).  As Alembic does, a file without a
  * module-level `revision` takes its id from a legacy `<hex>.py` file name
  * and is an error otherwise; a file without `down_revision` is an error
- * too.  Revision ids are checked with script_valid_id(), branch labels and
- * depends_on entries with script_valid_label().  NUL bytes are an error.
+ * too.  Revision ids are checked with revision_valid_id(), branch labels and
+ * depends_on entries with revision_valid_label().  NUL bytes are an error.
  * Returns 0, or -1 with *rev empty. */
 int pyrev_parse(const char *path, const char *text, size_t len,
 		struct revision *rev, struct err *e);

@@ -1,5 +1,5 @@
-/* script.h - revision scripts: SQL revision files (SPEC §3.1) and the
- * directories that hold them.
+/* script.h - SQL revision files (SPEC §3.1).  Pure: no I/O.  The
+ * directories that hold them are read by scriptdir.h.
  *
  * A SQL revision file:
  *
@@ -33,28 +33,7 @@
 #ifndef PRESTART_SCRIPT_H
 #define PRESTART_SCRIPT_H
 
-#include "prestart/util.h"
-
-#define REVISION_ID_MAX 32
-
-struct revision {
-	char *id;
-	struct strlist down;     /* Revises: empty for a base */
-	struct strlist labels;   /* Branch Labels */
-	struct strlist depends;  /* Depends On */
-	char *message;           /* may be "" */
-	char *create_date;       /* may be NULL */
-	int transactional;       /* default 1 */
-	int is_py;               /* an Alembic .py revision (no SQL sections) */
-	char *path;              /* file path as found */
-	/* SQL sections: text without the marker line; NULL when absent.
-	 * *_line is the 1-based file line of the section's first byte, so an
-	 * offset in the section maps back to path:line:col. */
-	char *upgrade_sql;
-	int upgrade_line;
-	char *downgrade_sql;
-	int downgrade_line;
-};
+#include "prestart/revision.h"
 
 /* Parse a SQL revision from text (len bytes, NUL-terminated).  `path` is
  * used in messages ("path:line: ...") and copied into rev->path.  Errors
@@ -64,35 +43,5 @@ struct revision {
  * Release with revision_release(). */
 int script_parse_sql(const char *path, const char *text, size_t len,
 		     struct revision *rev, struct err *e);
-void revision_release(struct revision *rev);
-
-/* Is s a valid revision id (1-32 of [A-Za-z0-9_.-])? */
-int script_valid_id(const char *s);
-/* Is s usable as a branch label or a Depends On entry (which may name a
- * label)?  Non-empty, without '@' (the target grammar's separator) or ','. */
-int script_valid_label(const char *s);
-
-struct revision_set {
-	struct revision *v;
-	size_t n, alloc;
-};
-
-/* Load every revision file of the directories `dirs` (non-recursive;
- * `*.sql` as SQL revisions; `*.py` through pyrev, skipping __init__.py and
- * env.py; dotfiles, __pycache__, entries that are not regular files and
- * other names ignored).  Directories are read in the order given, the files
- * of each in name (strcmp) order, for a stable result.  An empty directory
- * gives no revisions.  A missing directory ("script directory '...' does not
- * exist"), an unreadable file, a file over 16 MiB, a file that does not
- * parse, or a set mixing .py and .sql revisions (naming one of each) is an
- * ERR_SCRIPT error naming it; the kinds are checked before any file is
- * read.  On error *set is left empty.  Release with revision_set_release(). */
-int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e);
-void revision_set_release(struct revision_set *set);
-
-/* Map a byte offset inside `text` (a section starting at file line
- * first_line, column 1) to a 1-based line and column (columns count bytes). */
-void script_offset_to_linecol(const char *text, size_t off, int first_line,
-			      int *line, int *col);
 
 #endif

@@ -45,9 +45,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	config_flags_init(&f);
 	f.config_file = path;
 	if (config_load(&c, &f, &e) == 0) {
+		struct dburl u;
+
 		FUZZ_CHECK(c.script_location && c.version_table && c.alembic_command);
 		FUZZ_CHECK(c.version_locations.n >= 1);
 		FUZZ_CHECK(c.wait_timeout_ms >= 0 && c.lock_timeout_ms >= 0);
+		/* the URL is parsed apart, by the commands that connect */
+		if (config_database_url(&c, &u, &e) == 0)
+			dburl_release(&u);
+		else
+			FUZZ_CHECK(e.kind == ERR_USAGE && e.msg[0] != '\0');
 		config_release(&c);
 	} else {
 		FUZZ_CHECK(e.kind == ERR_USAGE || e.kind == ERR_SCRIPT);

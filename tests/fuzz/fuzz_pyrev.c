@@ -14,14 +14,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (pyrev_parse(path, s, size, &rev, &e) == 0) {
 		FUZZ_CHECK(rev.is_py == 1);
-		FUZZ_CHECK(script_valid_id(rev.id));
+		FUZZ_CHECK(revision_valid_id(rev.id));
 		FUZZ_CHECK(rev.message != NULL);
 		for (size_t i = 0; i < rev.down.n; i++)
-			FUZZ_CHECK(script_valid_id(rev.down.v[i]));
+			FUZZ_CHECK(revision_valid_id(rev.down.v[i]));
 		for (size_t i = 0; i < rev.labels.n; i++)
-			FUZZ_CHECK(script_valid_label(rev.labels.v[i]));
+			FUZZ_CHECK(revision_valid_label(rev.labels.v[i]));
 		for (size_t i = 0; i < rev.depends.n; i++)
-			FUZZ_CHECK(script_valid_label(rev.depends.v[i]));
+			FUZZ_CHECK(revision_valid_label(rev.depends.v[i]));
 		revision_release(&rev);
 	} else {
 		FUZZ_CHECK(e.kind == ERR_SCRIPT);

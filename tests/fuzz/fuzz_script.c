@@ -23,15 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (script_parse_sql("versions/x.sql", s, size, &rev, &e) == 0) {
 		int total = count_lines(s, size), line, col;
 
-		FUZZ_CHECK(script_valid_id(rev.id));
+		FUZZ_CHECK(revision_valid_id(rev.id));
 		FUZZ_CHECK(rev.upgrade_sql != NULL);
 		FUZZ_CHECK(rev.transactional == 0 || rev.transactional == 1);
 		for (size_t i = 0; i < rev.down.n; i++)
-			FUZZ_CHECK(script_valid_id(rev.down.v[i]));
+			FUZZ_CHECK(revision_valid_id(rev.down.v[i]));
 		/* A marker on the last line without a newline starts an empty
 		 * section on the line after it: total + 1. */
 		FUZZ_CHECK(rev.upgrade_line >= 1 && rev.upgrade_line <= total + 1);
-		script_offset_to_linecol(rev.upgrade_sql, strlen(rev.upgrade_sql), rev.upgrade_line,
+		revision_offset_to_linecol(rev.upgrade_sql, strlen(rev.upgrade_sql), rev.upgrade_line,
 					 &line, &col);
 		FUZZ_CHECK(line >= rev.upgrade_line && line <= total + 1 && col >= 1);
 		if (rev.downgrade_sql)

@@ -19,7 +19,7 @@ static const char *const env_vars[] = {
 	"PRESTART_VERSION_TABLE_SCHEMA", "PRESTART_WAIT_TIMEOUT", "PRESTART_WAIT_FOR",
 	"PRESTART_LOCK_TIMEOUT", "PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
 	"PRESTART_TRANSACTION_PER_MIGRATION", "PRESTART_ALEMBIC_COMMAND", "PGHOST",
-	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", NULL
+	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL
 };
 
 static char old_cwd[4096];
@@ -86,6 +86,23 @@ static void load_bad(const struct config_flags *fl, const char *want)
 	if (!strstr(e.msg, want))
 		fail_msg("got '%s', wanted '%s'", e.msg, want);
 	assert_null(strstr(e.msg, "s3cret"));
+}
+
+/* The configuration loads (the URL is not parsed then), and parsing its
+ * database URL fails with `want`, never showing the password. */
+static void url_bad(const struct config_flags *fl, const char *want)
+{
+	struct err e = { 0 };
+	struct config c;
+	struct dburl u;
+
+	load_ok(&c, fl);
+	assert_int_equal(config_database_url(&c, &u, &e), -1);
+	assert_int_equal(e.kind, ERR_USAGE);
+	if (!strstr(e.msg, want))
+		fail_msg("got '%s', wanted '%s'", e.msg, want);
+	assert_null(strstr(e.msg, "s3cret"));
+	config_release(&c);
 }
 
 static void test_duration(void **state)
@@ -495,6 +512,7 @@ static void test_multiline(void **state)
 static void test_file_errors(void **state)
 {
 	struct config_flags fl;
+	struct config c;
 	char longline[400];
 
 	(void)state;
@@ -515,12 +533,21 @@ static void test_file_errors(void **state)
 	write_file("prestart.ini", "[prestart]\ntransaction_per_migration = maybe\n");
 	load_bad(NULL, "prestart.ini:2: invalid boolean 'maybe' for transaction_per_migration");
 	write_file("prestart.ini", "[prestart]\ndatabase_url = mysql://u:s3cret@h/d\n");
-	load_bad(NULL, "prestart.ini:2: unsupported database URL scheme 'mysql'");
+	url_bad(NULL, "prestart.ini:2: unsupported database URL scheme 'mysql'");
+	/* a long value is read whole; a section name that long is refused */
 	memset(longline, 'x', sizeof(longline));
 	memcpy(longline, "[prestart]\nhealth_addr = ", 25);
 	longline[sizeof(longline) - 1] = '\0';
 	write_file("prestart.ini", longline);
-	load_bad(NULL, "prestart.ini:2: line too long");
+	load_ok(&c, NULL);
+	assert_int_equal(strlen(c.health_addr), sizeof(longline) - 1 - 25);
+	config_release(&c);
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "[prestart]\n[", 12);
+	longline[sizeof(longline) - 2] = ']';
+	longline[sizeof(longline) - 1] = '\0';
+	write_file("prestart.ini", longline);
+	load_bad(NULL, "prestart.ini:2: line too long: a section name must fit in 197 characters");
 
 	/* an explicitly named file must exist; the implicit ones may not */
 	remove("prestart.ini");
@@ -557,7 +584,7 @@ static void test_value_errors(void **state)
 	fl.database_url = "";
 	load_bad(&fl, "empty value for --database-url");
 	fl.database_url = "postgresql://u:s3cret@h/d?bogus=1";
-	load_bad(&fl, "--database-url: unknown database URL parameter 'bogus'");
+	url_bad(&fl, "--database-url: unknown database URL parameter 'bogus'");
 	fl.database_url = NULL;
 	strlist_push(&fl.wait_for, "");
 	load_bad(&fl, "empty value for --wait-for");
@@ -576,9 +603,189 @@ static void test_value_errors(void **state)
 	load_bad(NULL, "invalid boolean '2' for PRESTART_TRANSACTION_PER_MIGRATION");
 	unsetenv("PRESTART_TRANSACTION_PER_MIGRATION");
 	setenv("DATABASE_URL", "sqlite://", 1);
-	load_bad(NULL, "DATABASE_URL: in-memory SQLite");
+	url_bad(NULL, "DATABASE_URL: in-memory SQLite");
 	setenv("DATABASE_URL", "postgresql://u:s3cret@h:port/d", 1);
-	load_bad(NULL, "DATABASE_URL: invalid port");
+	url_bad(NULL, "DATABASE_URL: invalid port");
+}
+
+/* A version_locations line of 400 characters (OpenStack-style projects
+ * list many directories), a long continuation line and a long comment. */
+static void test_long_lines(void **state)
+{
+	struct sbuf b = { 0 }, locs = { 0 };
+	struct config c;
+
+	(void)state;
+	for (int i = 0; locs.len < 400 - strlen("version_locations = "); i++)
+		sbuf_addf(&locs, "%s%%(here)s/project/db/migrations/alembic_migrations/v%02d",
+			  i ? " " : "", i);
+	sbuf_adds(&b, "[alembic]\nscript_location = migrations\n");
+	sbuf_addf(&b, "version_locations = %s\n", locs.buf);
+	sbuf_adds(&b, "; ");
+	for (int i = 0; i < 30; i++)
+		sbuf_adds(&b, "a long comment ");
+	sbuf_adds(&b, "\nsqlalchemy.url = sqlite:///app.db\n[prestart]\nwait_for =\n    ");
+	for (int i = 0; i < 20; i++)
+		sbuf_addf(&b, "%stcp://host%02d.example.internal:5432", i ? "," : "", i);
+	sbuf_adds(&b, "\n    tcp://last:1\n");
+	assert_true(strlen("version_locations = ") + locs.len >= 400);
+	write_file("alembic.ini", b.buf);
+	load_ok(&c, NULL);
+	assert_true(c.version_locations.n >= 6);
+	assert_non_null(strstr(c.version_locations.v[0], "/project/db/migrations/alembic_migrations/v00"));
+	assert_string_equal(c.database_url, "sqlite:///app.db");
+	assert_string_equal(c.database_url_source, "alembic.ini:5");
+	assert_int_equal(c.wait_for.n, 21);
+	assert_string_equal(c.wait_for.v[19], "tcp://host19.example.internal:5432");
+	assert_string_equal(c.wait_for.v[20], "tcp://last:1");
+	config_release(&c);
+
+	/* a key too long to fit with its '=' is refused, naming the line */
+	sbuf_reset(&b);
+	sbuf_adds(&b, "[alembic]\n");
+	for (int i = 0; i < 210; i++)
+		sbuf_addc(&b, 'k');
+	sbuf_adds(&b, " = v\n");
+	write_file("alembic.ini", b.buf);
+	load_bad(NULL, "alembic.ini:2: line too long: a key and its '=' must fit in 197 characters");
+	sbuf_free(&b);
+	sbuf_free(&locs);
+}
+
+/* SPEC §2: whitespace around a URL is removed with a warning naming where
+ * it came from; a control character inside is refused, but only when the
+ * URL is parsed (by the commands that connect). */
+static void test_url_whitespace(void **state)
+{
+	struct config_flags fl;
+	struct config c;
+
+	(void)state;
+	setenv("DATABASE_URL", "postgresql://u:s3cret@h/d\n", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.database_url, "postgresql://u:s3cret@h/d");
+	assert_string_equal(c.database_url_source, "DATABASE_URL");
+	assert_int_equal(c.warnings.n, 1);
+	assert_non_null(strstr(c.warnings.v[0], "DATABASE_URL: removed whitespace around the URL"));
+	assert_null(strstr(c.warnings.v[0], "s3cret"));
+	config_release(&c);
+
+	setenv("DATABASE_URL", " \tsqlite:///app.db\r\n", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.database_url, "sqlite:///app.db");
+	assert_int_equal(c.warnings.n, 1);
+	config_release(&c);
+
+	setenv("DATABASE_URL", "sqlite:///app.db", 1);
+	load_ok(&c, NULL);
+	assert_int_equal(c.warnings.n, 0);
+	config_release(&c);
+
+	config_flags_init(&fl);
+	fl.database_url = "postgresql://u:s3cret@h/d\n";
+	strlist_push(&fl.wait_for, "postgresql://u:s3cret@w/d\n");
+	strlist_push(&fl.wait_for, "tcp://a:1");
+	load_ok(&c, &fl);
+	assert_string_equal(c.database_url, "postgresql://u:s3cret@h/d");
+	assert_string_equal(c.wait_for.v[0], "postgresql://u:s3cret@w/d");
+	assert_int_equal(c.warnings.n, 2);
+	assert_non_null(strstr(c.warnings.v[0], "--database-url: "));
+	assert_non_null(strstr(c.warnings.v[1], "--wait-for: "));
+	config_release(&c);
+	config_flags_release(&fl);
+
+	setenv("PRESTART_WAIT_FOR", "postgresql://u:s3cret@w/d\n", 1);
+	load_ok(&c, NULL);
+	assert_string_equal(c.wait_for.v[0], "postgresql://u:s3cret@w/d");
+	assert_int_equal(c.warnings.n, 1);
+	assert_non_null(strstr(c.warnings.v[0], "PRESTART_WAIT_FOR: "));
+	config_release(&c);
+	unsetenv("PRESTART_WAIT_FOR");
+
+	/* inside: loads, then fails to parse, naming the setting */
+	setenv("DATABASE_URL", "postgresql://u:s3cret@db\nhost/d", 1);
+	url_bad(NULL, "DATABASE_URL: invalid database URL: it contains a control character (\\n)");
+	setenv("DATABASE_URL", "postgresql://u:s3\tcret@dbhost/d", 1);
+	url_bad(NULL, "DATABASE_URL: invalid database URL: it contains a control character (\\t)");
+	setenv("DATABASE_URL", "postgresql://u:s3cret@dbhost/d\x01", 1);
+	url_bad(NULL, "DATABASE_URL: invalid database URL: it contains a control character (\\x01)");
+	unsetenv("DATABASE_URL");
+	config_flags_init(&fl);
+	fl.database_url = "postgresql://u:s3cret@db\nhost/d";
+	url_bad(&fl, "--database-url: invalid database URL: it contains a control character");
+	/* an indented line continues the value: a newline inside the URL */
+	write_file("alembic.ini", "[alembic]\nsqlalchemy.url = postgresql://u:s3cret@db\n"
+		   "  host/d\n");
+	url_bad(NULL, "alembic.ini:2: invalid database URL: it contains a control character "
+		"(\\n), in sqlalchemy.url");
+	write_file("alembic.ini", "[alembic]\nsqlalchemy.url = postgresql://u:s3cret@db\thost/d\n");
+	url_bad(NULL, "alembic.ini:2: invalid database URL: it contains a control character "
+		"(\\t), in sqlalchemy.url");
+	write_file("prestart.ini", "[prestart]\ndatabase_url = postgresql://u:s3cret@db\x01host/d\n");
+	url_bad(NULL, "prestart.ini:2: invalid database URL: it contains a control character "
+		"(\\x01), in database_url");
+}
+
+/* Placeholder and templated URLs that real alembic.ini files ship: the
+ * configuration loads; the commands that connect get an error naming the
+ * setting and its source. */
+static void test_url_placeholders(void **state)
+{
+	static const char *const urls[][2] = {
+		{ "driver://user:s3cret@localhost/dbname", "unsupported database URL scheme 'driver'" },
+		{ "postgresql://${DB_USER}:${DB_PASSWORD}@${DB_HOST}:${DB_PORT}/${DB_NAME}",
+		  "invalid port in database URL" },
+		{ "scheme://...", "unsupported database URL scheme 'scheme'" },
+	};
+	char ini[512], want[256];
+	struct config c;
+	struct err e = { 0 };
+	struct dburl u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+		snprintf(ini, sizeof(ini), "[alembic]\nscript_location = m\nsqlalchemy.url = %s\n",
+			 urls[i][0]);
+		write_file("alembic.ini", ini);
+		snprintf(want, sizeof(want), "alembic.ini:3: %s", urls[i][1]);
+		url_bad(NULL, want);
+		url_bad(NULL, ", in sqlalchemy.url (DATABASE_URL or --database-url override it)");
+		/* the environment wins, and then the placeholder is never read */
+		setenv("DATABASE_URL", "sqlite:///app.db", 1);
+		load_ok(&c, NULL);
+		assert_int_equal(config_database_url(&c, &u, &e), 0);
+		assert_int_equal(u.kind, DB_SQLITE);
+		dburl_release(&u);
+		config_release(&c);
+		unsetenv("DATABASE_URL");
+	}
+}
+
+/* One list of libpq's variables decides whether a database is named. */
+static void test_pg_variables(void **state)
+{
+	static const char *const vars[] = { "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
+					    "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL };
+	struct config c;
+
+	(void)state;
+	for (size_t i = 0; vars[i]; i++) {
+		setenv(vars[i], "x", 1);
+		load_ok(&c, NULL);
+		assert_null(c.database_url);
+		assert_string_equal(c.database_url_source, "PG* environment");
+		config_release(&c);
+		setenv(vars[i], "", 1);
+		load_ok(&c, NULL);
+		assert_null(c.database_url_source);
+		config_release(&c);
+		unsetenv(vars[i]);
+	}
+	setenv("PGPASSWORD", "s3cret", 1);
+	load_ok(&c, NULL);
+	assert_null(c.database_url_source);
+	config_release(&c);
+	unsetenv("PGPASSWORD");
 }
 
 int main(void)
@@ -598,6 +805,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_multiline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_value_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_whitespace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_placeholders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_variables, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,6 +292,50 @@ static void test_mask(void **state)
 	mask_is("user:pa://ss@host", "user:***@host");
 }
 
+/* SPEC §2: a control character inside a URL is an error, named without
+ * the URL (it may sit in the password).  Trimming the whitespace around a
+ * URL is the caller's (config.c), with a warning: dburl refuses it too. */
+static void test_control_characters(void **state)
+{
+	static const char *const urls[] = {
+		"postgresql://u:s3cret@db\nhost/app",
+		"postgresql://u:s3cret@dbhost/app\n",
+		"\npostgresql://u:s3cret@dbhost/app",
+		"postgresql://u:s3cret@dbhost/app\r\n",
+		"postgresql://u:s3\tcret@dbhost/app",
+		"postgresql://u:s3cret\x01@dbhost/app",
+		"postgresql://u:s3cret@dbhost/app?sslmode=require\x7f",
+		"sqlite:///app\n.db",
+		"mysql://u:s3cret@h/d\n",
+		NULL
+	};
+	struct dburl u;
+	struct err e = { 0 };
+
+	(void)state;
+	for (size_t i = 0; urls[i]; i++)
+		bad(urls[i], "invalid database URL: it contains a control character");
+	bad("postgresql://u:s3cret@db\nhost/app", "control character (\\n)");
+	bad("postgresql://u:s3\tcret@dbhost/app", "control character (\\t)");
+	bad("postgresql://u:s3cret\x01@dbhost/app", "control character (\\x01)");
+	bad("postgresql://u:s3cret@h/d\x7f", "control character (\\x7f)");
+	/* percent-encoded, a newline is data (in a password, say), not a mistake */
+	assert_int_equal(dburl_parse("postgresql://u:s3%0Acret@h/d", &u, &e), 0);
+	assert_string_equal(dburl_get(&u, "password"), "s3\ncret");
+	dburl_release(&u);
+	/* high bytes (UTF-8) are not control characters */
+	assert_int_equal(dburl_parse("postgresql://u:s3cr\xc3\xa9t@h/d", &u, &e), 0);
+	dburl_release(&u);
+}
+
+static void test_mask_control_characters(void **state)
+{
+	(void)state;
+	mask_is("postgresql://u:pw@db\nhost/d", "postgresql://u:***@db\\nhost/d");
+	mask_is("postgresql://u:p\nw@h/d\r\n", "postgresql://u:***@h/d\\r\\n");
+	mask_is("tcp://h:1\t\x01\x7f", "tcp://h:1\\t\\x01\\x7f");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,6 +349,8 @@ int main(void)
 		cmocka_unit_test(test_sqlite),
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_control_characters),
+		cmocka_unit_test(test_mask_control_characters),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

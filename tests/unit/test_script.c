@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "prestart/script.h"
+#include "prestart/scriptdir.h"
 
 static int parse(const char *text, struct revision *rev, struct err *e)
 {
@@ -265,18 +266,18 @@ static void test_errors(void **state)
 static void test_valid_id(void **state)
 {
 	(void)state;
-	assert_true(script_valid_id("a"));
-	assert_true(script_valid_id("ae1027a6acf"));
-	assert_true(script_valid_id("0001_initial.v2-x"));
-	assert_true(script_valid_id("12345678901234567890123456789012"));
-	assert_false(script_valid_id(""));
-	assert_false(script_valid_id("123456789012345678901234567890123"));
-	assert_false(script_valid_id("a b"));
-	assert_false(script_valid_id("a@b"));
-	assert_false(script_valid_id("é"));
-	assert_true(script_valid_label("feature x"));
-	assert_false(script_valid_label(""));
-	assert_false(script_valid_label("a@b"));
+	assert_true(revision_valid_id("a"));
+	assert_true(revision_valid_id("ae1027a6acf"));
+	assert_true(revision_valid_id("0001_initial.v2-x"));
+	assert_true(revision_valid_id("12345678901234567890123456789012"));
+	assert_false(revision_valid_id(""));
+	assert_false(revision_valid_id("123456789012345678901234567890123"));
+	assert_false(revision_valid_id("a b"));
+	assert_false(revision_valid_id("a@b"));
+	assert_false(revision_valid_id("é"));
+	assert_true(revision_valid_label("feature x"));
+	assert_false(revision_valid_label(""));
+	assert_false(revision_valid_label("a@b"));
 }
 
 static void test_linecol(void **state)
@@ -285,16 +286,16 @@ static void test_linecol(void **state)
 	int line, col;
 
 	(void)state;
-	script_offset_to_linecol(t, 0, 10, &line, &col);
+	revision_offset_to_linecol(t, 0, 10, &line, &col);
 	assert_int_equal(line, 10);
 	assert_int_equal(col, 1);
-	script_offset_to_linecol(t, 7, 10, &line, &col);
+	revision_offset_to_linecol(t, 7, 10, &line, &col);
 	assert_int_equal(line, 10);
 	assert_int_equal(col, 8);
-	script_offset_to_linecol(t, 10, 10, &line, &col);
+	revision_offset_to_linecol(t, 10, 10, &line, &col);
 	assert_int_equal(line, 11);
 	assert_int_equal(col, 1);
-	script_offset_to_linecol(t, 19, 10, &line, &col);
+	revision_offset_to_linecol(t, 19, 10, &line, &col);
 	assert_int_equal(line, 12);
 	assert_int_equal(col, 3);
 }
@@ -357,7 +358,7 @@ static int load(const char *d1, const char *d2, struct revision_set *set, struct
 	strlist_push(&dirs, d1);
 	if (d2)
 		strlist_push(&dirs, d2);
-	r = script_load_dirs(&dirs, set, e);
+	r = scriptdir_load(&dirs, set, e);
 	strlist_free(&dirs);
 	return r;
 }
