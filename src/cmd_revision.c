@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "prestart/cmd.h"
+#include "prestart/compiled.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"
@@ -495,9 +496,10 @@ int cmd_offline(struct ctx *c, int how)
 	struct strlist start = { 0 }, targets = { 0 };
 	struct sbuf sql = { 0 };
 	struct offline_opts o = { 0 };
-	struct plan p;
+	struct plan p, native;
+	struct compiled_run run;
 	char *from = NULL, *to = NULL;
-	int rc = 0, r;
+	int rc = 0, r, py = has_py(c), ready = 0;
 
 	memset(&p, 0, sizeof(p));
 	if (!c->cfg.database_url)
@@ -508,7 +510,9 @@ int cmd_offline(struct ctx *c, int how)
 		return usage_error("Can't use --purge with --sql mode");
 	if (how == MOVE_DOWN && !strchr(c->cli->args.v[0], ':'))
 		return usage_error("downgrade with --sql requires <fromrev>:<torev>");
-	if (has_py(c))
+	/* SPEC §7.5: .py revisions render from fresh compiled files when all
+	 * have one (below); otherwise, and for stamp, Alembic renders. */
+	if (py && how == MOVE_STAMP)
 		return delegate_to_alembic(c);
 
 	if (how == MOVE_STAMP) {
@@ -534,7 +538,7 @@ int cmd_offline(struct ctx *c, int how)
 			    &to);
 	}
 	if (resolve_from(c, from, &start) < 0) {
-		rc = ctx_fail(c);
+		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
 		goto out;
 	}
 	if (how == MOVE_UP)
@@ -544,14 +548,21 @@ int cmd_offline(struct ctx *c, int how)
 	else
 		r = graph_plan_stamp(c->g, &start, &targets, 0, &p, &c->e);
 	if (r < 0) {
-		rc = ctx_fail(c);
+		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
 		goto out;
+	}
+	if (py) {
+		rc = ctx_compiled_offline(c, &p, &run, &native, &ready);
+		if (!rc && !ready)
+			rc = delegate_to_alembic(c);
+		if (rc)
+			goto out;
 	}
 	o.kind = c->url.kind;
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
 	o.per_migration = c->cfg.transaction_per_migration;
-	if (offline_render(&p, &o, &sql, &c->e) < 0) {
+	if (offline_render(ready ? &native : &p, &o, &sql, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -560,6 +571,10 @@ int cmd_offline(struct ctx *c, int how)
 		rc = ctx_fail(c);
 	}
 out:
+	if (ready) {
+		plan_release(&native);
+		compiled_run_release(&run);
+	}
 	plan_release(&p);
 	strlist_free(&start);
 	strlist_free(&targets);

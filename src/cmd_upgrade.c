@@ -132,7 +132,7 @@ int cmd_migrate_locked(struct ctx *c, int how, const char *target, struct plan *
 		rc = ctx_fail(c);
 	strlist_free(&heads);
 	if (!rc && how != MOVE_STAMP && delegate_needed(p))
-		rc = cmd_delegate_plan(c, p, how, target);
+		rc = ctx_compiled_apply(c, p, how, target); /* §7.5: compiled SQL, else alembic */
 	else if (!rc)
 		rc = cmd_apply_plan(c, p, how == MOVE_UP ? "upgrade"
 					  : how == MOVE_DOWN ? "downgrade" : "stamp");

@@ -187,6 +187,20 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 		 struct err *e)
 {
 	struct strlist argv = { 0 };
+	int rc;
+
+	if (build_argv(o, verb, target, &argv, e) < 0) {
+		strlist_free(&argv);
+		return -1;
+	}
+	rc = delegate_run_argv(o, argv.v, e);
+	strlist_free(&argv);
+	return rc;
+}
+
+int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
+{
+	struct strlist shown_words = { 0 };
 	struct stream s[2] = { { -1, "stdout", { 0 } }, { -1, "stderr", { 0 } } };
 	struct sbuf last_err = { 0 };
 	int p_out[2] = { -1, -1 }, p_err[2] = { -1, -1 };
@@ -196,11 +210,10 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 	char *shown;
 	pid_t pid;
 
-	if (build_argv(o, verb, target, &argv, e) < 0) {
-		strlist_free(&argv);
-		return -1;
-	}
-	shown = strlist_join(&argv, " ");
+	for (char **a = argv; *a; a++)
+		strlist_push(&shown_words, *a);
+	shown = strlist_join(&shown_words, " ");
+	strlist_free(&shown_words);
 	if (pipe2(p_out, O_CLOEXEC) < 0 || pipe2(p_err, O_CLOEXEC) < 0) {
 		err_set(e, ERR_FAILED, "cannot start '%s': pipe: %s", shown, strerror(errno));
 		goto out;
@@ -208,7 +221,7 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 	log_event(LOG_INFO, "alembic_start", (struct log_field[]){ LFS("command", shown), { 0 } },
 		  "running %s", shown);
 	fflush(NULL);
-	pid = spawn(argv.v, p_out[1], p_err[1]);
+	pid = spawn(argv, p_out[1], p_err[1]);
 	if (pid < 0) {
 		err_set(e, ERR_FAILED, "cannot start '%s': %s", shown, strerror(errno));
 		goto out;
@@ -308,6 +321,5 @@ out:
 		close(p_err[1]);
 	sbuf_free(&last_err);
 	free(shown);
-	strlist_free(&argv);
 	return rc;
 }

@@ -16,6 +16,8 @@
 #include "prestart/status.h"
 #include "prestart/wait.h"
 
+struct compiled_run;
+
 struct cli {
 	struct config_flags flags;
 	const char *command;
@@ -34,6 +36,9 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	struct strlist dialects; /* compile --dialect */
+	const char *render_url;  /* compile --url */
+	struct strlist xargs;    /* compile -x */
 };
 
 struct ctx {
@@ -114,6 +119,7 @@ int cmd_status(struct ctx *c);
 int cmd_healthcheck(struct ctx *c);
 int cmd_revision(struct ctx *c);
 int cmd_merge(struct ctx *c);
+int cmd_compile(struct ctx *c);
 
 enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
 
@@ -138,5 +144,24 @@ int cmd_apply_plan(struct ctx *c, const struct plan *p, const char *what);
  * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
  * table reached p->end_heads. Returns 0 or an exit status. */
 int cmd_delegate_plan(struct ctx *c, const struct plan *p, int how, const char *target);
+
+/* ---- SPEC §7.5: .py revisions run from compiled SQL (ctx_compiled.c) ---- */
+
+/* Apply a plan holding .py revisions (how: MOVE_UP or MOVE_DOWN; target:
+ * the user's): the revisions with a fresh compiled file for the database's
+ * dialect run natively, the others through Alembic, each stretch of them
+ * one `alembic upgrade|downgrade <rev>`, in plan order and under the lock
+ * already held.  With require_compiled, a revision without a fresh file is
+ * exit 3 before anything runs.  Returns 0 or an exit status. */
+int ctx_compiled_apply(struct ctx *c, const struct plan *p, int how, const char *target);
+
+/* For `--sql`: when every .py step of p has a fresh compiled file, set
+ * *ready, fill *run (the files) and *native (p's steps running them);
+ * release both with plan_release() and compiled_run_release().  Otherwise
+ * *ready = 0 and Alembic renders the script.  With require_compiled, a
+ * step without a fresh file is exit 3, naming each.  Returns 0 or an exit
+ * status. */
+int ctx_compiled_offline(struct ctx *c, const struct plan *p, struct compiled_run *run,
+			 struct plan *native, int *ready);
 
 #endif

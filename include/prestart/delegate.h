@@ -43,4 +43,8 @@ struct delegate_opts {
 int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
 		 struct err *e);
 
+/* The same for any NULL-terminated argv (`prestart compile` runs Python
+ * this way); o->command and o->ini are not used. */
+int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e);
+
 #endif
