@@ -555,7 +555,7 @@ int cmd_offline(struct ctx *c, int how)
 		rc = ctx_compiled_offline(c, &p, &run, &native, &ready);
 		if (!rc && !ready)
 			rc = delegate_to_alembic(c);
-		if (rc)
+		if (rc || !ready)
 			goto out;
 	}
 	o.kind = c->url.kind;

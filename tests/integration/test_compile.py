@@ -191,6 +191,9 @@ def test_upgrade_sql_uses_compiled_files_without_python(db, tmp_path):
     path.write_text(path.read_text() + "\n# edited\n")
     cp = app.prestart("upgrade", "--sql", nopython=True)
     assert cp.returncode != 0
+    cp = app.prestart("upgrade", "--sql", PRESTART_ALEMBIC_COMMAND=ALEMBIC)
+    assert cp.returncode == 0, describe(cp)
+    assert cp.stdout == app.alembic("upgrade", "head", "--sql").stdout
     cp = app.prestart("--require-compiled", "upgrade", "--sql", nopython=True)
     assert cp.returncode == 3, describe(cp)
     assert SEED_IDS[2] in cp.stderr and "changed since it was compiled" in cp.stderr
