@@ -380,6 +380,15 @@ static int write_one(struct ctx *c, const char *dir, struct target *t, const cha
 		goto out;
 	}
 	t->compiled++;
+	if (rd->online_down) {
+		log_event(LOG_WARN, "online_only",
+			  (struct log_field[]){ LFS("revision", r->id), LFS("file", r->path),
+						LFS("dialect", compiled_dialect(t->kind)),
+						LFS("reason", rd->online_down), { 0 } },
+			  "%s (%s): its downgrade is online-only for %s, alembic will run it: %s",
+			  r->id, r->path, compiled_dialect(t->kind), rd->online_down);
+		sbuf_addf(&t->online_list, "%s downgrade: %s\n", r->id, rd->online_down);
+	}
 	log_event(LOG_INFO, "compiled",
 		  (struct log_field[]){ LFS("revision", r->id), LFS("dialect", compiled_dialect(t->kind)),
 					LFS("file", path), LFI("upgrade_statements", rd->up.n),

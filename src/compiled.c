@@ -108,7 +108,8 @@ static char *online_reason(const char *dir, enum db_kind kind, const char *rev)
 
 			if (eol)
 				*eol = '\0';
-			if (!strncmp(p, rev, rl) && p[rl] == ' ') {
+			if (!strncmp(p, rev, rl) && p[rl] == ' ' &&
+			    strncmp(p + rl + 1, "downgrade: ", 11)) {
 				r = xstrdup(p + rl + 1);
 				break;
 			}
@@ -120,7 +121,7 @@ static char *online_reason(const char *dir, enum db_kind kind, const char *rev)
 	return r;
 }
 
-int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
+int compiled_find(const char *dir, enum db_kind kind, const struct revision *py, int upgrade,
 		  struct compiled_lookup *out, struct err *e)
 {
 	char *path = compiled_path(dir, py->id, kind);
@@ -171,6 +172,18 @@ int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
 		rc = 0;
 		goto out;
 	}
+	if (!upgrade && !out->rev.downgrade_sql) {
+		char *why = header_value(text, "Downgrade");
+
+		revision_release(&out->rev);
+		memset(&out->rev, 0, sizeof(out->rev));
+		out->state = COMPILED_ONLINE_ONLY;
+		out->why = why ? xasprintf("its downgrade is %s", why)
+			       : xasprintf("%s has no downgrade section", path);
+		free(why);
+		rc = 0;
+		goto out;
+	}
 	out->state = COMPILED_FRESH;
 	rc = 0;
 out:
@@ -209,7 +222,7 @@ int compiled_run_find(struct compiled_run *r, const char *dir, enum db_kind kind
 			r->missing++;
 			continue;
 		}
-		if (compiled_find(dir, kind, rev, &r->found[i], e) < 0) {
+		if (compiled_find(dir, kind, rev, p->steps[i].upgrade, &r->found[i], e) < 0) {
 			compiled_run_release(r);
 			return -1;
 		}
@@ -366,6 +379,9 @@ int compiled_parse_output(const char *buf, size_t len, struct compiled_output *o
 		} else if (!strcmp(tag, "online")) {
 			free(r->online);
 			r->online = payload;
+		} else if (!strcmp(tag, "online-down")) {
+			free(r->online_down);
+			r->online_down = payload;
 		} else if (!strcmp(tag, "up") || !strcmp(tag, "up!") || !strcmp(tag, "down") ||
 			   !strcmp(tag, "down!")) {
 			int up = tag[0] == 'u';
@@ -394,6 +410,7 @@ void compiled_output_release(struct compiled_output *o)
 		strlist_free(&o->v[i].up);
 		strlist_free(&o->v[i].down);
 		free(o->v[i].online);
+		free(o->v[i].online_down);
 	}
 	free(o->v);
 	free(o->alembic_version);
@@ -404,7 +421,9 @@ void compiled_output_release(struct compiled_output *o)
 int compiled_transactional(const struct compiled_rendering *r, const char **why)
 {
 	size_t ua = r->up_autocommit, ut = r->up.n - ua;
-	size_t da = r->down_autocommit, dt = r->down.n - da;
+	/* a downgrade left to Alembic says nothing about the file */
+	size_t da = r->online_down ? 0 : r->down_autocommit;
+	size_t dt = r->online_down ? 0 : r->down.n - r->down_autocommit;
 
 	if ((ua && ut) || (da && dt)) {
 		*why = "mixes statements inside and outside autocommit_block() in one direction: "
@@ -463,9 +482,17 @@ char *compiled_text(const struct compiled_doc *d, const struct compiled_renderin
 	sbuf_addf(&b, "-- Transactional: %s\n", d->transactional ? "true" : "false");
 	sbuf_addf(&b, "-- Source: %s sha256:%s\n", d->source, d->sha256);
 	sbuf_addf(&b, "-- Compiled By: %s\n", d->compiled_by);
+	if (r->online_down) {
+		sbuf_adds(&b, "-- Downgrade: online-only: ");
+		for (const char *p = r->online_down; *p; p++)
+			sbuf_addc(&b, *p == '\n' || *p == '\r' ? ' ' : *p);
+		sbuf_addc(&b, '\n');
+	}
 	sbuf_adds(&b, "\n-- +upgrade\n");
 	add_statements(&b, &r->up);
-	sbuf_adds(&b, "-- +downgrade\n");
-	add_statements(&b, &r->down);
+	if (!r->online_down) {
+		sbuf_adds(&b, "-- +downgrade\n");
+		add_statements(&b, &r->down);
+	}
 	return sbuf_detach(&b);
 }

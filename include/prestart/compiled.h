@@ -13,13 +13,17 @@
  * (and its id and down revisions are the .py's); a stale or missing file
  * leaves the revision to Alembic.  Revisions Alembic cannot render offline
  * are listed in online-only.<dialect>.txt, one "<revision> <reason>" line
- * each.
+ * each.  A revision whose downgrade alone cannot be rendered (it reads the
+ * database, or raises NotImplementedError) is compiled without a
+ * `-- +downgrade` section and with "-- Downgrade: online-only: <reason>":
+ * its downgrade is left to Alembic.
  *
  * The renderer (compile_renderer.c, Python run with the project's Python)
  * reports to prestart through a file of records "<tag> <length>\n<payload>\n"
  * (length in bytes): alembic <version>, dialect <name>, rev <id>,
  * up / down <statement>, up! / down! <statement inside autocommit_block()>,
- * online <reason>, fatal <message>, end.
+ * online <reason> (the revision cannot be rendered), online-down <reason>
+ * (its downgrade cannot), fatal <message>, end.
  */
 #ifndef PRESTART_COMPILED_H
 #define PRESTART_COMPILED_H
@@ -54,12 +58,12 @@ struct compiled_lookup {
 };
 
 /* Find the compiled file of .py revision `py` for `kind` in `dir` and judge
- * it.  Reads the compiled file and the source (to hash it); a missing file
+ * it for running in the direction `upgrade` (1) or downgrade (0).  Reads the compiled file and the source (to hash it); a missing file
  * looks the revision up in the online-only list.  Returns 0 with *out
  * filled, or -1 (ERR_SCRIPT) when a file exists but cannot be read or the
  * compiled file does not parse (naming it).  Release with
  * compiled_lookup_release(). */
-int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
+int compiled_find(const char *dir, enum db_kind kind, const struct revision *py, int upgrade,
 		  struct compiled_lookup *out, struct err *e);
 void compiled_lookup_release(struct compiled_lookup *l);
 
@@ -96,6 +100,7 @@ struct compiled_rendering {
 	size_t up_autocommit;      /* how many of them ran in autocommit_block() */
 	size_t down_autocommit;
 	char *online;              /* online-only: the reason; NULL otherwise */
+	char *online_down;         /* only the downgrade is: the reason, or NULL */
 };
 
 struct compiled_output {

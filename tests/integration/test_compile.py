@@ -298,6 +298,31 @@ def test_online_only_revisions(db, tmp_path):
     assert "cannot be rendered offline" in cp.stderr
 
 
+def test_downgrade_alone_left_to_alembic(db, tmp_path):
+    """An irreversible revision (its downgrade raises) or one whose downgrade
+    reads the database: the upgrade is compiled, the downgrade is Alembic's."""
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("d1", None, USERS_UP, USERS_DOWN, "users")
+    app.rev("d2", "d1", SEED_UP, "raise NotImplementedError('no way back')", "seed")
+    cp = app.compile(dialect(db))
+    text = (app.compiled / ("d2.%s.sql" % dialect(db))).read_text()
+    assert "-- Downgrade: online-only: NotImplementedError: no way back\n" in text
+    assert "-- +upgrade\n" in text and "-- +downgrade" not in text
+    assert "d2 (alembic/versions/d2_seed.py): its downgrade is online-only" in cp.stderr
+    app.ok("--require-compiled", "upgrade", nopython=True)
+    assert db.versions() == ["d2"]
+    cp = app.prestart("--require-compiled", "downgrade", "base", nopython=True)
+    assert cp.returncode == 3, describe(cp)
+    assert "d2 (alembic/versions/d2_seed.py) has no fresh compiled SQL: its downgrade is " \
+        "online-only: NotImplementedError: no way back" in cp.stderr
+    assert db.versions() == ["d2"]
+    wrapper, recorded = recorder(app)
+    cp = app.prestart("downgrade", "base", PRESTART_ALEMBIC_COMMAND=wrapper)
+    assert cp.returncode == 1, describe(cp)
+    assert recorded() == ["downgrade d1"] and "no way back" in cp.stderr
+    assert db.versions() == ["d2"]
+
+
 AUTOCOMMIT_UP = '''\
 with op.get_context().autocommit_block():
     op.create_index('ix_t_x', 't', ['x'], postgresql_concurrently=True)

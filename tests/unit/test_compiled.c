@@ -167,6 +167,43 @@ static void test_text(void **state)
 	strlist_free(&r.up);
 }
 
+static void test_downgrade_left_to_alembic(void **state)
+{
+	static const char rep[] = "dialect 6\nsqlite\nrev 2\nd2\nup 8\nSELECT 1\n"
+				  "up! 8\nVACUUM x\nonline-down 9\nno way up\nend 0\n\n";
+	struct compiled_output o;
+	struct compiled_doc d = { 0 };
+	struct revision py, back;
+	struct err e = { 0 };
+	const char *why = NULL;
+	char *text;
+
+	(void)state;
+	assert_int_equal(compiled_parse_output(rep, sizeof(rep) - 1, &o, &e), 0);
+	assert_int_equal(o.n, 1);
+	assert_string_equal(o.v[0].online_down, "no way up");
+	assert_null(o.v[0].online);
+	/* one direction mixing both: online-only, whatever the downgrade */
+	assert_int_equal(compiled_transactional(&o.v[0], &why), -1);
+	o.v[0].up_autocommit = 0;
+	assert_int_equal(compiled_transactional(&o.v[0], &why), 1);
+	memset(&py, 0, sizeof(py));
+	py.id = (char *)"d2";
+	d.py = &py;
+	d.source = "versions/d2.py";
+	d.sha256 = "ab";
+	d.compiled_by = "alembic 1.8.1";
+	d.transactional = 1;
+	text = compiled_text(&d, &o.v[0]);
+	assert_non_null(strstr(text, "-- Downgrade: online-only: no way up\n"));
+	assert_null(strstr(text, "+downgrade"));
+	assert_int_equal(script_parse_sql("c.sql", text, strlen(text), &back, &e), 0);
+	assert_null(back.downgrade_sql);
+	revision_release(&back);
+	free(text);
+	compiled_output_release(&o);
+}
+
 static void test_names(void **state)
 {
 	enum db_kind k;
@@ -196,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_parse_report),
 		cmocka_unit_test(test_transactional_rules),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_downgrade_left_to_alembic),
 		cmocka_unit_test(test_names),
 	};
 
