@@ -78,7 +78,8 @@ test:
 
 # The full-size variants of the randomised tests, which read PRESTART_LONG=1
 # (test_crash.py: 50 kills per engine; test_alembic_differential.py: 5000 graphs
-# unless PRESTART_DIFF_GRAPHS says otherwise).  Not part of `make test`.
+# unless PRESTART_DIFF_GRAPHS says otherwise; test_compile_differential.py:
+# 60 graphs per engine).  Not part of `make test`.
 test-long:
 	@PRESTART_LONG=1 PRESTART_DIFF_GRAPHS=$${PRESTART_DIFF_GRAPHS:-5000} \
 	  $(MAKE) --no-print-directory test

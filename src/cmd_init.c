@@ -72,6 +72,13 @@ static const struct init_setting settings[] = {
 	  "How to run Alembic for .py revisions (PRESTART_ALEMBIC_COMMAND).\n" },
 	{ "alembic_config", "",
 	  "An alembic.ini whose [alembic] section to read, relative to this file.\n" },
+	{ "python", "/usr/bin/python3",
+	  "The Python `prestart compile` runs Alembic's offline mode with\n"
+	  "(PRESTART_PYTHON).\n" },
+	{ "require_compiled", "false",
+	  "Refuse .py revisions without a fresh compiled SQL file (exit 3) instead\n"
+	  "of running them through Alembic (--require-compiled,\n"
+	  "PRESTART_REQUIRE_COMPILED).\n" },
 	{ NULL, NULL, NULL }
 };
 

@@ -26,7 +26,7 @@ static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
 	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
-	"alembic_config", NULL
+	"alembic_config", "python", "require_compiled", NULL
 };
 
 const char *const *config_keys(void)
@@ -891,14 +891,31 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 		      &c->after_upgrade, NULL, e) < 0)
 		return -1;
 
-	return pick_string(L, NULL, NULL, "PRESTART_ALEMBIC_COMMAND", "alembic_command", NULL,
-			   &c->alembic_command, e);
+	if (pick_string(L, NULL, NULL, "PRESTART_ALEMBIC_COMMAND", "alembic_command", NULL,
+			&c->alembic_command, e) < 0)
+		return -1;
+
+	/* SPEC §7.5: compiled .py revisions */
+	if (pick_string(L, NULL, NULL, "PRESTART_PYTHON", "python", NULL, &c->python, e) < 0)
+		return -1;
+	if (flags->require_compiled >= 0) {
+		c->require_compiled = flags->require_compiled != 0;
+	} else {
+		r = pick(L, NULL, NULL, "PRESTART_REQUIRE_COMPILED", "require_compiled", NULL, &v, e);
+		if (r > 0 && config_parse_bool(v.s, &c->require_compiled) < 0)
+			r = val_invalid(&v, "boolean", " (expected true or false)", e);
+		val_free(&v);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
 }
 
 void config_flags_init(struct config_flags *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->transaction_per_migration = -1;
+	f->require_compiled = -1;
 }
 
 void config_flags_release(struct config_flags *f)
@@ -918,6 +935,7 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->version_table = xstrdup("alembic_version");
 	c->wait_timeout_ms = 60000;
 	c->alembic_command = xstrdup("alembic");
+	c->python = xstrdup("/usr/bin/python3");
 
 	r = open_files(c, flags, &main_ini, &alembic_ini, &L, e);
 	if (r == 0)
@@ -946,5 +964,6 @@ void config_release(struct config *c)
 	free(c->health_addr);
 	strlist_free(&c->after_upgrade);
 	free(c->alembic_command);
+	free(c->python);
 	memset(c, 0, sizeof(*c));
 }

@@ -22,10 +22,7 @@ static int same_heads(const struct strlist *a, const struct strlist *b)
 	return 1;
 }
 
-/* Apply a plan holding Alembic .py revisions by running Alembic (how:
- * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
- * table reached p->end_heads. */
-static int delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target)
+int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target)
 {
 	struct delegate_opts o = { 0 };
 	struct strlist heads = { 0 };
@@ -81,9 +78,7 @@ out:
 	return rc;
 }
 
-/* Apply plan p (already computed) under the current connection with the
- * configured transaction mode; logs the summary. */
-static int apply_plan(struct ctx *c, const struct plan *p, const char *what)
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what)
 {
 	struct migrate_opts o = { 0 };
 	long long t0 = now_ms();
@@ -247,10 +242,10 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 		rc = ctx_fail(c);
 	strlist_free(&heads);
 	if (!rc && how != MOVE_STAMP && delegate_needed(p))
-		rc = delegate_plan(c, p, how, target);
+		rc = ctx_compiled_apply(c, p, how, target);
 	else if (!rc)
-		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
-				      : how == MOVE_DOWN ? "downgrade" : "stamp");
+		rc = ctx_apply_plan(c, p, how == MOVE_UP ? "upgrade"
+					  : how == MOVE_DOWN ? "downgrade" : "stamp");
 	lock_release(&lk);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "prestart/child.h"
+#include "prestart/compiled.h"
 #include "prestart/ctx.h"
 #include "prestart/delegate.h"
 #include "prestart/offline.h"
@@ -97,9 +98,10 @@ int ctx_offline(struct ctx *c, enum move how)
 	struct strlist start = { 0 }, targets = { 0 };
 	struct sbuf sql = { 0 };
 	struct offline_opts o = { 0 };
-	struct plan p;
+	struct plan p, native;
+	struct compiled_run run;
 	char *from = NULL, *to = NULL;
-	int rc = 0, r;
+	int rc = 0, r, py = ctx_has_py(c), ready = 0;
 
 	memset(&p, 0, sizeof(p));
 	if (!c->cfg.database_url)
@@ -110,7 +112,9 @@ int ctx_offline(struct ctx *c, enum move how)
 		return usage_error("Can't use --purge with --sql mode");
 	if (how == MOVE_DOWN && !strchr(c->cli->args.v[0], ':'))
 		return usage_error("downgrade with --sql requires <fromrev>:<torev>");
-	if (ctx_has_py(c))
+	/* SPEC §7.5: .py revisions render from fresh compiled files when all
+	 * have one (below); otherwise, and for stamp, Alembic renders. */
+	if (py && how == MOVE_STAMP)
 		return delegate_to_alembic(c);
 
 	if (how == MOVE_STAMP) {
@@ -136,7 +140,7 @@ int ctx_offline(struct ctx *c, enum move how)
 			    &to);
 	}
 	if (resolve_from(c, from, &start) < 0) {
-		rc = ctx_fail(c);
+		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
 		goto out;
 	}
 	if (how == MOVE_UP)
@@ -146,14 +150,21 @@ int ctx_offline(struct ctx *c, enum move how)
 	else
 		r = graph_plan_stamp(c->g, &start, &targets, 0, &p, &c->e);
 	if (r < 0) {
-		rc = ctx_fail(c);
+		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
 		goto out;
+	}
+	if (py) {
+		rc = ctx_compiled_offline(c, &p, &run, &native, &ready);
+		if (!rc && !ready)
+			rc = delegate_to_alembic(c);
+		if (rc || !ready)
+			goto out;
 	}
 	o.kind = c->url.kind;
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
 	o.per_migration = c->cfg.transaction_per_migration;
-	if (offline_render(&p, &o, &sql, &c->e) < 0) {
+	if (offline_render(ready ? &native : &p, &o, &sql, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -161,6 +172,10 @@ int ctx_offline(struct ctx *c, enum move how)
 	if (sql.len)
 		out("%s", sql.buf);
 out:
+	if (ready) {
+		plan_release(&native);
+		compiled_run_release(&run);
+	}
 	plan_release(&p);
 	strlist_free(&start);
 	strlist_free(&targets);

@@ -87,11 +87,7 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 		 struct err *e)
 {
 	struct strlist argv = { 0 };
-	struct sbuf last_err = { 0 };
-	struct child_opts co = { 0 };
-	struct child_exit x;
-	char *shown, *what;
-	int rc = -1;
+	int rc;
 
 	if (delegate_argv(o->command, o->ini, &argv, e) < 0) {
 		strlist_free(&argv);
@@ -100,7 +96,24 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 	strlist_push(&argv, verb);
 	/* strlist keeps v[n] NULL: execvp's vector as it is. */
 	strlist_push(&argv, target);
-	shown = strlist_join(&argv, " ");
+	rc = delegate_run_argv(o, argv.v, e);
+	strlist_free(&argv);
+	return rc;
+}
+
+int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
+{
+	struct strlist words = { 0 };
+	struct sbuf last_err = { 0 };
+	struct child_opts co = { 0 };
+	struct child_exit x;
+	char *shown, *what;
+	int rc = -1;
+
+	for (char **a = argv; *a; a++)
+		strlist_push(&words, *a);
+	shown = strlist_join(&words, " ");
+	strlist_free(&words);
 	what = xasprintf("'%s'", shown);
 	log_event(LOG_INFO, "alembic_start", (struct log_field[]){ LFS("command", shown), { 0 } },
 		  "running %s", shown);
@@ -111,11 +124,10 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 	co.arg = &last_err;
 	co.stop = o->stop;
 	co.kill_after_ms = o->kill_after_ms > 0 ? o->kill_after_ms : 10000;
-	if (child_run(argv.v, &co, &x, e) == 0)
+	if (child_run(argv, &co, &x, e) == 0)
 		rc = child_check(&x, what, last_err.len ? last_err.buf : NULL, e);
 	sbuf_free(&last_err);
 	free(what);
 	free(shown);
-	strlist_free(&argv);
 	return rc;
 }

@@ -15,10 +15,12 @@
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
-	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION,
+	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION, O_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
-	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT
+	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT,
+	O_DIALECT, O_URL, O_XARG, /* compile */
+	O_LOCAL_END
 };
 
 #define L(o) (1u << ((o) - O_VERBOSE))
@@ -56,6 +58,10 @@ static const struct option_def options[] = {
 	{ "splice", 0, 0, O_SPLICE },
 	{ "version-path", 0, 1, O_VERSION_PATH },
 	{ "timeout", 0, 1, O_TIMEOUT },
+	{ "require-compiled", 0, 0, O_REQUIRE_COMPILED },
+	{ "dialect", 0, 1, O_DIALECT },
+	{ "url", 0, 1, O_URL },
+	{ "x", 'x', 1, O_XARG },
 	{ NULL, 0, 0, 0 }
 };
 
@@ -118,6 +124,8 @@ static const struct command commands[] = {
 	  .arg_usage = "a revision argument" },
 	{ .name = "healthcheck", .fn = cmd_healthcheck, .flags = DATA_OUT, .opts = L(O_TIMEOUT),
 	  .max_args = 1 },
+	{ .name = "compile", .fn = cmd_compile, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
+	  .opts = L(O_DIALECT) | L(O_URL) | L(O_XARG) },
 	{ .name = "init", .fn = cmd_init, .flags = DATA_OUT, .max_args = 1 },
 	{ .name = "version", .fn = cmd_version, .flags = DATA_OUT },
 	{ .name = "help", .fn = cmd_help, .flags = DATA_OUT, .max_args = 1 },
@@ -143,6 +151,8 @@ static const char usage_text[] =
 	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
 	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
+	"  compile [--dialect D]... [--url URL] [-x ARG]...\n"
+	"                           render .py revisions to SQL with Alembic's offline mode\n"
 	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
 	"  version, help\n"
 	"\n"
@@ -157,6 +167,7 @@ static const char usage_text[] =
 	"      --log-format F       text or json\n"
 	"      --transaction-per-migration  one transaction per revision\n"
 	"      --after CMD          run CMD after a successful upgrade (repeatable)\n"
+	"      --require-compiled   refuse .py revisions without a fresh compiled SQL file\n"
 	"\n"
 	"exit codes: 0 ok, 1 migration/hook failed (check: pending), 2 usage/configuration,\n"
 	"  3 scripts or version table inconsistent, 4 lock timeout, 124 wait timeout,\n"
@@ -228,6 +239,10 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_SPLICE: cli->splice = 1; break;
 	case O_VERSION_PATH: cli->version_path = val; break;
 	case O_TIMEOUT: cli->timeout = val; break;
+	case O_REQUIRE_COMPILED: cli->flags.require_compiled = 1; break;
+	case O_DIALECT: strlist_push(&cli->dialects, val); break;
+	case O_URL: cli->render_url = val; break;
+	case O_XARG: strlist_push(&cli->xargs, val); break;
 	}
 }
 
@@ -401,7 +416,7 @@ int main(int argc, char **argv)
 		cmd = find_command("run");
 	cli.command = cmd->name;
 	cli.connects = !(cmd->flags & URL_ON_DEMAND);
-	for (int id = O_VERBOSE; id <= O_TIMEOUT; id++) {
+	for (int id = O_VERBOSE; id < O_LOCAL_END; id++) {
 		if ((seen_local & L(id)) && !(cmd->opts & L(id))) {
 			rc = usage_error("option '--%s' does not apply to '%s'", opt_name(id),
 					 cmd->name);
@@ -436,6 +451,8 @@ int main(int argc, char **argv)
 out:
 	ctx_release(&c);
 	strlist_free(&cli.args);
+	strlist_free(&cli.dialects);
+	strlist_free(&cli.xargs);
 	config_flags_release(&cli.flags);
 	return finish_stdout(rc);
 }

@@ -24,5 +24,6 @@ int cmd_healthcheck(struct ctx *c);
 int cmd_revision(struct ctx *c);
 int cmd_merge(struct ctx *c);
 int cmd_init(struct ctx *c);
+int cmd_compile(struct ctx *c);
 
 #endif

@@ -20,8 +20,8 @@
  *               version_table_schema, wait_timeout, wait_for (commas or
  *               newlines), lock_timeout, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
- *               line), alembic_command, alembic_config.  Any other key is an
- *               error.
+ *               line), alembic_command, alembic_config, python,
+ *               require_compiled.  Any other key is an error.
  *   [alembic]   script_location, version_locations split by
  *               version_path_separator as Alembic does (unset: blanks or
  *               commas; os, ':', colon, ';', semicolon, space, comma,
@@ -72,6 +72,11 @@ struct config {
 	int transaction_per_migration;
 	struct strlist after_upgrade; /* commands, split into argv by the runner */
 	char *alembic_command;      /* default "alembic"; split into argv by the runner */
+	/* SPEC §7.5 */
+	char *python;               /* for `compile`; default "/usr/bin/python3", split
+				     * into argv like alembic_command */
+	int require_compiled;       /* a .py revision to run without a fresh compiled
+				     * file is an error (exit 3) */
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -88,6 +93,7 @@ struct config_flags {
 	const char *log_format;
 	int transaction_per_migration; /* -1 not given, else 0/1 */
 	struct strlist after_upgrade;
+	int require_compiled;          /* -1 not given, else 0/1 */
 };
 
 void config_flags_init(struct config_flags *f);

@@ -35,6 +35,9 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	struct strlist dialects; /* compile --dialect */
+	const char *render_url;  /* compile --url */
+	struct strlist xargs;    /* compile -x */
 	int connects;          /* the command connects: ctx_load checks the
 				* database URL (the others check it only when
 				* they connect, as history -i does) */
@@ -135,5 +138,36 @@ int ctx_offline(struct ctx *c, enum move how);
  * *p receives the final plan (plan_release() it).  Returns 0 or an exit
  * status.  (src/ctx_migrate.c) */
 int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
+
+/* Apply plan p (already computed) under the lock and the current
+ * connection with the configured transaction mode; logs the summary.
+ * Returns 0 or an exit status.  (src/ctx_migrate.c) */
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what);
+/* Apply a plan holding Alembic .py revisions by running Alembic (how:
+ * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
+ * table reached p->end_heads.  Returns 0 or an exit status.
+ * (src/ctx_migrate.c) */
+int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target);
+
+/* ---- SPEC §7.5: .py revisions run from compiled SQL (ctx_compiled.c) ---- */
+
+struct compiled_run;
+
+/* Apply a plan holding .py revisions (how: MOVE_UP or MOVE_DOWN; target:
+ * the user's): the revisions with a fresh compiled file for the database's
+ * dialect run natively, the others through Alembic, each stretch of them
+ * one `alembic upgrade|downgrade <rev>`, in plan order and under the lock
+ * already held.  With require_compiled, a revision without a fresh file is
+ * exit 3 before anything runs.  Returns 0 or an exit status. */
+int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target);
+
+/* For `--sql`: when every .py step of p has a fresh compiled file, set
+ * *ready, fill *run (the files) and *native (p's steps running them);
+ * release both with plan_release() and compiled_run_release().  Otherwise
+ * *ready = 0 and Alembic renders the script.  With require_compiled, a
+ * step without a fresh file is exit 3, naming each.  Returns 0 or an exit
+ * status. */
+int ctx_compiled_offline(struct ctx *c, const struct plan *p, struct compiled_run *run,
+			 struct plan *native, int *ready);
 
 #endif

@@ -47,5 +47,12 @@ struct delegate_opts {
  * got the signal too and has been reaped). */
 int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
 		 struct err *e);
+/* delegate_run with the whole NULL-terminated command line given (prestart
+ * compile runs its renderer with it).  Same returns. */
+int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e);
+
+/* The same for any NULL-terminated argv (`prestart compile` runs Python
+ * this way); o->command and o->ini are not used. */
+int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e);
 
 #endif

@@ -193,7 +193,7 @@ def test_generated_ini_changes_nothing(db, tmp_path):
     uncommented = re.sub(r"(?m)^# ([a-z_]+ =)", r"\1", generated)
     assert ini_settings(uncommented) and not any(c for _, c in ini_settings(uncommented).values())
 
-    from conftest import Project
+    from harness import Project
     p = Project(root, db)
     linear(p)
     seen = {}
