@@ -238,6 +238,21 @@ enum db_conn_status db_pg_verdict(const struct db_pg_failure *f)
 	return DBC_RETRY;
 }
 
+int db_pg_retry_soon(const struct db_pg_failure *f)
+{
+	const char *st = f->sqlstate, *msg = f->message ? f->message : "";
+
+	if (f->timed_out || f->no_attempt)
+		return 0;
+	if (st && *st)
+		return strcmp(st, "57P03") == 0;
+	/* Without a SQLSTATE, libpq's connect(2) error: every host refused,
+	 * or no socket file (a server that answered would have sent one). */
+	return strstr(msg, "Connection refused") != NULL ||
+	       strstr(msg, "No such file or directory") != NULL ||
+	       strstr(msg, "the database system is starting up") != NULL;
+}
+
 /* The wait step's one-line reason: libpq's verbose, possibly multi-host
  * text reduced to what the server said (the line of the last SQLSTATE, the
  * one the verdict went by), else to the last line, without the
@@ -471,6 +486,15 @@ static enum db_conn_status pg_probe(const struct dburl *u, const struct db_opts 
 	st = pg_connect(&db, u, o, until_ms, why, n) == 0 ? DBC_OK : db.status;
 	if (st == DBC_OK && n)
 		why[0] = '\0';
+	if (st == DBC_RETRY && conn_of(&db) && !(o->stop && *o->stop)) {
+		struct db_pg_failure f = { 0 };
+
+		f.sqlstate = db.dberr.sqlstate;
+		f.message = PQerrorMessage(conn_of(&db));
+		f.timed_out = strstr(db.errstr, "timeout expired") != NULL;
+		if (db_pg_retry_soon(&f))
+			st = DBC_RETRY_SOON;
+	}
 	db_close(&db);
 	return st;
 }

@@ -49,8 +49,13 @@ enum db_conn_status {
 	DBC_OK = 0,
 	DBC_RETRY,  /* not ready yet: refused, no response, starting up, too many
 		     * connections, timeout; SQLite: the directory is missing */
-	DBC_FATAL   /* waiting will not help: bad password, missing database, no
+	DBC_FATAL,  /* waiting will not help: bad password, missing database, no
 		     * CONNECT privilege, bad parameters, not a database file */
+	/* Only from probe (SPEC §7.4): not ready, and the attempt cost the
+	 * server nothing (a refused TCP connect, no Unix socket file) or it
+	 * says it is starting up (57P03): try again within 50 ms rather than
+	 * after the backoff.  Anywhere else it counts as DBC_RETRY. */
+	DBC_RETRY_SOON
 };
 
 /* What a statement failure can mean to the code above the driver. */
@@ -91,7 +96,8 @@ struct db_ops {
 	 * readiness attempt of the wait step (SPEC §4 step 3), ended by
 	 * now_ms() reaching until_ms (0: no deadline) or by o's stop or
 	 * interrupted.  Returns
-	 * DBC_OK when a connection succeeded, else the verdict of open, with
+	 * DBC_OK when a connection succeeded, else the verdict of open
+	 * (DBC_RETRY_SOON for a DBC_RETRY that cost the server nothing), with
 	 * a short one-line reason in why[0..n) (never with a password). */
 	enum db_conn_status (*probe)(const struct dburl *u, const struct db_opts *o,
 				     long long until_ms, char *why, size_t n);
@@ -262,6 +268,12 @@ struct db_pg_failure {
 	int timed_out;        /* no answer within the attempt's time */
 };
 enum db_conn_status db_pg_verdict(const struct db_pg_failure *f);
+/* For a failure db_pg_verdict() retries: did it cost the server nothing
+ * (refused TCP connect, no Unix socket file: no server to ask) or is the
+ * server starting up (57P03)?  Then probing again within 50 ms is cheap
+ * and gets the application going as soon as the server answers (SPEC
+ * §7.4).  Pure: exposed for the tests. */
+int db_pg_retry_soon(const struct db_pg_failure *f);
 
 /* Internal to db*.c: reset db->errstr/dberr before a call, and record a
  * statement failure (sets errstr from dberr). */
