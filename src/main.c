@@ -82,7 +82,8 @@ static int cmd_version(struct ctx *c);
 
 static const struct command commands[] = {
 	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP },
-	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB },
+	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB | TAKES_APP,
+	  .opts = L(O_HEAD) },
 	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
 	  .max_args = 1 },
 	{ .name = "downgrade", .fn = cmd_downgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
@@ -123,7 +124,8 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  run [-- APP...]          wait, lock, upgrade to head, then exec APP (default)\n"
-	"  wait                     only wait for the database and --wait-for targets\n"
+	"  wait [--head] [-- APP...]  only wait for the database and --wait-for targets;\n"
+	"                           --head: also until another process migrated it to head\n"
 	"  upgrade [TARGET]         apply revisions up to TARGET (default head)\n"
 	"  downgrade TARGET         revert down to TARGET\n"
 	"  current [-v]             revisions recorded in the database\n"
@@ -248,6 +250,14 @@ static int parse_args(int argc, char **argv, struct cli *cli, const struct comma
 			o = find_long(a + 2, n);
 			if (!o)
 				return usage_error("unknown option '%.*s'", (int)n + 2, a);
+			/* wait --head is a flag; revision --head takes a value. */
+			if (o->id == O_HEAD && *cmd && (*cmd)->fn == cmd_wait) {
+				if (eq)
+					return usage_error("option '--head' of 'wait' takes no value");
+				cli->wait_head = 1;
+				*seen_local |= L(o->id);
+				continue;
+			}
 			if (o->has_arg) {
 				if (eq)
 					val = eq + 1;
@@ -419,8 +429,9 @@ int main(int argc, char **argv)
 	status_init(&c.st);
 	c.cli = &cli;
 	c.stop = &g_stop;
+	/* wait --head compares the database with the scripts' heads. */
 	if ((cmd->flags & (NEED_CONFIG | NEED_SCRIPTS)) &&
-	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) != 0)))
+	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) || cli.wait_head)))
 		goto out;
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;

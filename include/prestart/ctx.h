@@ -35,6 +35,7 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	int wait_head;         /* wait --head */
 };
 
 struct ctx {
@@ -132,5 +133,12 @@ int ctx_offline(struct ctx *c, enum move how);
  * *p receives the final plan (plan_release() it).  Returns 0 or an exit
  * status.  (src/ctx_migrate.c) */
 int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
+
+/* wait --head (SPEC §7.4), connected: poll the version table, without the
+ * lock and without writing, until the database is at the scripts' heads,
+ * under --wait-timeout (124).  *revision receives the heads reached
+ * (comma-separated, new string) on success.  Returns 0 or an exit status.
+ * (src/ctx_head.c) */
+int ctx_wait_head(struct ctx *c, char **revision);
 
 #endif
