@@ -697,6 +697,24 @@ static int pg_table_exists(struct db *db, const char *schema, const char *table,
 	return rc;
 }
 
+static int pg_read_only(struct db *db, char *why, size_t n)
+{
+	struct strlist v = { 0 };
+	int rc;
+
+	/* One round trip; a standby answers both (recovery first: it also
+	 * reports transaction_read_only on). */
+	rc = pg_query_col(db, "SELECT CASE WHEN pg_is_in_recovery() THEN 'r' "
+			      "WHEN current_setting('transaction_read_only') = 'on' THEN 'o' "
+			      "ELSE '' END", &v);
+	if (rc == 0)
+		snprintf(why, n, "%s", v.n == 0 || !v.v[0][0] ? ""
+				       : v.v[0][0] == 'r' ? "the server is a standby (in recovery)"
+							 : "transaction_read_only is on");
+	strlist_free(&v);
+	return rc;
+}
+
 static void pg_cancel(struct db *db)
 {
 	struct pg_impl *p = db->impl;
@@ -800,6 +818,7 @@ const struct db_ops db_pg_ops = {
 	.open = pg_open,
 	.close = pg_close,
 	.probe = pg_probe,
+	.read_only = pg_read_only,
 	.exec = pg_exec,
 	.query_col = pg_query_col,
 	.table_exists = pg_table_exists,

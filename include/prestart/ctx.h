@@ -134,6 +134,13 @@ int ctx_offline(struct ctx *c, enum move how);
  * status.  (src/ctx_migrate.c) */
 int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
 
+/* Before a command writes (SPEC §7.4): 0 at once (one query) when the
+ * server takes writes; else, logged as a standby, wait for one under
+ * --wait-timeout counted from *since (set to now_ms() when 0), connecting
+ * again between tries.  Returns 0 or an exit status (124 at the deadline).
+ * (src/ctx_ready.c) */
+int ctx_wait_writable(struct ctx *c, long long *since);
+
 /* wait --head (SPEC §7.4), connected: poll the version table, without the
  * lock and without writing, until the database is at the scripts' heads,
  * under --wait-timeout (124).  *revision receives the heads reached

@@ -115,6 +115,10 @@ struct db_ops {
 	 * column?  Lets db.c read a version table that is not there yet in one
 	 * query instead of asking the catalog first. */
 	int (*is_missing)(const struct db *db, enum db_missing what);
+	/* MAY (NULL: always writable): can this connection write?  *why
+	 * "" when it can, else a short reason ("the server is a standby (in
+	 * recovery)", "transaction_read_only is on"); one query. */
+	int (*read_only)(struct db *db, char *why, size_t n);
 	/* MUST: ask the server to cancel the running statement (safe to call
 	 * from another thread, though not concurrently with close). */
 	void (*cancel)(struct db *db);
@@ -237,6 +241,15 @@ int db_apply_version_op(struct db *db, const char *schema, const char *table,
 			const struct vt_op *op);
 
 void db_cancel(struct db *db);
+/* Is the server read-only for this connection (SPEC §7.4: a hot standby,
+ * or default_transaction_read_only)?  *ro 1 with a short reason in
+ * why[0..n), 0 when it can write.  One query; 0, or -1 with db->errstr. */
+int db_read_only(struct db *db, int *ro, char *why, size_t n);
+/* The SQLSTATE db_error_string() wrote into a message (the last one when
+ * there are several) into out[6]: 1 when there is one, else 0 (out "").
+ * Lets code that only has the message (an err, after the rollback) tell a
+ * read-only server (25006) from a broken migration, and report it. */
+int db_sqlstate_of(const char *msg, char out[6]);
 /* After a failure: is the connection itself gone (server restarted or
  * unreachable), so that only a new one can help? */
 int db_connection_lost(struct db *db);
