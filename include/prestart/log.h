@@ -35,6 +35,8 @@ enum log_format log_format_get(void);
 void log_event(enum log_level lv, const char *event, const struct log_field *fields,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The message of the last LOG_ERROR event ("" when none) into buf[0..n). */
+void log_last_error(char *buf, size_t n);
 #define log_info(ev, ...) log_event(LOG_INFO, (ev), NULL, __VA_ARGS__)
 #define log_warn(ev, ...) log_event(LOG_WARN, (ev), NULL, __VA_ARGS__)
 #define log_error(ev, ...) log_event(LOG_ERROR, (ev), NULL, __VA_ARGS__)
