@@ -11,6 +11,7 @@
 #include "prestart/lock.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
+#include "prestart/progress.h"
 
 static int same_heads(const struct strlist *a, const struct strlist *b)
 {
@@ -91,9 +92,11 @@ out:
 static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait)
 {
 	struct migrate_opts o = { 0 };
+	struct progress_watch *watch = NULL;
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
+	int r;
 
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = c->cfg.version_table_schema;
@@ -111,7 +114,12 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 						{ 0 } },
 			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
 			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
-	if (migrate_apply(&c->db, p, &o, &c->e) < 0) {
+	/* /status shows a running CREATE INDEX when someone can ask. */
+	if (c->health && p->n)
+		watch = progress_watch_start(&c->db, &c->url, "prestart", &c->st);
+	r = migrate_apply(&c->db, p, &o, &c->e);
+	progress_watch_stop(watch);
+	if (r < 0) {
 		char st[6];
 
 		free(from);

@@ -445,6 +445,14 @@ int db_connection_lost(struct db *db)
 	return !db->ops || !db->impl || db->ops->tx_status(db) < 0;
 }
 
+int db_query_col(struct db *db, const char *sql, struct strlist *out)
+{
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->query_col(db, sql, out);
+}
+
 int db_read_only(struct db *db, int *ro, char *why, size_t n)
 {
 	*ro = 0;

@@ -178,6 +178,9 @@ enum db_conn_status db_probe(const struct dburl *u, const struct db_opts *o, lon
  * server runs as one implicit transaction outside BEGIN).  Text holding
  * only blanks, comments and semicolons is not sent.  db->changes is set. */
 int db_exec(struct db *db, const char *sql, size_t len);
+/* Run a query and return the first column of every row (NULL as "") in
+ * *out (strlist_free it). */
+int db_query_col(struct db *db, const char *sql, struct strlist *out);
 int db_execs(struct db *db, const char *sql);
 int db_begin(struct db *db);    /* the driver's begin statement */
 /* COMMIT; a transaction already failed is rolled back and reported. */
