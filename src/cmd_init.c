@@ -60,6 +60,10 @@ static const struct init_setting settings[] = {
 	{ "health_addr", "",
 	  "Serve /livez /readyz /status /metrics on [HOST]:PORT, e.g. :8080;\n"
 	  "empty: off (--health-addr, PRESTART_HEALTH_ADDR).\n" },
+	{ "termination_log", "",
+	  "Where to write why prestart exited, one JSON object for Kubernetes'\n"
+	  "termination message; empty: /dev/termination-log when it is writable\n"
+	  "(--termination-log, PRESTART_TERMINATION_LOG).\n" },
 	{ "log_format", "text",
 	  "text or json (--log-format, PRESTART_LOG_FORMAT).\n" },
 	{ "transaction_per_migration", "false",

@@ -41,17 +41,42 @@ static int start_health(struct ctx *c)
 	return 0;
 }
 
+/* Release the lock, the connection and the health socket before exec: the
+ * application may bind the same port.  Returns only on failure (126/127). */
+static int exec_application(struct ctx *c, const char *rev)
+{
+	char **app = c->cli->app;
+	struct err e = { 0 };
+	int rc;
+
+	ctx_release(c);
+	log_event(LOG_INFO, "exec", (struct log_field[]){ LFS("command", app[0]), { 0 } },
+		  "exec %s", app[0]);
+	rc = exec_app(app, rev, &e);
+	log_event(LOG_ERROR, "exec_failed", (struct log_field[]){ LFI("exit_code", rc), { 0 } },
+		  "%s", e.msg);
+	return rc;
+}
+
+/* wait [--head] [-- APP]: the wait step alone; --head also until the
+ * database is at head, migrated by someone else (SPEC §7.4). */
 int cmd_wait(struct ctx *c)
 {
+	char *rev = NULL;
 	int rc;
 
 	add_db_target(c);
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c);
+	if (!rc && c->cli->wait_head && !(rc = ctx_connect(c)))
+		rc = ctx_wait_head(c, &rev);
 	if (!rc) {
 		status_set_phase(&c->st, PHASE_DONE);
 		log_event(LOG_INFO, "ready", NULL, "all dependencies are ready");
 	}
+	if (!rc && c->cli->app)
+		rc = exec_application(c, rev);
+	free(rev);
 	return rc;
 }
 
@@ -162,19 +187,8 @@ out:
 		free(rev);
 		return rc;
 	}
-	/* Release the lock, the connection and the health socket before exec:
-	 * the application may bind the same port. */
-	if (c->cli->app) {
-		char **app = c->cli->app;
-		struct err e = { 0 };
-
-		ctx_release(c);
-		log_event(LOG_INFO, "exec", (struct log_field[]){ LFS("command", app[0]), { 0 } },
-			  "exec %s", app[0]);
-		rc = exec_app(app, rev, &e);
-		log_event(LOG_ERROR, "exec_failed", (struct log_field[]){ LFI("exit_code", rc), { 0 } },
-			  "%s", e.msg);
-	}
+	if (c->cli->app)
+		rc = exec_application(c, rev);
 	free(rev);
 	return rc;
 }

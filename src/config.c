@@ -1,4 +1,5 @@
 #include "prestart/config.h"
+#include "prestart/termlog.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,7 +27,7 @@ static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
 	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
-	"alembic_config", "python", "require_compiled", NULL
+	"alembic_config", "python", "require_compiled", "termination_log", NULL
 };
 
 const char *const *config_keys(void)
@@ -861,6 +862,12 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 			"health_addr", NULL, &c->health_addr, e) < 0)
 		return -1;
 
+	/* SPEC §7.4: checked here, before anything waits. */
+	if (pick_string(L, "--termination-log", flags->termination_log, "PRESTART_TERMINATION_LOG",
+			"termination_log", NULL, &c->termination_log, e) < 0 ||
+	    termlog_check(c->termination_log, "termination_log", e) < 0)
+		return -1;
+
 	r = pick(L, "--log-format", flags->log_format, "PRESTART_LOG_FORMAT", "log_format", NULL,
 		 &v, e);
 	if (r > 0) {
@@ -962,6 +969,7 @@ void config_release(struct config *c)
 	free(c->version_table_schema);
 	strlist_free(&c->wait_for);
 	free(c->health_addr);
+	free(c->termination_log);
 	strlist_free(&c->after_upgrade);
 	free(c->alembic_command);
 	free(c->python);

@@ -11,6 +11,7 @@
 #include "prestart/lock.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
+#include "prestart/progress.h"
 
 static int same_heads(const struct strlist *a, const struct strlist *b)
 {
@@ -78,12 +79,21 @@ out:
 	return rc;
 }
 
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what)
+/* apply_plan's answer when the server turned read-only under it (SQLSTATE
+ * 25006, a failover): rolled back, and not ready rather than failed. */
+#define NOT_READY (-1)
+
+/* Apply plan p (already computed) under the current connection with the
+ * configured transaction mode; logs the summary.  may_wait: a read-only
+ * failure returns NOT_READY instead of failing (SPEC §7.4). */
+static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait)
 {
 	struct migrate_opts o = { 0 };
+	struct progress_watch *watch = NULL;
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
+	int r;
 
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = c->cfg.version_table_schema;
@@ -101,9 +111,22 @@ int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what)
 						{ 0 } },
 			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
 			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
-	if (migrate_apply(&c->db, p, &o, &c->e) < 0) {
+	/* /status shows a running CREATE INDEX when someone can ask. */
+	if (c->health && p->n)
+		watch = progress_watch_start(&c->db, &c->url, "prestart", &c->st);
+	r = migrate_apply(&c->db, p, &o, &c->e);
+	progress_watch_stop(watch);
+	if (r < 0) {
+		char st[6];
+
 		free(from);
 		free(to);
+		if (may_wait && db_sqlstate_of(c->e.msg, st) && strcmp(st, "25006") == 0) {
+			log_event(LOG_WARN, "read_only",
+				  (struct log_field[]){ LFS("error", c->e.msg), { 0 } },
+				  "the server became read-only, rolled back: %s", c->e.msg);
+			return NOT_READY;
+		}
 		return ctx_fail(c);
 	}
 	c->st.migrate_ms = now_ms() - t0;
@@ -115,6 +138,11 @@ int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what)
 	free(from);
 	free(to);
 	return 0;
+}
+
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what)
+{
+	return apply_plan(c, p, what, 0);
 }
 
 struct replan {
@@ -188,12 +216,16 @@ static int reconnect_db(void *arg, struct err *e)
 	return rc;
 }
 
-int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p)
+/* One pass of ctx_migrate; NOT_READY when the server turned read-only
+ * while migrating and waiting for a primary is still allowed. */
+static int migrate_once(struct ctx *c, enum move how, const char *target, struct plan *p,
+			long long *since)
 {
 	struct strlist heads = { 0 };
 	struct lock lk;
 	struct replan rp = { c, how, target, p, 0 };
-	int exists, marked, rc, lr;
+	long long limit = c->cfg.wait_timeout_ms;
+	int exists, marked, rc, lr, may_wait;
 
 	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT)))
 		return rc;
@@ -214,6 +246,11 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	}
 	plan_release(p);
 	memset(p, 0, sizeof(*p));
+	/* There is work to do: a standby cannot do it (checked only now, so
+	 * the fast path above stays one query). */
+	if ((rc = ctx_wait_writable(c, since)))
+		return rc;
+	may_wait = limit <= 0 || !*since || now_ms() - *since < limit;
 
 	status_set_phase(&c->st, PHASE_LOCKING);
 	lr = lock_acquire(&lk, &c->db,
@@ -244,8 +281,24 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	if (!rc && how != MOVE_STAMP && delegate_needed(p))
 		rc = ctx_compiled_apply(c, p, how, target);
 	else if (!rc)
-		rc = ctx_apply_plan(c, p, how == MOVE_UP ? "upgrade"
-					  : how == MOVE_DOWN ? "downgrade" : "stamp");
+		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
+				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait);
 	lock_release(&lk);
+	return rc;
+}
+
+int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p)
+{
+	long long since = 0;
+	int rc;
+
+	/* A failover while migrating (SQLSTATE 25006) sends the run back to
+	 * waiting for a primary, then to the start: re-read, re-plan. */
+	while ((rc = migrate_once(c, how, target, p, &since)) == NOT_READY) {
+		plan_release(p);
+		memset(p, 0, sizeof(*p));
+		if (!since)
+			since = now_ms();
+	}
 	return rc;
 }

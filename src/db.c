@@ -445,6 +445,52 @@ int db_connection_lost(struct db *db)
 	return !db->ops || !db->impl || db->ops->tx_status(db) < 0;
 }
 
+int db_query_col(struct db *db, const char *sql, struct strlist *out)
+{
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->query_col(db, sql, out);
+}
+
+int db_read_only(struct db *db, int *ro, char *why, size_t n)
+{
+	*ro = 0;
+	if (n)
+		why[0] = '\0';
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	if (!db->ops->read_only)
+		return 0;
+	if (db->ops->read_only(db, why, n) < 0)
+		return -1;
+	*ro = n && why[0] != '\0';
+	return 0;
+}
+
+int db_sqlstate_of(const char *msg, char out[6])
+{
+	const char *p, *found = NULL;
+
+	out[0] = '\0';
+	for (p = msg; p && (p = strstr(p, "(SQLSTATE ")); p++) {
+		const char *v = p + 10;
+		int ok = 1;
+
+		for (int i = 0; i < 5; i++)
+			if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'A' && v[i] <= 'Z')))
+				ok = 0;
+		if (ok && v[5] == ')')
+			found = v;
+	}
+	if (!found)
+		return 0;
+	memcpy(out, found, 5);
+	out[5] = '\0';
+	return 1;
+}
+
 int db_lock_try(struct db *db, const struct lock_key *k, int *got)
 {
 	*got = 0;

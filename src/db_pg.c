@@ -238,6 +238,21 @@ enum db_conn_status db_pg_verdict(const struct db_pg_failure *f)
 	return DBC_RETRY;
 }
 
+int db_pg_retry_soon(const struct db_pg_failure *f)
+{
+	const char *st = f->sqlstate, *msg = f->message ? f->message : "";
+
+	if (f->timed_out || f->no_attempt)
+		return 0;
+	if (st && *st)
+		return strcmp(st, "57P03") == 0;
+	/* Without a SQLSTATE, libpq's connect(2) error: every host refused,
+	 * or no socket file (a server that answered would have sent one). */
+	return strstr(msg, "Connection refused") != NULL ||
+	       strstr(msg, "No such file or directory") != NULL ||
+	       strstr(msg, "the database system is starting up") != NULL;
+}
+
 /* The wait step's one-line reason: libpq's verbose, possibly multi-host
  * text reduced to what the server said (the line of the last SQLSTATE, the
  * one the verdict went by), else to the last line, without the
@@ -471,6 +486,15 @@ static enum db_conn_status pg_probe(const struct dburl *u, const struct db_opts 
 	st = pg_connect(&db, u, o, until_ms, why, n) == 0 ? DBC_OK : db.status;
 	if (st == DBC_OK && n)
 		why[0] = '\0';
+	if (st == DBC_RETRY && conn_of(&db) && !(o->stop && *o->stop)) {
+		struct db_pg_failure f = { 0 };
+
+		f.sqlstate = db.dberr.sqlstate;
+		f.message = PQerrorMessage(conn_of(&db));
+		f.timed_out = strstr(db.errstr, "timeout expired") != NULL;
+		if (db_pg_retry_soon(&f))
+			st = DBC_RETRY_SOON;
+	}
 	db_close(&db);
 	return st;
 }
@@ -673,6 +697,24 @@ static int pg_table_exists(struct db *db, const char *schema, const char *table,
 	return rc;
 }
 
+static int pg_read_only(struct db *db, char *why, size_t n)
+{
+	struct strlist v = { 0 };
+	int rc;
+
+	/* One round trip; a standby answers both (recovery first: it also
+	 * reports transaction_read_only on). */
+	rc = pg_query_col(db, "SELECT CASE WHEN pg_is_in_recovery() THEN 'r' "
+			      "WHEN current_setting('transaction_read_only') = 'on' THEN 'o' "
+			      "ELSE '' END", &v);
+	if (rc == 0)
+		snprintf(why, n, "%s", v.n == 0 || !v.v[0][0] ? ""
+				       : v.v[0][0] == 'r' ? "the server is a standby (in recovery)"
+							 : "transaction_read_only is on");
+	strlist_free(&v);
+	return rc;
+}
+
 static void pg_cancel(struct db *db)
 {
 	struct pg_impl *p = db->impl;
@@ -776,6 +818,7 @@ const struct db_ops db_pg_ops = {
 	.open = pg_open,
 	.close = pg_close,
 	.probe = pg_probe,
+	.read_only = pg_read_only,
 	.exec = pg_exec,
 	.query_col = pg_query_col,
 	.table_exists = pg_table_exists,

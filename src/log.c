@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,18 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* The last error logged, for the termination message (SPEC §7.4): every
+ * failure, wherever it was found, ends as one error event. */
+static char g_last_error[4096];
+static pthread_mutex_t g_last_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_last_error(char *buf, size_t n)
+{
+	pthread_mutex_lock(&g_last_mu);
+	snprintf(buf, n, "%s", g_last_error);
+	pthread_mutex_unlock(&g_last_mu);
+}
+
 void log_event(enum log_level lv, const char *event, const struct log_field *fields,
 	       const char *fmt, ...)
 {
@@ -67,6 +80,11 @@ void log_event(enum log_level lv, const char *event, const struct log_field *fie
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (lv == LOG_ERROR) {
+		pthread_mutex_lock(&g_last_mu);
+		snprintf(g_last_error, sizeof(g_last_error), "%s", msg);
+		pthread_mutex_unlock(&g_last_mu);
+	}
 
 	if (g_fmt == LOGFMT_JSON) {
 		struct timespec ts;

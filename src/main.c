@@ -8,6 +8,7 @@
 
 #include "prestart/cmd.h"
 #include "prestart/log.h"
+#include "prestart/termlog.h"
 
 #ifndef PRESTART_VERSION
 #define PRESTART_VERSION "0.1.0"
@@ -15,7 +16,7 @@
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
-	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION, O_REQUIRE_COMPILED,
+	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
 	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT,
@@ -43,6 +44,7 @@ static const struct option_def options[] = {
 	{ "log-format", 0, 1, O_LOGFMT },
 	{ "transaction-per-migration", 0, 0, O_TPM },
 	{ "after", 0, 1, O_AFTER },
+	{ "termination-log", 0, 1, O_TERMLOG },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -93,7 +95,8 @@ static int cmd_version(struct ctx *c);
 
 static const struct command commands[] = {
 	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP },
-	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB },
+	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB | TAKES_APP,
+	  .opts = L(O_HEAD) },
 	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
 	  .max_args = 1 },
 	{ .name = "downgrade", .fn = cmd_downgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
@@ -138,7 +141,8 @@ static const char usage_text[] =
 	"\n"
 	"commands:\n"
 	"  run [-- APP...]          wait, lock, upgrade to head, then exec APP (default)\n"
-	"  wait                     only wait for the database and --wait-for targets\n"
+	"  wait [--head] [-- APP...]  only wait for the database and --wait-for targets;\n"
+	"                           --head: also until another process migrated it to head\n"
 	"  upgrade [TARGET]         apply revisions up to TARGET (default head)\n"
 	"  downgrade TARGET         revert down to TARGET\n"
 	"  current [-v]             revisions recorded in the database\n"
@@ -168,6 +172,8 @@ static const char usage_text[] =
 	"      --transaction-per-migration  one transaction per revision\n"
 	"      --after CMD          run CMD after a successful upgrade (repeatable)\n"
 	"      --require-compiled   refuse .py revisions without a fresh compiled SQL file\n"
+	"      --termination-log F  write why prestart exited there, as JSON (default\n"
+	"                           /dev/termination-log when writable)\n"
 	"\n"
 	"exit codes: 0 ok, 1 migration/hook failed (check: pending), 2 usage/configuration,\n"
 	"  3 scripts or version table inconsistent, 4 lock timeout, 124 wait timeout,\n"
@@ -224,6 +230,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_LOGFMT: cli->flags.log_format = val; break;
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;
 	case O_AFTER: strlist_push(&cli->flags.after_upgrade, val); break;
+	case O_TERMLOG: cli->flags.termination_log = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;
@@ -270,6 +277,14 @@ static int parse_args(int argc, char **argv, struct cli *cli, const struct comma
 			o = find_long(a + 2, n);
 			if (!o)
 				return usage_error("unknown option '%.*s'", (int)n + 2, a);
+			/* wait --head is a flag; revision --head takes a value. */
+			if (o->id == O_HEAD && *cmd && (*cmd)->fn == cmd_wait) {
+				if (eq)
+					return usage_error("option '--head' of 'wait' takes no value");
+				cli->wait_head = 1;
+				*seen_local |= L(o->id);
+				continue;
+			}
 			if (o->has_arg) {
 				if (eq)
 					val = eq + 1;
@@ -387,6 +402,69 @@ static int finish_stdout(int rc)
 	return rc;
 }
 
+/* The termination message's file (SPEC §7.4): the configured one, or,
+ * when the configuration could not be read, the flag's or the
+ * environment's; else the default when writable.  New string or NULL. */
+static char *termlog_target(const struct cli *cli, const struct ctx *c)
+{
+	const char *p;
+
+	if (c->cfg_loaded)
+		p = c->cfg.termination_log;
+	else if (!(p = cli->flags.termination_log))
+		p = getenv("PRESTART_TERMINATION_LOG");
+	if (p && !*p)
+		p = NULL;
+	p = termlog_path(p);
+	return p ? xstrdup(p) : NULL;
+}
+
+/* How far main() got with the status, for write_termlog. */
+enum st_state { ST_NONE, ST_LIVE, ST_RELEASED };
+
+/* prestart exits by itself (a failure, or done with nothing to exec):
+ * leave why where `kubectl describe pod` shows it.  ST_RELEASED:
+ * ctx_release already ran (an exec that failed), the status is gone;
+ * ST_NONE: it never existed (a usage error). */
+static void write_termlog(const char *path, struct ctx *c, enum st_state st, int rc,
+			  long long t0)
+{
+	struct termlog_info t = { 0 };
+	char error[1024], sqlstate[6];
+	char *rev = NULL, *blockers = NULL;
+	struct err e = { 0 };
+
+	if (!path)
+		return;
+	t.exit_code = rc;
+	if (st != ST_LIVE) {
+		t.phase = st == ST_RELEASED ? "exec" : "starting";
+		log_last_error(error, sizeof(error));
+	} else {
+		t.phase = status_phase_name(status_failed_phase(&c->st));
+		status_error(&c->st, error, sizeof(error));
+		if (!error[0] && rc)
+			log_last_error(error, sizeof(error));
+		rev = status_revision(&c->st);
+		blockers = status_blockers_json(&c->st);
+	}
+	if (rc == 0) {
+		/* not every command walks the phases to the end */
+		t.phase = status_phase_name(PHASE_DONE);
+		error[0] = '\0';
+	}
+	db_sqlstate_of(error, sqlstate);
+	t.error = error;
+	t.sqlstate = sqlstate;
+	t.revision = rev;
+	t.blockers = blockers;
+	t.elapsed_ms = now_ms() - t0;
+	if (termlog_write(path, &t, &e) < 0)
+		log_event(LOG_WARN, "termination_log", NULL, "%s", e.msg);
+	free(rev);
+	free(blockers);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -394,6 +472,9 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 	unsigned seen_local = 0;
 	int help = 0, version = 0, rc;
+	long long t0 = now_ms();
+	char *termlog = NULL;
+	int status_ready = 0;
 
 	memset(&cli, 0, sizeof(cli));
 	memset(&c, 0, sizeof(c));
@@ -440,15 +521,28 @@ int main(int argc, char **argv)
 	log_init(LOGFMT_TEXT, (cmd->flags & DATA_OUT) || cli.sql ? 2 : 1);
 	install_signals();
 	status_init(&c.st);
+	status_ready = 1;
 	c.cli = &cli;
 	c.stop = &g_stop;
+	/* wait --head compares the database with the scripts' heads. */
 	if ((cmd->flags & (NEED_CONFIG | NEED_SCRIPTS)) &&
-	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) != 0)))
+	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) || cli.wait_head)))
 		goto out;
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;
+	/* Resolved now: a run that execs releases the configuration first. */
+	termlog = termlog_target(&cli, &c);
 	rc = cmd->fn(&c);
 out:
+	/* The commands that read the configuration report how they ended;
+	 * help, version, init and healthcheck do not. */
+	if (!cmd || (cmd->flags & (NEED_CONFIG | NEED_SCRIPTS))) {
+		if (!termlog)
+			termlog = termlog_target(&cli, &c);
+		write_termlog(termlog, &c, !status_ready ? ST_NONE : c.cli ? ST_LIVE : ST_RELEASED,
+			      rc, t0);
+	}
+	free(termlog);
 	ctx_release(&c);
 	strlist_free(&cli.args);
 	strlist_free(&cli.dialects);

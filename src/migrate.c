@@ -149,6 +149,8 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 
 		if (stopped(o, e) < 0)
 			goto error;
+		if (o->st)
+			status_set_running(o->st, s->rev ? s->rev->id : NULL);
 		if (s->rev && !sql) {
 			err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section", s->rev->path,
 				s->rev->id, s->upgrade ? "upgrade" : "downgrade");
@@ -213,8 +215,11 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 			}
 			in_tx = 0;
 		}
-		if (o->st)
+		if (o->st) {
 			status_set_counts(o->st, (long)(p->n - i - 1), (long)(i + 1));
+			status_observe_revision(o->st, now_ms() - ts);
+			status_set_running(o->st, NULL);
+		}
 		log_event(LOG_INFO, "applied",
 			  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : ""),
 						LFS("direction", s->upgrade ? "upgrade" : "downgrade"),

@@ -26,7 +26,8 @@ void status_release(struct status *s)
 {
 	free(s->current);
 	free(s->target);
-	s->current = s->target = NULL;
+	free(s->running);
+	s->current = s->target = s->running = NULL;
 	pthread_mutex_destroy(&s->mu);
 }
 
@@ -84,6 +85,8 @@ void status_fail(struct status *s, const char *msg)
 	for (char *c = s->error; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
+	if (s->phase != PHASE_FAILED)
+		s->failed_in = s->phase;
 	enter_phase(s, PHASE_FAILED, now);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -172,7 +175,12 @@ char *status_json(struct status *s)
 	sbuf_addf(&b, ",\"pending\":%ld,\"applied\":%ld,\"elapsed_ms\":%lld,\"error\":",
 		  s->pending, s->applied, elapsed_ms(s, now));
 	json_opt_str(&b, s->error[0] ? s->error : NULL);
-	sbuf_addf(&b, ",\"wait_attempts\":%lld}", s->wait_attempts);
+	sbuf_addf(&b, ",\"wait_attempts\":%lld", s->wait_attempts);
+	if (s->index_progress[0]) {
+		sbuf_adds(&b, ",\"index_progress\":");
+		sbuf_add_json_str(&b, s->index_progress);
+	}
+	sbuf_adds(&b, "}");
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
 }
@@ -216,6 +224,7 @@ char *status_metrics(struct status *s)
 		       phase_ms(s, PHASE_LOCKING, now));
 	metric_seconds(&b, "prestart_migrate_seconds", "Time spent applying revisions.",
 		       phase_ms(s, PHASE_MIGRATING, now));
+	status_metrics_revisions(s, &b);
 	metric_head(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.");
 	sbuf_adds(&b, "prestart_up 1\n");
 	pthread_mutex_unlock(&s->mu);

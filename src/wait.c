@@ -33,6 +33,8 @@
 #define BACKOFF_MAX_MS 5000
 #define ATTEMPT_MAX_MS 5000
 #define SLICE_MS 50
+/* SPEC §7.4: a probe that cost the server nothing is repeated this soon. */
+#define SOON_MS 25
 #define REASON_MAX 512
 
 /* ---------------------------------------------------------------- parsing */
@@ -308,7 +310,7 @@ long long wait_backoff_ms(unsigned attempt, unsigned long long rnd)
 
 /* ---------------------------------------------------------------- workers */
 
-enum probe_result { PROBE_READY, PROBE_RETRY, PROBE_FATAL, PROBE_STOPPED };
+enum probe_result { PROBE_READY, PROBE_RETRY, PROBE_RETRY_SOON, PROBE_FATAL, PROBE_STOPPED };
 enum worker_state { W_PENDING, W_READY, W_FATAL, W_STOPPED, W_TIMEOUT };
 
 struct wait_shared {
@@ -324,7 +326,11 @@ struct worker {
 	struct wait_shared *sh;
 	pthread_t th;
 	enum worker_state state;
-	unsigned attempts;
+	unsigned attempts;  /* every probe */
+	unsigned costly;    /* probes that reached a server: they drive the backoff */
+	unsigned logged;    /* retries logged */
+	long long next_log; /* cheap retries are logged at the backoff's pace */
+	char last_logged[REASON_MAX];
 	unsigned long long rng;
 	char reason[REASON_MAX];
 	int idx;
@@ -637,6 +643,8 @@ static enum probe_result probe_pg(struct worker *w, long long until)
 		return PROBE_READY;
 	case DBC_FATAL:
 		return PROBE_FATAL;
+	case DBC_RETRY_SOON:
+		return should_stop(w->sh) ? PROBE_STOPPED : PROBE_RETRY_SOON;
 	case DBC_RETRY:
 		break;
 	}
@@ -706,9 +714,15 @@ static void *worker_main(void *arg)
 			w->state = W_STOPPED;
 			return NULL;
 		case PROBE_RETRY:
+			w->costly++;
+			break;
+		case PROBE_RETRY_SOON:
 			break;
 		}
-		{
+		/* Probing every SOON_MS must not flood the log: a cheap retry is
+		 * logged when its reason changes, else at the backoff's pace. */
+		if (pr == PROBE_RETRY || now >= w->next_log ||
+		    strcmp(w->reason, w->last_logged) != 0) {
 			struct log_field f[] = { LFS("target", w->t->display),
 						 LFI("attempt", w->attempts),
 						 LFI("elapsed_ms", now - sh->start),
@@ -716,13 +730,17 @@ static void *worker_main(void *arg)
 
 			log_event(LOG_INFO, "wait_retry", f, "waiting for %s: %s (attempt %u, %lld ms)",
 				  w->t->display, w->reason, w->attempts, now - sh->start);
+			w->logged++;
+			w->next_log = now + wait_backoff_ms(w->logged, ~0ULL);
+			snprintf(w->last_logged, sizeof(w->last_logged), "%s", w->reason);
 		}
 		left = sh->deadline - now;
 		if (left <= 0) {
 			w->state = W_TIMEOUT;
 			return NULL;
 		}
-		budget = wait_backoff_ms(w->attempts, rng_next(&w->rng));
+		budget = pr == PROBE_RETRY_SOON ? SOON_MS
+						: wait_backoff_ms(w->costly, rng_next(&w->rng));
 		nap(sh, budget < left ? budget : left);
 	}
 }

@@ -21,7 +21,8 @@
  *               newlines), lock_timeout, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
  *               line), alembic_command, alembic_config, python,
- *               require_compiled.  Any other key is an error.
+ *               require_compiled, termination_log.  Any other key is an
+ *               error.
  *   [alembic]   script_location, version_locations split by
  *               version_path_separator as Alembic does (unset: blanks or
  *               commas; os, ':', colon, ';', semicolon, space, comma,
@@ -68,6 +69,7 @@ struct config {
 	struct strlist wait_for;
 	long long lock_timeout_ms;  /* default 0 = forever */
 	char *health_addr;          /* NULL: off */
+	char *termination_log;      /* NULL: /dev/termination-log when writable (termlog.h) */
 	enum log_format log_format;
 	int transaction_per_migration;
 	struct strlist after_upgrade; /* commands, split into argv by the runner */
@@ -90,6 +92,7 @@ struct config_flags {
 	struct strlist wait_for;
 	const char *lock_timeout;
 	const char *health_addr;
+	const char *termination_log;
 	const char *log_format;
 	int transaction_per_migration; /* -1 not given, else 0/1 */
 	struct strlist after_upgrade;

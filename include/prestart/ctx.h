@@ -41,6 +41,7 @@ struct cli {
 	int connects;          /* the command connects: ctx_load checks the
 				* database URL (the others check it only when
 				* they connect, as history -i does) */
+	int wait_head;         /* wait --head */
 };
 
 struct ctx {
@@ -169,5 +170,18 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
  * status. */
 int ctx_compiled_offline(struct ctx *c, const struct plan *p, struct compiled_run *run,
 			 struct plan *native, int *ready);
+/* Before a command writes (SPEC §7.4): 0 at once (one query) when the
+ * server takes writes; else, logged as a standby, wait for one under
+ * --wait-timeout counted from *since (set to now_ms() when 0), connecting
+ * again between tries.  Returns 0 or an exit status (124 at the deadline).
+ * (src/ctx_ready.c) */
+int ctx_wait_writable(struct ctx *c, long long *since);
+
+/* wait --head (SPEC §7.4), connected: poll the version table, without the
+ * lock and without writing, until the database is at the scripts' heads,
+ * under --wait-timeout (124).  *revision receives the heads reached
+ * (comma-separated, new string) on success.  Returns 0 or an exit status.
+ * (src/ctx_head.c) */
+int ctx_wait_head(struct ctx *c, char **revision);
 
 #endif

@@ -49,8 +49,13 @@ enum db_conn_status {
 	DBC_OK = 0,
 	DBC_RETRY,  /* not ready yet: refused, no response, starting up, too many
 		     * connections, timeout; SQLite: the directory is missing */
-	DBC_FATAL   /* waiting will not help: bad password, missing database, no
+	DBC_FATAL,  /* waiting will not help: bad password, missing database, no
 		     * CONNECT privilege, bad parameters, not a database file */
+	/* Only from probe (SPEC §7.4): not ready, and the attempt cost the
+	 * server nothing (a refused TCP connect, no Unix socket file) or it
+	 * says it is starting up (57P03): try again within 50 ms rather than
+	 * after the backoff.  Anywhere else it counts as DBC_RETRY. */
+	DBC_RETRY_SOON
 };
 
 /* What a statement failure can mean to the code above the driver. */
@@ -91,7 +96,8 @@ struct db_ops {
 	 * readiness attempt of the wait step (SPEC §4 step 3), ended by
 	 * now_ms() reaching until_ms (0: no deadline) or by o's stop or
 	 * interrupted.  Returns
-	 * DBC_OK when a connection succeeded, else the verdict of open, with
+	 * DBC_OK when a connection succeeded, else the verdict of open
+	 * (DBC_RETRY_SOON for a DBC_RETRY that cost the server nothing), with
 	 * a short one-line reason in why[0..n) (never with a password). */
 	enum db_conn_status (*probe)(const struct dburl *u, const struct db_opts *o,
 				     long long until_ms, char *why, size_t n);
@@ -109,6 +115,10 @@ struct db_ops {
 	 * column?  Lets db.c read a version table that is not there yet in one
 	 * query instead of asking the catalog first. */
 	int (*is_missing)(const struct db *db, enum db_missing what);
+	/* MAY (NULL: always writable): can this connection write?  *why
+	 * "" when it can, else a short reason ("the server is a standby (in
+	 * recovery)", "transaction_read_only is on"); one query. */
+	int (*read_only)(struct db *db, char *why, size_t n);
 	/* MUST: ask the server to cancel the running statement (safe to call
 	 * from another thread, though not concurrently with close). */
 	void (*cancel)(struct db *db);
@@ -168,6 +178,9 @@ enum db_conn_status db_probe(const struct dburl *u, const struct db_opts *o, lon
  * server runs as one implicit transaction outside BEGIN).  Text holding
  * only blanks, comments and semicolons is not sent.  db->changes is set. */
 int db_exec(struct db *db, const char *sql, size_t len);
+/* Run a query and return the first column of every row (NULL as "") in
+ * *out (strlist_free it). */
+int db_query_col(struct db *db, const char *sql, struct strlist *out);
 int db_execs(struct db *db, const char *sql);
 int db_begin(struct db *db);    /* the driver's begin statement */
 /* COMMIT; a transaction already failed is rolled back and reported. */
@@ -231,6 +244,15 @@ int db_apply_version_op(struct db *db, const char *schema, const char *table,
 			const struct vt_op *op);
 
 void db_cancel(struct db *db);
+/* Is the server read-only for this connection (SPEC §7.4: a hot standby,
+ * or default_transaction_read_only)?  *ro 1 with a short reason in
+ * why[0..n), 0 when it can write.  One query; 0, or -1 with db->errstr. */
+int db_read_only(struct db *db, int *ro, char *why, size_t n);
+/* The SQLSTATE db_error_string() wrote into a message (the last one when
+ * there are several) into out[6]: 1 when there is one, else 0 (out "").
+ * Lets code that only has the message (an err, after the rollback) tell a
+ * read-only server (25006) from a broken migration, and report it. */
+int db_sqlstate_of(const char *msg, char out[6]);
 /* After a failure: is the connection itself gone (server restarted or
  * unreachable), so that only a new one can help? */
 int db_connection_lost(struct db *db);
@@ -262,6 +284,12 @@ struct db_pg_failure {
 	int timed_out;        /* no answer within the attempt's time */
 };
 enum db_conn_status db_pg_verdict(const struct db_pg_failure *f);
+/* For a failure db_pg_verdict() retries: did it cost the server nothing
+ * (refused TCP connect, no Unix socket file: no server to ask) or is the
+ * server starting up (57P03)?  Then probing again within 50 ms is cheap
+ * and gets the application going as soon as the server answers (SPEC
+ * §7.4).  Pure: exposed for the tests. */
+int db_pg_retry_soon(const struct db_pg_failure *f);
 
 /* Internal to db*.c: reset db->errstr/dberr before a call, and record a
  * statement failure (sets errstr from dberr). */

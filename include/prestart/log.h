@@ -10,6 +10,8 @@
 #ifndef PRESTART_LOG_H
 #define PRESTART_LOG_H
 
+#include <stddef.h>
+
 enum log_format { LOGFMT_TEXT = 0, LOGFMT_JSON = 1 };
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -34,6 +36,9 @@ enum log_format log_format_get(void);
  * what matters. */
 void log_event(enum log_level lv, const char *event, const struct log_field *fields,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The message of the last LOG_ERROR event ("" when none) into buf[0..n). */
+void log_last_error(char *buf, size_t n);
 
 #define log_info(ev, ...) log_event(LOG_INFO, (ev), NULL, __VA_ARGS__)
 #define log_warn(ev, ...) log_event(LOG_WARN, (ev), NULL, __VA_ARGS__)

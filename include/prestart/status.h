@@ -10,6 +10,10 @@
 
 #include "prestart/util.h"
 
+/* The upper bounds (seconds) of the revision duration histogram's buckets. */
+#define STATUS_REV_BUCKETS 10
+#define STATUS_REV_BOUNDS { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800 }
+
 enum phase {
 	PHASE_STARTING = 0,
 	PHASE_WAITING,
@@ -32,6 +36,15 @@ struct status {
 	long long wait_attempts;
 	long long wait_ms, lock_wait_ms, migrate_ms; /* durations of finished phases */
 	char error[512];           /* one line, never with a password */
+	/* SPEC §7.4 (src/status_rev.c): the revision being applied (NULL
+	 * between revisions), the phase a failure ended, the histogram of
+	 * revision durations, and the progress line of a running CREATE INDEX
+	 * ("" when none; set by progress.c's watcher). */
+	char *running;
+	enum phase failed_in;
+	long long rev_buckets[STATUS_REV_BUCKETS]; /* cumulative counts per le */
+	long long rev_count, rev_sum_ms;
+	char index_progress[256];
 };
 
 /* Start in PHASE_STARTING with the clock running; status_release() frees. */
@@ -59,5 +72,26 @@ char *status_json(struct status *s);
 /* The /metrics document, Prometheus text format 0.0.4 (new string, caller
  * frees). */
 char *status_metrics(struct status *s);
+
+/* SPEC §7.4 (src/status_rev.c). */
+/* The revision being applied (copied), NULL when between revisions. */
+void status_set_running(struct status *s, const char *rev);
+/* One revision applied in ms milliseconds: adds to the histogram. */
+void status_observe_revision(struct status *s, long long ms);
+/* The progress of a running CREATE INDEX, one line ("" or NULL: none). */
+void status_set_index_progress(struct status *s, const char *line);
+/* Append the histogram (prestart_revision_duration_seconds) to a /metrics
+ * document; called with s->mu held. */
+void status_metrics_revisions(struct status *s, struct sbuf *b);
+/* Copies for the termination log: the phase a failure ended (the current
+ * one when not failed), the revision being applied, else the target
+ * reached (not failed) or the current heads (new string or NULL), the
+ * error ("" when none). */
+enum phase status_failed_phase(struct status *s);
+char *status_revision(struct status *s);
+void status_error(struct status *s, char *buf, size_t n);
+/* The sessions that blocked a statement, as a JSON array (new string;
+ * "[]" when none). */
+char *status_blockers_json(struct status *s);
 
 #endif

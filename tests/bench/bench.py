@@ -9,7 +9,7 @@ end.  Prints one table: each goal beside its measured figure.
 
   BENCH_QUICK=1            small sizes and few repetitions (a smoke run)
   BENCH_ONLY=noop,apply    run only these items
-                           (noop apply graph contention footprint health pyapply)
+                           (noop apply graph contention footprint health pyapply readiness)
   BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
   --update-readme          also write the table into README.md
 
@@ -881,6 +881,101 @@ def bench_health(rep, pg, work):
 # --------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------
+# 7. readiness lag (SPEC §7.4)
+
+
+def server_ready_at(logfile):
+    """Epoch seconds of the server's "ready to accept connections" line
+    (log_line_prefix '%n ': epoch with milliseconds)."""
+    for line in Path(logfile).read_text(errors="replace").splitlines():
+        if "ready to accept connections" in line:
+            return float(line.split(" ", 1)[0])
+    return None
+
+
+def bench_readiness(rep, dbmate, work):
+    """Time from the server's first successful answer to the application's
+    exec, for a server started some seconds after the tool began waiting:
+    prestart, `dbmate --wait` (it polls every second) and a `pg_isready`
+    loop at 1 s, the usual prestart.sh."""
+    delays = (1, 3) if QUICK else (1, 3, 6, 11)
+    pg = Cluster()
+    try:
+        lags = readiness_runs(pg, dbmate, work, delays)
+    finally:
+        pg.stop()
+    for tool, xs in lags.items():
+        if not xs:
+            continue
+        worst = max(lag for _, lag in xs)
+        per = ", ".join("%d s: %.0f ms" % (d, lag * 1000) for d, lag in xs)
+        if tool == "prestart":
+            rep.row("7", "readiness lag, prestart (%s)" % per, "worst %.0f ms" % (worst * 1000),
+                    "≤ 150 ms", worst <= 0.150)
+        else:
+            rep.row("7", "  %s (%s)" % (tool, per), "worst %.0f ms" % (worst * 1000))
+
+
+def readiness_runs(pg, dbmate, work, delays):
+    """{tool: [(delay, lag seconds)]}; failed runs are left out."""
+    pg.start()
+    name = pg.new_db()
+    proj = Path(work, "ready")
+    mig = write_prestart(proj / "p", linear_graph(1), "table")
+    dmig = write_dbmate(proj / "d", 1, "table")
+    purl = pg.url("prestart", name, "tcp")
+    durl = pg.url("dbmate", pg.new_db(), "tcp")
+    run([PRESTART, "--dir", mig, "-d", purl, "run"])
+    run([dbmate, "--url", durl, "--migrations-dir", dmig, "--no-dump-schema", "up"])
+    logfile = os.path.join(pg.root, "ready.log")
+    opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c log_line_prefix='%%n '" % (pg.port, pg.sock))
+
+    def halt():
+        pg.as_postgres(str(PG_BIN / "pg_ctl"), "-D", pg.data, "-m", "fast", "-w", "stop")
+
+    stamp = 'date +%s.%N > "$0"'
+    tools = {
+        "prestart": lambda f: [PRESTART, "--dir", mig, "-d", purl, "--wait-timeout", "60s",
+                               "run", "--", "/bin/sh", "-c", stamp, f],
+        "dbmate --wait": lambda f: ["/bin/sh", "-c", '"$1" --url "$2" --migrations-dir "$3" '
+                                    '--no-dump-schema --wait --wait-timeout 60s up && ' + stamp,
+                                    f, dbmate, durl, dmig],
+        "pg_isready loop": lambda f: ["/bin/sh", "-c", 'until "$1" -h 127.0.0.1 -p "$2" -q; '
+                                      'do sleep 1; done; ' + stamp,
+                                      f, str(PG_BIN / "pg_isready"), str(pg.port)],
+    }
+    lags = {t: [] for t in tools}
+    halt()
+    for d in delays:
+        for tool, argv in tools.items():
+            f = os.path.join(work, "ready-stamp")
+            if os.path.exists(f):
+                os.unlink(f)
+            if os.path.exists(logfile):
+                os.unlink(logfile)
+            t0 = time.monotonic()
+            p = subprocess.Popen(argv(f), env=clean_env(), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            while time.monotonic() - t0 < d:
+                time.sleep(0.01)
+            pg.as_postgres(str(PG_BIN / "pg_ctl"), "-D", pg.data, "-l", logfile, "-o", opts,
+                           "start")
+            rc = p.wait(90)
+            ready = None
+            deadline = time.monotonic() + 30
+            while ready is None and time.monotonic() < deadline:
+                ready = server_ready_at(logfile)
+                time.sleep(0.05)
+            if rc != 0 or ready is None or not os.path.exists(f):
+                log("readiness: %s, delay %d s: exit %d, no measurement" % (tool, d, rc))
+            else:
+                lags[tool].append((d, float(Path(f).read_text()) - ready))
+            halt()
+    return lags
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--update-readme", action="store_true")
@@ -939,6 +1034,8 @@ def main():
             bench_health(rep, pg, work)
         if want("pyapply"):
             bench_pyapply(rep, pg, work)
+        if want("readiness"):
+            bench_readiness(rep, dbmate, work)
     finally:
         if pg:
             pg.stop()

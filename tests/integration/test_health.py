@@ -227,3 +227,69 @@ def test_healthcheck_closed_port(engine, project):
     cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
     assert cp.returncode == 1, cp.stdout + cp.stderr
     assert time.monotonic() - t0 < 5
+
+
+# --------------------------------------------------------------------------
+# SPEC §7.4: revision durations and CREATE INDEX progress
+
+
+@pg_only
+def test_create_index_progress_and_revision_histogram(engine, project, tmp_path):
+    """While a slow CREATE INDEX runs, /status shows its progress (read on
+    a second connection); /metrics carries a histogram of revision
+    durations that counts the revisions applied."""
+    project.rev("a1", up="CREATE TABLE big (id integer);"
+                         "INSERT INTO big SELECT generate_series(1, 400);"
+                         "CREATE FUNCTION slow_id(i integer) RETURNS integer IMMUTABLE "
+                         "LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.01); RETURN i; END$$;",
+                down_sql="")
+    project.rev("i2", down="a1", up="CREATE INDEX big_slow ON big ((slow_id(id)));",
+                down_sql="")
+    port = free_port()
+    p = spawn(project, "run", "--health-addr", "127.0.0.1:%d" % port)
+    try:
+        def progress():
+            try:
+                status, body = http_get(base(port, "/status"))
+            except OSError:  # not listening yet
+                return None
+            if status != 200:
+                return None
+            return json.loads(body).get("index_progress")
+        line = wait_until(progress, 20, what="/status to show the CREATE INDEX progress")
+        # The table was made in the run's open transaction: the second
+        # connection knows it by its oid only.
+        assert line.startswith("CREATE INDEX on ") and "building index" in line, line
+        rc = p.wait(30)
+    finally:
+        p.kill()
+    assert rc == 0, p.describe()
+    assert project.db.versions() == ["i2"]
+
+
+@pg_only
+def test_metrics_histogram_of_revision_durations(engine, project, tmp_path):
+    sleep_rev(project, "s1", seconds=0.3)
+    project.rev("a2", down="s1", up="CREATE TABLE t2 (id integer);", down_sql="")
+    project.rev("s3", down="a2", up="SELECT pg_sleep(60);", down_sql="")
+    port = free_port()
+    p = spawn(project, "run", "--health-addr", "127.0.0.1:%d" % port)
+    try:
+        wait_until(lambda: sessions_running(project.db, "pg_sleep(60)"), 20,
+                   what="the third revision to run")
+        status, body = http_get(base(port, "/metrics"))
+    finally:
+        p.signal(15)
+        p.wait(15)
+    assert status == 200
+    samples = parse_prometheus(body)
+    name = "prestart_revision_duration_seconds"
+    assert "# TYPE %s histogram" % name in body
+    assert samples[(name + "_count", "")] == "2"
+    assert float(samples[(name + "_sum", "")]) >= 0.3
+    buckets = [(k[1], int(v)) for k, v in samples.items() if k[0] == name + "_bucket"]
+    les = [b for b, _ in buckets]
+    assert les[-1] == 'le="+Inf"' and buckets[-1][1] == 2
+    counts = [c for _, c in buckets]
+    assert counts == sorted(counts), buckets
+    assert dict(buckets)['le="0.1"'] == 1  # the quick one

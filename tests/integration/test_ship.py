@@ -169,6 +169,7 @@ def test_manifests_parse_and_cover_the_three_patterns():
     assert ("deployment-initcontainer.yaml", "Deployment") in kinds
     assert ("deployment-entrypoint.yaml", "Deployment") in kinds
     assert ("job-migrate.yaml", "Job") in kinds
+    assert ("deployment-waiting-replicas.yaml", "Deployment") in kinds
     assert ("secret.yaml", "Secret") in kinds
 
 
@@ -179,7 +180,8 @@ def secret_ref():
 
 @pytest.mark.parametrize("kind,name", [("Deployment", "initcontainer"),
                                        ("Job", "job"),
-                                       ("Deployment", "entrypoint")])
+                                       ("Deployment", "entrypoint"),
+                                       ("Deployment", "waiting-replicas")])
 def test_manifest_security_resources_and_secret(kind, name):
     doc = manifest(kind, name)
     spec = pod_spec(doc)
@@ -279,6 +281,45 @@ def test_job_command_migrates_and_fails_loudly(pgproj):
     cp = pgproj.run(*argv)
     assert cp.returncode == 1, describe(cp)
     assert pgproj.db.versions() == ["a1"]
+
+
+def test_waiting_replicas_exec_once_the_job_migrated(pgproj):
+    """The waiting replicas' command waits, taking no lock and writing
+    nothing, until the Job's command has migrated; then it execs the
+    application with the heads it waited for."""
+    doc = manifest("Deployment", "waiting-replicas")
+    (role, c), = containers(doc)
+    argv = prestart_argv(c)
+    assert argv is not None and "wait" in argv and "--head" in argv and "--" in argv
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    (jrole, jc), = containers(manifest("Job", "job"))
+    two_revisions(pgproj)
+    e = dict(os.environ, DATABASE_URL=pgproj.db.url)
+    e = {k: v for k, v in e.items() if not k.startswith("PG")}
+    p = subprocess.Popen([prestart_bin(), *app_after_dashdash(argv, ENV_APP)],
+                         cwd=str(pgproj.root), env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        poll(lambda: pgproj.db.has_version_table() is False and p.poll() is None
+             and _sessions(pgproj) > 0, 15, "the replica to connect and wait")
+        assert p.poll() is None
+        assert pgproj.db.versions() == []
+        cp = pgproj.run(*prestart_argv(jc))
+        assert cp.returncode == 0, describe(cp)
+        out_, err_ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0, out_ + err_
+    assert "PRESTART_REVISION=b2" in out_.splitlines()
+
+
+def _sessions(project):
+    """prestart sessions connected to the project's database."""
+    rows = project.db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND application_name LIKE 'prestart%%'")
+    return rows[0][0]
 
 
 def test_entrypoint_probes_answer_during_a_long_migration(pgproj):
@@ -436,6 +477,7 @@ def test_every_prestart_command_line_is_run_here():
                        for role, c in containers(d) if prestart_argv(c) is not None)
     assert k8s_lines == [("deployment-entrypoint.yaml", "app"),
                          ("deployment-initcontainer.yaml", "migrate"),
+                         ("deployment-waiting-replicas.yaml", "app"),
                          ("job-migrate.yaml", "migrate")]
     text = "\n".join(p.read_text() for p in sorted(K8S.glob("*.yaml")))
     assert text.count('"%s"' % PRESTART_PATH) == len(k8s_lines)

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from harness import LateCluster, PASSWORD, ScriptedHTTP, closed_port, lines, spawn, wait_until
+from harness import (APP_ROLE, LateCluster, PASSWORD, ScriptedHTTP, closed_port, lines, spawn,
+                     wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
@@ -210,3 +211,86 @@ def test_silent_server_respects_deadline(engine, project, silent_port, where):
     took = time.monotonic() - t0
     assert cp.returncode == 124, cp.stdout + cp.stderr
     assert took < 3.0, "took %.2fs for --wait-timeout 2s" % took
+
+
+# --------------------------------------------------------------------------
+# wait --head (SPEC §7.4): replicas that leave migrating to someone else
+
+
+READER = "head_reader"
+
+
+def reader_url(project):
+    """A role that may connect and SELECT the tables the application's role
+    creates, and nothing else (no CREATE on any schema)."""
+    c = project.db.cluster
+    name = project.db.name
+    c.admin_exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') "
+                 "THEN CREATE ROLE %s LOGIN PASSWORD '%s'; END IF; END$$"
+                 % (READER, READER, PASSWORD))
+    c.admin_exec('REVOKE CREATE ON SCHEMA public FROM PUBLIC', dbname=name)
+    c.admin_exec('GRANT USAGE ON SCHEMA public TO %s' % READER, dbname=name)
+    c.admin_exec('ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA public GRANT SELECT ON '
+                 'TABLES TO %s' % (APP_ROLE, READER), dbname=name)
+    c.admin_exec('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %s' % READER, dbname=name)
+    return "postgresql://%s:%s@127.0.0.1:%d/%s" % (READER, PASSWORD, c.port, name)
+
+
+@pg_only
+def test_wait_head_execs_right_after_another_process_migrates(engine, project, tmp_path):
+    project.rev("h1", up="CREATE TABLE head_a (id integer);", down_sql="")
+    project.rev("h2", down="h1", up="CREATE TABLE head_b (id integer);", down_sql="")
+    marker = tmp_path / "ran"
+    p = spawn(project, "wait", "--head", "--wait-timeout", "60s", "--",
+              "/bin/sh", "-c", 'printf %s "$PRESTART_REVISION" > "$1"', "app", marker,
+              url=reader_url(project))
+    try:
+        wait_until(lambda: "waiting for another process to migrate" in p.stdout
+                   or p.poll() is not None, 15, what="wait --head to start polling")
+        assert p.poll() is None, p.describe()
+        assert not marker.exists()
+        # Waiting writes nothing: no version table was created for it.
+        assert not project.db.has_version_table()
+        project.ok("upgrade", "h1")
+        assert p.poll() is None and not marker.exists(), p.describe()
+        project.ok("upgrade")
+        t0 = time.monotonic()
+        rc = p.wait(30)
+        lag = time.monotonic() - t0
+    finally:
+        p.kill()
+    assert rc == 0, p.describe()
+    assert marker.read_text() == "h2"
+    assert lag < 3.0, "exec'd %.2fs after the migration" % lag
+
+
+@pg_only
+def test_wait_head_times_out_with_124_and_writes_nothing(engine, project):
+    project.rev("h1", up="CREATE TABLE head_a (id integer);", down_sql="")
+    url = reader_url(project)
+    t0 = time.monotonic()
+    cp = project.run("wait", "--head", "--wait-timeout", "1s", "--", "/bin/true", url=url)
+    took = time.monotonic() - t0
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert "h1" in cp.stderr + cp.stdout
+    assert took < 5.0
+    assert not project.db.has_version_table()
+    assert not project.db.tables()
+
+
+@pg_only
+def test_wait_head_at_head_already(engine, project):
+    project.rev("h1", up="CREATE TABLE head_a (id integer);", down_sql="")
+    project.ok("upgrade")
+    cp = project.run("wait", "--head", "--", "/bin/sh", "-c", 'echo "rev=$PRESTART_REVISION"',
+                     url=reader_url(project))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "rev=h1" in cp.stdout
+
+
+@sqlite_only
+def test_wait_head_flag_takes_no_value(engine, project):
+    project.rev("h1", up="CREATE TABLE head_a (id integer);", down_sql="")
+    cp = project.run("wait", "--head=x")
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "--head" in cp.stderr

@@ -93,12 +93,40 @@ static void test_by_facts(void **state)
 	assert_int_equal(db_pg_verdict(&f), DBC_RETRY);
 }
 
+static int soon(const char *sqlstate, const char *msg, int timed_out)
+{
+	struct db_pg_failure f = { 0 };
+
+	f.sqlstate = sqlstate;
+	f.message = msg;
+	f.timed_out = timed_out;
+	return db_pg_retry_soon(&f);
+}
+
+/* SPEC §7.4: only what costs the server nothing, or a server starting up,
+ * is probed again at once. */
+static void test_retry_soon(void **state)
+{
+	(void)state;
+	assert_true(soon("", "connection to server at \"127.0.0.1\", port 5 failed: "
+			     "Connection refused\n\tIs the server running", 0));
+	assert_true(soon(NULL, "connection to server on socket \"/tmp/.s.PGSQL.5\" failed: "
+			       "No such file or directory", 0));
+	assert_true(soon("57P03", "FATAL:  the database system is starting up", 0));
+	assert_false(soon("53300", "FATAL:  sorry, too many clients already", 0));
+	assert_false(soon("57P01", "FATAL:  terminating connection", 0));
+	assert_false(soon("", "timeout expired", 1));
+	assert_false(soon("", "Connection refused", 1));
+	assert_false(soon("", "could not translate host name", 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_by_sqlstate),
 		cmocka_unit_test(test_by_text),
 		cmocka_unit_test(test_by_facts),
+		cmocka_unit_test(test_retry_soon),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,188 @@
+/* wait --head (SPEC §7.4): wait, without the lock and without writing,
+ * until the database is at this image's heads.  For replicas that leave
+ * migrating to one Job or one replica: one SELECT on the version table per
+ * poll, so a role that may only read it will do, and nothing is created. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "prestart/ctx.h"
+#include "prestart/log.h"
+
+#define HEAD_POLL_FIRST_MS 100
+#define HEAD_POLL_MAX_MS 1000
+
+/* Sleep up to ms in slices, so that a signal ends the wait promptly. */
+static void head_nap(const struct ctx *c, long long ms)
+{
+	long long until = now_ms() + ms;
+
+	while (!(c->stop && *c->stop)) {
+		long long left = until - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > 50)
+			left = 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The first head of the database that no script of this image knows, or
+ * NULL. */
+static const char *unknown_head(const struct ctx *c, const struct strlist *heads)
+{
+	for (size_t i = 0; i < heads->n; i++)
+		if (!graph_find(c->g, heads->v[i]))
+			return heads->v[i];
+	return NULL;
+}
+
+/* The database is ahead of this image (a newer release migrated it).
+ * Returns 0 to carry on as if at head, or an exit status.
+ *
+ * HOOK --if-ahead (SPEC §7.3, being built with the ledger): the decision
+ * for the "ahead" case belongs here.  Until then ahead is exit 3, with the
+ * message ctx_read_heads gives for the same state. */
+static int head_ahead(struct ctx *c, const char *rev)
+{
+	err_set(&c->e, ERR_SCRIPT,
+		"the database is at revision '%s', which no revision script knows (looked in %s)",
+		rev, c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "");
+	return ctx_fail(c);
+}
+
+/* One read of the version table, connecting again when the connection was
+ * lost (holding nothing, nothing is lost with it).  0, -1 when the server
+ * is not back yet, or an exit status. */
+static int head_read(struct ctx *c, struct strlist *heads, int *exists)
+{
+	struct err e = { 0 };
+	int r;
+
+	if (c->db_opened && db_read_versions(&c->db, c->cfg.version_table_schema,
+					     c->cfg.version_table, heads, exists) == 0)
+		return 0;
+	strlist_free(heads);
+	if (c->db_opened && !db_connection_lost(&c->db)) {
+		err_set(&c->e, ERR_SCRIPT, "cannot read the version table: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	r = ctx_reconnect(c, &e);
+	c->db_opened = r == 0;
+	if (r < 0) {
+		c->e = e;
+		return ctx_fail(c);
+	}
+	if (r > 0)
+		return -1;
+	return db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
+				heads, exists) == 0 ? 0 : -1;
+}
+
+int ctx_wait_head(struct ctx *c, char **revision)
+{
+	long long t0 = now_ms(), limit = c->cfg.wait_timeout_ms, next_log = 0, pause = 0;
+	char *want = NULL, *at = NULL;
+	unsigned polls = 0;
+	int rc = 0;
+
+	*revision = NULL;
+	status_set_phase(&c->st, PHASE_WAITING);
+	for (;;) {
+		struct strlist heads = { 0 };
+		const char *ahead;
+		struct plan p;
+		int exists = 0, r;
+
+		if (c->stop && *c->stop) {
+			err_set(&c->e, 128 + (int)*c->stop,
+				"interrupted by signal %d while waiting for head", (int)*c->stop);
+			rc = ctx_fail(c);
+			break;
+		}
+		polls++;
+		r = head_read(c, &heads, &exists);
+		if (r > 0) {
+			rc = r;
+			break;
+		}
+		if (r == 0 && (ahead = unknown_head(c, &heads))) {
+			rc = head_ahead(c, ahead);
+			if (rc == 0) {
+				*revision = strlist_join(&heads, ",");
+				strlist_free(&heads);
+				break;
+			}
+			strlist_free(&heads);
+			break;
+		}
+		if (r == 0) {
+			memset(&p, 0, sizeof(p));
+			if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0) {
+				strlist_free(&heads);
+				rc = ctx_fail(c);
+				break;
+			}
+			free(want);
+			free(at);
+			want = strlist_join(&p.end_heads, ",");
+			at = strlist_join(&heads, ",");
+			status_set_heads(&c->st, at, want);
+			status_set_counts(&c->st, (long)p.n, 0);
+			if (p.n == 0) {
+				plan_release(&p);
+				strlist_free(&heads);
+				log_event(LOG_INFO, "at_head",
+					  (struct log_field[]){ LFS("revision", want),
+								LFI("polls", polls),
+								LFI("elapsed_ms", now_ms() - t0),
+								{ 0 } },
+					  "the database is at head %s (%u poll%s, %lld ms)",
+					  *want ? want : "<base>", polls, polls == 1 ? "" : "s",
+					  now_ms() - t0);
+				*revision = want;
+				want = NULL;
+				break;
+			}
+			if (now_ms() >= next_log) {
+				log_event(LOG_INFO, "head_wait",
+					  (struct log_field[]){ LFS("current", at), LFS("target", want),
+								LFI("pending", p.n),
+								LFI("elapsed_ms", now_ms() - t0),
+								{ 0 } },
+					  "waiting for another process to migrate to %s: the database "
+					  "is at %s%s, %zu revision%s pending",
+					  *want ? want : "<base>", *at ? at : "<base>",
+					  exists ? "" : " (no version table yet)", p.n,
+					  p.n == 1 ? "" : "s");
+				next_log = now_ms() + 5000;
+			}
+			plan_release(&p);
+		}
+		strlist_free(&heads);
+		if (limit > 0 && now_ms() - t0 >= limit) {
+			err_set(&c->e, ERR_TIMEOUT,
+				"the database did not reach head %s within %lld ms (it is at %s)",
+				want && *want ? want : "<base>", limit,
+				r ? "unknown: the server is not reachable" : at && *at ? at : "<base>");
+			rc = ctx_fail(c);
+			break;
+		}
+		/* One SELECT per poll costs little: poll soon, so the
+		 * replicas start right after the migration commits. */
+		pause = pause ? pause * 2 : HEAD_POLL_FIRST_MS;
+		if (pause > HEAD_POLL_MAX_MS)
+			pause = HEAD_POLL_MAX_MS;
+		if (limit > 0 && now_ms() + pause > t0 + limit)
+			pause = t0 + limit - now_ms();
+		head_nap(c, pause > 0 ? pause : 1);
+	}
+	free(want);
+	free(at);
+	return rc;
+}

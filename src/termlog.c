@@ -1,0 +1,127 @@
+/* termlog.c - the termination message of SPEC §7.4. */
+#include "prestart/termlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void opt_str(struct sbuf *b, const char *v, size_t cut)
+{
+	if (!v || !*v) {
+		sbuf_adds(b, "null");
+	} else if (cut && strlen(v) > cut) {
+		char *s = xasprintf("%.*s...", (int)cut, v);
+
+		sbuf_add_json_str(b, s);
+		free(s);
+	} else {
+		sbuf_add_json_str(b, v);
+	}
+}
+
+static char *render(const struct termlog_info *t, size_t cut_error, size_t cut_rev)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_addf(&b, "{\"exit_code\":%d,\"phase\":", t->exit_code);
+	opt_str(&b, t->phase ? t->phase : "unknown", 0);
+	sbuf_adds(&b, ",\"error\":");
+	opt_str(&b, t->error, cut_error);
+	sbuf_adds(&b, ",\"revision\":");
+	opt_str(&b, t->revision, cut_rev);
+	sbuf_adds(&b, ",\"sqlstate\":");
+	opt_str(&b, t->sqlstate, 0);
+	sbuf_addf(&b, ",\"blockers\":%s,\"elapsed_ms\":%lld}\n",
+		  t->blockers && *t->blockers ? t->blockers : "[]", t->elapsed_ms);
+	return sbuf_detach(&b);
+}
+
+char *termlog_json(const struct termlog_info *t, size_t max)
+{
+	size_t cut_e = 0, cut_r = 0;
+	char *s = render(t, 0, 0);
+
+	/* Escaping can grow a byte into six: shorten until it fits.  The
+	 * error goes first (its start says what failed), then the revision,
+	 * then the blockers give way. */
+	while (strlen(s) > max) {
+		size_t el = t->error ? strlen(t->error) : 0, rl = t->revision ? strlen(t->revision) : 0;
+
+		free(s);
+		if (el && (cut_e == 0 || cut_e > 16)) {
+			cut_e = cut_e ? cut_e / 2 : (el > max / 2 ? max / 2 : el / 2);
+		} else if (rl && (cut_r == 0 || cut_r > 16)) {
+			cut_r = cut_r ? cut_r / 2 : (rl > max / 4 ? max / 4 : rl / 2);
+		} else {
+			struct termlog_info u = *t;
+
+			u.blockers = "[]";
+			u.error = u.revision = NULL;
+			return render(&u, 0, 0);
+		}
+		s = render(t, cut_e, cut_r);
+	}
+	return s;
+}
+
+const char *termlog_path(const char *path)
+{
+	if (path)
+		return *path ? path : NULL;
+	return access(TERMLOG_DEFAULT, W_OK) == 0 ? TERMLOG_DEFAULT : NULL;
+}
+
+int termlog_check(const char *path, const char *setting, struct err *e)
+{
+	const char *slash;
+	char *dir;
+	int rc = 0;
+
+	if (!path || !*path || access(path, W_OK) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return err_set(e, ERR_USAGE, "cannot write %s '%s': %s", setting, path,
+			       strerror(errno));
+	slash = strrchr(path, '/');
+	dir = !slash ? xstrdup(".") : slash == path ? xstrdup("/")
+						    : xstrndup(path, (size_t)(slash - path));
+	if (access(dir, W_OK | X_OK) != 0)
+		rc = err_set(e, ERR_USAGE, "cannot write %s '%s': directory '%s': %s", setting,
+			     path, dir, strerror(errno));
+	free(dir);
+	return rc;
+}
+
+int termlog_write(const char *path, const struct termlog_info *t, struct err *e)
+{
+	char *s = termlog_json(t, TERMLOG_MAX);
+	size_t len = strlen(s), off = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = 0;
+
+	if (fd < 0) {
+		rc = err_set(e, ERR_FAILED, "cannot write the termination log '%s': %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, s + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = err_set(e, ERR_FAILED, "cannot write the termination log '%s': %s",
+				     path, strerror(errno));
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = err_set(e, ERR_FAILED, "cannot write the termination log '%s': %s", path,
+			     strerror(errno));
+out:
+	free(s);
+	return rc;
+}

@@ -1,0 +1,152 @@
+"""A read-only server is not ready for writing (SPEC §7.4): against a hot
+standby `run` waits, logged as a standby, and migrates once it is promoted;
+a multi-host URL with target_session_attrs=read-write finds the primary.
+
+The standby is made with `pg_basebackup -R` from the session cluster and
+started on its own port."""
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from harness import APP_ROLE, PASSWORD, PG_BIN, free_port, spawn, wait_until
+
+pg_only = pytest.mark.parametrize("engine", ["pg"])
+
+
+class Standby:
+    def __init__(self, primary):
+        self.primary = primary
+        self.root = None
+        self.port = None
+        self.started = False
+
+    def _pg(self, *argv, check=True):
+        return self.primary._as_postgres(*argv, check=check)
+
+    def start(self):
+        self.root = tempfile.mkdtemp(prefix="prestart-standby-")
+        shutil.chown(self.root, "postgres", "postgres")
+        os.chmod(self.root, 0o755)
+        self.data = os.path.join(self.root, "data")
+        self.sockdir = os.path.join(self.root, "sock")
+        self._pg("mkdir", "-p", self.sockdir)
+        self._pg(str(PG_BIN / "pg_basebackup"), "-h", self.primary.sockdir,
+                 "-p", str(self.primary.port), "-U", "postgres", "-D", self.data,
+                 "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        self.port = free_port()
+        # A hot standby needs max_connections at least the primary's.
+        opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                "-c fsync=off -c hot_standby=on" % (self.port, self.sockdir))
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", self.data, "-w", "-t", "60",
+                 "-l", os.path.join(self.root, "server.log"), "-o", opts, "start")
+        self.started = True
+
+    def connect(self, dbname):
+        import psycopg2
+        return psycopg2.connect(host=self.sockdir, port=self.port, user="postgres",
+                                dbname=dbname)
+
+    def has_database(self, dbname):
+        try:
+            self.connect(dbname).close()
+            return True
+        except Exception:
+            return False
+
+    def versions(self, dbname):
+        conn = self.connect(dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                return [r[0] for r in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def promote(self):
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", self.data, "-w", "promote")
+
+    def url(self, dbname):
+        return "postgresql://%s:%s@127.0.0.1:%d/%s" % (APP_ROLE, PASSWORD, self.port, dbname)
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            self._pg(str(PG_BIN / "pg_ctl"), "-D", self.data, "-m", "immediate", "-w",
+                     "stop", check=False)
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+
+@pytest.fixture(scope="module")
+def standby(pg_cluster):
+    s = Standby(pg_cluster)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+def replicated(standby, project):
+    """The project's database (created on the primary after the standby
+    started) has been replayed on the standby."""
+    wait_until(lambda: standby.has_database(project.db.name), 30,
+               what="the standby to replay CREATE DATABASE")
+
+
+@pg_only
+def test_standby_waits_then_times_out(engine, project, standby):
+    project.rev("s1", up="CREATE TABLE standby_t (id integer);", down_sql="")
+    replicated(standby, project)
+    t0 = time.monotonic()
+    cp = project.run("run", "--wait-timeout", "2s", "--", "/bin/true",
+                     url=standby.url(project.db.name))
+    took = time.monotonic() - t0
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert "standby" in cp.stdout, cp.stdout
+    assert "cannot execute" not in cp.stdout + cp.stderr
+    assert took < 6.0
+
+
+@pg_only
+def test_multi_host_url_picks_the_primary(engine, project, standby, pg_cluster):
+    project.rev("s1", up="CREATE TABLE standby_t (id integer);", down_sql="")
+    replicated(standby, project)
+    url = ("postgresql://%s:%s@127.0.0.1:%d,127.0.0.1:%d/%s?target_session_attrs=read-write"
+           % (APP_ROLE, PASSWORD, standby.port, pg_cluster.port, project.db.name))
+    cp = project.run("run", "--wait-timeout", "20s", "--", "/bin/true", url=url)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert project.db.versions() == ["s1"]
+
+
+@pg_only
+def test_run_against_a_standby_waits_for_its_promotion(engine, project, pg_cluster, tmp_path):
+    project.rev("s1", up="CREATE TABLE standby_t (id integer);", down_sql="")
+    s = Standby(pg_cluster)
+    try:
+        s.start()
+        replicated(s, project)
+        marker = tmp_path / "ran"
+        p = spawn(project, "run", "--wait-timeout", "60s", "--",
+                  "/bin/sh", "-c", 'printf %s "$PRESTART_REVISION" > "$1"', "app", marker,
+                  url=s.url(project.db.name))
+        try:
+            wait_until(lambda: "standby" in p.stdout or p.poll() is not None, 20,
+                       what="prestart to log that the server is a standby")
+            assert p.poll() is None, p.describe()
+            assert not marker.exists()
+            s.promote()
+            rc = p.wait(30)
+        finally:
+            p.kill()
+        assert rc == 0, p.describe()
+        assert marker.read_text() == "s1"
+        assert s.versions(project.db.name) == ["s1"]
+        # the primary it was copied from was not written
+        assert project.db.versions() == []
+    finally:
+        s.stop()
