@@ -71,6 +71,20 @@ static const struct init_setting settings[] = {
 	  "How to run Alembic for .py revisions (PRESTART_ALEMBIC_COMMAND).\n" },
 	{ "alembic_config", "",
 	  "An alembic.ini whose [alembic] section to read, relative to this file.\n" },
+	{ "ledger", "on",
+	  "Keep the ledger of applied revisions: when, how long, by whom, their\n"
+	  "checksum and downgrade SQL (PRESTART_LEDGER; default on, except for .py\n"
+	  "projects on SQLite).\n" },
+	{ "ledger_schema", "prestart",
+	  "PostgreSQL schema of the ledger table 'history' (--ledger-schema,\n"
+	  "PRESTART_LEDGER_SCHEMA).\n" },
+	{ "if_ahead", "run",
+	  "The database holds revisions this image does not know (a rollback): run\n"
+	  "the app when the ledger proves it safe, or fail (--if-ahead,\n"
+	  "PRESTART_IF_AHEAD).\n" },
+	{ "checksum", "warn",
+	  "An applied revision file edited since it ran: warn, fail or off\n"
+	  "(--checksum, PRESTART_CHECKSUM).\n" },
 	{ NULL, NULL, NULL }
 };
 

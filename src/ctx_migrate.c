@@ -8,6 +8,7 @@
 
 #include "prestart/ctx.h"
 #include "prestart/delegate.h"
+#include "prestart/ledger.h"
 #include "prestart/lock.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
@@ -83,7 +84,8 @@ out:
 
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary. */
-static int apply_plan(struct ctx *c, const struct plan *p, const char *what)
+static int apply_plan(struct ctx *c, const struct plan *p, const char *what,
+		      const struct ledger *l)
 {
 	struct migrate_opts o = { 0 };
 	long long t0 = now_ms();
@@ -97,6 +99,7 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what)
 	o.stop = c->stop;
 	o.st = &c->st;
 	o.clear_pending = strcmp(what, "stamp") == 0;
+	o.ledger = l;
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
 	status_set_phase(&c->st, PHASE_MIGRATING);
@@ -198,10 +201,24 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	struct strlist heads = { 0 };
 	struct lock lk;
 	struct replan rp = { c, how, target, p, 0 };
+	struct ledger ledger;
 	int exists, marked, rc, lr;
+	/* SPEC §7.3: only run judges a database ahead of the scripts by
+	 * --if-ahead; explicit commands refuse it. */
+	unsigned ahead = how == MOVE_UP && !strcmp(c->cli->command, "run") ? READ_AHEAD_OK : 0;
 
-	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT)))
+	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT | ahead)))
 		return rc;
+	if (c->ahead) {
+		/* Run the application on the newer schema, migrating nothing. */
+		memset(p, 0, sizeof(*p));
+		for (size_t i = 0; i < heads.n; i++) {
+			strlist_push(&p->start_heads, heads.v[i]);
+			strlist_push(&p->end_heads, heads.v[i]);
+		}
+		strlist_free(&heads);
+		return 0;
+	}
 	if (make_plan(c, how, target, &heads, p) < 0) {
 		strlist_free(&heads);
 		return ctx_fail(c);
@@ -246,11 +263,15 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);
 	strlist_free(&heads);
+	ctx_ledger_init(c, &ledger);
+	if (!rc)
+		rc = ctx_ledger_prepare(c, &ledger);
 	if (!rc && how != MOVE_STAMP && delegate_needed(p))
 		rc = delegate_plan(c, p, how, target);
 	else if (!rc)
 		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
-				      : how == MOVE_DOWN ? "downgrade" : "stamp");
+				      : how == MOVE_DOWN ? "downgrade" : "stamp", &ledger);
+	ledger_release(&ledger);
 	lock_release(&lk);
 	return rc;
 }

@@ -15,10 +15,10 @@
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
-	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION,
+	O_LOGFMT, O_TPM, O_AFTER, O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_HELP, O_VERSION,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
-	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT
+	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT, O_COMPAT
 };
 
 #define L(o) (1u << ((o) - O_VERBOSE))
@@ -41,6 +41,9 @@ static const struct option_def options[] = {
 	{ "log-format", 0, 1, O_LOGFMT },
 	{ "transaction-per-migration", 0, 0, O_TPM },
 	{ "after", 0, 1, O_AFTER },
+	{ "ledger-schema", 0, 1, O_LEDGER_SCHEMA },
+	{ "if-ahead", 0, 1, O_IF_AHEAD },
+	{ "checksum", 0, 1, O_CHECKSUM },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -56,6 +59,7 @@ static const struct option_def options[] = {
 	{ "splice", 0, 0, O_SPLICE },
 	{ "version-path", 0, 1, O_VERSION_PATH },
 	{ "timeout", 0, 1, O_TIMEOUT },
+	{ "compat", 0, 1, O_COMPAT },
 	{ NULL, 0, 0, 0 }
 };
 
@@ -99,13 +103,15 @@ static const struct command commands[] = {
 	  .max_args = 1, .arg_usage = "a revision argument" },
 	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS, .opts = L(O_PURGE) | L(O_SQL),
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
+	{ .name = "rollback", .fn = cmd_rollback, .flags = NEED_SCRIPTS | NEED_DB,
+	  .opts = L(O_SQL) },
 	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
 	 * versions directory is not there yet has no revisions (init.h) */
 	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT,
 	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
-		  L(O_SPLICE) | L(O_VERSION_PATH) },
+		  L(O_SPLICE) | L(O_VERSION_PATH) | L(O_COMPAT) },
 	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT,
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
@@ -130,10 +136,13 @@ static const char usage_text[] =
 	"  history [-r A:B] [-v] [-i]  revision scripts, newest first\n"
 	"  heads [-v], branches [-v], show REV\n"
 	"  stamp REV... [--purge]   set the version table without running migrations\n"
+	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
+	"                           downgrade SQL the ledger archived\n"
 	"  check                    exit 0 at head, 1 when revisions are pending\n"
 	"  status                   one JSON object: reachability, current, heads, pending\n"
 	"  revision -m MSG [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
-	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
+	"           [--splice] [--version-path DIR] [--compat breaking]\n"
+	"                           write a new SQL revision file\n"
 	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
 	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
@@ -150,6 +159,9 @@ static const char usage_text[] =
 	"      --log-format F       text or json\n"
 	"      --transaction-per-migration  one transaction per revision\n"
 	"      --after CMD          run CMD after a successful upgrade (repeatable)\n"
+	"      --ledger-schema S    PostgreSQL schema of the ledger (default prestart)\n"
+	"      --if-ahead run|fail  database ahead of the scripts: run the app if proven safe\n"
+	"      --checksum warn|fail|off  applied revision files edited since they ran\n"
 	"\n"
 	"exit codes: 0 ok, 1 migration/hook failed (check: pending), 2 usage/configuration,\n"
 	"  3 scripts or version table inconsistent, 4 lock timeout, 124 wait timeout,\n"
@@ -206,6 +218,9 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_LOGFMT: cli->flags.log_format = val; break;
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;
 	case O_AFTER: strlist_push(&cli->flags.after_upgrade, val); break;
+	case O_LEDGER_SCHEMA: cli->flags.ledger_schema = val; break;
+	case O_IF_AHEAD: cli->flags.if_ahead = val; break;
+	case O_CHECKSUM: cli->flags.checksum = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;
@@ -221,6 +236,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_SPLICE: cli->splice = 1; break;
 	case O_VERSION_PATH: cli->version_path = val; break;
 	case O_TIMEOUT: cli->timeout = val; break;
+	case O_COMPAT: cli->compat = val; break;
 	}
 }
 
@@ -393,7 +409,7 @@ int main(int argc, char **argv)
 	if (!cmd)
 		cmd = find_command("run");
 	cli.command = cmd->name;
-	for (int id = O_VERBOSE; id <= O_TIMEOUT; id++) {
+	for (int id = O_VERBOSE; id <= O_COMPAT; id++) {
 		if ((seen_local & L(id)) && !(cmd->opts & L(id))) {
 			rc = usage_error("option '--%s' does not apply to '%s'", opt_name(id),
 					 cmd->name);

@@ -19,7 +19,8 @@
  *               version_table_schema, wait_timeout, wait_for (commas or
  *               newlines), lock_timeout, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
- *               line), alembic_command, alembic_config.  Any other key is an
+ *               line), alembic_command, alembic_config, ledger,
+ *               ledger_schema, if_ahead, checksum.  Any other key is an
  *               error.
  *   [alembic]   script_location, version_locations split by
  *               version_path_separator as Alembic does (unset: blanks or
@@ -62,6 +63,12 @@ struct config {
 	int transaction_per_migration;
 	struct strlist after_upgrade; /* commands, split into argv by the runner */
 	char *alembic_command;      /* default "alembic"; split into argv by the runner */
+	/* The ledger (SPEC §7.3). */
+	int ledger;                 /* -1 default (on, except .py projects on
+				     * SQLite), 0 off, 1 on */
+	char *ledger_schema;        /* default "prestart" (PostgreSQL) */
+	int if_ahead_fail;          /* --if-ahead fail (default run: 0) */
+	enum checksum_mode { CHECKSUM_WARN = 0, CHECKSUM_FAIL, CHECKSUM_OFF } checksum;
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -78,6 +85,9 @@ struct config_flags {
 	const char *log_format;
 	int transaction_per_migration; /* -1 not given, else 0/1 */
 	struct strlist after_upgrade;
+	const char *ledger_schema;
+	const char *if_ahead;
+	const char *checksum;
 };
 
 void config_flags_init(struct config_flags *f);

@@ -35,6 +35,7 @@ struct cli {
 	const char *rev_id;
 	const char *version_path;
 	const char *timeout;   /* healthcheck --timeout */
+	const char *compat;    /* revision --compat */
 };
 
 struct ctx {
@@ -55,6 +56,9 @@ struct ctx {
 	struct health *health;
 	volatile sig_atomic_t *stop;
 	struct err e;
+	/* ctx_read_heads found the database ahead of the scripts and the
+	 * ledger proved it safe to run on (SPEC §7.3, --if-ahead run). */
+	int ahead;
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -84,6 +88,12 @@ enum {
 	/* Nothing is held on the connection yet (no lock, no transaction):
 	 * a lost one may be replaced, waiting again under --wait-timeout. */
 	READ_MAY_RECONNECT = 1 << 0,
+	/* Revisions the scripts do not know are judged by --if-ahead: when
+	 * the ledger proves them safe, warn, set c->ahead and return 0. */
+	READ_AHEAD_OK = 1 << 1,
+	/* Revisions the scripts do not know are returned, not refused
+	 * (rollback). */
+	READ_KEEP_UNKNOWN = 1 << 2,
 };
 
 /* Read the version table; every head must be known to the scripts (exit 3
@@ -98,6 +108,25 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marke
  * saying what to check and what to stamp.  stamping = 1: log that the
  * marker is about to be cleared instead.  Returns 0 or an exit status. */
 int ctx_check_pending(struct ctx *c, int stamping);
+struct ledger;
+struct ledger_ahead;
+
+/* The ledger (SPEC §7.3), src/ctx_ledger.c.  Is it in use for this
+ * project and database (the `ledger` setting; by default on, except for
+ * .py projects on SQLite)? */
+int ctx_ledger_wanted(const struct ctx *c);
+/* Fill *l for the configured version table (ledger_release() it); l->on
+ * follows ctx_ledger_wanted. */
+void ctx_ledger_init(struct ctx *c, struct ledger *l);
+/* Read the ledger and judge heads (ledger_judge_ahead).  0, or -1 with
+ * c->e filled. */
+int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a);
+/* Under the lock, before a plan is applied: create the ledger when
+ * missing (one warning when it cannot be), then compare the checksums of
+ * applied revisions (--checksum).  Returns 0 or an exit status (3 for
+ * --checksum fail). */
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l);
+
 /* Stop the health endpoint, close the connection, free what ctx_load
  * loaded; c may be partly loaded, and may be released twice. */
 void ctx_release(struct ctx *c);

@@ -1,0 +1,87 @@
+/* The ledger's steps in the pipeline (SPEC §7.3): which ledger, judging a
+ * database ahead of the scripts, and the checks made under the lock
+ * before a plan is applied. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/ctx.h"
+#include "prestart/ledger.h"
+#include "prestart/log.h"
+
+int ctx_ledger_wanted(const struct ctx *c)
+{
+	if (c->cfg.ledger >= 0)
+		return c->cfg.ledger;
+	/* .py revisions on SQLite are applied by Alembic in its own
+	 * transaction: there is no transaction of ours to write a row in. */
+	return !(c->url.kind == DB_SQLITE && ctx_has_py(c));
+}
+
+void ctx_ledger_init(struct ctx *c, struct ledger *l)
+{
+	ledger_init(l, c->url.kind, c->cfg.ledger_schema, c->cfg.version_table_schema,
+		    c->cfg.version_table);
+	l->on = ctx_ledger_wanted(c);
+}
+
+int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a)
+{
+	struct ledger l;
+	struct ledger_rows rows;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	ctx_ledger_init(c, &l);
+	rc = ledger_read(&l, &c->db, &rows);
+	ledger_release(&l);
+	if (rc < 0)
+		return err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+	ledger_judge_ahead(c->g, heads, &rows, a);
+	ledger_rows_release(&rows);
+	return 0;
+}
+
+static int check_checksums(struct ctx *c, const struct ledger *l)
+{
+	struct ledger_rows rows;
+	struct strlist changed = { 0 };
+	char *files;
+	int rc = 0;
+
+	if (c->cfg.checksum == CHECKSUM_OFF)
+		return 0;
+	if (ledger_read(l, &c->db, &rows) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	ledger_check_checksums(c->g, &rows, &changed);
+	ledger_rows_release(&rows);
+	if (!changed.n)
+		return 0;
+	files = strlist_join(&changed, ", ");
+	if (c->cfg.checksum == CHECKSUM_FAIL) {
+		err_set(&c->e, ERR_SCRIPT,
+			"applied revision files changed since they ran (a statement differs, "
+			"--checksum fail): %s",
+			files);
+		rc = ctx_fail(c);
+	} else {
+		log_event(LOG_WARN, "checksum", (struct log_field[]){ LFS("files", files), { 0 } },
+			  "applied revision files changed since they ran (a statement differs): %s",
+			  files);
+	}
+	free(files);
+	strlist_free(&changed);
+	return rc;
+}
+
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l)
+{
+	if (!l->on)
+		return 0;
+	if (ledger_prepare(l, &c->db) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot prepare the ledger: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	return l->on ? check_checksums(c, l) : 0;
+}
