@@ -85,3 +85,24 @@ int ctx_ledger_prepare(struct ctx *c, struct ledger *l)
 	}
 	return l->on ? check_checksums(c, l) : 0;
 }
+
+int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)
+{
+	struct ledger l;
+	int rc;
+
+	ctx_ledger_init(c, &l);
+	/* What a ledger holds is worth showing even where it is not written
+	 * by default (.py projects on SQLite). */
+	l.on = c->cfg.ledger != 0;
+	rc = ledger_read(&l, &c->db, rows);
+	ledger_release(&l);
+	if (rc < 0) {
+		log_event(LOG_WARN, "ledger_unreadable",
+			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
+			  "cannot read the ledger: %s", c->db.errstr);
+		db_clear_error(&c->db);
+		ledger_rows_release(rows);
+	}
+	return rc;
+}

@@ -729,6 +729,6 @@ void ledger_check_checksums(const struct graph *g, const struct ledger_rows *row
 
 char *ledger_row_describe(const struct ledger_row *r)
 {
-	return xasprintf("applied %s in %lld ms by %s", r->applied_at ? r->applied_at : "?",
+	return xasprintf("%s in %lld ms by %s", r->applied_at ? r->applied_at : "?",
 			 r->duration_ms, r->applied_by ? r->applied_by : "?");
 }

@@ -126,6 +126,11 @@ int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ah
  * applied revisions (--checksum).  Returns 0 or an exit status (3 for
  * --checksum fail). */
 int ctx_ledger_prepare(struct ctx *c, struct ledger *l);
+struct ledger_rows;
+/* The ledger's rows for the version table, for display (current -v,
+ * history -v, status): a failure is logged as a warning, *rows left
+ * empty, -1 returned. */
+int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows);
 
 /* Stop the health endpoint, close the connection, free what ctx_load
  * loaded; c may be partly loaded, and may be released twice. */
