@@ -41,21 +41,15 @@ int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ah
 	return 0;
 }
 
-static int check_checksums(struct ctx *c, const struct ledger *l)
+static int check_checksums(struct ctx *c, const struct ledger_rows *rows)
 {
-	struct ledger_rows rows;
 	struct strlist changed = { 0 };
 	char *files;
 	int rc = 0;
 
 	if (c->cfg.checksum == CHECKSUM_OFF)
 		return 0;
-	if (ledger_read(l, &c->db, &rows) < 0) {
-		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
-		return ctx_fail(c);
-	}
-	ledger_check_checksums(c->g, &rows, &changed);
-	ledger_rows_release(&rows);
+	ledger_check_checksums(c->g, rows, &changed);
 	if (!changed.n)
 		return 0;
 	files = strlist_join(&changed, ", ");
@@ -75,15 +69,72 @@ static int check_checksums(struct ctx *c, const struct ledger *l)
 	return rc;
 }
 
-int ctx_ledger_prepare(struct ctx *c, struct ledger *l)
+/* Mark id and everything below it (scripts first, then ledger rows). */
+static void mark_applied(const struct ctx *c, const struct ledger_rows *rows, const char *id,
+			 struct strlist *applied)
 {
+	const struct revision *r;
+	const struct ledger_row *lr;
+
+	if (strlist_contains(applied, id))
+		return;
+	strlist_push(applied, id);
+	if ((r = graph_find(c->g, id))) {
+		for (size_t i = 0; i < r->down.n; i++)
+			mark_applied(c, rows, r->down.v[i], applied);
+		for (size_t i = 0; i < r->depends.n; i++)
+			mark_applied(c, rows, r->depends.v[i], applied);
+	} else if ((lr = ledger_rows_find(rows, id))) {
+		for (size_t i = 0; i < lr->down.n; i++)
+			mark_applied(c, rows, lr->down.v[i], applied);
+	}
+}
+
+/* Rows of revisions the version table no longer holds (Alembic, a stamp
+ * or an offline script took them back) would vouch for a later,
+ * different application of the same id: drop them. */
+static int prune(struct ctx *c, const struct ledger *l, const struct strlist *heads,
+		 const struct ledger_rows *rows)
+{
+	struct strlist applied = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < heads->n; i++)
+		mark_applied(c, rows, heads->v[i], &applied);
+	for (size_t i = 0; rc == 0 && i < rows->n; i++) {
+		if (strlist_contains(&applied, rows->v[i].revision))
+			continue;
+		if (ledger_forget(l, &c->db, rows->v[i].revision) < 0) {
+			err_set(&c->e, ERR_FAILED, "cannot write the ledger: %s", c->db.errstr);
+			rc = ctx_fail(c);
+		}
+	}
+	strlist_free(&applied);
+	return rc;
+}
+
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *heads)
+{
+	struct ledger_rows rows;
+	int rc;
+
 	if (!l->on)
 		return 0;
 	if (ledger_prepare(l, &c->db) < 0) {
 		err_set(&c->e, ERR_FAILED, "cannot prepare the ledger: %s", c->db.errstr);
 		return ctx_fail(c);
 	}
-	return l->on ? check_checksums(c, l) : 0;
+	if (!l->on)
+		return 0;
+	if (ledger_read(l, &c->db, &rows) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	rc = prune(c, l, heads, &rows);
+	if (!rc)
+		rc = check_checksums(c, &rows);
+	ledger_rows_release(&rows);
+	return rc;
 }
 
 int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)

@@ -262,10 +262,10 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 		rc = ctx_check_pending(c, how == MOVE_STAMP);
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);
-	strlist_free(&heads);
 	ctx_ledger_init(c, &ledger);
 	if (!rc)
-		rc = ctx_ledger_prepare(c, &ledger);
+		rc = ctx_ledger_prepare(c, &ledger, &heads);
+	strlist_free(&heads);
 	if (!rc && how != MOVE_STAMP && delegate_needed(p))
 		rc = delegate_plan(c, p, how, target);
 	else if (!rc)

@@ -121,11 +121,12 @@ void ctx_ledger_init(struct ctx *c, struct ledger *l);
 /* Read the ledger and judge heads (ledger_judge_ahead).  0, or -1 with
  * c->e filled. */
 int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a);
-/* Under the lock, before a plan is applied: create the ledger when
- * missing (one warning when it cannot be), then compare the checksums of
- * applied revisions (--checksum).  Returns 0 or an exit status (3 for
- * --checksum fail). */
-int ctx_ledger_prepare(struct ctx *c, struct ledger *l);
+/* Under the lock, before a plan is applied to the version table at
+ * heads: create the ledger when missing (one warning when it cannot be),
+ * drop the rows of revisions no longer applied, then compare the
+ * checksums of applied revisions (--checksum).  Returns 0 or an exit
+ * status (3 for --checksum fail). */
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *heads);
 struct ledger_rows;
 /* The ledger's rows for the version table, for display (current -v,
  * history -v, status): a failure is logged as a warning, *rows left
