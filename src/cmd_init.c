@@ -71,10 +71,10 @@ static const struct init_setting settings[] = {
 	  "How to run Alembic for .py revisions (PRESTART_ALEMBIC_COMMAND).\n" },
 	{ "alembic_config", "",
 	  "An alembic.ini whose [alembic] section to read, relative to this file.\n" },
-	{ "ledger", "on",
+	{ "ledger", "",
 	  "Keep the ledger of applied revisions: when, how long, by whom, their\n"
-	  "checksum and downgrade SQL (PRESTART_LEDGER; default on, except for .py\n"
-	  "projects on SQLite).\n" },
+	  "checksum and downgrade SQL: on or off (PRESTART_LEDGER; empty: on, except\n"
+	  "for .py projects on SQLite).\n" },
 	{ "ledger_schema", "prestart",
 	  "PostgreSQL schema of the ledger table 'history' (--ledger-schema,\n"
 	  "PRESTART_LEDGER_SCHEMA).\n" },
