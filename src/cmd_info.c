@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ledger.h"
 #include "prestart/log.h"
 
 /* How much of the upgrade section the verbose forms show. */
@@ -43,18 +44,69 @@ static void print_sql_details(const struct revision *r)
 		out("    ...\n");
 }
 
-static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
+/* The ledger's word on r (SPEC §7.3), under the verbose forms. */
+static void print_applied(const struct revision *r, const struct ledger_rows *rows)
+{
+	const struct ledger_row *lr = rows ? ledger_rows_find(rows, r->id) : NULL;
+	char *d;
+
+	if (!lr)
+		return;
+	d = ledger_row_describe(lr);
+	out("    Applied: %s\n", d);
+	free(d);
+}
+
+static void print_rev_ledger(struct ctx *c, const struct revision *r, const struct graph_fmt *f,
+			     const struct ledger_rows *rows)
 {
 	char *s = graph_format(c->g, r, f);
 
 	if (f->verbose && !r->is_py) {
 		out("%s", s);
 		print_sql_details(r);
+		print_applied(r, rows);
 		out("\n");
 	} else {
 		out("%s\n", s);
+		if (f->verbose)
+			print_applied(r, rows);
 	}
 	free(s);
+}
+
+static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
+{
+	print_rev_ledger(c, r, f, NULL);
+}
+
+/* history -v: the ledger when a database is at hand, with one attempt
+ * and no waiting (history needs no database). */
+static void history_rows(struct ctx *c, int connected, struct ledger_rows *rows)
+{
+	struct db_opts o = { 0 };
+
+	if (!connected) {
+		struct err e = { 0 };
+
+		if (!c->cfg.database_url)
+			return;
+		/* history reads no URL before it is needed (URL_ON_DEMAND): a
+		 * placeholder sqlalchemy.url just means no ledger to show */
+		if (!c->url_parsed) {
+			if (config_database_url(&c->cfg, &c->url, &e) < 0)
+				return;
+			c->url_parsed = 1;
+		}
+		o.application_name = "prestart";
+		o.connect_timeout_s = 5;
+		if (db_open(&c->db, &c->url, &o) < 0) {
+			db_close(&c->db);
+			return;
+		}
+		c->db_opened = 1;
+	}
+	ctx_ledger_rows(c, rows);
 }
 
 static int connect_and_read(struct ctx *c, struct strlist *heads)
@@ -71,18 +123,22 @@ int cmd_current(struct ctx *c)
 	struct strlist heads = { 0 };
 	struct revptrs cur = { 0 };
 	struct graph_fmt f = { 0 };
+	struct ledger_rows rows = { 0 };
 	int rc;
 
 	if ((rc = connect_and_read(c, &heads)))
 		goto out;
 	f.verbose = c->cli->verbose;
 	f.tree_indicators = 1;
-	if (f.verbose)
+	if (f.verbose) {
+		ctx_ledger_rows(c, &rows);
 		out("Current revision(s) for %s:\n", c->url.masked);
+	}
 	graph_all_current(c->g, &heads, &cur);
 	for (size_t i = 0; i < cur.n; i++)
-		print_rev(c, cur.v[i], &f);
+		print_rev_ledger(c, cur.v[i], &f, &rows);
 out:
+	ledger_rows_release(&rows);
 	revptrs_free(&cur);
 	strlist_free(&heads);
 	return rc;
@@ -93,6 +149,7 @@ int cmd_history(struct ctx *c)
 	struct strlist heads = { 0 };
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
+	struct ledger_rows rows = { 0 };
 	const char *range = c->cli->range;
 	int rc = 0, need_db;
 
@@ -111,9 +168,12 @@ int cmd_history(struct ctx *c)
 	f.include_branches = f.include_doc = f.include_parents = f.tree_indicators = 1;
 	f.head_indicators = c->cli->indicate_current;
 	f.current = need_db ? &heads : NULL;
+	if (f.verbose)
+		history_rows(c, need_db, &rows);
 	for (size_t i = 0; i < revs.n; i++)
-		print_rev(c, revs.v[i], &f);
+		print_rev_ledger(c, revs.v[i], &f, &rows);
 out:
+	ledger_rows_release(&rows);
 	revptrs_free(&revs);
 	strlist_free(&heads);
 	return rc;
@@ -230,6 +290,34 @@ static void json_list(struct sbuf *b, const char *key, const struct strlist *l)
 	sbuf_addc(b, ']');
 }
 
+/* "applied": when, how long and by whom each current revision was
+ * applied, from the ledger (SPEC §7.3); revisions without a row are left
+ * out. */
+static void json_applied(struct sbuf *b, const struct strlist *heads,
+			 const struct ledger_rows *rows)
+{
+	int first = 1;
+
+	sbuf_adds(b, ",\"applied\":[");
+	for (size_t i = 0; i < heads->n; i++) {
+		const struct ledger_row *r = ledger_rows_find(rows, heads->v[i]);
+
+		if (!r)
+			continue;
+		sbuf_adds(b, first ? "{\"revision\":" : ",{\"revision\":");
+		first = 0;
+		sbuf_add_json_str(b, r->revision);
+		sbuf_adds(b, ",\"applied_at\":");
+		sbuf_add_json_str(b, r->applied_at ? r->applied_at : "");
+		sbuf_addf(b, ",\"duration_ms\":%lld,\"applied_by\":", r->duration_ms);
+		sbuf_add_json_str(b, r->applied_by ? r->applied_by : "");
+		sbuf_adds(b, ",\"prestart_version\":");
+		sbuf_add_json_str(b, r->prestart_version ? r->prestart_version : "");
+		sbuf_addc(b, '}');
+	}
+	sbuf_addc(b, ']');
+}
+
 int cmd_status(struct ctx *c)
 {
 	struct strlist heads = { 0 }, head_ids = { 0 }, pending = { 0 };
@@ -237,6 +325,7 @@ int cmd_status(struct ctx *c)
 	struct sbuf b = { 0 };
 	struct plan p;
 	struct db_opts o = { 0 };
+	struct ledger_rows rows = { 0 };
 	int rc, exists = 0, reachable = 0;
 	char *error = NULL;
 
@@ -260,12 +349,15 @@ int cmd_status(struct ctx *c)
 			error = xstrdup(c->e.msg);
 		for (size_t i = 0; i < p.n; i++)
 			strlist_push(&pending, p.steps[i].rev->id);
+		if (!error)
+			ctx_ledger_rows(c, &rows);
 	}
 	sbuf_addf(&b, "{\"reachable\":%s,\"database\":", reachable ? "true" : "false");
 	sbuf_add_json_str(&b, c->url.masked);
 	json_list(&b, "current", &heads);
 	json_list(&b, "heads", &head_ids);
 	json_list(&b, "pending", &pending);
+	json_applied(&b, &heads, &rows);
 	sbuf_addf(&b, ",\"at_head\":%s,\"error\":", reachable && !error && p.n == 0 ? "true" : "false");
 	if (error)
 		sbuf_add_json_str(&b, error);
@@ -276,6 +368,7 @@ int cmd_status(struct ctx *c)
 	rc = reachable && !error ? 0 : 1;
 	sbuf_free(&b);
 	free(error);
+	ledger_rows_release(&rows);
 	plan_release(&p);
 	revptrs_free(&hr);
 	strlist_free(&heads);

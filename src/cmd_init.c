@@ -83,6 +83,20 @@ static const struct init_setting settings[] = {
 	  "Refuse .py revisions without a fresh compiled SQL file (exit 3) instead\n"
 	  "of running them through Alembic (--require-compiled,\n"
 	  "PRESTART_REQUIRE_COMPILED).\n" },
+	{ "ledger", "",
+	  "Keep the ledger of applied revisions: when, how long, by whom, their\n"
+	  "checksum and downgrade SQL: on or off (PRESTART_LEDGER; empty: on, except\n"
+	  "for .py projects on SQLite).\n" },
+	{ "ledger_schema", "prestart",
+	  "PostgreSQL schema of the ledger table 'history' (--ledger-schema,\n"
+	  "PRESTART_LEDGER_SCHEMA).\n" },
+	{ "if_ahead", "run",
+	  "The database holds revisions this image does not know (a rollback): run\n"
+	  "the app when the ledger proves it safe, or fail (--if-ahead,\n"
+	  "PRESTART_IF_AHEAD).\n" },
+	{ "checksum", "warn",
+	  "An applied revision file edited since it ran: warn, fail or off\n"
+	  "(--checksum, PRESTART_CHECKSUM).\n" },
 	{ NULL, NULL, NULL }
 };
 

@@ -269,6 +269,7 @@ static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 	nr.message = c->cli->message;
 	nr.labels = &labels;
 	nr.depends = &deps;
+	nr.compat = c->cli->compat;
 	text = offline_revision_text(&nr);
 	slug = offline_slug(c->cli->message, SLUG_MAX);
 	path = xasprintf("%s%s%s_%s.sql", dir, str_has_suffix(dir, "/") ? "" : "/", id, slug);
@@ -311,6 +312,10 @@ int cmd_revision(struct ctx *c)
 	const char *head = c->cli->head ? c->cli->head : "head";
 	int rc;
 
+	if (c->cli->compat && strcmp(c->cli->compat, "breaking") &&
+	    strcmp(c->cli->compat, "compatible"))
+		return usage_error("invalid value '%s' for --compat (expected breaking or compatible)",
+				   c->cli->compat);
 	if ((rc = init_load_scripts(c)))
 		return rc;
 	if (ctx_has_py(c))

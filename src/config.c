@@ -27,7 +27,8 @@ static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
 	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
-	"alembic_config", "python", "require_compiled", "termination_log", NULL
+	"alembic_config", "python", "require_compiled", "termination_log",
+	"ledger", "ledger_schema", "if_ahead", "checksum", NULL
 };
 
 const char *const *config_keys(void)
@@ -811,6 +812,53 @@ int config_database_url(const struct config *c, struct dburl *u, struct err *e)
 		       c->database_url_source, msg, c->database_url_key);
 }
 
+/* SPEC §7.3: ledger, ledger_schema, if_ahead, checksum. */
+static int load_ledger_settings(struct config *c, const struct config_flags *flags,
+				const struct loader *L, struct err *e)
+{
+	struct val v;
+	int r;
+
+	r = pick(L, NULL, NULL, "PRESTART_LEDGER", "ledger", NULL, &v, e);
+	if (r > 0 && config_parse_bool(v.s, &c->ledger) < 0)
+		r = val_invalid(&v, "boolean", " (expected on or off)", e);
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	if (pick_string(L, "--ledger-schema", flags->ledger_schema, "PRESTART_LEDGER_SCHEMA",
+			"ledger_schema", NULL, &c->ledger_schema, e) < 0)
+		return -1;
+	if (strlen(c->ledger_schema) > 63)
+		return err_set(e, ERR_USAGE, "ledger schema '%s' exceeds 63 bytes", c->ledger_schema);
+
+	r = pick(L, "--if-ahead", flags->if_ahead, "PRESTART_IF_AHEAD", "if_ahead", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "run"))
+			c->if_ahead_fail = 0;
+		else if (!strcasecmp(v.s, "fail"))
+			c->if_ahead_fail = 1;
+		else
+			r = val_invalid(&v, "if-ahead policy", " (expected run or fail)", e);
+	}
+	val_free(&v);
+	if (r < 0)
+		return -1;
+
+	r = pick(L, "--checksum", flags->checksum, "PRESTART_CHECKSUM", "checksum", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "warn"))
+			c->checksum = CHECKSUM_WARN;
+		else if (!strcasecmp(v.s, "fail"))
+			c->checksum = CHECKSUM_FAIL;
+		else if (!strcasecmp(v.s, "off"))
+			c->checksum = CHECKSUM_OFF;
+		else
+			r = val_invalid(&v, "checksum policy", " (expected warn, fail or off)", e);
+	}
+	val_free(&v);
+	return r < 0 ? -1 : 0;
+}
+
 static int load_settings(struct config *c, const struct config_flags *flags,
 			 const struct loader *L, struct err *e)
 {
@@ -915,7 +963,7 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 		if (r < 0)
 			return -1;
 	}
-	return 0;
+	return load_ledger_settings(c, flags, L, e);
 }
 
 void config_flags_init(struct config_flags *f)
@@ -943,6 +991,8 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->wait_timeout_ms = 60000;
 	c->alembic_command = xstrdup("alembic");
 	c->python = xstrdup("/usr/bin/python3");
+	c->ledger = -1;
+	c->ledger_schema = xstrdup("prestart");
 
 	r = open_files(c, flags, &main_ini, &alembic_ini, &L, e);
 	if (r == 0)
@@ -973,5 +1023,6 @@ void config_release(struct config *c)
 	strlist_free(&c->after_upgrade);
 	free(c->alembic_command);
 	free(c->python);
+	free(c->ledger_schema);
 	memset(c, 0, sizeof(*c));
 }

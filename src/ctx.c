@@ -6,6 +6,7 @@
 
 #include "prestart/ctx.h"
 #include "prestart/init.h"
+#include "prestart/ledger.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
 #include "prestart/scriptdir.h"
@@ -252,6 +253,42 @@ int ctx_reconnect(struct ctx *c, struct err *e)
 	return rc;
 }
 
+/* heads->v[i] is a revision no script knows: the database is ahead of
+ * this image (SPEC §7.3).  Run on it when the ledger proves that safe and
+ * flags allow; else refuse, saying why and what undoes it. */
+static int ctx_ahead(struct ctx *c, struct strlist *heads, size_t i, unsigned flags)
+{
+	struct ledger_ahead a;
+	char *names;
+
+	if (ctx_judge_ahead(c, heads, &a) < 0) {
+		strlist_free(heads);
+		return ctx_fail(c);
+	}
+	if ((flags & READ_AHEAD_OK) && a.proven && !c->cfg.if_ahead_fail) {
+		names = strlist_join(&a.unknown, ", ");
+		log_event(LOG_WARN, "ahead",
+			  (struct log_field[]){ LFS("revisions", names), { 0 } },
+			  "the database is ahead of this image: %s (recorded in the ledger as "
+			  "descending from this image's revisions, none breaking); running "
+			  "without migrating",
+			  names);
+		free(names);
+		ledger_ahead_release(&a);
+		c->ahead = 1;
+		return 0;
+	}
+	err_set(&c->e, ERR_SCRIPT,
+		"the database is at revision '%s', which no revision script knows (looked in %s)%s%s%s",
+		heads->v[i], c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "",
+		a.explain ? "; " : "", a.explain ? a.explain : "",
+		(flags & READ_AHEAD_OK) && a.proven ? " (--if-ahead fail)" : "");
+	ledger_ahead_release(&a);
+	/* as on every other failure, the caller gets nothing to free */
+	strlist_free(heads);
+	return ctx_fail(c);
+}
+
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
 		   unsigned flags)
 {
@@ -283,16 +320,10 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marke
 			return rc;
 	}
 	/* stamp --purge replaces whatever is there, known or not. */
-	for (size_t i = 0; c->g && !c->cli->purge && i < heads->n; i++) {
-		if (!graph_find(c->g, heads->v[i])) {
-			err_set(&c->e, ERR_SCRIPT,
-				"the database is at revision '%s', which no revision script knows "
-				"(looked in %s)",
-				heads->v[i], c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "");
-			/* as on every other failure, the caller gets nothing to free */
-			strlist_free(heads);
-			return ctx_fail(c);
-		}
+	for (size_t i = 0; c->g && !c->cli->purge && !(flags & READ_KEEP_UNKNOWN) && i < heads->n;
+	     i++) {
+		if (!graph_find(c->g, heads->v[i]))
+			return ctx_ahead(c, heads, i, flags);
 	}
 	return 0;
 }

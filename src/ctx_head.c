@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "prestart/ctx.h"
+#include "prestart/ledger.h"
 #include "prestart/log.h"
 
 #define HEAD_POLL_FIRST_MS 100
@@ -42,18 +43,37 @@ static const char *unknown_head(const struct ctx *c, const struct strlist *heads
 	return NULL;
 }
 
-/* The database is ahead of this image (a newer release migrated it).
- * Returns 0 to carry on as if at head, or an exit status.
- *
- * HOOK --if-ahead (SPEC §7.3, being built with the ledger): the decision
- * for the "ahead" case belongs here.  Until then ahead is exit 3, with the
- * message ctx_read_heads gives for the same state. */
-static int head_ahead(struct ctx *c, const char *rev)
+/* The database is ahead of the scripts (a rollback of the image): SPEC
+ * §7.3's --if-ahead decides, on the ledger's proof, as for run.  0 to exec
+ * the application, or an exit status (3, the reason and the way out in the
+ * message). */
+static int head_ahead(struct ctx *c, const struct strlist *heads, const char *rev)
 {
-	err_set(&c->e, ERR_SCRIPT,
-		"the database is at revision '%s', which no revision script knows (looked in %s)",
-		rev, c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "");
-	return ctx_fail(c);
+	struct ledger_ahead a;
+	char *names;
+	int rc = 0;
+
+	if (ctx_judge_ahead(c, heads, &a) < 0)
+		return ctx_fail(c);
+	if (a.proven && !c->cfg.if_ahead_fail) {
+		names = strlist_join(&a.unknown, ", ");
+		log_event(LOG_WARN, "ahead", (struct log_field[]){ LFS("revisions", names), { 0 } },
+			  "the database is ahead of this image: %s (recorded in the ledger as "
+			  "descending from this image's revisions, none breaking); running "
+			  "without migrating",
+			  names);
+		free(names);
+	} else {
+		err_set(&c->e, ERR_SCRIPT,
+			"the database is at revision '%s', which no revision script knows "
+			"(looked in %s)%s%s%s",
+			rev, c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "",
+			a.explain ? "; " : "", a.explain ? a.explain : "",
+			a.proven ? " (--if-ahead fail)" : "");
+		rc = ctx_fail(c);
+	}
+	ledger_ahead_release(&a);
+	return rc;
 }
 
 /* One read of the version table, connecting again when the connection was
@@ -112,7 +132,7 @@ int ctx_wait_head(struct ctx *c, char **revision)
 			break;
 		}
 		if (r == 0 && (ahead = unknown_head(c, &heads))) {
-			rc = head_ahead(c, ahead);
+			rc = head_ahead(c, &heads, ahead);
 			if (rc == 0) {
 				*revision = strlist_join(&heads, ",");
 				strlist_free(&heads);

@@ -17,9 +17,10 @@
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
+	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
-	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT,
+	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT, O_COMPAT,
 	O_DIALECT, O_URL, O_XARG, /* compile */
 	O_LOCAL_END
 };
@@ -45,6 +46,9 @@ static const struct option_def options[] = {
 	{ "transaction-per-migration", 0, 0, O_TPM },
 	{ "after", 0, 1, O_AFTER },
 	{ "termination-log", 0, 1, O_TERMLOG },
+	{ "ledger-schema", 0, 1, O_LEDGER_SCHEMA },
+	{ "if-ahead", 0, 1, O_IF_AHEAD },
+	{ "checksum", 0, 1, O_CHECKSUM },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -64,6 +68,7 @@ static const struct option_def options[] = {
 	{ "dialect", 0, 1, O_DIALECT },
 	{ "url", 0, 1, O_URL },
 	{ "x", 'x', 1, O_XARG },
+	{ "compat", 0, 1, O_COMPAT },
 	{ NULL, 0, 0, 0 }
 };
 
@@ -115,13 +120,15 @@ static const struct command commands[] = {
 	  .max_args = 1, .arg_usage = "a revision argument" },
 	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS, .opts = L(O_PURGE) | L(O_SQL),
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
+	{ .name = "rollback", .fn = cmd_rollback, .flags = NEED_SCRIPTS | NEED_DB,
+	  .opts = L(O_SQL) },
 	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
 	 * versions directory is not there yet has no revisions (init.h) */
 	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
-		  L(O_SPLICE) | L(O_VERSION_PATH) },
+		  L(O_SPLICE) | L(O_VERSION_PATH) | L(O_COMPAT) },
 	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
@@ -149,10 +156,13 @@ static const char usage_text[] =
 	"  history [-r A:B] [-v] [-i]  revision scripts, newest first\n"
 	"  heads [-v], branches [-v], show REV\n"
 	"  stamp REV... [--purge]   set the version table without running migrations\n"
+	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
+	"                           downgrade SQL the ledger archived\n"
 	"  check                    exit 0 at head, 1 when revisions are pending\n"
 	"  status                   one JSON object: reachability, current, heads, pending\n"
 	"  revision -m MSG [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
-	"           [--splice] [--version-path DIR]  write a new SQL revision file\n"
+	"           [--splice] [--version-path DIR] [--compat breaking]\n"
+	"                           write a new SQL revision file\n"
 	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
 	"  compile [--dialect D]... [--url URL] [-x ARG]...\n"
@@ -174,6 +184,9 @@ static const char usage_text[] =
 	"      --require-compiled   refuse .py revisions without a fresh compiled SQL file\n"
 	"      --termination-log F  write why prestart exited there, as JSON (default\n"
 	"                           /dev/termination-log when writable)\n"
+	"      --ledger-schema S    PostgreSQL schema of the ledger (default prestart)\n"
+	"      --if-ahead run|fail  database ahead of the scripts: run the app if proven safe\n"
+	"      --checksum warn|fail|off  applied revision files edited since they ran\n"
 	"\n"
 	"exit codes: 0 ok, 1 migration/hook failed (check: pending), 2 usage/configuration,\n"
 	"  3 scripts or version table inconsistent, 4 lock timeout, 124 wait timeout,\n"
@@ -231,6 +244,9 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;
 	case O_AFTER: strlist_push(&cli->flags.after_upgrade, val); break;
 	case O_TERMLOG: cli->flags.termination_log = val; break;
+	case O_LEDGER_SCHEMA: cli->flags.ledger_schema = val; break;
+	case O_IF_AHEAD: cli->flags.if_ahead = val; break;
+	case O_CHECKSUM: cli->flags.checksum = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;
@@ -250,6 +266,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_DIALECT: strlist_push(&cli->dialects, val); break;
 	case O_URL: cli->render_url = val; break;
 	case O_XARG: strlist_push(&cli->xargs, val); break;
+	case O_COMPAT: cli->compat = val; break;
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/ledger.h"
 #include "prestart/log.h"
 #include "prestart/script.h"
 #include "prestart/sqlsplit.h"
@@ -208,6 +209,10 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		}
 		if (apply_ops(db, p, s, o, e) < 0)
 			goto error;
+		if (o->ledger && ledger_record(o->ledger, db, s->rev, s->upgrade, now_ms() - ts) < 0) {
+			db_fail(db, "cannot write the ledger", e);
+			goto error;
+		}
 		if (o->per_migration || !transactional) {
 			if (db_commit(db) < 0) {
 				db_fail(db, "cannot commit", e);

@@ -208,8 +208,10 @@ char *offline_revision_text(const struct offline_revision *r)
 	sbuf_addc(&b, '\n');
 	add_list(&b, "Branch Labels", r->labels);
 	add_list(&b, "Depends On", r->depends);
-	sbuf_adds(&b, "-- Transactional: true\n"
-		      "\n"
+	sbuf_adds(&b, "-- Transactional: true\n");
+	if (r->compat && !strcmp(r->compat, "breaking"))
+		sbuf_adds(&b, "-- Compat: breaking\n");
+	sbuf_adds(&b, "\n"
 		      "-- +upgrade\n"
 		      "\n"
 		      "\n"

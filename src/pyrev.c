@@ -402,10 +402,10 @@ static void decode_string(const char *s, size_t n, int raw, struct sbuf *b)
 	}
 }
 
-enum pyname { N_REVISION, N_DOWN, N_LABELS, N_DEPENDS, N_COUNT };
+enum pyname { N_REVISION, N_DOWN, N_LABELS, N_DEPENDS, N_COMPAT, N_COUNT };
 
 static const char *const pynames[N_COUNT] = {
-	"revision", "down_revision", "branch_labels", "depends_on",
+	"revision", "down_revision", "branch_labels", "depends_on", "prestart_compat",
 };
 
 struct value {
@@ -609,6 +609,18 @@ static int apply(struct parser *ps, enum pyname n, int line, struct value *v,
 				       "(1-32 characters of A-Z a-z 0-9 _ . -)",
 				       ps->path, line, v->items.v[0]);
 		rev->id = xstrdup(v->items.v[0]);
+		return 0;
+	}
+	if (n == N_COMPAT) {
+		/* SPEC §7.3's mark, for prestart only (Alembic ignores it). */
+		if (v->is_none)
+			return 0;
+		if (!v->is_str || (strcmp(v->items.v[0], "breaking") &&
+				   strcmp(v->items.v[0], "compatible")))
+			return err_set(ps->e, ERR_SCRIPT,
+				       "%s:%d: 'prestart_compat' must be \"breaking\" or \"compatible\"",
+				       ps->path, line);
+		rev->compat_breaking = !strcmp(v->items.v[0], "breaking");
 		return 0;
 	}
 	if (v->is_none)

@@ -66,11 +66,14 @@ static int marker(const struct line *l)
 	return 0;
 }
 
-enum hkey { H_ID, H_REVISES, H_DATE, H_MESSAGE, H_LABELS, H_DEPENDS, H_TRANSACTIONAL, H_NKEYS };
+enum hkey {
+	H_ID, H_REVISES, H_DATE, H_MESSAGE, H_LABELS, H_DEPENDS, H_TRANSACTIONAL, H_COMPAT,
+	H_NKEYS
+};
 
 static const char *const hkey_names[H_NKEYS] = {
 	"Revision ID", "Revises", "Create Date", "Message", "Branch Labels", "Depends On",
-	"Transactional",
+	"Transactional", "Compat",
 };
 
 /* Compare a header key case-insensitively, any run of blanks matching one
@@ -203,6 +206,15 @@ static int set_header(const char *path, int lineno, enum hkey k, const char *v,
 		if (parse_bool(v, &rev->transactional) < 0)
 			return err_set(e, ERR_SCRIPT,
 				       "%s:%d: invalid 'Transactional' value '%s' (want true or false)",
+				       path, lineno, v);
+		return 0;
+	case H_COMPAT:
+		/* SPEC §7.3: older application versions cannot run on it. */
+		if (!strcasecmp(v, "breaking"))
+			rev->compat_breaking = 1;
+		else if (*v && strcasecmp(v, "compatible"))
+			return err_set(e, ERR_SCRIPT,
+				       "%s:%d: invalid 'Compat' value '%s' (want breaking or compatible)",
 				       path, lineno, v);
 		return 0;
 	case H_NKEYS:

@@ -19,6 +19,7 @@ int cmd_heads(struct ctx *c);
 int cmd_branches(struct ctx *c);
 int cmd_show(struct ctx *c);
 int cmd_check(struct ctx *c);
+int cmd_rollback(struct ctx *c);
 int cmd_status(struct ctx *c);
 int cmd_healthcheck(struct ctx *c);
 int cmd_revision(struct ctx *c);

@@ -21,7 +21,8 @@
  *               newlines), lock_timeout, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
  *               line), alembic_command, alembic_config, python,
- *               require_compiled, termination_log.  Any other key is an
+ *               require_compiled, termination_log, ledger, ledger_schema,
+ *               if_ahead, checksum.  Any other key is an
  *               error.
  *   [alembic]   script_location, version_locations split by
  *               version_path_separator as Alembic does (unset: blanks or
@@ -79,6 +80,12 @@ struct config {
 				     * into argv like alembic_command */
 	int require_compiled;       /* a .py revision to run without a fresh compiled
 				     * file is an error (exit 3) */
+	/* The ledger (SPEC §7.3). */
+	int ledger;                 /* -1 default (on, except .py projects on
+				     * SQLite), 0 off, 1 on */
+	char *ledger_schema;        /* default "prestart" (PostgreSQL) */
+	int if_ahead_fail;          /* --if-ahead fail (default run: 0) */
+	enum checksum_mode { CHECKSUM_WARN = 0, CHECKSUM_FAIL, CHECKSUM_OFF } checksum;
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -97,6 +104,9 @@ struct config_flags {
 	int transaction_per_migration; /* -1 not given, else 0/1 */
 	struct strlist after_upgrade;
 	int require_compiled;          /* -1 not given, else 0/1 */
+	const char *ledger_schema;
+	const char *if_ahead;
+	const char *checksum;
 };
 
 void config_flags_init(struct config_flags *f);

@@ -42,6 +42,7 @@ struct cli {
 				* database URL (the others check it only when
 				* they connect, as history -i does) */
 	int wait_head;         /* wait --head */
+	const char *compat;    /* revision --compat */
 };
 
 struct ctx {
@@ -62,6 +63,9 @@ struct ctx {
 	struct health *health;
 	volatile sig_atomic_t *stop;
 	struct err e;
+	/* ctx_read_heads found the database ahead of the scripts and the
+	 * ledger proved it safe to run on (SPEC §7.3, --if-ahead run). */
+	int ahead;
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -91,6 +95,12 @@ enum {
 	/* Nothing is held on the connection yet (no lock, no transaction):
 	 * a lost one may be replaced, waiting again under --wait-timeout. */
 	READ_MAY_RECONNECT = 1 << 0,
+	/* Revisions the scripts do not know are judged by --if-ahead: when
+	 * the ledger proves them safe, warn, set c->ahead and return 0. */
+	READ_AHEAD_OK = 1 << 1,
+	/* Revisions the scripts do not know are returned, not refused
+	 * (rollback). */
+	READ_KEEP_UNKNOWN = 1 << 2,
 };
 
 /* Read the version table; every head must be known to the scripts (exit 3
@@ -105,6 +115,31 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marke
  * saying what to check and what to stamp.  stamping = 1: log that the
  * marker is about to be cleared instead.  Returns 0 or an exit status. */
 int ctx_check_pending(struct ctx *c, int stamping);
+struct ledger;
+struct ledger_ahead;
+
+/* The ledger (SPEC §7.3), src/ctx_ledger.c.  Is it in use for this
+ * project and database (the `ledger` setting; by default on, except for
+ * .py projects on SQLite)? */
+int ctx_ledger_wanted(const struct ctx *c);
+/* Fill *l for the configured version table (ledger_release() it); l->on
+ * follows ctx_ledger_wanted. */
+void ctx_ledger_init(struct ctx *c, struct ledger *l);
+/* Read the ledger and judge heads (ledger_judge_ahead).  0, or -1 with
+ * c->e filled. */
+int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a);
+/* Under the lock, before a plan is applied to the version table at
+ * heads: create the ledger when missing (one warning when it cannot be),
+ * drop the rows of revisions no longer applied, then compare the
+ * checksums of applied revisions (--checksum).  Returns 0 or an exit
+ * status (3 for --checksum fail). */
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *heads);
+struct ledger_rows;
+/* The ledger's rows for the version table, for display (current -v,
+ * history -v, status): a failure is logged as a warning, *rows left
+ * empty, -1 returned. */
+int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows);
+
 /* Stop the health endpoint, close the connection, free what ctx_load
  * loaded; c may be partly loaded, and may be released twice. */
 void ctx_release(struct ctx *c);
@@ -141,9 +176,11 @@ int ctx_offline(struct ctx *c, enum move how);
 int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
 
 /* Apply plan p (already computed) under the lock and the current
- * connection with the configured transaction mode; logs the summary.
- * Returns 0 or an exit status.  (src/ctx_migrate.c) */
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what);
+ * connection with the configured transaction mode, writing the ledger l
+ * (NULL: none) in the same transactions; logs the summary.  Returns 0 or
+ * an exit status.  (src/ctx_migrate.c) */
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
+		   const struct ledger *l);
 /* Apply a plan holding Alembic .py revisions by running Alembic (how:
  * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
  * table reached p->end_heads.  Returns 0 or an exit status.
@@ -160,7 +197,8 @@ struct compiled_run;
  * one `alembic upgrade|downgrade <rev>`, in plan order and under the lock
  * already held.  With require_compiled, a revision without a fresh file is
  * exit 3 before anything runs.  Returns 0 or an exit status. */
-int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target);
+int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
+		       const struct ledger *l);
 
 /* For `--sql`: when every .py step of p has a fresh compiled file, set
  * *ready, fill *run (the files) and *native (p's steps running them);

@@ -19,6 +19,8 @@
 #include "prestart/plan.h"
 #include "prestart/status.h"
 
+struct ledger;
+
 struct migrate_opts {
 	int per_migration;
 	const char *schema;  /* version table schema, or NULL */
@@ -28,6 +30,10 @@ struct migrate_opts {
 	struct status *st;   /* may be NULL */
 	int clear_pending;   /* drop the interrupted-revision marker (stamp) in
 			      * the transaction that writes the version table */
+	/* The ledger (ledger.h): each step's row is written or removed with
+	 * its version-table operations, in the same transaction.  NULL, or
+	 * off: none. */
+	const struct ledger *ledger;
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs

@@ -28,6 +28,9 @@ struct revision {
 	int upgrade_line;
 	char *downgrade_sql;
 	int downgrade_line;
+	/* `-- Compat: breaking` / `prestart_compat = "breaking"` (SPEC §7.3):
+	 * older application versions cannot run against this revision. */
+	int compat_breaking;
 };
 
 /* Free what rev owns and leave it empty (transactional = 1), ready for

@@ -210,18 +210,23 @@ def _norm_sqlite_sql(sql):
 
 def schema_dump(db):
     """The schema, without the database's own name: pg_dump --schema-only
-    without comments and settings, or sqlite_master's statements."""
+    without comments and settings, or sqlite_master's statements.  prestart's
+    own bookkeeping (the ledger and lease tables, SPEC §7.1/§7.3: the schema
+    prestart, or <version table>_history on SQLite) is not the application's
+    schema and is left out."""
     if db.kind == "sqlite":
         conn = sqlite3.connect(db.path)
         try:
             rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
-                                "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name").fetchall()
+                                "WHERE name NOT LIKE 'sqlite_%' AND tbl_name NOT LIKE "
+                                "'%\\_history' ESCAPE '\\' ORDER BY type, name").fetchall()
         finally:
             conn.close()
         return [(t, n, tb, _norm_sqlite_sql(s or "")) for t, n, tb, s in rows]
     c = db.cluster
     cp = subprocess.run(["pg_dump", "--schema-only", "--no-owner", "--no-privileges",
-                         "-h", c.sockdir, "-p", str(c.port), "-U", "postgres", db.name],
+                         "--exclude-schema=prestart", "-h", c.sockdir, "-p", str(c.port),
+                         "-U", "postgres", db.name],
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
     out = []

@@ -292,9 +292,13 @@ class Database:
             self.query(sql, user=APP_ROLE)
 
     def tables(self):
+        """The application's tables.  prestart's ledger (SPEC §7.3) is left
+        out: on PostgreSQL it lives in its own schema, on SQLite it is
+        <version table>_history."""
         if self.kind == "sqlite":
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table' "
-                              "AND name NOT LIKE 'sqlite_%'")
+                              "AND name NOT LIKE 'sqlite_%%' AND name <> '%s_history'"
+                              % self.version_table)
         else:
             rows = self.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         return {r[0] for r in rows}

@@ -110,7 +110,23 @@ def check_consistent(db, per_migration, logged, why):
         # One transaction: all or nothing.
         assert n in (0, N), why + "\nversion table at %r" % versions
     assert not any(t.endswith("_pending") for t in db.tables()), why
+    # the ledger is written in the version table's transaction (SPEC §7.3)
+    assert ledger_revisions(db) == sorted(IDS[:n]), why + "\nversion table at %r" % versions
     return n
+
+
+def ledger_revisions(db):
+    """The ledger's rows ([] before it exists: it is made before the
+    migration's transaction, so a kill can leave it empty, never ahead)."""
+    if db.kind == "sqlite":
+        if not db.query("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version_history'"):
+            return []
+        q = "SELECT revision FROM alembic_version_history"
+    else:
+        if not db.query("SELECT to_regclass('prestart.history')")[0][0]:
+            return []
+        q = "SELECT revision FROM prestart.history"
+    return sorted(r[0] for r in db.query(q))
 
 
 @pytest.mark.parametrize("per_migration", [False, True], ids=["one-tx", "per-migration"])

@@ -319,7 +319,9 @@ def test_readme_start_a_new_project(tmp_path):
                         stderr=subprocess.PIPE, text=True, timeout=120)
     assert cp.returncode == 0, describe(cp)
     # the application's own output: sqlite3 listing the tables
-    assert re.search(r"^alembic_version\s+users\s*$", cp.stdout, re.M), describe(cp)
+    # (alembic_version_history: the ledger, SPEC §7.3)
+    assert re.search(r"^alembic_version\s+(alembic_version_history\s+)?users\s*$", cp.stdout,
+                     re.M), describe(cp)
     revs = os.listdir(str(work / "migrations" / "versions"))
     assert len(revs) == 1 and revs[0].endswith("_create_users.sql"), revs
     conn = sqlite3.connect(str(work / "app.db"))

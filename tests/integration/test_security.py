@@ -27,12 +27,15 @@ ODD_NAMES = [
 
 
 def table_names(db):
-    """Every table of the database, schema-qualified on PostgreSQL."""
+    """Every table of the database, schema-qualified on PostgreSQL, but
+    prestart's ledger (SPEC §7.3: prestart.history, <version table>_history
+    on SQLite)."""
     if db.kind == "sqlite":
-        return {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not r[0].endswith("_history")}
     return {"%s.%s" % r for r in db.query(
         "SELECT schemaname, tablename FROM pg_tables "
-        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")}
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'prestart')")}
 
 
 def quote(name):

@@ -158,6 +158,10 @@ static void same_config(const struct config *a, const struct config *b)
 	assert_int_equal(a->transaction_per_migration, b->transaction_per_migration);
 	same_list(&a->after_upgrade, &b->after_upgrade);
 	same_str(a->alembic_command, b->alembic_command);
+	assert_int_equal(a->ledger, b->ledger);
+	same_str(a->ledger_schema, b->ledger_schema);
+	assert_int_equal(a->if_ahead_fail, b->if_ahead_fail);
+	assert_int_equal(a->checksum, b->checksum);
 }
 
 /* The file and config_load's list of keys cannot drift apart. */

@@ -310,6 +310,25 @@ static void test_legacy_names(void **state)
 				   "no module-level 'revision = ...'");
 }
 
+/* SPEC §7.3's compat mark, read natively. */
+static void test_compat_mark(void **state)
+{
+	struct revision rev;
+
+	(void)state;
+	parse_ok("revision = 'a'\ndown_revision = None\nprestart_compat = \"breaking\"\n", &rev);
+	assert_int_equal(rev.compat_breaking, 1);
+	revision_release(&rev);
+	parse_ok("revision = 'a'\ndown_revision = None\nprestart_compat = 'compatible'\n", &rev);
+	assert_int_equal(rev.compat_breaking, 0);
+	revision_release(&rev);
+	parse_ok("revision = 'a'\ndown_revision = None\n", &rev);
+	assert_int_equal(rev.compat_breaking, 0);
+	revision_release(&rev);
+	parse_fails("revision = 'a'\ndown_revision = None\nprestart_compat = 'maybe'\n",
+		    "v/x.py:3: 'prestart_compat' must be \"breaking\" or \"compatible\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_value_errors),
 		cmocka_unit_test(test_metadata_errors),
 		cmocka_unit_test(test_legacy_names),
+		cmocka_unit_test(test_compat_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

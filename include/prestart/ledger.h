@@ -1,0 +1,133 @@
+/* ledger.h - what ran, when, by whom, and how to undo it (SPEC §7.3).
+ *
+ * Beside the version table (which stays exactly Alembic's) prestart keeps
+ * one row per applied revision and version table:
+ *
+ *   PostgreSQL  <ledger_schema>.history   (default schema "prestart")
+ *   SQLite      <version_table>_history   (beside the version table)
+ *
+ *   version_table     the schema-qualified version table the row belongs to
+ *   revision          the revision id
+ *   down_revisions    its Revises, comma-separated ("" for a base)
+ *   checksum          ledger_checksum() of the upgrade text, or NULL
+ *   downgrade_sql     the downgrade section, or NULL (delegated .py)
+ *   compat            "breaking" or NULL
+ *   applied_at        text timestamp, UTC
+ *   duration_ms       how long the upgrade took
+ *   applied_by        "<application_name> <host>"
+ *   prestart_version
+ *
+ * Rows are written and removed by migrate.c in the transaction that writes
+ * the version table, so both survive or vanish together.  Alembic never
+ * reads the ledger; revisions it applies simply have no row.
+ */
+#ifndef PRESTART_LEDGER_H
+#define PRESTART_LEDGER_H
+
+#include "prestart/db.h"
+#include "prestart/graph.h"
+#include "prestart/script.h"
+
+#define LEDGER_DEFAULT_SCHEMA "prestart"
+
+/* Where the ledger lives, and whether it is in use (on = 0 after a failed
+ * ledger_prepare: one warning, then the run goes on without it). */
+struct ledger {
+	int on;
+	enum db_kind kind;
+	const char *schema;    /* PostgreSQL ledger schema (borrowed) */
+	const char *vt_schema; /* version table schema, or NULL (borrowed) */
+	const char *vt_table;  /* version table (borrowed) */
+	char *applied_by;      /* owned: ledger_release() */
+};
+
+/* One ledger row; strings owned (ledger_rows_release). */
+struct ledger_row {
+	char *revision;
+	struct strlist down;
+	char *checksum;      /* NULL: none recorded */
+	char *downgrade_sql; /* NULL: none archived */
+	int breaking;
+	char *applied_at;
+	long long duration_ms;
+	char *applied_by;
+	char *prestart_version;
+};
+
+struct ledger_rows {
+	struct ledger_row *v;
+	size_t n, alloc;
+};
+
+/* Fill l (on = 1) for a version table; applied_by is computed here. */
+void ledger_init(struct ledger *l, enum db_kind kind, const char *ledger_schema,
+		 const char *vt_schema, const char *vt_table);
+void ledger_release(struct ledger *l);
+
+/* SHA-256 of data as 64 lower-case hex digits and a NUL. Pure. */
+void ledger_sha256_hex(const void *data, size_t len, char out[65]);
+/* The checksum of an upgrade text: SHA-256 of the text with a UTF-8 BOM,
+ * CR before LF, blanks at line ends, `--` and C-style comments (outside
+ * quotes) and blank lines taken out, so only a changed statement changes
+ * it.  NULL text: "" (out[0] = 0). Pure. */
+void ledger_checksum(const char *text, char out[65]);
+
+/* CREATE SCHEMA IF NOT EXISTS (PostgreSQL), outside any transaction: the
+ * one place the "prestart" schema is made (the lease table lives there
+ * too).  Skips the statement when the schema exists (CREATE SCHEMA IF NOT
+ * EXISTS still needs the CREATE privilege).  0 or -1 with db->errstr. */
+int ledger_ensure_schema(struct db *db, const char *schema);
+/* Make the ledger table when missing, outside any transaction (its
+ * failure must not abort a migration's).  On failure log one warning and
+ * set l->on = 0; the return is always 0 except for a lost connection
+ * (-1). */
+int ledger_prepare(struct ledger *l, struct db *db);
+
+/* Inside the caller's transaction: record rev as applied (replacing any
+ * row for it), or remove its row after a downgrade.  rev NULL (a stamp):
+ * nothing.  No-op when !l->on.  0 or -1 with db->errstr. */
+int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
+		  int upgrade, long long duration_ms);
+/* Remove the row of one revision id (rollback). */
+int ledger_forget(const struct ledger *l, struct db *db, const char *rev);
+
+/* Read every row of this version table (none when the table does not
+ * exist or l->on is 0).  Outside a transaction (PostgreSQL) or inside one
+ * that may survive a missing table (SQLite): the existence test comes
+ * first.  0 or -1 with db->errstr. */
+int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows);
+void ledger_rows_release(struct ledger_rows *rows);
+const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const char *rev);
+
+/* The verdict on a version table that holds revisions the scripts do not
+ * know (a rollback of the image, SPEC §7.3). */
+struct ledger_ahead {
+	struct strlist unknown; /* every unknown revision found, newest first */
+	struct strlist breaking;    /* those marked breaking */
+	struct strlist unproven;    /* unknown revisions with no ledger row */
+	struct strlist no_downgrade; /* rows without archived downgrade SQL */
+	int proven;             /* every unknown one descends from known ones
+				 * through ledger rows, and none is breaking */
+	char *explain;          /* one line: names, why, what undoes them */
+};
+
+/* Judge the heads of a version table against graph g with the ledger
+ * rows: fills *a (ledger_ahead_release).  No unknown heads: a->unknown
+ * empty, proven 1.  Pure: the rows were read by the caller.  Called by
+ * run (--if-ahead), wait --head, check/upgrade/downgrade (to explain
+ * their refusal) and rollback. */
+void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
+			const struct ledger_rows *rows, struct ledger_ahead *a);
+void ledger_ahead_release(struct ledger_ahead *a);
+
+/* Compare the checksums of applied, known SQL revisions with their files:
+ * the paths of the changed ones go to *changed (rows without a checksum
+ * are adopted silently). Pure. */
+void ledger_check_checksums(const struct graph *g, const struct ledger_rows *rows,
+			    struct strlist *changed);
+
+/* "2026-01-02 10:00:00Z in 12 ms by prestart@host" for a row (new
+ * string). */
+char *ledger_row_describe(const struct ledger_row *r);
+
+#endif

@@ -1,0 +1,238 @@
+/* rollback: revert the revisions this image's scripts do not know with
+ * the downgrade SQL the ledger archived (SPEC §7.3), under the lock and in
+ * one transaction; --sql prints the script instead. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/cmd.h"
+#include "prestart/ledger.h"
+#include "prestart/lock.h"
+#include "prestart/log.h"
+#include "prestart/migrate.h"
+#include "prestart/offline.h"
+
+/* The revisions to revert, rebuilt from their ledger rows (the scripts
+ * of this image do not have them). */
+struct archived {
+	struct revision *v;
+	size_t n;
+};
+
+static void archived_release(struct archived *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		revision_release(&a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Is `id` reachable downwards from `from` (through the scripts, then the
+ * ledger's rows for revisions the scripts do not know)? */
+static int descends(const struct ctx *c, const struct ledger_rows *rows, const char *from,
+		    const char *id, int depth)
+{
+	const struct revision *r = graph_find(c->g, from);
+	const struct ledger_row *lr = r ? NULL : ledger_rows_find(rows, from);
+	const struct strlist *down = r ? &r->down : lr ? &lr->down : NULL;
+
+	if (!down || depth > 10000)
+		return 0;
+	for (size_t i = 0; i < down->n; i++)
+		if (!strcmp(down->v[i], id) || descends(c, rows, down->v[i], id, depth + 1))
+			return 1;
+	return 0;
+}
+
+static void push_op(struct plan *p, enum vt_kind kind, const char *from, const char *to)
+{
+	if (p->n_ops == p->ops_alloc) {
+		p->ops_alloc = p->ops_alloc ? 2 * p->ops_alloc : 8;
+		p->ops = xrealloc(p->ops, p->ops_alloc * sizeof(*p->ops));
+	}
+	p->ops[p->n_ops].kind = kind;
+	p->ops[p->n_ops].from = from ? xstrdup(from) : NULL;
+	p->ops[p->n_ops].to = to ? xstrdup(to) : NULL;
+	p->n_ops++;
+}
+
+/* The plan that reverts a->unknown (newest first), each step's version
+ * table operations as Alembic's HeadMaintainer would write them. */
+static int make_plan(struct ctx *c, const struct strlist *heads, const struct ledger_ahead *a,
+		     const struct ledger_rows *rows, struct archived *arch, struct plan *p)
+{
+	struct strlist cur = { 0 };
+
+	memset(p, 0, sizeof(*p));
+	arch->v = xcalloc(a->unknown.n ? a->unknown.n : 1, sizeof(*arch->v));
+	p->steps = xcalloc(a->unknown.n ? a->unknown.n : 1, sizeof(*p->steps));
+	p->alloc = a->unknown.n;
+	for (size_t i = 0; i < heads->n; i++) {
+		strlist_push(&cur, heads->v[i]);
+		strlist_push(&p->start_heads, heads->v[i]);
+	}
+	for (size_t i = 0; i < a->unknown.n; i++) {
+		const char *id = a->unknown.v[i];
+		const struct ledger_row *lr = ledger_rows_find(rows, id);
+		struct revision *r = &arch->v[arch->n++];
+		struct plan_step *s = &p->steps[p->n++];
+		struct strlist add = { 0 };
+		size_t at;
+
+		r->id = xstrdup(id);
+		r->transactional = 1;
+		r->path = xasprintf("ledger:%s", id);
+		r->message = xstrdup("");
+		for (size_t k = 0; k < lr->down.n; k++)
+			strlist_push(&r->down, lr->down.v[k]);
+		r->downgrade_sql = xstrdup(lr->downgrade_sql);
+		r->downgrade_line = 1;
+		s->rev = r;
+		s->upgrade = 0;
+		s->desc = xasprintf("%s -> %s", id, lr->down.n ? lr->down.v[0] : "<base>");
+		for (at = 0; at < cur.n && strcmp(cur.v[at], id); at++)
+			;
+		if (at == cur.n) {
+			strlist_free(&cur);
+			return err_set(&c->e, ERR_SCRIPT,
+				       "revision %s is not a head of the version table: cannot roll "
+				       "it back before what depends on it",
+				       id);
+		}
+		free(cur.v[at]);
+		memmove(&cur.v[at], &cur.v[at + 1], (cur.n - at - 1) * sizeof(cur.v[0]));
+		cur.n--;
+		for (size_t k = 0; k < lr->down.n; k++) {
+			const char *d = lr->down.v[k];
+			int covered = strlist_contains(&cur, d);
+
+			for (size_t h = 0; !covered && h < cur.n; h++)
+				covered = descends(c, rows, cur.v[h], d, 0);
+			if (!covered)
+				strlist_push(&add, d);
+		}
+		s->op_first = p->n_ops;
+		if (!add.n)
+			push_op(p, VT_DELETE, id, NULL);
+		for (size_t k = 0; k < add.n; k++) {
+			push_op(p, k ? VT_INSERT : VT_UPDATE, k ? NULL : id, add.v[k]);
+			strlist_push(&cur, add.v[k]);
+		}
+		s->op_count = p->n_ops - s->op_first;
+		strlist_free(&add);
+	}
+	p->end_heads = cur;
+	return 0;
+}
+
+/* Read, judge and plan: 0 with *p empty when nothing is ahead, or an exit
+ * status. */
+static int plan_rollback(struct ctx *c, struct ledger *l, struct archived *arch, struct plan *p)
+{
+	struct strlist heads = { 0 };
+	struct ledger_rows rows = { 0 };
+	struct ledger_ahead a = { 0 };
+	int rc = 0;
+
+	if ((rc = ctx_read_heads(c, &heads, NULL, NULL, READ_KEEP_UNKNOWN)))
+		return rc;
+	if (ledger_read(l, &c->db, &rows) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		rc = ctx_fail(c);
+		goto out;
+	}
+	ledger_judge_ahead(c->g, &heads, &rows, &a);
+	if (a.unknown.n && (a.unproven.n || a.no_downgrade.n)) {
+		err_set(&c->e, ERR_SCRIPT, "nothing rolled back: %s", a.explain);
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if (a.unknown.n && make_plan(c, &heads, &a, &rows, arch, p) < 0)
+		rc = ctx_fail(c);
+out:
+	ledger_ahead_release(&a);
+	ledger_rows_release(&rows);
+	strlist_free(&heads);
+	return rc;
+}
+
+static int print_sql(struct ctx *c, const struct plan *p, const struct ledger *l)
+{
+	struct offline_opts o = { c->url.kind, c->cfg.version_table_schema, c->cfg.version_table,
+				  0 };
+	struct sbuf b = { 0 };
+	int rc = 0;
+
+	(void)l;
+	if (offline_render(p, &o, &b, &c->e) < 0)
+		rc = ctx_fail(c);
+	else
+		out("%s", b.buf ? b.buf : "");
+	sbuf_free(&b);
+	return rc;
+}
+
+int cmd_rollback(struct ctx *c)
+{
+	struct ledger l;
+	struct archived arch = { 0 };
+	struct plan p = { 0 };
+	struct lock lk;
+	struct migrate_opts mo = { 0 };
+	int rc, lr;
+	char *to = NULL;
+
+	if ((rc = ctx_connect(c)))
+		return rc;
+	ctx_ledger_init(c, &l);
+	if (c->cli->sql) {
+		if (!(rc = plan_rollback(c, &l, &arch, &p)) && p.n)
+			rc = print_sql(c, &p, &l);
+		goto out;
+	}
+	status_set_phase(&c->st, PHASE_LOCKING);
+	lr = lock_acquire(&lk, &c->db,
+			  &(struct lock_opts){ .schema = c->cfg.version_table_schema,
+					       .table = c->cfg.version_table,
+					       .timeout_ms = c->cfg.lock_timeout_ms,
+					       .stop = c->stop },
+			  &c->e);
+	if (lr < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	if ((rc = plan_rollback(c, &l, &arch, &p)) || !p.n) {
+		if (!rc)
+			log_event(LOG_INFO, "up_to_date", NULL,
+				  "nothing to roll back: the database holds no revision this image "
+				  "does not know");
+		lock_release(&lk);
+		goto out;
+	}
+	to = strlist_join(&p.end_heads, ",");
+	log_event(LOG_INFO, "plan",
+		  (struct log_field[]){ LFS("to", to), LFI("steps", p.n), { 0 } },
+		  "rollback to %s: %zu step%s, with the downgrade SQL the ledger archived",
+		  *to ? to : "<base>", p.n, p.n == 1 ? "" : "s");
+	mo.schema = c->cfg.version_table_schema;
+	mo.table = c->cfg.version_table;
+	mo.stop = c->stop;
+	mo.st = &c->st;
+	mo.ledger = &l;
+	status_set_phase(&c->st, PHASE_MIGRATING);
+	if (migrate_apply(&c->db, &p, &mo, &c->e) < 0) {
+		rc = ctx_fail(c);
+	} else {
+		status_set_phase(&c->st, PHASE_DONE);
+		log_event(LOG_INFO, "done", (struct log_field[]){ LFS("revision", to), { 0 } },
+			  "at %s (%zu revision%s rolled back)", *to ? to : "<base>", p.n,
+			  p.n == 1 ? "" : "s");
+	}
+	lock_release(&lk);
+out:
+	free(to);
+	plan_release(&p);
+	archived_release(&arch);
+	ledger_release(&l);
+	return rc;
+}

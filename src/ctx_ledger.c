@@ -1,0 +1,159 @@
+/* The ledger's steps in the pipeline (SPEC §7.3): which ledger, judging a
+ * database ahead of the scripts, and the checks made under the lock
+ * before a plan is applied. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/ctx.h"
+#include "prestart/ledger.h"
+#include "prestart/log.h"
+
+int ctx_ledger_wanted(const struct ctx *c)
+{
+	if (c->cfg.ledger >= 0)
+		return c->cfg.ledger;
+	/* .py revisions on SQLite are applied by Alembic in its own
+	 * transaction: there is no transaction of ours to write a row in. */
+	return !(c->url.kind == DB_SQLITE && ctx_has_py(c));
+}
+
+void ctx_ledger_init(struct ctx *c, struct ledger *l)
+{
+	ledger_init(l, c->url.kind, c->cfg.ledger_schema, c->cfg.version_table_schema,
+		    c->cfg.version_table);
+	l->on = ctx_ledger_wanted(c);
+}
+
+int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a)
+{
+	struct ledger l;
+	struct ledger_rows rows;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	ctx_ledger_init(c, &l);
+	rc = ledger_read(&l, &c->db, &rows);
+	ledger_release(&l);
+	if (rc < 0)
+		return err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+	ledger_judge_ahead(c->g, heads, &rows, a);
+	ledger_rows_release(&rows);
+	return 0;
+}
+
+static int check_checksums(struct ctx *c, const struct ledger_rows *rows)
+{
+	struct strlist changed = { 0 };
+	char *files;
+	int rc = 0;
+
+	if (c->cfg.checksum == CHECKSUM_OFF)
+		return 0;
+	ledger_check_checksums(c->g, rows, &changed);
+	if (!changed.n)
+		return 0;
+	files = strlist_join(&changed, ", ");
+	if (c->cfg.checksum == CHECKSUM_FAIL) {
+		err_set(&c->e, ERR_SCRIPT,
+			"applied revision files changed since they ran (a statement differs, "
+			"--checksum fail): %s",
+			files);
+		rc = ctx_fail(c);
+	} else {
+		log_event(LOG_WARN, "checksum", (struct log_field[]){ LFS("files", files), { 0 } },
+			  "applied revision files changed since they ran (a statement differs): %s",
+			  files);
+	}
+	free(files);
+	strlist_free(&changed);
+	return rc;
+}
+
+/* Mark id and everything below it (scripts first, then ledger rows). */
+static void mark_applied(const struct ctx *c, const struct ledger_rows *rows, const char *id,
+			 struct strlist *applied)
+{
+	const struct revision *r;
+	const struct ledger_row *lr;
+
+	if (strlist_contains(applied, id))
+		return;
+	strlist_push(applied, id);
+	if ((r = graph_find(c->g, id))) {
+		for (size_t i = 0; i < r->down.n; i++)
+			mark_applied(c, rows, r->down.v[i], applied);
+		for (size_t i = 0; i < r->depends.n; i++)
+			mark_applied(c, rows, r->depends.v[i], applied);
+	} else if ((lr = ledger_rows_find(rows, id))) {
+		for (size_t i = 0; i < lr->down.n; i++)
+			mark_applied(c, rows, lr->down.v[i], applied);
+	}
+}
+
+/* Rows of revisions the version table no longer holds (Alembic, a stamp
+ * or an offline script took them back) would vouch for a later,
+ * different application of the same id: drop them. */
+static int prune(struct ctx *c, const struct ledger *l, const struct strlist *heads,
+		 const struct ledger_rows *rows)
+{
+	struct strlist applied = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < heads->n; i++)
+		mark_applied(c, rows, heads->v[i], &applied);
+	for (size_t i = 0; rc == 0 && i < rows->n; i++) {
+		if (strlist_contains(&applied, rows->v[i].revision))
+			continue;
+		if (ledger_forget(l, &c->db, rows->v[i].revision) < 0) {
+			err_set(&c->e, ERR_FAILED, "cannot write the ledger: %s", c->db.errstr);
+			rc = ctx_fail(c);
+		}
+	}
+	strlist_free(&applied);
+	return rc;
+}
+
+int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *heads)
+{
+	struct ledger_rows rows;
+	int rc;
+
+	if (!l->on)
+		return 0;
+	if (ledger_prepare(l, &c->db) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot prepare the ledger: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	if (!l->on)
+		return 0;
+	if (ledger_read(l, &c->db, &rows) < 0) {
+		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		return ctx_fail(c);
+	}
+	rc = prune(c, l, heads, &rows);
+	if (!rc)
+		rc = check_checksums(c, &rows);
+	ledger_rows_release(&rows);
+	return rc;
+}
+
+int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)
+{
+	struct ledger l;
+	int rc;
+
+	ctx_ledger_init(c, &l);
+	/* What a ledger holds is worth showing even where it is not written
+	 * by default (.py projects on SQLite). */
+	l.on = c->cfg.ledger != 0;
+	rc = ledger_read(&l, &c->db, rows);
+	ledger_release(&l);
+	if (rc < 0) {
+		log_event(LOG_WARN, "ledger_unreadable",
+			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
+			  "cannot read the ledger: %s", c->db.errstr);
+		db_clear_error(&c->db);
+		ledger_rows_release(rows);
+	}
+	return rc;
+}

@@ -1,0 +1,734 @@
+/* ledger.c - the ledger of applied revisions (SPEC §7.3).
+ *
+ * Divisions, in order: SHA-256 and the checksum's normalisation; names and
+ * SQL text; creating the table; writing rows; reading rows; judging a
+ * database ahead of the scripts; checksums; descriptions.
+ */
+#include "prestart/ledger.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prestart/log.h"
+
+#ifndef PRESTART_VERSION
+#define PRESTART_VERSION "0.1.0"
+#endif
+
+/* ---- SHA-256 (FIPS 180-4) ---- */
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t n;
+};
+
+static const uint32_t K[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+	0xc67178f2
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(struct sha256 *s, const unsigned char *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, h;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+	e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+			      K[i] + w[i];
+		uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+
+		h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+	}
+	s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
+	s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->len = 0;
+	s->n = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	s->len += len;
+	while (len) {
+		size_t k = 64 - s->n < len ? 64 - s->n : len;
+
+		memcpy(s->buf + s->n, p, k);
+		s->n += k;
+		p += k;
+		len -= k;
+		if (s->n == 64) {
+			sha256_block(s, s->buf);
+			s->n = 0;
+		}
+	}
+}
+
+static void sha256_hex(struct sha256 *s, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t bits = s->len * 8;
+	unsigned char pad = 0x80, zero = 0, lenb[8];
+
+	sha256_update(s, &pad, 1);
+	while (s->n != 56)
+		sha256_update(s, &zero, 1);
+	for (int i = 0; i < 8; i++)
+		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_update(s, lenb, 8);
+	for (int i = 0; i < 32; i++) {
+		unsigned char b = (unsigned char)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+
+		out[2 * i] = hex[b >> 4];
+		out[2 * i + 1] = hex[b & 15];
+	}
+	out[64] = '\0';
+}
+
+void ledger_sha256_hex(const void *data, size_t len, char out[65])
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	sha256_update(&s, data, len);
+	sha256_hex(&s, out);
+}
+
+/* Copy text without comments, keeping quoted strings whole: '...', "..."
+ * and $tag$...$tag$ may hold "--" that is data. */
+static void strip_comments(const char *s, struct sbuf *b)
+{
+	size_t i = 0, len = strlen(s);
+
+	while (i < len) {
+		char c = s[i];
+
+		if (c == '-' && s[i + 1] == '-') {
+			while (i < len && s[i] != '\n')
+				i++;
+		} else if (c == '/' && s[i + 1] == '*') {
+			int depth = 1;
+
+			for (i += 2; i < len && depth; ) {
+				if (s[i] == '*' && s[i + 1] == '/')
+					depth--, i += 2;
+				else if (s[i] == '/' && s[i + 1] == '*')
+					depth++, i += 2;
+				else
+					i++;
+			}
+			sbuf_addc(b, ' ');
+		} else if (c == '\'' || c == '"') {
+			size_t j = i + 1;
+
+			while (j < len && s[j] != c)
+				j++;
+			j = j < len ? j + 1 : len;
+			sbuf_add(b, s + i, j - i);
+			i = j;
+		} else if (c == '$') {
+			size_t j = i + 1;
+			const char *end;
+
+			while (j < len && (s[j] == '_' || (s[j] >= 'a' && s[j] <= 'z') ||
+					   (s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9')))
+				j++;
+			if (j < len && s[j] == '$') {
+				char *tag = xstrndup(s + i, j - i + 1);
+
+				end = strstr(s + j + 1, tag);
+				j = end ? (size_t)(end - s) + strlen(tag) : len;
+				free(tag);
+			} else {
+				j = i + 1;
+			}
+			sbuf_add(b, s + i, j - i);
+			i = j;
+		} else {
+			sbuf_addc(b, c);
+			i++;
+		}
+	}
+}
+
+void ledger_checksum(const char *text, char out[65])
+{
+	struct sbuf nc = { 0 }, norm = { 0 };
+	const char *p;
+
+	out[0] = '\0';
+	if (!text)
+		return;
+	if (!strncmp(text, "\xef\xbb\xbf", 3))
+		text += 3;
+	strip_comments(text, &nc);
+	/* Line by line: no CR, no trailing blanks, no empty lines. */
+	for (p = nc.buf ? nc.buf : ""; *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n) {
+			sbuf_add(&norm, p, n);
+			sbuf_addc(&norm, '\n');
+		}
+		p = eol ? eol + 1 : p + strlen(p);
+	}
+	ledger_sha256_hex(norm.buf ? norm.buf : "", norm.len, out);
+	sbuf_free(&nc);
+	sbuf_free(&norm);
+}
+
+/* ---- names and SQL text ---- */
+
+void ledger_init(struct ledger *l, enum db_kind kind, const char *ledger_schema,
+		 const char *vt_schema, const char *vt_table)
+{
+	char host[256];
+
+	memset(l, 0, sizeof(*l));
+	l->on = 1;
+	l->kind = kind;
+	l->schema = ledger_schema && *ledger_schema ? ledger_schema : LEDGER_DEFAULT_SCHEMA;
+	l->vt_schema = vt_schema;
+	l->vt_table = vt_table;
+	if (gethostname(host, sizeof(host)) < 0)
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	l->applied_by = xasprintf("prestart@%.54s", host);
+}
+
+void ledger_release(struct ledger *l)
+{
+	free(l->applied_by);
+	l->applied_by = NULL;
+}
+
+/* The ledger table's quoted name. */
+static char *table_name(const struct ledger *l)
+{
+	char *t, *s, *r;
+
+	if (l->kind == DB_PG) {
+		s = db_quote_ident(l->kind, l->schema);
+		r = xasprintf("%s.history", s);
+		free(s);
+		return r;
+	}
+	t = xasprintf("%s_history", l->vt_table);
+	s = db_quote_ident(l->kind, t);
+	free(t);
+	if (!l->vt_schema)
+		return s;
+	t = db_quote_ident(l->kind, l->vt_schema);
+	r = xasprintf("%s.%s", t, s);
+	free(t);
+	free(s);
+	return r;
+}
+
+/* The version_table column's value: the version table's own name. */
+static char *vt_key(const struct ledger *l)
+{
+	return l->vt_schema ? xasprintf("%s.%s", l->vt_schema, l->vt_table) : xstrdup(l->vt_table);
+}
+
+static void add_literal(struct sbuf *b, const char *s)
+{
+	int esc = strchr(s, '\\') != NULL;
+
+	/* E'' on PostgreSQL so the text means the same whatever
+	 * standard_conforming_strings says; SQLite has no escapes. */
+	sbuf_adds(b, esc ? "E'" : "'");
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'' || (esc && *p == '\\'))
+			sbuf_addc(b, *p);
+		sbuf_addc(b, *p);
+	}
+	sbuf_addc(b, '\'');
+}
+
+static void add_value(struct sbuf *b, enum db_kind kind, const char *s)
+{
+	if (!s) {
+		sbuf_adds(b, "NULL");
+		return;
+	}
+	if (kind == DB_PG) {
+		add_literal(b, s);
+		return;
+	}
+	/* SQLite: backslashes are plain characters. */
+	sbuf_addc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sbuf_addc(b, '\'');
+		sbuf_addc(b, *p);
+	}
+	sbuf_addc(b, '\'');
+}
+
+/* ---- creating the table ---- */
+
+int ledger_ensure_schema(struct db *db, const char *schema)
+{
+	struct strlist rows = { 0 };
+	struct sbuf q = { 0 };
+	char *name;
+	int rc;
+
+	if (db->kind != DB_PG)
+		return 0;
+	sbuf_adds(&q, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ");
+	add_literal(&q, schema);
+	rc = db->ops->query_col(db, q.buf, &rows);
+	sbuf_free(&q);
+	if (rc < 0 || rows.n) {
+		strlist_free(&rows);
+		return rc;
+	}
+	name = db_quote_ident(db->kind, schema);
+	sbuf_addf(&q, "CREATE SCHEMA IF NOT EXISTS %s", name);
+	rc = db_execs(db, q.buf);
+	sbuf_free(&q);
+	free(name);
+	return rc;
+}
+
+static char *create_sql(const struct ledger *l)
+{
+	char *name = table_name(l);
+	const char *ts = l->kind == DB_PG ? "TIMESTAMP WITH TIME ZONE" : "TEXT";
+	char *sql = xasprintf("CREATE TABLE IF NOT EXISTS %s (\n"
+			      "    version_table VARCHAR(200) NOT NULL,\n"
+			      "    revision VARCHAR(32) NOT NULL,\n"
+			      "    down_revisions TEXT NOT NULL,\n"
+			      "    checksum VARCHAR(64),\n"
+			      "    downgrade_sql TEXT,\n"
+			      "    compat VARCHAR(16),\n"
+			      "    applied_at %s NOT NULL,\n"
+			      "    duration_ms BIGINT NOT NULL,\n"
+			      "    applied_by TEXT NOT NULL,\n"
+			      "    prestart_version VARCHAR(32) NOT NULL,\n"
+			      "    PRIMARY KEY (version_table, revision)\n)",
+			      name, ts);
+
+	free(name);
+	return sql;
+}
+
+int ledger_prepare(struct ledger *l, struct db *db)
+{
+	char *raw, *sql;
+	const char *schema;
+	int exists = 0, rc;
+
+	if (!l->on)
+		return 0;
+	if (l->kind == DB_PG) {
+		raw = xstrdup("history");
+		schema = l->schema;
+	} else {
+		raw = xasprintf("%s_history", l->vt_table);
+		schema = l->vt_schema;
+	}
+	rc = db->ops->table_exists(db, schema, raw, &exists);
+	free(raw);
+	if (rc == 0 && exists && l->kind == DB_PG) {
+		/* A row that cannot be written would abort the migration's
+		 * transaction: find out now. */
+		struct strlist rows = { 0 };
+		struct sbuf q = { 0 };
+		char *name = table_name(l);
+
+		sbuf_adds(&q, "SELECT pg_catalog.has_table_privilege(");
+		add_literal(&q, name);
+		sbuf_adds(&q, ", 'SELECT, INSERT, DELETE')::text");
+		rc = db->ops->query_col(db, q.buf, &rows);
+		if (rc == 0 && (rows.n != 1 || strcmp(rows.v[0], "true")))
+			rc = db_set_errstr(db, "no SELECT, INSERT and DELETE privilege on %s", name);
+		strlist_free(&rows);
+		sbuf_free(&q);
+		free(name);
+	}
+	if (rc == 0 && exists)
+		return 0;
+	if (rc == 0)
+		rc = ledger_ensure_schema(db, l->schema);
+	if (rc == 0) {
+		sql = create_sql(l);
+		rc = db_execs(db, sql);
+		free(sql);
+	}
+	if (rc == 0)
+		return 0;
+	if (db_connection_lost(db))
+		return -1;
+	l->on = 0;
+	log_event(LOG_WARN, "ledger_off", (struct log_field[]){ LFS("error", db->errstr), { 0 } },
+		  "cannot create the ledger, going on without it: %s", db->errstr);
+	db_clear_error(db);
+	return 0;
+}
+
+/* ---- writing rows ---- */
+
+static void add_delete(struct sbuf *b, const struct ledger *l, const char *rev)
+{
+	char *name = table_name(l), *key = vt_key(l);
+
+	sbuf_addf(b, "DELETE FROM %s WHERE version_table = ", name);
+	add_value(b, l->kind, key);
+	sbuf_adds(b, " AND revision = ");
+	add_value(b, l->kind, rev);
+	free(name);
+	free(key);
+}
+
+int ledger_forget(const struct ledger *l, struct db *db, const char *rev)
+{
+	struct sbuf b = { 0 };
+	int rc;
+
+	if (!l->on)
+		return 0;
+	add_delete(&b, l, rev);
+	rc = db_execs(db, b.buf);
+	sbuf_free(&b);
+	return rc;
+}
+
+int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
+		  int upgrade, long long duration_ms)
+{
+	struct sbuf b = { 0 };
+	char sum[65], *name, *key, *down;
+	int rc;
+
+	if (!l->on || !rev)
+		return 0;
+	if (!upgrade)
+		return ledger_forget(l, db, rev->id);
+	add_delete(&b, l, rev->id);
+	sbuf_adds(&b, "; ");
+	name = table_name(l);
+	key = vt_key(l);
+	down = strlist_join(&rev->down, ",");
+	ledger_checksum(rev->is_py ? NULL : rev->upgrade_sql, sum);
+	sbuf_addf(&b, "INSERT INTO %s (version_table, revision, down_revisions, checksum, "
+		      "downgrade_sql, compat, applied_at, duration_ms, applied_by, "
+		      "prestart_version) VALUES (",
+		  name);
+	add_value(&b, l->kind, key);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, rev->id);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, down);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, sum[0] ? sum : NULL);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, rev->is_py ? NULL : rev->downgrade_sql);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, rev->compat_breaking ? "breaking" : NULL);
+	sbuf_adds(&b, l->kind == DB_PG ? ", pg_catalog.clock_timestamp()"
+				       : ", strftime('%Y-%m-%d %H:%M:%fZ', 'now')");
+	sbuf_addf(&b, ", %lld, ", duration_ms);
+	add_value(&b, l->kind, l->applied_by);
+	sbuf_adds(&b, ", ");
+	add_value(&b, l->kind, PRESTART_VERSION);
+	sbuf_adds(&b, ")");
+	rc = db_execs(db, b.buf);
+	sbuf_free(&b);
+	free(name);
+	free(key);
+	free(down);
+	return rc;
+}
+
+/* ---- reading rows ---- */
+
+/* Each field travels as "<byte length>:<bytes>" or "-" for NULL, all in
+ * one text column: the driver returns one column per row. */
+static void add_field(struct sbuf *b, enum db_kind kind, const char *expr)
+{
+	if (kind == DB_PG)
+		sbuf_addf(b, "COALESCE(pg_catalog.octet_length(%s)::text || ':' || %s, '-')", expr,
+			  expr);
+	else
+		sbuf_addf(b, "COALESCE(length(CAST(%s AS BLOB)) || ':' || %s, '-')", expr, expr);
+}
+
+static char *take_field(const char **p)
+{
+	char *end;
+	unsigned long long n;
+	char *v;
+
+	if (**p == '-') {
+		(*p)++;
+		return NULL;
+	}
+	n = strtoull(*p, &end, 10);
+	if (*end != ':' || strlen(end + 1) < n)
+		return NULL;
+	v = xstrndup(end + 1, (size_t)n);
+	*p = end + 1 + n;
+	return v;
+}
+
+int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
+{
+	static const char *const cols[] = { "revision", "down_revisions", "checksum",
+					    "downgrade_sql", "compat", NULL, "applied_by",
+					    "prestart_version" };
+	struct strlist raw = { 0 };
+	struct sbuf q = { 0 };
+	char *name, *key, *t;
+	const char *schema;
+	int exists = 0, rc;
+
+	memset(rows, 0, sizeof(*rows));
+	if (!l->on)
+		return 0;
+	if (l->kind == DB_PG) {
+		t = xstrdup("history");
+		schema = l->schema;
+	} else {
+		t = xasprintf("%s_history", l->vt_table);
+		schema = l->vt_schema;
+	}
+	rc = db->ops->table_exists(db, schema, t, &exists);
+	free(t);
+	if (rc < 0 || !exists)
+		return rc;
+	name = table_name(l);
+	key = vt_key(l);
+	sbuf_adds(&q, "SELECT ");
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		if (i)
+			sbuf_adds(&q, " || ");
+		if (cols[i]) {
+			add_field(&q, l->kind, cols[i]);
+		} else if (l->kind == DB_PG) {
+			add_field(&q, l->kind,
+				  "(pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', "
+				  "'YYYY-MM-DD HH24:MI:SS') || 'Z')");
+		} else {
+			add_field(&q, l->kind, "(substr(applied_at, 1, 19) || 'Z')");
+		}
+	}
+	sbuf_adds(&q, " || ' ' || CAST(duration_ms AS TEXT)");
+	sbuf_addf(&q, " FROM %s WHERE version_table = ", name);
+	add_value(&q, l->kind, key);
+	sbuf_adds(&q, " ORDER BY applied_at, revision");
+	rc = db->ops->query_col(db, q.buf, &raw);
+	sbuf_free(&q);
+	free(name);
+	free(key);
+	for (size_t i = 0; rc == 0 && i < raw.n; i++) {
+		const char *p = raw.v[i];
+		struct ledger_row r = { 0 };
+		char *down, *compat;
+
+		r.revision = take_field(&p);
+		down = take_field(&p);
+		r.checksum = take_field(&p);
+		r.downgrade_sql = take_field(&p);
+		compat = take_field(&p);
+		r.applied_at = take_field(&p);
+		r.applied_by = take_field(&p);
+		r.prestart_version = take_field(&p);
+		r.duration_ms = *p == ' ' ? strtoll(p + 1, NULL, 10) : 0;
+		if (down && *down)
+			strlist_split(&r.down, down, ",");
+		r.breaking = compat && !strcmp(compat, "breaking");
+		free(down);
+		free(compat);
+		if (!r.revision) {
+			free(r.checksum);
+			free(r.downgrade_sql);
+			free(r.applied_at);
+			free(r.applied_by);
+			free(r.prestart_version);
+			strlist_free(&r.down);
+			continue;
+		}
+		if (rows->n == rows->alloc) {
+			rows->alloc = rows->alloc ? rows->alloc * 2 : 8;
+			rows->v = xrealloc(rows->v, rows->alloc * sizeof(*rows->v));
+		}
+		rows->v[rows->n++] = r;
+	}
+	strlist_free(&raw);
+	return rc;
+}
+
+void ledger_rows_release(struct ledger_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		struct ledger_row *r = &rows->v[i];
+
+		free(r->revision);
+		strlist_free(&r->down);
+		free(r->checksum);
+		free(r->downgrade_sql);
+		free(r->applied_at);
+		free(r->applied_by);
+		free(r->prestart_version);
+	}
+	free(rows->v);
+	memset(rows, 0, sizeof(*rows));
+}
+
+const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const char *rev)
+{
+	for (size_t i = 0; i < rows->n; i++)
+		if (!strcmp(rows->v[i].revision, rev))
+			return &rows->v[i];
+	return NULL;
+}
+
+/* ---- a database ahead of the scripts ---- */
+
+/* Depth-first from an unknown revision down its ledger lineage until
+ * revisions the scripts know; postorder, so that reversing the list puts
+ * the newest first. */
+static void walk_unknown(const struct graph *g, const struct ledger_rows *rows, const char *id,
+			 struct strlist *seen, struct ledger_ahead *a)
+{
+	const struct ledger_row *r;
+
+	if (graph_find(g, id) || strlist_contains(seen, id))
+		return;
+	strlist_push(seen, id);
+	r = ledger_rows_find(rows, id);
+	if (!r) {
+		strlist_push(&a->unproven, id);
+	} else {
+		for (size_t i = 0; i < r->down.n; i++)
+			walk_unknown(g, rows, r->down.v[i], seen, a);
+		if (r->breaking)
+			strlist_push(&a->breaking, id);
+		if (!r->downgrade_sql)
+			strlist_push(&a->no_downgrade, id);
+	}
+	strlist_push(&a->unknown, id);
+}
+
+void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
+			const struct ledger_rows *rows, struct ledger_ahead *a)
+{
+	struct strlist seen = { 0 }, newest = { 0 };
+	struct sbuf b = { 0 };
+	char *names, *list;
+
+	memset(a, 0, sizeof(*a));
+	for (size_t i = 0; i < heads->n; i++)
+		walk_unknown(g, rows, heads->v[i], &seen, a);
+	strlist_free(&seen);
+	for (size_t i = a->unknown.n; i-- > 0;)
+		strlist_push(&newest, a->unknown.v[i]);
+	strlist_free(&a->unknown);
+	a->unknown = newest;
+	a->proven = !a->unproven.n && !a->breaking.n;
+	if (!a->unknown.n)
+		return;
+	names = strlist_join(&a->unknown, ", ");
+	sbuf_addf(&b, "the database is ahead of this image's revision scripts: %s", names);
+	if (a->breaking.n) {
+		list = strlist_join(&a->breaking, ", ");
+		sbuf_addf(&b, "; marked breaking (Compat: breaking): %s", list);
+		free(list);
+	}
+	if (a->unproven.n) {
+		list = strlist_join(&a->unproven, ", ");
+		sbuf_addf(&b, "; not in the ledger (applied by Alembic, an offline script, or "
+			      "without the ledger), so nothing proves this image can run on them: %s",
+			  list);
+		free(list);
+	}
+	if (!a->unproven.n && !a->no_downgrade.n) {
+		sbuf_adds(&b, "; to undo them: `prestart rollback` from this image (it runs the "
+			      "downgrade SQL the ledger archived)");
+	} else {
+		sbuf_adds(&b, "; to undo them: `prestart rollback`, or `prestart downgrade` to this "
+			      "image's head, from the newer image that has their scripts");
+		if (a->no_downgrade.n) {
+			list = strlist_join(&a->no_downgrade, ", ");
+			sbuf_addf(&b, " (no downgrade SQL archived for %s)", list);
+			free(list);
+		}
+	}
+	a->explain = sbuf_detach(&b);
+	free(names);
+}
+
+void ledger_ahead_release(struct ledger_ahead *a)
+{
+	strlist_free(&a->unknown);
+	strlist_free(&a->breaking);
+	strlist_free(&a->unproven);
+	strlist_free(&a->no_downgrade);
+	free(a->explain);
+	memset(a, 0, sizeof(*a));
+}
+
+/* ---- checksums ---- */
+
+void ledger_check_checksums(const struct graph *g, const struct ledger_rows *rows,
+			    struct strlist *changed)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct ledger_row *r = &rows->v[i];
+		const struct revision *rev = graph_find(g, r->revision);
+		char sum[65];
+
+		if (!rev || rev->is_py || !r->checksum || !*r->checksum)
+			continue;
+		ledger_checksum(rev->upgrade_sql, sum);
+		if (strcmp(sum, r->checksum))
+			strlist_push(changed, rev->path);
+	}
+}
+
+/* ---- descriptions ---- */
+
+char *ledger_row_describe(const struct ledger_row *r)
+{
+	return xasprintf("%s in %lld ms by %s", r->applied_at ? r->applied_at : "?",
+			 r->duration_ms, r->applied_by ? r->applied_by : "?");
+}

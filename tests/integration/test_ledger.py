@@ -1,0 +1,231 @@
+"""The ledger (SPEC §7.3): what ran, when and by whom; an older image on a
+database a newer image migrated (--if-ahead, rollback); edited migrations
+caught by checksums; Alembic in between.
+
+Image v1 knows r1-r2, image v2 knows r1-r4: two projects on one database.
+The ledger rows against kill -9: test_crash.py."""
+import re
+import subprocess
+
+import pytest
+
+from harness import PG_BIN, Project, add_rev, describe, out
+
+V1 = ["r1", "r2"]
+V2 = ["r1", "r2", "r3", "r4"]
+
+
+def image(tmp_path, db, name, ids, breaking=(), no_down=()):
+    root = tmp_path / name
+    root.mkdir()
+    p = Project(root, db)
+    prev = None
+    for rev in ids:
+        kw = {}
+        if rev in breaking:
+            kw["extra_header"] = "-- Compat: breaking\n"
+        if rev in no_down:
+            kw["down_sql"] = None
+        add_rev(p, rev, down=prev, **kw)
+        prev = rev
+    return p
+
+
+def ledger_rows(db):
+    if db.kind == "sqlite":
+        q = "SELECT revision FROM alembic_version_history ORDER BY revision"
+    else:
+        q = "SELECT revision FROM prestart.history ORDER BY revision"
+    return [r[0] for r in db.query(q)]
+
+
+def schema_of(db):
+    """The schema as the engine's own dump prints it."""
+    if db.kind == "sqlite":
+        rows = db.query("SELECT type, name, sql FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+        return "\n".join("%s %s %s" % r for r in rows)
+    cp = subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_dump"),
+                         "--schema-only", "-h", db.cluster.sockdir, "-p", str(db.cluster.port),
+                         "-U", "postgres", db.name],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert cp.returncode == 0, cp.stderr
+    # \restrict and \unrestrict carry a random key per dump
+    return "\n".join(ln for ln in cp.stdout.splitlines()
+                     if not ln.startswith(("--", "\\restrict", "\\unrestrict")))
+
+
+def test_older_image_runs_on_compatible_newer_schema(db, tmp_path):
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    assert ledger_rows(db) == V2
+    cp = v1.run("run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 0, describe(cp)
+    assert "app-ran" in cp.stdout
+    assert re.search(r"warning: the database is ahead of this image: r4, r3", out(cp)), out(cp)
+    assert db.versions() == ["r4"]
+    # fail: refuse, naming them and what undoes them
+    cp = v1.run("--if-ahead", "fail", "run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 3, describe(cp)
+    assert "app-ran" not in cp.stdout
+    assert "r4, r3" in out(cp) and "prestart rollback" in out(cp)
+    cp = v1.run("run", "--", "/bin/true", env={"PRESTART_IF_AHEAD": "fail"})
+    assert cp.returncode == 3, describe(cp)
+    # explicit commands refuse with the same explanation
+    for args in (["upgrade"], ["check"], ["downgrade", "r1"]):
+        cp = v1.run(*args)
+        assert cp.returncode == 3, describe(cp)
+        assert "ahead of this image's revision scripts: r4, r3" in out(cp), out(cp)
+    assert db.versions() == ["r4"]
+
+
+def test_breaking_revision_refuses(db, tmp_path):
+    v2 = image(tmp_path, db, "v2", V2, breaking=["r4"])
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    cp = v1.run("run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 3, describe(cp)
+    assert "app-ran" not in cp.stdout
+    assert re.search(r"marked breaking \(Compat: breaking\): r4\b", out(cp)), out(cp)
+    assert "prestart rollback" in out(cp)
+
+
+def test_bad_if_ahead_and_checksum_values(project):
+    add_rev(project, "r1")
+    for args, name in ((["--if-ahead", "maybe"], "if-ahead"),
+                       (["--checksum", "loud"], "checksum")):
+        cp = project.run(*args, "run")
+        assert cp.returncode == 2, describe(cp)
+        assert name in out(cp) and len(out(cp).strip().splitlines()) == 1, out(cp)
+
+
+def test_rollback_leaves_schema_of_older_image(db, make_db, tmp_path):
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    cp = v1.ok("rollback", "--sql")
+    assert cp.stdout.index("DROP TABLE t_r4") < cp.stdout.index("DROP TABLE t_r3"), cp.stdout
+    assert db.versions() == ["r4"]
+    v1.ok("rollback")
+    assert db.versions() == ["r2"]
+    assert ledger_rows(db) == V1
+    # the same schema as a database only v1 ever migrated
+    ref = make_db()
+    ref_v1 = image(tmp_path, ref, "ref", V1)
+    ref_v1.ok("run")
+    assert schema_of(db) == schema_of(ref)
+    # and v1 is at its head again
+    cp = v1.ok("run")
+    assert "already at r2" in out(cp)
+    cp = v1.ok("rollback")
+    assert "nothing to roll back" in out(cp)
+
+
+def test_rollback_without_archived_sql_does_nothing(db, tmp_path):
+    v2 = image(tmp_path, db, "v2", V2, no_down=["r3"])
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    cp = v1.run("rollback")
+    assert cp.returncode == 3, describe(cp)
+    assert "nothing rolled back" in out(cp) and "no downgrade SQL archived for r3" in out(cp)
+    assert db.versions() == ["r4"]
+    assert "t_r4" in db.tables()
+    assert ledger_rows(db) == V2
+
+
+def test_current_status_history_show_the_ledger(project, db):
+    add_rev(project, "r1")
+    add_rev(project, "r2", down="r1")
+    project.ok("run")
+    cp = project.ok("current", "-v")
+    assert re.search(r"Applied: \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ in \d+ ms by prestart@", cp.stdout), \
+        cp.stdout
+    cp = project.ok("status")
+    assert re.search(r'"applied":\[\{"revision":"r2","applied_at":"[^"]+Z","duration_ms":\d+,'
+                     r'"applied_by":"prestart@', cp.stdout), cp.stdout
+    cp = project.ok("history", "-v")
+    assert len(re.findall(r"Applied: ", cp.stdout)) == 2, cp.stdout
+
+
+def test_checksums_ignore_formatting_and_catch_edits(project, db):
+    p1 = add_rev(project, "r1", up="-- the first table\nCREATE TABLE t_r1 (id integer);\n")
+    project.ok("run")
+    # CRLF, BOM, trailing blanks and an edited comment are not a change
+    text = p1.read_text().replace("-- the first table", "-- the first table, reworded")
+    text = "\ufeff" + "\r\n".join(ln + "  " for ln in text.split("\n"))
+    p1.write_bytes(text.encode("utf-8"))
+    add_rev(project, "r2", down="r1")
+    cp = project.ok("run")
+    assert "changed since they ran" not in out(cp), out(cp)
+    # a changed statement is
+    p1.write_text(p1.read_text(encoding="utf-8-sig").replace("(id integer)", "(id bigint)"))
+    add_rev(project, "r3", down="r2")
+    cp = project.run("--checksum", "fail", "run")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"changed since they ran.*r1_revision_r1\.sql", out(cp)), out(cp)
+    assert db.versions() == ["r2"]
+    cp = project.ok("run")
+    assert re.search(r"warning: applied revision files changed since they ran.*r1_revision_r1\.sql",
+                     out(cp)), out(cp)
+    assert db.versions() == ["r3"]
+    cp = project.ok("--checksum", "off", "run")
+    assert "changed since" not in out(cp)
+
+
+def test_alembic_then_prestart_and_back(db, tmp_path):
+    """Revisions Alembic applied have no ledger row: not proven."""
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    for rev, down in zip(V2, [None] + V2[:-1]):
+        v2.alembic.rev(rev, down=down, up="CREATE TABLE t_%s (id integer PRIMARY KEY);" % rev,
+                       down_sql="DROP TABLE t_%s;" % rev)
+    # Alembic first (r1-r2), prestart after (r3-r4): the ledger proves r3, r4
+    v2.alembic.run("upgrade", "r2", check=True)
+    v2.ok("run")
+    assert ledger_rows(db) == ["r3", "r4"]
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 0, describe(cp)
+    # back to r2 with Alembic (which ignores the ledger); prestart r3, Alembic r4
+    v2.alembic.run("downgrade", "r2", check=True)
+    v2.ok("upgrade", "r3")
+    v2.alembic.run("upgrade", "r4", check=True)
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"not in the ledger.*: r4\b", out(cp)), out(cp)
+    cp = v1.run("rollback")
+    assert cp.returncode == 3, describe(cp)
+    assert db.versions() == ["r4"]
+
+
+def test_offline_sql_does_not_write_the_ledger(project, db):
+    add_rev(project, "r1")
+    cp = project.ok("upgrade", "--sql")
+    assert "history" not in cp.stdout
+
+
+def test_no_privilege_for_the_ledger_warns_once(engine, db, tmp_path):
+    if engine != "pg":
+        pytest.skip("privileges are PostgreSQL's")
+    c = db.cluster
+    c.admin_exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'lowpriv') "
+                 "THEN CREATE ROLE lowpriv LOGIN PASSWORD 'lowpw'; END IF; END$$")
+    c.admin_exec("GRANT CONNECT ON DATABASE %s TO lowpriv" % db.name)
+    c.admin_exec("GRANT CREATE, USAGE ON SCHEMA public TO lowpriv", dbname=db.name)
+    url = "postgresql://lowpriv:lowpw@127.0.0.1:%d/%s" % (c.port, db.name)
+    p = image(tmp_path, db, "low", V1)
+    cp = p.run("run", url=url)
+    assert cp.returncode == 0, describe(cp)
+    assert len(re.findall(r"warning: cannot create the ledger", out(cp))) == 1, out(cp)
+    assert db.versions() == ["r2"]
+    assert "t_r2" in db.tables()
+
+
+def test_revision_compat_breaking(proj):
+    cp = proj.run("revision", "-m", "drop column", "--compat", "breaking", url=None)
+    assert cp.returncode == 0, describe(cp)
+    path = cp.stdout.strip()
+    assert "-- Compat: breaking\n" in open(proj.root / path if not path.startswith("/")
+                                           else path).read()
+    cp = proj.run("revision", "-m", "x", "--compat", "sometimes", url=None)
+    assert cp.returncode == 2, describe(cp)

@@ -1,0 +1,149 @@
+/* test_ledger.c - the ledger's pure parts: SHA-256, the checksum's
+ * normalisation, and judging a database ahead of the scripts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "prestart/ledger.h"
+
+static void test_sha256_vectors(void **state)
+{
+	char out[65];
+	char *million = malloc(1000000);
+
+	(void)state;
+	ledger_sha256_hex("", 0, out);
+	assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ledger_sha256_hex("abc", 3, out);
+	assert_string_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ledger_sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, out);
+	assert_string_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	memset(million, 'a', 1000000);
+	ledger_sha256_hex(million, 1000000, out);
+	assert_string_equal(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	free(million);
+}
+
+static void same_sum(const char *a, const char *b, int same)
+{
+	char x[65], y[65];
+
+	ledger_checksum(a, x);
+	ledger_checksum(b, y);
+	if (same ? strcmp(x, y) != 0 : strcmp(x, y) == 0)
+		fail_msg("[%s] vs [%s]: want %s checksums", a, b, same ? "equal" : "different");
+}
+
+static void test_checksum_normalisation(void **state)
+{
+	const char *base = "-- add users\nCREATE TABLE users (id int);\n\nINSERT INTO users VALUES (1);\n";
+	char out[65];
+
+	(void)state;
+	same_sum(base, "\xef\xbb\xbf-- add users\r\nCREATE TABLE users (id int);  \r\n\r\n"
+		       "INSERT INTO users VALUES (1);\t\r\n", 1);
+	same_sum(base, "-- add the users table\nCREATE TABLE users (id int); /* why */\n"
+		       "INSERT INTO users VALUES (1);\n\n\n", 1);
+	same_sum(base, "CREATE TABLE users (id bigint);\nINSERT INTO users VALUES (1);\n", 0);
+	/* "--" inside a string is data, not a comment */
+	same_sum("SELECT '--a';", "SELECT '--b';", 0);
+	same_sum("SELECT $x$ -- a $x$;", "SELECT $x$ -- b $x$;", 0);
+	ledger_checksum(NULL, out);
+	assert_string_equal(out, "");
+}
+
+static struct ledger_row row(const char *rev, const char *down, int breaking, const char *sql)
+{
+	struct ledger_row r = { 0 };
+
+	r.revision = strdup(rev);
+	if (down)
+		strlist_split(&r.down, down, ",");
+	r.breaking = breaking;
+	r.downgrade_sql = sql ? strdup(sql) : NULL;
+	return r;
+}
+
+static void test_judge_ahead(void **state)
+{
+	struct revision_set set = { 0 };
+	struct graph *g = NULL;
+	struct err e = { 0 };
+	struct ledger_rows rows = { 0 };
+	struct ledger_ahead a;
+	struct strlist heads = { 0 };
+	static const char *const v1[] = {
+		"-- Revision ID: r1\n-- Revises:\n\n-- +upgrade\nSELECT 1;\n",
+		"-- Revision ID: r2\n-- Revises: r1\n\n-- +upgrade\nSELECT 1;\n",
+	};
+
+	(void)state;
+	set.v = calloc(2, sizeof(*set.v));
+	set.n = set.alloc = 2;
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(script_parse_sql("x.sql", v1[i], strlen(v1[i]), &set.v[i], &e), 0);
+	assert_int_equal(graph_build(&set, &g, &e), 0);
+	rows.v = calloc(3, sizeof(*rows.v));
+	rows.alloc = 3;
+	rows.v[rows.n++] = row("r3", "r2", 0, "DROP TABLE t3;");
+	rows.v[rows.n++] = row("r4", "r3", 0, "DROP TABLE t4;");
+
+	/* at a known head: nothing ahead */
+	strlist_push(&heads, "r2");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.unknown.n, 0);
+	assert_int_equal(a.proven, 1);
+	ledger_ahead_release(&a);
+
+	/* r4 -> r3 -> r2: proven, newest first */
+	strlist_free(&heads);
+	strlist_push(&heads, "r4");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 1);
+	assert_int_equal(a.unknown.n, 2);
+	assert_string_equal(a.unknown.v[0], "r4");
+	assert_string_equal(a.unknown.v[1], "r3");
+	assert_non_null(strstr(a.explain, "prestart rollback` from this image"));
+	ledger_ahead_release(&a);
+
+	/* breaking */
+	rows.v[1].breaking = 1;
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 0);
+	assert_int_equal(a.breaking.n, 1);
+	assert_non_null(strstr(a.explain, "breaking (Compat: breaking): r4"));
+	ledger_ahead_release(&a);
+	rows.v[1].breaking = 0;
+
+	/* a gap in the lineage (r5 -> rX, no row for rX) */
+	rows.v[rows.n++] = row("r5", "rX", 0, NULL);
+	strlist_free(&heads);
+	strlist_push(&heads, "r5");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 0);
+	assert_int_equal(a.unproven.n, 1);
+	assert_string_equal(a.unproven.v[0], "rX");
+	assert_non_null(strstr(a.explain, "from the newer image"));
+	ledger_ahead_release(&a);
+
+	strlist_free(&heads);
+	ledger_rows_release(&rows);
+	graph_free(g);
+	revision_set_release(&set);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sha256_vectors),
+		cmocka_unit_test(test_checksum_normalisation),
+		cmocka_unit_test(test_judge_ahead),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
