@@ -113,44 +113,57 @@ static void bare_name(const char *qualified, char *out, size_t n)
 
 /* A cancelled CREATE INDEX CONCURRENTLY leaves its INVALID index behind,
  * and running it again then fails ("already exists") or, with IF NOT
- * EXISTS, quietly keeps the broken index.  One that appeared during our
- * own statement is ours: drop it (said in the log, with the statement) so
- * the retry can build it.  Returns 0 when nothing is left in the way. */
-static int drop_new_invalid(struct db *db, const struct strlist *before,
-			    const struct migrate_opts *o, struct err *e)
+ * EXISTS, quietly keeps the broken index.  Those that appeared during our
+ * own statement are ours: record them in *ours, said in the log with the
+ * statement that drops them. */
+static void note_new_invalid(struct db *db, const struct strlist *before, struct strlist *ours)
 {
 	struct strlist after = { 0 };
-	int rc = 0;
 
-	if (ddl_invalid_indexes(db, &after) < 0) {
-		strlist_free(&after);
-		return 0; /* the retry's own error will say what is wrong */
+	if (ddl_invalid_indexes(db, &after) == 0) {
+		for (size_t i = 0; i < after.n; i++) {
+			if (strlist_contains(before, after.v[i]) || strlist_contains(ours, after.v[i]))
+				continue;
+			strlist_push(ours, after.v[i]);
+			log_event(LOG_WARN, "invalid_index",
+				  (struct log_field[]){ LFS("index", after.v[i]), { 0 } },
+				  "the cancelled statement left the INVALID index %s: DROP INDEX "
+				  "CONCURRENTLY %s will run before the retry",
+				  after.v[i], after.v[i]);
+		}
 	}
-	for (size_t i = 0; i < after.n && rc == 0; i++) {
-		char *sql;
+	strlist_free(&after);
+}
 
-		if (strlist_contains(before, after.v[i]))
-			continue;
-		sql = xasprintf("DROP INDEX CONCURRENTLY %s", after.v[i]);
-		log_event(LOG_WARN, "invalid_index",
-			  (struct log_field[]){ LFS("index", after.v[i]), LFS("sql", sql), { 0 } },
-			  "the cancelled statement left the INVALID index %s; dropping it "
-			  "before the retry: %s",
-			  after.v[i], sql);
-		if (ddl_bound_session(o->ddl, db) < 0 || db_execs(db, sql) < 0) {
+/* Drop the INVALID indexes of ours (bounded like the statement: the drop
+ * waits for the same transactions).  0 when all are gone; -1 with e and
+ * sqlstate from the first that failed (a lock timeout is retried). */
+static int drop_ours(struct db *db, struct strlist *ours, const struct migrate_opts *o,
+		     char sqlstate[6], struct err *e)
+{
+	while (ours->n) {
+		const char *ix = ours->v[ours->n - 1];
+		char *sql = xasprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", ix);
+		int r = ddl_bound_session(o->ddl, db) < 0 ? -1 : db_execs(db, sql);
+
+		if (r < 0) {
 			char *msg = db_error_string(db);
 
-			rc = err_set(e, ERR_FAILED,
-				     "%s; it left the INVALID index %s, which could not be dropped "
-				     "(%s): run %s; then run again",
-				     e->msg, after.v[i], msg, sql);
+			memcpy(sqlstate, db->dberr.sqlstate, 6);
+			err_set(e, ERR_FAILED, "cannot drop the INVALID index %s: %s", ix, msg);
 			free(msg);
 		}
 		ddl_unbound_session(o->ddl, db);
 		free(sql);
+		if (r < 0)
+			return -1;
+		log_event(LOG_INFO, "invalid_index_dropped",
+			  (struct log_field[]){ LFS("index", ix), { 0 } },
+			  "dropped the INVALID index %s", ix);
+		free(ours->v[--ours->n]);
+		ours->v[ours->n] = NULL;
 	}
-	strlist_free(&after);
-	return rc;
+	return 0;
 }
 
 /* An INVALID index named by the statement, from an earlier run: maybe a
@@ -185,6 +198,7 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 {
 	int cic = o->ddl && builds_index_concurrently(sql + off, len);
 	int first_line, line, col, rc;
+	struct strlist ours = { 0 };
 	char *unit;
 
 	migrate_step_sql(s, &first_line);
@@ -194,6 +208,8 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 		struct strlist before = { 0 };
 		char sqlstate[6] = "";
 
+		if ((rc = drop_ours(db, &ours, o, sqlstate, e)) < 0)
+			goto failed;
 		if (cic && ddl_invalid_indexes(db, &before) < 0) {
 			rc = db_fail(db, "cannot list the INVALID indexes", e);
 			break;
@@ -218,22 +234,27 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 		/* Always, so that the session setting never outlives the
 		 * statement (a pooled connection goes to other clients). */
 		ddl_unbound_session(o->ddl, db);
-		if (rc == 0 || (o->stop && *o->stop) || !ddl_retryable(sqlstate)) {
-			strlist_free(&before);
-			break;
-		}
-		if (cic && drop_new_invalid(db, &before, o, e) < 0) {
-			strlist_free(&before);
-			break;
-		}
+		if (rc < 0 && cic && ddl_retryable(sqlstate))
+			note_new_invalid(db, &before, &ours);
 		strlist_free(&before);
-		if (ddl_retry(o->ddl, sqlstate, unit, e) <= 0) {
-			rc = -1;
+	failed:
+		if (rc == 0 || (o->stop && *o->stop) || ddl_retry(o->ddl, sqlstate, unit, e) <= 0)
 			break;
-		}
+	}
+	if (rc < 0 && ours.n) {
+		/* Never left silently: the error says what to run. */
+		char *list = strlist_join(&ours, ", ");
+		char *was = xstrdup(e->msg);
+
+		err_set(e, e->kind, "%s; the INVALID index %s is left: run DROP INDEX "
+				    "CONCURRENTLY %s; then run again",
+			was, list, list);
+		free(was);
+		free(list);
 	}
 	if (rc == 0)
 		ddl_unit_done(o->ddl);
+	strlist_free(&ours);
 	free(unit);
 	return rc < 0 ? -1 : 0;
 }
