@@ -448,12 +448,21 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		}
 		if (apply_ops(db, p, s, o, e) < 0)
 			return -1;
+		if (o->per_migration) {
+			/* Logged once committed: a revision said applied is
+			 * in the version table, whatever happens next. */
+			if (db_commit(db) < 0)
+				return db_fail(db, "cannot commit", e);
+			if (o->st)
+				status_set_counts(o->st, (long)(p->n - k - 1), (long)(k + 1));
+			log_applied(p, k, ts);
+			*i = k + 1;
+			return 0;
+		}
 		if (o->st)
 			status_set_counts(o->st, (long)(p->n - k - 1), (long)(k + 1));
 		log_applied(p, k, ts);
 		k++;
-		if (o->per_migration)
-			break;
 	}
 	if (db_commit(db) < 0)
 		return db_fail(db, "cannot commit", e);
