@@ -57,6 +57,13 @@ static const struct init_setting settings[] = {
 	{ "lock_timeout", "0",
 	  "How long to wait for the migration lock; 0 = forever (--lock-timeout,\n"
 	  "PRESTART_LOCK_TIMEOUT).\n" },
+	{ "ddl_lock_timeout", "1s",
+	  "PostgreSQL: how long one migration statement may wait for a table lock\n"
+	  "(while it waits, the application's queries on that table queue behind\n"
+	  "it); 0 = forever (--ddl-lock-timeout, PRESTART_DDL_LOCK_TIMEOUT).\n" },
+	{ "ddl_retry_budget", "10m",
+	  "How long to keep retrying after lock timeouts and deadlocks; 0 = no\n"
+	  "retry (--ddl-retry-budget, PRESTART_DDL_RETRY_BUDGET).\n" },
 	{ "health_addr", "",
 	  "Serve /livez /readyz /status /metrics on [HOST]:PORT, e.g. :8080;\n"
 	  "empty: off (--health-addr, PRESTART_HEALTH_ADDR).\n" },

@@ -28,7 +28,7 @@ static const char *const prestart_keys[] = {
 	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
 	"alembic_config", "python", "require_compiled", "termination_log",
-	"ledger", "ledger_schema", "if_ahead", "checksum", NULL
+	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget", NULL
 };
 
 const char *const *config_keys(void)
@@ -899,7 +899,13 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 	if (pick_duration(L, "--wait-timeout", flags->wait_timeout, "PRESTART_WAIT_TIMEOUT",
 			  "wait_timeout", &c->wait_timeout_ms, e) < 0 ||
 	    pick_duration(L, "--lock-timeout", flags->lock_timeout, "PRESTART_LOCK_TIMEOUT",
-			  "lock_timeout", &c->lock_timeout_ms, e) < 0)
+			  "lock_timeout", &c->lock_timeout_ms, e) < 0 ||
+	    pick_duration(L, "--ddl-lock-timeout", flags->ddl_lock_timeout,
+			  "PRESTART_DDL_LOCK_TIMEOUT", "ddl_lock_timeout", &c->ddl_lock_timeout_ms,
+			  e) < 0 ||
+	    pick_duration(L, "--ddl-retry-budget", flags->ddl_retry_budget,
+			  "PRESTART_DDL_RETRY_BUDGET", "ddl_retry_budget", &c->ddl_retry_budget_ms,
+			  e) < 0)
 		return -1;
 
 	if (pick_list(L, "--wait-for", &flags->wait_for, "PRESTART_WAIT_FOR", "wait_for", ",\n",
@@ -989,6 +995,8 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->script_location = xstrdup("migrations");
 	c->version_table = xstrdup("alembic_version");
 	c->wait_timeout_ms = 60000;
+	c->ddl_lock_timeout_ms = 1000;
+	c->ddl_retry_budget_ms = 600000;
 	c->alembic_command = xstrdup("alembic");
 	c->python = xstrdup("/usr/bin/python3");
 	c->ledger = -1;

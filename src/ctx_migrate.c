@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/blockers.h"
 #include "prestart/ctx.h"
+#include "prestart/ddl.h"
 #include "prestart/delegate.h"
 #include "prestart/ledger.h"
 #include "prestart/lock.h"
@@ -27,6 +29,7 @@ static int same_heads(const struct strlist *a, const struct strlist *b)
 int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target)
 {
 	struct delegate_opts o = { 0 };
+	struct ddl d;
 	struct strlist heads = { 0 };
 	const char *verb = how == MOVE_UP ? "upgrade" : "downgrade";
 	long long t0 = now_ms();
@@ -47,7 +50,11 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	o.command = c->cfg.alembic_command;
 	o.ini = c->cfg.alembic_config;
 	o.stop = c->stop;
-	if (delegate_run(&o, verb, t, &c->e) < 0) {
+	ddl_init(&d, c->url.kind == DB_PG ? c->cfg.ddl_lock_timeout_ms : 0,
+		 c->cfg.ddl_retry_budget_ms, c->stop, &c->st);
+	rc = ddl_delegate_run(c->url.kind == DB_PG ? &d : NULL, &o, verb, t, &c->e);
+	ddl_release(&d);
+	if (rc < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -84,6 +91,35 @@ out:
  * 25006, a failover): rolled back, and not ready rather than failed. */
 #define NOT_READY (-1)
 
+/* SPEC §7.2: who blocks the migration's backend, watched from a second
+ * connection (a statement cancelled by its lock timeout no longer waits, so
+ * the question must be asked while it does).  NULL when it cannot be: the
+ * run goes on, with no names in its messages. */
+static struct blockers *watch_blockers(struct ctx *c)
+{
+	struct strlist pid = { 0 };
+	struct blockers *b = NULL;
+	struct db_opts dbo = { 0 };
+	struct err e = { 0 };
+	long long every = c->cfg.ddl_lock_timeout_ms / 4;
+
+	if (c->db.ops->query_col(&c->db, "SELECT pg_backend_pid()", &pid) < 0 || pid.n != 1) {
+		strlist_free(&pid);
+		return NULL;
+	}
+	/* Several looks within one lock timeout, none busier than 50 a second. */
+	if (every <= 0 || every > 250)
+		every = 250;
+	if (every < 20)
+		every = 20;
+	dbo.application_name = "prestart blockers";
+	dbo.connect_timeout_s = 5;
+	if (blockers_start(&b, &c->url, &dbo, strtol(pid.v[0], NULL, 10), every, &c->st, &e) < 0)
+		log_event(LOG_WARN, "blockers", NULL, "%s", e.msg);
+	strlist_free(&pid);
+	return b;
+}
+
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary.  may_wait: a read-only
  * failure returns NOT_READY instead of failing (SPEC §7.4).  l: the ledger
@@ -93,10 +129,11 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 {
 	struct migrate_opts o = { 0 };
 	struct progress_watch *watch = NULL;
+	struct ddl d;
+	int r;
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
-	int r;
 
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = c->cfg.version_table_schema;
@@ -118,7 +155,18 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	/* /status shows a running CREATE INDEX when someone can ask. */
 	if (c->health && p->n)
 		watch = progress_watch_start(&c->db, &c->url, "prestart", &c->st);
+	if (c->db.kind == DB_PG && p->n) {
+		ddl_init(&d, c->cfg.ddl_lock_timeout_ms, c->cfg.ddl_retry_budget_ms, c->stop,
+			 &c->st);
+		d.bw = watch_blockers(c);
+		o.ddl = &d;
+	}
 	r = migrate_apply(&c->db, p, &o, &c->e);
+	if (o.ddl) {
+		blockers_stop(d.bw);
+		status_set_blockers(&c->st, NULL);
+		ddl_release(&d);
+	}
 	progress_watch_stop(watch);
 	if (r < 0) {
 		char st[6];

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "prestart/child.h"
 #include "prestart/exec.h"
@@ -60,11 +61,45 @@ static int is_exception_line(const char *l)
 	return p[0] == ':' && p[1] == ' ';
 }
 
+static int contains_ci(const char *s, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *s; s++)
+		if (!strncasecmp(s, needle, n))
+			return 1;
+	return 0;
+}
+
+const char *delegate_lock_failure_line(const char *line)
+{
+	/* psycopg2 and psycopg 3 name the exception (LockNotAvailable,
+	 * DeadlockDetected) and quote the server's message; some drivers
+	 * print the SQLSTATE. */
+	if (strstr(line, "55P03") || strstr(line, "LockNotAvailable") ||
+	    contains_ci(line, "lock timeout"))
+		return "55P03";
+	if (strstr(line, "40P01") || strstr(line, "DeadlockDetected") ||
+	    contains_ci(line, "deadlock detected"))
+		return "40P01";
+	return NULL;
+}
+
+struct picked {
+	struct sbuf last_err;
+	char *lock_failure; /* delegate_opts' */
+};
+
 /* The stderr line an error message quotes: the first, unless a traceback's
  * last line ("module.ErrorName: message") comes later. */
 static void pick_error_line(const char *line, void *arg)
 {
-	struct sbuf *last_err = arg;
+	struct picked *pk = arg;
+	struct sbuf *last_err = &pk->last_err;
+	const char *lf = pk->lock_failure ? delegate_lock_failure_line(line) : NULL;
+
+	if (lf)
+		memcpy(pk->lock_failure, lf, 6);
 
 	if (!last_err->len || is_exception_line(line)) {
 		sbuf_reset(last_err);
@@ -104,7 +139,7 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 {
 	struct strlist words = { 0 };
-	struct sbuf last_err = { 0 };
+	struct picked pk = { { 0 }, o->lock_failure };
 	struct child_opts co = { 0 };
 	struct child_exit x;
 	char *shown, *what;
@@ -121,12 +156,14 @@ int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 	co.label = "alembic";
 	co.log_output = 1;
 	co.on_stderr_line = pick_error_line;
-	co.arg = &last_err;
+	co.arg = &pk;
+	if (o->lock_failure)
+		o->lock_failure[0] = '\0';
 	co.stop = o->stop;
 	co.kill_after_ms = o->kill_after_ms > 0 ? o->kill_after_ms : 10000;
 	if (child_run(argv, &co, &x, e) == 0)
-		rc = child_check(&x, what, last_err.len ? last_err.buf : NULL, e);
-	sbuf_free(&last_err);
+		rc = child_check(&x, what, pk.last_err.len ? pk.last_err.buf : NULL, e);
+	sbuf_free(&pk.last_err);
 	free(what);
 	free(shown);
 	return rc;

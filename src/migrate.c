@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "prestart/ledger.h"
 #include "prestart/log.h"
@@ -67,6 +68,198 @@ static int apply_ops(struct db *db, const struct plan *p, const struct plan_step
 	return 0;
 }
 
+/* ---- statements outside a transaction (SPEC §7.2 for each) ---- */
+
+static int word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$';
+}
+
+/* Does s[0..len) hold `w` as a whole word (case-insensitive)? */
+static int has_word(const char *s, size_t len, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (size_t i = 0; n && i + n <= len; i++)
+		if (!strncasecmp(s + i, w, n) && (i == 0 || !word_char(s[i - 1])) &&
+		    (i + n == len || !word_char(s[i + n])))
+			return 1;
+	return 0;
+}
+
+/* A statement that can leave an INVALID index behind when cancelled. */
+static int builds_index_concurrently(const char *sql, size_t len)
+{
+	return has_word(sql, len, "concurrently") &&
+	       (has_word(sql, len, "index") || has_word(sql, len, "reindex"));
+}
+
+/* The index name of a format('%I.%I') entry, unquoted. */
+static void bare_name(const char *qualified, char *out, size_t n)
+{
+	const char *dot = strrchr(qualified, '.');
+	const char *p = dot ? dot + 1 : qualified;
+	size_t len = strlen(p);
+
+	if (len >= 2 && p[0] == '"' && p[len - 1] == '"') {
+		p++;
+		len -= 2;
+	}
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+/* A cancelled CREATE INDEX CONCURRENTLY leaves its INVALID index behind,
+ * and running it again then fails ("already exists") or, with IF NOT
+ * EXISTS, quietly keeps the broken index.  Those that appeared during our
+ * own statement are ours: record them in *ours, said in the log with the
+ * statement that drops them. */
+static void note_new_invalid(struct db *db, const struct strlist *before, struct strlist *ours)
+{
+	struct strlist after = { 0 };
+
+	if (ddl_invalid_indexes(db, &after) == 0) {
+		for (size_t i = 0; i < after.n; i++) {
+			if (strlist_contains(before, after.v[i]) || strlist_contains(ours, after.v[i]))
+				continue;
+			strlist_push(ours, after.v[i]);
+			log_event(LOG_WARN, "invalid_index",
+				  (struct log_field[]){ LFS("index", after.v[i]), { 0 } },
+				  "the cancelled statement left the INVALID index %s: DROP INDEX "
+				  "CONCURRENTLY %s will run before the retry",
+				  after.v[i], after.v[i]);
+		}
+	}
+	strlist_free(&after);
+}
+
+/* Drop the INVALID indexes of ours (bounded like the statement: the drop
+ * waits for the same transactions).  0 when all are gone; -1 with e and
+ * sqlstate from the first that failed (a lock timeout is retried). */
+static int drop_ours(struct db *db, struct strlist *ours, const struct migrate_opts *o,
+		     char sqlstate[6], struct err *e)
+{
+	while (ours->n) {
+		const char *ix = ours->v[ours->n - 1];
+		char *sql = xasprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", ix);
+		int r = ddl_bound_session(o->ddl, db) < 0 ? -1 : db_execs(db, sql);
+
+		if (r < 0) {
+			char *msg = db_error_string(db);
+
+			memcpy(sqlstate, db->dberr.sqlstate, 6);
+			err_set(e, ERR_FAILED, "cannot drop the INVALID index %s: %s", ix, msg);
+			free(msg);
+		}
+		ddl_unbound_session(o->ddl, db);
+		free(sql);
+		if (r < 0)
+			return -1;
+		log_event(LOG_INFO, "invalid_index_dropped",
+			  (struct log_field[]){ LFS("index", ix), { 0 } },
+			  "dropped the INVALID index %s", ix);
+		free(ours->v[--ours->n]);
+		ours->v[ours->n] = NULL;
+	}
+	return 0;
+}
+
+/* An INVALID index named by the statement, from an earlier run: maybe a
+ * build cut short, maybe one in progress elsewhere; not prestart's to
+ * drop.  Refuses, naming the statement that makes the run possible. */
+static int refuse_old_invalid(const struct strlist *before, const struct plan_step *s,
+			      const char *sql, size_t off, size_t len, struct err *e)
+{
+	for (size_t i = 0; i < before->n; i++) {
+		char name[256];
+		int first_line, line, col;
+
+		bare_name(before->v[i], name, sizeof(name));
+		if (!has_word(sql + off, len, name))
+			continue;
+		migrate_step_sql(s, &first_line);
+		revision_offset_to_linecol(sql, off, first_line, &line, &col);
+		return err_set(e, ERR_FAILED,
+			       "%s:%d:%d: the index %s is INVALID (a CREATE INDEX CONCURRENTLY "
+			       "cancelled or still running elsewhere): run DROP INDEX CONCURRENTLY "
+			       "%s; then run again",
+			       s->rev->path, line, col, before->v[i], before->v[i]);
+	}
+	return 0;
+}
+
+/* One statement outside a transaction: bounded, and retried on a lock
+ * timeout or a deadlock (the statement is the unit). */
+static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const char *sql,
+			       size_t off, size_t len, const struct migrate_opts *o,
+			       struct err *e)
+{
+	int cic = o->ddl && builds_index_concurrently(sql + off, len);
+	int first_line, line, col, rc;
+	struct strlist ours = { 0 };
+	char *unit;
+
+	migrate_step_sql(s, &first_line);
+	revision_offset_to_linecol(sql, off, first_line, &line, &col);
+	unit = xasprintf("statement %s:%d of revision %s", s->rev->path, line, s->rev->id);
+	for (;;) {
+		struct strlist before = { 0 };
+		char sqlstate[6] = "";
+
+		if ((rc = drop_ours(db, &ours, o, sqlstate, e)) < 0)
+			goto failed;
+		if (cic && ddl_invalid_indexes(db, &before) < 0) {
+			rc = db_fail(db, "cannot list the INVALID indexes", e);
+			break;
+		}
+		if (cic && (rc = refuse_old_invalid(&before, s, sql, off, len, e)) < 0) {
+			strlist_free(&before);
+			break;
+		}
+		if (ddl_bound_session(o->ddl, db) < 0) {
+			strlist_free(&before);
+			rc = db_fail(db, "cannot set lock_timeout", e);
+			break;
+		}
+		rc = db_exec(db, sql + off, len);
+		if (rc < 0) {
+			memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
+			if (o->stop && *o->stop)
+				stopped(o, e);
+			else
+				located_error(db, s, sql, off, e);
+		}
+		/* Always, so that the session setting never outlives the
+		 * statement (a pooled connection goes to other clients). */
+		ddl_unbound_session(o->ddl, db);
+		if (rc < 0 && cic && ddl_retryable(sqlstate))
+			note_new_invalid(db, &before, &ours);
+		strlist_free(&before);
+	failed:
+		if (rc == 0 || (o->stop && *o->stop) || ddl_retry(o->ddl, sqlstate, unit, e) <= 0)
+			break;
+	}
+	if (rc < 0 && ours.n) {
+		/* Never left silently: the error says what to run. */
+		char *list = strlist_join(&ours, ", ");
+		char *was = xstrdup(e->msg);
+
+		err_set(e, e->kind, "%s; the INVALID index %s is left: run DROP INDEX "
+				    "CONCURRENTLY %s; then run again",
+			was, list, list);
+		free(was);
+		free(list);
+	}
+	if (rc == 0)
+		ddl_unit_done(o->ddl);
+	strlist_free(&ours);
+	free(unit);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Run a non-transactional section statement by statement, outside any
  * transaction (CREATE INDEX CONCURRENTLY, VACUUM, ...). */
 static int run_outside_tx(struct db *db, const struct plan_step *s, const char *sql,
@@ -90,11 +283,8 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 			rc = -1;
 			break;
 		}
-		if (db_exec(db, sql + st.v[i].off, st.v[i].len) < 0) {
-			if (o->stop && *o->stop)
-				rc = stopped(o, e);
-			else
-				rc = located_error(db, s, sql, st.v[i].off, e);
+		if (run_stmt_outside_tx(db, s, sql, st.v[i].off, st.v[i].len, o, e) < 0) {
+			rc = -1;
 			break;
 		}
 		(*done)++;
@@ -103,25 +293,36 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 	return rc;
 }
 
-int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts *o,
-		  struct err *e)
-{
-	int exists = 0, in_tx = 0;
-	struct strlist heads = { 0 };
-	long long t0 = now_ms();
+/* ---- transactions ---- */
 
+static int begin_tx(struct db *db, const struct migrate_opts *o, struct err *e)
+{
 	if (db_begin(db) < 0)
 		return db_fail(db, "cannot begin a transaction", e);
-	in_tx = 1;
+	/* First in the transaction: every statement after it is bounded,
+	 * the version table's included. */
+	if (ddl_bound_tx(o->ddl, db) < 0)
+		return db_fail(db, "cannot set lock_timeout", e);
+	return 0;
+}
+
+/* What comes first in the run's first transaction: the version table read,
+ * created, purged (stamp --purge), the marker cleared (stamp). */
+static int prologue(struct db *db, const struct migrate_opts *o, struct err *e)
+{
+	int exists = 0;
+	struct strlist heads = { 0 };
+
 	if (db_read_versions(db, o->schema, o->table, &heads, &exists) < 0) {
-		err_set(e, ERR_SCRIPT, "%s", db->errstr);
-		goto error;
+		strlist_free(&heads);
+		/* A lock timeout on the version table is the unit's to retry,
+		 * not a broken table. */
+		return err_set(e, ddl_retryable(db->dberr.sqlstate) ? ERR_FAILED : ERR_SCRIPT, "%s",
+			       db->errstr);
 	}
 	strlist_free(&heads);
-	if (!exists && db_ensure_version_table(db, o->schema, o->table) < 0) {
-		err_set(e, ERR_FAILED, "cannot create the version table: %s", db->errstr);
-		goto error;
-	}
+	if (!exists && db_ensure_version_table(db, o->schema, o->table) < 0)
+		return err_set(e, ERR_FAILED, "cannot create the version table: %s", db->errstr);
 	if (exists && o->purge) {
 		/* As Alembic's stamp --purge: whatever the table holds, even
 		 * revisions no script knows, goes before the stamp. */
@@ -131,117 +332,230 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 
 		free(sql);
 		free(name);
-		if (r < 0) {
-			err_set(e, ERR_FAILED, "cannot purge the version table: %s", db->errstr);
-			goto error;
+		if (r < 0)
+			return err_set(e, ERR_FAILED, "cannot purge the version table: %s",
+				       db->errstr);
+	}
+	if (o->clear_pending && db_clear_pending(db, o->schema, o->table) < 0)
+		return db_fail(db, "cannot clear the in-progress marker", e);
+	return 0;
+}
+
+static void log_applied(const struct plan *p, size_t i, long long ts)
+{
+	const struct plan_step *s = &p->steps[i];
+
+	log_event(LOG_INFO, "applied",
+		  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : ""),
+					LFS("direction", s->upgrade ? "upgrade" : "downgrade"),
+					LFI("index", i + 1), LFI("total", p->n),
+					LFI("duration_ms", now_ms() - ts), { 0 } },
+		  "[%zu/%zu] %s%s %s (%lld ms)", i + 1, p->n, s->upgrade ? "" : "revert ",
+		  s->rev ? s->rev->id : "", s->rev && s->rev->message ? s->rev->message : "",
+		  now_ms() - ts);
+}
+
+/* SPEC §7.4: /status names the revision running; /metrics observes how
+ * long each took. */
+static void step_started(const struct migrate_opts *o, const struct plan_step *s)
+{
+	if (o->st)
+		status_set_running(o->st, s->rev ? s->rev->id : NULL);
+}
+
+static void step_done(const struct migrate_opts *o, const struct plan *p, size_t k,
+		      long long ts)
+{
+	if (o->st) {
+		status_set_counts(o->st, (long)(p->n - k - 1), (long)(k + 1));
+		status_observe_revision(o->st, now_ms() - ts);
+		status_set_running(o->st, NULL);
+	}
+	log_applied(p, k, ts);
+}
+
+/* SPEC §7.3: the step's ledger row, in the transaction that writes its
+ * version-table operations. */
+static int record_ledger(struct db *db, const struct plan_step *s, const struct migrate_opts *o,
+			 long long ts, struct err *e)
+{
+	if (o->ledger && ledger_record(o->ledger, db, s->rev, s->upgrade, now_ms() - ts) < 0)
+		return db_fail(db, "cannot write the ledger", e);
+	return 0;
+}
+
+static int step_transactional(const struct plan_step *s)
+{
+	return !s->rev || s->rev->transactional;
+}
+
+static int check_section(const struct plan_step *s, const char *sql, struct err *e)
+{
+	if (s->rev && !sql)
+		return err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section", s->rev->path,
+			       s->rev->id, s->upgrade ? "upgrade" : "downgrade");
+	return 0;
+}
+
+/* A `Transactional: false` revision: a committed marker, its statements
+ * one by one, then its version row with the marker dropped, committed. */
+static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
+				const struct migrate_opts *o, struct err *e)
+{
+	const struct plan_step *s = &p->steps[i];
+	int first_line;
+	const char *sql = migrate_step_sql(s, &first_line);
+	long long ts = now_ms();
+
+	if (check_section(s, sql, e) < 0)
+		return -1;
+	step_started(o, s);
+	if (sql) {
+		size_t done = 0;
+
+		/* Nothing can roll this revision back: leave a committed
+		 * marker first, so that a run that dies half-way is found by
+		 * the next one instead of being taken for not started. */
+		if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->upgrade) < 0)
+			return db_fail(db, "cannot record the revision as in progress", e);
+		if (run_outside_tx(db, s, sql, o, &done, e) < 0) {
+			/* A first statement that failed or was cancelled left
+			 * nothing behind: the mark would only be a false alarm.
+			 * A lost connection cannot drop it, rightly so (did the
+			 * statement commit?). */
+			if (done == 0)
+				db_clear_pending(db, o->schema, o->table);
+			return -1;
 		}
 	}
-	if (o->clear_pending && db_clear_pending(db, o->schema, o->table) < 0) {
-		db_fail(db, "cannot clear the in-progress marker", e);
-		goto error;
-	}
+	/* The version row is a transaction of its own, bounded and retried
+	 * like any other. */
+	for (;;) {
+		char sqlstate[6] = "";
 
-	for (size_t i = 0; i < p->n; i++) {
-		const struct plan_step *s = &p->steps[i];
+		if (begin_tx(db, o, e) == 0 &&
+		    (!sql || db_clear_pending(db, o->schema, o->table) == 0 ||
+		     db_fail(db, "cannot clear the in-progress marker", e) == 0) &&
+		    apply_ops(db, p, s, o, e) == 0 && record_ledger(db, s, o, ts, e) == 0 &&
+		    (db_commit(db) == 0 || db_fail(db, "cannot commit", e) == 0))
+			break;
+		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
+		if (db->in_tx)
+			db_rollback(db);
+		if (ddl_retry(o->ddl, sqlstate, "the version row of a non-transactional revision",
+			      e) <= 0)
+			return -1;
+	}
+	ddl_unit_done(o->ddl);
+	step_done(o, p, i, ts);
+	return 0;
+}
+
+/* One transaction: the prologue when *first, then transactional steps from
+ * *i (one with per_migration, else up to the next non-transactional one or
+ * the end), committed.  On success *i is past them; on failure the caller
+ * rolls back and may run the unit again from the same *i. */
+static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate_opts *o,
+		       size_t *i, int first, struct err *e)
+{
+	size_t k = *i;
+
+	if (begin_tx(db, o, e) < 0)
+		return -1;
+	if (first && prologue(db, o, e) < 0)
+		return -1;
+	while (k < p->n && step_transactional(&p->steps[k])) {
+		const struct plan_step *s = &p->steps[k];
 		int first_line;
 		const char *sql = migrate_step_sql(s, &first_line);
 		long long ts = now_ms();
-		int transactional = !s->rev || s->rev->transactional;
+
+		if (stopped(o, e) < 0 || check_section(s, sql, e) < 0)
+			return -1;
+		step_started(o, s);
+		if (sql && db_exec(db, sql, strlen(sql)) < 0) {
+			if (o->stop && *o->stop)
+				return stopped(o, e);
+			return located_error(db, s, sql, 0, e);
+		}
+		if (apply_ops(db, p, s, o, e) < 0 || record_ledger(db, s, o, ts, e) < 0)
+			return -1;
+		if (o->per_migration) {
+			/* Logged once committed: a revision said applied is
+			 * in the version table, whatever happens next. */
+			if (db_commit(db) < 0)
+				return db_fail(db, "cannot commit", e);
+			step_done(o, p, k, ts);
+			*i = k + 1;
+			return 0;
+		}
+		step_done(o, p, k, ts);
+		k++;
+	}
+	if (db_commit(db) < 0)
+		return db_fail(db, "cannot commit", e);
+	*i = k;
+	return 0;
+}
+
+/* The words the log uses for the unit starting at step i. */
+static char *unit_name(const struct plan *p, const struct migrate_opts *o, size_t i, int first)
+{
+	if (i < p->n && o->per_migration && p->steps[i].rev)
+		return xasprintf("revision %s", p->steps[i].rev->id);
+	if (first && i == 0)
+		return xstrdup("the run's transaction");
+	if (i < p->n && p->steps[i].rev)
+		return xasprintf("the transaction from revision %s", p->steps[i].rev->id);
+	return xstrdup("the run's transaction");
+}
+
+int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts *o,
+		  struct err *e)
+{
+	size_t i = 0;
+	int first = 1;
+
+	while (first || i < p->n) {
+		size_t from = i;
+		char sqlstate[6];
+		char *unit;
+		int r;
 
 		if (stopped(o, e) < 0)
 			goto error;
+		if (!first && !step_transactional(&p->steps[i])) {
+			if (run_outside_revision(db, p, i, o, e) < 0)
+				goto error;
+			if (o->st)
+				status_set_counts(o->st, (long)(p->n - i - 1), (long)(i + 1));
+			i++;
+			continue;
+		}
+		if (run_tx_unit(db, p, o, &i, first, e) == 0) {
+			first = 0;
+			ddl_unit_done(o->ddl);
+			continue;
+		}
+		/* Nothing of the unit is kept: roll it back, then maybe run
+		 * it again from its first step. */
+		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
+		if (db->in_tx)
+			db_rollback(db);
+		if (o->stop && *o->stop)
+			goto error;
+		unit = unit_name(p, o, from, first);
+		r = ddl_retry(o->ddl, sqlstate, unit, e);
+		free(unit);
+		if (r <= 0)
+			goto error;
+		i = from;
 		if (o->st)
-			status_set_running(o->st, s->rev ? s->rev->id : NULL);
-		if (s->rev && !sql) {
-			err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section", s->rev->path,
-				s->rev->id, s->upgrade ? "upgrade" : "downgrade");
-			goto error;
-		}
-		if (!transactional || (o->per_migration && !in_tx)) {
-			/* Commit what came before this revision. */
-			if (in_tx && db_commit(db) < 0) {
-				db_fail(db, "cannot commit", e);
-				goto error;
-			}
-			in_tx = 0;
-		}
-		if (transactional && !in_tx) {
-			if (db_begin(db) < 0) {
-				db_fail(db, "cannot begin a transaction", e);
-				goto error;
-			}
-			in_tx = 1;
-		}
-		if (sql && !transactional) {
-			/* Nothing can roll this revision back: leave a committed
-			 * marker first, so that a run that dies half-way is found
-			 * by the next one instead of being taken for not started. */
-			if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->upgrade) < 0) {
-				db_fail(db, "cannot record the revision as in progress", e);
-				goto error;
-			}
-			size_t done = 0;
-
-			if (run_outside_tx(db, s, sql, o, &done, e) < 0) {
-				/* A first statement that failed or was cancelled left
-				 * nothing behind: the mark would only be a false alarm.
-				 * A lost connection cannot drop it, rightly so (did the
-				 * statement commit?). */
-				if (done == 0)
-					db_clear_pending(db, o->schema, o->table);
-				goto error;
-			}
-			if (db_begin(db) < 0) {
-				db_fail(db, "cannot begin a transaction", e);
-				goto error;
-			}
-			in_tx = 1;
-			if (db_clear_pending(db, o->schema, o->table) < 0) {
-				db_fail(db, "cannot clear the in-progress marker", e);
-				goto error;
-			}
-		} else if (sql && db_exec(db, sql, strlen(sql)) < 0) {
-			if (o->stop && *o->stop)
-				stopped(o, e);
-			else
-				located_error(db, s, sql, 0, e);
-			goto error;
-		}
-		if (apply_ops(db, p, s, o, e) < 0)
-			goto error;
-		if (o->ledger && ledger_record(o->ledger, db, s->rev, s->upgrade, now_ms() - ts) < 0) {
-			db_fail(db, "cannot write the ledger", e);
-			goto error;
-		}
-		if (o->per_migration || !transactional) {
-			if (db_commit(db) < 0) {
-				db_fail(db, "cannot commit", e);
-				goto error;
-			}
-			in_tx = 0;
-		}
-		if (o->st) {
-			status_set_counts(o->st, (long)(p->n - i - 1), (long)(i + 1));
-			status_observe_revision(o->st, now_ms() - ts);
-			status_set_running(o->st, NULL);
-		}
-		log_event(LOG_INFO, "applied",
-			  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : ""),
-						LFS("direction", s->upgrade ? "upgrade" : "downgrade"),
-						LFI("index", i + 1), LFI("total", p->n),
-						LFI("duration_ms", now_ms() - ts), { 0 } },
-			  "[%zu/%zu] %s%s %s (%lld ms)", i + 1, p->n, s->upgrade ? "" : "revert ",
-			  s->rev ? s->rev->id : "", s->rev && s->rev->message ? s->rev->message : "",
-			  now_ms() - ts);
+			status_set_counts(o->st, (long)(p->n - i), (long)i);
 	}
-	if (in_tx && db_commit(db) < 0) {
-		db_fail(db, "cannot commit", e);
-		goto error;
-	}
-	(void)t0;
 	return 0;
 error:
-	if (in_tx || db->in_tx)
+	if (db->in_tx)
 		db_rollback(db);
 	return -1;
 }

@@ -27,7 +27,9 @@ void status_release(struct status *s)
 	free(s->current);
 	free(s->target);
 	free(s->running);
+	free(s->blockers);
 	s->current = s->target = s->running = NULL;
+	s->blockers = NULL;
 	pthread_mutex_destroy(&s->mu);
 }
 
@@ -125,6 +127,24 @@ void status_add_wait_attempt(struct status *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void status_set_blockers(struct status *s, const char *json)
+{
+	char *n = json ? xstrdup(json) : NULL, *o;
+
+	pthread_mutex_lock(&s->mu);
+	o = s->blockers;
+	s->blockers = n;
+	pthread_mutex_unlock(&s->mu);
+	free(o);
+}
+
+void status_add_lock_timeout(struct status *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->lock_timeouts++;
+	pthread_mutex_unlock(&s->mu);
+}
+
 enum phase status_phase(struct status *s)
 {
 	enum phase p;
@@ -172,8 +192,9 @@ char *status_json(struct status *s)
 	json_opt_str(&b, s->current);
 	sbuf_adds(&b, ",\"target\":");
 	json_opt_str(&b, s->target);
-	sbuf_addf(&b, ",\"pending\":%ld,\"applied\":%ld,\"elapsed_ms\":%lld,\"error\":",
-		  s->pending, s->applied, elapsed_ms(s, now));
+	sbuf_addf(&b, ",\"pending\":%ld,\"applied\":%ld,\"elapsed_ms\":%lld,\"blockers\":%s"
+		  ",\"error\":",
+		  s->pending, s->applied, elapsed_ms(s, now), s->blockers ? s->blockers : "[]");
 	json_opt_str(&b, s->error[0] ? s->error : NULL);
 	sbuf_addf(&b, ",\"wait_attempts\":%lld", s->wait_attempts);
 	if (s->index_progress[0]) {
@@ -216,6 +237,9 @@ char *status_metrics(struct status *s)
 	metric_head(&b, "prestart_wait_attempts_total", "counter",
 		    "Readiness probes made while waiting for dependencies.");
 	sbuf_addf(&b, "prestart_wait_attempts_total %lld\n", s->wait_attempts);
+	metric_head(&b, "prestart_ddl_lock_timeouts_total", "counter",
+		    "Migration statements cancelled by the DDL lock timeout.");
+	sbuf_addf(&b, "prestart_ddl_lock_timeouts_total %lld\n", s->lock_timeouts);
 	metric_seconds(&b, "prestart_elapsed_seconds", "Time since prestart started.",
 		       elapsed_ms(s, now));
 	metric_seconds(&b, "prestart_wait_seconds", "Time spent waiting for dependencies.",

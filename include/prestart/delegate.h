@@ -17,6 +17,10 @@
 #include "prestart/plan.h"
 #include "prestart/util.h"
 
+/* A line of Alembic's output saying a statement failed for a lock timeout
+ * or a deadlock (SPEC §7.2): "55P03" or "40P01", else NULL.  Pure. */
+const char *delegate_lock_failure_line(const char *line);
+
 /* Does any step of p run a .py revision? */
 int delegate_needed(const struct plan *p);
 
@@ -38,6 +42,10 @@ struct delegate_opts {
 	volatile sig_atomic_t *stop; /* SIGTERM/SIGINT recorded here are forwarded */
 	long long kill_after_ms; /* after forwarding, SIGKILL a child still alive;
 				  * 0: 10 s */
+	/* May be NULL; else room for 6 bytes, set to "55P03" or "40P01" when a
+	 * line of the child's output reports a lock timeout or a deadlock
+	 * (delegate_lock_failure_line), "" otherwise. */
+	char *lock_failure;
 };
 
 /* Run `<command> [-c ini] <verb> <target>` to completion (child.h), its

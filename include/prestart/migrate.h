@@ -9,6 +9,13 @@
  * "path:line:col: message (SQLSTATE x); detail: ...; hint: ...".
  * A non-transactional revision is bracketed by the marker of db.h
  * (db_mark_pending before, db_clear_pending with its version row).
+ *
+ * With o->ddl (SPEC §7.2), every transaction starts with SET LOCAL
+ * lock_timeout, each statement of a non-transactional revision is bounded
+ * the same way, and a unit that fails with a lock timeout or deadlock is
+ * rolled back and run again (ddl.h): the transaction as a whole (the run
+ * in one-transaction mode, the revision with per_migration), the statement
+ * outside a transaction.
  */
 #ifndef PRESTART_MIGRATE_H
 #define PRESTART_MIGRATE_H
@@ -16,6 +23,7 @@
 #include <signal.h>
 
 #include "prestart/db.h"
+#include "prestart/ddl.h"
 #include "prestart/plan.h"
 #include "prestart/status.h"
 
@@ -34,6 +42,8 @@ struct migrate_opts {
 	 * its version-table operations, in the same transaction.  NULL, or
 	 * off: none. */
 	const struct ledger *ledger;
+	struct ddl *ddl;     /* PostgreSQL: lock-wait bounds and retries (ddl.h);
+			      * NULL: none */
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs

@@ -45,6 +45,10 @@ struct status {
 	long long rev_buckets[STATUS_REV_BUCKETS]; /* cumulative counts per le */
 	long long rev_count, rev_sum_ms;
 	char index_progress[256];
+	/* SPEC §7.2: a JSON array of who blocks the migration while it waits
+	 * behind their locks (NULL: nobody), and the lock timeouts so far. */
+	char *blockers;
+	long long lock_timeouts;
 };
 
 /* Start in PHASE_STARTING with the clock running; status_release() frees. */
@@ -63,10 +67,16 @@ void status_fail(struct status *s, const char *msg);
 void status_set_heads(struct status *s, const char *current, const char *target);
 void status_set_counts(struct status *s, long pending, long applied);
 void status_add_wait_attempt(struct status *s);
+/* Copy the JSON array of blockers (blockers.h) shown by /status; NULL
+ * clears it. */
+void status_set_blockers(struct status *s, const char *json);
+void status_add_lock_timeout(struct status *s);
 enum phase status_phase(struct status *s);
 
 /* The /status JSON document: {"phase":..., "current":..., "target":...,
- * "pending":N, "applied":N, "elapsed_ms":N, "error":..., "wait_attempts":N}
+ * "pending":N, "applied":N, "elapsed_ms":N, "blockers":[...], "error":...,
+ * "wait_attempts":N} (blockers: [] unless a migration statement waits for
+ * someone's lock)
  * (new string, caller frees). */
 char *status_json(struct status *s);
 /* The /metrics document, Prometheus text format 0.0.4 (new string, caller

@@ -9,7 +9,7 @@ end.  Prints one table: each goal beside its measured figure.
 
   BENCH_QUICK=1            small sizes and few repetitions (a smoke run)
   BENCH_ONLY=noop,apply    run only these items
-                           (noop apply graph contention footprint health pyapply readiness)
+                           (noop apply graph contention footprint health pyapply readiness stall)
   BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
   --update-readme          also write the table into README.md
 
@@ -446,6 +446,97 @@ def bench_noop(rep, pg, dbmate, work):
         rep.row("1", "no-op start, %s: dbmate / prestart (%s)" % (label, ms(m["dbmate"])),
                 "%.1f× faster" % rd, "≥ 3×" if via is None else "", rd >= 3 if via is None else None)
 
+
+
+# --------------------------------------------------------------------------
+# 8. application stall during a blocked migration (SPEC §7.2)
+
+
+def bench_stall(rep, pg, dbmate, work):
+    """A 5 s transaction reads t; each tool adds a column to t meanwhile; a
+    client queries t every 20 ms: its longest query is the stall."""
+    import psycopg2
+    import threading
+    hold = 5.0
+    proj = Path(work, "stall")
+    stmt = "ALTER TABLE t ADD COLUMN c integer"
+    pdir = proj / "p" / "migrations" / "versions"
+    pdir.mkdir(parents=True)
+    (pdir / "a1_add_c.sql").write_text(
+        "-- Revision ID: a1\n-- Revises:\n-- Create Date: 2026-01-01 00:00:00\n"
+        "-- Message: add c\n\n-- +upgrade\n%s;\n" % stmt)
+    aroot = Path(proj / "a")
+    (aroot / "alembic" / "versions").mkdir(parents=True)
+    (aroot / "alembic" / "env.py").write_text(ENV_PY)
+    (aroot / "alembic" / "versions" / "a1_add_c.py").write_text(
+        '"""add c\n\nRevision ID: a1\nRevises:\nCreate Date: 2026-01-01 00:00:00\n\n"""\n'
+        "from alembic import op\n\nrevision = 'a1'\ndown_revision = None\n"
+        "branch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.execute(%r)\n\n\n"
+        "def downgrade():\n    pass\n" % stmt)
+    ddir = proj / "d" / "db" / "migrations"
+    ddir.mkdir(parents=True)
+    (ddir / "20260101000000_add_c.sql").write_text("-- migrate:up\n%s;\n\n-- migrate:down\n" % stmt)
+
+    def tool_argv(tool, name):
+        if tool.startswith("prestart"):
+            extra = ["--ddl-lock-timeout", "0"] if tool.endswith("0") else []
+            return [PRESTART, "--dir", str(proj / "p" / "migrations"), "-d",
+                    pg.url("prestart", name, "socket"), *extra, "upgrade", "head"]
+        if tool == "alembic":
+            ini = alembic_ini(aroot, pg.url("alembic", name, "socket"), "alembic-%s.ini" % name)
+            return [ALEMBIC, "-c", ini, "upgrade", "head"]
+        return [dbmate, "--url", pg.url("dbmate", name, "socket"), "--migrations-dir",
+                str(ddir), "--no-dump-schema", "up"]
+
+    worst = {}
+    for tool in ("prestart", "prestart --ddl-lock-timeout 0", "alembic", "dbmate"):
+        name = pg.new_db()
+        pg.admin("CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1); "
+                 "ALTER TABLE t OWNER TO %s" % ROLE, name)
+        blocker = pg.connect(name)
+        blocker.autocommit = False
+        blocker.cursor().execute("LOCK TABLE t IN ACCESS SHARE MODE")
+        t_block = time.monotonic()
+        probe = pg.connect(name)
+        stop = threading.Event()
+        lat = []
+
+        def loop():
+            cur = probe.cursor()
+            while not stop.is_set():
+                t0 = time.monotonic()
+                cur.execute("SELECT count(*) FROM t")
+                cur.fetchall()
+                lat.append(time.monotonic() - t0)
+                stop.wait(0.02)
+        th = threading.Thread(target=loop, daemon=True)
+        th.start()
+        proc = subprocess.Popen(tool_argv(tool, name), env=clean_env(), cwd=str(proj),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # the migration is queued behind the blocker at least once
+        deadline = time.monotonic() + 60
+        while not pg.admin("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
+                           "ON a.pid = l.pid WHERE NOT l.granted AND a.datname = '%s'"
+                           % name)[0][0]:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("stall: %s never waited" % tool)
+            time.sleep(0.01)
+        time.sleep(max(0.0, hold - (time.monotonic() - t_block)))
+        blocker.commit()
+        blocker.close()
+        err = proc.communicate(timeout=120)[1]
+        if proc.returncode:
+            raise RuntimeError("stall: %s failed: %s" % (tool, err))
+        stop.set()
+        th.join(30)
+        probe.close()
+        worst[tool] = max(lat)
+        pg.drop_db(name)
+    limit = 1.0 + 0.1
+    rep.row("8", "application stall behind a 5 s transaction: prestart (default 1 s bound)",
+            ms(worst["prestart"]), "≤ %s" % ms(limit), worst["prestart"] <= limit)
+    for tool in ("prestart --ddl-lock-timeout 0", "alembic", "dbmate"):
+        rep.row("8", "  %s" % tool, ms(worst[tool]), "")
 
 # --------------------------------------------------------------------------
 # 2. throughput, 5. peak RSS
@@ -1017,7 +1108,7 @@ def main():
     pg = None
     t0 = time.time()
     try:
-        if any(want(i) for i in ("noop", "apply", "contention", "health", "pyapply")):
+        if any(want(i) for i in ("noop", "apply", "contention", "health", "pyapply", "stall")):
             pg = Cluster()
             pg.start()
         if want("noop"):
@@ -1036,6 +1127,8 @@ def main():
             bench_pyapply(rep, pg, work)
         if want("readiness"):
             bench_readiness(rep, dbmate, work)
+        if want("stall"):
+            bench_stall(rep, pg, dbmate, work)
     finally:
         if pg:
             pg.stop()

@@ -17,7 +17,8 @@
 static const char *const env_vars[] = {
 	"DATABASE_URL", "PRESTART_CONFIG", "PRESTART_SCRIPT_LOCATION", "PRESTART_VERSION_TABLE",
 	"PRESTART_VERSION_TABLE_SCHEMA", "PRESTART_WAIT_TIMEOUT", "PRESTART_WAIT_FOR",
-	"PRESTART_LOCK_TIMEOUT", "PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
+	"PRESTART_LOCK_TIMEOUT", "PRESTART_DDL_LOCK_TIMEOUT", "PRESTART_DDL_RETRY_BUDGET",
+	"PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
 	"PRESTART_TRANSACTION_PER_MIGRATION", "PRESTART_ALEMBIC_COMMAND", "PGHOST",
 	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL
 };
@@ -167,6 +168,8 @@ static void test_defaults(void **state)
 	assert_null(c.version_table_schema);
 	assert_int_equal(c.wait_timeout_ms, 60000);
 	assert_int_equal(c.lock_timeout_ms, 0);
+	assert_int_equal(c.ddl_lock_timeout_ms, 1000);
+	assert_int_equal(c.ddl_retry_budget_ms, 600000);
 	assert_int_equal(c.wait_for.n, 0);
 	assert_null(c.health_addr);
 	assert_int_equal(c.log_format, LOGFMT_TEXT);

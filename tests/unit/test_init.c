@@ -153,6 +153,8 @@ static void same_config(const struct config *a, const struct config *b)
 	assert_int_equal(a->wait_timeout_ms, b->wait_timeout_ms);
 	same_list(&a->wait_for, &b->wait_for);
 	assert_int_equal(a->lock_timeout_ms, b->lock_timeout_ms);
+	assert_int_equal(a->ddl_lock_timeout_ms, b->ddl_lock_timeout_ms);
+	assert_int_equal(a->ddl_retry_budget_ms, b->ddl_retry_budget_ms);
 	same_str(a->health_addr, b->health_addr);
 	assert_int_equal(a->log_format, b->log_format);
 	assert_int_equal(a->transaction_per_migration, b->transaction_per_migration);
