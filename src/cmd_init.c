@@ -56,6 +56,11 @@ static const struct init_setting settings[] = {
 	{ "lock_timeout", "0",
 	  "How long to wait for the migration lock; 0 = forever (--lock-timeout,\n"
 	  "PRESTART_LOCK_TIMEOUT).\n" },
+	{ "lock_strategy", "auto",
+	  "How the lock is held: session (an advisory lock), lease (a row in\n"
+	  "prestart.migration_lock, for transaction poolers and CockroachDB), auto\n"
+	  "(session unless a pooler or the server needs lease) (--lock-strategy,\n"
+	  "PRESTART_LOCK_STRATEGY).\n" },
 	{ "health_addr", "",
 	  "Serve /livez /readyz /status /metrics on [HOST]:PORT, e.g. :8080;\n"
 	  "empty: off (--health-addr, PRESTART_HEALTH_ADDR).\n" },

@@ -19,7 +19,8 @@
 
 static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
-	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
+	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "lock_strategy",
+	"health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
 	"alembic_config", NULL
 };
@@ -781,6 +782,23 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 			  "wait_timeout", &c->wait_timeout_ms, e) < 0 ||
 	    pick_duration(L, "--lock-timeout", flags->lock_timeout, "PRESTART_LOCK_TIMEOUT",
 			  "lock_timeout", &c->lock_timeout_ms, e) < 0)
+		return -1;
+
+	r = pick(L, "--lock-strategy", flags->lock_strategy, "PRESTART_LOCK_STRATEGY",
+		 "lock_strategy", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "auto"))
+			c->lock_strategy = 0;
+		else if (!strcasecmp(v.s, "session"))
+			c->lock_strategy = 1;
+		else if (!strcasecmp(v.s, "lease"))
+			c->lock_strategy = 2;
+		else
+			r = val_invalid(&v, "lock strategy", " (expected auto, session or lease)",
+					e);
+	}
+	val_free(&v);
+	if (r < 0)
 		return -1;
 
 	if (pick_list(L, "--wait-for", &flags->wait_for, "PRESTART_WAIT_FOR", "wait_for", ",\n",

@@ -83,7 +83,12 @@ out:
 
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary. */
-static int apply_plan(struct ctx *c, const struct plan *p, const char *what)
+static int check_lock(void *arg, struct err *e)
+{
+	return lock_check(arg, e);
+}
+
+static int apply_plan(struct ctx *c, const struct plan *p, const char *what, struct lock *lk)
 {
 	struct migrate_opts o = { 0 };
 	long long t0 = now_ms();
@@ -97,6 +102,8 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what)
 	o.stop = c->stop;
 	o.st = &c->st;
 	o.clear_pending = strcmp(what, "stamp") == 0;
+	o.check = check_lock;
+	o.check_arg = lk;
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
 	status_set_phase(&c->st, PHASE_MIGRATING);
@@ -226,7 +233,8 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 					       .table = c->cfg.version_table,
 					       .timeout_ms = c->cfg.lock_timeout_ms,
 					       .stop = c->stop, .poll = poll_done,
-					       .reconnect = reconnect_db, .arg = &rp },
+					       .reconnect = reconnect_db, .arg = &rp,
+					       .strategy = (enum lock_strategy)c->cfg.lock_strategy },
 			  &c->e);
 	if (lr < 0)
 		return ctx_fail(c);
@@ -246,11 +254,12 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 	if (!rc && make_plan(c, how, target, &heads, p) < 0)
 		rc = ctx_fail(c);
 	strlist_free(&heads);
-	if (!rc && how != MOVE_STAMP && delegate_needed(p))
-		rc = delegate_plan(c, p, how, target);
-	else if (!rc)
+	if (!rc && how != MOVE_STAMP && delegate_needed(p)) {
+		rc = lock_check(&lk, &c->e) < 0 ? ctx_fail(c) : delegate_plan(c, p, how, target);
+	} else if (!rc) {
 		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
-				      : how == MOVE_DOWN ? "downgrade" : "stamp");
+				      : how == MOVE_DOWN ? "downgrade" : "stamp", &lk);
+	}
 	lock_release(&lk);
 	return rc;
 }

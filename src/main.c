@@ -15,7 +15,7 @@
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
-	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION,
+	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
 	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT
@@ -37,6 +37,7 @@ static const struct option_def options[] = {
 	{ "wait-timeout", 0, 1, O_WAIT_TIMEOUT },
 	{ "wait-for", 0, 1, O_WAIT_FOR },
 	{ "lock-timeout", 0, 1, O_LOCK_TIMEOUT },
+	{ "lock-strategy", 0, 1, O_LOCK_STRATEGY },
 	{ "health-addr", 0, 1, O_HEALTH },
 	{ "log-format", 0, 1, O_LOGFMT },
 	{ "transaction-per-migration", 0, 0, O_TPM },
@@ -146,6 +147,7 @@ static const char usage_text[] =
 	"      --wait-timeout D     how long to wait for dependencies (default 60s, 0 = forever)\n"
 	"      --wait-for TARGET    also wait for tcp://, http(s)://, file://, postgresql:// (repeatable)\n"
 	"      --lock-timeout D     how long to wait for the migration lock (default 0 = forever)\n"
+	"      --lock-strategy S    auto, session or lease (default auto; lease through poolers)\n"
 	"      --health-addr ADDR   serve /livez /readyz /status /metrics on [HOST]:PORT\n"
 	"      --log-format F       text or json\n"
 	"      --transaction-per-migration  one transaction per revision\n"
@@ -202,6 +204,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_WAIT_TIMEOUT: cli->flags.wait_timeout = val; break;
 	case O_WAIT_FOR: strlist_push(&cli->flags.wait_for, val); break;
 	case O_LOCK_TIMEOUT: cli->flags.lock_timeout = val; break;
+	case O_LOCK_STRATEGY: cli->flags.lock_strategy = val; break;
 	case O_HEALTH: cli->flags.health_addr = val; break;
 	case O_LOGFMT: cli->flags.log_format = val; break;
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;

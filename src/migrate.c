@@ -46,6 +46,26 @@ static int stopped(const struct migrate_opts *o, struct err *e)
 	return 0;
 }
 
+/* SPEC §7.1: the lock proven ours before each revision and each commit. */
+static int lock_held(const struct migrate_opts *o, struct err *e)
+{
+	return o->check ? o->check(o->check_arg, e) : 0;
+}
+
+static int commit_held(struct db *db, const struct migrate_opts *o, struct err *e)
+{
+	if (lock_held(o, e) < 0)
+		return -1;
+	if (db_commit(db) < 0) {
+		char *msg = db_error_string(db);
+
+		err_set(e, ERR_FAILED, "cannot commit: %s", msg);
+		free(msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int db_fail(struct db *db, const char *what, struct err *e)
 {
 	char *msg = db_error_string(db);
@@ -147,7 +167,7 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		long long ts = now_ms();
 		int transactional = !s->rev || s->rev->transactional;
 
-		if (stopped(o, e) < 0)
+		if (stopped(o, e) < 0 || lock_held(o, e) < 0)
 			goto error;
 		if (s->rev && !sql) {
 			err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section", s->rev->path,
@@ -156,10 +176,8 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		}
 		if (!transactional || (o->per_migration && !in_tx)) {
 			/* Commit what came before this revision. */
-			if (in_tx && db_commit(db) < 0) {
-				db_fail(db, "cannot commit", e);
+			if (in_tx && commit_held(db, o, e) < 0)
 				goto error;
-			}
 			in_tx = 0;
 		}
 		if (transactional && !in_tx) {
@@ -207,10 +225,8 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		if (apply_ops(db, p, s, o, e) < 0)
 			goto error;
 		if (o->per_migration || !transactional) {
-			if (db_commit(db) < 0) {
-				db_fail(db, "cannot commit", e);
+			if (commit_held(db, o, e) < 0)
 				goto error;
-			}
 			in_tx = 0;
 		}
 		if (o->st)
@@ -224,14 +240,20 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 			  s->rev ? s->rev->id : "", s->rev && s->rev->message ? s->rev->message : "",
 			  now_ms() - ts);
 	}
-	if (in_tx && db_commit(db) < 0) {
-		db_fail(db, "cannot commit", e);
+	if (in_tx && commit_held(db, o, e) < 0)
 		goto error;
-	}
 	(void)t0;
 	return 0;
 error:
 	if (in_tx || db->in_tx)
 		db_rollback(db);
+	/* A statement cancelled because the lease was lost reads as a plain
+	 * failure: the lock's loss is the real reason. */
+	if (o->check && e->kind == ERR_FAILED && !(o->stop && *o->stop)) {
+		struct err lost;
+
+		if (o->check(o->check_arg, &lost) < 0 && lost.kind == ERR_LOCK)
+			*e = lost;
+	}
 	return -1;
 }

@@ -17,7 +17,7 @@
  *   [prestart]  database_url, script_location, version_locations
  *               (split on blanks, commas or newlines), version_table,
  *               version_table_schema, wait_timeout, wait_for (commas or
- *               newlines), lock_timeout, health_addr, log_format,
+ *               newlines), lock_timeout, lock_strategy, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
  *               line), alembic_command, alembic_config.  Any other key is an
  *               error.
@@ -57,6 +57,8 @@ struct config {
 	long long wait_timeout_ms;  /* default 60000; 0 = forever */
 	struct strlist wait_for;
 	long long lock_timeout_ms;  /* default 0 = forever */
+	int lock_strategy;          /* db.h's enum lock_strategy: 0 auto (default),
+				     * 1 session, 2 lease */
 	char *health_addr;          /* NULL: off */
 	enum log_format log_format;
 	int transaction_per_migration;
@@ -74,6 +76,7 @@ struct config_flags {
 	const char *wait_timeout;     /* unparsed duration */
 	struct strlist wait_for;
 	const char *lock_timeout;
+	const char *lock_strategy;
 	const char *health_addr;
 	const char *log_format;
 	int transaction_per_migration; /* -1 not given, else 0/1 */
