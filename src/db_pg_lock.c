@@ -115,24 +115,68 @@ static PGconn *side_connect(const struct pg_impl *p, char *why, size_t n)
 	return NULL;
 }
 
-/* One value of a parameterless query on a bare connection (new string). */
-static char *side_value(PGconn *c, const char *sql)
-{
-	PGresult *res = PQexec(c, sql);
-	char *v = NULL;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-		v = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return v;
-}
-
 static long long mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run sql on a side connection, giving up at until (monotonic ms): a
+ * partitioned network, or a pool with no server session to spare, would
+ * keep a blocking call waiting far longer.  The last result, or NULL with
+ * why filled (the connection is then unusable: PQfinish it). */
+static PGresult *side_exec(PGconn *c, const char *sql, int n, const char *const *params,
+			   long long until, char *why, size_t whyn)
+{
+	PGresult *res, *last = NULL;
+
+	/* Without parameters, the simple protocol: several statements may go
+	 * in one round trip. */
+	if (!(n ? PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0)
+		: PQsendQuery(c, sql))) {
+		snprintf(why, whyn, "%s", PQerrorMessage(c));
+		return NULL;
+	}
+	while (PQisBusy(c)) {
+		struct pollfd pfd = { PQsocket(c), POLLIN, 0 };
+		long long left = until - mono_ms();
+
+		if (left <= 0) {
+			snprintf(why, whyn, "no answer from the server");
+			return NULL;
+		}
+		if (poll(&pfd, 1, left > 100 ? 100 : (int)left) < 0 && errno != EINTR) {
+			snprintf(why, whyn, "poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (!PQconsumeInput(c)) {
+			snprintf(why, whyn, "%s", PQerrorMessage(c));
+			return NULL;
+		}
+	}
+	while ((res = PQgetResult(c)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	if (!last)
+		snprintf(why, whyn, "%s", PQerrorMessage(c));
+	return last;
+}
+
+/* One value of a parameterless query on a side connection within 2 s (new
+ * string), or NULL. */
+static char *side_value(PGconn *c, const char *sql)
+{
+	char why[256];
+	PGresult *res = side_exec(c, sql, 0, NULL, mono_ms() + 2000, why, sizeof(why));
+	char *v = NULL;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		v = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
 }
 
 /* ----------------------------------------------------------------------
@@ -159,40 +203,54 @@ const char *db_pg_distributed(const char *version)
  * second client that opens a transaction right after our statement gets
  * the session we just used (PgBouncer hands out the most recently freed
  * one), and our next statement then runs elsewhere.  A direct connection
- * or a session pooler shows neither.  1 pooled, 0 not seen, -1 on errors
+ * or a session pooler shows neither.  Other clients of the pool can hide
+ * it once, so it is asked a few times.  1 pooled, 0 not seen, -1 on errors
  * of the main connection. */
+#define PROBE_ROUNDS 3
+
 static int pooler_probe(struct db *db)
 {
 	struct pg_impl *p = impl_of(db);
-	char *a1 = NULL, *a2 = NULL, *b = NULL, why[256];
+	char why[256];
 	PGconn *side;
 	PGresult *res;
 	int pooled = 0;
 
-	if (query1(db, "SELECT pg_catalog.pg_backend_pid()", 0, NULL, &a1, NULL) < 0)
-		return -1;
 	/* Not being able to open a second connection (max_connections, a
 	 * pool at its limit) proves nothing: the check after taking the lock
 	 * stays. */
 	side = side_connect(p, why, sizeof(why));
-	if (side) {
-		res = PQexec(side, "BEGIN");
-		PQclear(res);
-		b = side_value(side, "SELECT pg_catalog.pg_backend_pid()");
+	for (int round = 0; round < PROBE_ROUNDS && !pooled; round++) {
+		char *a1 = NULL, *a2 = NULL, *b = NULL;
+
+		if (query1(db, "SELECT pg_catalog.pg_backend_pid()", 0, NULL, &a1, NULL) < 0) {
+			pooled = -1;
+			break;
+		}
+		if (side) {
+			/* No answer in time (a session pool with no server
+			 * session to spare): inconclusive, and the side
+			 * connection is given up. */
+			b = side_value(side, "BEGIN; SELECT pg_catalog.pg_backend_pid()");
+			if (!b) {
+				PQfinish(side);
+				side = NULL;
+			}
+		}
+		if (query1(db, "SELECT pg_catalog.pg_backend_pid()", 0, NULL, &a2, NULL) < 0)
+			pooled = -1;
+		else if (a1 && a2)
+			pooled = strcmp(a1, a2) != 0 || (b && strcmp(a1, b) == 0);
+		if (side) {
+			res = side_exec(side, "ROLLBACK", 0, NULL, mono_ms() + 2000, why,
+					sizeof(why));
+			PQclear(res);
+		}
+		free(a1);
+		free(a2);
+		free(b);
 	}
-	if (query1(db, "SELECT pg_catalog.pg_backend_pid()", 0, NULL, &a2, NULL) < 0) {
-		pooled = -1;
-	} else if (a1 && a2) {
-		pooled = strcmp(a1, a2) != 0 || (b && strcmp(a1, b) == 0);
-	}
-	if (side) {
-		res = PQexec(side, "ROLLBACK");
-		PQclear(res);
-		PQfinish(side);
-	}
-	free(a1);
-	free(a2);
-	free(b);
+	PQfinish(side);
 	return pooled;
 }
 
@@ -226,14 +284,35 @@ static int ensure_lease_table(struct db *db)
 	return rc;
 }
 
+/* The server's version() and whether our connection's backend key names
+ * the backend we talk to.  A pooler or proxy answers the startup with a
+ * key of its own (PgBouncer's is random): behind one, which server session
+ * runs our next statement is the pooler's choice.  -1 on errors. */
+static int server_facts(struct db *db, char **version, int *proxied)
+{
+	PGresult *res = PQexec(impl_of(db)->conn,
+			       "SELECT pg_catalog.version(), pg_catalog.pg_backend_pid()");
+	int rc = 0;
+
+	*version = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		rc = db_pg_result_failed(db, res, NULL, 0);
+	} else {
+		*version = xstrdup(PQgetvalue(res, 0, 0));
+		*proxied = atoi(PQgetvalue(res, 0, 1)) != PQbackendPID(impl_of(db)->conn);
+	}
+	PQclear(res);
+	return rc;
+}
+
 int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 {
 	char *version = NULL, reason[256] = "";
 	const char *dist;
-	int pooled;
+	int proxied = 0, pooled;
 
 	if (k->strategy != LOCK_LEASE) {
-		if (query1(db, "SELECT pg_catalog.version()", 0, NULL, &version, NULL) < 0)
+		if (server_facts(db, &version, &proxied) < 0)
 			return -1;
 		dist = db_pg_distributed(version);
 		free(version);
@@ -244,10 +323,21 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 		}
 		if (dist) {
 			snprintf(reason, sizeof(reason), "the server is %s", dist);
+		} else if (proxied && k->strategy == LOCK_AUTO) {
+			/* Session or transaction pooling cannot be told apart
+			 * for certain from here; the lease holds through both. */
+			snprintf(reason, sizeof(reason),
+				 "a connection pooler stands between prestart and the server "
+				 "(its backend key is not the server's)");
+		} else if (!proxied) {
+			/* A real backend of our own: the session lock is ours. */
+			k->strategy = LOCK_SESSION;
 		} else {
+			/* Asked for the session lock through a proxy: fine in
+			 * session pooling, hopeless in transaction pooling. */
 			if ((pooled = pooler_probe(db)) < 0)
 				return -1;
-			if (pooled && k->strategy == LOCK_SESSION) {
+			if (pooled) {
 				db_set_errstr(db,
 					      "a session lock cannot be held through a transaction "
 					      "pooler (each transaction may run on another server "
@@ -255,12 +345,7 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 					      "connect directly or through a session-mode pool");
 				return LOCK_PREP_UNUSABLE;
 			}
-			if (pooled)
-				snprintf(reason, sizeof(reason),
-					 "a transaction pooler stands between prestart and the "
-					 "server");
-			else
-				k->strategy = LOCK_SESSION;
+			k->strategy = LOCK_SESSION;
 		}
 		if (k->strategy == LOCK_SESSION)
 			return 0;
@@ -428,51 +513,25 @@ static void random_token(char *buf, size_t n)
 static int lease_renew(struct pg_lease *l, long long until, char *why, size_t n)
 {
 	const char *params[2] = { l->name, l->owner };
-	PGresult *res, *last = NULL;
-	int rc = -1;
+	PGresult *res;
+	int rc;
 
 	if (!l->conn && !(l->conn = side_connect(l->p, why, n)))
 		return -1;
-	if (!PQsendQueryParams(l->conn,
-			       "UPDATE " LEASE_TABLE " SET renewed_at = clock_timestamp(), "
-			       "expires_at = clock_timestamp() + interval '" STR(LEASE_TTL_S)
-			       " seconds' WHERE name = $1 AND owner = $2 "
-			       "AND expires_at > clock_timestamp()",
-			       2, NULL, params, NULL, NULL, 0)) {
-		snprintf(why, n, "%s", PQerrorMessage(l->conn));
-		goto drop;
-	}
-	/* A partitioned network would keep a blocking call waiting for the
-	 * keepalives; the lease's own deadline comes first. */
-	while (PQisBusy(l->conn)) {
-		struct pollfd pfd = { PQsocket(l->conn), POLLIN, 0 };
-		long long left = until - mono_ms();
-
-		if (left <= 0) {
-			snprintf(why, n, "no answer from the server");
-			goto drop;
-		}
-		if (poll(&pfd, 1, left > 100 ? 100 : (int)left) < 0 && errno != EINTR) {
-			snprintf(why, n, "poll: %s", strerror(errno));
-			goto drop;
-		}
-		if (!PQconsumeInput(l->conn)) {
-			snprintf(why, n, "%s", PQerrorMessage(l->conn));
-			goto drop;
-		}
-	}
-	while ((res = PQgetResult(l->conn)) != NULL) {
-		PQclear(last);
-		last = res;
-	}
-	if (PQresultStatus(last) == PGRES_COMMAND_OK) {
-		rc = strtol(PQcmdTuples(last), NULL, 10) == 1;
-		PQclear(last);
+	res = side_exec(l->conn,
+			"UPDATE " LEASE_TABLE " SET renewed_at = clock_timestamp(), "
+			"expires_at = clock_timestamp() + interval '" STR(LEASE_TTL_S)
+			" seconds' WHERE name = $1 AND owner = $2 "
+			"AND expires_at > clock_timestamp()",
+			2, params, until, why, n);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		rc = strtol(PQcmdTuples(res), NULL, 10) == 1;
+		PQclear(res);
 		return rc;
 	}
-	snprintf(why, n, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(l->conn));
-	PQclear(last);
-drop:
+	if (res)
+		snprintf(why, n, "%s", PQresultErrorMessage(res));
+	PQclear(res);
 	str_trim(why);
 	PQfinish(l->conn);
 	l->conn = NULL;
