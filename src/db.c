@@ -521,7 +521,8 @@ int db_ensure_schema(struct db *db, const char *schema)
 	/* Two replicas creating it at once: one of them loses on the catalog's
 	 * unique index rather than on IF NOT EXISTS.  It exists either way. */
 	if (rc < 0 && (!strcmp(db->dberr.sqlstate, "23505") ||
-		       !strcmp(db->dberr.sqlstate, "42P06")))
+		       !strcmp(db->dberr.sqlstate, "42P06") ||
+		       !strcmp(db->dberr.sqlstate, "42710")))
 		rc = 0;
 	if (rc < 0)
 		db_set_errstr(db, "cannot create the schema %s: %s", q, db->dberr.message);

@@ -274,9 +274,12 @@ static int ensure_lease_table(struct db *db)
 		    "acquired_at timestamptz NOT NULL, renewed_at timestamptz NOT NULL, "
 		    "expires_at timestamptz NOT NULL)",
 		    0, NULL, NULL, NULL);
-	/* Created by another replica at the same moment. */
+	/* Created by another replica at the same moment, which IF NOT EXISTS
+	 * does not cover (23505 on the catalog, 42P07, 42710 on its row
+	 * type): there it is. */
 	if (rc < 0 && (!strcmp(db->dberr.sqlstate, "23505") ||
-		       !strcmp(db->dberr.sqlstate, "42P07")))
+		       !strcmp(db->dberr.sqlstate, "42P07") ||
+		       !strcmp(db->dberr.sqlstate, "42710")))
 		rc = 0;
 	if (rc < 0)
 		db_set_errstr(db, "cannot create the lock table " LEASE_TABLE ": %s",
