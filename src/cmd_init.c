@@ -64,6 +64,11 @@ static const struct init_setting settings[] = {
 	{ "ddl_retry_budget", "10m",
 	  "How long to keep retrying after lock timeouts and deadlocks; 0 = no\n"
 	  "retry (--ddl-retry-budget, PRESTART_DDL_RETRY_BUDGET).\n" },
+	{ "lock_strategy", "auto",
+	  "How the lock is held: session (an advisory lock), lease (a row in\n"
+	  "prestart.migration_lock, for transaction poolers and CockroachDB), auto\n"
+	  "(session unless a pooler or the server needs lease) (--lock-strategy,\n"
+	  "PRESTART_LOCK_STRATEGY).\n" },
 	{ "health_addr", "",
 	  "Serve /livez /readyz /status /metrics on [HOST]:PORT, e.g. :8080;\n"
 	  "empty: off (--health-addr, PRESTART_HEALTH_ADDR).\n" },

@@ -25,7 +25,8 @@ static const char *const pg_env_vars[] = {
 
 static const char *const prestart_keys[] = {
 	"database_url", "script_location", "version_locations", "version_table",
-	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "health_addr",
+	"version_table_schema", "wait_timeout", "wait_for", "lock_timeout", "lock_strategy",
+	"health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
 	"alembic_config", "python", "require_compiled", "termination_log",
 	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget", NULL
@@ -906,6 +907,23 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 	    pick_duration(L, "--ddl-retry-budget", flags->ddl_retry_budget,
 			  "PRESTART_DDL_RETRY_BUDGET", "ddl_retry_budget", &c->ddl_retry_budget_ms,
 			  e) < 0)
+		return -1;
+
+	r = pick(L, "--lock-strategy", flags->lock_strategy, "PRESTART_LOCK_STRATEGY",
+		 "lock_strategy", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "auto"))
+			c->lock_strategy = 0;
+		else if (!strcasecmp(v.s, "session"))
+			c->lock_strategy = 1;
+		else if (!strcasecmp(v.s, "lease"))
+			c->lock_strategy = 2;
+		else
+			r = val_invalid(&v, "lock strategy", " (expected auto, session or lease)",
+					e);
+	}
+	val_free(&v);
+	if (r < 0)
 		return -1;
 
 	if (pick_list(L, "--wait-for", &flags->wait_for, "PRESTART_WAIT_FOR", "wait_for", ",\n",

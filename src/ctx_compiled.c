@@ -144,7 +144,7 @@ static size_t cut(struct ctx *c, const struct plan *p, const struct compiled_run
 }
 
 int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		       const struct ledger *l)
+		       const struct ledger *l, struct lock *lk)
 {
 	const char *verb = how == MOVE_UP ? "upgrade" : "downgrade";
 	char *dir = compiled_dir(c->cfg.script_location);
@@ -170,7 +170,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 	}
 	if (!r.missing) {
 		compiled_subplan(p, 0, p->n, &r, &sub);
-		rc = ctx_apply_plan(c, &sub, verb, l);
+		rc = ctx_apply_plan(c, &sub, verb, l, lk);
 		plan_release(&sub);
 		goto out;
 	}
@@ -190,7 +190,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 	for (size_t i = 0; i < n && !rc; i++) {
 		compiled_subplan(p, pieces[i].lo, pieces[i].hi, pieces[i].target ? NULL : &r, &sub);
 		rc = pieces[i].target ? ctx_delegate_plan(c, &sub, how, pieces[i].target)
-				      : ctx_apply_plan(c, &sub, verb, l);
+				      : ctx_apply_plan(c, &sub, verb, l, lk);
 		plan_release(&sub);
 	}
 out:

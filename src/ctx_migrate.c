@@ -123,9 +123,15 @@ static struct blockers *watch_blockers(struct ctx *c)
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary.  may_wait: a read-only
  * failure returns NOT_READY instead of failing (SPEC §7.4).  l: the ledger
- * to write in the migration's transactions, or NULL. */
+ * to write in the migration's transactions, or NULL.  lk: the lock held,
+ * proven ours before each revision and each commit (SPEC §7.1), or NULL. */
+static int check_lock(void *arg, struct err *e)
+{
+	return lock_check(arg, e);
+}
+
 static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
-		      const struct ledger *l)
+		      const struct ledger *l, struct lock *lk)
 {
 	struct migrate_opts o = { 0 };
 	struct progress_watch *watch = NULL;
@@ -143,6 +149,10 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	o.st = &c->st;
 	o.clear_pending = strcmp(what, "stamp") == 0;
 	o.ledger = l;
+	if (lk) {
+		o.check = check_lock;
+		o.check_arg = lk;
+	}
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
 	status_set_phase(&c->st, PHASE_MIGRATING);
@@ -193,9 +203,9 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 }
 
 int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
-		   const struct ledger *l)
+		   const struct ledger *l, struct lock *lk)
 {
-	return apply_plan(c, p, what, 0, l);
+	return apply_plan(c, p, what, 0, l, lk);
 }
 
 struct replan {
@@ -325,7 +335,8 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 					       .table = c->cfg.version_table,
 					       .timeout_ms = c->cfg.lock_timeout_ms,
 					       .stop = c->stop, .poll = poll_done,
-					       .reconnect = reconnect_db, .arg = &rp },
+					       .reconnect = reconnect_db, .arg = &rp,
+					       .strategy = (enum lock_strategy)c->cfg.lock_strategy },
 			  &c->e);
 	if (lr < 0)
 		return ctx_fail(c);
@@ -348,11 +359,14 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	if (!rc)
 		rc = ctx_ledger_prepare(c, &ledger, &heads);
 	strlist_free(&heads);
-	if (!rc && how != MOVE_STAMP && delegate_needed(p))
-		rc = ctx_compiled_apply(c, p, how, target, &ledger);
-	else if (!rc)
+	if (!rc && how != MOVE_STAMP && delegate_needed(p)) {
+		rc = lock_check(&lk, &c->e) < 0 ? ctx_fail(c)
+						 : ctx_compiled_apply(c, p, how, target, &ledger, &lk);
+	} else if (!rc) {
 		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
-				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait, &ledger);
+				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait, &ledger,
+				&lk);
+	}
 	ledger_release(&ledger);
 	lock_release(&lk);
 	return rc;

@@ -517,6 +517,66 @@ int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
 	return db->ops->lock_holder ? db->ops->lock_holder(db, k, buf, n) : 0;
 }
 
+int db_lock_prepare(struct db *db, struct lock_key *k)
+{
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->lock_prepare ? db->ops->lock_prepare(db, k) : 0;
+}
+
+int db_lock_check(struct db *db, const struct lock_key *k, int *held)
+{
+	*held = 1;
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	return db->ops->lock_check ? db->ops->lock_check(db, k, held) : 0;
+}
+
+int db_ensure_schema(struct db *db, const char *schema)
+{
+	struct strlist rows = { 0 };
+	struct sbuf lit = { 0 };
+	char *q, *sql;
+	int rc;
+
+	if (db->kind != DB_PG)
+		return 0;
+	/* Asked first: CREATE SCHEMA IF NOT EXISTS checks the CREATE
+	 * privilege before it looks, so a role without it would fail on a
+	 * schema that is already there. */
+	for (const char *p = schema; *p; p++) {
+		if (*p == '\'')
+			sbuf_addc(&lit, '\'');
+		sbuf_addc(&lit, *p);
+	}
+	sql = xasprintf("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '%s'",
+			lit.buf ? lit.buf : "");
+	sbuf_free(&lit);
+	rc = db->ops->query_col(db, sql, &rows);
+	free(sql);
+	if (rc < 0 || rows.n) {
+		strlist_free(&rows);
+		return rc;
+	}
+	strlist_free(&rows);
+	q = db_quote_ident(DB_PG, schema);
+	sql = xasprintf("CREATE SCHEMA IF NOT EXISTS %s", q);
+	rc = db_execs(db, sql);
+	/* Two replicas creating it at once: one of them loses on the catalog's
+	 * unique index rather than on IF NOT EXISTS.  It exists either way. */
+	if (rc < 0 && (!strcmp(db->dberr.sqlstate, "23505") ||
+		       !strcmp(db->dberr.sqlstate, "42P06") ||
+		       !strcmp(db->dberr.sqlstate, "42710")))
+		rc = 0;
+	if (rc < 0)
+		db_set_errstr(db, "cannot create the schema %s: %s", q, db->dberr.message);
+	free(sql);
+	free(q);
+	return rc;
+}
+
 /* The marker table of a version table, quoted as the version table is. */
 static char *pending_name(enum db_kind kind, const char *schema, const char *table)
 {

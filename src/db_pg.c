@@ -9,12 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct pg_impl {
-	PGconn *conn;
-	/* Made once after connecting: PQcancel() on it is safe from any
-	 * thread, PQgetCancel() is not. */
-	PGcancel *cancel;
-};
+#include "db_pg_int.h"
 
 static PGconn *conn_of(struct db *db)
 {
@@ -453,6 +448,12 @@ static int pg_connect(struct db *db, const struct dburl *u, const struct db_opts
 			continue;
 		st = PQconnectPoll(p->conn);
 	}
+	p->keys = xcalloc(pp.n + 1, sizeof(*p->keys));
+	p->vals = xcalloc(pp.n + 1, sizeof(*p->vals));
+	for (size_t i = 0; i < pp.n; i++) {
+		p->keys[i] = xstrdup(pp.keys[i]);
+		p->vals[i] = xstrdup(pp.vals[i] ? pp.vals[i] : "");
+	}
 	PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
 	/* Migrations are chatty (NOTICE: relation exists, skipping): the
 	 * log is for prestart's own events. */
@@ -505,6 +506,13 @@ static void pg_close(struct db *db)
 
 	if (!p)
 		return;
+	db_pg_lock_drop(p);
+	for (size_t i = 0; p->keys && p->keys[i]; i++) {
+		free(p->keys[i]);
+		free(p->vals[i]);
+	}
+	free(p->keys);
+	free(p->vals);
 	if (p->cancel)
 		PQfreeCancel(p->cancel);
 	if (p->conn)
@@ -534,7 +542,7 @@ static void copy_field(char *dst, size_t n, const char *src)
 }
 
 /* Record a failed result (or, without one, the connection's message). */
-static int result_failed(struct db *db, const PGresult *res, const char *sql, size_t len)
+int db_pg_result_failed(struct db *db, const PGresult *res, const char *sql, size_t len)
 {
 	PGconn *conn = conn_of(db);
 	struct db_error *d = &db->dberr;
@@ -592,7 +600,7 @@ static int pg_exec(struct db *db, const char *sql, size_t len)
 
 	/* PQexec's protocol, with the results seen one by one. */
 	if (!PQsendQuery(conn, buf)) {
-		rc = result_failed(db, NULL, buf, len);
+		rc = db_pg_result_failed(db, NULL, buf, len);
 		free(buf);
 		return rc;
 	}
@@ -626,13 +634,13 @@ static int pg_exec(struct db *db, const char *sql, size_t len)
 		}
 	}
 	if (fail) {
-		rc = result_failed(db, fail, buf, len);
+		rc = db_pg_result_failed(db, fail, buf, len);
 		if (db->dberr.offset < 0)
 			db->dberr.offset = failed_stmt_offset(buf, len, done);
 	} else if (last) {
 		db->changes = strtoll(PQcmdTuples(last), NULL, 10);
 	} else {
-		rc = result_failed(db, NULL, buf, len);
+		rc = db_pg_result_failed(db, NULL, buf, len);
 	}
 	PQclear(fail);
 	PQclear(last);
@@ -652,7 +660,7 @@ static int pg_query_col(struct db *db, const char *sql, struct strlist *out)
 		for (int i = 0; i < PQntuples(res); i++)
 			strlist_push(out, PQnfields(res) > 0 ? PQgetvalue(res, i, 0) : "");
 	} else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		rc = result_failed(db, res, sql, strlen(sql));
+		rc = db_pg_result_failed(db, res, sql, strlen(sql));
 	}
 	PQclear(res);
 	return rc;
@@ -669,7 +677,7 @@ static int query_param(struct db *db, const char *sql, const char *param, char *
 	*val = NULL;
 	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = result_failed(db, res, NULL, 0);
+		rc = db_pg_result_failed(db, res, NULL, 0);
 	else if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
 		*val = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -754,65 +762,6 @@ static int pg_is_missing(const struct db *db, enum db_missing what)
 	return strcmp(st, "42P01") == 0 || strcmp(st, "3F000") == 0;
 }
 
-/* The session-level advisory lock of SPEC §4 step 5, polled with
- * pg_try_advisory_lock on the migration connection: never the blocking
- * pg_advisory_lock, never inside a transaction (both deadlock with CREATE
- * INDEX CONCURRENTLY in another replica). */
-static int pg_lock_try(struct db *db, const struct lock_key *k, int *got)
-{
-	char id[24], *v = NULL;
-
-	snprintf(id, sizeof(id), "%lld", k->id);
-	if (query_param(db, "SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", id, &v) < 0)
-		return -1;
-	*got = v && v[0] == 't';
-	free(v);
-	return 0;
-}
-
-static int pg_lock_release(struct db *db, const struct lock_key *k)
-{
-	char id[24], *v = NULL;
-	int held;
-
-	snprintf(id, sizeof(id), "%lld", k->id);
-	if (query_param(db, "SELECT pg_catalog.pg_advisory_unlock($1::bigint)", id, &v) < 0)
-		return -1;
-	held = v && v[0] == 't';
-	free(v);
-	if (!held)
-		return db_set_errstr(db, "advisory lock %lld was not held by this session", k->id);
-	return 0;
-}
-
-static int pg_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
-{
-	struct strlist rows = { 0 };
-	unsigned long long id = (unsigned long long)k->id;
-	char *sql;
-	int rc;
-
-	/* A bigint key is held as classid (high half), objid (low half) and
-	 * objsubid 1.  Another role's sessions show NULL for most
-	 * pg_stat_activity columns (only application_name and pid are
-	 * public): coalesce each part so the holder is still named. */
-	sql = xasprintf("SELECT coalesce(nullif(a.application_name, ''), 'pid ' || l.pid) || "
-			"' (pid ' || l.pid || coalesce(', from ' || host(a.client_addr), '') || "
-			"coalesce(', connected since ' || "
-			"to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') || ')' "
-			"FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-			"WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %llu "
-			"AND l.objid = %llu AND l.objsubid = 1 AND l.database = "
-			"(SELECT oid FROM pg_database WHERE datname = current_database())",
-			id >> 32, id & 0xffffffffULL);
-	rc = pg_query_col(db, sql, &rows);
-	if (rc == 0 && rows.n > 0)
-		snprintf(buf, n, "%s", rows.v[0]);
-	free(sql);
-	strlist_free(&rows);
-	return rc;
-}
-
 const struct db_ops db_pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -828,7 +777,9 @@ const struct db_ops db_pg_ops = {
 	.begin = "BEGIN",
 	.tx_status = pg_tx_status,
 	.error_aborts_tx = 1,
-	.lock_try = pg_lock_try,
-	.lock_release = pg_lock_release,
-	.lock_holder = pg_lock_holder,
+	.lock_try = db_pg_lock_try,
+	.lock_release = db_pg_lock_release,
+	.lock_holder = db_pg_lock_holder,
+	.lock_prepare = db_pg_lock_prepare,
+	.lock_check = db_pg_lock_check,
 };

@@ -304,31 +304,6 @@ static void add_value(struct sbuf *b, enum db_kind kind, const char *s)
 
 /* ---- creating the table ---- */
 
-int ledger_ensure_schema(struct db *db, const char *schema)
-{
-	struct strlist rows = { 0 };
-	struct sbuf q = { 0 };
-	char *name;
-	int rc;
-
-	if (db->kind != DB_PG)
-		return 0;
-	sbuf_adds(&q, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ");
-	add_literal(&q, schema);
-	rc = db->ops->query_col(db, q.buf, &rows);
-	sbuf_free(&q);
-	if (rc < 0 || rows.n) {
-		strlist_free(&rows);
-		return rc;
-	}
-	name = db_quote_ident(db->kind, schema);
-	sbuf_addf(&q, "CREATE SCHEMA IF NOT EXISTS %s", name);
-	rc = db_execs(db, q.buf);
-	sbuf_free(&q);
-	free(name);
-	return rc;
-}
-
 static char *create_sql(const struct ledger *l)
 {
 	char *name = table_name(l);
@@ -388,7 +363,7 @@ int ledger_prepare(struct ledger *l, struct db *db)
 	if (rc == 0 && exists)
 		return 0;
 	if (rc == 0)
-		rc = ledger_ensure_schema(db, l->schema);
+		rc = db_ensure_schema(db, l->schema);
 	if (rc == 0) {
 		sql = create_sql(l);
 		rc = db_execs(db, sql);

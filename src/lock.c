@@ -50,6 +50,74 @@ static void note_lost(char *lost, size_t n, const struct err *e)
 		  "connection lost while waiting for the migration lock, reconnecting: %s", lost);
 }
 
+static const char *strategy_name(enum lock_strategy s)
+{
+	return s == LOCK_LEASE ? "lease" : s == LOCK_SESSION ? "session" : "auto";
+}
+
+/* Settle the strategy (the driver's lock_prepare) and say what auto chose
+ * when it was not the session lock. */
+static int prepare(struct lock *l, struct err *e)
+{
+	int r = db_lock_prepare(l->db, &l->key);
+
+	if (r == LOCK_PREP_UNUSABLE)
+		return err_set(e, ERR_LOCK, "migration lock: %s", l->db->errstr);
+	if (r == LOCK_PREP_NO_TABLE)
+		return err_set(e, ERR_USAGE, "lock strategy lease: %s", l->db->errstr);
+	if (r < 0)
+		return err_set(e, ERR_FAILED, "cannot prepare the migration lock: %s",
+			       l->db->errstr);
+	if (l->asked == LOCK_AUTO && l->key.strategy == LOCK_LEASE)
+		log_event(LOG_INFO, "lock_strategy",
+			  (struct log_field[]){ LFS("strategy", "lease"),
+						LFS("reason", l->db->errstr), { 0 } },
+			  "lock strategy lease: %s", l->db->errstr);
+	return 0;
+}
+
+int lock_check(struct lock *l, struct err *e)
+{
+	int held = 1;
+
+	if (!l->held)
+		return err_set(e, ERR_LOCK, "migration lock lost: not held");
+	if (db_lock_check(l->db, &l->key, &held) < 0)
+		return err_set(e, ERR_FAILED, "cannot check the migration lock: %s",
+			       l->db->errstr);
+	if (!held)
+		return err_set(e, ERR_LOCK, "migration lock lost: %s", l->db->errstr);
+	return 0;
+}
+
+/* Right after taking it: is the lock really ours?  A session lock taken
+ * through a transaction pooler is not.  0 yes, 1 not (auto has switched
+ * to the lease: try again), -1 (e filled). */
+static int verify(struct lock *l, struct err *e)
+{
+	char why[ERR_MSG_MAX];
+
+	if (l->key.strategy != LOCK_SESSION || lock_check(l, e) == 0)
+		return 0;
+	if (e->kind != ERR_LOCK)
+		return -1;
+	snprintf(why, sizeof(why), "%s", l->db->errstr);
+	/* Whichever session holds it now gives it back, if ours does. */
+	db_lock_release(l->db, &l->key);
+	l->held = 0;
+	if (l->asked == LOCK_SESSION)
+		return err_set(e, ERR_LOCK, "migration lock lost right after it was taken: %s; "
+			       "a session lock cannot be held through a transaction pooler: "
+			       "use --lock-strategy lease (or auto), or connect directly",
+			       why);
+	log_event(LOG_WARN, "lock_strategy",
+		  (struct log_field[]){ LFS("strategy", "lease"), LFS("reason", why), { 0 } },
+		  "lock strategy lease: the session lock did not stay ours (%s)", why);
+	l->key.strategy = LOCK_LEASE;
+	l->asked = LOCK_LEASE;
+	return prepare(l, e) < 0 ? -1 : 1;
+}
+
 int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struct err *e)
 {
 	long long t0 = now_ms(), next_log = 0, delay = 100, timeout_ms = o->timeout_ms;
@@ -63,6 +131,9 @@ int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struc
 	l->key.schema = o->schema;
 	l->key.table = o->table;
 	l->key.id = lock_key(o->schema, o->table);
+	l->key.strategy = l->asked = o->strategy;
+	if (prepare(l, e) < 0)
+		goto out;
 	for (int attempt = 1;; attempt++) {
 		long long waited;
 
@@ -93,7 +164,15 @@ int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struc
 			goto pause;
 		}
 		if (got) {
+			int v;
+
 			l->held = 1;
+			if ((v = verify(l, e)) < 0)
+				goto out;
+			if (v > 0) {
+				attempt--;
+				continue;
+			}
 			if (attempt > 1)
 				log_event(LOG_INFO, "lock_acquired",
 					  (struct log_field[]){ LFI("waited_ms", now_ms() - t0), { 0 } },
@@ -152,7 +231,13 @@ out:
 
 void lock_release(struct lock *l)
 {
-	if (l->held && l->db)
-		db_lock_release(l->db, &l->key);
+	/* A lost connection took a session lock with it, and a lease
+	 * expires: only a release the server refused is news. */
+	if (l->held && l->db && db_lock_release(l->db, &l->key) < 0 &&
+	    !db_connection_lost(l->db))
+		log_event(LOG_WARN, "lock_release",
+			  (struct log_field[]){ LFS("strategy", strategy_name(l->key.strategy)),
+						LFS("error", l->db->errstr), { 0 } },
+			  "migration lock release failed: %s", l->db->errstr);
 	l->held = 0;
 }

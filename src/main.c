@@ -16,7 +16,7 @@
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
-	O_LOGFMT, O_TPM, O_AFTER, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
+	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
 	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_DDL_LOCK_TIMEOUT,
 	O_DDL_RETRY_BUDGET,
 	/* command-local */
@@ -44,6 +44,7 @@ static const struct option_def options[] = {
 	{ "lock-timeout", 0, 1, O_LOCK_TIMEOUT },
 	{ "ddl-lock-timeout", 0, 1, O_DDL_LOCK_TIMEOUT },
 	{ "ddl-retry-budget", 0, 1, O_DDL_RETRY_BUDGET },
+	{ "lock-strategy", 0, 1, O_LOCK_STRATEGY },
 	{ "health-addr", 0, 1, O_HEALTH },
 	{ "log-format", 0, 1, O_LOGFMT },
 	{ "transaction-per-migration", 0, 0, O_TPM },
@@ -183,6 +184,7 @@ static const char usage_text[] =
 	"      --ddl-lock-timeout D PostgreSQL: bound each migration statement's lock wait\n"
 	"                           (default 1s; 0 = forever)\n"
 	"      --ddl-retry-budget D how long to retry after lock timeouts (default 10m)\n"
+	"      --lock-strategy S    auto, session or lease (default auto; lease through poolers)\n"
 	"      --health-addr ADDR   serve /livez /readyz /status /metrics on [HOST]:PORT\n"
 	"      --log-format F       text or json\n"
 	"      --transaction-per-migration  one transaction per revision\n"
@@ -247,6 +249,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_LOCK_TIMEOUT: cli->flags.lock_timeout = val; break;
 	case O_DDL_LOCK_TIMEOUT: cli->flags.ddl_lock_timeout = val; break;
 	case O_DDL_RETRY_BUDGET: cli->flags.ddl_retry_budget = val; break;
+	case O_LOCK_STRATEGY: cli->flags.lock_strategy = val; break;
 	case O_HEALTH: cli->flags.health_addr = val; break;
 	case O_LOGFMT: cli->flags.log_format = val; break;
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;

@@ -48,6 +48,26 @@ static int stopped(const struct migrate_opts *o, struct err *e)
 	return 0;
 }
 
+/* SPEC §7.1: the lock proven ours before each revision and each commit. */
+static int lock_held(const struct migrate_opts *o, struct err *e)
+{
+	return o->check ? o->check(o->check_arg, e) : 0;
+}
+
+static int commit_held(struct db *db, const struct migrate_opts *o, struct err *e)
+{
+	if (lock_held(o, e) < 0)
+		return -1;
+	if (db_commit(db) < 0) {
+		char *msg = db_error_string(db);
+
+		err_set(e, ERR_FAILED, "cannot commit: %s", msg);
+		free(msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int db_fail(struct db *db, const char *what, struct err *e)
 {
 	char *msg = db_error_string(db);
@@ -407,7 +427,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 	const char *sql = migrate_step_sql(s, &first_line);
 	long long ts = now_ms();
 
-	if (check_section(s, sql, e) < 0)
+	if (check_section(s, sql, e) < 0 || lock_held(o, e) < 0)
 		return -1;
 	step_started(o, s);
 	if (sql) {
@@ -437,7 +457,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		    (!sql || db_clear_pending(db, o->schema, o->table) == 0 ||
 		     db_fail(db, "cannot clear the in-progress marker", e) == 0) &&
 		    apply_ops(db, p, s, o, e) == 0 && record_ledger(db, s, o, ts, e) == 0 &&
-		    (db_commit(db) == 0 || db_fail(db, "cannot commit", e) == 0))
+		    commit_held(db, o, e) == 0)
 			break;
 		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
 		if (db->in_tx)
@@ -470,7 +490,7 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		const char *sql = migrate_step_sql(s, &first_line);
 		long long ts = now_ms();
 
-		if (stopped(o, e) < 0 || check_section(s, sql, e) < 0)
+		if (stopped(o, e) < 0 || check_section(s, sql, e) < 0 || lock_held(o, e) < 0)
 			return -1;
 		step_started(o, s);
 		if (sql && db_exec(db, sql, strlen(sql)) < 0) {
@@ -483,8 +503,8 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		if (o->per_migration) {
 			/* Logged once committed: a revision said applied is
 			 * in the version table, whatever happens next. */
-			if (db_commit(db) < 0)
-				return db_fail(db, "cannot commit", e);
+			if (commit_held(db, o, e) < 0)
+				return -1;
 			step_done(o, p, k, ts);
 			*i = k + 1;
 			return 0;
@@ -492,8 +512,8 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		step_done(o, p, k, ts);
 		k++;
 	}
-	if (db_commit(db) < 0)
-		return db_fail(db, "cannot commit", e);
+	if (commit_held(db, o, e) < 0)
+		return -1;
 	*i = k;
 	return 0;
 }
@@ -542,7 +562,7 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
 		if (db->in_tx)
 			db_rollback(db);
-		if (o->stop && *o->stop)
+		if ((o->stop && *o->stop) || e->kind == ERR_LOCK)
 			goto error;
 		unit = unit_name(p, o, from, first);
 		r = ddl_retry(o->ddl, sqlstate, unit, e);
@@ -557,5 +577,13 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 error:
 	if (db->in_tx)
 		db_rollback(db);
+	/* A statement cancelled because the lease was lost reads as a plain
+	 * failure: the lock's loss is the real reason. */
+	if (o->check && e->kind == ERR_FAILED && !(o->stop && *o->stop)) {
+		struct err lost;
+
+		if (o->check(o->check_arg, &lost) < 0 && lost.kind == ERR_LOCK)
+			*e = lost;
+	}
 	return -1;
 }

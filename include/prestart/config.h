@@ -18,8 +18,8 @@
  *   [prestart]  database_url, script_location, version_locations
  *               (split on blanks, commas or newlines), version_table,
  *               version_table_schema, wait_timeout, wait_for (commas or
- *               newlines), lock_timeout, ddl_lock_timeout, ddl_retry_budget,
- *               health_addr, log_format,
+ *               newlines), lock_timeout, lock_strategy, ddl_lock_timeout,
+ *               ddl_retry_budget, health_addr, log_format,
  *               transaction_per_migration, after_upgrade (one command per
  *               line), alembic_command, alembic_config, python,
  *               require_compiled, termination_log, ledger, ledger_schema,
@@ -72,6 +72,8 @@ struct config {
 	long long lock_timeout_ms;  /* default 0 = forever */
 	long long ddl_lock_timeout_ms;  /* SPEC §7.2: default 1000; 0 = forever */
 	long long ddl_retry_budget_ms;  /* SPEC §7.2: default 600000; 0 = no retries */
+	int lock_strategy;          /* db.h's enum lock_strategy: 0 auto (default),
+				     * 1 session, 2 lease */
 	char *health_addr;          /* NULL: off */
 	char *termination_log;      /* NULL: /dev/termination-log when writable (termlog.h) */
 	enum log_format log_format;
@@ -103,6 +105,7 @@ struct config_flags {
 	const char *lock_timeout;
 	const char *ddl_lock_timeout;
 	const char *ddl_retry_budget;
+	const char *lock_strategy;
 	const char *health_addr;
 	const char *termination_log;
 	const char *log_format;

@@ -116,6 +116,7 @@ int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marke
  * marker is about to be cleared instead.  Returns 0 or an exit status. */
 int ctx_check_pending(struct ctx *c, int stamping);
 struct ledger;
+struct lock;
 struct ledger_ahead;
 
 /* The ledger (SPEC §7.3), src/ctx_ledger.c.  Is it in use for this
@@ -180,7 +181,7 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
  * (NULL: none) in the same transactions; logs the summary.  Returns 0 or
  * an exit status.  (src/ctx_migrate.c) */
 int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
-		   const struct ledger *l);
+		   const struct ledger *l, struct lock *lk);
 /* Apply a plan holding Alembic .py revisions by running Alembic (how:
  * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
  * table reached p->end_heads.  Returns 0 or an exit status.
@@ -198,7 +199,7 @@ struct compiled_run;
  * already held.  With require_compiled, a revision without a fresh file is
  * exit 3 before anything runs.  Returns 0 or an exit status. */
 int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		       const struct ledger *l);
+		       const struct ledger *l, struct lock *lk);
 
 /* For `--sql`: when every .py step of p has a fresh compiled file, set
  * *ready, fill *run (the files) and *native (p's steps running them);

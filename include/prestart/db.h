@@ -64,6 +64,15 @@ enum db_missing {
 	DB_MISSING_COLUMN  /* the relation exists without that column */
 };
 
+/* How the migration lock is held (SPEC §7.1, --lock-strategy).  SQLite has
+ * one way (flock) and ignores it. */
+enum lock_strategy {
+	LOCK_AUTO = 0,  /* SESSION, unless the server or a pooler needs LEASE */
+	LOCK_SESSION,   /* a session advisory lock, its ownership checked */
+	LOCK_LEASE      /* a row in a lock table, renewed from a second
+			 * connection: works through any pooler */
+};
+
 /* The migration lock's name (SPEC §4 step 5): every replica derives the
  * same one from the version table.  The strings are borrowed. */
 struct lock_key {
@@ -71,6 +80,17 @@ struct lock_key {
 	const char *table;  /* the version table */
 	long long id;       /* a 63-bit number for engines that lock by number
 			     * (lock.h's lock_key() of schema and table) */
+	/* Asked of lock_prepare, which settles LOCK_AUTO; the members below
+	 * act on the settled one. */
+	enum lock_strategy strategy;
+};
+
+/* lock_prepare's verdicts besides 0 and -1. */
+enum {
+	LOCK_PREP_UNUSABLE = 1, /* the strategy asked cannot hold a lock here
+				 * (a session lock through a transaction
+				 * pooler): errstr says why and what to do */
+	LOCK_PREP_NO_TABLE = 2  /* the lease table cannot be created: errstr */
 };
 
 struct db;
@@ -148,6 +168,17 @@ struct db_ops {
 	/* MAY (NULL: the holder is "another process"): who holds the lock, as
 	 * one line in buf[0..n) ("" when unknown); -1 only on errors. */
 	int (*lock_holder)(struct db *db, const struct lock_key *k, char *buf, size_t n);
+	/* MAY (NULL: k->strategy is left as asked and means nothing): before
+	 * the first lock_try, settle k->strategy (LOCK_AUTO becomes SESSION or
+	 * LEASE by what the server is and what stands in front of it) and
+	 * make what it needs (the lease table).  0, -1 on errors, or
+	 * LOCK_PREP_UNUSABLE / LOCK_PREP_NO_TABLE with errstr. */
+	int (*lock_prepare)(struct db *db, struct lock_key *k);
+	/* MAY (NULL: a held lock is never lost but with the connection): is the
+	 * lock lock_try took still ours?  *held = 0 when not, errstr saying
+	 * how it was lost.  Cheap enough to ask before every revision; safe
+	 * inside a transaction. */
+	int (*lock_check)(struct db *db, const struct lock_key *k, int *held);
 };
 
 struct db {
@@ -263,6 +294,24 @@ int db_connection_lost(struct db *db);
 int db_lock_try(struct db *db, const struct lock_key *k, int *got);
 int db_lock_release(struct db *db, const struct lock_key *k);
 int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n);
+/* Settle k->strategy and prepare it (struct db_ops's lock_prepare): 0, -1,
+ * LOCK_PREP_UNUSABLE or LOCK_PREP_NO_TABLE, with db->errstr. */
+int db_lock_prepare(struct db *db, struct lock_key *k);
+/* Is the lock still ours (*held)?  0, or -1 with db->errstr. */
+int db_lock_check(struct db *db, const struct lock_key *k, int *held);
+
+/* prestart's own schema on PostgreSQL ("prestart": the lease table of
+ * §7.1 and the ledger of §7.3 live there), created when missing.  Outside
+ * a transaction; concurrent callers are fine.  0, or -1 with db->errstr
+ * (no privilege to create it). */
+#define DB_PRESTART_SCHEMA "prestart"
+int db_ensure_schema(struct db *db, const char *schema);
+
+/* Does version() name a distributed PostgreSQL whose advisory locks
+ * cannot be trusted (CockroachDB's are stubs; YugabyteDB's are not
+ * cluster-wide in the versions out there)?  Returns the product's name,
+ * or NULL.  Pure: exposed for the tests. */
+const char *db_pg_distributed(const char *version);
 
 /* The last failure as one line (new string): for a statement,
  * "<message> (SQLSTATE xxxxx); detail: ...; hint: ..." with the parts the

@@ -71,12 +71,6 @@ void ledger_sha256_hex(const void *data, size_t len, char out[65]);
  * quotes) and blank lines taken out, so only a changed statement changes
  * it.  NULL text: "" (out[0] = 0). Pure. */
 void ledger_checksum(const char *text, char out[65]);
-
-/* CREATE SCHEMA IF NOT EXISTS (PostgreSQL), outside any transaction: the
- * one place the "prestart" schema is made (the lease table lives there
- * too).  Skips the statement when the schema exists (CREATE SCHEMA IF NOT
- * EXISTS still needs the CREATE privilege).  0 or -1 with db->errstr. */
-int ledger_ensure_schema(struct db *db, const char *schema);
 /* Make the ledger table when missing, outside any transaction (its
  * failure must not abort a migration's).  On failure log one warning and
  * set l->on = 0; the return is always 0 except for a lost connection

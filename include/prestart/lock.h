@@ -16,7 +16,9 @@
 
 struct lock {
 	struct db *db;
-	struct lock_key key; /* borrows lock_opts' schema and table */
+	struct lock_key key; /* borrows lock_opts' schema and table; its
+			      * strategy is the settled one */
+	enum lock_strategy asked;
 	int held;
 };
 
@@ -42,18 +44,28 @@ struct lock_opts {
 	lock_poll_fn poll;            /* may be NULL */
 	lock_reconnect_fn reconnect;  /* NULL: a lost connection is an error */
 	void *arg;                    /* for poll and reconnect */
+	enum lock_strategy strategy;  /* SPEC §7.1; LOCK_AUTO when 0 */
 };
 
 enum lock_result { LOCK_ACQUIRED = 0, LOCK_NOT_NEEDED = 1 };
 
-/* Take the lock through db, polling until o->timeout_ms.  Returns
+/* Take the lock through db, polling until o->timeout_ms, with the driver's
+ * strategy settled first (LOCK_AUTO: a session lock, or the lease when the
+ * server or a transaction pooler needs it, logged once).  Returns
  * LOCK_ACQUIRED, LOCK_NOT_NEEDED (poll said so), or -1: ERR_LOCK on timeout
- * (naming the holder), 128+N when *stop became N, ERR_FAILED on database
- * errors.  A lost connection is not an error when o->reconnect is given:
+ * (naming the holder) or when the strategy asked cannot hold a lock here,
+ * ERR_USAGE when the lease table cannot be created, 128+N when *stop
+ * became N, ERR_FAILED on database errors.  A lost connection is not an error when o->reconnect is given:
  * the wait goes on through it, under the same timeout.  Call
  * lock_release() after either success. */
 int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struct err *e);
-/* Release (no-op when not held). */
+/* Is the lock still ours (SPEC §7.1: before each revision and before the
+ * final commit)?  0, or -1: ERR_LOCK "migration lock lost: <how>", or
+ * ERR_FAILED when the database could not be asked.  Always 0 for an
+ * engine that cannot lose it. */
+int lock_check(struct lock *l, struct err *e);
+/* Release (no-op when not held).  A release the database refuses (the lock
+ * was no longer ours) is logged as a warning. */
 void lock_release(struct lock *l);
 
 #endif

@@ -44,11 +44,18 @@ struct migrate_opts {
 	const struct ledger *ledger;
 	struct ddl *ddl;     /* PostgreSQL: lock-wait bounds and retries (ddl.h);
 			      * NULL: none */
+	/* May be NULL: is the migration lock still ours?  Asked before each
+	 * revision and before each commit; 0, or -1 with e filled (ERR_LOCK
+	 * when lost: migrate_apply rolls back and returns it). */
+	int (*check)(void *arg, struct err *e);
+	void *check_arg;
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs
  * "[i/N] <rev> <message> (<ms> ms)" per step.  On failure: rollback, -1 with
- * ERR_FAILED (or 128+signal when stopped) and the located message. */
+ * ERR_FAILED (or 128+signal when stopped) and the located message; ERR_LOCK
+ * when o->check finds the lock lost (also when that is why a statement
+ * failed: the lease's loss cancels it). */
 int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts *o,
 		  struct err *e);
 

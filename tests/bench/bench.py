@@ -9,7 +9,7 @@ end.  Prints one table: each goal beside its measured figure.
 
   BENCH_QUICK=1            small sizes and few repetitions (a smoke run)
   BENCH_ONLY=noop,apply    run only these items
-                           (noop apply graph contention footprint health pyapply readiness stall)
+                           (noop apply graph contention pooler footprint health pyapply readiness stall)
   BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
   --update-readme          also write the table into README.md
 
@@ -808,7 +808,52 @@ def bench_graph(rep, work):
 # 4. contention
 
 
-def bench_contention(rep, pg, work):
+class Bouncer:
+    """Debian's PgBouncer in pool_mode=transaction in front of the cluster,
+    fewer server connections than clients (as in production)."""
+
+    def __init__(self, pg, pool_size=10):
+        self.root = tempfile.mkdtemp(prefix="prestart-bench-bouncer-")
+        os.chmod(self.root, 0o755)
+        self.port = free_port()
+        ini = os.path.join(self.root, "pgbouncer.ini")
+        users = os.path.join(self.root, "userlist.txt")
+        Path(users).write_text('"%s" "%s"\n' % (ROLE, PASSWORD))
+        Path(ini).write_text(
+            "[databases]\n* = host=127.0.0.1 port=%d\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+            "listen_port = %d\nunix_socket_dir =\nauth_type = scram-sha-256\n"
+            "auth_file = %s\npool_mode = transaction\ndefault_pool_size = %d\n"
+            "max_client_conn = 500\nlogfile = %s\n"
+            % (pg.port, self.port, users, pool_size, os.path.join(self.root, "bouncer.log")))
+        for f in (self.root, ini, users):
+            shutil.chown(f, "postgres", "postgres")
+        self.proc = subprocess.Popen(["/usr/sbin/pgbouncer", "-u", "postgres", ini],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("cannot start PgBouncer")
+                time.sleep(0.02)
+
+    def url(self, db):
+        return "postgresql://%s:%s@127.0.0.1:%d/%s" % (ROLE, PASSWORD, self.port, db)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def bench_contention(rep, pg, work, bouncer=None):
+    """50 replicas at once against one alone, directly (item contention) or
+    through PgBouncer in transaction mode (item pooler: the lease lock)."""
     replicas = 20 if QUICK else 50
     n = 30
     rounds = 1 if QUICK else 3
@@ -816,7 +861,7 @@ def bench_contention(rep, pg, work):
 
     def start(k):
         name = pg.new_db()
-        url = pg.url("prestart", name, "tcp")
+        url = bouncer.url(name) if bouncer else pg.url("prestart", name, "tcp")
         peak = [0]
         stop = threading.Event()
 
@@ -855,10 +900,12 @@ def bench_contention(rep, pg, work):
         many.append(w)
         peaks.append(p)
     t1, tn = med(one), med(many)
-    rep.row("4", "%d replicas at once, %d pending: all exec'd %s; one alone %s"
-            % (replicas, n, sec(tn), sec(t1)), "%.2f× + 0" % (tn / t1) if tn <= t1 else
+    via = " through PgBouncer (transaction pool, lease lock)" if bouncer else ""
+    rep.row("4", "%d replicas at once%s, %d pending: all exec'd %s; one alone %s"
+            % (replicas, via, n, sec(tn), sec(t1)), "%.2f× + 0" % (tn / t1) if tn <= t1 else
             "%s over 1.2×" % sec(tn - 1.2 * t1), "≤ 1.2× + 1 s", tn <= 1.2 * t1 + 1)
-    rep.row("4", "peak PostgreSQL connections (pg_stat_activity)", "%d" % max(peaks), "")
+    rep.row("4", "peak PostgreSQL connections (pg_stat_activity)%s" % via, "%d" % max(peaks),
+            "")
 
 
 # --------------------------------------------------------------------------
@@ -1108,7 +1155,7 @@ def main():
     pg = None
     t0 = time.time()
     try:
-        if any(want(i) for i in ("noop", "apply", "contention", "health", "pyapply", "stall")):
+        if any(want(i) for i in ("noop", "apply", "contention", "pooler", "health", "pyapply", "stall")):
             pg = Cluster()
             pg.start()
         if want("noop"):
@@ -1119,6 +1166,12 @@ def main():
             bench_graph(rep, work)
         if want("contention"):
             bench_contention(rep, pg, work)
+        if want("pooler"):
+            bouncer = Bouncer(pg)
+            try:
+                bench_contention(rep, pg, work, bouncer)
+            finally:
+                bouncer.stop()
         if want("footprint"):
             bench_footprint(rep, dbmate)
         if want("health"):

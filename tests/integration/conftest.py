@@ -3,6 +3,9 @@ PostgreSQL 15 cluster and SQLite files.  The classes behind them, and every
 helper a test imports, are in harness.py.
 
   pg_cluster  session-wide PostgreSQL cluster on a free port (stopped at exit)
+  bouncer_transaction, bouncer_session
+              PgBouncer in front of pg_cluster, pool_mode transaction or
+              session, on a free port (stopped at the end)
   engine      "sqlite" or "pg" (tests using `db` or `project` run on both)
   db          a fresh database per test (.url, .socket_url, .kind, .query(),
               .versions(), .has_version_table(), .tables())
@@ -17,7 +20,7 @@ import socket
 
 import pytest
 
-from harness import PgCluster, Project, make_database, stop_at_exit
+from harness import PgBouncer, PgCluster, Project, make_database, stop_at_exit
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +34,23 @@ def pg_cluster(request):
         c.stop()
         raise
     return c
+
+
+def _bouncer(request, pg_cluster, mode):
+    b = PgBouncer(pg_cluster, mode)
+    stop_at_exit(b)
+    request.addfinalizer(b.stop)
+    return b.start()
+
+
+@pytest.fixture(scope="session")
+def bouncer_transaction(request, pg_cluster):
+    return _bouncer(request, pg_cluster, "transaction")
+
+
+@pytest.fixture(scope="session")
+def bouncer_session(request, pg_cluster):
+    return _bouncer(request, pg_cluster, "session")
 
 
 @pytest.fixture(params=["sqlite", "pg"])

@@ -9,7 +9,8 @@ Map, in file order:
                               APP_ROLE; prestart_bin, assert_no_canary,
                               describe, lines, out
   2. PostgreSQL clusters      free_port, PgCluster (the session cluster),
-                              stop_at_exit, LateCluster (started by the test)
+                              stop_at_exit, PgBouncer (a pooler in front of
+                              it), LateCluster (started by the test)
   3. databases                Database (.url, .query(), .versions(), .tables()),
                               make_database
   4. projects                 Project (SQL revisions, .run() prestart),
@@ -204,6 +205,87 @@ def stop_at_exit(cluster):
     """Stop cluster when the test process exits, even on an interrupt that
     skips the fixtures' finalizers."""
     _clusters.append(cluster)
+
+
+class PgBouncer:
+    """Debian's PgBouncer on a private port in front of a PgCluster, in
+    pool_mode `mode` ("transaction" or "session"), authenticating the
+    application's role from its own auth_file.  Fewer server connections
+    than clients, as in production, so that clients share them."""
+
+    BIN = "/usr/sbin/pgbouncer"
+
+    def __init__(self, cluster, mode, pool_size=None):
+        self.cluster = cluster
+        self.mode = mode
+        # A session pool gives each client a server session for good:
+        # sized for the clients (and the lease's second connections).
+        self.pool_size = pool_size or (6 if mode == "transaction" else 50)
+        self.root = None
+        self.port = None
+        self.proc = None
+
+    def start(self):
+        if not os.path.exists(self.BIN):
+            raise RuntimeError("PgBouncer is not installed (%s missing): run `make deps`"
+                               % self.BIN)
+        self.root = tempfile.mkdtemp(prefix="prestart-bouncer-")
+        os.chmod(self.root, 0o755)
+        Path(self.root, "userlist.txt").write_text('"%s" "%s"\n' % (APP_ROLE, PASSWORD))
+        last = None
+        for _ in range(5):
+            self.port = free_port()
+            ini = Path(self.root, "pgbouncer.ini")
+            ini.write_text(
+                "[databases]\n* = host=127.0.0.1 port=%d\n"
+                "[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\n"
+                "unix_socket_dir =\nauth_type = scram-sha-256\nauth_file = %s\n"
+                "pool_mode = %s\ndefault_pool_size = %d\nmax_client_conn = 500\n"
+                "logfile = %s\n"
+                % (self.cluster.port, self.port, Path(self.root, "userlist.txt"), self.mode,
+                   self.pool_size, Path(self.root, "pgbouncer.log")))
+            shutil.chown(self.root, "postgres", "postgres")
+            for f in Path(self.root).iterdir():
+                shutil.chown(f, "postgres", "postgres")
+            # As root it must be told whom to run as.
+            self.proc = subprocess.Popen([self.BIN, "-u", "postgres", str(ini)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                    return self
+                except OSError:
+                    time.sleep(0.02)
+            last = self.log() + (self.proc.stderr.read() if self.proc.poll() is not None
+                                 else "")
+            self.stop(keep_root=True)
+        raise RuntimeError("cannot start PgBouncer:\n%s" % last)
+
+    def log(self):
+        try:
+            return Path(self.root, "pgbouncer.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def url(self, dbname, password=PASSWORD):
+        return "postgresql://%s:%s@127.0.0.1:%d/%s" % (APP_ROLE, password, self.port, dbname)
+
+    def stop(self, keep_root=False):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+            self.proc.stderr.close()
+            self.proc = None
+        if self.root and not keep_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
 
 
 class LateCluster(PgCluster):

@@ -198,3 +198,30 @@ def test_sqlite_lock_timeout(engine, project, tmp_path):
         cp = project.run("run", "--lock-timeout", "1s", "--", "/bin/true")
     assert cp.returncode == 4, cp.stdout + cp.stderr
     assert project.db.versions() == []
+
+
+# --------------------------------------------------------------------------
+# Lock strategies on a direct connection (SPEC §7.1; poolers:
+# test_lock_pooler.py)
+
+
+@pytest.mark.parametrize("engine", ["pg"], indirect=False)
+def test_lease_replicas_direct(engine, project, tmp_path):
+    ids = audit_chain(project, 30)
+    procs, markers = start_replicas(project, 10, tmp_path, ("--lock-strategy", "lease"))
+    check_replicas(procs, markers, ids[-1], 90)
+    counts = audit_counts(project.db)
+    assert counts == collections.Counter(ids), "audit rows: %r" % sorted(counts.items())
+    assert advisory_locks(project.db) == []
+    assert project.db.query("SELECT count(*) FROM prestart.migration_lock") == [(0,)]
+
+
+@pytest.mark.parametrize("engine", ["pg"], indirect=False)
+def test_auto_direct_is_session(engine, project, tmp_path):
+    """auto on a direct connection: the advisory lock, no lease table."""
+    sleep_rev(project, "s1", seconds=60)
+    key = held_lock_key(project, tmp_path)
+    assert key
+    # the ledger (SPEC §7.3) lives in the schema prestart too: the lease
+    # table is what a session lock never makes
+    assert project.db.query("SELECT to_regclass('prestart.migration_lock')") == [(None,)]

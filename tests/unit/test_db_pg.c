@@ -120,6 +120,28 @@ static void test_retry_soon(void **state)
 	assert_false(soon("", "could not translate host name", 0));
 }
 
+/* SPEC §7.1: auto takes the lease on servers whose advisory locks cannot
+ * be trusted, known by version(). */
+static void test_distributed(void **state)
+{
+	(void)state;
+	assert_string_equal(db_pg_distributed("CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, "
+					      "built 2023/09/27 01:53:43, go1.19.10)"),
+			    "CockroachDB");
+	assert_string_equal(db_pg_distributed("CockroachDB OSS v2.1.0"), "CockroachDB");
+	assert_string_equal(db_pg_distributed("PostgreSQL 11.2-YB-2.20.1.0-b0 on "
+					      "x86_64-pc-linux-gnu, compiled by clang"),
+			    "YugabyteDB");
+	assert_string_equal(db_pg_distributed("PostgreSQL 15.2-YB-2.25.0.0-b0"), "YugabyteDB");
+	assert_null(db_pg_distributed("PostgreSQL 15.8 (Debian 15.8-0+deb12u1) on "
+				      "x86_64-pc-linux-gnu, compiled by gcc"));
+	assert_null(db_pg_distributed("PostgreSQL 16.4 on aarch64-unknown-linux-gnu, "
+				      "compiled by gcc (GCC) 7.3.1, 64-bit")); /* RDS, Aurora */
+	assert_null(db_pg_distributed("PostgreSQL 17.0 (Neon)"));
+	assert_null(db_pg_distributed(""));
+	assert_null(db_pg_distributed(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +149,7 @@ int main(void)
 		cmocka_unit_test(test_by_text),
 		cmocka_unit_test(test_by_facts),
 		cmocka_unit_test(test_retry_soon),
+		cmocka_unit_test(test_distributed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

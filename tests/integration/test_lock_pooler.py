@@ -1,0 +1,229 @@
+"""A lock that is really held (SPEC §7.1): replicas through a real PgBouncer
+in front of the test cluster, in pool_mode=transaction (auto takes the
+lease) and pool_mode=session (the session lock holds), the session lock
+refused through a transaction pooler, and a lease holder killed mid-run.
+
+Every run: each revision ran exactly once (an audit table), nothing of
+prestart's stays held (no advisory lock in pg_locks, no lease row), and a
+direct run right after is not blocked.
+
+PRESTART_LONG=1 (`make test-long`) runs 20 replicas instead of 10."""
+import collections
+import os
+import signal
+import time
+
+import pytest
+
+from harness import (advisory_locks, audit_chain, pg_conn, sessions_running, spawn,
+                     wait_until)
+
+pytestmark = pytest.mark.parametrize("engine", ["pg"])
+
+REPLICAS = 20 if os.environ.get("PRESTART_LONG") == "1" else 10
+REVS = 30
+LEASE_TTL = 30
+RENEW = 5
+
+
+def audit_counts(db):
+    return collections.Counter(r[0] for r in db.query("SELECT rev FROM audit"))
+
+
+def lease_rows(db):
+    if not db.query("SELECT to_regclass('prestart.migration_lock')")[0][0]:
+        return []
+    return db.query("SELECT name, holder FROM prestart.migration_lock")
+
+
+def audit_chain_nontx(project, n):
+    """audit_chain with every fifth revision `Transactional: false` (its
+    statements run one by one outside a transaction)."""
+    ids = ["r%02d" % i for i in range(1, n + 1)]
+    prev = None
+    for i, rev in enumerate(ids):
+        up = "CREATE TABLE audit (rev varchar(32) NOT NULL);\n" if i == 0 else ""
+        up += "INSERT INTO audit (rev) VALUES ('%s');" % rev
+        project.rev(rev, down=prev, up=up, down_sql="DELETE FROM audit WHERE rev = '%s';" % rev,
+                    message="audit %s" % rev, transactional=(i % 5 != 4))
+        prev = rev
+    return ids
+
+
+def run_replicas(project, url, tmp_path, n, extra=()):
+    procs = [spawn(project, "run", "--wait-timeout", "30s", *extra, url=url,
+                   outdir=tmp_path / "out") for _ in range(n)]
+    for p in procs:
+        rc = p.wait(120)
+        assert rc == 0, p.describe()
+    return procs
+
+
+def assert_nothing_held(project):
+    db = project.db
+    assert advisory_locks(db) == [], advisory_locks(db)
+    assert lease_rows(db) == []
+
+
+def assert_direct_not_blocked(project, ids, tmp_path):
+    """One more revision, applied by a direct run that may not wait."""
+    project.rev("zz", down=ids[-1], up="INSERT INTO audit (rev) VALUES ('zz');",
+                down_sql="")
+    cp = project.run("run", "--lock-timeout", "3s", "--lock-strategy", "session")
+    assert cp.returncode == 0, cp.stderr + cp.stdout
+    assert project.db.versions() == ["zz"]
+    assert_nothing_held(project)
+
+
+def check_pooled_run(project, tmp_path, url, ids, extra=(), partial=False):
+    if partial:
+        project.ok("upgrade", ids[REVS // 3 - 1])
+    procs = run_replicas(project, url, tmp_path, REPLICAS, extra)
+    counts = audit_counts(project.db)
+    assert counts == collections.Counter(ids), "audit rows: %r" % sorted(counts.items())
+    assert project.db.versions() == [ids[-1]]
+    assert_nothing_held(project)
+    assert_direct_not_blocked(project, ids, tmp_path)
+    return procs
+
+
+# --------------------------------------------------------------------------
+# pool_mode=transaction: auto takes the lease
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["fresh", "partial"])
+@pytest.mark.parametrize("tx", ["run", "revision"])
+def test_transaction_pooler_replicas(engine, project, tmp_path, bouncer_transaction, partial,
+                                     tx):
+    ids = audit_chain(project, REVS)
+    extra = ("--transaction-per-migration",) if tx == "revision" else ()
+    procs = check_pooled_run(project, tmp_path, bouncer_transaction.url(project.db.name), ids,
+                             extra, partial)
+    out = "".join(p.stdout for p in procs)
+    assert "lock strategy lease: a connection pooler" in out, out
+    assert "WARNING" not in out
+
+
+def test_transaction_pooler_nontransactional(engine, project, tmp_path, bouncer_transaction):
+    ids = audit_chain_nontx(project, REVS)
+    check_pooled_run(project, tmp_path, bouncer_transaction.url(project.db.name), ids)
+    # No interrupted-revision marker was left behind.
+    assert project.db.query("SELECT to_regclass('alembic_version_pending')")[0][0] is None
+
+
+def test_explicit_lease_through_transaction_pooler(engine, project, tmp_path,
+                                                   bouncer_transaction):
+    ids = audit_chain(project, REVS)
+    check_pooled_run(project, tmp_path, bouncer_transaction.url(project.db.name), ids,
+                     ("--lock-strategy", "lease"), partial=True)
+
+
+# --------------------------------------------------------------------------
+# pool_mode=session: the session lock holds
+
+
+@pytest.mark.parametrize("strategy", ["session", "auto"])
+def test_session_pooler_replicas(engine, project, tmp_path, bouncer_session, strategy):
+    """session: the advisory lock, which a session pool keeps on one server
+    session.  auto cannot tell the pool's mode from its side and takes the
+    lease, which holds in every mode."""
+    ids = audit_chain_nontx(project, REVS)
+    procs = check_pooled_run(project, tmp_path, bouncer_session.url(project.db.name), ids,
+                             ("--lock-strategy", strategy), partial=True)
+    out = "".join(p.stdout for p in procs)
+    assert ("lock strategy lease: a connection pooler" in out) == (strategy == "auto"), out
+
+
+# --------------------------------------------------------------------------
+# The session lock asked for through a transaction pooler
+
+
+def test_session_strategy_through_transaction_pooler(engine, project, tmp_path,
+                                                     bouncer_transaction):
+    ids = audit_chain(project, 5)
+    url = bouncer_transaction.url(project.db.name)
+    for _ in range(3):
+        cp = project.run("run", "--lock-strategy", "session", url=url)
+        assert cp.returncode == 4, cp.stdout + cp.stderr
+        assert "transaction pooler" in cp.stdout + cp.stderr
+        assert "--lock-strategy lease" in cp.stdout + cp.stderr
+    assert not project.db.has_version_table()
+    assert_nothing_held(project)
+    # And the session lock still works when nothing stands in between.
+    project.ok("run", "--lock-strategy", "session")
+    assert audit_counts(project.db) == collections.Counter(ids)
+    assert_nothing_held(project)
+
+
+def test_bad_lock_strategy(engine, project):
+    cp = project.run("run", "--lock-strategy", "advisory")
+    assert cp.returncode == 2
+    assert "invalid lock strategy 'advisory' for --lock-strategy" in cp.stderr + cp.stdout
+
+
+def test_lease_table_cannot_be_created(engine, project):
+    project.rev("a1", up="CREATE TABLE t_a1 (id int);")
+    project.db.query("REVOKE CREATE ON DATABASE \"%s\" FROM PUBLIC, app" % project.db.name)
+    cp = project.run("run", "--lock-strategy", "lease")
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "cannot create the schema prestart" in cp.stdout + cp.stderr
+    assert not project.db.has_version_table()
+
+
+# --------------------------------------------------------------------------
+# A lease holder killed mid-migration
+
+
+def test_lease_holder_killed_takeover(engine, project, tmp_path, bouncer_transaction):
+    """The first replica sleeps inside revision r02 (only it: its
+    application_name); killed with SIGKILL, it leaves its lease to expire
+    and its transaction to be rolled back; the second one takes over
+    within lease + renewal time and finishes."""
+    ids = audit_chain(project, 3)
+    project.rev("r02", down="r01", message="audit r02", down_sql="",
+                up="SET LOCAL client_connection_check_interval = '500ms';\n"
+                   "SELECT pg_sleep(120) WHERE current_setting('application_name') = 'victim';\n"
+                   "INSERT INTO audit (rev) VALUES ('r02');",
+                filename="r02_audit_r02.sql")
+    url = bouncer_transaction.url(project.db.name)
+    victim = spawn(project, "run", url=url + "?application_name=victim",
+                   outdir=tmp_path / "victim")
+    wait_until(lambda: sessions_running(project.db, "pg_sleep(120)"), 20,
+               what="the victim to sleep in r02")
+    assert [r[1] for r in lease_rows(project.db)] == ["victim (pid %d)" % victim.pid]
+    heir = spawn(project, "run", url=url, outdir=tmp_path / "heir")
+    victim.signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    assert victim.wait(10) == -signal.SIGKILL
+    assert heir.wait(LEASE_TTL + RENEW + 20) == 0, heir.describe()
+    took = time.monotonic() - t0
+    assert took <= LEASE_TTL + RENEW + 5, "took over after %.1f s" % took
+    assert "waiting for the migration lock held by victim" in heir.stdout, heir.describe()
+    assert audit_counts(project.db) == collections.Counter(ids)
+    assert project.db.versions() == [ids[-1]]
+    assert_nothing_held(project)
+
+
+def test_lease_lost_stops_the_holder(engine, project, tmp_path):
+    """A lease taken over (here: expired by hand, and taken by another
+    owner) is noticed before the next statement: rolled back, exit 4."""
+    project.rev("a1", up="CREATE TABLE t_a1 (id int);\n"
+                         "SELECT pg_sleep(120) WHERE current_setting('application_name') "
+                         "= 'holder';")
+    project.rev("a2", down="a1", up="CREATE TABLE t_a2 (id int);")
+    p = spawn(project, "run", "--lock-strategy", "lease",
+              url=project.db.url + "?application_name=holder", outdir=tmp_path / "h")
+    wait_until(lambda: sessions_running(project.db, "pg_sleep(120)"), 20,
+               what="the holder to sleep in a1")
+    conn = pg_conn(project.db)
+    try:
+        conn.cursor().execute("UPDATE prestart.migration_lock SET owner = 'thief', "
+                              "expires_at = clock_timestamp() + interval '1 hour'")
+    finally:
+        conn.close()
+    # The next renewal (within 5 s) finds it gone and cancels the sleep.
+    assert p.wait(RENEW + 15) == 4, p.describe()
+    assert "migration lock lost" in p.stdout + p.stderr, p.describe()
+    assert not project.db.has_version_table()
+    assert "t_a1" not in project.db.tables()
+    assert advisory_locks(project.db) == []
