@@ -45,7 +45,15 @@ static void print_sql_details(const struct revision *r)
 
 static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
 {
-	char *s = graph_format(c->g, r, f);
+	struct graph_fmt pf = *f;
+	/* Alembic's Path: is os.path.join(os.path.abspath(location), file);
+	 * SQL revisions keep the path as found. */
+	char *abs = f->verbose && r->is_py && r->path ? path_abspath(r->path) : NULL;
+	char *s;
+
+	pf.path = abs;
+	s = graph_format(c->g, r, &pf);
+	free(abs);
 
 	if (f->verbose && !r->is_py) {
 		out("%s", s);

@@ -40,6 +40,8 @@ void revision_release(struct revision *rev)
 	strlist_free(&rev->labels);
 	strlist_free(&rev->depends);
 	free(rev->message);
+	free(rev->doc);
+	free(rev->unread);
 	free(rev->create_date);
 	free(rev->path);
 	free(rev->upgrade_sql);
@@ -532,9 +534,24 @@ struct load_part {
 	struct revision *slots;
 	unsigned char *loaded;
 	size_t lo, hi;
+	int defer_py; /* script_load_dirs_deferred() */
 	int failed;
 	struct err e;
 };
+
+/* pyrev_read(), keeping a revision that only Python can complete. */
+static int read_py_deferred(const char *path, const struct sbuf *b, struct revision *rev,
+			    struct err *e)
+{
+	int r = pyrev_read(path, b->buf, b->len, rev, e);
+
+	if (r == 1) {
+		rev->unread = xstrdup(e->msg);
+		memset(e, 0, sizeof(*e));
+		r = 0;
+	}
+	return r;
+}
 
 static void *load_part(void *arg)
 {
@@ -563,8 +580,12 @@ static void *load_part(void *arg)
 		path = join_path(lp->dirs->v[en->dir], en->name);
 		r = slurp(dfd, en->name, path, &buf, &lp->e);
 		if (r == 0) {
-			r = en->is_py ? pyrev_parse(path, buf.buf, buf.len, &lp->slots[i], &lp->e)
-				      : script_parse_sql(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
+			if (!en->is_py)
+				r = script_parse_sql(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
+			else if (lp->defer_py)
+				r = read_py_deferred(path, &buf, &lp->slots[i], &lp->e);
+			else
+				r = pyrev_parse(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
 			if (r == 0)
 				lp->loaded[i] = 1;
 		} else if (r == 1) {
@@ -589,7 +610,8 @@ static void *load_part(void *arg)
 #define SCRIPT_FILES_PER_THREAD 1000
 #endif
 
-int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e)
+static int load_dirs(const struct strlist *dirs, struct revision_set *set, int defer_py,
+		     struct err *e)
 {
 	struct entry *ents = NULL;
 	size_t n = 0, alloc = 0, i, nthreads;
@@ -642,6 +664,7 @@ int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struc
 		parts[i].loaded = loaded;
 		parts[i].lo = n * i / nthreads;
 		parts[i].hi = n * (i + 1) / nthreads;
+		parts[i].defer_py = defer_py;
 	}
 	for (i = 1; i < nthreads; i++)
 		started[i] = pthread_create(&tids[i], NULL, load_part, &parts[i]) == 0;
@@ -679,4 +702,15 @@ out:
 	if (rc < 0)
 		revision_set_release(set);
 	return rc;
+}
+
+int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e)
+{
+	return load_dirs(dirs, set, 0, e);
+}
+
+int script_load_dirs_deferred(const struct strlist *dirs, struct revision_set *set,
+			      struct err *e)
+{
+	return load_dirs(dirs, set, 1, e);
 }

@@ -43,6 +43,13 @@ struct revision {
 	struct strlist labels;   /* Branch Labels */
 	struct strlist depends;  /* Depends On */
 	char *message;           /* may be "" */
+	char *doc;               /* .py: the whole docstring, stripped (Alembic's
+				  * Script.longdoc, which the verbose forms
+				  * print); NULL for SQL revisions */
+	char *unread;            /* .py loaded by script_load_dirs_deferred():
+				  * why its metadata needs Python ("path:line:
+				  * ..."), until pymeta_resolve() reads it;
+				  * NULL otherwise */
 	char *create_date;       /* may be NULL */
 	int transactional;       /* default 1 */
 	int is_py;               /* an Alembic .py revision (no SQL sections) */
@@ -88,6 +95,12 @@ struct revision_set {
  * ERR_SCRIPT error naming it; the kinds are checked before any file is
  * read.  On error *set is left empty.  Release with revision_set_release(). */
 int script_load_dirs(const struct strlist *dirs, struct revision_set *set, struct err *e);
+/* As script_load_dirs(), except that a .py revision whose metadata only
+ * Python can compute (pyrev_read() returns 1) is kept with rev->unread set
+ * and whatever could be read without Python (its id may be NULL): the
+ * caller completes it with pymeta_resolve() before building a graph. */
+int script_load_dirs_deferred(const struct strlist *dirs, struct revision_set *set,
+			      struct err *e);
 void revision_set_release(struct revision_set *set);
 
 /* Map a byte offset inside `text` (a section starting at file line

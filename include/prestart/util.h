@@ -90,4 +90,10 @@ char *str_trim(char *s);
 int str_has_prefix(const char *s, const char *prefix);
 int str_has_suffix(const char *s, const char *suffix);
 
+/* Python's os.path.abspath: `path` joined to the working directory unless
+ * absolute, then "." and ".." resolved and slashes collapsed lexically
+ * (symbolic links are not followed; exactly two leading slashes are kept,
+ * as POSIX allows).  New string, caller frees. */
+char *path_abspath(const char *path);
+
 #endif
