@@ -6,6 +6,7 @@
 #include "prestart/cmd.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
+#include "prestart/pymeta.h"
 #include "prestart/wait.h"
 
 volatile sig_atomic_t g_stop;
@@ -66,8 +67,15 @@ int ctx_load(struct ctx *c, int want_scripts)
 	}
 	if (!want_scripts)
 		return 0;
-	if (script_load_dirs(&c->cfg.version_locations, &c->revs, &c->e) < 0)
+	if (script_load_dirs_deferred(&c->cfg.version_locations, &c->revs, &c->e) < 0)
 		return ctx_fail(c);
+	/* .py metadata only Python can compute: asked of Alembic, or refused */
+	{
+		struct pymeta_opts po = { c->cfg.alembic_command, c->cfg.alembic_config, c->stop };
+
+		if (pymeta_resolve(&c->revs, &po, &c->e) < 0)
+			return ctx_fail(c);
+	}
 	if (graph_build(&c->revs, &c->g, &c->e) < 0)
 		return ctx_fail(c);
 	return 0;
