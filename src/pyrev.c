@@ -708,10 +708,13 @@ static void meta_release(struct meta *m)
 
 static int name_index(const struct lex *lx, const struct tok *t)
 {
+	/* every name of a module passes here: the lengths first */
+	static const size_t lens[N_COUNT] = { 8, 13, 13, 10 };
+
 	if (t->t != T_NAME)
 		return -1;
 	for (int n = 0; n < N_COUNT; n++)
-		if (tok_is(lx, t, pynames[n]))
+		if (t->len == lens[n] && !memcmp(lx->s + t->off, pynames[n], lens[n]))
 			return n;
 	return -1;
 }
@@ -904,17 +907,22 @@ void pyrev_set_doc(struct revision *rev, const char *doc)
 static void decode_source_string(const char *s, size_t n, int raw, struct sbuf *b)
 {
 	struct sbuf src = { 0 };
+	const char *cr;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '\r') {
-			sbuf_addc(&src, s[i]);
-			continue;
-		}
+	if (!memchr(s, '\r', n)) {
+		decode_string(s, n, raw, b);
+		return;
+	}
+	while ((cr = memchr(s + i, '\r', n - i))) {
+		sbuf_add(&src, s + i, (size_t)(cr - (s + i)));
 		sbuf_addc(&src, '\n');
-		if (i + 1 < n && s[i + 1] == '\n')
+		i = (size_t)(cr - s) + 1;
+		if (i < n && s[i] == '\n')
 			i++;
 	}
-	decode_string(src.buf ? src.buf : "", src.len, raw, b);
+	sbuf_add(&src, s + i, n - i);
+	decode_string(src.buf, src.len, raw, b);
 	sbuf_free(&src);
 }
 
