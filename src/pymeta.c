@@ -110,8 +110,8 @@ static int hex4(const char *s, unsigned *cp)
 {
 	*cp = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1;
+		char c = s[i], l = (char)(c | 0x20);
+		int v = c >= '0' && c <= '9' ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
 
 		if (v < 0)
 			return -1;
