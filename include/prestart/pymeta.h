@@ -12,8 +12,9 @@
  *
  * Interpreters tried, in order, until one imports Alembic: the one the
  * alembic_command runs (its first word when that is a python, else the
- * `#!` line of the script it names), then every `python3` on PATH.  Never
- * a fixed path: an image without Python on PATH has none.
+ * `#!` line of the script it names), then every `python3` on PATH (looked
+ * up as execvp() does: PATH unset means /bin:/usr/bin).  Never a fixed
+ * path: an image without Python on PATH has none.
  */
 #ifndef PRESTART_PYMETA_H
 #define PRESTART_PYMETA_H
