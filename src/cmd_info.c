@@ -60,7 +60,15 @@ static void print_applied(const struct revision *r, const struct ledger_rows *ro
 static void print_rev_ledger(struct ctx *c, const struct revision *r, const struct graph_fmt *f,
 			     const struct ledger_rows *rows)
 {
-	char *s = graph_format(c->g, r, f);
+	struct graph_fmt pf = *f;
+	/* Alembic's Path: is os.path.join(os.path.abspath(location), file);
+	 * SQL revisions keep the path as found. */
+	char *abs = f->verbose && r->is_py && r->path ? path_abspath(r->path) : NULL;
+	char *s;
+
+	pf.path = abs;
+	s = graph_format(c->g, r, &pf);
+	free(abs);
 
 	if (f->verbose && !r->is_py) {
 		out("%s", s);

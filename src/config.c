@@ -109,49 +109,6 @@ int config_parse_bool(const char *s, int *out)
 
 /* ---- paths ---- */
 
-/* Absolute form of `path` with "." and ".." resolved lexically, like
- * Python's os.path.abspath (Alembic's %(here)s). */
-static char *abspath(const char *path)
-{
-	struct strlist parts = { 0 }, keep = { 0 };
-	char *joined, *res;
-
-	if (path[0] == '/') {
-		joined = xstrdup(path);
-	} else {
-		char *cwd = getcwd(NULL, 0);
-
-		joined = xasprintf("%s/%s", cwd ? cwd : ".", path);
-		free(cwd);
-	}
-	for (const char *p = joined; *p;) {
-		size_t n = strcspn(p, "/");
-
-		if (n)
-			strlist_push_owned(&parts, xstrndup(p, n));
-		p += n;
-		if (*p)
-			p++;
-	}
-	for (size_t i = 0; i < parts.n; i++) {
-		if (!strcmp(parts.v[i], "."))
-			continue;
-		if (!strcmp(parts.v[i], "..")) {
-			if (keep.n)
-				free(keep.v[--keep.n]);
-			continue;
-		}
-		strlist_push(&keep, parts.v[i]);
-	}
-	res = strlist_join(&keep, "/");
-	free(joined);
-	joined = xasprintf("/%s", res);
-	free(res);
-	strlist_free(&parts);
-	strlist_free(&keep);
-	return joined;
-}
-
 /* Directory part of `path` as written ("." when there is none). */
 static char *dir_of(const char *path)
 {
@@ -394,7 +351,7 @@ static int ini_load(struct ini *f, const char *path, struct err *e)
 	{
 		char *d = dir_of(path);
 
-		f->here = abspath(d);
+		f->here = path_abspath(d);
 		free(d);
 	}
 	f->pos = buf;

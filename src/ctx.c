@@ -9,6 +9,7 @@
 #include "prestart/ledger.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
+#include "prestart/pymeta.h"
 #include "prestart/scriptdir.h"
 #include "prestart/wait.h"
 
@@ -114,9 +115,16 @@ int ctx_load(struct ctx *c, int want_scripts)
 	}
 	if (!want_scripts)
 		return 0;
-	if (scriptdir_load(&c->cfg.version_locations, &c->revs, &c->e) < 0) {
+	if (scriptdir_load_deferred(&c->cfg.version_locations, &c->revs, &c->e) < 0) {
 		init_explain_missing(c);
 		return ctx_fail(c);
+	}
+	/* .py metadata only Python can compute: asked of Alembic, or refused */
+	{
+		struct pymeta_opts po = { c->cfg.alembic_command, c->cfg.alembic_config, c->stop };
+
+		if (pymeta_resolve(&c->revs, &po, &c->e) < 0)
+			return ctx_fail(c);
 	}
 	if (graph_build(&c->revs, &c->g, &c->e) < 0)
 		return ctx_fail(c);

@@ -33,6 +33,41 @@ static void add_joined(const struct strlist *l, struct sbuf *b)
 		sbuf_addf(b, "%s%s", k ? ", " : "", l->v[k]);
 }
 
+/* Python's str.splitlines() boundary at s (n bytes left): its length in
+ * bytes, 0 when there is none.  CRLF counts as one. */
+static size_t line_break_at(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (u[0] == '\r')
+		return n >= 2 && u[1] == '\n' ? 2 : 1;
+	if (u[0] == '\n' || u[0] == '\v' || u[0] == '\f' || (u[0] >= 0x1c && u[0] <= 0x1e))
+		return 1;
+	if (n >= 2 && u[0] == 0xc2 && u[1] == 0x85)
+		return 2;
+	if (n >= 3 && u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+/* log_entry's "\n".join("    %s" % para for para in longdoc.splitlines()) */
+static void add_indented_lines(const char *text, struct sbuf *b)
+{
+	const char *p = text, *end = text + strlen(text);
+
+	while (p < end) {
+		const char *q = p;
+		size_t k = 0;
+
+		while (q < end && !(k = line_break_at(q, (size_t)(end - q))))
+			q++;
+		if (p != text)
+			sbuf_addc(b, '\n');
+		sbuf_addf(b, "    %.*s", (int)(q - p), p);
+		p = q + k;
+	}
+}
+
 char *graph_format(const struct graph *g, const struct revision *r, const struct graph_fmt *f)
 {
 	int i = idx_of(g, r);
@@ -67,8 +102,13 @@ char *graph_format(const struct graph *g, const struct revision *r, const struct
 			add_labels(g, i, &b);
 			sbuf_addc(&b, '\n');
 		}
-		sbuf_addf(&b, "Path: %s\n\n", r->path ? r->path : "");
-		/* the message, one indented line per line (str.splitlines) */
+		sbuf_addf(&b, "Path: %s\n\n", f->path ? f->path : r->path ? r->path : "");
+		if (r->doc) {
+			add_indented_lines(r->doc, &b);
+			sbuf_addc(&b, '\n');
+			return sbuf_detach(&b);
+		}
+		/* the message, one indented line per line */
 		for (p = msg; *p; p = *q ? q + 1 : q) {
 			q = p + strcspn(p, "\n");
 			if (p != msg)

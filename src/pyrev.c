@@ -9,6 +9,7 @@
 #include "prestart/pyrev.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct tok {
 	int line;
 	int first;       /* first token of a logical line */
 	int indented;    /* ... and not in column 0 */
+	int col;         /* ... its indentation, tabs to multiples of 8 */
 	int depth;       /* bracket depth before the token */
 	/* strings */
 	int raw, fstr, bytes;
@@ -173,6 +175,23 @@ static size_t scan_string(struct lex *lx, size_t i, int fstr)
 	return SIZE_MAX;
 }
 
+/* Python's measure of a line's indentation: a tab advances to the next
+ * multiple of 8, a form feed starts over. */
+static int indent_width(const char *s, size_t n)
+{
+	int col = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\t')
+			col = (col / 8 + 1) * 8;
+		else if (s[i] == '\f')
+			col = 0;
+		else
+			col++;
+	}
+	return col;
+}
+
 /* The next token; -1 on a lexical error. */
 static int lex_next(struct lex *lx, struct tok *t)
 {
@@ -230,6 +249,7 @@ static int lex_next(struct lex *lx, struct tok *t)
 	if (lx->at_bol) {
 		t->first = 1;
 		t->indented = lx->p > lx->bol_off;
+		t->col = indent_width(s + lx->bol_off, lx->p - lx->bol_off);
 		lx->at_bol = 0;
 	}
 
@@ -418,6 +438,8 @@ struct parser {
 	struct tok t;
 	const char *path;
 	struct err *e;
+	int computed;    /* the error just set is cannot_read()'s: Python could tell */
+	char block[16];  /* keyword of the module-level compound statement being read */
 };
 
 static int advance(struct parser *ps)
@@ -431,6 +453,7 @@ static int cannot_read(struct parser *ps, const char *name, const struct tok *t)
 	char near[48];
 	size_t n = t->len < 40 ? t->len : 40;
 
+	ps->computed = 1;
 	if (t->t == T_STRING && t->fstr)
 		why = "an f-string";
 	else if (t->t == T_STRING && t->bytes)
@@ -559,16 +582,51 @@ static void skip_line_rest(struct parser *ps, int *rc)
 		}
 }
 
+/* A statement whose block is a new scope: what is assigned there is not
+ * module metadata. */
+static int is_def_start(const struct lex *lx, const struct tok *t)
+{
+	if (t->t == T_OP && tok_is(lx, t, "@"))
+		return 1;
+	return t->t == T_NAME &&
+	       (tok_is(lx, t, "def") || tok_is(lx, t, "class") || tok_is(lx, t, "async"));
+}
+
+/* `if TYPE_CHECKING:`, `if typing.TYPE_CHECKING:` or `if False:`, at its
+ * `if`: a block that never runs, whose assignments are not metadata.
+ * Looks ahead on a copy of the lexer. */
+static int is_dead_if(const struct lex *lx, const struct tok *t)
+{
+	struct lex la = *lx;
+	struct err e = { 0 };
+	struct tok k;
+	int ok = 0;
+
+	if (!(t->t == T_NAME && tok_is(lx, t, "if")))
+		return 0;
+	la.e = &e;
+	if (lex_next(&la, &k) < 0 || k.t != T_NAME)
+		return 0;
+	if (tok_is(&la, &k, "typing")) {
+		if (lex_next(&la, &k) < 0 || !(k.t == T_OP && tok_is(&la, &k, ".")) ||
+		    lex_next(&la, &k) < 0 || k.t != T_NAME)
+			return 0;
+		ok = tok_is(&la, &k, "TYPE_CHECKING");
+	} else {
+		ok = tok_is(&la, &k, "TYPE_CHECKING") || tok_is(&la, &k, "False");
+	}
+	return ok && lex_next(&la, &k) == 0 && k.t == T_OP && tok_is(&la, &k, ":");
+}
+
+/* A compound statement whose block runs in the module's scope. */
 static int is_compound_keyword(const struct lex *lx, const struct tok *t)
 {
 	static const char *const kw[] = {
-		"if", "elif", "else", "for", "while", "def", "class", "with", "try",
-		"except", "finally", "async", "match", "case",
+		"if", "elif", "else", "for", "while", "with", "try", "except", "finally",
+		"match", "case",
 	};
 	size_t i;
 
-	if (t->t == T_OP && tok_is(lx, t, "@"))
-		return 1;
 	if (t->t != T_NAME)
 		return 0;
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -593,11 +651,160 @@ static int check_ids(const char *path, int line, const char *name, const struct 
 	return 0;
 }
 
-/* Store an assignment's value into the revision. */
-static int apply(struct parser *ps, enum pyname n, int line, struct value *v,
-		 struct revision *rev)
+/* ---- what the module binds ----------------------------------------------
+ * Statement after statement, as Python runs them: the last binding of a
+ * name wins.  A binding whose value only Python can compute (an expression,
+ * an assignment inside a module-level if/try/for/with block, an import)
+ * leaves the name "unread" with the reason, until a later plain literal
+ * assignment replaces it. */
+
+struct meta {
+	struct value v[N_COUNT]; /* the last literal value */
+	int line[N_COUNT];       /* line of the last binding; 0: never bound */
+	char *why[N_COUNT];      /* the last binding needs Python: why */
+};
+
+static void value_clear(struct value *v)
 {
-	const char *name = pynames[n];
+	strlist_free(&v->items);
+	memset(v, 0, sizeof(*v));
+}
+
+static void bind_literal(struct meta *m, enum pyname n, int line, struct value *v)
+{
+	value_clear(&m->v[n]);
+	m->v[n] = *v;
+	memset(v, 0, sizeof(*v));
+	free(m->why[n]);
+	m->why[n] = NULL;
+	m->line[n] = line;
+}
+
+static void bind_computed(struct meta *m, enum pyname n, int line, const char *why)
+{
+	value_clear(&m->v[n]);
+	free(m->why[n]);
+	m->why[n] = xstrdup(why);
+	m->line[n] = line;
+}
+
+static void meta_release(struct meta *m)
+{
+	for (int n = 0; n < N_COUNT; n++) {
+		value_clear(&m->v[n]);
+		free(m->why[n]);
+	}
+}
+
+static int name_index(const struct lex *lx, const struct tok *t)
+{
+	/* every name of a module passes here: the lengths first */
+	static const size_t lens[N_COUNT] = { 8, 13, 13, 10, 15 };
+
+	if (t->t != T_NAME)
+		return -1;
+	for (int n = 0; n < N_COUNT; n++)
+		if (t->len == lens[n] && !memcmp(lx->s + t->off, pynames[n], lens[n]))
+			return n;
+	return -1;
+}
+
+static int is_augmented(const struct lex *lx, const struct tok *t)
+{
+	return t->t == T_OP && t->len >= 2 && lx->s[t->off + t->len - 1] == '=' &&
+	       !tok_is(lx, t, "==") && !tok_is(lx, t, "!=") && !tok_is(lx, t, "<=") &&
+	       !tok_is(lx, t, ">=") && !tok_is(lx, t, ":=");
+}
+
+/* How the name `cur` is bound, judged by the tokens beside it; NULL when it
+ * is only used.  at_start: cur starts a statement; import_names: cur is
+ * among the names an import binds. */
+static const char *binding(const struct lex *lx, const struct tok *prev, const struct tok *cur,
+			   const struct tok *next, int at_start, int import_names)
+{
+	if (next->t == T_OP) {
+		if (tok_is(lx, next, ":="))
+			return "':='";
+		if (next->depth == 0 && (tok_is(lx, next, "=") || is_augmented(lx, next)))
+			return "a chained assignment";
+		/* `name: T = v` and `name, other = ...` at a statement's start */
+		if (at_start && next->depth == 0 &&
+		    (tok_is(lx, next, ":") || tok_is(lx, next, ",")))
+			return "an assignment";
+	}
+	if (prev->t == T_NAME && tok_is(lx, prev, "as"))
+		return "'as'";
+	if (prev->t == T_NAME && cur->depth == 0) {
+		if (tok_is(lx, prev, "for"))
+			return "'for'";
+		if (tok_is(lx, prev, "del"))
+			return "'del'";
+		if (tok_is(lx, prev, "global"))
+			return "'global'";
+	}
+	if (import_names && !(prev->t == T_OP && tok_is(lx, prev, ".")) &&
+	    !(next->t == T_NAME && tok_is(lx, next, "as")))
+		return "an import";
+	return NULL;
+}
+
+/* Read through the rest of a statement (whole_line: of the logical line, a
+ * compound statement's header and the block on the same line) and mark
+ * every metadata name it binds as needing Python.  In a module-level block
+ * (ps->block) every binding counts: whether it runs is Python's to say. */
+static int scan_bindings(struct parser *ps, struct meta *m, int in_block, int whole_line)
+{
+	const struct lex *lx = &ps->lx;
+	struct tok prev, cur;
+	int import_stmt = 0, import_names = 0;
+
+	memset(&prev, 0, sizeof(prev));
+	prev.t = T_NEWLINE;
+	while (whole_line ? !(ps->t.t == T_NEWLINE || ps->t.t == T_EOF) : !at_end(lx, &ps->t)) {
+		int n, stmt_start = prev.t == T_NEWLINE ||
+				    (prev.t == T_OP && prev.depth == 0 &&
+				     (tok_is(lx, &prev, ";") || tok_is(lx, &prev, ":")));
+
+		cur = ps->t;
+		if (advance(ps) < 0)
+			return -1;
+		if (stmt_start)
+			import_stmt = cur.t == T_NAME &&
+				      (tok_is(lx, &cur, "import") || tok_is(lx, &cur, "from"));
+		if (stmt_start || !import_stmt)
+			import_names = 0;
+		if (import_stmt && cur.t == T_NAME && tok_is(lx, &cur, "import"))
+			import_names = 1;
+		if ((n = name_index(lx, &cur)) >= 0) {
+			const char *how = binding(lx, &prev, &cur, &ps->t, stmt_start, import_names);
+			char why[ERR_MSG_MAX];
+
+			if (how) {
+				if (in_block)
+					snprintf(why, sizeof(why),
+						 "%s:%d: cannot read '%s' without running Python: it is "
+						 "assigned inside a module-level %s%s%sblock",
+						 ps->path, cur.line, pynames[n], *ps->block ? "'" : "",
+						 ps->block, *ps->block ? "' " : "");
+				else
+					snprintf(why, sizeof(why),
+						 "%s:%d: cannot read '%s' without running Python: it is "
+						 "bound by %s",
+						 ps->path, cur.line, pynames[n], how);
+				bind_computed(m, (enum pyname)n, cur.line, why);
+			}
+		}
+		prev = cur;
+	}
+	return 0;
+}
+
+/* Store the last literal value of name n into the revision, checked. */
+static int store(struct parser *ps, struct meta *m, enum pyname n, struct revision *rev)
+{
+	struct value *v = &m->v[n];
+	int line = m->line[n];
+	struct strlist *dst;
 
 	if (n == N_REVISION) {
 		if (!v->is_str)
@@ -608,6 +815,7 @@ static int apply(struct parser *ps, enum pyname n, int line, struct value *v,
 				       "%s:%d: invalid revision id '%s' "
 				       "(1-32 characters of A-Z a-z 0-9 _ . -)",
 				       ps->path, line, v->items.v[0]);
+		free(rev->id);
 		rev->id = xstrdup(v->items.v[0]);
 		return 0;
 	}
@@ -623,39 +831,66 @@ static int apply(struct parser *ps, enum pyname n, int line, struct value *v,
 		rev->compat_breaking = !strcmp(v->items.v[0], "breaking");
 		return 0;
 	}
+	dst = n == N_DOWN ? &rev->down : n == N_LABELS ? &rev->labels : &rev->depends;
+	strlist_free(dst);
 	if (v->is_none)
 		return 0;
-	{
-		struct strlist *dst = n == N_DOWN ? &rev->down : n == N_LABELS ? &rev->labels
-									: &rev->depends;
-
-		*dst = v->items;
-		memset(&v->items, 0, sizeof(v->items));
-		return check_ids(ps->path, line, name, dst, n != N_DOWN, ps->e);
-	}
+	/* Alembic reads a down_revision or depends_on of "" as none at all
+	 * (tuple_rev_as_scalar); a ("",) is kept, and breaks its graph. */
+	if (n != N_LABELS && v->is_str && !*v->items.v[0])
+		return 0;
+	*dst = v->items;
+	memset(&v->items, 0, sizeof(v->items));
+	return check_ids(ps->path, line, pynames[n], dst, n != N_DOWN, ps->e);
 }
 
-/* Alembic shows a revision's message as the first paragraph of its
- * stripped docstring (Script.doc); the Create Date comes from its line in
- * the docstring the template writes. */
-static void use_docstring(const char *doc, struct revision *rev)
+/* Is c (at s, n bytes left) a character Python's str.strip() removes?
+ * Returns its length in bytes, 0 when it is not one. */
+static size_t py_space_at(const unsigned char *s, size_t n)
 {
-	const char *s = doc, *end, *para, *cd;
+	if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20)))
+		return 1;
+	if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+		return 2;
+	if (n >= 3 && ((s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) ||
+		       (s[0] == 0xe2 && s[1] == 0x80 &&
+			((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 || s[2] == 0xaf)) ||
+		       (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) ||
+		       (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80)))
+		return 3;
+	return 0;
+}
 
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v')
-		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
-			   end[-1] == '\r' || end[-1] == '\f' || end[-1] == '\v'))
-		end--;
-	para = strstr(s, "\n\n");
-	if (!para || para > end)
-		para = end;
+void pyrev_set_doc(struct revision *rev, const char *doc)
+{
+	const char *s = doc, *end = doc + strlen(doc), *para, *cd;
+	size_t k;
+
+	/* str.strip(), as Alembic's Script.longdoc */
+	while (s < end && (k = py_space_at((const unsigned char *)s, (size_t)(end - s))))
+		s += k;
+	for (;;) {
+		for (k = 1; k <= 3 && k <= (size_t)(end - s); k++)
+			if (py_space_at((const unsigned char *)end - k, k) == k)
+				break;
+		if (k > 3 || k > (size_t)(end - s))
+			break;
+		end -= k;
+	}
+	free(rev->doc);
+	rev->doc = xstrndup(s, (size_t)(end - s));
+
+	/* The message is the first paragraph (Script.doc:
+	 * re.split("\n\n", longdoc)[0]). */
+	para = strstr(rev->doc, "\n\n");
 	free(rev->message);
-	rev->message = xstrndup(s, (size_t)(para - s));
+	rev->message = para ? xstrndup(rev->doc, (size_t)(para - rev->doc)) : xstrdup(rev->doc);
 
-	for (cd = doc; (cd = strstr(cd, "Create Date:")); cd++) {
-		if (cd == doc || cd[-1] == '\n') {
+	/* The template writes the Create Date on a line of its own. */
+	free(rev->create_date);
+	rev->create_date = NULL;
+	for (cd = rev->doc; (cd = strstr(cd, "Create Date:")); cd++) {
+		if (cd == rev->doc || cd[-1] == '\n') {
 			const char *v = cd + strlen("Create Date:"), *eol = strchr(v, '\n');
 			char *val = xstrndup(v, eol ? (size_t)(eol - v) : strlen(v));
 			char *tv = str_trim(val);
@@ -666,6 +901,31 @@ static void use_docstring(const char *doc, struct revision *rev)
 			break;
 		}
 	}
+}
+
+/* Append a string literal of the docstring: Python reads the source with
+ * universal newlines, so a CR or CRLF written in the file is a LF in the
+ * string (an escaped \r stays a CR). */
+static void decode_source_string(const char *s, size_t n, int raw, struct sbuf *b)
+{
+	struct sbuf src = { 0 };
+	const char *cr;
+	size_t i = 0;
+
+	if (!memchr(s, '\r', n)) {
+		decode_string(s, n, raw, b);
+		return;
+	}
+	while ((cr = memchr(s + i, '\r', n - i))) {
+		sbuf_add(&src, s + i, (size_t)(cr - (s + i)));
+		sbuf_addc(&src, '\n');
+		i = (size_t)(cr - s) + 1;
+		if (i < n && s[i] == '\n')
+			i++;
+	}
+	sbuf_add(&src, s + i, n - i);
+	decode_string(src.buf, src.len, raw, b);
+	sbuf_free(&src);
 }
 
 int pyrev_is_candidate(const char *name)
@@ -692,13 +952,80 @@ static char *legacy_id(const char *path)
 	return xstrndup(base, n - 3);
 }
 
-int pyrev_parse(const char *path, const char *text, size_t len, struct revision *rev,
-		struct err *e)
+/* A statement that starts with a metadata name, at the name: a plain
+ * assignment of a literal binds it; any other assignment needs Python. */
+static int read_assignment(struct parser *ps, struct meta *m, enum pyname n)
+{
+	struct tok *t = &ps->t;
+	const struct lex *lx = &ps->lx;
+	int line = t->line, r = 0;
+
+	if (advance(ps) < 0)
+		return -1;
+	if (t->t == T_OP && tok_is(lx, t, ":")) {
+		/* an annotation: skip to its '=' if it has one */
+		while (!at_end(lx, t) && !(t->t == T_OP && t->depth == 0 && tok_is(lx, t, "=")))
+			if (advance(ps) < 0)
+				return -1;
+	}
+	if (t->t == T_OP && tok_is(lx, t, "=")) {
+		struct value v = { 0 };
+
+		r = advance(ps);
+		if (r == 0)
+			r = read_value(ps, pynames[n], &v);
+		if (r == 0)
+			bind_literal(m, n, line, &v);
+		value_clear(&v);
+	} else if (is_augmented(lx, t)) {
+		r = cannot_read(ps, pynames[n], t);
+	} else if (t->t == T_OP && t->depth == 0 && tok_is(lx, t, ",")) {
+		ps->computed = 1;
+		r = err_set(ps->e, ERR_SCRIPT,
+			    "%s:%d: cannot read '%s' without running Python: "
+			    "it is assigned by unpacking",
+			    ps->path, line, pynames[n]);
+	}
+	if (r < 0 && ps->computed) {
+		bind_computed(m, n, line, ps->e->msg);
+		ps->computed = 0;
+		memset(ps->e, 0, sizeof(*ps->e));
+		r = 0;
+	}
+	return r;
+}
+
+/* The module docstring: the first statement, when it is string literals
+ * alone (not an f-string, not bytes). */
+static int read_docstring(struct parser *ps, struct revision *rev)
+{
+	struct tok *t = &ps->t;
+	struct sbuf doc = { 0 };
+	int bad = 0;
+
+	while (t->t == T_STRING) {
+		bad |= t->fstr || t->bytes;
+		decode_source_string(ps->lx.s + t->body, t->body_len, t->raw, &doc);
+		if (advance(ps) < 0) {
+			sbuf_free(&doc);
+			return -1;
+		}
+	}
+	if (!bad && at_end(&ps->lx, t))
+		pyrev_set_doc(rev, doc.buf ? doc.buf : "");
+	sbuf_free(&doc);
+	return 0;
+}
+
+int pyrev_read(const char *path, const char *text, size_t len, struct revision *rev,
+	       struct err *e)
 {
 	struct parser ps = { .path = path, .e = e };
-	int seen[N_COUNT] = { 0 }, first_stmt = 1, rc = -1;
+	struct meta m;
+	int first_stmt = 1, def_indent = -1, rc = -1, n;
 	const char *nul;
 
+	memset(&m, 0, sizeof(m));
 	memset(rev, 0, sizeof(*rev));
 	rev->transactional = 1;
 	rev->is_py = 1;
@@ -724,7 +1051,7 @@ int pyrev_parse(const char *path, const char *text, size_t len, struct revision 
 		goto out;
 	while (ps.t.t != T_EOF) {
 		struct tok *t = &ps.t;
-		int stmt_first = first_stmt, n;
+		int stmt_first = first_stmt;
 
 		if (t->t == T_NEWLINE) {
 			if (advance(&ps) < 0)
@@ -732,87 +1059,45 @@ int pyrev_parse(const char *path, const char *text, size_t len, struct revision 
 			continue;
 		}
 		first_stmt = 0;
-		if (t->indented || (t->first && is_compound_keyword(&ps.lx, t))) {
+		if (t->first) {
 			int r = 0;
 
-			skip_line_rest(&ps, &r);
-			if (r < 0)
-				goto out;
-			continue;
+			/* the body of a def or class (its own scope), or of an
+			 * if that never runs */
+			if (def_indent >= 0 && t->col > def_indent) {
+				skip_line_rest(&ps, &r);
+				if (r < 0)
+					goto out;
+				continue;
+			}
+			def_indent = -1;
+			if (is_def_start(&ps.lx, t) || is_dead_if(&ps.lx, t)) {
+				def_indent = t->col;
+				skip_line_rest(&ps, &r);
+				if (r < 0)
+					goto out;
+				continue;
+			}
+			if (t->col == 0 && is_compound_keyword(&ps.lx, t))
+				snprintf(ps.block, sizeof(ps.block), "%.*s", (int)t->len,
+					 text + t->off);
+			else if (t->col == 0)
+				ps.block[0] = '\0';
+			/* module-level if/try/for/with: its header and block */
+			if (t->col > 0 || is_compound_keyword(&ps.lx, t)) {
+				if (scan_bindings(&ps, &m, 1, 1) < 0)
+					goto out;
+				continue;
+			}
 		}
 		if (stmt_first && t->t == T_STRING && !t->fstr && !t->bytes) {
-			struct sbuf doc = { 0 };
-			int bad = 0;
-
-			while (t->t == T_STRING) {
-				bad |= t->fstr || t->bytes;
-				decode_string(text + t->body, t->body_len, t->raw, &doc);
-				if (advance(&ps) < 0) {
-					sbuf_free(&doc);
-					goto out;
-				}
-			}
-			if (!bad && at_end(&ps.lx, t)) {
-				char *r = doc.buf, *w = doc.buf;
-
-				/* Python reads CRLF sources with universal newlines */
-				for (; r && *r; r++)
-					if (!(r[0] == '\r' && r[1] == '\n'))
-						*w++ = *r;
-				if (w)
-					*w = '\0';
-				use_docstring(doc.buf ? doc.buf : "", rev);
-			}
-			sbuf_free(&doc);
-		} else if (t->t == T_NAME) {
-			for (n = 0; n < N_COUNT; n++)
-				if (tok_is(&ps.lx, t, pynames[n]))
-					break;
-			if (n < N_COUNT) {
-				int line = t->line;
-
-				if (advance(&ps) < 0)
-					goto out;
-				if (t->t == T_OP && tok_is(&ps.lx, t, ":")) {
-					/* an annotation: skip to its '=' if it has one */
-					while (!at_end(&ps.lx, t) &&
-					       !(t->t == T_OP && t->depth == 0 && tok_is(&ps.lx, t, "=")))
-						if (advance(&ps) < 0)
-							goto out;
-				}
-				if (t->t == T_OP && tok_is(&ps.lx, t, "=")) {
-					struct value v = { 0 };
-					int r;
-
-					if (seen[n]) {
-						err_set(e, ERR_SCRIPT,
-							"%s:%d: '%s' is assigned twice (first on line %d)",
-							path, line, pynames[n], seen[n]);
-						goto out;
-					}
-					seen[n] = line;
-					r = advance(&ps);
-					if (r == 0)
-						r = read_value(&ps, pynames[n], &v);
-					if (r == 0)
-						r = apply(&ps, (enum pyname)n, line, &v, rev);
-					strlist_free(&v.items);
-					if (r < 0)
-						goto out;
-				} else if (t->t == T_OP && t->len >= 2 &&
-					   text[t->off + t->len - 1] == '=' && !tok_is(&ps.lx, t, "==") &&
-					   !tok_is(&ps.lx, t, "!=") && !tok_is(&ps.lx, t, "<=") &&
-					   !tok_is(&ps.lx, t, ">=")) {
-					cannot_read(&ps, pynames[n], t);
-					goto out;
-				} else if (t->t == T_OP && t->depth == 0 && tok_is(&ps.lx, t, ",")) {
-					err_set(e, ERR_SCRIPT,
-						"%s:%d: cannot read '%s' without running Python: "
-						"it is assigned by unpacking",
-						path, line, pynames[n]);
-					goto out;
-				}
-			}
+			if (read_docstring(&ps, rev) < 0)
+				goto out;
+		} else if ((n = name_index(&ps.lx, t)) >= 0) {
+			if (read_assignment(&ps, &m, (enum pyname)n) < 0)
+				goto out;
+		} else if (scan_bindings(&ps, &m, 0, 0) < 0) {
+			goto out;
 		}
 		if (skip_statement(&ps) < 0)
 			goto out;
@@ -820,21 +1105,59 @@ int pyrev_parse(const char *path, const char *text, size_t len, struct revision 
 			goto out;
 	}
 
-	if (!rev->id && !(rev->id = legacy_id(path))) {
+	/* literal values first: a bad one is wrong whatever Python says */
+	for (n = 0; n < N_COUNT; n++)
+		if (m.line[n] && !m.why[n] && store(&ps, &m, (enum pyname)n, rev) < 0)
+			goto out;
+	if (!rev->doc)
+		pyrev_set_doc(rev, "");
+	{
+		int first = -1;
+
+		for (n = 0; n < N_COUNT; n++)
+			if (m.why[n] && (first < 0 || m.line[n] < m.line[first]))
+				first = n;
+		if (first >= 0) {
+			err_set(e, ERR_SCRIPT, "%s", m.why[first]);
+			rc = 1;
+			goto out;
+		}
+	}
+	if (!rev->id && !m.line[N_REVISION] && !(rev->id = legacy_id(path))) {
 		err_set(e, ERR_SCRIPT,
 			"%s: could not determine the revision id: no module-level 'revision = ...'",
 			path);
 		goto out;
 	}
-	if (!seen[N_DOWN]) {
+	if (!m.line[N_DOWN]) {
 		err_set(e, ERR_SCRIPT, "%s: no module-level 'down_revision = ...'", path);
 		goto out;
 	}
-	if (!rev->message)
-		rev->message = xstrdup("");
+	/* Alembic then takes "" for a dependency: the revision is no real base,
+	 * and it reports a dependency cycle. */
+	if (!rev->down.n && m.line[N_DEPENDS] && m.v[N_DEPENDS].is_str && !rev->depends.n) {
+		err_set(e, ERR_SCRIPT,
+			"%s:%d: depends_on = '' on a revision without a down_revision: Alembic "
+			"reports a dependency cycle; write depends_on = None",
+			path, m.line[N_DEPENDS]);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (rc < 0)
 		revision_release(rev);
+	meta_release(&m);
 	return rc;
+}
+
+int pyrev_parse(const char *path, const char *text, size_t len, struct revision *rev,
+		struct err *e)
+{
+	int r = pyrev_read(path, text, len, rev, e);
+
+	if (r == 1) {
+		revision_release(rev);
+		return -1;
+	}
+	return r;
 }

@@ -30,6 +30,8 @@ void revision_release(struct revision *rev)
 	strlist_free(&rev->labels);
 	strlist_free(&rev->depends);
 	free(rev->message);
+	free(rev->doc);
+	free(rev->unread);
 	free(rev->create_date);
 	free(rev->path);
 	free(rev->upgrade_sql);

@@ -169,8 +169,23 @@ struct load_part {
 	unsigned char *loaded;
 	size_t lo, hi;
 	int failed;
+	int defer_py; /* scriptdir_load_deferred() */
 	struct err e;
 };
+
+/* pyrev_read(), keeping a revision that only Python can complete. */
+static int read_py_deferred(const char *path, const struct sbuf *b, struct revision *rev,
+			    struct err *e)
+{
+	int r = pyrev_read(path, b->buf, b->len, rev, e);
+
+	if (r == 1) {
+		rev->unread = xstrdup(e->msg);
+		memset(e, 0, sizeof(*e));
+		r = 0;
+	}
+	return r;
+}
 
 static void *load_part(void *arg)
 {
@@ -199,8 +214,12 @@ static void *load_part(void *arg)
 		path = join_path(lp->dirs->v[en->dir], en->name);
 		r = slurp(dfd, en->name, path, &buf, &lp->e);
 		if (r == 0) {
-			r = en->is_py ? pyrev_parse(path, buf.buf, buf.len, &lp->slots[i], &lp->e)
-				      : script_parse_sql(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
+			if (!en->is_py)
+				r = script_parse_sql(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
+			else if (lp->defer_py)
+				r = read_py_deferred(path, &buf, &lp->slots[i], &lp->e);
+			else
+				r = pyrev_parse(path, buf.buf, buf.len, &lp->slots[i], &lp->e);
 			if (r == 0)
 				lp->loaded[i] = 1;
 		} else if (r == 1) {
@@ -225,7 +244,8 @@ static void *load_part(void *arg)
 #define SCRIPT_FILES_PER_THREAD 1000
 #endif
 
-int scriptdir_load(const struct strlist *dirs, struct revision_set *set, struct err *e)
+static int load_dirs(const struct strlist *dirs, struct revision_set *set, int defer_py,
+		     struct err *e)
 {
 	struct entry *ents = NULL;
 	size_t n = 0, alloc = 0, i, nthreads;
@@ -273,6 +293,7 @@ int scriptdir_load(const struct strlist *dirs, struct revision_set *set, struct 
 	for (i = 0; i < nthreads; i++) {
 		memset(&parts[i], 0, sizeof(parts[i]));
 		parts[i].dirs = dirs;
+		parts[i].defer_py = defer_py;
 		parts[i].ents = ents;
 		parts[i].slots = slots;
 		parts[i].loaded = loaded;
@@ -315,4 +336,15 @@ out:
 	if (rc < 0)
 		revision_set_release(set);
 	return rc;
+}
+
+int scriptdir_load(const struct strlist *dirs, struct revision_set *set, struct err *e)
+{
+	return load_dirs(dirs, set, 0, e);
+}
+
+int scriptdir_load_deferred(const struct strlist *dirs, struct revision_set *set,
+			    struct err *e)
+{
+	return load_dirs(dirs, set, 1, e);
 }

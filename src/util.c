@@ -369,3 +369,50 @@ int hexval(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+static int is_dotdot(const char *c)
+{
+	return c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0');
+}
+
+char *path_abspath(const char *path)
+{
+	struct sbuf b = { 0 };
+	char *joined = NULL, *cwd = NULL;
+	const char **comp;
+	size_t ncomp = 0, lead;
+	const char *p;
+
+	if (path[0] != '/' && (cwd = getcwd(NULL, 0)))
+		path = joined = xasprintf("%s%s%s", cwd, str_has_suffix(cwd, "/") ? "" : "/", path);
+	free(cwd);
+	/* posixpath.normpath, component by component */
+	lead = path[0] != '/' ? 0 : path[1] == '/' && path[2] != '/' ? 2 : 1;
+	comp = xcalloc(strlen(path) / 2 + 2, sizeof(*comp));
+	for (p = path; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (!n || (n == 1 && p[0] == '.')) {
+			/* empty or ".": nothing */
+		} else if (!is_dotdot(p) || (!lead && !ncomp) ||
+			   (ncomp && is_dotdot(comp[ncomp - 1]))) {
+			comp[ncomp++] = p;
+		} else if (ncomp) {
+			ncomp--;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	sbuf_add(&b, "//", lead);
+	for (size_t i = 0; i < ncomp; i++) {
+		if (i)
+			sbuf_addc(&b, '/');
+		sbuf_add(&b, comp[i], strcspn(comp[i], "/"));
+	}
+	if (!b.len)
+		sbuf_addc(&b, '.');
+	free(comp);
+	free(joined);
+	return sbuf_detach(&b);
+}

@@ -86,7 +86,8 @@ int graph_history(const struct graph *g, const struct strlist *current, const ch
 
 /* Alembic's Revision.cmd_format / log_entry text for one revision, as the
  * `history`, `heads`, `branches`, `current` and `show` commands print it
- * (new string, caller frees).  verbose: the log_entry form; otherwise
+ * (new string, caller frees).  verbose: the log_entry form, which ends with
+ * r->doc (a .py revision's whole docstring) or else r->message; otherwise
  * "<down> -> <rev> (head) (branchpoint), message" style with the flags
  * given. */
 struct graph_fmt {
@@ -97,6 +98,7 @@ struct graph_fmt {
 	int tree_indicators;
 	int head_indicators;  /* history -i: "(current)" markers */
 	const struct strlist *current;
+	const char *path;     /* verbose: the Path: line's value; NULL: r->path */
 };
 char *graph_format(const struct graph *g, const struct revision *r, const struct graph_fmt *f);
 

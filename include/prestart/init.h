@@ -31,7 +31,7 @@ int init_load_scripts(struct ctx *c);
  * with c->e filled. */
 int init_make_versions_dir(struct ctx *c, const char *dir);
 
-/* After script_load_dirs() failed in c->e: when the failure is a missing
+/* After scriptdir_load() failed in c->e: when the failure is a missing
  * version directory, append the way out to c->e.msg (prestart init, --dir
  * or PRESTART_SCRIPT_LOCATION, the config file that named the directory,
  * an Alembic project's alembic.ini).  Otherwise c->e is left as it is. */

@@ -6,18 +6,22 @@
  * Union[str, None] = 'abc'`), whose values may be a string (single, double
  * or triple quotes, u/r prefixes, adjacent literals concatenated), None, or
  * a tuple/list of strings (bracketed or bare, trailing comma allowed),
- * spread over several lines, with comments beside them.  Only statements
- * starting in column 0 count: assignments inside a def, class, if or other
- * block are not module metadata and are ignored.  Anything else on the
- * right-hand side of those names (a call, a name, an f-string, bytes,
- * concatenation with +), unpacking or augmented assignment of them, or a
- * second module-level assignment of the same name is an ERR_SCRIPT error
- * naming the file and line ("path:line: cannot read 'down_revision' without
- * running Python: ..."): never a guess.
+ * spread over several lines, with comments beside them.  As in Python, the
+ * last assignment of a name wins; a down_revision or depends_on of "" is
+ * none, as Alembic reads it.  Statements inside a def or class body are
+ * another scope and are ignored.
  *
- * The message is Alembic's Script.doc: the first paragraph (up to a blank
- * line) of the stripped module docstring, "" without one.  create_date is
- * taken from a "Create Date:" line of the docstring when there is one.
+ * Metadata only Python can compute is never guessed: a name whose last
+ * binding is anything else on the right-hand side (a call, a name, an
+ * f-string, bytes, concatenation with +), an augmented, chained or
+ * unpacking assignment, an assignment inside a module-level if, try, for,
+ * while or with block, an import, `as`, `for`, `del` or `:=`.  The reason
+ * names the file and line ("path:line: cannot read 'down_revision' without
+ * running Python: ...").
+ *
+ * The docstring is kept whole and stripped, as Alembic's Script.longdoc;
+ * the message is its first paragraph (Script.doc), "" without one, and
+ * create_date comes from a "Create Date:" line in it.
  */
 #ifndef PRESTART_PYREV_H
 #define PRESTART_PYREV_H
@@ -37,5 +41,17 @@ int pyrev_is_candidate(const char *name);
  * Returns 0, or -1 with *rev empty. */
 int pyrev_parse(const char *path, const char *text, size_t len,
 		struct revision *rev, struct err *e);
+
+/* As pyrev_parse(), except for metadata only Python can compute: then it
+ * returns 1, with e holding the reason (ERR_SCRIPT, "path:line: ...") and
+ * *rev what could be read without Python (path, doc, message, create_date,
+ * literal values; the id may be NULL), for the caller to complete and
+ * release. */
+int pyrev_read(const char *path, const char *text, size_t len,
+	       struct revision *rev, struct err *e);
+
+/* Set rev->doc to the docstring `doc` stripped as Python's str.strip(), and
+ * rev->message and rev->create_date from it. */
+void pyrev_set_doc(struct revision *rev, const char *doc);
 
 #endif

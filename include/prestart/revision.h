@@ -17,6 +17,13 @@ struct revision {
 	struct strlist labels;   /* Branch Labels */
 	struct strlist depends;  /* Depends On */
 	char *message;           /* may be "" */
+	char *doc;               /* .py: the whole docstring, stripped (Alembic's
+				  * Script.longdoc, which the verbose forms
+				  * print); NULL for SQL revisions */
+	char *unread;            /* .py loaded by scriptdir_load_deferred():
+				  * why its metadata needs Python ("path:line:
+				  * ..."), until pymeta_resolve() reads it;
+				  * NULL otherwise */
 	char *create_date;       /* may be NULL */
 	int transactional;       /* default 1 */
 	int is_py;               /* an Alembic .py revision (no SQL sections) */

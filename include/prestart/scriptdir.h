@@ -17,5 +17,11 @@
  * ERR_SCRIPT error naming it; the kinds are checked before any file is
  * read.  On error *set is left empty.  Release with revision_set_release(). */
 int scriptdir_load(const struct strlist *dirs, struct revision_set *set, struct err *e);
+/* As scriptdir_load(), except that a .py revision whose metadata only
+ * Python can compute (pyrev_read() returns 1) is kept with rev->unread set
+ * and whatever could be read without Python (its id may be NULL): the
+ * caller completes it with pymeta_resolve() before building a graph. */
+int scriptdir_load_deferred(const struct strlist *dirs, struct revision_set *set,
+			    struct err *e);
 
 #endif

@@ -92,4 +92,10 @@ int str_has_suffix(const char *s, const char *suffix);
 /* The value of hexadecimal digit c (either case), or -1 when c is not one. */
 int hexval(int c);
 
+/* Python's os.path.abspath: `path` joined to the working directory unless
+ * absolute, then "." and ".." resolved and slashes collapsed lexically
+ * (symbolic links are not followed; exactly two leading slashes are kept,
+ * as POSIX allows).  New string, caller frees. */
+char *path_abspath(const char *path);
+
 #endif

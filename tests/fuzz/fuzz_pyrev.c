@@ -1,5 +1,6 @@
 /* pyrev_parse on any bytes: a parsed revision has a valid id, valid down
- * revisions and labels; an error names the file. */
+ * revisions and labels; an error names the file.  pyrev_read agrees with
+ * it, and what it keeps for Python is releasable. */
 #include "fuzz.h"
 
 #include "prestart/pyrev.h"
@@ -26,6 +27,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(e.kind == ERR_SCRIPT);
 		FUZZ_CHECK(strstr(e.msg, "versions/") != NULL);
+		if (pyrev_read(path, s, size, &rev, &e) == 1) {
+			FUZZ_CHECK(rev.doc != NULL && rev.message != NULL);
+			FUZZ_CHECK(strstr(e.msg, "without running Python") != NULL);
+			revision_release(&rev);
+		}
 	}
 	free(s);
 	return 0;

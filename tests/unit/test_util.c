@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -244,9 +246,36 @@ static void test_err_set_and_prefix(void **state)
 	assert_memory_equal(e.msg, "p: mmm", 6);
 }
 
+/* What Python's os.path.abspath returns, run from "/". */
+static void test_path_abspath(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "/a/b/../c", "/a/c" }, { "//a//b/", "//a/b" }, { "///a", "/a" },
+		{ "/..", "/" },		 { "/a/./b/.", "/a/b" }, { "/", "/" },
+		{ "//", "//" },		 { "//..", "//" },	 { "x/../y", "/y" },
+		{ "../..", "/" },	 { "", "/" },		 { "./m/versions/", "/m/versions" },
+		{ "/a/../../b/..", "/" },
+	};
+	char *cwd = getcwd(NULL, 0);
+
+	(void)state;
+	assert_non_null(cwd);
+	assert_int_equal(chdir("/"), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = path_abspath(cases[i][0]);
+
+		print_message("'%s'\n", cases[i][0]);
+		assert_string_equal(got, cases[i][1]);
+		free(got);
+	}
+	assert_int_equal(chdir(cwd), 0);
+	free(cwd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_abspath),
 		cmocka_unit_test(test_strlist_push_and_contains),
 		cmocka_unit_test(test_strlist_grows),
 		cmocka_unit_test(test_strlist_split),
