@@ -15,9 +15,6 @@
 #include "prestart/log.h"
 #include "prestart/sha256.h"
 
-#ifndef PRESTART_VERSION
-#define PRESTART_VERSION "0.1.0"
-#endif
 
 void ledger_sha256_hex(const void *data, size_t len, char out[65])
 {

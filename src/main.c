@@ -10,9 +10,6 @@
 #include "prestart/log.h"
 #include "prestart/termlog.h"
 
-#ifndef PRESTART_VERSION
-#define PRESTART_VERSION "0.1.0"
-#endif
 
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,

@@ -8,6 +8,12 @@
 #ifndef PRESTART_UTIL_H
 #define PRESTART_UTIL_H
 
+/* The version `prestart version` prints and the ledger records; a build
+ * may set it with -DPRESTART_VERSION=... */
+#ifndef PRESTART_VERSION
+#define PRESTART_VERSION "0.1.0"
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 
