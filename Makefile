@@ -255,3 +255,48 @@ test-static: static
 .PHONY: static static-deps test-static
 
 -include $(STATIC_OBJS:.o=.d)
+
+# ---- containers: make image, make test-containers ------------------------
+# podman, buildah, mmdebstrap and podman-compose from Debian, no registry:
+# the debian:12 base is made locally with mmdebstrap from this machine's apt
+# sources (tests/containers/base.sh), the compose file's postgres and python
+# images are stand-ins built on it (tests/containers/postgres, python). The
+# settings these machines need (vfs, cgroupfs, runc, ulimits) are files in
+# $(CTR_BUILD) that only these targets point podman at: the machine's
+# /etc/containers stays as it is, and images go to podman's default store.
+# The Kubernetes schema checks use npm's packages pinned in tests/k8s.
+CTR_BUILD ?= build/containers
+K8S_BUILD ?= build/k8s
+CTR_DEB_PKGS := podman buildah runc mmdebstrap podman-compose uidmap slirp4netns \
+	netavark aardvark-dns iptables catatonit
+PODMAN_ENV := CONTAINERS_CONF=$(abspath $(CTR_BUILD))/containers.conf \
+	CONTAINERS_STORAGE_CONF=$(abspath $(CTR_BUILD))/storage.conf CTR_BUILD=$(CTR_BUILD)
+
+# `make deps` stays lean: the container packages come with deps-containers.
+# Node.js and npm are the machine's (or Debian's when there are none).
+deps-containers:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(CTR_DEB_PKGS)"
+	@command -v npm >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; }
+
+$(CTR_BUILD)/containers.conf $(CTR_BUILD)/storage.conf &: tests/containers/podman-conf.sh
+	@tests/containers/podman-conf.sh $(CTR_BUILD)
+
+image: deps-containers $(CTR_BUILD)/containers.conf
+	@$(PODMAN_ENV) tests/containers/images.sh base
+	@$(PODMAN_ENV) tests/containers/images.sh prestart
+	@$(PODMAN_ENV) podman image inspect --format \
+	  'image: localhost/prestart:latest {{.Size}} bytes, user {{.User}}' localhost/prestart:latest
+
+$(K8S_BUILD)/node_modules/.package-lock.json: tests/k8s/package.json tests/k8s/package-lock.json
+	@mkdir -p $(K8S_BUILD)
+	cp tests/k8s/package.json tests/k8s/package-lock.json $(K8S_BUILD)/
+	cd $(K8S_BUILD) && npm ci --no-audit --no-fund --loglevel=error
+
+test-containers: image $(K8S_BUILD)/node_modules/.package-lock.json
+	@$(PODMAN_ENV) tests/containers/images.sh standins
+	$(PODMAN_ENV) PRESTART_K8S_MODULES=$(abspath $(K8S_BUILD))/node_modules \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/containers tests/k8s $(PYTEST_ARGS)
+
+.PHONY: deps-containers image test-containers

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The images `make image` and `make test-containers` build, with podman and
+# no registry. Run by the Makefile, which exports CONTAINERS_CONF and
+# CONTAINERS_STORAGE_CONF (tests/containers/podman-conf.sh) and CTR_BUILD.
+#
+#   images.sh base       docker.io/library/debian:12 from a local mmdebstrap
+#                        tarball ($CTR_BUILD/debian-12.tar, made once)
+#   images.sh prestart   localhost/prestart:latest from docker/Dockerfile
+#   images.sh standins   docker.io/library/postgres:15 and python:3.12-slim,
+#                        the compose file's other images (tests/containers/)
+#
+# An image is rebuilt only when its inputs changed: it carries their digest
+# as the label org.prestart.inputs (the build context as git sees it and the
+# base image's id; for the base, base.sh itself), so any checkout sharing
+# podman's store finds it. podman's own layer cache would come to the same
+# answer, but over the vfs driver it copies the 1.5 GB builder stage first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${CTR_BUILD:?CTR_BUILD is not set}
+mkdir -p "$build"
+
+log() { printf 'images: %s\n' "$*"; }
+
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+inputs_of() {
+	podman image inspect --format '{{index .Labels "org.prestart.inputs"}}' "$1" 2>/dev/null \
+		|| true
+}
+
+# digest of the files of a build context as git sees them (tracked and
+# untracked, less what .gitignore drops: build/ and the binaries, as in
+# .dockerignore), their modes included; empty without git
+context_digest() {
+	git rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+	git ls-files -z --cached --others --exclude-standard -- "$@" | sort -z \
+		| xargs -0 -r sh -c 'for f; do [ -f "$f" ] && printf "%s %s\n" \
+			"$(stat -c %a "$f")" "$(sha256sum "$f")"; done; :' _ \
+		| sha256sum | cut -d' ' -f1
+}
+
+# build_cached TAG DOCKERFILE CONTEXT
+build_cached() {
+	local tag=$1 dockerfile=$2 context=$3 digest
+	digest=$(context_digest "$context" "$dockerfile")
+	if [ -n "$digest" ]; then
+		digest="$digest base=$(image_id docker.io/library/debian:12)"
+		if [ "$(inputs_of "$tag")" = "$digest" ]; then
+			log "$tag is up to date"
+			return 0
+		fi
+	fi
+	log "building $tag from $dockerfile"
+	nice podman build --pull=never --label "org.prestart.inputs=$digest" \
+		-f "$dockerfile" -t "$tag" "$context"
+}
+
+# debian:12 with the official image's CMD, labelled with base.sh's digest
+base() {
+	local tar=$build/debian-12.tar digest
+	digest=$(sha256sum tests/containers/base.sh | cut -d' ' -f1)
+	if [ "$(inputs_of docker.io/library/debian:12)" = "$digest" ]; then
+		log "docker.io/library/debian:12 is up to date"
+		return 0
+	fi
+	if [ ! -f "$tar" ] || [ tests/containers/base.sh -nt "$tar" ]; then
+		log "mmdebstrap bookworm into $tar"
+		nice tests/containers/base.sh "$tar"
+	fi
+	log "podman import $tar docker.io/library/debian:12"
+	podman import --quiet --change 'CMD ["bash"]' \
+		--change "LABEL org.prestart.inputs=$digest" \
+		"$tar" docker.io/library/debian:12 >/dev/null
+}
+
+case ${1:-} in
+base) base ;;
+prestart) build_cached localhost/prestart:latest docker/Dockerfile . ;;
+standins)
+	build_cached docker.io/library/postgres:15 \
+		tests/containers/postgres/Dockerfile tests/containers/postgres
+	build_cached docker.io/library/python:3.12-slim \
+		tests/containers/python/Dockerfile tests/containers/python
+	;;
+*) echo "usage: images.sh base|prestart|standins" >&2; exit 2 ;;
+esac
