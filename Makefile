@@ -182,10 +182,18 @@ fuzz: fuzz-build
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_SMOKE_TIME)
 
-# The whole suite under ASan+UBSan in build/asan.  Reports go to log files
-# as well as changing the exit status, so a report from a child whose
-# status no test looks at still fails the run.  The peak-RSS test is left
-# out: under ASan the resident set is mostly shadow memory.
+# The randomised differential tests against Alembic run Python for most of
+# their time and the same C paths as the rest of the suite: `make test` runs
+# them with the development build, and the sanitizer and static suites
+# leave them out to keep CI within its time.
+DIFFERENTIAL_TESTS := --ignore=tests/integration/test_alembic_differential.py \
+	--ignore=tests/integration/test_compile_differential.py
+
+# The whole suite under ASan+UBSan in build/asan (less the differential
+# tests above).  Reports go to log files as well as changing the exit
+# status, so a report from a child whose status no test looks at still
+# fails the run.  The peak-RSS test is left out: under ASan the resident
+# set is mostly shadow memory.
 ASAN_BUILD ?= build/asan
 ASAN_LOGS = $(abspath $(ASAN_BUILD))/logs
 test-asan:
@@ -196,7 +204,7 @@ test-asan:
 	 GRAPHTOOL_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	 $(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/prestart \
 	   SANITIZE=address,undefined CFLAGS="-O1 -g" unit integration \
-	   PYTEST_ARGS="$(PYTEST_ARGS) --deselect tests/integration/test_ship.py::test_memory_limit_covers_measured_peak_rss"; \
+	   PYTEST_ARGS="$(PYTEST_ARGS) $(DIFFERENTIAL_TESTS) --deselect tests/integration/test_ship.py::test_memory_limit_covers_measured_peak_rss"; \
 	 st=$$?; if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; \
 	   echo "test-asan: sanitizer reports above"; exit 1; fi; exit $$st
 
@@ -250,7 +258,7 @@ test-static: static
 	@$(MAKE) --no-print-directory $(STATIC_APP)
 	PRESTART_BIN=$(abspath $(STATIC_BIN)) PRESTART_STATIC_APP=$(abspath $(STATIC_APP)) \
 	  PRESTART_REQUIRE_STATIC=1 $(PYTHON) -m pytest -q -p no:cacheprovider \
-	  tests/integration $(PYTEST_ARGS)
+	  tests/integration $(DIFFERENTIAL_TESTS) $(PYTEST_ARGS)
 
 .PHONY: static static-deps test-static
 
