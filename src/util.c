@@ -146,6 +146,16 @@ int strlist_contains(const struct strlist *l, const char *s)
 	return 0;
 }
 
+int strlist_same_set(const struct strlist *a, const struct strlist *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!strlist_contains(b, a->v[i]))
+			return 0;
+	return 1;
+}
+
 void strlist_free(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)

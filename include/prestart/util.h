@@ -63,6 +63,9 @@ struct strlist {
 void strlist_push(struct strlist *l, const char *s);      /* copies s */
 void strlist_push_owned(struct strlist *l, char *s);      /* takes s */
 int strlist_contains(const struct strlist *l, const char *s);
+/* 1 when a and b have as many entries and each of a's is in b (the same
+ * set for lists without repeats, in any order); else 0. */
+int strlist_same_set(const struct strlist *a, const struct strlist *b);
 void strlist_free(struct strlist *l);
 /* Split on any character of `seps`, trim blanks, drop empty items. */
 void strlist_split(struct strlist *l, const char *s, const char *seps);
