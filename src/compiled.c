@@ -153,7 +153,8 @@ int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
 	if (script_parse_sql(path, text, len, &out->rev, e) < 0)
 		goto out;
 	if (strcmp(out->rev.id, py->id) || !strlist_same_set(&out->rev.down, &py->down) ||
-	    !strlist_same_set(&out->rev.labels, &py->labels) || !strlist_same_set(&out->rev.depends, &py->depends)) {
+	    !strlist_same_set(&out->rev.labels, &py->labels) ||
+	    !strlist_same_set(&out->rev.depends, &py->depends)) {
 		revision_release(&out->rev);
 		memset(&out->rev, 0, sizeof(out->rev));
 		out->state = COMPILED_STALE;
