@@ -344,6 +344,24 @@ long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void nap_ms(long long ms, volatile sig_atomic_t *stop)
+{
+	long long until = now_ms() + ms;
+
+	while (!(stop && *stop)) {
+		long long left = until - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > 50)
+			left = 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
 char *str_trim(char *s)
 {
 	char *end;

@@ -14,6 +14,7 @@
 #define PRESTART_VERSION "0.1.0"
 #endif
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -93,6 +94,11 @@ int read_file(const char *path, size_t max, char **out, size_t *len, struct err 
 
 /* Monotonic milliseconds. */
 long long now_ms(void);
+
+/* Sleep up to ms, in slices of at most 50 ms so that a stop recorded in
+ * *stop (may be NULL) ends the sleep promptly even when the handler's EINTR
+ * lands between two looks. */
+void nap_ms(long long ms, volatile sig_atomic_t *stop);
 
 /* Trim trailing blanks in place; returns a pointer past leading blanks. */
 char *str_trim(char *s);
