@@ -8,7 +8,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,30 +451,6 @@ static int make_dirs(const char *path, struct strlist *made, struct err *e)
 	return rc;
 }
 
-static int write_new(const char *path, const char *text, struct err *e)
-{
-	size_t len = strlen(text), done = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		done += (size_t)n;
-	}
-	if (close(fd) < 0 || done < len) {
-		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
 /* DIR, else --dir, else PRESTART_SCRIPT_LOCATION, else the default: the
  * location later commands will use (prestart.ini and alembic.ini are not
  * read: init refuses to run beside either). */
@@ -524,7 +499,7 @@ int cmd_init(struct ctx *c)
 
 	text = init_config_text(dir);
 	/* The file first: it is what fails most (a directory not writable). */
-	if (write_new(ini, text, &c->e) < 0) {
+	if (write_new_file(ini, text, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}

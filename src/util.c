@@ -274,6 +274,30 @@ void sbuf_free(struct sbuf *b)
 	b->len = b->alloc = 0;
 }
 
+int write_new_file(const char *path, const char *text, struct err *e)
+{
+	size_t len = strlen(text), done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		done += (size_t)n;
+	}
+	if (close(fd) < 0 || done < len) {
+		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
 {
 	struct stat st;

@@ -92,6 +92,11 @@ void sbuf_free(struct sbuf *b);
  * larger than `max` bytes. */
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
 
+/* Create path (mode 0644; it must not exist) holding text.  -1 with e
+ * filled: ERR_USAGE "cannot write '<path>': ..." when it cannot be created,
+ * ERR_FAILED when writing fails (the partial file is removed). */
+int write_new_file(const char *path, const char *text, struct err *e);
+
 /* Monotonic milliseconds. */
 long long now_ms(void);
 
