@@ -167,18 +167,6 @@ char *init_config_text(const char *script_location)
 
 /* ---- paths ---- */
 
-/* Directory part of `path` as written ("." when there is none). */
-static char *parent_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(slash - path));
-}
-
 static int is_dir(const char *path)
 {
 	struct stat st;
@@ -239,12 +227,12 @@ static int creatable(const struct ctx *c, const char *dir, int *with_loc)
 	*with_loc = 0;
 	if (locs->n != 1 || strcmp(locs->v[0], dir) || !is_absent(dir))
 		return 0;
-	parent = parent_of(dir);
+	parent = path_dirname(dir);
 	ok = is_dir(parent);
 	/* The default layout, spelled as config_load spells it. */
 	layout = xasprintf("%s%sversions", loc, str_has_suffix(loc, "/") ? "" : "/");
 	if (!ok && !strcmp(layout, dir) && is_absent(loc)) {
-		char *grand = parent_of(loc);
+		char *grand = path_dirname(loc);
 
 		ok = *with_loc = is_dir(grand);
 		free(grand);
@@ -394,7 +382,7 @@ static int init_check(struct ctx *c, const char *ini, const char *dir, const cha
 	if (!is_absent(ini))
 		return usage_error("'%s' already exists: this directory already has a prestart "
 				   "project; nothing written", ini);
-	parent = parent_of(ini);
+	parent = path_dirname(ini);
 	if (!is_dir(parent)) {
 		int rc = usage_error("cannot write '%s': no directory '%s'; nothing written", ini,
 				     parent);

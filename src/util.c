@@ -427,6 +427,17 @@ static int is_dotdot(const char *c)
 	return c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0');
 }
 
+char *path_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
 char *path_abspath(const char *path)
 {
 	struct sbuf b = { 0 };

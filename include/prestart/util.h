@@ -118,4 +118,9 @@ int hexval(int c);
  * as POSIX allows).  New string, caller frees. */
 char *path_abspath(const char *path);
 
+/* The directory part of `path` as written: up to its last slash, "/" when
+ * that is the first character, "." when it has none.  New string, caller
+ * frees. */
+char *path_dirname(const char *path);
+
 #endif

@@ -291,6 +291,24 @@ static void test_write_new_file(void **state)
 	free(path);
 }
 
+static void check_dirname(const char *path, const char *want)
+{
+	char *d = path_dirname(path);
+
+	assert_string_equal(d, want);
+	free(d);
+}
+
+static void test_path_dirname(void **state)
+{
+	(void)state;
+	check_dirname("file", ".");
+	check_dirname("/file", "/");
+	check_dirname("a/b/file", "a/b");
+	check_dirname("/a/file", "/a");
+	check_dirname("a/", "a");
+}
+
 static void test_path_abspath(void **state)
 {
 	static const char *const cases[][2] = {
@@ -320,6 +338,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_abspath),
+		cmocka_unit_test(test_path_dirname),
 		cmocka_unit_test(test_strlist_same_set),
 		cmocka_unit_test(test_write_new_file),
 		cmocka_unit_test(test_strlist_push_and_contains),
