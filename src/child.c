@@ -80,20 +80,22 @@ static void drain(const struct child_opts *o, struct stream *s)
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
-		flush_lines(o, s, 1);
+		if (o->log_output)
+			flush_lines(o, s, 1);
 		close(s->fd);
 		s->fd = -1;
 		return;
 	}
 	sbuf_add(&s->buf, chunk, (size_t)n);
-	flush_lines(o, s, 0);
+	if (o->log_output)
+		flush_lines(o, s, 0);
 }
 
-/* fork and exec argv: out_w/err_w (or -1: inherited) become its stdout and
- * stderr; if exec fails, its errno goes down errno_w (close-on-exec, so it
- * reads end of file when exec succeeds) and the child exits 127 (not
- * found) or 126. */
-static pid_t spawn(char *const argv[], int out_w, int err_w, int errno_w)
+/* fork and exec argv: in_r (or -1: inherited) becomes its stdin, out_w and
+ * err_w (or -1: inherited) its stdout and stderr; if exec fails, its errno
+ * goes down errno_w (close-on-exec, so it reads end of file when exec
+ * succeeds) and the child exits 127 (not found) or 126. */
+static pid_t spawn(char *const argv[], int in_r, int out_w, int err_w, int errno_w)
 {
 	pid_t pid = fork();
 	int err, nf;
@@ -103,7 +105,8 @@ static pid_t spawn(char *const argv[], int out_w, int err_w, int errno_w)
 		return pid;
 	/* Only async-signal-safe calls from here: the health thread may hold
 	 * locks of its own in the parent. */
-	if (out_w >= 0 && (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)) {
+	if ((in_r >= 0 && dup2(in_r, 0) < 0) ||
+	    (out_w >= 0 && (dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0))) {
 		err = errno;
 		w = write(errno_w, &err, sizeof(err));
 		_exit(126);
@@ -155,19 +158,21 @@ int child_run(char *const argv[], const struct child_opts *o, struct child_exit 
 	      struct err *e)
 {
 	struct stream s[2] = { { -1, "stdout", { 0 } }, { -1, "stderr", { 0 } } };
-	int p_out[2] = { -1, -1 }, p_err[2] = { -1, -1 }, p_exec[2] = { -1, -1 };
+	int p_out[2] = { -1, -1 }, p_err[2] = { -1, -1 }, p_exec[2] = { -1, -1 }, in_r = -1;
+	int piped = o->log_output || o->capture_out;
 	long long fwd_at = 0;
 	int status = 0, reaped = 0, forwarded = 0, killed = 0, rc = -1;
 	pid_t pid;
 
 	memset(x, 0, sizeof(*x));
 	if (pipe2(p_exec, O_CLOEXEC) < 0 ||
-	    (o->log_output && (pipe2(p_out, O_CLOEXEC) < 0 || pipe2(p_err, O_CLOEXEC) < 0))) {
+	    (piped && (pipe2(p_out, O_CLOEXEC) < 0 || pipe2(p_err, O_CLOEXEC) < 0)) ||
+	    (o->stdin_null && (in_r = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)) {
 		err_set(e, ERR_FAILED, "cannot start %s: %s", o->what, strerror(errno));
 		goto out;
 	}
 	fflush(NULL);
-	pid = spawn(argv, p_out[1], p_err[1], p_exec[1]);
+	pid = spawn(argv, in_r, p_out[1], p_err[1], p_exec[1]);
 	if (pid < 0) {
 		err_set(e, ERR_FAILED, "cannot start %s: %s", o->what, strerror(errno));
 		goto out;
@@ -194,10 +199,12 @@ int child_run(char *const argv[], const struct child_opts *o, struct child_exit 
 		if (kill_due && now_ms() - fwd_at >= o->kill_after_ms) {
 			char event[64];
 
-			snprintf(event, sizeof(event), "%s_kill", o->label);
-			log_event(LOG_WARN, event, NULL,
-				  "%s did not stop within %lld ms: killing it", o->label,
-				  o->kill_after_ms);
+			if (o->label) {
+				snprintf(event, sizeof(event), "%s_kill", o->label);
+				log_event(LOG_WARN, event, NULL,
+					  "%s did not stop within %lld ms: killing it", o->label,
+					  o->kill_after_ms);
+			}
 			kill(pid, SIGKILL);
 			killed = 1;
 			kill_due = 0;
@@ -250,6 +257,12 @@ int child_run(char *const argv[], const struct child_opts *o, struct child_exit 
 	if (o->log_output)
 		for (int i = 0; i < 2; i++)
 			flush_lines(o, &s[i], 1);
+	if (o->capture_out) {
+		if (s[0].buf.len)
+			sbuf_add(o->capture_out, s[0].buf.buf, s[0].buf.len);
+		if (s[1].buf.len)
+			sbuf_add(o->capture_err, s[1].buf.buf, s[1].buf.len);
+	}
 	x->status = status;
 	x->stopped = o->stop ? (int)*o->stop : 0;
 	rc = 0;
@@ -263,6 +276,7 @@ out:
 		close_fd(&p_err[i]);
 		close_fd(&p_exec[i]);
 	}
+	close_fd(&in_r);
 	return rc;
 }
 

@@ -8,7 +8,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,18 +167,6 @@ char *init_config_text(const char *script_location)
 
 /* ---- paths ---- */
 
-/* Directory part of `path` as written ("." when there is none). */
-static char *parent_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(slash - path));
-}
-
 static int is_dir(const char *path)
 {
 	struct stat st;
@@ -240,12 +227,12 @@ static int creatable(const struct ctx *c, const char *dir, int *with_loc)
 	*with_loc = 0;
 	if (locs->n != 1 || strcmp(locs->v[0], dir) || !is_absent(dir))
 		return 0;
-	parent = parent_of(dir);
+	parent = path_dirname(dir);
 	ok = is_dir(parent);
 	/* The default layout, spelled as config_load spells it. */
 	layout = xasprintf("%s%sversions", loc, str_has_suffix(loc, "/") ? "" : "/");
 	if (!ok && !strcmp(layout, dir) && is_absent(loc)) {
-		char *grand = parent_of(loc);
+		char *grand = path_dirname(loc);
 
 		ok = *with_loc = is_dir(grand);
 		free(grand);
@@ -395,7 +382,7 @@ static int init_check(struct ctx *c, const char *ini, const char *dir, const cha
 	if (!is_absent(ini))
 		return usage_error("'%s' already exists: this directory already has a prestart "
 				   "project; nothing written", ini);
-	parent = parent_of(ini);
+	parent = path_dirname(ini);
 	if (!is_dir(parent)) {
 		int rc = usage_error("cannot write '%s': no directory '%s'; nothing written", ini,
 				     parent);
@@ -452,30 +439,6 @@ static int make_dirs(const char *path, struct strlist *made, struct err *e)
 	return rc;
 }
 
-static int write_new(const char *path, const char *text, struct err *e)
-{
-	size_t len = strlen(text), done = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		done += (size_t)n;
-	}
-	if (close(fd) < 0 || done < len) {
-		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
 /* DIR, else --dir, else PRESTART_SCRIPT_LOCATION, else the default: the
  * location later commands will use (prestart.ini and alembic.ini are not
  * read: init refuses to run beside either). */
@@ -524,7 +487,7 @@ int cmd_init(struct ctx *c)
 
 	text = init_config_text(dir);
 	/* The file first: it is what fails most (a directory not writable). */
-	if (write_new(ini, text, &c->e) < 0) {
+	if (write_new_file(ini, text, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}

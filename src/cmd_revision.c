@@ -195,34 +195,6 @@ static int resolve_depends(struct ctx *c, struct strlist *deps)
 	return rc;
 }
 
-static int write_new_file(const char *path, const char *text, struct err *e)
-{
-	size_t len = strlen(text), done = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
-	while (done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	if (close(fd) < 0) {
-		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
-		unlink(path);
-		return -1;
-	}
-	return 0;
-}
-
 /* Write a revision on top of `parents` (none: a new base). */
 static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 {

@@ -84,16 +84,6 @@ static char *header_value(const char *text, const char *key)
 	return NULL;
 }
 
-static int same_set(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (!strlist_contains(b, a->v[i]))
-			return 0;
-	return 1;
-}
-
 /* The reason recorded for rev in the online-only list, or NULL. */
 static char *online_reason(const char *dir, enum db_kind kind, const char *rev)
 {
@@ -162,8 +152,9 @@ int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
 	}
 	if (script_parse_sql(path, text, len, &out->rev, e) < 0)
 		goto out;
-	if (strcmp(out->rev.id, py->id) || !same_set(&out->rev.down, &py->down) ||
-	    !same_set(&out->rev.labels, &py->labels) || !same_set(&out->rev.depends, &py->depends)) {
+	if (strcmp(out->rev.id, py->id) || !strlist_same_set(&out->rev.down, &py->down) ||
+	    !strlist_same_set(&out->rev.labels, &py->labels) ||
+	    !strlist_same_set(&out->rev.depends, &py->depends)) {
 		revision_release(&out->rev);
 		memset(&out->rev, 0, sizeof(out->rev));
 		out->state = COMPILED_STALE;

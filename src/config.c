@@ -109,18 +109,6 @@ int config_parse_bool(const char *s, int *out)
 
 /* ---- paths ---- */
 
-/* Directory part of `path` as written ("." when there is none). */
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return xstrdup(".");
-	if (slash == path)
-		return xstrdup("/");
-	return xstrndup(path, (size_t)(slash - path));
-}
-
 /* `rel` relative to the directory of file `base`, unless absolute. */
 static char *relative_to_file(const char *base, const char *rel)
 {
@@ -128,7 +116,7 @@ static char *relative_to_file(const char *base, const char *rel)
 
 	if (rel[0] == '/' || !strchr(base, '/'))
 		return xstrdup(rel);
-	dir = dir_of(base);
+	dir = path_dirname(base);
 	res = xasprintf("%s%s%s", dir, str_has_suffix(dir, "/") ? "" : "/", rel);
 	free(dir);
 	return res;
@@ -349,7 +337,7 @@ static int ini_load(struct ini *f, const char *path, struct err *e)
 	}
 	f->path = xstrdup(path);
 	{
-		char *d = dir_of(path);
+		char *d = path_dirname(path);
 
 		f->here = path_abspath(d);
 		free(d);

@@ -39,16 +39,6 @@ static int report_missing(struct ctx *c, const struct plan *p, const struct comp
 	return refuse ? ctx_fail(c) : 0;
 }
 
-static int same_set(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (!strlist_contains(b, a->v[i]))
-			return 0;
-	return 1;
-}
-
 /* The one Alembic target that runs exactly the steps of sub (from its
  * start heads), or NULL: checked by planning that target the way Alembic
  * would. */
@@ -71,7 +61,7 @@ static char *stretch_target(struct ctx *c, const struct plan *sub, int upgrade)
 	memset(&q, 0, sizeof(q));
 	ok = graph_plan(c->g, &sub->start_heads, t, upgrade ? GRAPH_UPGRADE : GRAPH_DOWNGRADE, &q,
 			&e) == 0 &&
-	     q.n == sub->n && same_set(&q.end_heads, &sub->end_heads);
+	     q.n == sub->n && strlist_same_set(&q.end_heads, &sub->end_heads);
 	for (size_t i = 0; ok && i < q.n; i++) {
 		int found = 0;
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "prestart/ctx.h"
 #include "prestart/ledger.h"
@@ -13,25 +12,6 @@
 
 #define HEAD_POLL_FIRST_MS 100
 #define HEAD_POLL_MAX_MS 1000
-
-/* Sleep up to ms in slices, so that a signal ends the wait promptly. */
-static void head_nap(const struct ctx *c, long long ms)
-{
-	long long until = now_ms() + ms;
-
-	while (!(c->stop && *c->stop)) {
-		long long left = until - now_ms();
-		struct timespec ts;
-
-		if (left <= 0)
-			return;
-		if (left > 50)
-			left = 50;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)left * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-}
 
 /* The first head of the database that no script of this image knows, or
  * NULL. */
@@ -200,7 +180,7 @@ int ctx_wait_head(struct ctx *c, char **revision)
 			pause = HEAD_POLL_MAX_MS;
 		if (limit > 0 && now_ms() + pause > t0 + limit)
 			pause = t0 + limit - now_ms();
-		head_nap(c, pause > 0 ? pause : 1);
+		nap_ms(pause > 0 ? pause : 1, c->stop);
 	}
 	free(want);
 	free(at);

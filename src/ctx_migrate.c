@@ -16,16 +16,6 @@
 #include "prestart/migrate.h"
 #include "prestart/progress.h"
 
-static int same_heads(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (!strlist_contains(b, a->v[i]))
-			return 0;
-	return 1;
-}
-
 int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target)
 {
 	struct delegate_opts o = { 0 };
@@ -63,7 +53,7 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	 * file edited since prestart read it). */
 	if ((rc = ctx_read_heads(c, &heads, NULL, NULL, 0)))
 		goto out;
-	if (!same_heads(&heads, &p->end_heads)) {
+	if (!strlist_same_set(&heads, &p->end_heads)) {
 		now = strlist_join(&heads, ",");
 		err_set(&c->e, ERR_FAILED,
 			"alembic %s %s exited 0 but the version table is at %s, not at %s as planned",

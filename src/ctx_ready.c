@@ -6,27 +6,10 @@
  * primary; a promoted standby is seen either way). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "prestart/ctx.h"
 #include "prestart/log.h"
 #include "prestart/wait.h"
-
-static void ready_nap(const struct ctx *c, long long ms)
-{
-	long long until = now_ms() + ms;
-
-	while (!(c->stop && *c->stop)) {
-		long long left = until - now_ms();
-		struct timespec ts;
-
-		if (left <= 0)
-			return;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (left > 50 ? 50 : left) * 1000000L;
-		nanosleep(&ts, NULL);
-	}
-}
 
 int ctx_wait_writable(struct ctx *c, long long *since)
 {
@@ -82,7 +65,7 @@ int ctx_wait_writable(struct ctx *c, long long *since)
 
 			if (limit > 0 && *since + limit - now_ms() < pause)
 				pause = *since + limit - now_ms();
-			ready_nap(c, pause);
+			nap_ms(pause, c->stop);
 		}
 		r = ctx_reconnect(c, &e);
 		c->db_opened = r == 0;

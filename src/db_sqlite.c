@@ -37,14 +37,13 @@ static void set_stmt_error(struct db *db, sqlite3 *h, long offset)
  * database file", and a volume not mounted yet is worth waiting for. */
 static int check_dir(struct db *db, const char *path)
 {
-	const char *slash = strrchr(path, '/');
 	char *dir;
 	struct stat sb;
 	int rc = 0;
 
-	if (!slash)
+	if (!strchr(path, '/'))
 		return 0;
-	dir = slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+	dir = path_dirname(path);
 	if (stat(dir, &sb) < 0) {
 		db->status = errno == ENOENT ? DBC_RETRY : DBC_FATAL;
 		rc = db_set_errstr(db, "cannot open database '%s': directory '%s': %s", path, dir,

@@ -145,36 +145,26 @@ static int parse_downgrade_target(struct gwalk *c, const struct rarg *cur, const
 				symbol = cur->v[0];
 				branch = symbol;
 			}
-			if (branch) {
-				char *s = xasprintf("%s@%s", branch, symbol);
-				gwalk_keep(c, s);
-				if (get_revision(c, s, &start) < 0)
-					goto out;
-			} else if (get_revision(c, symbol, &start) < 0) {
+		}
+		if (branch) {
+			char *s = xasprintf("%s@%s", branch, symbol);
+			gwalk_keep(c, s);
+			if (get_revision(c, s, &start) < 0)
 				goto out;
-			}
-			if (walk_relative(c, start, m.rel, NULL, flags, &rev) < 0)
-				goto out;
-			if (rev == RV_NONE) {
-				xraise(&c->x, X_REV, NULL, "Relative revision %s didn't produce %lld migrations",
-				       m.relative, -m.rel);
-				goto out;
-			}
-		} else {
-			if (branch) {
-				char *s = xasprintf("%s@%s", branch, symbol);
-				gwalk_keep(c, s);
-				if (get_revision(c, s, &start) < 0)
-					goto out;
-			} else if (get_revision(c, symbol, &start) < 0) {
-				goto out;
-			}
-			if (walk_relative(c, start, m.rel, NULL, flags, &rev) < 0)
-				goto out;
-			if (rev == RV_NONE) {
+		} else if (get_revision(c, symbol, &start) < 0) {
+			goto out;
+		}
+		if (walk_relative(c, start, m.rel, NULL, flags, &rev) < 0)
+			goto out;
+		if (rev == RV_NONE) {
+			/* Alembic words it by whether the target named a symbol. */
+			if (m.symbol)
 				xraise(&c->x, X_REV, NULL, "Walked too far");
-				goto out;
-			}
+			else
+				xraise(&c->x, X_REV, NULL,
+				       "Relative revision %s didn't produce %lld migrations",
+				       m.relative, -m.rel);
+			goto out;
 		}
 		*branch_out = branch;
 		*out = rev;

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "prestart/log.h"
 
@@ -21,19 +20,6 @@ long long lock_key(const char *schema, const char *table)
 	}
 	free(name);
 	return (long long)(h & 0x7fffffffffffffffULL);
-}
-
-static void nap_ms(long long ms, volatile sig_atomic_t *stop)
-{
-	/* Short slices so that a signal ends the wait promptly even when the
-	 * handler's EINTR lands between two checks. */
-	while (ms > 0 && !(stop && *stop)) {
-		long long slice = ms < 50 ? ms : 50;
-		struct timespec ts = { slice / 1000, (slice % 1000) * 1000000L };
-
-		nanosleep(&ts, NULL);
-		ms -= slice;
-	}
 }
 
 static int try_once(struct lock *l, int *got, struct err *e)

@@ -4,18 +4,12 @@
  *   the program          what the child runs
  *   answers              its output, one JSON object per file, applied
  *   interpreters         which Pythons to try, in order
- *   the child            starting it and collecting its output
+ *   the child            what is left of its output (child.c runs it)
  *   pymeta_resolve       all of it
  */
-/* pipe2() with O_CLOEXEC is a Linux interface: glibc declares it under
- * _GNU_SOURCE. */
-#define _GNU_SOURCE
 #include "prestart/pymeta.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "prestart/child.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
 #include "prestart/pyrev.h"
@@ -110,8 +105,7 @@ static int hex4(const char *s, unsigned *cp)
 {
 	*cp = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = s[i], l = (char)(c | 0x20);
-		int v = c >= '0' && c <= '9' ? c - '0' : l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
+		int v = hexval((unsigned char)s[i]);
 
 		if (v < 0)
 			return -1;
@@ -447,130 +441,6 @@ static void find_pythons(const char *command, struct found *f)
 
 /* ---- the child --------------------------------------------------------- */
 
-struct child_out {
-	struct sbuf out, err;
-	int status; /* waitpid()'s */
-};
-
-/* Run argv (argv[0] looked up on PATH) to completion, stdin from /dev/null,
- * its stdout and stderr collected.  The only place this module starts a
- * process, kept apart so that it can move onto the shared runner.  Returns
- * 0 with co->status set; -1 when it cannot start (ERR_FAILED) or a signal
- * stopped us (128+N: the child got the signal too and has been reaped). */
-static int run_capture(char *const argv[], volatile sig_atomic_t *stop, struct child_out *co,
-		       struct err *e)
-{
-	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, fds[2] = { -1, -1 }, devnull = -1;
-	int reaped = 0, forwarded = 0, killed = 0, rc = -1;
-	struct sbuf *bufs[2] = { &co->out, &co->err };
-	long long fwd_at = 0;
-	pid_t pid;
-
-	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 ||
-	    (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
-		err_set(e, ERR_FAILED, "cannot start '%s': %s", argv[0], strerror(errno));
-		goto out;
-	}
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		err_set(e, ERR_FAILED, "cannot start '%s': %s", argv[0], strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		/* async-signal-safe calls only: the health thread may hold locks */
-		if (dup2(devnull, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
-			_exit(126);
-		exec_reset_signals();
-		execvp(argv[0], argv);
-		_exit(errno == ENOENT || errno == ENOTDIR ? 127 : 126);
-	}
-	close(po[1]);
-	close(pe[1]);
-	po[1] = pe[1] = -1;
-	fds[0] = po[0];
-	fds[1] = pe[0];
-	po[0] = pe[0] = -1;
-	while (!reaped || fds[0] >= 0 || fds[1] >= 0) {
-		struct pollfd pf[2];
-		nfds_t n = 0;
-		int pr;
-
-		if (stop && *stop && !forwarded) {
-			kill(pid, *stop);
-			forwarded = 1;
-			fwd_at = now_ms();
-		}
-		if (forwarded && !killed && !reaped && now_ms() - fwd_at >= 10000) {
-			kill(pid, SIGKILL);
-			killed = 1;
-		}
-		if (!reaped) {
-			pid_t w = waitpid(pid, &co->status, WNOHANG);
-
-			if (w == pid)
-				reaped = 1;
-			else if (w < 0 && errno != EINTR) {
-				err_set(e, ERR_FAILED, "cannot wait for '%s': %s", argv[0],
-					strerror(errno));
-				goto out;
-			}
-		}
-		for (int i = 0; i < 2; i++) {
-			if (fds[i] >= 0) {
-				pf[n].fd = fds[i];
-				pf[n].events = POLLIN;
-				pf[n].revents = 0;
-				n++;
-			}
-		}
-		/* once the child is gone, take what is buffered, but wait for no
-		 * grandchild that may hold the pipes */
-		pr = poll(n ? pf : NULL, n, reaped ? 0 : 100);
-		if (pr < 0 && errno != EINTR) {
-			err_set(e, ERR_FAILED, "poll: %s", strerror(errno));
-			goto out;
-		}
-		if (pr <= 0) {
-			if (reaped)
-				break;
-			continue;
-		}
-		for (nfds_t k = 0; k < n; k++) {
-			for (int i = 0; i < 2; i++) {
-				char chunk[8192];
-				ssize_t r;
-
-				if (fds[i] != pf[k].fd || !pf[k].revents)
-					continue;
-				r = read(fds[i], chunk, sizeof(chunk));
-				if (r > 0) {
-					sbuf_add(bufs[i], chunk, (size_t)r);
-				} else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-					close(fds[i]);
-					fds[i] = -1;
-				}
-			}
-		}
-	}
-	if (stop && *stop)
-		err_set(e, 128 + *stop, "stopped by signal %d while running '%s'", (int)*stop,
-			argv[0]);
-	else
-		rc = 0;
-out:
-	for (int i = 0; i < 2; i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		if (po[i] >= 0)
-			close(po[i]);
-		if (pe[i] >= 0)
-			close(pe[i]);
-	}
-	if (devnull >= 0)
-		close(devnull);
-	return rc;
-}
-
 /* The last non-empty line of a child's stderr (a traceback's verdict). */
 static char *last_line(const struct sbuf *b)
 {
@@ -605,8 +475,14 @@ int pymeta_resolve(struct revision_set *set, const struct pymeta_opts *o, struct
 	for (size_t k = 0; k < py.paths.n; k++) {
 		const char *python = py.paths.v[k];
 		struct strlist argv = { 0 };
-		struct child_out co = { 0 };
-		char *why = NULL;
+		struct sbuf out = { 0 }, err = { 0 };
+		char *what = xasprintf("'%s'", python), *why = NULL;
+		/* stdin is /dev/null: a module that reads it must not wait for
+		 * prestart's; a child that outlives a forwarded signal by 10 s
+		 * is killed. */
+		struct child_opts co = { .what = what, .capture_out = &out, .capture_err = &err,
+					 .stdin_null = 1, .stop = o->stop, .kill_after_ms = 10000 };
+		struct child_exit x;
 		int st;
 
 		strlist_push(&argv, python);
@@ -616,14 +492,15 @@ int pymeta_resolve(struct revision_set *set, const struct pymeta_opts *o, struct
 		strlist_push(&argv, o->ini ? o->ini : "");
 		for (size_t i = 0; i < files.n; i++)
 			strlist_push(&argv, files.v[i]);
-		if (run_capture(argv.v, o->stop, &co, e) < 0) {
+		if (child_run(argv.v, &co, &x, e) < 0 ||
+		    (x.stopped && child_check(&x, what, NULL, e) < 0)) {
 			strlist_free(&argv);
 			goto child_done;
 		}
 		strlist_free(&argv);
-		st = WIFEXITED(co.status) ? WEXITSTATUS(co.status) : -1;
+		st = WIFEXITED(x.status) ? WEXITSTATUS(x.status) : -1;
 		if (st == 0) {
-			if (pymeta_apply(set, co.out.buf ? co.out.buf : "", python, e) == 0) {
+			if (pymeta_apply(set, out.buf ? out.buf : "", python, e) == 0) {
 				char *list = strlist_join(&files, ", ");
 
 				log_event(LOG_INFO, "python_metadata",
@@ -636,26 +513,28 @@ int pymeta_resolve(struct revision_set *set, const struct pymeta_opts *o, struct
 			}
 			goto child_done;
 		}
-		why = last_line(&co.err);
+		why = last_line(&err);
 		if (st == NO_ALEMBIC || st == 126 || st == 127) {
 			strlist_push_owned(&tried, xasprintf("%s: %s", python,
 							     st == NO_ALEMBIC && *why ? why
 							     : "cannot run it"));
 			free(why);
-			sbuf_free(&co.out);
-			sbuf_free(&co.err);
+			free(what);
+			sbuf_free(&out);
+			sbuf_free(&err);
 			continue;
 		}
 		if (st < 0)
 			err_set(e, ERR_SCRIPT, "%s was killed by signal %d reading the metadata of %s",
-				python, WTERMSIG(co.status), first->path);
+				python, WTERMSIG(x.status), first->path);
 		else
 			err_set(e, ERR_SCRIPT, "%s exited with status %d reading the metadata of %s%s%s",
 				python, st, first->path, *why ? ": " : "", why);
 		free(why);
 child_done:
-		sbuf_free(&co.out);
-		sbuf_free(&co.err);
+		free(what);
+		sbuf_free(&out);
+		sbuf_free(&err);
 		goto out;
 	}
 	{

@@ -211,6 +211,14 @@ static void metric_head(struct sbuf *b, const char *name, const char *type, cons
 	sbuf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One metric with a single integer sample. */
+static void metric_int(struct sbuf *b, const char *name, const char *type, const char *help,
+		       long long v)
+{
+	metric_head(b, name, type, help);
+	sbuf_addf(b, "%s %lld\n", name, v);
+}
+
 static void metric_seconds(struct sbuf *b, const char *name, const char *help, long long ms)
 {
 	metric_head(b, name, "gauge", help);
@@ -228,18 +236,14 @@ char *status_metrics(struct status *s)
 	for (int p = 0; p < PHASE_COUNT; p++)
 		sbuf_addf(&b, "prestart_phase{phase=\"%s\"} %d\n", phase_names[p],
 			  (int)s->phase == p);
-	metric_head(&b, "prestart_revisions_applied", "gauge",
-		    "Revisions applied by this run.");
-	sbuf_addf(&b, "prestart_revisions_applied %ld\n", s->applied);
-	metric_head(&b, "prestart_revisions_pending", "gauge",
-		    "Revisions still to apply to reach the target.");
-	sbuf_addf(&b, "prestart_revisions_pending %ld\n", s->pending);
-	metric_head(&b, "prestart_wait_attempts_total", "counter",
-		    "Readiness probes made while waiting for dependencies.");
-	sbuf_addf(&b, "prestart_wait_attempts_total %lld\n", s->wait_attempts);
-	metric_head(&b, "prestart_ddl_lock_timeouts_total", "counter",
-		    "Migration statements cancelled by the DDL lock timeout.");
-	sbuf_addf(&b, "prestart_ddl_lock_timeouts_total %lld\n", s->lock_timeouts);
+	metric_int(&b, "prestart_revisions_applied", "gauge", "Revisions applied by this run.",
+		   s->applied);
+	metric_int(&b, "prestart_revisions_pending", "gauge",
+		   "Revisions still to apply to reach the target.", s->pending);
+	metric_int(&b, "prestart_wait_attempts_total", "counter",
+		   "Readiness probes made while waiting for dependencies.", s->wait_attempts);
+	metric_int(&b, "prestart_ddl_lock_timeouts_total", "counter",
+		   "Migration statements cancelled by the DDL lock timeout.", s->lock_timeouts);
 	metric_seconds(&b, "prestart_elapsed_seconds", "Time since prestart started.",
 		       elapsed_ms(s, now));
 	metric_seconds(&b, "prestart_wait_seconds", "Time spent waiting for dependencies.",
@@ -249,8 +253,7 @@ char *status_metrics(struct status *s)
 	metric_seconds(&b, "prestart_migrate_seconds", "Time spent applying revisions.",
 		       phase_ms(s, PHASE_MIGRATING, now));
 	status_metrics_revisions(s, &b);
-	metric_head(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.");
-	sbuf_adds(&b, "prestart_up 1\n");
+	metric_int(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.", 1);
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
 }

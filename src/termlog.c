@@ -76,7 +76,6 @@ const char *termlog_path(const char *path)
 
 int termlog_check(const char *path, const char *setting, struct err *e)
 {
-	const char *slash;
 	char *dir;
 	int rc = 0;
 
@@ -85,9 +84,7 @@ int termlog_check(const char *path, const char *setting, struct err *e)
 	if (errno != ENOENT)
 		return err_set(e, ERR_USAGE, "cannot write %s '%s': %s", setting, path,
 			       strerror(errno));
-	slash = strrchr(path, '/');
-	dir = !slash ? xstrdup(".") : slash == path ? xstrdup("/")
-						    : xstrndup(path, (size_t)(slash - path));
+	dir = path_dirname(path);
 	if (access(dir, W_OK | X_OK) != 0)
 		rc = err_set(e, ERR_USAGE, "cannot write %s '%s': directory '%s': %s", setting,
 			     path, dir, strerror(errno));

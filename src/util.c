@@ -146,6 +146,16 @@ int strlist_contains(const struct strlist *l, const char *s)
 	return 0;
 }
 
+int strlist_same_set(const struct strlist *a, const struct strlist *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (!strlist_contains(b, a->v[i]))
+			return 0;
+	return 1;
+}
+
 void strlist_free(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -264,6 +274,30 @@ void sbuf_free(struct sbuf *b)
 	b->len = b->alloc = 0;
 }
 
+int write_new_file(const char *path, const char *text, struct err *e)
+{
+	size_t len = strlen(text), done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return err_set(e, ERR_USAGE, "cannot write '%s': %s", path, strerror(errno));
+	while (done < len) {
+		ssize_t n = write(fd, text + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		done += (size_t)n;
+	}
+	if (close(fd) < 0 || done < len) {
+		err_set(e, ERR_FAILED, "cannot write '%s': %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
 {
 	struct stat st;
@@ -334,6 +368,24 @@ long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void nap_ms(long long ms, volatile sig_atomic_t *stop)
+{
+	long long until = now_ms() + ms;
+
+	while (!(stop && *stop)) {
+		long long left = until - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		if (left > 50)
+			left = 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
 char *str_trim(char *s)
 {
 	char *end;
@@ -373,6 +425,17 @@ int hexval(int c)
 static int is_dotdot(const char *c)
 {
 	return c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0');
+}
+
+char *path_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
 }
 
 char *path_abspath(const char *path)

@@ -20,7 +20,7 @@ struct child_opts {
 	const char *what;
 	/* A short name for log events ("alembic"): the output lines below,
 	 * and "<label>_kill" when kill_after_ms runs out.  Required with
-	 * log_output or kill_after_ms. */
+	 * log_output; with kill_after_ms, NULL kills without a log event. */
 	const char *label;
 	/* 1: the child's stdout and stderr are read through pipes and each
 	 * line is logged as the event <label> ("<label>: <line>", with the
@@ -32,6 +32,12 @@ struct child_opts {
 	 * its line end) after it is logged.  May be NULL. */
 	void (*on_stderr_line)(const char *line, void *arg);
 	void *arg;
+	/* Both set (with log_output 0): the child's stdout and stderr are
+	 * read through pipes and appended whole to these buffers, not logged.
+	 * A child that cannot exec says why in capture_err. */
+	struct sbuf *capture_out, *capture_err;
+	/* 1: the child's stdin is /dev/null; 0: prestart's own. */
+	int stdin_null;
 	/* The signal handler's flag: a signal recorded here is forwarded to
 	 * the child, once.  May be NULL. */
 	volatile sig_atomic_t *stop;

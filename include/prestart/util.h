@@ -14,6 +14,7 @@
 #define PRESTART_VERSION "0.1.0"
 #endif
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -63,6 +64,9 @@ struct strlist {
 void strlist_push(struct strlist *l, const char *s);      /* copies s */
 void strlist_push_owned(struct strlist *l, char *s);      /* takes s */
 int strlist_contains(const struct strlist *l, const char *s);
+/* 1 when a and b have as many entries and each of a's is in b (the same
+ * set for lists without repeats, in any order); else 0. */
+int strlist_same_set(const struct strlist *a, const struct strlist *b);
 void strlist_free(struct strlist *l);
 /* Split on any character of `seps`, trim blanks, drop empty items. */
 void strlist_split(struct strlist *l, const char *s, const char *seps);
@@ -88,8 +92,18 @@ void sbuf_free(struct sbuf *b);
  * larger than `max` bytes. */
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
 
+/* Create path (mode 0644; it must not exist) holding text.  -1 with e
+ * filled: ERR_USAGE "cannot write '<path>': ..." when it cannot be created,
+ * ERR_FAILED when writing fails (the partial file is removed). */
+int write_new_file(const char *path, const char *text, struct err *e);
+
 /* Monotonic milliseconds. */
 long long now_ms(void);
+
+/* Sleep up to ms, in slices of at most 50 ms so that a stop recorded in
+ * *stop (may be NULL) ends the sleep promptly even when the handler's EINTR
+ * lands between two looks. */
+void nap_ms(long long ms, volatile sig_atomic_t *stop);
 
 /* Trim trailing blanks in place; returns a pointer past leading blanks. */
 char *str_trim(char *s);
@@ -103,5 +117,10 @@ int hexval(int c);
  * (symbolic links are not followed; exactly two leading slashes are kept,
  * as POSIX allows).  New string, caller frees. */
 char *path_abspath(const char *path);
+
+/* The directory part of `path` as written: up to its last slash, "/" when
+ * that is the first character, "." when it has none.  New string, caller
+ * frees. */
+char *path_dirname(const char *path);
 
 #endif

@@ -190,6 +190,45 @@ static void test_stop_forwarded_then_killed(void **state)
 	free(log);
 }
 
+/* Captured output lands whole in the caller's buffers, not in the log;
+ * stdin can be /dev/null, and a missing program says why in the capture. */
+static void test_captured_output(void **state)
+{
+	char sh[] = "/bin/sh", c[] = "-c",
+	     script[] = "cat; printf 'out1\\nout2'; echo err1 >&2; exit 4";
+	char *const argv[] = { sh, c, script, NULL };
+	char missing[] = "/nonexistent/prestart-missing";
+	char *const argv2[] = { missing, NULL };
+	struct sbuf out = { 0 }, err = { 0 };
+	struct child_opts o = { 0 };
+	struct child_exit x;
+	struct err e = { 0 };
+	char *log;
+
+	(void)state;
+	o.what = "'sh'";
+	o.capture_out = &out;
+	o.capture_err = &err;
+	o.stdin_null = 1;
+	assert_int_equal(child_run(argv, &o, &x, &e), 0);
+	assert_true(WIFEXITED(x.status));
+	assert_int_equal(WEXITSTATUS(x.status), 4);
+	assert_string_equal(out.buf, "out1\nout2");
+	assert_string_equal(err.buf, "err1\n");
+	log = read_log();
+	assert_null(strstr(log, "out1"));
+	free(log);
+	sbuf_reset(&out);
+	sbuf_reset(&err);
+	assert_int_equal(child_run(argv2, &o, &x, &e), 0);
+	assert_int_equal(WEXITSTATUS(x.status), 127);
+	assert_int_equal(out.len, 0);
+	assert_string_equal(err.buf,
+			    "cannot execute '/nonexistent/prestart-missing': command not found\n");
+	sbuf_free(&out);
+	sbuf_free(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +236,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_program, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_success_and_signal_death, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_forwarded_then_killed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_captured_output, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -247,6 +247,68 @@ static void test_err_set_and_prefix(void **state)
 }
 
 /* What Python's os.path.abspath returns, run from "/". */
+static void test_strlist_same_set(void **state)
+{
+	struct strlist a = { 0 }, b = { 0 };
+
+	(void)state;
+	assert_int_equal(strlist_same_set(&a, &b), 1);
+	strlist_push(&a, "x");
+	strlist_push(&a, "y");
+	strlist_push(&b, "y");
+	assert_int_equal(strlist_same_set(&a, &b), 0);
+	strlist_push(&b, "x");
+	assert_int_equal(strlist_same_set(&a, &b), 1);
+	strlist_push(&b, "z");
+	assert_int_equal(strlist_same_set(&a, &b), 0);
+	strlist_free(&a);
+	strlist_free(&b);
+}
+
+/* A new file is written whole; an existing one is left alone. */
+static void test_write_new_file(void **state)
+{
+	char dir[] = "/tmp/prestart-util-XXXXXX";
+	char *path, *text = NULL;
+	size_t len = 0;
+	struct err e = { 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/f.txt", dir);
+	assert_int_equal(write_new_file(path, "one\ntwo\n", &e), 0);
+	assert_int_equal(read_file(path, 1024, &text, &len, &e), 0);
+	assert_string_equal(text, "one\ntwo\n");
+	free(text);
+	assert_int_equal(write_new_file(path, "other", &e), -1);
+	assert_int_equal(e.kind, ERR_USAGE);
+	assert_non_null(strstr(e.msg, "cannot write '"));
+	assert_int_equal(read_file(path, 1024, &text, &len, &e), 0);
+	assert_string_equal(text, "one\ntwo\n");
+	free(text);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+static void check_dirname(const char *path, const char *want)
+{
+	char *d = path_dirname(path);
+
+	assert_string_equal(d, want);
+	free(d);
+}
+
+static void test_path_dirname(void **state)
+{
+	(void)state;
+	check_dirname("file", ".");
+	check_dirname("/file", "/");
+	check_dirname("a/b/file", "a/b");
+	check_dirname("/a/file", "/a");
+	check_dirname("a/", "a");
+}
+
 static void test_path_abspath(void **state)
 {
 	static const char *const cases[][2] = {
@@ -276,6 +338,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_abspath),
+		cmocka_unit_test(test_path_dirname),
+		cmocka_unit_test(test_strlist_same_set),
+		cmocka_unit_test(test_write_new_file),
 		cmocka_unit_test(test_strlist_push_and_contains),
 		cmocka_unit_test(test_strlist_grows),
 		cmocka_unit_test(test_strlist_split),
