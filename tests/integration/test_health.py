@@ -255,7 +255,9 @@ def test_create_index_progress_and_revision_histogram(engine, project, tmp_path)
                 return None
             if status != 200:
                 return None
-            return json.loads(body).get("index_progress")
+            line = json.loads(body).get("index_progress")
+            # the phase goes from "initializing" to "building index"
+            return line if line and "building index" in line else None
         line = wait_until(progress, 20, what="/status to show the CREATE INDEX progress")
         # The table was made in the run's open transaction: the second
         # connection knows it by its oid only.
