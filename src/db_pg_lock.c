@@ -578,7 +578,7 @@ static void *lease_main(void *arg)
 			snprintf(l->why, sizeof(l->why),
 				 "the lease expired and another process took it");
 		else if (mono_ms() >= renewed + LEASE_TTL_S * 1000LL)
-			snprintf(l->why, sizeof(l->why), "the lease was not renewed within %d s: %s",
+			snprintf(l->why, sizeof(l->why), "the lease was not renewed within %d s: %.200s",
 				 LEASE_TTL_S, why);
 		else {
 			next = mono_ms() + 1000; /* try again soon */
