@@ -169,9 +169,10 @@ def test_partition_mid_migration(netns, ns_cluster, tmp_path):
         assert detect["session"] <= CLIENT_BOUND + SLACK, (detect, procs["session"].describe())
         assert detect["lease"] <= max(CLIENT_BOUND, LEASE_TTL) + SLACK, \
             (detect, procs["lease"].describe())
-        print("partition detected: server %s, prestart %s (seconds)" % (
+        print("partition detected: server %s, prestart %s (seconds), exit %s" % (
             {k: round(v, 1) for k, v in server.items()},
-            {k: round(v, 1) for k, v in detect.items()}))
+            {k: round(v, 1) for k, v in detect.items()},
+            {k: p.returncode for k, p in procs.items()}))
     finally:
         for p in procs.values():
             p.kill()
