@@ -124,7 +124,7 @@ install: prestart
 DEB_PKGS := build-essential pkg-config libpq-dev libsqlite3-dev libcurl4-openssl-dev \
 	libinih-dev libcmocka-dev postgresql postgresql-client sqlite3 python3-pytest \
 	alembic python3-psycopg2 python3-sqlalchemy ca-certificates clang libclang-rt-14-dev \
-	pgbouncer
+	pgbouncer nftables
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \

@@ -52,11 +52,17 @@ static void param_add(struct params *pp, const char *k, const char *v)
 
 static void params_build(struct params *pp, const struct dburl *u, const struct db_opts *o)
 {
+	/* A peer gone silent (a partition, a dead host) ends the connection
+	 * within 25 s: keepalive probes when it is idle, and tcp_user_timeout
+	 * when data sent stays unacknowledged (the keepalives stop then, and
+	 * retransmissions alone take about 15 min).  Under the lease's 30 s
+	 * expiry, so a cut-off holder gives up before another can take over. */
 	static const char *const keepalive[][2] = {
 		{ "keepalives", "1" },
-		{ "keepalives_idle", "30" },
-		{ "keepalives_interval", "10" },
+		{ "keepalives_idle", "10" },
+		{ "keepalives_interval", "5" },
 		{ "keepalives_count", "3" },
+		{ "tcp_user_timeout", "25000" },
 	};
 
 	memset(pp, 0, sizeof(*pp));
@@ -67,7 +73,7 @@ static void params_build(struct params *pp, const struct dburl *u, const struct 
 	if (!has_key(u, "application_name"))
 		param_add(pp, "application_name",
 			  o->application_name ? o->application_name : "prestart");
-	/* A replica that dies holding the lock must lose it soon. */
+	/* A replica cut off while holding the lock must notice soon. */
 	for (size_t i = 0; i < sizeof(keepalive) / sizeof(keepalive[0]); i++) {
 		if (!has_key(u, keepalive[i][0]))
 			param_add(pp, keepalive[i][0], keepalive[i][1]);

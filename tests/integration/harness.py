@@ -10,7 +10,8 @@ Map, in file order:
                               describe, lines, out
   2. PostgreSQL clusters      free_port, PgCluster (the session cluster),
                               stop_at_exit, PgBouncer (a pooler in front of
-                              it), LateCluster (started by the test)
+                              it), LateCluster (started by the test), NetNs
+                              (a network namespace to partition)
   3. databases                Database (.url, .query(), .versions(), .tables()),
                               make_database
   4. projects                 Project (SQL revisions, .run() prestart),
@@ -95,7 +96,14 @@ def free_port():
 
 
 class PgCluster:
-    def __init__(self):
+    """A private cluster.  prefix: a command prefix every server command runs
+    under (NetNs.prefix: the server listens in that network namespace; its
+    socket directory, a path, is reachable from anywhere).  options: more
+    `-c name=value` settings for the server."""
+
+    def __init__(self, prefix=(), options=""):
+        self.prefix = tuple(prefix)
+        self.options = options
         self.root = None
         self.data = None
         self.sockdir = None
@@ -104,7 +112,7 @@ class PgCluster:
         self._counter = 0
 
     def _as_postgres(self, *argv, check=True, timeout=120):
-        cp = subprocess.run(["runuser", "-u", "postgres", "--", *argv],
+        cp = subprocess.run([*self.prefix, "runuser", "-u", "postgres", "--", *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, timeout=timeout)
         if check and cp.returncode != 0:
@@ -133,7 +141,7 @@ class PgCluster:
             self.port = free_port()
             opts = ("-p %d -k %s -c fsync=off -c synchronous_commit=off "
                     "-c full_page_writes=off -c listen_addresses=127.0.0.1 "
-                    "-c max_connections=200" % (self.port, self.sockdir))
+                    "-c max_connections=200 %s" % (self.port, self.sockdir, self.options))
             cp = self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", self.data, "-w", "-t", "60",
                                    "-l", os.path.join(self.root, "server.log"),
                                    "-o", opts, "start", check=False)
@@ -319,6 +327,57 @@ class LateCluster(PgCluster):
         # PgCluster.stop only stops a started cluster; always clean up here.
         self.started = True
         super().stop()
+
+
+class NetNs:
+    """A private network namespace (`unshare -n`, loopback up), kept alive by
+    a holder process; prefix runs a command inside it.  nft() changes its
+    firewall, which dies with it.  Needs root."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        for tool in ("unshare", "nsenter", "ip", "nft"):
+            if shutil.which(tool) is None:
+                raise RuntimeError("%s is required for a network namespace: run `make deps`"
+                                   % tool)
+        self.proc = subprocess.Popen(
+            ["unshare", "-n", "--", SH, "-c", "ip link set lo up && echo up && exec cat"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # One line once lo is up (or EOF on a failure): readline returns.
+        if self.proc.stdout.readline().strip() != "up":
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            self.stop()
+            raise RuntimeError("cannot make a network namespace: %s" % err.strip())
+        return self
+
+    @property
+    def prefix(self):
+        return ("nsenter", "--net=/proc/%d/ns/net" % self.proc.pid)
+
+    def nft(self, *args):
+        cp = subprocess.run([*self.prefix, "nft", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=30)
+        if cp.returncode != 0:
+            raise RuntimeError("nft %s failed: %s" % (" ".join(args), cp.stdout))
+        return cp.stdout
+
+    def stop(self):
+        """End the holder (cat ends on EOF); the namespace and its rules go
+        with the last process in it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.stdin.close()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+            for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                if not f.closed:
+                    f.close()
+            self.proc = None
 
 
 # --------------------------------------------------------------------------
