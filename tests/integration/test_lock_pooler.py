@@ -7,7 +7,7 @@ Every run: each revision ran exactly once (an audit table), nothing of
 prestart's stays held (no advisory lock in pg_locks, no lease row), and a
 direct run right after is not blocked.
 
-PRESTART_LONG=1 (`make test-long`) runs 20 replicas instead of 10."""
+PRESTART_LONG=1 (`make test-long`) runs 40 replicas instead of 20."""
 import collections
 import os
 import signal
@@ -20,7 +20,7 @@ from harness import (advisory_locks, audit_chain, pg_conn, sessions_running, spa
 
 pytestmark = pytest.mark.parametrize("engine", ["pg"])
 
-REPLICAS = 20 if os.environ.get("PRESTART_LONG") == "1" else 10
+REPLICAS = 40 if os.environ.get("PRESTART_LONG") == "1" else 20
 REVS = 30
 LEASE_TTL = 30
 RENEW = 5
