@@ -155,7 +155,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 		goto out;
 	if (!r.fresh) {
 		/* Nothing compiled: Alembic runs the plan as it always has. */
-		rc = ctx_delegate_plan(c, p, how, target);
+		rc = ctx_delegate_plan(c, p, how, target, l);
 		goto out;
 	}
 	if (!r.missing) {
@@ -169,7 +169,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 		log_event(LOG_INFO, "not_compiled", NULL,
 			  "the revisions without compiled SQL cannot be run apart from the others: "
 			  "alembic runs the whole %s", verb);
-		rc = ctx_delegate_plan(c, p, how, target);
+		rc = ctx_delegate_plan(c, p, how, target, l);
 		goto out;
 	}
 	log_event(LOG_INFO, "compiled_plan",
@@ -179,7 +179,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 		  p->n, p->n == 1 ? "" : "s", r.fresh, r.missing, n, n == 1 ? "" : "s");
 	for (size_t i = 0; i < n && !rc; i++) {
 		compiled_subplan(p, pieces[i].lo, pieces[i].hi, pieces[i].target ? NULL : &r, &sub);
-		rc = pieces[i].target ? ctx_delegate_plan(c, &sub, how, pieces[i].target)
+		rc = pieces[i].target ? ctx_delegate_plan(c, &sub, how, pieces[i].target, l)
 				      : ctx_apply_plan(c, &sub, verb, l, lk);
 		plan_release(&sub);
 	}

@@ -7,6 +7,7 @@
 #include "prestart/ctx.h"
 #include "prestart/ledger.h"
 #include "prestart/log.h"
+#include "prestart/plan.h"
 
 int ctx_ledger_wanted(const struct ctx *c)
 {
@@ -156,4 +157,36 @@ int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)
 		ledger_rows_release(rows);
 	}
 	return rc;
+}
+
+int ctx_ledger_delegated(struct ctx *c, const struct ledger *l, const struct plan *p,
+			 long long duration_ms)
+{
+	const char *verb = p->n && !p->steps[0].upgrade ? "downgraded" : "applied";
+	/* Alembic times no revision of its own: each row gets an equal share
+	 * of the stretch, so that the rows still add up to its duration. */
+	long long each = p->n ? duration_ms / (long long)p->n : 0;
+	int rc;
+
+	if (!l || !l->on || !p->n)
+		return 0;
+	/* Alembic committed the version table itself; these rows follow it
+	 * by one commit.  A crash in between leaves revisions applied without
+	 * a row: "not proven" to --if-ahead, the safe direction (a row
+	 * without its revision cannot happen: the version table was read
+	 * back first, and stale rows are pruned under the next lock). */
+	rc = db_begin(&c->db);
+	for (size_t i = 0; rc == 0 && i < p->n; i++)
+		rc = ledger_record(l, &c->db, p->steps[i].rev, p->steps[i].upgrade, each);
+	if (rc == 0)
+		rc = db_commit(&c->db);
+	if (rc == 0)
+		return 0;
+	log_event(LOG_WARN, "ledger_unwritten",
+		  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
+		  "cannot write the ledger for the revisions alembic %s, they stay not proven: %s",
+		  verb, c->db.errstr);
+	db_rollback(&c->db);
+	db_clear_error(&c->db);
+	return 0;
 }

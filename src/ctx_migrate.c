@@ -16,7 +16,8 @@
 #include "prestart/migrate.h"
 #include "prestart/progress.h"
 
-int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target)
+int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target,
+		      const struct ledger *l)
 {
 	struct delegate_opts o = { 0 };
 	struct ddl d;
@@ -61,6 +62,10 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 		rc = ctx_fail(c);
 		goto out;
 	}
+	/* SPEC §7.3: the ledger rows of this stretch, one commit after
+	 * Alembic's (see ctx_ledger_delegated). */
+	if (l)
+		ctx_ledger_delegated(c, l, p, now_ms() - t0);
 	c->st.migrate_ms = now_ms() - t0;
 	status_set_counts(&c->st, 0, (long)p->n);
 	log_event(LOG_INFO, "done",

@@ -135,6 +135,15 @@ int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ah
  * checksums of applied revisions (--checksum).  Returns 0 or an exit
  * status (3 for --checksum fail). */
 int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *heads);
+struct plan;
+/* After Alembic applied the steps of p (a delegated stretch, the version
+ * table verified at p->end_heads): record them in the ledger l (upgrade)
+ * or remove their rows (downgrade), in one transaction of our own, one
+ * commit after Alembic's.  Each row's duration is duration_ms shared
+ * equally among the steps.  Never fails the run: a failure is one
+ * warning, the revisions stay "not proven".  Always 0. */
+int ctx_ledger_delegated(struct ctx *c, const struct ledger *l, const struct plan *p,
+			 long long duration_ms);
 struct ledger_rows;
 /* The ledger's rows for the version table, for display (current -v,
  * history -v, status): a failure is logged as a warning, *rows left
@@ -184,9 +193,11 @@ int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
 		   const struct ledger *l, struct lock *lk);
 /* Apply a plan holding Alembic .py revisions by running Alembic (how:
  * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
- * table reached p->end_heads.  Returns 0 or an exit status.
- * (src/ctx_migrate.c) */
-int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target);
+ * table reached p->end_heads and write the ledger l (NULL: none) for its
+ * steps in a transaction of its own (ctx_ledger_delegated).  Returns 0 or
+ * an exit status.  (src/ctx_migrate.c) */
+int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target,
+		      const struct ledger *l);
 
 /* ---- SPEC §7.5: .py revisions run from compiled SQL (ctx_compiled.c) ---- */
 

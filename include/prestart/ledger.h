@@ -19,7 +19,10 @@
  *
  * Rows are written and removed by migrate.c in the transaction that writes
  * the version table, so both survive or vanish together.  Alembic never
- * reads the ledger; revisions it applies simply have no row.
+ * reads the ledger; revisions it applies on its own have no row.  Those
+ * prestart hands to Alembic (delegated .py revisions) get theirs in a
+ * transaction of their own, one commit after Alembic's
+ * (ctx_ledger_delegated): a crash in between leaves them "not proven".
  */
 #ifndef PRESTART_LEDGER_H
 #define PRESTART_LEDGER_H

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from harness import PG_BIN, Project, add_rev, describe, out
+from harness import ALEMBIC, PG_BIN, AlembicProject, Project, add_rev, describe, out
 
 V1 = ["r1", "r2"]
 V2 = ["r1", "r2", "r3", "r4"]
@@ -229,3 +229,78 @@ def test_revision_compat_breaking(proj):
                                            else path).read()
     cp = proj.run("revision", "-m", "x", "--compat", "sometimes", url=None)
     assert cp.returncode == 2, describe(cp)
+
+
+class PyImage:
+    """An image whose revisions are Alembic .py modules that prestart hands
+    to Alembic (no compiled SQL), with the ledger on (SQLite's default is
+    off for .py projects)."""
+
+    def __init__(self, tmp_path, db, name, ids, breaking=()):
+        self.alembic = AlembicProject(tmp_path / name, db)
+        self.prestart = Project(tmp_path / (name + "-unused"), db)
+        prev = None
+        for rev in ids:
+            path = self.alembic.rev(rev, down=prev,
+                                    up="CREATE TABLE t_%s (id integer PRIMARY KEY);" % rev,
+                                    down_sql="DROP TABLE t_%s;" % rev)
+            if rev in breaking:
+                path.write_text(path.read_text().replace(
+                    "depends_on = None\n", 'depends_on = None\nprestart_compat = "breaking"\n'))
+            prev = rev
+
+    def run(self, *args, env=None):
+        e = {"PRESTART_ALEMBIC_COMMAND": ALEMBIC, "PRESTART_LEDGER": "on"}
+        e.update(env or {})
+        return self.prestart.run(*args, env=e, cwd=self.alembic.root, timeout=120)
+
+
+def test_revisions_delegated_to_alembic_have_ledger_rows(db, tmp_path):
+    """Rows written one commit after Alembic's: an older image can prove a
+    newer schema safe, and current -v tells when they ran; no downgrade SQL
+    is archived, so rollback still refuses them."""
+    v2 = PyImage(tmp_path, db, "v2", V2)
+    v1 = PyImage(tmp_path, db, "v1", V1)
+    cp = v2.run("run")
+    assert cp.returncode == 0, describe(cp)
+    assert "run by alembic" in out(cp), out(cp)
+    assert ledger_rows(db) == V2
+    cp = v1.run("run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 0, describe(cp)
+    assert "app-ran" in cp.stdout
+    assert re.search(r"warning: the database is ahead of this image: r4, r3", out(cp)), out(cp)
+    cp = v2.run("current", "-v")
+    assert cp.returncode == 0, describe(cp)
+    assert re.search(r"Applied: \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ in \d+ ms by prestart@",
+                     cp.stdout), cp.stdout
+    cp = v1.run("rollback")
+    assert cp.returncode == 3, describe(cp)
+    assert "nothing rolled back" in out(cp), out(cp)
+    assert re.search(r"no downgrade SQL archived for r[34], r[34]\b", out(cp)), out(cp)
+    assert db.versions() == ["r4"] and "t_r4" in db.tables()
+    assert ledger_rows(db) == V2
+    # a downgrade through Alembic removes the rows of what it reverted
+    cp = v2.run("downgrade", "r2")
+    assert cp.returncode == 0, describe(cp)
+    assert db.versions() == ["r2"] and ledger_rows(db) == V1
+
+
+def test_delegated_compat_mark_and_ledger_off(db, tmp_path):
+    """The compat mark of a delegated .py module reaches its row; with
+    ledger = off nothing is written and the newer schema is not proven."""
+    v2 = PyImage(tmp_path, db, "v2", V2, breaking=["r4"])
+    v1 = PyImage(tmp_path, db, "v1", V1)
+    cp = v2.run("run")
+    assert cp.returncode == 0, describe(cp)
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert "marked breaking (Compat: breaking): r4;" in out(cp), out(cp)
+    cp = v2.run("downgrade", "base")
+    assert cp.returncode == 0, describe(cp)
+    assert ledger_rows(db) == []
+    cp = v2.run("run", env={"PRESTART_LEDGER": "off"})
+    assert cp.returncode == 0, describe(cp)
+    assert ledger_rows(db) == []
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert "not in the ledger" in out(cp), out(cp)
