@@ -39,9 +39,11 @@ def objects(name, text):
 
 
 def manifest_objects():
+    """Every object of every manifest under k8s/, subfolders included (the
+    Alembic example in k8s/alembic/)."""
     found = []
-    for path in sorted(K8S.glob("*.yaml")):
-        found += objects(path.name, path.read_text())
+    for path in sorted(K8S.rglob("*.yaml")):
+        found += objects(str(path.relative_to(K8S)), path.read_text())
     return found
 
 
@@ -69,7 +71,8 @@ def check_types(modules, objs, work):
     files = []
     for i, o in enumerate(objs):
         obj = o["object"]
-        f = work / ("%02d-%s.ts" % (i, o["name"].replace("#", "-").replace(".", "-")))
+        stem = o["name"].replace("#", "-").replace(".", "-").replace("/", "-")
+        f = work / ("%02d-%s.ts" % (i, stem))
         f.write_text('import type { %s } from "kubernetes-types/%s";\n\n'
                      "export const object: %s = %s;\n"
                      % (obj["kind"], ts_module(obj["apiVersion"]), obj["kind"],
@@ -87,8 +90,10 @@ def describe(cp):
 def test_every_manifest_is_checked():
     kinds = sorted((o["name"], o["object"]["apiVersion"], o["object"]["kind"])
                    for o in manifest_objects())
-    assert kinds == [("deployment-entrypoint.yaml#0", "apps/v1", "Deployment"),
+    assert kinds == [("alembic/deployment-initcontainer.yaml#0", "apps/v1", "Deployment"),
+                     ("deployment-entrypoint.yaml#0", "apps/v1", "Deployment"),
                      ("deployment-initcontainer.yaml#0", "apps/v1", "Deployment"),
+                     ("deployment-waiting-replicas.yaml#0", "apps/v1", "Deployment"),
                      ("job-migrate.yaml#0", "batch/v1", "Job"),
                      ("secret.yaml#0", "v1", "Secret")]
 
