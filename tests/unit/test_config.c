@@ -12,49 +12,9 @@
 
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include "prestart/config.h"
-
-static const char *const env_vars[] = {
-	"DATABASE_URL", "PRESTART_CONFIG", "PRESTART_SCRIPT_LOCATION", "PRESTART_VERSION_TABLE",
-	"PRESTART_VERSION_TABLE_SCHEMA", "PRESTART_WAIT_TIMEOUT", "PRESTART_WAIT_FOR",
-	"PRESTART_LOCK_TIMEOUT", "PRESTART_DDL_LOCK_TIMEOUT", "PRESTART_DDL_RETRY_BUDGET",
-	"PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
-	"PRESTART_TRANSACTION_PER_MIGRATION", "PRESTART_ALEMBIC_COMMAND", "PGHOST",
-	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", "PGSERVICEFILE", NULL
-};
-
-static char old_cwd[4096];
-static char tmp_dir[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	for (size_t i = 0; env_vars[i]; i++)
-		unsetenv(env_vars[i]);
-	assert_non_null(getcwd(old_cwd, sizeof(old_cwd)));
-	strcpy(tmp_dir, "/tmp/prestart-config-XXXXXX");
-	assert_non_null(mkdtemp(tmp_dir));
-	assert_int_equal(chdir(tmp_dir), 0);
-	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_int_equal(chdir(old_cwd), 0);
-	nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	for (size_t i = 0; env_vars[i]; i++)
-		unsetenv(env_vars[i]);
-	return 0;
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -796,22 +756,22 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_bool),
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence_env, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_precedence_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alembic_ini, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version_separators, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_package_location, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alembic_config_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interpolation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_multiline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_value_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_whitespace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_url_placeholders, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pg_variables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_defaults, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_file, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_env, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_precedence_flags, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_alembic_ini, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_version_separators, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_package_location, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_alembic_config_key, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_interpolation, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_multiline, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_file_errors, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_value_errors, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_long_lines, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_url_whitespace, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_url_placeholders, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_variables, scratch_setup, scratch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,47 +15,10 @@
 
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include "prestart/config.h"
 #include "prestart/init.h"
-
-static const char *const env_vars[] = {
-	"DATABASE_URL", "PRESTART_CONFIG", "PRESTART_SCRIPT_LOCATION", "PRESTART_VERSION_TABLE",
-	"PRESTART_VERSION_TABLE_SCHEMA", "PRESTART_WAIT_TIMEOUT", "PRESTART_WAIT_FOR",
-	"PRESTART_LOCK_TIMEOUT", "PRESTART_HEALTH_ADDR", "PRESTART_LOG_FORMAT",
-	"PRESTART_TRANSACTION_PER_MIGRATION", "PRESTART_ALEMBIC_COMMAND", "PGHOST",
-	"PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE", NULL
-};
-
-static char old_cwd[4096];
-static char tmp_dir[64];
-
-static int setup(void **state)
-{
-	(void)state;
-	for (size_t i = 0; env_vars[i]; i++)
-		unsetenv(env_vars[i]);
-	assert_non_null(getcwd(old_cwd, sizeof(old_cwd)));
-	strcpy(tmp_dir, "/tmp/prestart-init-XXXXXX");
-	assert_non_null(mkdtemp(tmp_dir));
-	assert_int_equal(chdir(tmp_dir), 0);
-	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	assert_int_equal(chdir(old_cwd), 0);
-	nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -229,7 +192,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_key),
-		cmocka_unit_test_setup_teardown(test_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_changes_nothing, scratch_setup, scratch_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
