@@ -20,7 +20,7 @@ import socket
 
 import pytest
 
-from harness import PgBouncer, PgCluster, Project, make_database, stop_at_exit
+from harness import LateCluster, PgBouncer, PgCluster, Project, make_database, stop_at_exit
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +51,17 @@ def bouncer_transaction(request, pg_cluster):
 @pytest.fixture(scope="session")
 def bouncer_session(request, pg_cluster):
     return _bouncer(request, pg_cluster, "session")
+
+
+@pytest.fixture(scope="module")
+def late_cluster():
+    """A cluster made but not started: the test starts it (late) and stops it."""
+    c = LateCluster()
+    try:
+        c.prepare()
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture(params=["sqlite", "pg"])

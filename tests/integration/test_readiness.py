@@ -8,20 +8,10 @@ import time
 
 import pytest
 
-from harness import LateCluster, lines, spawn, wait_until
+from harness import lines, spawn, wait_until
 
 LONG = os.environ.get("PRESTART_LONG") == "1"
 DELAYS = [1, 3, 6, 11] if LONG else [1, 3]
-
-
-@pytest.fixture(scope="module")
-def late_cluster():
-    c = LateCluster()
-    try:
-        c.prepare()
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.mark.parametrize("engine", ["pg"])

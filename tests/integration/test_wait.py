@@ -9,21 +9,11 @@ import time
 
 import pytest
 
-from harness import (APP_ROLE, LateCluster, PASSWORD, ScriptedHTTP, closed_port, lines, spawn,
+from harness import (APP_ROLE, PASSWORD, ScriptedHTTP, closed_port, lines, spawn,
                      wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
-
-
-@pytest.fixture(scope="module")
-def late_cluster():
-    c = LateCluster()
-    try:
-        c.prepare()
-        yield c
-    finally:
-        c.stop()
 
 
 def attempts_logged(p, target_fragment, n):
