@@ -356,6 +356,23 @@ def hyperfine(cmds, runs):
     return out
 
 
+def engine_floor(engine, pg, proj, script, rounds):
+    """The engine's own client running a SQL script on a fresh database,
+    `rounds` times: the floor a migration tool is read against."""
+    times = []
+    for _ in range(rounds):
+        if engine == "sqlite":
+            path = str(proj / "floor.db")
+            remove_sqlite(path)
+            times.append(run(["sqlite3", path, ".read " + script])[0])
+        else:
+            name = pg.new_db()
+            times.append(run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.sock,
+                              "-p", str(pg.port), "-U", ROLE, "-f", script, name])[0])
+            pg.drop_db(name)
+    return times
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -611,18 +628,7 @@ def bench_apply(rep, pg, dbmate, work):
         # with a commit per revision
         for label, script in (("one transaction", all_sql),
                               ("a commit per revision", all_tpm_sql)):
-            floor = []
-            for _ in range(rounds):
-                if engine == "sqlite":
-                    path = str(proj / "floor.db")
-                    remove_sqlite(path)
-                    floor.append(run(["sqlite3", path, ".read " + script])[0])
-                else:
-                    name = pg.new_db()
-                    floor.append(run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
-                                      pg.sock, "-p", str(pg.port), "-U", ROLE, "-f", script,
-                                      name])[0])
-                    pg.drop_db(name)
+            floor = engine_floor(engine, pg, proj, script, rounds)
             rep.row("2", "%d revisions, %s: the engine's floor (%s, %s)"
                     % (n, engine, "sqlite3" if engine == "sqlite" else "psql", label),
                     sec(med(floor)), "")
@@ -714,17 +720,7 @@ def bench_pyapply(rep, pg, work):
                     pg.drop_db(name)
         # the floor: the same statements from the engine's client, in one
         # transaction, no version table
-        floor = []
-        for _ in range(rounds):
-            if engine == "sqlite":
-                path = str(proj / "floor.db")
-                remove_sqlite(path)
-                floor.append(run(["sqlite3", path, ".read " + all_sql])[0])
-            else:
-                name = pg.new_db()
-                floor.append(run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.sock,
-                                  "-p", str(pg.port), "-U", ROLE, "-f", all_sql, name])[0])
-                pg.drop_db(name)
+        floor = engine_floor(engine, pg, proj, all_sql, rounds)
         m = {t: med(v) for t, v in times.items()}
         ratio = m["alembic"] / m["prestart-compiled"]
         rep.row("7", "%d pending .py revisions, %s: alembic upgrade head" % (n, engine),
