@@ -30,9 +30,11 @@
 
 /* `python -c` puts the working directory first on sys.path, where the
  * alembic command has its own bin directory: take it out so that env.py
- * imports what it imports under `alembic` (prepend_sys_path, PYTHONPATH). */
+ * imports what it imports under `alembic` (prepend_sys_path, PYTHONPATH).
+ * No __pycache__ is written into the project: compile reads it, and a
+ * build stage copies its directories into the migration image. */
 static const char bootstrap[] =
-	"import os, sys; del sys.path[0]; "
+	"import os, sys; sys.dont_write_bytecode = True; del sys.path[0]; "
 	"exec(compile(os.environ.pop('" RENDERER_ENV "'), 'prestart-compile', 'exec'))";
 
 struct target {

@@ -292,6 +292,20 @@ def test_computed_metadata_with_python_on_path(tmp_path):
            "migrations/versions/e0e0e0e0e001_expand_initial.py" % path in cp.stderr
 
 
+def test_computed_metadata_leaves_no_pycache(tmp_path):
+    """Reading the metadata writes nothing beside the revisions (a
+    read-only image, or a build stage that copies the directory on)."""
+    root = computed_project(tmp_path / "app")
+    path = bin_dir(tmp_path / "bin", python3=("link", "/usr/bin/python3"))
+    env = clean_env(path)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a Python free to write bytecode
+    cp = subprocess.run([prestart_bin(), "heads"], cwd=str(root), env=env,
+                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 0, describe(cp)
+    assert "metadata with Python" in cp.stderr, describe(cp)
+    assert not list(root.rglob("__pycache__")), list(root.rglob("__pycache__"))
+
+
 def test_computed_metadata_one_python_process(tmp_path):
     """One Python for all the files, after a python3 earlier on PATH that
     cannot import Alembic (here: one without site-packages) is passed over."""
