@@ -268,7 +268,8 @@ test-static: static
 # podman, buildah, mmdebstrap and podman-compose from Debian, no registry:
 # the debian:12 base is made locally with mmdebstrap from this machine's apt
 # sources (tests/containers/base.sh), the compose file's postgres and python
-# images are stand-ins built on it (tests/containers/postgres, python). The
+# images are stand-ins built on it (tests/containers/postgres, python), and
+# the Alembic example's two images come from docker/alembic-app.Dockerfile. The
 # settings these machines need (vfs, cgroupfs, runc, ulimits) are files in
 # $(CTR_BUILD) that only these targets point podman at: the machine's
 # /etc/containers stays as it is, and images go to podman's default store.
@@ -304,6 +305,7 @@ $(K8S_BUILD)/node_modules/.package-lock.json: tests/k8s/package.json tests/k8s/p
 
 test-containers: image $(K8S_BUILD)/node_modules/.package-lock.json
 	@$(PODMAN_ENV) tests/containers/images.sh standins
+	@$(PODMAN_ENV) tests/containers/images.sh alembic
 	$(PODMAN_ENV) PRESTART_K8S_MODULES=$(abspath $(K8S_BUILD))/node_modules \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/containers tests/k8s $(PYTEST_ARGS)
 

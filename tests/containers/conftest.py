@@ -70,13 +70,17 @@ def podman_ready():
 class HostPostgres:
     """A throwaway PostgreSQL 15 cluster owned by the postgres user: TCP on
     127.0.0.1 with scram-sha-256 for the image, trust on its own socket
-    directory for the suite's administration."""
+    directory for the suite's administration.  ALLOW: further networks
+    (CIDR) whose clients may log in with a password, a podman network's
+    for containers that are not on the host's network; the server then
+    listens on every address, and pg_hba.conf still turns away the rest."""
 
-    def __init__(self):
+    def __init__(self, allow=()):
         self.root = tempfile.mkdtemp(prefix="prestart-ctr-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = None
         self.counter = 0
+        self.allow = list(allow)
 
     def _as_postgres(self, *argv, timeout=120):
         cp = subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True,
@@ -90,8 +94,14 @@ class HostPostgres:
         self._as_postgres(str(PG_BIN / "initdb"), "-D", self.data, "-U", "postgres",
                           "--auth-local=trust", "--auth-host=scram-sha-256")
         self.port = free_port()
-        opts = "-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s" % (
-            self.port, self.root)
+        listen = "127.0.0.1"
+        if self.allow:
+            listen = "*"
+            with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+                for cidr in self.allow:
+                    f.write("host all %s %s scram-sha-256\n" % (APP_ROLE, cidr))
+        opts = "-c listen_addresses=%s -c port=%d -c unix_socket_directories=%s" % (
+            listen, self.port, self.root)
         self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", self.data, "-w", "-t", "60",
                           "-l", os.path.join(self.root, "server.log"), "-o", opts, "start")
         self.sql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (APP_ROLE, PASSWORD))

@@ -8,6 +8,9 @@
 #   images.sh prestart   localhost/prestart:latest from docker/Dockerfile
 #   images.sh standins   docker.io/library/postgres:15 and python:3.12-slim,
 #                        the compose file's other images (tests/containers/)
+#   images.sh alembic    localhost/app-migrate:local and localhost/app:local,
+#                        the two targets of docker/alembic-app.Dockerfile on
+#                        localhost/prestart:latest
 #
 # An image is rebuilt only when its inputs changed: it carries their digest
 # as the label org.prestart.inputs (the build context as git sees it and the
@@ -39,12 +42,25 @@ context_digest() {
 		| sha256sum | cut -d' ' -f1
 }
 
-# build_cached TAG DOCKERFILE CONTEXT
+# build_cached TAG DOCKERFILE CONTEXT [INPUT... --] [BUILD-OPTION...]
+# The INPUTs (default: CONTEXT) are the paths whose content the image
+# depends on; the BUILD-OPTIONs go to podman build.  An image built FROM
+# localhost/prestart:latest also records that image's id.
 build_cached() {
 	local tag=$1 dockerfile=$2 context=$3 digest
-	digest=$(context_digest "$context" "$dockerfile")
+	local -a inputs=("$context")
+	shift 3
+	if [[ " $* " == *" -- "* ]]; then
+		inputs=()
+		while [ "$1" != "--" ]; do inputs+=("$1"); shift; done
+		shift
+	fi
+	digest=$(context_digest "${inputs[@]}" "$dockerfile")
 	if [ -n "$digest" ]; then
 		digest="$digest base=$(image_id docker.io/library/debian:12)"
+		if grep -q '^FROM \${PRESTART_IMAGE}' "$dockerfile"; then
+			digest="$digest prestart=$(image_id localhost/prestart:latest)"
+		fi
 		if [ "$(inputs_of "$tag")" = "$digest" ]; then
 			log "$tag is up to date"
 			return 0
@@ -52,7 +68,14 @@ build_cached() {
 	fi
 	log "building $tag from $dockerfile"
 	nice podman build --pull=never --label "org.prestart.inputs=$digest" \
-		-f "$dockerfile" -t "$tag" "$context"
+		-f "$dockerfile" -t "$tag" "$@" "$context"
+	# podman 4.3 puts --label on the file's last stage only: an earlier
+	# --target gets it from an image of one LABEL on top (no layer)
+	if [ "$(inputs_of "$tag")" != "$digest" ]; then
+		mkdir -p "$build/empty"
+		printf 'FROM %s\n' "$tag" | podman build --quiet --pull=never \
+			--label "org.prestart.inputs=$digest" -t "$tag" -f - "$build/empty" >/dev/null
+	fi
 }
 
 # debian:12 with the official image's CMD, labelled with base.sh's digest
@@ -82,5 +105,13 @@ standins)
 	build_cached docker.io/library/python:3.12-slim \
 		tests/containers/python/Dockerfile tests/containers/python
 	;;
-*) echo "usage: images.sh base|prestart|standins" >&2; exit 2 ;;
+alembic)
+	for target in migrate app; do
+		tag=localhost/app-migrate:local
+		[ "$target" = app ] && tag=localhost/app:local
+		build_cached "$tag" docker/alembic-app.Dockerfile . docker/alembic-demo -- \
+			--target "$target" --build-arg PRESTART_IMAGE=localhost/prestart:latest
+	done
+	;;
+*) echo "usage: images.sh base|prestart|standins|alembic" >&2; exit 2 ;;
 esac
