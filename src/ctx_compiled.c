@@ -134,7 +134,7 @@ static size_t cut(struct ctx *c, const struct plan *p, const struct compiled_run
 }
 
 int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		       const struct ledger *l, struct lock *lk)
+		       int may_wait, const struct ledger *l, struct lock *lk)
 {
 	const char *verb = how == MOVE_UP ? "upgrade" : "downgrade";
 	char *dir = compiled_dir(c->cfg.script_location);
@@ -160,7 +160,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 	}
 	if (!r.missing) {
 		compiled_subplan(p, 0, p->n, &r, &sub);
-		rc = ctx_apply_plan(c, &sub, verb, l, lk);
+		rc = ctx_apply_plan(c, &sub, verb, may_wait, l, lk);
 		plan_release(&sub);
 		goto out;
 	}
@@ -180,7 +180,7 @@ int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const
 	for (size_t i = 0; i < n && !rc; i++) {
 		compiled_subplan(p, pieces[i].lo, pieces[i].hi, pieces[i].target ? NULL : &r, &sub);
 		rc = pieces[i].target ? ctx_delegate_plan(c, &sub, how, pieces[i].target, l)
-				      : ctx_apply_plan(c, &sub, verb, l, lk);
+				      : ctx_apply_plan(c, &sub, verb, may_wait, l, lk);
 		plan_release(&sub);
 	}
 out:

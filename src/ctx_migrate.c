@@ -82,9 +82,6 @@ out:
 	return rc;
 }
 
-/* apply_plan's answer when the server turned read-only under it (SQLSTATE
- * 25006, a failover): rolled back, and not ready rather than failed. */
-#define NOT_READY (-1)
 
 /* SPEC §7.2: who blocks the migration's backend, watched from a second
  * connection (a statement cancelled by its lock timeout no longer waits, so
@@ -117,7 +114,7 @@ static struct blockers *watch_blockers(struct ctx *c)
 
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary.  may_wait: a read-only
- * failure returns NOT_READY instead of failing (SPEC §7.4).  l: the ledger
+ * failure returns CTX_NOT_READY instead of failing (SPEC §7.4).  l: the ledger
  * to write in the migration's transactions, or NULL.  lk: the lock held,
  * proven ours before each revision and each commit (SPEC §7.1), or NULL. */
 static int check_lock(void *arg, struct err *e)
@@ -182,7 +179,7 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 			log_event(LOG_WARN, "read_only",
 				  (struct log_field[]){ LFS("error", c->e.msg), { 0 } },
 				  "the server became read-only, rolled back: %s", c->e.msg);
-			return NOT_READY;
+			return CTX_NOT_READY;
 		}
 		return ctx_fail(c);
 	}
@@ -197,10 +194,10 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	return 0;
 }
 
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
 		   const struct ledger *l, struct lock *lk)
 {
-	return apply_plan(c, p, what, 0, l, lk);
+	return apply_plan(c, p, what, may_wait, l, lk);
 }
 
 struct replan {
@@ -274,7 +271,7 @@ static int reconnect_db(void *arg, struct err *e)
 	return rc;
 }
 
-/* One pass of ctx_migrate; NOT_READY when the server turned read-only
+/* One pass of ctx_migrate; CTX_NOT_READY when the server turned read-only
  * while migrating and waiting for a primary is still allowed. */
 static int migrate_once(struct ctx *c, enum move how, const char *target, struct plan *p,
 			long long *since)
@@ -356,7 +353,8 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	strlist_free(&heads);
 	if (!rc && how != MOVE_STAMP && delegate_needed(p)) {
 		rc = lock_check(&lk, &c->e) < 0 ? ctx_fail(c)
-						 : ctx_compiled_apply(c, p, how, target, &ledger, &lk);
+						 : ctx_compiled_apply(c, p, how, target, may_wait,
+								      &ledger, &lk);
 	} else if (!rc) {
 		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
 				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait, &ledger,
@@ -374,7 +372,7 @@ int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p
 
 	/* A failover while migrating (SQLSTATE 25006) sends the run back to
 	 * waiting for a primary, then to the start: re-read, re-plan. */
-	while ((rc = migrate_once(c, how, target, p, &since)) == NOT_READY) {
+	while ((rc = migrate_once(c, how, target, p, &since)) == CTX_NOT_READY) {
 		plan_release(p);
 		memset(p, 0, sizeof(*p));
 		if (!since)

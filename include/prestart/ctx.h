@@ -185,11 +185,18 @@ int ctx_offline(struct ctx *c, enum move how);
  * status.  (src/ctx_migrate.c) */
 int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
 
+/* The answer of a pass that found the server turned read-only under it
+ * (SQLSTATE 25006, a failover): rolled back, not ready rather than failed;
+ * ctx_migrate waits for a primary and starts again (SPEC §7.4).  Not an
+ * exit status. */
+#define CTX_NOT_READY (-1)
+
 /* Apply plan p (already computed) under the lock and the current
  * connection with the configured transaction mode, writing the ledger l
- * (NULL: none) in the same transactions; logs the summary.  Returns 0 or
- * an exit status.  (src/ctx_migrate.c) */
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what,
+ * (NULL: none) in the same transactions; logs the summary.  may_wait: a
+ * read-only failure is CTX_NOT_READY rather than a failure.  Returns 0,
+ * CTX_NOT_READY or an exit status.  (src/ctx_migrate.c) */
+int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
 		   const struct ledger *l, struct lock *lk);
 /* Apply a plan holding Alembic .py revisions by running Alembic (how:
  * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
@@ -208,9 +215,11 @@ struct compiled_run;
  * dialect run natively, the others through Alembic, each stretch of them
  * one `alembic upgrade|downgrade <rev>`, in plan order and under the lock
  * already held.  With require_compiled, a revision without a fresh file is
- * exit 3 before anything runs.  Returns 0 or an exit status. */
+ * exit 3 before anything runs.  may_wait: as for ctx_apply_plan, for the
+ * native stretches (the stretches before it are committed, so the next
+ * pass starts from them).  Returns 0, CTX_NOT_READY or an exit status. */
 int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		       const struct ledger *l, struct lock *lk);
+		       int may_wait, const struct ledger *l, struct lock *lk);
 
 /* For `--sql`: when every .py step of p has a fresh compiled file, set
  * *ready, fill *run (the files) and *native (p's steps running them);

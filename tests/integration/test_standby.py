@@ -1,6 +1,8 @@
 """A read-only server is not ready for writing (SPEC §7.4): against a hot
 standby `run` waits, logged as a standby, and migrates once it is promoted;
-a multi-host URL with target_session_attrs=read-write finds the primary.
+a multi-host URL with target_session_attrs=read-write finds the primary; a
+server that turns read-only between two revisions (SQLSTATE 25006) sends
+the run back to waiting, for SQL revisions and compiled ones alike.
 
 The standby is made with `pg_basebackup -R` from the session cluster and
 started on its own port."""
@@ -11,7 +13,8 @@ import time
 
 import pytest
 
-from harness import APP_ROLE, PASSWORD, PG_BIN, free_port, spawn, wait_until
+from compile_support import AlembicApp
+from harness import APP_ROLE, PASSWORD, PG_BIN, describe, free_port, spawn, wait_until
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 
@@ -150,3 +153,45 @@ def test_run_against_a_standby_waits_for_its_promotion(engine, project, pg_clust
         assert project.db.versions() == []
     finally:
         s.stop()
+
+
+# A revision that leaves its session read-only: the next transaction on it
+# fails with SQLSTATE 25006, as on a server that turned read-only (a
+# managed service does it when the disk fills; a failover tool when it
+# demotes); a new connection takes writes again, as the new primary would.
+SESSION_READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+
+
+def assert_went_back_to_waiting(cp):
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 0, out
+    assert "the server became read-only, rolled back" in out, out
+    assert "not ready for writing: transaction_read_only is on" in out, out
+    assert "the server takes writes now" in out, out
+    assert "cannot execute CREATE TABLE in a read-only transaction" in out, out
+
+
+@pg_only
+def test_server_turning_read_only_between_revisions(engine, project):
+    project.rev("r1", up="CREATE TABLE ro_a (id integer); %s;" % SESSION_READ_ONLY, down_sql="")
+    project.rev("r2", down="r1", up="CREATE TABLE ro_b (id integer);", down_sql="")
+    cp = project.run("--transaction-per-migration", "run", "--wait-timeout", "30s", "--",
+                     "/bin/true")
+    assert_went_back_to_waiting(cp)
+    # r1 was committed before; the next pass planned from it
+    assert project.db.versions() == ["r2"]
+    assert {"ro_a", "ro_b"} <= project.db.tables()
+
+
+@pg_only
+def test_compiled_revisions_wait_for_writes_too(engine, db, tmp_path):
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("c1", None, 'op.execute("CREATE TABLE ro_a (id integer)")\n'
+                        'op.execute("%s")' % SESSION_READ_ONLY)
+    app.rev("c2", "c1", 'op.execute("CREATE TABLE ro_b (id integer)")')
+    app.compile("postgresql")
+    cp = app.prestart("--require-compiled", "--transaction-per-migration", "run",
+                      "--wait-timeout", "30s", "--", "/bin/true", nopython=True)
+    assert_went_back_to_waiting(cp)
+    assert db.versions() == ["c2"]
+    assert {"ro_a", "ro_b"} <= db.tables()
