@@ -13,9 +13,12 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/prestart:latest"
@@ -49,6 +52,86 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_free(port):
+    """Nothing answers on 127.0.0.1:PORT."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def http_status(url):
+    """The status of GET URL, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def state(name):
+    """[status, exit code] of container NAME, or None when there is none."""
+    cp = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
+    return cp.stdout.split() if cp.returncode == 0 else None
+
+
+class Compose:
+    """A compose file run with podman-compose 1.0.3 from the repository
+    root, under the project name the file gives (which podman-compose
+    itself ignores: -p passes it)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.config = yaml.safe_load(self.path.read_text())
+        self.project = self.config["name"]
+        self.services = self.config["services"]
+
+    def container(self, service):
+        return "%s_%s_1" % (self.project, service)  # podman-compose's naming
+
+    def run(self, *args, timeout=600):
+        return subprocess.run(["podman-compose", "-p", self.project, "-f", str(self.path), *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=timeout, cwd=str(REPO))
+
+    def down(self):
+        cp = self.run("down", timeout=300)
+        podman("network", "rm", "--force", "%s_default" % self.project)
+        return cp
+
+    def prepare(self, port_of="app"):
+        """Before `up`: nothing of an earlier run left, and the port that
+        service PORT_OF publishes free."""
+        self.down()
+        port = self.port(port_of)
+        if not port_free(port):
+            pytest.fail("port %d is taken on this machine: the %s service publishes it"
+                        % (port, port_of))
+
+    def port(self, service):
+        """The host port SERVICE publishes first."""
+        return int(self.services[service]["ports"][0].split(":")[0])
+
+    def finish(self):
+        """Print every service's log, take the stack down, and check that
+        none of its containers is left."""
+        for service in self.services:
+            logs = podman("logs", self.container(service))
+            print("---- %s\n%s%s" % (service, logs.stdout, logs.stderr))
+        cp = self.down()
+        assert cp.returncode == 0, describe(cp)
+        gone = podman("ps", "--all", "--quiet", "--filter",
+                      "label=io.podman.compose.project=%s" % self.project)
+        assert gone.stdout.strip() == "", gone.stdout
+
+    def wait_exited(self, service, timeout):
+        """Poll until SERVICE's container has exited; its exit code."""
+        def exited():
+            s = state(self.container(service))
+            return s if s and s[0] == "exited" else None
+        return poll(exited, timeout, "the %s service to exit" % service)[1]
 
 
 @pytest.fixture(scope="session", autouse=True)

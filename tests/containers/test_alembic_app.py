@@ -12,16 +12,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
-import urllib.error
-import urllib.request
 
 import pytest
 import yaml
 
-from conftest import APP_ROLE, PASSWORD, PG_BIN, REPO, HostPostgres, describe, podman, poll
+from conftest import (APP_ROLE, PASSWORD, PG_BIN, REPO, Compose, HostPostgres, describe,
+                      http_status, podman, poll, state)
 
 MIGRATE_IMAGE = "localhost/app-migrate:local"
 APP_IMAGE = "localhost/app:local"
@@ -183,90 +181,37 @@ def test_migration_image_refuses_revisions_without_fresh_compiled_sql(host_pg, t
 
 # ---- docker/alembic-compose.yml ------------------------------------------
 
-def compose_config():
-    return yaml.safe_load(COMPOSE_FILE.read_text())
-
-
-PROJECT = compose_config()["name"]
-
-
-def container(service):
-    return "%s_%s_1" % (PROJECT, service)  # podman-compose's naming
-
-
-def compose(*args, timeout=600):
-    return subprocess.run(["podman-compose", "-p", PROJECT, "-f", str(COMPOSE_FILE), *args],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          timeout=timeout, cwd=str(REPO))
-
-
-def compose_down():
-    cp = compose("down", timeout=300)
-    podman("network", "rm", "--force", "%s_default" % PROJECT)
-    return cp
-
-
-def http_status(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def port_free(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-def state(name):
-    cp = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
-    return cp.stdout.split() if cp.returncode == 0 else None
+STACK = Compose(COMPOSE_FILE)
 
 
 @pytest.fixture
 def alembic_stack():
-    services = compose_config()["services"]
+    services = STACK.services
     # the images the compose file builds are the ones images.sh built from
     # the same Dockerfile targets; tag them rather than build them again
     for service, image in (("migrate", MIGRATE_IMAGE), ("app", APP_IMAGE)):
         assert services[service]["build"]["target"] == service
         cp = podman("tag", image, services[service]["image"])
         assert cp.returncode == 0, describe(cp)
-    compose_down()
-    port = int(services["app"]["ports"][0].split(":")[0])
-    if not port_free(port):
-        pytest.fail("port %d is taken on this machine: the app service publishes it" % port)
+    STACK.prepare()
     try:
         yield services
     finally:
-        for service in services:
-            logs = podman("logs", container(service))
-            print("---- %s\n%s%s" % (service, logs.stdout, logs.stderr))
-        cp = compose_down()
-        assert cp.returncode == 0, describe(cp)
-        gone = podman("ps", "--all", "--quiet", "--filter",
-                      "label=io.podman.compose.project=%s" % PROJECT)
-        assert gone.stdout.strip() == "", gone.stdout
+        STACK.finish()
 
 
 def test_alembic_compose_stack_migrates_without_python_and_serves(alembic_stack):
-    cp = compose("up", "-d")
+    cp = STACK.run("up", "-d")
     assert cp.returncode == 0, describe(cp)
 
     # migrate: the migration image, waiting for db, then upgrade head
-    def migrate_exited():
-        s = state(container("migrate"))
-        return s if s and s[0] == "exited" else None
-    status, code = poll(migrate_exited, 180, "the migrate service to exit")
-    logs = podman("logs", container("migrate"))
+    code = STACK.wait_exited("migrate", 180)
+    logs = podman("logs", STACK.container("migrate"))
     assert code == "0", describe(logs)
     assert HEAD in logs.stdout + logs.stderr, describe(logs)
 
     db_env = alembic_stack["db"]["environment"]
-    cp = podman("exec", container("db"), "psql", "-U", db_env["POSTGRES_USER"], "-d",
+    cp = podman("exec", STACK.container("db"), "psql", "-U", db_env["POSTGRES_USER"], "-d",
                 db_env["POSTGRES_DB"], "-Atc",
                 "SELECT version_num FROM alembic_version UNION ALL "
                 "SELECT indexname FROM pg_indexes WHERE indexname = 'ix_item_owner_id'")
@@ -274,10 +219,9 @@ def test_alembic_compose_stack_migrates_without_python_and_serves(alembic_stack)
     assert cp.stdout.split() == [HEAD, "ix_item_owner_id"]
 
     # app: the application image, which no longer migrates
-    port = alembic_stack["app"]["ports"][0].split(":")[0]
-    url = "http://127.0.0.1:%s/" % port
+    url = "http://127.0.0.1:%d/" % STACK.port("app")
     poll(lambda: http_status(url) == 200, 180, "%s to answer 200" % url)
-    cp = podman("exec", container("app"), "sh", "-c", "command -v prestart || echo none")
+    cp = podman("exec", STACK.container("app"), "sh", "-c", "command -v prestart || echo none")
     assert cp.stdout.strip() == "none", describe(cp)
 
 

@@ -2,11 +2,7 @@
 podman the way its users run it: no shell, no /etc/passwd, user 65532,
 revisions mounted read-only, the database on the host."""
 import json
-import shutil
-import subprocess
 import tarfile
-
-import pytest
 
 from conftest import IMAGE, PASSWORD, REPO, describe, podman
 
