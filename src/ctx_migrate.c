@@ -112,6 +112,23 @@ static struct blockers *watch_blockers(struct ctx *c)
 	return b;
 }
 
+/* After a read-only failure (25006), rolled back: does this session take
+ * writes now?  Then the server did not turn read-only; the revision made
+ * its own transaction so (SET TRANSACTION READ ONLY), and running it again
+ * would fail the same way for as long as the wait allowed.  A connection
+ * that cannot answer counts as not writable: the wait reconnects. */
+static int writable_now(struct ctx *c)
+{
+	char why[256];
+	int ro = 1;
+
+	if (db_read_only(&c->db, &ro, why, sizeof(why)) < 0) {
+		db_clear_error(&c->db);
+		return 0;
+	}
+	return !ro;
+}
+
 /* Apply plan p (already computed) under the current connection with the
  * configured transaction mode; logs the summary.  may_wait: a read-only
  * failure returns CTX_NOT_READY instead of failing (SPEC §7.4).  l: the ledger
@@ -175,7 +192,8 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 
 		free(from);
 		free(to);
-		if (may_wait && db_sqlstate_of(c->e.msg, st) && strcmp(st, "25006") == 0) {
+		if (may_wait && db_sqlstate_of(c->e.msg, st) && strcmp(st, "25006") == 0 &&
+		    !writable_now(c)) {
 			log_event(LOG_WARN, "read_only",
 				  (struct log_field[]){ LFS("error", c->e.msg), { 0 } },
 				  "the server became read-only, rolled back: %s", c->e.msg);

@@ -195,3 +195,25 @@ def test_compiled_revisions_wait_for_writes_too(engine, db, tmp_path):
     assert_went_back_to_waiting(cp)
     assert db.versions() == ["c2"]
     assert {"ro_a", "ro_b"} <= db.tables()
+
+
+@pg_only
+def test_revision_making_its_own_transaction_read_only_fails_at_once(engine, project):
+    """25006 from a revision's own `SET TRANSACTION READ ONLY` is the
+    revision's error, not the server's state: the session takes writes
+    right after the rollback, so prestart fails (exit 1) rather than run it
+    again until --wait-timeout (here: forever)."""
+    project.rev("w1", up="CREATE TABLE ro_ok (id integer);", down_sql="")
+    project.rev("w2", down="w1",
+                up="SET TRANSACTION READ ONLY; CREATE TABLE ro_never (id integer);", down_sql="")
+    t0 = time.monotonic()
+    cp = project.run("--transaction-per-migration", "run", "--wait-timeout", "0", "--",
+                     "/bin/true", timeout=60)
+    took = time.monotonic() - t0
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 1, describe(cp)
+    assert "cannot execute CREATE TABLE in a read-only transaction" in out, out
+    assert "became read-only" not in out and "not ready for writing" not in out, out
+    assert took < 30, took
+    assert project.db.versions() == ["w1"]
+    assert "ro_never" not in project.db.tables()
