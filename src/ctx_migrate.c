@@ -82,7 +82,6 @@ out:
 	return rc;
 }
 
-
 /* SPEC §7.2: who blocks the migration's backend, watched from a second
  * connection (a statement cancelled by its lock timeout no longer waits, so
  * the question must be asked while it does).  NULL when it cannot be: the
@@ -129,16 +128,17 @@ static int writable_now(struct ctx *c)
 	return !ro;
 }
 
-/* Apply plan p (already computed) under the current connection with the
- * configured transaction mode; logs the summary.  may_wait: a read-only
- * failure returns CTX_NOT_READY instead of failing (SPEC §7.4).  l: the ledger
- * to write in the migration's transactions, or NULL.  lk: the lock held,
- * proven ours before each revision and each commit (SPEC §7.1), or NULL. */
 static int check_lock(void *arg, struct err *e)
 {
 	return lock_check(arg, e);
 }
 
+/* Apply plan p (already computed) under the current connection with the
+ * configured transaction mode; logs the summary.  may_wait: a read-only
+ * failure returns CTX_NOT_READY instead of failing (SPEC §7.4).  l: the
+ * ledger to write in the migration's transactions, or NULL.  lk: the lock
+ * held, proven ours before each revision and each commit (SPEC §7.1), or
+ * NULL. */
 static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
 		      const struct ledger *l, struct lock *lk)
 {
