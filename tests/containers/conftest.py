@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -46,6 +47,35 @@ def poll(pred, timeout, what):
         if time.monotonic() > deadline:
             pytest.fail("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(0.2)
+
+
+def run_image(image, *args, env=None, mounts=(), extra=(), timeout=180):
+    """`podman run --rm --network host` of IMAGE with ARGS as its command
+    (none: the image's CMD); ENV as -e, MOUNTS as (host path, container
+    path) read-only, EXTRA as more options."""
+    argv = ["run", "--rm", "--pull=never", "--network=host", *extra]
+    for k, v in (env or {}).items():
+        argv += ["-e", "%s=%s" % (k, v)]
+    for src, dst in mounts:
+        argv += ["-v", "%s:%s:ro" % (src, dst)]
+    return podman(*argv, image, *args, timeout=timeout)
+
+
+def image_files(image, tmp_path):
+    """{path: size} of the regular files in IMAGE's file system (from a
+    container made of it and exported, never started)."""
+    name = "prestart-ctr-export"
+    podman("rm", "--force", name)
+    cp = podman("create", "--pull=never", "--name", name, image)
+    assert cp.returncode == 0, describe(cp)
+    try:
+        out = tmp_path / "rootfs.tar"
+        cp = podman("export", "-o", str(out), name)
+        assert cp.returncode == 0, describe(cp)
+    finally:
+        podman("rm", "--force", name)
+    with tarfile.open(out) as tar:
+        return {m.name.lstrip("./"): m.size for m in tar.getmembers() if m.isfile()}
 
 
 def free_port():

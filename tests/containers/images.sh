@@ -13,8 +13,9 @@
 #                        localhost/prestart:latest
 #
 # An image is rebuilt only when its inputs changed: it carries their digest
-# as the label org.prestart.inputs (the build context as git sees it and the
-# base image's id; for the base, base.sh itself), so any checkout sharing
+# as the label org.prestart.inputs (the files it is built from as git sees
+# them, and the ids of the images it is built on; for the base, base.sh
+# itself), so any checkout sharing
 # podman's store finds it. podman's own layer cache would come to the same
 # answer, but over the vfs driver it copies the 1.5 GB builder stage first.
 set -euo pipefail
@@ -98,7 +99,12 @@ base() {
 
 case ${1:-} in
 base) base ;;
-prestart) build_cached localhost/prestart:latest docker/Dockerfile . ;;
+prestart)
+	# what the binary is built from: a change to the tests or the docs
+	# leaves the image as it is
+	build_cached localhost/prestart:latest docker/Dockerfile . \
+		Makefile scripts src include --
+	;;
 standins)
 	build_cached docker.io/library/postgres:15 \
 		tests/containers/postgres/Dockerfile tests/containers/postgres

@@ -13,13 +13,12 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 
 import pytest
 import yaml
 
 from conftest import (APP_ROLE, PASSWORD, PG_BIN, REPO, Compose, HostPostgres, describe,
-                      http_status, podman, poll, state)
+                      http_status, image_files, podman, poll, run_image, state)
 
 MIGRATE_IMAGE = "localhost/app-migrate:local"
 APP_IMAGE = "localhost/app:local"
@@ -40,30 +39,9 @@ def images():
 
 
 def run_migrate(*args, env=None, mounts=(), timeout=180):
-    """`podman run --rm --network host` of the migration image; ARGS, if
-    any, replace its CMD; MOUNTS are (host file, container path), read-only."""
-    argv = ["run", "--rm", "--pull=never", "--network=host"]
-    for k, v in (env or {}).items():
-        argv += ["-e", "%s=%s" % (k, v)]
-    for src, dst in mounts:
-        argv += ["-v", "%s:%s:ro" % (src, dst)]
-    return podman(*argv, MIGRATE_IMAGE, *args, timeout=timeout)
-
-
-def image_files(image, tmp_path):
-    """{path: size} of the regular files in IMAGE's file system."""
-    name = "prestart-ctr-files"
-    podman("rm", "--force", name)
-    cp = podman("create", "--pull=never", "--name", name, image)
-    assert cp.returncode == 0, describe(cp)
-    try:
-        out = tmp_path / "rootfs.tar"
-        cp = podman("export", "-o", str(out), name)
-        assert cp.returncode == 0, describe(cp)
-    finally:
-        podman("rm", "--force", name)
-    with tarfile.open(out) as tar:
-        return {m.name.lstrip("./"): m.size for m in tar.getmembers() if m.isfile()}
+    """The migration image on the host's network; ARGS, if any, replace its
+    CMD."""
+    return run_image(MIGRATE_IMAGE, *args, env=env, mounts=mounts, timeout=timeout)
 
 
 def schema_dump(host_pg, dbname):

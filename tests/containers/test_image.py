@@ -2,24 +2,17 @@
 podman the way its users run it: no shell, no /etc/passwd, user 65532,
 revisions mounted read-only, the database on the host."""
 import json
-import tarfile
 
-from conftest import IMAGE, PASSWORD, REPO, describe, podman
+from conftest import IMAGE, PASSWORD, REPO, describe, image_files, podman, run_image
 
 SIZE_LIMIT = 8 * 1000 * 1000  # "at most 8 MB", as `podman images` counts
 DEMO = REPO / "docker" / "demo" / "migrations"
 DEMO_HEAD = "4e8d13a7c9f5"  # docker/demo/README.md: the merge revision
 
 
-def run_image(*args, env=None, mounts=(), extra=(), timeout=180):
-    """`podman run --rm --network host` of the image with ARGS as its
-    command; ENV as -e, MOUNTS as (host dir, container dir) read-only."""
-    argv = ["run", "--rm", "--pull=never", "--network=host", *extra]
-    for k, v in (env or {}).items():
-        argv += ["-e", "%s=%s" % (k, v)]
-    for src, dst in mounts:
-        argv += ["-v", "%s:%s:ro" % (src, dst)]
-    return podman(*argv, IMAGE, *args, timeout=timeout)
+def run_prestart(*args, **kw):
+    """The prestart image, ARGS its command (conftest.run_image)."""
+    return run_image(IMAGE, *args, **kw)
 
 
 def demo_env(host_pg, dbname, **url_kw):
@@ -38,22 +31,12 @@ def test_image_is_a_small_scratch_image_run_as_non_root(tmp_path):
     assert cfg["Entrypoint"] == ["/usr/local/bin/prestart"]
     assert "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" in cfg["Env"]
     # the files of the image: the binary and the CA bundle, nothing else
-    cp = podman("create", "--pull=never", "--name", "prestart-ctr-export", IMAGE)
-    assert cp.returncode == 0, describe(cp)
-    try:
-        out = tmp_path / "rootfs.tar"
-        cp = podman("export", "-o", str(out), "prestart-ctr-export")
-        assert cp.returncode == 0, describe(cp)
-    finally:
-        podman("rm", "--force", "prestart-ctr-export")
-    with tarfile.open(out) as tar:
-        files = sorted(m.name.lstrip("./") for m in tar.getmembers()
-                       if m.isfile() and m.size > 0)
+    files = sorted(f for f, size in image_files(IMAGE, tmp_path).items() if size > 0)
     assert files == ["etc/ssl/certs/ca-certificates.crt", "usr/local/bin/prestart"]
 
 
 def test_version():
-    cp = run_image("version")
+    cp = run_prestart("version")
     assert cp.returncode == 0, describe(cp)
     assert cp.stdout.startswith("prestart "), cp.stdout
 
@@ -61,13 +44,13 @@ def test_version():
 def test_upgrade_head_of_the_demo_on_the_host_database(host_pg, database):
     env = demo_env(host_pg, database)
     mounts = [(DEMO, "/migrations")]
-    cp = run_image("upgrade", "head", env=env, mounts=mounts)
+    cp = run_prestart("upgrade", "head", env=env, mounts=mounts)
     assert cp.returncode == 0, describe(cp)
     assert PASSWORD not in cp.stdout + cp.stderr
     assert host_pg.versions(database) == [DEMO_HEAD]
     assert {"users", "posts", "tags"} <= host_pg.tables(database)
     # a second container: nothing to do
-    cp = run_image("upgrade", "head", env=env, mounts=mounts)
+    cp = run_prestart("upgrade", "head", env=env, mounts=mounts)
     assert cp.returncode == 0, describe(cp)
     assert host_pg.versions(database) == [DEMO_HEAD]
 
@@ -78,12 +61,12 @@ def test_no_passwd_in_the_image_so_the_url_or_pguser_names_the_user(host_pg, dat
     message names the uid, 65532, the image's user."""
     mounts = [(DEMO, "/migrations")]
     env = demo_env(host_pg, database, user=None)
-    cp = run_image("upgrade", "head", env=env, mounts=mounts)
+    cp = run_prestart("upgrade", "head", env=env, mounts=mounts)
     assert cp.returncode == 2, describe(cp)
     assert "could not look up local user ID 65532" in cp.stderr, describe(cp)
     assert host_pg.versions(database) == []
     env["PGUSER"] = "app"
-    cp = run_image("upgrade", "head", env=env, mounts=mounts)
+    cp = run_prestart("upgrade", "head", env=env, mounts=mounts)
     assert cp.returncode == 0, describe(cp)
     assert host_pg.versions(database) == [DEMO_HEAD]
 
@@ -91,12 +74,12 @@ def test_no_passwd_in_the_image_so_the_url_or_pguser_names_the_user(host_pg, dat
 def test_url_host_mapped_with_add_host(host_pg, database):
     mounts = [(DEMO, "/migrations")]
     env = demo_env(host_pg, database, host="db.prestart.test")
-    cp = run_image("upgrade", "head", env=env, mounts=mounts,
+    cp = run_prestart("upgrade", "head", env=env, mounts=mounts,
                    extra=["--add-host=db.prestart.test:127.0.0.1"])
     assert cp.returncode == 0, describe(cp)
     assert host_pg.versions(database) == [DEMO_HEAD]
     # without the mapping the name resolves nowhere: not ready in time
-    cp = run_image("--wait-timeout", "2s", "upgrade", "head", env=env, mounts=mounts)
+    cp = run_prestart("--wait-timeout", "2s", "upgrade", "head", env=env, mounts=mounts)
     assert cp.returncode == 124, describe(cp)
     assert "db.prestart.test" in cp.stdout + cp.stderr
 
@@ -117,12 +100,12 @@ def test_failing_migration_exit_code_through_podman_run(host_pg, database, tmp_p
     for p in [migrations, versions, *versions.iterdir()]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     env = demo_env(host_pg, database)
-    cp = run_image("upgrade", "head", env=env, mounts=[(migrations, "/migrations")])
+    cp = run_prestart("upgrade", "head", env=env, mounts=[(migrations, "/migrations")])
     assert cp.returncode == 1, describe(cp)
     assert "ctr_missing" in cp.stdout + cp.stderr, describe(cp)
     assert "b2" not in host_pg.versions(database)
     # fixed, the same command reaches head
     write_revision(versions, "b2", "a1", "CREATE TABLE ctr_b (id integer PRIMARY KEY);")
-    cp = run_image("upgrade", "head", env=env, mounts=[(migrations, "/migrations")])
+    cp = run_prestart("upgrade", "head", env=env, mounts=[(migrations, "/migrations")])
     assert cp.returncode == 0, describe(cp)
     assert host_pg.versions(database) == ["b2"]
