@@ -267,6 +267,7 @@ def test_kubernetes_init_containers_migrate_then_the_apps_start(pod_network, tmp
     cp = subprocess.run(["podman", "secret", "create", secret["name"], "-"], input=value,
                         capture_output=True, text=True, timeout=60)
     assert cp.returncode == 0, describe(cp)
+    podman("kube", "down", str(manifest))  # pods an interrupted run left
     try:
         cp = podman("kube", "play", "--network", K8S_NETWORK, str(manifest), timeout=300)
         assert cp.returncode == 0, describe(cp)
