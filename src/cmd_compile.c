@@ -9,6 +9,7 @@
  * revisions that cannot be rendered offline into online-only.<dialect>.txt.
  * Nothing connects to a database.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -424,6 +425,60 @@ static int write_online_list(struct ctx *c, const char *dir, struct target *t)
 	return rc;
 }
 
+/* The .py revision of the project with this id, or NULL. */
+static const struct revision *py_revision(const struct ctx *c, const char *id, size_t len)
+{
+	for (size_t i = 0; i < c->revs.n; i++) {
+		const struct revision *r = &c->revs.v[i];
+
+		if (r->is_py && strlen(r->id) == len && !strncmp(r->id, id, len))
+			return r;
+	}
+	return NULL;
+}
+
+/* Remove dir's <rev>.<dialect>.sql files whose revision is no longer in
+ * the project (deleted, squashed, renamed): compiled/ is compile's own
+ * output, and an image should not carry SQL for revisions that do not
+ * exist.  Other files are left alone. */
+static int remove_orphans(struct ctx *c, const char *dir, const struct target *t)
+{
+	char suffix[32];
+	size_t ns;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d) {
+		err_set(&c->e, ERR_FAILED, "cannot read '%s': %s", dir, strerror(errno));
+		return ctx_fail(c);
+	}
+	ns = (size_t)snprintf(suffix, sizeof(suffix), ".%s.sql", compiled_dialect(t->kind));
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name), len;
+		char *path;
+
+		if (n <= ns || strcmp(de->d_name + n - ns, suffix) != 0)
+			continue;
+		len = n - ns;
+		if (memchr(de->d_name, '.', len) || py_revision(c, de->d_name, len))
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (unlink(path) == 0)
+			log_event(LOG_INFO, "compiled_removed",
+				  (struct log_field[]){ LFS("file", path), { 0 } },
+				  "removed %s: no revision %.*s in the project any more", path,
+				  (int)len, de->d_name);
+		else
+			log_event(LOG_WARN, "compiled_removed",
+				  (struct log_field[]){ LFS("file", path), { 0 } },
+				  "cannot remove %s (no revision %.*s in the project): %s", path,
+				  (int)len, de->d_name, strerror(errno));
+		free(path);
+	}
+	closedir(d);
+	return 0;
+}
+
 int cmd_compile(struct ctx *c)
 {
 	struct target t[2];
@@ -467,6 +522,8 @@ int cmd_compile(struct ctx *c)
 		}
 		if (!rc)
 			rc = write_online_list(c, dir, &t[k]);
+		if (!rc)
+			rc = remove_orphans(c, dir, &t[k]);
 		if (!rc)
 			log_event(LOG_INFO, "compile_done",
 				  (struct log_field[]){ LFS("dialect", compiled_dialect(t[k].kind)),

@@ -601,6 +601,31 @@ def test_compile_errors(tmp_path):
     assert not list(app.compiled.glob("*.sql"))
 
 
+def test_compile_removes_sql_of_revisions_that_are_gone(tmp_path):
+    """compiled/ is compile's output: the SQL of a revision deleted from
+    the project (squashed, renamed) goes; other dialects' files (not
+    compiled this time) and files that are not compiled SQL stay."""
+    app = AlembicApp(tmp_path / "app", None)
+    app.rev("k1", None, "op.create_table('k1', sa.Column('x', sa.Integer))", "op.drop_table('k1')")
+    gone = app.rev("k2", "k1", "op.create_table('k2', sa.Column('x', sa.Integer))",
+                   "op.drop_table('k2')")
+    app.compile("sqlite", "postgresql")
+    (app.compiled / "NOTES.txt").write_text("kept\n")
+    assert {p.name for p in app.compiled.glob("k2.*.sql")} == {"k2.sqlite.sql",
+                                                                "k2.postgresql.sql"}
+    gone.unlink()
+    cp = app.compile("sqlite")
+    assert "no revision k2 in the project any more" in cp.stderr, describe(cp)
+    assert sorted(p.name for p in app.compiled.iterdir()) == \
+        ["NOTES.txt", "k1.postgresql.sql", "k1.sqlite.sql", "k2.postgresql.sql"]
+    cp = app.compile("postgresql")
+    assert sorted(p.name for p in app.compiled.iterdir()) == \
+        ["NOTES.txt", "k1.postgresql.sql", "k1.sqlite.sql"]
+    # nothing more to remove: nothing said
+    cp = app.compile("sqlite", "postgresql")
+    assert "compiled_removed" not in cp.stderr and "no revision" not in cp.stderr, describe(cp)
+
+
 def test_url_and_x_arguments_reach_env_py(tmp_path):
     env_py = textwrap.dedent('''\
         from alembic import context
