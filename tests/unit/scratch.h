@@ -1,7 +1,8 @@
 /* scratch.h - a fixture the configuration tests share: each test runs in a
  * fresh temporary directory with none of the environment prestart reads
  * (DATABASE_URL, every PRESTART_* and PG* variable), whatever the machine
- * or the previous test left set.  Include after <cmocka.h>; needs
+ * or the previous test left set, and write_file() to put files in it.
+ * Include after <cmocka.h>; needs
  * _XOPEN_SOURCE 700 for nftw. */
 #ifndef PRESTART_TESTS_SCRATCH_H
 #define PRESTART_TESTS_SCRATCH_H
@@ -37,6 +38,16 @@ static void scratch_clear_env(void)
 		name[n] = '\0';
 		unsetenv(name);
 	}
+}
+
+/* PATH (relative: in the scratch directory) holding TEXT. */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
 }
 
 static int scratch_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)

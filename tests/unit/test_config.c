@@ -16,15 +16,6 @@
 
 #include "prestart/config.h"
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void load_ok(struct config *c, const struct config_flags *fl)
 {
 	struct err e = { 0 };

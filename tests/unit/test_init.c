@@ -20,15 +20,6 @@
 #include "prestart/config.h"
 #include "prestart/init.h"
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 /* Is there a line "# key =..." (or "key =..." when set)? */
 static int names_key(const char *text, const char *key, int *set)
 {
