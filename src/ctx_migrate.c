@@ -28,7 +28,7 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	char *to = strlist_join(&p->end_heads, ",");
 	char *t = delegate_target(p, how == MOVE_UP, target);
 	char *now = NULL;
-	int rc = 0;
+	int bounded, rc = 0;
 
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
@@ -41,9 +41,10 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	o.command = c->cfg.alembic_command;
 	o.ini = c->cfg.alembic_config;
 	o.stop = c->stop;
-	ddl_init(&d, c->url.kind == DB_PG ? c->cfg.ddl_lock_timeout_ms : 0,
-		 c->cfg.ddl_retry_budget_ms, c->stop, &c->st);
-	rc = ddl_delegate_run(c->url.kind == DB_PG ? &d : NULL, &o, verb, t, &c->e);
+	bounded = db_kind_supports(c->url.kind, DB_HAS_LOCK_TIMEOUT);
+	ddl_init(&d, bounded ? c->cfg.ddl_lock_timeout_ms : 0, c->cfg.ddl_retry_budget_ms,
+		 c->stop, &c->st);
+	rc = ddl_delegate_run(bounded ? &d : NULL, &o, verb, t, &c->e);
 	ddl_release(&d);
 	if (rc < 0) {
 		rc = ctx_fail(c);
@@ -94,7 +95,8 @@ static struct blockers *watch_blockers(struct ctx *c)
 	struct err e = { 0 };
 	long long every = c->cfg.ddl_lock_timeout_ms / 4;
 
-	if (c->db.ops->query_col(&c->db, "SELECT pg_backend_pid()", &pid) < 0 || pid.n != 1) {
+	if (!db_supports(&c->db, DB_HAS_BLOCKERS) ||
+	    db_query_col(&c->db, "SELECT pg_backend_pid()", &pid) < 0 || pid.n != 1) {
 		strlist_free(&pid);
 		return NULL;
 	}
@@ -174,7 +176,7 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	/* /status shows a running CREATE INDEX when someone can ask. */
 	if (c->health && p->n)
 		watch = progress_watch_start(&c->db, &c->url, "prestart", &c->st);
-	if (c->db.kind == DB_PG && p->n) {
+	if (db_supports(&c->db, DB_HAS_LOCK_TIMEOUT) && p->n) {
 		ddl_init(&d, c->cfg.ddl_lock_timeout_ms, c->cfg.ddl_retry_budget_ms, c->stop,
 			 &c->st);
 		d.bw = watch_blockers(c);

@@ -252,11 +252,23 @@ static const struct db_ops *const drivers[] = {
 	[DB_SQLITE] = &db_sqlite_ops,
 };
 
-static const struct db_ops *driver_of(enum db_kind kind)
+const struct db_ops *db_driver(enum db_kind kind)
 {
 	if ((size_t)kind < sizeof(drivers) / sizeof(drivers[0]))
 		return drivers[kind];
 	return NULL;
+}
+
+int db_kind_supports(enum db_kind kind, unsigned what)
+{
+	const struct db_ops *ops = db_driver(kind);
+
+	return ops && (ops->supports & what) == what;
+}
+
+int db_supports(const struct db *db, unsigned what)
+{
+	return db->ops ? (db->ops->supports & what) == what : db_kind_supports(db->kind, what);
 }
 
 int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
@@ -266,7 +278,7 @@ int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
 	memset(db, 0, sizeof(*db));
 	db_clear_error(db);
 	db->kind = u->kind;
-	db->ops = driver_of(u->kind);
+	db->ops = db_driver(u->kind);
 	if (!db->ops) {
 		db->status = DBC_FATAL;
 		return db_set_errstr(db, "unsupported database kind %d", (int)u->kind);
@@ -284,7 +296,7 @@ enum db_conn_status db_probe(const struct dburl *u, const struct db_opts *o, lon
 			     char *why, size_t n)
 {
 	static const struct db_opts defaults = { 0 };
-	const struct db_ops *ops = driver_of(u->kind);
+	const struct db_ops *ops = db_driver(u->kind);
 	enum db_conn_status st;
 	struct db db;
 

@@ -770,6 +770,13 @@ static int pg_is_missing(const struct db *db, enum db_missing what)
 
 const struct db_ops db_pg_ops = {
 	.name = "postgresql",
+	.supports = DB_CAN_ADVISORY_LOCK | DB_HAS_LOCK_TIMEOUT | DB_HAS_BLOCKERS |
+		    DB_HAS_INDEX_PROGRESS | DB_HAS_LEDGER_SCHEMA | DB_HAS_PRIVILEGES |
+		    DB_HAS_ESCAPE_STRINGS,
+	.sql_timestamp = "TIMESTAMP WITH TIME ZONE",
+	.sql_now = "pg_catalog.clock_timestamp()",
+	.sql_byte_length = "pg_catalog.octet_length(%s)::text",
+	.sql_utc_seconds = "pg_catalog.to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
 	.open = pg_open,
 	.close = pg_close,
 	.probe = pg_probe,

@@ -303,6 +303,10 @@ static int sq_lock_release(struct db *db, const struct lock_key *k)
 
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
+	.sql_timestamp = "TEXT",
+	.sql_now = "strftime('%Y-%m-%d %H:%M:%fZ', 'now')",
+	.sql_byte_length = "length(CAST(%s AS BLOB))",
+	.sql_utc_seconds = "substr(%s, 1, 19)",
 	.open = sq_open,
 	.close = sq_close,
 	.exec = sq_exec,

@@ -117,6 +117,7 @@ void ledger_init(struct ledger *l, enum db_kind kind, const char *ledger_schema,
 	memset(l, 0, sizeof(*l));
 	l->on = 1;
 	l->kind = kind;
+	l->drv = db_driver(kind);
 	l->schema = ledger_schema && *ledger_schema ? ledger_schema : LEDGER_DEFAULT_SCHEMA;
 	l->vt_schema = vt_schema;
 	l->vt_table = vt_table;
@@ -137,7 +138,7 @@ static char *table_name(const struct ledger *l)
 {
 	char *t, *s, *r;
 
-	if (l->kind == DB_PG) {
+	if (l->drv->supports & DB_HAS_LEDGER_SCHEMA) {
 		s = db_quote_ident(l->kind, l->schema);
 		r = xasprintf("%s.history", s);
 		free(s);
@@ -153,6 +154,17 @@ static char *table_name(const struct ledger *l)
 	free(t);
 	free(s);
 	return r;
+}
+
+/* The ledger table's unquoted name, and its schema in *schema. */
+static char *raw_name(const struct ledger *l, const char **schema)
+{
+	if (l->drv->supports & DB_HAS_LEDGER_SCHEMA) {
+		*schema = l->schema;
+		return xstrdup("history");
+	}
+	*schema = l->vt_schema;
+	return xasprintf("%s_history", l->vt_table);
 }
 
 /* The version_table column's value: the version table's own name. */
@@ -176,13 +188,13 @@ static void add_literal(struct sbuf *b, const char *s)
 	sbuf_addc(b, '\'');
 }
 
-static void add_value(struct sbuf *b, enum db_kind kind, const char *s)
+static void add_value(struct sbuf *b, const struct ledger *l, const char *s)
 {
 	if (!s) {
 		sbuf_adds(b, "NULL");
 		return;
 	}
-	if (kind == DB_PG) {
+	if (l->drv->supports & DB_HAS_ESCAPE_STRINGS) {
 		add_literal(b, s);
 		return;
 	}
@@ -201,7 +213,7 @@ static void add_value(struct sbuf *b, enum db_kind kind, const char *s)
 static char *create_sql(const struct ledger *l)
 {
 	char *name = table_name(l);
-	const char *ts = l->kind == DB_PG ? "TIMESTAMP WITH TIME ZONE" : "TEXT";
+	const char *ts = l->drv->sql_timestamp;
 	char *sql = xasprintf("CREATE TABLE IF NOT EXISTS %s (\n"
 			      "    version_table VARCHAR(200) NOT NULL,\n"
 			      "    revision VARCHAR(32) NOT NULL,\n"
@@ -228,16 +240,10 @@ int ledger_prepare(struct ledger *l, struct db *db)
 
 	if (!l->on)
 		return 0;
-	if (l->kind == DB_PG) {
-		raw = xstrdup("history");
-		schema = l->schema;
-	} else {
-		raw = xasprintf("%s_history", l->vt_table);
-		schema = l->vt_schema;
-	}
+	raw = raw_name(l, &schema);
 	rc = db->ops->table_exists(db, schema, raw, &exists);
 	free(raw);
-	if (rc == 0 && exists && l->kind == DB_PG) {
+	if (rc == 0 && exists && (l->drv->supports & DB_HAS_PRIVILEGES)) {
 		/* A row that cannot be written would abort the migration's
 		 * transaction: find out now. */
 		struct strlist rows = { 0 };
@@ -281,9 +287,9 @@ static void add_delete(struct sbuf *b, const struct ledger *l, const char *rev)
 	char *name = table_name(l), *key = vt_key(l);
 
 	sbuf_addf(b, "DELETE FROM %s WHERE version_table = ", name);
-	add_value(b, l->kind, key);
+	add_value(b, l, key);
 	sbuf_adds(b, " AND revision = ");
-	add_value(b, l->kind, rev);
+	add_value(b, l, rev);
 	free(name);
 	free(key);
 }
@@ -322,23 +328,22 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 		      "downgrade_sql, compat, applied_at, duration_ms, applied_by, "
 		      "prestart_version) VALUES (",
 		  name);
-	add_value(&b, l->kind, key);
+	add_value(&b, l, key);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, rev->id);
+	add_value(&b, l, rev->id);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, down);
+	add_value(&b, l, down);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, sum[0] ? sum : NULL);
+	add_value(&b, l, sum[0] ? sum : NULL);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, rev->is_py ? NULL : rev->downgrade_sql);
+	add_value(&b, l, rev->is_py ? NULL : rev->downgrade_sql);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, rev->compat_breaking ? "breaking" : NULL);
-	sbuf_adds(&b, l->kind == DB_PG ? ", pg_catalog.clock_timestamp()"
-				       : ", strftime('%Y-%m-%d %H:%M:%fZ', 'now')");
+	add_value(&b, l, rev->compat_breaking ? "breaking" : NULL);
+	sbuf_addf(&b, ", %s", l->drv->sql_now);
 	sbuf_addf(&b, ", %lld, ", duration_ms);
-	add_value(&b, l->kind, l->applied_by);
+	add_value(&b, l, l->applied_by);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l->kind, PRESTART_VERSION);
+	add_value(&b, l, PRESTART_VERSION);
 	sbuf_adds(&b, ")");
 	rc = db_execs(db, b.buf);
 	sbuf_free(&b);
@@ -352,13 +357,11 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 
 /* Each field travels as "<byte length>:<bytes>" or "-" for NULL, all in
  * one text column: the driver returns one column per row. */
-static void add_field(struct sbuf *b, enum db_kind kind, const char *expr)
+static void add_field(struct sbuf *b, const struct ledger *l, const char *expr)
 {
-	if (kind == DB_PG)
-		sbuf_addf(b, "COALESCE(pg_catalog.octet_length(%s)::text || ':' || %s, '-')", expr,
-			  expr);
-	else
-		sbuf_addf(b, "COALESCE(length(CAST(%s AS BLOB)) || ':' || %s, '-')", expr, expr);
+	sbuf_adds(b, "COALESCE(");
+	sbuf_addf(b, l->drv->sql_byte_length, expr);
+	sbuf_addf(b, " || ':' || %s, '-')", expr);
 }
 
 static char *take_field(const char **p)
@@ -393,13 +396,7 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 	memset(rows, 0, sizeof(*rows));
 	if (!l->on)
 		return 0;
-	if (l->kind == DB_PG) {
-		t = xstrdup("history");
-		schema = l->schema;
-	} else {
-		t = xasprintf("%s_history", l->vt_table);
-		schema = l->vt_schema;
-	}
+	t = raw_name(l, &schema);
 	rc = db->ops->table_exists(db, schema, t, &exists);
 	free(t);
 	if (rc < 0 || !exists)
@@ -411,18 +408,19 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 		if (i)
 			sbuf_adds(&q, " || ");
 		if (cols[i]) {
-			add_field(&q, l->kind, cols[i]);
-		} else if (l->kind == DB_PG) {
-			add_field(&q, l->kind,
-				  "(pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', "
-				  "'YYYY-MM-DD HH24:MI:SS') || 'Z')");
+			add_field(&q, l, cols[i]);
 		} else {
-			add_field(&q, l->kind, "(substr(applied_at, 1, 19) || 'Z')");
+			char *at = xasprintf(l->drv->sql_utc_seconds, "applied_at");
+			char *expr = xasprintf("(%s || 'Z')", at);
+
+			add_field(&q, l, expr);
+			free(expr);
+			free(at);
 		}
 	}
 	sbuf_adds(&q, " || ' ' || CAST(duration_ms AS TEXT)");
 	sbuf_addf(&q, " FROM %s WHERE version_table = ", name);
-	add_value(&q, l->kind, key);
+	add_value(&q, l, key);
 	sbuf_adds(&q, " ORDER BY applied_at, revision");
 	rc = db->ops->query_col(db, q.buf, &raw);
 	sbuf_free(&q);

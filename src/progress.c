@@ -50,7 +50,7 @@ struct progress_watch *progress_watch_start(struct db *migrating, const struct d
 	struct progress_watch *w;
 	struct strlist pid = { 0 };
 
-	if (u->kind != DB_PG || db_query_col(migrating, "SELECT pg_backend_pid()", &pid) < 0 ||
+	if (!db_supports(migrating, DB_HAS_INDEX_PROGRESS) || db_query_col(migrating, "SELECT pg_backend_pid()", &pid) < 0 ||
 	    pid.n != 1) {
 		strlist_free(&pid);
 		return NULL;

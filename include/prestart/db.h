@@ -95,6 +95,25 @@ enum {
 
 struct db;
 
+/* What an engine can do, as bits of struct db_ops's supports (curl's
+ * SSLSUPP_* habit): code above the driver asks db_supports() or
+ * db_kind_supports(), never which engine it is. */
+#define DB_CAN_ADVISORY_LOCK   (1u << 0) /* session advisory locks (LOCK_SESSION) */
+#define DB_HAS_LOCK_TIMEOUT    (1u << 1) /* a statement's lock wait can be bounded
+					  * (lock_timeout: SPEC §7.2's DDL retries) */
+#define DB_HAS_BLOCKERS        (1u << 2) /* a second connection can name the sessions
+					  * blocking a backend (blockers.h) */
+#define DB_HAS_INDEX_PROGRESS  (1u << 3) /* a second connection can read a running
+					  * CREATE INDEX's progress (progress.h) */
+#define DB_HAS_LEDGER_SCHEMA   (1u << 4) /* prestart's own tables live in its schema
+					  * (DB_PRESTART_SCHEMA), not beside the
+					  * version table */
+#define DB_HAS_PRIVILEGES      (1u << 5) /* table privileges can be asked for
+					  * (has_table_privilege) */
+#define DB_HAS_ESCAPE_STRINGS  (1u << 6) /* a literal holding a backslash is written
+					  * E'...' with the backslash doubled; else
+					  * a backslash is a plain character */
+
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.
  * A MUST member is called without a NULL test; a MAY member may be NULL
@@ -105,6 +124,17 @@ struct db;
 struct db_ops {
 	/* MUST: the engine's name ("postgresql", "sqlite"). */
 	const char *name;
+	/* MAY (0: none): what the engine can do, DB_CAN_* and DB_HAS_* bits. */
+	unsigned supports;
+	/* MUST: SQL text of the engine's dialect for the tables prestart
+	 * keeps beside Alembic's (the ledger): a column type holding a UTC
+	 * time, the current time for such a column, and printf formats
+	 * taking one expression: its byte length as text, and such a column
+	 * as 'YYYY-MM-DD HH:MM:SS' text. */
+	const char *sql_timestamp;
+	const char *sql_now;
+	const char *sql_byte_length;
+	const char *sql_utc_seconds;
 
 	/* MUST: connect.  Sets db->impl (also on failure: close frees it),
 	 * and on failure db->status (DBC_RETRY or DBC_FATAL; left DBC_OK it
@@ -191,6 +221,13 @@ struct db {
 	char errstr[1024];      /* last failure, one line */
 	struct db_error dberr;  /* last statement failure */
 };
+
+/* The driver for an engine (NULL for an unknown kind), and whether it can
+ * do everything in the DB_* bits what (0 for an unknown kind). */
+const struct db_ops *db_driver(enum db_kind kind);
+int db_kind_supports(enum db_kind kind, unsigned what);
+/* db_kind_supports for an open (or opened and failed) connection's engine. */
+int db_supports(const struct db *db, unsigned what);
 
 /* Connect. Returns 0, or -1 with db->errstr and db->status set; call
  * db_close() in either case (it is also safe on a zeroed struct db).

@@ -38,6 +38,7 @@
 struct ledger {
 	int on;
 	enum db_kind kind;
+	const struct db_ops *drv; /* kind's driver: its bits and SQL dialect */
 	const char *schema;    /* PostgreSQL ledger schema (borrowed) */
 	const char *vt_schema; /* version table schema, or NULL (borrowed) */
 	const char *vt_table;  /* version table (borrowed) */

@@ -283,6 +283,28 @@ static void test_check_version_table_name(void **state)
 	free(msg);
 }
 
+/* Code above the driver asks bits, never the engine: each driver says what
+ * it can do, and an unknown engine can do nothing. */
+static void test_capability_bits(void **state)
+{
+	struct db db = { 0 };
+
+	(void)state;
+	assert_true(db_kind_supports(DB_PG, DB_CAN_ADVISORY_LOCK | DB_HAS_LOCK_TIMEOUT |
+						    DB_HAS_BLOCKERS | DB_HAS_INDEX_PROGRESS |
+						    DB_HAS_LEDGER_SCHEMA));
+	assert_false(db_kind_supports(DB_SQLITE, DB_CAN_ADVISORY_LOCK));
+	assert_false(db_kind_supports(DB_SQLITE, DB_HAS_BLOCKERS));
+	assert_false(db_kind_supports(DB_SQLITE, DB_HAS_LEDGER_SCHEMA));
+	assert_true(db_kind_supports(DB_SQLITE, 0));
+	assert_false(db_kind_supports((enum db_kind)99, 0));
+	assert_ptr_equal(db_driver(DB_SQLITE), &db_sqlite_ops);
+	db.kind = DB_PG;
+	assert_true(db_supports(&db, DB_HAS_INDEX_PROGRESS));
+	db.ops = &db_sqlite_ops;
+	assert_false(db_supports(&db, DB_HAS_INDEX_PROGRESS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_version_table_sql_quoted_schema_and_table),
 		cmocka_unit_test(test_version_table_sql_literals),
 		cmocka_unit_test(test_check_version_table_name),
+		cmocka_unit_test(test_capability_bits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
