@@ -92,8 +92,8 @@ demo:
 	  sqlite3 demo.db "SELECT 'version: ' || group_concat(version_num, ',') FROM alembic_version;" ".tables"
 
 # Benchmarks against Alembic, dbmate and the physical limit (tests/bench/,
-# README "Performance"): not part of `make test`.  BENCH_QUICK=1 for a short
-# smoke run; BENCH_ARGS=--update-readme writes the table into README.md.
+# docs/performance.md): not part of `make test`.  BENCH_QUICK=1 for a short
+# smoke run; BENCH_ARGS=--update-docs writes the table into docs/performance.md.
 BENCH_LIMITS := $(BUILD)/bench/limit-pg $(BUILD)/bench/limit-sqlite $(BUILD)/bench/readall
 
 $(BUILD)/bench/limit-pg: tests/bench/limit.c

@@ -11,7 +11,7 @@ end.  Prints one table: each goal beside its measured figure.
   BENCH_ONLY=noop,apply    run only these items
                            (noop apply graph contention pooler footprint health pyapply readiness stall)
   BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
-  --update-readme          also write the table into README.md
+  --update-docs            also write the table into docs/performance.md
 
 The machine may be shared: every ratio is taken within one run, the tools
 being compared are interleaved round by round, and figures are medians.
@@ -1112,7 +1112,7 @@ def readiness_runs(pg, dbmate, work, delays):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--update-readme", action="store_true")
+    ap.add_argument("--update-docs", "--update-readme", dest="update_docs", action="store_true")
     args = ap.parse_args()
     want = lambda item: not ONLY or item in ONLY
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # stop the cluster
@@ -1187,16 +1187,16 @@ def main():
     text = "Measured %s (%.0f s).\n\n%s\n" % (header, time.time() - t0, "\n".join(table))
     (BUILD / "results.md").write_text(text)
     print("\n" + text)
-    if args.update_readme:
-        readme = REPO / "README.md"
-        s = readme.read_text()
+    if args.update_docs:
+        doc = REPO / "docs" / "performance.md"
+        s = doc.read_text()
         a, b = "<!-- bench:begin -->", "<!-- bench:end -->"
         if a in s and b in s:
             s = s[:s.index(a) + len(a)] + "\n" + text + s[s.index(b):]
-            readme.write_text(s)
-            log("README.md updated")
+            doc.write_text(s)
+            log("docs/performance.md updated")
         else:
-            log("README.md has no bench markers: not updated")
+            log("docs/performance.md has no bench markers: not updated")
 
 
 if __name__ == "__main__":
