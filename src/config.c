@@ -1,4 +1,5 @@
 #include "prestart/config.h"
+#include "prestart/inifile.h"
 #include "prestart/termlog.h"
 
 #include <ctype.h>
@@ -9,12 +10,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <ini.h>
-
-#define CONFIG_FILE_MAX (1024 * 1024)
-/* ConfigParser's MAX_INTERPOLATION_DEPTH. */
-#define INTERP_DEPTH_MAX 10
 
 /* libpq's own variables that name a server or database: with none of them
  * and no URL, libpq would quietly try its compiled-in socket. */
@@ -147,286 +142,6 @@ static void strip_trailing_slashes(char *s)
 		s[--n] = '\0';
 }
 
-/* ---- ini files ---- */
-
-struct ini_entry {
-	char *section;
-	char *key; /* lowercased, as ConfigParser's optionxform does */
-	char *value;
-	int line;
-};
-
-struct ini {
-	char *path;
-	char *here;
-	struct ini_entry *v;
-	size_t n, alloc;
-	/* reading state */
-	const char *pos;
-	const char *line;
-	int lineno;
-	int err_line;
-	char err_msg[256];
-};
-
-static void ini_fail(struct ini *f, int line, const char *msg)
-{
-	if (f->err_line && f->err_line <= line)
-		return;
-	f->err_line = line;
-	snprintf(f->err_msg, sizeof(f->err_msg), "%s", msg);
-}
-
-/* A line longer than inih's buffer, cut to `cap` bytes (newline included)
- * in a way that keeps what inih reads from it: whether it is indented (a
- * continuation), a comment, a [section] or a key and its '=' or ':'.  The
- * value itself is taken from the raw line, as every value is (raw_value).
- * Only a section name or a key too long to fit is refused. */
-static void shorten_line(struct ini *f, const char *line, size_t len, char *str, size_t cap)
-{
-	const char *p = line, *end = line + len;
-	size_t w = 0, n;
-
-	if (p < end && (*p == ' ' || *p == '\t')) {
-		/* inih only asks whether a line is indented, not how much. */
-		str[w++] = ' ';
-		while (p < end && isspace((unsigned char)*p) && *p != '\n')
-			p++;
-	}
-	n = (size_t)(end - p);
-	if (n + w + 1 > cap)
-		n = cap > w + 1 ? cap - w - 1 : 0;
-	memcpy(str + w, p, n);
-	w += n;
-	str[w++] = '\n';
-	str[w] = '\0';
-	if (*p == ';' || *p == '#' || str[0] == ' ')
-		return;
-	if (*p == '[' ? !memchr(p, ']', n) : !memchr(p, '=', n) && !memchr(p, ':', n)) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg), "line too long: a %s must fit in %zu characters",
-			 *p == '[' ? "section name" : "key and its '='", cap > 2 ? cap - 2 : 0);
-		ini_fail(f, f->lineno, msg);
-	}
-}
-
-/* Feeding inih one line at a time tells the handler which line it is on
- * (the packaged inih is built without INI_HANDLER_LINENO) and whether the
- * line was indented, i.e. a continuation.  Debian's inih also has a fixed
- * line buffer (INI_MAX_LINE 200, no INI_ALLOW_REALLOC), and real
- * version_locations lines are longer: those are shortened for it. */
-static char *read_line(char *str, int num, void *stream)
-{
-	struct ini *f = stream;
-	const char *nl;
-	size_t len, cap = num > 2 ? (size_t)num - 1 : 1;
-
-	if (!*f->pos)
-		return NULL;
-	nl = strchr(f->pos, '\n');
-	len = nl ? (size_t)(nl - f->pos) + 1 : strlen(f->pos);
-	f->line = f->pos;
-	f->lineno++;
-	if (len > cap) {
-		shorten_line(f, f->pos, nl ? len - 1 : len, str, cap);
-	} else {
-		memcpy(str, f->pos, len);
-		str[len] = '\0';
-	}
-	f->pos += len;
-	return str;
-}
-
-static char *lower_dup(const char *s)
-{
-	char *d = xstrdup(s);
-
-	for (char *p = d; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return d;
-}
-
-static struct ini_entry *ini_lookup(const struct ini *f, const char *section, const char *key)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if (!strcmp(f->v[i].section, section) && !strcmp(f->v[i].key, key))
-			return &f->v[i];
-	return NULL;
-}
-
-/* The value as ConfigParser sees it, taken from the raw line: inih would
- * cut it at an inline " ;" comment, which Python 3 does not have (and
- * "version_path_separator = ;" needs). */
-static char *raw_value(const struct ini *f, int continuation)
-{
-	size_t n = strcspn(f->line, "\n");
-	char *line = xstrndup(f->line, n), *v, *res;
-
-	v = line;
-	if (!continuation) {
-		v += strcspn(v, "=:");
-		if (*v)
-			v++;
-	}
-	res = xstrdup(str_trim(v));
-	free(line);
-	return res;
-}
-
-static int on_value(void *user, const char *section, const char *name, const char *value)
-{
-	struct ini *f = user;
-	char *key = lower_dup(name);
-	struct ini_entry *last = f->n ? &f->v[f->n - 1] : NULL, *dup;
-
-	(void)value;
-	/* inih hands each continuation line over as another value for the
-	 * same key; ConfigParser joins them with newlines. */
-	if ((f->line[0] == ' ' || f->line[0] == '\t') && last &&
-	    !strcmp(last->section, section) && !strcmp(last->key, key)) {
-		char *cont = raw_value(f, 1);
-		char *v = xasprintf("%s\n%s", last->value, cont);
-
-		free(cont);
-
-		free(last->value);
-		last->value = v;
-		free(key);
-		return 1;
-	}
-	dup = ini_lookup(f, section, key);
-	if (dup) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "duplicate key '%.64s' in [%.64s] (first on line %d)",
-			 key, section, dup->line);
-		ini_fail(f, f->lineno, msg);
-	}
-	xgrow((void **)&f->v, &f->alloc, f->n + 1, sizeof(*f->v));
-	f->v[f->n].section = xstrdup(section);
-	f->v[f->n].key = key;
-	f->v[f->n].value = raw_value(f, 0);
-	f->v[f->n].line = f->lineno;
-	f->n++;
-	return 1;
-}
-
-static void ini_free(struct ini *f)
-{
-	for (size_t i = 0; i < f->n; i++) {
-		free(f->v[i].section);
-		free(f->v[i].key);
-		free(f->v[i].value);
-	}
-	free(f->v);
-	free(f->path);
-	free(f->here);
-	memset(f, 0, sizeof(*f));
-}
-
-static int ini_load(struct ini *f, const char *path, struct err *e)
-{
-	char *buf;
-	int r;
-
-	memset(f, 0, sizeof(*f));
-	if (read_file(path, CONFIG_FILE_MAX, &buf, NULL, e) < 0) {
-		e->kind = ERR_USAGE;
-		return -1;
-	}
-	f->path = xstrdup(path);
-	{
-		char *d = path_dirname(path);
-
-		f->here = path_abspath(d);
-		free(d);
-	}
-	f->pos = buf;
-	r = ini_parse_stream(read_line, f, on_value, f);
-	free(buf);
-	f->pos = f->line = NULL;
-	if (r > 0 && (!f->err_line || r < f->err_line))
-		err_set(e, ERR_USAGE, "%s:%d: syntax error", path, r);
-	else if (f->err_line)
-		err_set(e, ERR_USAGE, "%s:%d: %s", path, f->err_line, f->err_msg);
-	else if (r < 0)
-		err_set(e, ERR_USAGE, "cannot parse '%s'", path);
-	else
-		return 0;
-	ini_free(f);
-	return -1;
-}
-
-static int ini_has_section(const struct ini *f, const char *section)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if (!strcmp(f->v[i].section, section))
-			return 1;
-	return 0;
-}
-
-/* A key of `section`, else of [DEFAULT], as ConfigParser resolves it. */
-static const struct ini_entry *ini_find(const struct ini *f, const char *section,
-					const char *key)
-{
-	const struct ini_entry *en = ini_lookup(f, section, key);
-
-	return en ? en : ini_lookup(f, "DEFAULT", key);
-}
-
-/* ConfigParser's BasicInterpolation: %(name)s and %%. */
-static int interpolate(const struct ini *f, const char *section, const struct ini_entry *top,
-		       const char *text, int depth, struct sbuf *out, struct err *e)
-{
-	if (depth > INTERP_DEPTH_MAX)
-		return err_set(e, ERR_USAGE, "%s:%d: interpolation of '%s' is too deep "
-			       "(a reference loop?)", f->path, top->line, top->key);
-	for (const char *p = text; *p; p++) {
-		const char *close;
-		const struct ini_entry *ref;
-		char *name;
-		int r;
-
-		if (*p != '%') {
-			sbuf_addc(out, *p);
-			continue;
-		}
-		if (p[1] == '%') {
-			sbuf_addc(out, '%');
-			p++;
-			continue;
-		}
-		if (p[1] != '(')
-			return err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': '%%' must "
-				       "be followed by '%%' or '(' (write a literal '%%' as '%%%%')",
-				       f->path, top->line, top->key);
-		close = strchr(p + 2, ')');
-		if (!close || close[1] != 's')
-			return err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': expected "
-				       "'%%(name)s'", f->path, top->line, top->key);
-		name = xstrndup(p + 2, (size_t)(close - p - 2));
-		for (char *q = name; *q; q++)
-			*q = (char)tolower((unsigned char)*q);
-		ref = ini_find(f, section, name);
-		if (ref) {
-			r = interpolate(f, section, top, ref->value, depth + 1, out, e);
-		} else if (!strcmp(name, "here")) {
-			sbuf_adds(out, f->here);
-			r = 0;
-		} else {
-			r = err_set(e, ERR_USAGE, "%s:%d: bad interpolation in '%s': no key '%s' "
-				    "in [%s] or [DEFAULT]", f->path, top->line, top->key, name,
-				    section);
-		}
-		free(name);
-		if (r < 0)
-			return -1;
-		p = close + 1;
-	}
-	return 0;
-}
-
 /* ---- picking values by precedence ---- */
 
 struct val {
@@ -453,20 +168,20 @@ static int val_invalid(const struct val *v, const char *what, const char *hint, 
 }
 
 struct loader {
-	struct ini *main;    /* the config file, or NULL */
-	struct ini *alembic; /* the file whose [alembic] section is read, or NULL */
+	struct inifile *main;    /* the config file, or NULL */
+	struct inifile *alembic; /* the file whose [alembic] section is read, or NULL */
 };
 
-static int from_ini(const struct ini *f, const char *section, const char *key,
+static int from_ini(const struct inifile *f, const char *section, const char *key,
 		    struct val *v, struct err *e)
 {
-	const struct ini_entry *en;
+	const struct inifile_entry *en;
 	struct sbuf b = { 0 };
 	char *t;
 
-	if (!f || !(en = ini_find(f, section, key)))
+	if (!f || !(en = inifile_find(f, section, key)))
 		return 0;
-	if (interpolate(f, section, en, en->value, 0, &b, e) < 0) {
+	if (inifile_interpolate(f, section, en, &b, e) < 0) {
 		sbuf_free(&b);
 		return -1;
 	}
@@ -648,7 +363,7 @@ static int is_file(const char *path)
 	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
-static int check_prestart_keys(const struct ini *f, struct err *e)
+static int check_prestart_keys(const struct inifile *f, struct err *e)
 {
 	for (size_t i = 0; i < f->n; i++) {
 		int known = 0;
@@ -664,8 +379,8 @@ static int check_prestart_keys(const struct ini *f, struct err *e)
 	return 0;
 }
 
-static int open_files(struct config *c, const struct config_flags *flags, struct ini *main_ini,
-		      struct ini *alembic_ini, struct loader *L, struct err *e)
+static int open_files(struct config *c, const struct config_flags *flags, struct inifile *main_ini,
+		      struct inifile *alembic_ini, struct loader *L, struct err *e)
 {
 	const char *path = flags->config_file, *from = "--config";
 	struct val ac;
@@ -690,7 +405,7 @@ static int open_files(struct config *c, const struct config_flags *flags, struct
 	} else {
 		return 0;
 	}
-	if (ini_load(main_ini, path, e) < 0)
+	if (inifile_load(main_ini, path, e) < 0)
 		return -1;
 	L->main = main_ini;
 	c->config_file = xstrdup(path);
@@ -703,7 +418,7 @@ static int open_files(struct config *c, const struct config_flags *flags, struct
 	if (r > 0) {
 		char *apath = relative_to_file(main_ini->path, ac.s);
 
-		if (ini_load(alembic_ini, apath, e) < 0) {
+		if (inifile_load(alembic_ini, apath, e) < 0) {
 			err_prefix(e, "%s: alembic_config", ac.where);
 			free(apath);
 			val_free(&ac);
@@ -712,7 +427,7 @@ static int open_files(struct config *c, const struct config_flags *flags, struct
 		free(apath);
 		val_free(&ac);
 		L->alembic = alembic_ini;
-	} else if (ini_has_section(main_ini, "alembic")) {
+	} else if (inifile_has_section(main_ini, "alembic")) {
 		L->alembic = main_ini;
 	}
 	if (L->alembic)
@@ -950,7 +665,7 @@ void config_flags_release(struct config_flags *f)
 
 int config_load(struct config *c, const struct config_flags *flags, struct err *e)
 {
-	struct ini main_ini = { 0 }, alembic_ini = { 0 };
+	struct inifile main_ini = { 0 }, alembic_ini = { 0 };
 	struct loader L = { 0 };
 	int r;
 
@@ -969,9 +684,9 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	if (r == 0)
 		r = load_settings(c, flags, &L, e);
 	if (L.main)
-		ini_free(&main_ini);
+		inifile_release(&main_ini);
 	if (L.alembic && L.alembic != &main_ini)
-		ini_free(&alembic_ini);
+		inifile_release(&alembic_ini);
 	if (r < 0)
 		config_release(c);
 	return r;
