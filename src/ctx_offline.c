@@ -1,11 +1,9 @@
 /* The offline (--sql) mode of upgrade, downgrade and stamp: print the SQL
  * the online run would execute, without connecting (SPEC §1, §7.5). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prestart/child.h"
 #include "prestart/compiled.h"
 #include "prestart/ctx.h"
 #include "prestart/delegate.h"
@@ -16,9 +14,8 @@
 static int delegate_to_alembic(struct ctx *c)
 {
 	struct strlist argv = { 0 };
-	struct child_opts o = { 0 };
-	struct child_exit x;
-	char *shown, *what;
+	struct delegate_opts o = { 0 };
+	char *what;
 	int rc = 0;
 
 	if (delegate_argv(c->cfg.alembic_command, c->cfg.alembic_config, &argv, &c->e) < 0) {
@@ -31,30 +28,26 @@ static int delegate_to_alembic(struct ctx *c)
 	if (!c->cli->args.n)
 		strlist_push(&argv, "head");
 	strlist_push(&argv, "--sql");
-	shown = strlist_join(&argv, " ");
-	what = xasprintf("'%s'", shown);
+	o.stop = c->stop;
+	o.kill_after_ms = -1;
+	o.pass_output = 1;
 	/* env.py usually reads the URL from the environment; hand it the one
 	 * prestart was given, wherever it came from. */
-	setenv("DATABASE_URL", c->cfg.database_url, 1);
-	o.what = what;
-	o.stop = c->stop;
-	if (child_run(argv.v, &o, &x, &c->e) < 0) {
-		rc = ctx_fail(c);
-	} else if (x.exec_errno) {
-		int nf = x.exec_errno == ENOENT || x.exec_errno == ENOTDIR;
-
-		rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
-				 "'%s' %s%s (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
-				 c->cfg.alembic_command, c->cli->command, argv.v[0],
-				 nf ? "was not found on PATH" : "cannot be executed: ",
-				 nf ? "" : strerror(x.exec_errno));
-	} else if (child_check(&x, what, NULL, &c->e) < 0) {
-		if (c->e.kind == ERR_FAILED)
-			err_set(&c->e, ERR_FAILED, "offline run of %s failed", what);
-		rc = ctx_fail(c);
+	o.database_url = c->cfg.database_url;
+	if (delegate_run_argv(&o, argv.v, &c->e) < 0) {
+		if (c->e.kind == ERR_USAGE) {
+			rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
+					 "%s (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
+					 c->cfg.alembic_command, c->cli->command, c->e.msg);
+		} else {
+			if (c->e.kind == ERR_FAILED) {
+				what = strlist_join(&argv, " ");
+				err_set(&c->e, ERR_FAILED, "offline run of '%s' failed", what);
+				free(what);
+			}
+			rc = ctx_fail(c);
+		}
 	}
-	free(what);
-	free(shown);
 	strlist_free(&argv);
 	return rc;
 }

@@ -1,5 +1,6 @@
 #include "prestart/delegate.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -141,7 +142,7 @@ int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 	struct strlist words = { 0 };
 	struct picked pk = { { 0 }, o->lock_failure };
 	struct child_opts co = { 0 };
-	struct child_exit x;
+	struct child_exit x = { 0 };
 	char *shown, *what;
 	int rc = -1;
 
@@ -150,19 +151,29 @@ int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 	shown = strlist_join(&words, " ");
 	strlist_free(&words);
 	what = xasprintf("'%s'", shown);
-	log_event(LOG_INFO, "alembic_start", (struct log_field[]){ LFS("command", shown), { 0 } },
-		  "running %s", shown);
 	co.what = what;
 	co.label = "alembic";
-	co.log_output = 1;
-	co.on_stderr_line = pick_error_line;
-	co.arg = &pk;
+	if (!o->pass_output) {
+		log_event(LOG_INFO, "alembic_start",
+			  (struct log_field[]){ LFS("command", shown), { 0 } }, "running %s", shown);
+		co.log_output = 1;
+		co.on_stderr_line = pick_error_line;
+		co.arg = &pk;
+	}
 	if (o->lock_failure)
 		o->lock_failure[0] = '\0';
 	co.stop = o->stop;
-	co.kill_after_ms = o->kill_after_ms > 0 ? o->kill_after_ms : 10000;
-	if (child_run(argv, &co, &x, e) == 0)
+	co.kill_after_ms = o->kill_after_ms > 0 ? o->kill_after_ms : o->kill_after_ms < 0 ? 0 : 10000;
+	/* The child inherits prestart's environment (child.h). */
+	if (o->database_url)
+		setenv("DATABASE_URL", o->database_url, 1);
+	if (child_run(argv, &co, &x, e) == 0 && !(o->pass_output && x.exec_errno))
 		rc = child_check(&x, what, pk.last_err.len ? pk.last_err.buf : NULL, e);
+	else if (x.exec_errno == ENOENT || x.exec_errno == ENOTDIR)
+		err_set(e, ERR_USAGE, "'%s' was not found on PATH", argv[0]);
+	else if (x.exec_errno)
+		err_set(e, ERR_USAGE, "'%s' cannot be executed: %s", argv[0],
+			strerror(x.exec_errno));
 	sbuf_free(&pk.last_err);
 	free(what);
 	free(shown);

@@ -41,11 +41,20 @@ struct delegate_opts {
 	const char *ini;      /* passed as -c; NULL: Alembic finds ./alembic.ini */
 	volatile sig_atomic_t *stop; /* SIGTERM/SIGINT recorded here are forwarded */
 	long long kill_after_ms; /* after forwarding, SIGKILL a child still alive;
-				  * 0: 10 s */
+				  * 0: 10 s; negative: never */
 	/* May be NULL; else room for 6 bytes, set to "55P03" or "40P01" when a
 	 * line of the child's output reports a lock timeout or a deadlock
 	 * (delegate_lock_failure_line), "" otherwise. */
 	char *lock_failure;
+	/* 1: the child writes to prestart's own stdout and stderr (offline
+	 * mode: its output is the script), nothing is logged, and a command
+	 * that cannot be started is ERR_USAGE "'x' was not found on PATH" or
+	 * "'x' cannot be executed: <reason>".  0: each line of its output is
+	 * logged as the event "alembic". */
+	int pass_output;
+	/* Not NULL: exported as DATABASE_URL for the child (env.py usually
+	 * reads it there). */
+	const char *database_url;
 };
 
 /* Run `<command> [-c ini] <verb> <target>` to completion (child.h), its
@@ -55,12 +64,10 @@ struct delegate_opts {
  * got the signal too and has been reaped). */
 int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
 		 struct err *e);
-/* delegate_run with the whole NULL-terminated command line given (prestart
- * compile runs its renderer with it).  Same returns. */
-int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e);
 
-/* The same for any NULL-terminated argv (`prestart compile` runs Python
- * this way); o->command and o->ini are not used. */
+/* The one runner under delegate_run, for any NULL-terminated command line
+ * (offline mode builds Alembic's with delegate_argv; `prestart compile`
+ * runs Python this way, o->command and o->ini unused).  Same returns. */
 int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e);
 
 #endif
