@@ -18,7 +18,11 @@ STD := -std=c11 -D_POSIX_C_SOURCE=200809L
 CFLAGS ?= -O2 -g
 PS_CFLAGS := $(STD) $(WARN) -Iinclude $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
 	-MMD -MP -pthread
-PS_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -pthread
+# PostgreSQL's parser (libpg_query, PostgreSQL 15 grammar, protobuf-c inside):
+# Debian ships no .pc file; its archive is linked into every build, so the
+# dynamic binary needs no library the runtime image lacks.
+PGQUERY_LIBS := -l:libpg_query.a
+PS_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(PGQUERY_LIBS) -pthread
 
 ifeq ($(CI),true)
 PS_CFLAGS += -Werror
@@ -124,7 +128,7 @@ install: prestart
 DEB_PKGS := build-essential pkg-config libpq-dev libsqlite3-dev libcurl4-openssl-dev \
 	libinih-dev libcmocka-dev postgresql postgresql-client sqlite3 python3-pytest \
 	alembic python3-psycopg2 python3-sqlalchemy ca-certificates clang libclang-rt-14-dev \
-	pgbouncer nftables
+	pgbouncer nftables libpg-query-dev libprotobuf-c-dev
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -231,7 +235,7 @@ STATIC_ARCHIVES := $(addprefix $(STATIC_PREFIX)/lib/,libpq.a libpgcommon_shlib.a
 	libpgport_shlib.a libcurl.a)
 STATIC_CFLAGS := -I$(STATIC_PREFIX)/include -DCURL_STATICLIB $(PS_CFLAGS) \
 	-ffunction-sections -fdata-sections
-STATIC_LIBS := $(STATIC_ARCHIVES) -lsqlite3 -linih -lssl -lcrypto -lz -lm -ldl -pthread
+STATIC_LIBS := $(STATIC_ARCHIVES) $(PGQUERY_LIBS) -lsqlite3 -linih -lssl -lcrypto -lz -lm -ldl -pthread
 
 static-deps:
 	@scripts/static-deps.sh $(DEPS_BUILD)

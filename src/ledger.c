@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "prestart/log.h"
+#include "prestart/pgscan.h"
 #include "prestart/sha256.h"
 
 
@@ -22,8 +23,9 @@ void ledger_sha256_hex(const void *data, size_t len, char out[65])
 }
 
 /* Copy text without comments, keeping quoted strings whole: '...', "..."
- * and $tag$...$tag$ may hold "--" that is data. */
-static void strip_comments(const char *s, struct sbuf *b)
+ * and $tag$...$tag$ may hold "--" that is data.  The hand-written lexer
+ * below is for text PostgreSQL's scanner refuses (and SQLite's). */
+static void strip_comments_lexical(const char *s, struct sbuf *b)
 {
 	size_t i = 0, len = strlen(s);
 
@@ -76,6 +78,33 @@ static void strip_comments(const char *s, struct sbuf *b)
 			i++;
 		}
 	}
+}
+
+/* The same with PostgreSQL's scanner, which knows E'\'' escapes and every
+ * other quoting rule: a line comment goes (its newline stays), a block
+ * comment becomes one blank, as above, so that text both read alike keeps
+ * the checksum it always had. */
+static void strip_comments(const char *s, struct sbuf *b)
+{
+	struct pgscan t;
+	struct err e;
+	size_t at = 0;
+
+	if (pgscan(s, &t, NULL, &e) < 0) {
+		pgscan_release(&t);
+		strip_comments_lexical(s, b);
+		return;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.v[i].kind != PGSCAN_COMMENT)
+			continue;
+		sbuf_add(b, s + at, t.v[i].start - at);
+		if (s[t.v[i].start] == '/')
+			sbuf_addc(b, ' ');
+		at = t.v[i].end;
+	}
+	sbuf_adds(b, s + at);
+	pgscan_release(&t);
 }
 
 void ledger_checksum(const char *text, char out[65])

@@ -13,6 +13,7 @@ enum tx_state { TX_NONE, TX_PENDING, TX_OPEN };
 struct emitter {
 	struct sbuf *out;
 	enum tx_state tx;
+	enum db_kind kind;
 };
 
 /* BEGIN is written only once something goes into the transaction, so a
@@ -77,7 +78,8 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 	int first_line;
 
 	migrate_step_sql(s, &first_line);
-	if (sqlsplit(sql, strlen(sql), &st, &bad, e) < 0) {
+	if ((m->kind == DB_SQLITE ? sqlsplit_sqlite : sqlsplit)(sql, strlen(sql), &st, &bad,
+								 e) < 0) {
 		char why[ERR_MSG_MAX];
 		int line, col;
 
@@ -94,7 +96,7 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 int offline_render(const struct plan *p, const struct offline_opts *o, struct sbuf *out,
 		   struct err *e)
 {
-	struct emitter m = { out, TX_NONE };
+	struct emitter m = { out, TX_NONE, o->kind };
 	long heads = (long)p->start_heads.n;
 
 	/* Check every step first, so that a missing section fails before any

@@ -1,9 +1,18 @@
-/* sqlsplit.c - statement splitting with PostgreSQL's lexical rules. */
+/* sqlsplit.c - statement splitting: PostgreSQL's own scanner (pgscan) for
+ * PostgreSQL, and a hand-written lexer with the same rules for SQLite and
+ * for text the scanner refuses.
+ *
+ * Divisions, in order: the routine-body heuristic both share; the
+ * hand-written lexer; the splitter over PostgreSQL's tokens.
+ */
 #include "prestart/sqlsplit.h"
 
+#include <pg_query/pg_query.pb-c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "prestart/pgscan.h"
 
 /* Characters that may continue an identifier (PostgreSQL's ident_cont, with
  * every high-bit byte taken as a letter as the server does). */
@@ -75,6 +84,8 @@ static void routine_word(struct routine *r, const char *w, size_t n, int after_d
 	else if (word_is(w, n, "end"))
 		r->depth--;
 }
+
+/* ---- the hand-written lexer ---- */
 
 struct scan {
 	const char *s;
@@ -174,8 +185,8 @@ static void push_stmt(struct sql_stmts *out, size_t off, size_t end)
 	out->n++;
 }
 
-int sqlsplit(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
-	     struct err *e)
+int sqlsplit_sqlite(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
+		    struct err *e)
 {
 	struct scan sc = { text, len, err_off, e };
 	struct routine r = { 0 };
@@ -262,6 +273,74 @@ int sqlsplit(const char *text, size_t len, struct sql_stmts *out, size_t *err_of
 error:
 	sqlsplit_release(out);
 	return -1;
+}
+
+/* ---- the splitter over PostgreSQL's tokens ---- */
+
+static int split_tokens(const char *text, const struct pgscan *t, struct sql_stmts *out)
+{
+	struct routine r = { 0 };
+	size_t start = 0, end = 0;
+	int have = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct pgscan_tok *k = &t->v[i];
+
+		if (k->kind == PGSCAN_COMMENT)
+			continue;
+		if (k->kind == PGSCAN_SEMI && r.depth == 0) {
+			if (have)
+				push_stmt(out, start, end);
+			have = 0;
+			memset(&r, 0, sizeof(r));
+			continue;
+		}
+		if (k->kind == PGSCAN_KEYWORD || k->kind == PGSCAN_IDENT) {
+			int after_dot = i > 0 && t->v[i - 1].token == PG_QUERY__TOKEN__ASCII_46;
+
+			if (is_ident_start((unsigned char)text[k->start]))
+				routine_word(&r, text + k->start, k->end - k->start, after_dot);
+		} else if (k->token == PG_QUERY__TOKEN__ASCII_40) {
+			r.paren++;
+		} else if (k->token == PG_QUERY__TOKEN__ASCII_41 && r.paren > 0) {
+			r.paren--;
+		}
+		if (!have) {
+			have = 1;
+			start = k->start;
+		}
+		end = k->end;
+	}
+	if (have)
+		push_stmt(out, start, end);
+	return 0;
+}
+
+int sqlsplit(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
+	     struct err *e)
+{
+	struct pgscan t;
+	struct err se;
+	char *copy = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*err_off = 0;
+	/* The scanner reads a C string: a NUL inside is the hand lexer's. */
+	if (memchr(text, '\0', len))
+		return sqlsplit_sqlite(text, len, out, err_off, e);
+	if (text[len] != '\0')
+		text = copy = xstrndup(text, len);
+	/* What the scanner refuses (an unterminated quote, a zero-length
+	 * "" identifier the server would refuse too) the hand lexer splits or
+	 * locates with the messages it always gave. */
+	if (pgscan(text, &t, NULL, &se) < 0)
+		rc = sqlsplit_sqlite(text, len, out, err_off, e);
+	else
+		rc = split_tokens(text, &t, out);
+	pgscan_release(&t);
+	free(copy);
+	return rc;
 }
 
 void sqlsplit_release(struct sql_stmts *s)

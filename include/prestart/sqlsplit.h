@@ -1,13 +1,16 @@
 /* sqlsplit.h - split a SQL script into statements with PostgreSQL's lexical
  * rules. Pure: no I/O.
  *
- * Knows single-quoted strings ('' escapes; standard_conforming_strings on, so
- * a backslash is an ordinary character), E'' strings (backslash escapes),
- * U&'' strings, "quoted identifiers" ("" escapes), dollar quotes with
- * optional tags ($$...$$, $fn$...$fn$; `$1` is a parameter and a '$' right
- * after an identifier character belongs to the identifier, as in `a$b`),
- * `--` line comments and nested block comments.  Statements are separated by
- * `;` outside all of those.
+ * sqlsplit() uses PostgreSQL's own scanner (pgscan.h); sqlsplit_sqlite() is
+ * a hand-written lexer with the same rules, SQLite's splitter and the
+ * scanner's fallback for text it refuses.  Both know single-quoted strings
+ * ('' escapes; standard_conforming_strings on, so a backslash is an
+ * ordinary character), E'' strings (backslash escapes), U&'' strings,
+ * "quoted identifiers" ("" escapes), dollar quotes with optional tags
+ * ($$...$$, $fn$...$fn$; `$1` is a parameter and a '$' right after an
+ * identifier character belongs to the identifier, as in `a$b`), `--` line
+ * comments and nested block comments.  Statements are separated by `;`
+ * outside all of those.
  *
  * SQL-standard routine bodies: in a statement that starts with CREATE [OR
  * REPLACE] FUNCTION|PROCEDURE, the words BEGIN ATOMIC (outside parentheses)
@@ -40,6 +43,8 @@ struct sql_stmts {
  * "unterminated dollar-quoted string". Release with sqlsplit_release(). */
 int sqlsplit(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
 	     struct err *e);
+int sqlsplit_sqlite(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
+		    struct err *e);
 void sqlsplit_release(struct sql_stmts *s);
 
 #endif

@@ -53,6 +53,15 @@ static void test_checksum_normalisation(void **state)
 	/* "--" inside a string is data, not a comment */
 	same_sum("SELECT '--a';", "SELECT '--b';", 0);
 	same_sum("SELECT $x$ -- a $x$;", "SELECT $x$ -- b $x$;", 0);
+	/* an escaped quote in an E'' string does not end it: the statement
+	 * after the string is code, and an edit to it counts */
+	same_sum("SELECT E'\\'', '--'; UPDATE t SET x = 1;\n",
+		 "SELECT E'\\'', '--'; UPDATE t SET x = 2;\n", 0);
+	/* a '$' inside an identifier opens no dollar quote */
+	same_sum("SELECT a$b$ FROM t; -- x $b$\nUPDATE t SET x = 1;",
+		 "SELECT a$b$ FROM t; -- x $b$\nUPDATE t SET x = 2;", 0);
+	/* text the scanner refuses keeps the hand-written lexer's reading */
+	same_sum("SELECT 'open -- a", "SELECT 'open -- a", 1);
 	ledger_checksum(NULL, out);
 	assert_string_equal(out, "");
 }
