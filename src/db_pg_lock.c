@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "db_pg_int.h"
+#include "prestart/worker.h"
 
 /* goose's figures: a holder renews every 5 s, a lease not renewed for 30 s
  * is free for the taking. */
@@ -472,12 +472,9 @@ static int session_holder(struct db *db, const struct lock_key *k, char *buf, si
  */
 
 struct pg_lease {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;              /* under mu: release asked the thread to end */
+	struct worker w;       /* the renewal thread */
 	atomic_int lost;       /* set by the thread; read by lock_check */
-	char why[256];         /* under mu: how it was lost */
+	char why[256];         /* under w.mu: how it was lost */
 	char name[512];        /* the lock's name (the version table's) */
 	char owner[40];        /* this holder's random token */
 	struct pg_impl *p;     /* its keys/vals and cancel; outlives the thread */
@@ -541,39 +538,24 @@ static int lease_renew(struct pg_lease *l, long long until, char *why, size_t n)
 	return -1;
 }
 
-static void *lease_main(void *arg)
+static void lease_main(struct worker *w, void *arg)
 {
 	struct pg_lease *l = arg;
 	long long renewed = mono_ms(), next = renewed + LEASE_RENEW_MS;
 
-	pthread_mutex_lock(&l->mu);
-	while (!l->stop) {
-		long long now = mono_ms();
-		char why[256] = "";
-		int r;
-
-		if (now < next) {
-			struct timespec ts;
-			long long at;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			at = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + (next - now);
-			ts.tv_sec = at / 1000;
-			ts.tv_nsec = (at % 1000) * 1000000L;
-			pthread_cond_timedwait(&l->cv, &l->mu, &ts);
-			continue;
-		}
-		pthread_mutex_unlock(&l->mu);
+	while (!worker_sleep_until(w, next)) {
 		/* Measured from before sending: the server's expiry is at
 		 * least that late. */
-		now = mono_ms();
-		r = lease_renew(l, renewed + LEASE_TTL_S * 1000LL, why, sizeof(why));
-		pthread_mutex_lock(&l->mu);
+		long long now = mono_ms();
+		char why[256] = "";
+		int r = lease_renew(l, renewed + LEASE_TTL_S * 1000LL, why, sizeof(why));
+
 		if (r == 1) {
 			renewed = now;
 			next = now + LEASE_RENEW_MS;
 			continue;
 		}
+		pthread_mutex_lock(&w->mu);
 		if (r == 0)
 			snprintf(l->why, sizeof(l->why),
 				 "the lease expired and another process took it");
@@ -581,9 +563,11 @@ static void *lease_main(void *arg)
 			snprintf(l->why, sizeof(l->why), "the lease was not renewed within %d s: %.200s",
 				 LEASE_TTL_S, why);
 		else {
+			pthread_mutex_unlock(&w->mu);
 			next = mono_ms() + 1000; /* try again soon */
 			continue;
 		}
+		pthread_mutex_unlock(&w->mu);
 		atomic_store(&l->lost, 1);
 		/* The holder stops before its next statement; one running now
 		 * is cancelled, so that it does not go on unguarded. */
@@ -594,8 +578,6 @@ static void *lease_main(void *arg)
 		}
 		break;
 	}
-	pthread_mutex_unlock(&l->mu);
-	return NULL;
 }
 
 static int lease_try(struct db *db, const struct lock_key *k, int *got)
@@ -605,8 +587,6 @@ static int lease_try(struct db *db, const struct lock_key *k, int *got)
 	const char *app = param_of(p, "application_name");
 	char holder[512], *v = NULL;
 	const char *params[3];
-	pthread_condattr_t ca;
-	sigset_t all, old;
 	int rc;
 
 	lease_name(k, l->name, sizeof(l->name));
@@ -633,19 +613,7 @@ static int lease_try(struct db *db, const struct lock_key *k, int *got)
 	}
 	free(v);
 	l->p = p;
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	/* Signals are the main thread's business. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&l->thread, NULL, lease_main, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		pthread_cond_destroy(&l->cv);
-		pthread_mutex_destroy(&l->mu);
+	if ((rc = worker_start(&l->w, lease_main, l)) != 0) {
 		query1(db, "DELETE FROM " LEASE_TABLE " WHERE name = $1 AND owner = $2", 2, params,
 		       NULL, NULL);
 		free(l);
@@ -663,13 +631,7 @@ static void lease_stop(struct pg_impl *p)
 
 	if (!l)
 		return;
-	pthread_mutex_lock(&l->mu);
-	l->stop = 1;
-	pthread_cond_signal(&l->cv);
-	pthread_mutex_unlock(&l->mu);
-	pthread_join(l->thread, NULL);
-	pthread_cond_destroy(&l->cv);
-	pthread_mutex_destroy(&l->mu);
+	worker_stop(&l->w);
 }
 
 static void lease_free(struct pg_impl *p)
@@ -736,9 +698,9 @@ static int lease_check(struct db *db, const struct lock_key *k, int *held)
 	if (!l)
 		return db_set_errstr(db, "the lease is not held");
 	if (atomic_load(&l->lost)) {
-		pthread_mutex_lock(&l->mu);
+		pthread_mutex_lock(&l->w.mu);
 		db_set_errstr(db, "%s", l->why);
-		pthread_mutex_unlock(&l->mu);
+		pthread_mutex_unlock(&l->w.mu);
 		return 0;
 	}
 	params[0] = l->name;
