@@ -121,14 +121,17 @@ bench:
 
 .PHONY: bench
 
-install: prestart
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 prestart $(DESTDIR)$(PREFIX)/bin/prestart
+MANDIR ?= $(PREFIX)/share/man
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/prestart
+	install -m 644 docs/prestart.1 $(DESTDIR)$(MANDIR)/man1/prestart.1
 
 DEB_PKGS := build-essential pkg-config libpq-dev libsqlite3-dev libcurl4-openssl-dev \
 	libinih-dev libcmocka-dev postgresql postgresql-client sqlite3 python3-pytest \
 	alembic python3-psycopg2 python3-sqlalchemy ca-certificates clang libclang-rt-14-dev \
-	pgbouncer nftables libpg-query-dev libprotobuf-c-dev
+	pgbouncer nftables libpg-query-dev libprotobuf-c-dev man-db
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "prestart/cmd.h"
+#include "prestart/help.h"
 #include "prestart/log.h"
 #include "prestart/termlog.h"
 
@@ -143,65 +144,62 @@ static const struct command commands[] = {
 	{ .name = NULL }
 };
 
-static const char usage_text[] =
-	"usage: prestart [OPTIONS] [-- APP [ARG...]]\n"
-	"       prestart [OPTIONS] COMMAND [ARGS] [-- APP [ARG...]]\n"
-	"\n"
-	"commands:\n"
-	"  run [-- APP...]          wait, lock, upgrade to head, then exec APP (default)\n"
-	"  wait [--head] [-- APP...]  only wait for the database and --wait-for targets;\n"
-	"                           --head: also until another process migrated it to head\n"
-	"  upgrade [TARGET]         apply revisions up to TARGET (default head)\n"
-	"  downgrade TARGET         revert down to TARGET\n"
-	"  current [-v]             revisions recorded in the database\n"
-	"  history [-r A:B] [-v] [-i]  revision scripts, newest first\n"
-	"  heads [-v], branches [-v], show REV\n"
-	"  stamp REV... [--purge]   set the version table without running migrations\n"
-	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
-	"                           downgrade SQL the ledger archived\n"
-	"  check                    exit 0 at head, 1 when revisions are pending\n"
-	"  status                   one JSON object: reachability, current, heads, pending\n"
-	"  revision -m MSG [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
-	"           [--splice] [--version-path DIR] [--compat breaking]\n"
-	"                           write a new SQL revision file\n"
-	"  merge REV... -m MSG      write a merge revision ('merge heads' merges all heads)\n"
-	"  healthcheck [URL]        HTTP GET, exit 0 on 2xx (--timeout, default 5s)\n"
-	"  compile [--dialect D]... [--url URL] [-x ARG]...\n"
-	"                           render .py revisions to SQL with Alembic's offline mode\n"
-	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
-	"  version, help\n"
-	"\n"
-	"options:\n"
-	"  -d, --database-url URL   database (env DATABASE_URL, else libpq PG* variables)\n"
-	"  -c, --config FILE        ini file (env PRESTART_CONFIG; default prestart.ini, alembic.ini)\n"
-	"      --dir DIR            script location (env PRESTART_SCRIPT_LOCATION; default migrations)\n"
-	"      --wait-timeout D     how long to wait for dependencies (default 60s, 0 = forever)\n"
-	"      --wait-for TARGET    also wait for tcp://, http(s)://, file://, postgresql:// (repeatable)\n"
-	"      --lock-timeout D     how long to wait for the migration lock (default 0 = forever)\n"
-	"      --ddl-lock-timeout D PostgreSQL: bound each migration statement's lock wait\n"
-	"                           (default 1s; 0 = forever)\n"
-	"      --ddl-retry-budget D how long to retry after lock timeouts (default 10m)\n"
-	"      --lock-strategy S    auto, session or lease (default auto; lease through poolers)\n"
-	"      --health-addr ADDR   serve /livez /readyz /status /metrics on [HOST]:PORT\n"
-	"      --log-format F       text or json\n"
-	"      --transaction-per-migration  one transaction per revision\n"
-	"      --after CMD          run CMD after a successful upgrade (repeatable)\n"
-	"      --require-compiled   refuse .py revisions without a fresh compiled SQL file\n"
-	"      --termination-log F  write why prestart exited there, as JSON (default\n"
-	"                           /dev/termination-log when writable)\n"
-	"      --ledger-schema S    PostgreSQL schema of the ledger (default prestart)\n"
-	"      --if-ahead run|fail  database ahead of the scripts: run the app if proven safe\n"
-	"      --checksum warn|fail|off  applied revision files edited since they ran\n"
-	"\n"
-	"exit codes: 0 ok, 1 migration/hook failed (check: pending), 2 usage/configuration,\n"
-	"  3 scripts or version table inconsistent, 4 lock timeout, 124 wait timeout,\n"
-	"  126/127 APP not executable/not found, 128+N stopped by signal N\n";
+/* "did you mean": the closest command or long option name, or "". */
+static const char *suggest_command(const char *word, char *buf, size_t size)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *s;
+	size_t n = 0;
+
+	for (const struct command *c = commands; c->name; c++)
+		names[n++] = c->name;
+	names[n] = NULL;
+	s = help_suggest(word, names);
+	if (s)
+		snprintf(buf, size, " (did you mean '%s'?)", s);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+static const char *suggest_option(const char *word, size_t len, char *buf, size_t size)
+{
+	const char *names[sizeof(options) / sizeof(options[0])];
+	char w[64];
+	const char *s;
+	size_t n = 0;
+
+	for (const struct option_def *o = options; o->lng; o++)
+		names[n++] = o->lng;
+	names[n] = NULL;
+	snprintf(w, sizeof(w), "%.*s", (int)len, word);
+	s = help_suggest(w, names);
+	if (s)
+		snprintf(buf, size, " (did you mean '--%s'?)", s);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/* help [COMMAND], and COMMAND --help. */
+static int print_help(const char *topic)
+{
+	char buf[8192], hint[96];
+
+	if (!topic) {
+		out("%s", help_usage());
+		return 0;
+	}
+	if (help_command(topic, buf, sizeof(buf)) < 0)
+		return usage_error("unknown help topic '%s'%s; the commands are in 'prestart help'",
+				   topic, suggest_command(topic, hint, sizeof(hint)));
+	out("%s", buf);
+	return 0;
+}
 
 static int cmd_help(struct ctx *c)
 {
-	(void)c;
-	out("%s", usage_text);
-	return 0;
+	return print_help(c->cli->args.n ? c->cli->args.v[0] : NULL);
 }
 
 static int cmd_version(struct ctx *c)
@@ -300,8 +298,12 @@ static int parse_args(int argc, char **argv, struct cli *cli, const struct comma
 			size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
 
 			o = find_long(a + 2, n);
-			if (!o)
-				return usage_error("unknown option '%.*s'", (int)n + 2, a);
+			if (!o) {
+				char hint[96];
+
+				return usage_error("unknown option '%.*s'%s", (int)n + 2, a,
+						   suggest_option(a + 2, n, hint, sizeof(hint)));
+			}
 			/* wait --head is a flag; revision --head takes a value. */
 			if (o->id == O_HEAD && *cmd && (*cmd)->fn == cmd_wait) {
 				if (eq)
@@ -347,8 +349,13 @@ static int parse_args(int argc, char **argv, struct cli *cli, const struct comma
 			}
 		} else if (!*cmd) {
 			*cmd = find_command(a);
-			if (!*cmd)
-				return usage_error("unknown command '%s' (see 'prestart help')", a);
+			if (!*cmd) {
+				char hint[96];
+
+				return usage_error("unknown command '%s'%s; the commands are in "
+						   "'prestart help'", a,
+						   suggest_command(a, hint, sizeof(hint)));
+			}
 			cli->command = (*cmd)->name;
 			continue;
 		} else {
@@ -511,7 +518,7 @@ int main(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (help) {
-		rc = cmd_help(&c);
+		rc = print_help(cmd ? cmd->name : NULL);
 		goto out;
 	}
 	if (version) {
