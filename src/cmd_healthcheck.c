@@ -39,12 +39,13 @@ int cmd_healthcheck(struct ctx *c)
 	if (c->cli->args.n) {
 		url = xstrdup(c->cli->args.v[0]);
 	} else {
-		const char *addr = c->cli->flags.health_addr ? c->cli->flags.health_addr
-							      : getenv("PRESTART_HEALTH_ADDR");
-
-		url = default_url(addr);
+		/* --health-addr, PRESTART_HEALTH_ADDR or the config file's
+		 * health_addr, as the run it probes reads it */
+		url = default_url(c->cfg.health_addr);
 		if (!url)
-			return usage_error("healthcheck needs a URL or --health-addr");
+			return usage_error("healthcheck needs a URL, or a health address to probe: "
+					   "--health-addr, PRESTART_HEALTH_ADDR or health_addr in "
+					   "the config file");
 	}
 	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
 		rc = usage_error("healthcheck URL must start with http:// or https://: '%s'", url);

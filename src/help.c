@@ -184,9 +184,9 @@ static const struct topic topics[] = {
 	  "  3 scripts inconsistent, or an online-only upgrade with --require-compiled" },
 	{ "healthcheck", "[OPTIONS] healthcheck [URL] [--timeout D]",
 	  "HTTP GET with libcurl, for a HEALTHCHECK in images without curl.  Default\n"
-	  "URL: http://127.0.0.1:<health port>/livez, the port of --health-addr or\n"
-	  "PRESTART_HEALTH_ADDR.",
-	  "health-addr timeout", "prestart healthcheck http://127.0.0.1:8000/",
+	  "URL: http://127.0.0.1:<health port>/livez, the port of --health-addr,\n"
+	  "PRESTART_HEALTH_ADDR or the config file's health_addr.",
+	  "config health-addr timeout", "prestart healthcheck http://127.0.0.1:8000/",
 	  "exit codes: 0 a 2xx answer; 1 anything else; 2 usage or configuration" },
 	{ "init", "[OPTIONS] init [DIR]",
 	  "Start a project: DIR/versions/ (default: the script location, migrations)\n"

@@ -86,6 +86,9 @@ enum {
 	 * Alembic, since real alembic.ini files ship a placeholder or a
 	 * templated sqlalchemy.url */
 	URL_ON_DEMAND = 1 << 5,
+	/* a probe, run often beside the real process (a Docker HEALTHCHECK,
+	 * an exec probe): it leaves no termination message of its own */
+	NO_TERMLOG = 1 << 6,
 };
 
 struct command {
@@ -134,7 +137,8 @@ static const struct command commands[] = {
 	{ .name = "merge", .fn = cmd_merge, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
-	{ .name = "healthcheck", .fn = cmd_healthcheck, .flags = DATA_OUT, .opts = L(O_TIMEOUT),
+	{ .name = "healthcheck", .fn = cmd_healthcheck,
+	  .flags = NEED_CONFIG | URL_ON_DEMAND | DATA_OUT | NO_TERMLOG, .opts = L(O_TIMEOUT),
 	  .max_args = 1 },
 	{ .name = "compile", .fn = cmd_compile, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_DIALECT) | L(O_URL) | L(O_XARG) },
@@ -568,7 +572,7 @@ int main(int argc, char **argv)
 out:
 	/* The commands that read the configuration report how they ended;
 	 * help, version, init and healthcheck do not. */
-	if (!cmd || (cmd->flags & (NEED_CONFIG | NEED_SCRIPTS))) {
+	if (!cmd || ((cmd->flags & (NEED_CONFIG | NEED_SCRIPTS)) && !(cmd->flags & NO_TERMLOG))) {
 		if (!termlog)
 			termlog = termlog_target(&cli, &c);
 		write_termlog(termlog, &c, !status_ready ? ST_NONE : c.cli ? ST_LIVE : ST_RELEASED,

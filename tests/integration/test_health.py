@@ -7,12 +7,14 @@ tests (tests/unit/test_health.c)."""
 import json
 import os
 import socket
+import subprocess
 import time
 
 import pytest
 
-from harness import (CANARY, PYTHON, ScriptedHTTP, closed_port, free_port, http_get,
-                     parse_prometheus, sessions_running, sleep_rev, spawn, wait_until)
+from harness import (CANARY, PYTHON, ScriptedHTTP, closed_port, describe, free_port, http_get,
+                     parse_prometheus, prestart_bin, sessions_running, sleep_rev, spawn,
+                     wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 sqlite_only = pytest.mark.parametrize("engine", ["sqlite"])
@@ -227,6 +229,43 @@ def test_healthcheck_closed_port(engine, project):
     cp = project.run("healthcheck", "http://127.0.0.1:%d/livez" % closed_port(), url=None)
     assert cp.returncode == 1, cp.stdout + cp.stderr
     assert time.monotonic() - t0 < 5
+
+
+def _healthcheck(cwd, *args, env=None):
+    e = {k: v for k, v in os.environ.items()
+         if not (k.startswith("PRESTART_") or k.startswith("PG") or k == "DATABASE_URL")}
+    e.update(env or {})
+    return subprocess.run([prestart_bin(), "healthcheck", *args], cwd=str(cwd), env=e,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+
+
+def test_healthcheck_reads_health_addr_from_the_ini(tmp_path):
+    """A Docker HEALTHCHECK ["prestart", "healthcheck"] in an image configured
+    through its prestart.ini probes the port the ini gives the run, and leaves
+    no termination message (it runs beside the real process)."""
+    srv = ScriptedHTTP(lambda n: 200)
+    try:
+        (tmp_path / "prestart.ini").write_text("[prestart]\nhealth_addr = :%d\n" % srv.port)
+        termlog = tmp_path / "termination-log"
+        termlog.write_text("")
+        cp = _healthcheck(tmp_path, env={"PRESTART_TERMINATION_LOG": str(termlog)})
+        assert cp.returncode == 0, describe(cp)
+        assert srv.hits == 1
+        assert termlog.read_text() == ""
+        # the environment still wins over the ini, as for every setting
+        cp = _healthcheck(tmp_path, env={"PRESTART_HEALTH_ADDR": ":%d" % closed_port()})
+        assert cp.returncode == 1 and srv.hits == 1, describe(cp)
+    finally:
+        srv.close()
+
+
+def test_healthcheck_without_an_address_names_every_source(tmp_path):
+    cp = _healthcheck(tmp_path)
+    assert cp.returncode == 2 and cp.stdout == "", describe(cp)
+    errs = [ln for ln in cp.stderr.splitlines() if ln]
+    assert len(errs) == 1, describe(cp)
+    for n in ("--health-addr", "PRESTART_HEALTH_ADDR", "health_addr"):
+        assert n in errs[0], describe(cp)
 
 
 # --------------------------------------------------------------------------
