@@ -326,6 +326,45 @@ static void json_applied(struct sbuf *b, const struct strlist *heads,
 	sbuf_addc(b, ']');
 }
 
+/* The known revisions an unknown one descends from, through the ledger's
+ * rows (the newer image recorded its down revisions): where this image's
+ * scripts take over. */
+static void known_below(const struct graph *g, const struct ledger_rows *rows, const char *id,
+			struct strlist *seen, struct strlist *known)
+{
+	const struct ledger_row *r;
+
+	if (strlist_contains(seen, id))
+		return;
+	strlist_push(seen, id);
+	if (graph_find(g, id)) {
+		strlist_push(known, id);
+		return;
+	}
+	if ((r = ledger_rows_find(rows, id)))
+		for (size_t i = 0; i < r->down.n; i++)
+			known_below(g, rows, r->down.v[i], seen, known);
+}
+
+/* The pending revisions of a database ahead of the scripts: planned from
+ * the known revisions under the unknown ones; none when the ledger does
+ * not reach one. */
+static void plan_from_known(struct ctx *c, const struct strlist *heads,
+			    const struct ledger_rows *rows, struct plan *p)
+{
+	struct strlist seen = { 0 }, known = { 0 };
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < heads->n; i++)
+		known_below(c->g, rows, heads->v[i], &seen, &known);
+	if (known.n && graph_plan(c->g, &known, "heads", GRAPH_UPGRADE, p, &e) < 0) {
+		plan_release(p);
+		memset(p, 0, sizeof(*p));
+	}
+	strlist_free(&seen);
+	strlist_free(&known);
+}
+
 int cmd_status(struct ctx *c)
 {
 	struct strlist heads = { 0 }, head_ids = { 0 }, pending = { 0 };
@@ -334,6 +373,7 @@ int cmd_status(struct ctx *c)
 	struct plan p;
 	struct db_opts o = { 0 };
 	struct ledger_rows rows = { 0 };
+	struct ledger_ahead a = { 0 };
 	int rc, exists = 0, reachable = 0;
 	char *error = NULL;
 
@@ -351,22 +391,34 @@ int cmd_status(struct ctx *c)
 		c->db_opened = 1;
 		reachable = 1;
 		if (db_read_versions(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
-				     &heads, &exists) < 0)
+				     &heads, &exists) < 0) {
 			error = xstrdup(c->db.errstr);
-		else if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0)
-			error = xstrdup(c->e.msg);
+		} else {
+			ctx_ledger_rows(c, &rows);
+			/* A database ahead of the scripts (an image rolled back)
+			 * is a state to report, not an error of status's. */
+			ledger_judge_ahead(c->g, &heads, &rows, &a);
+			if (a.unknown.n)
+				plan_from_known(c, &heads, &rows, &p);
+			else if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0)
+				error = xstrdup(c->e.msg);
+		}
 		for (size_t i = 0; i < p.n; i++)
 			strlist_push(&pending, p.steps[i].rev->id);
-		if (!error)
-			ctx_ledger_rows(c, &rows);
 	}
 	sbuf_addf(&b, "{\"reachable\":%s,\"database\":", reachable ? "true" : "false");
 	sbuf_add_json_str(&b, c->url.masked);
 	json_list(&b, "current", &heads);
 	json_list(&b, "heads", &head_ids);
 	json_list(&b, "pending", &pending);
+	/* ahead: the revisions the scripts do not know, newest first;
+	 * ahead_safe: the ledger proves this image can run on them (what
+	 * --if-ahead run asks) */
+	json_list(&b, "ahead", &a.unknown);
+	sbuf_addf(&b, ",\"ahead_safe\":%s", a.unknown.n && a.proven ? "true" : "false");
 	json_applied(&b, &heads, &rows);
-	sbuf_addf(&b, ",\"at_head\":%s,\"error\":", reachable && !error && p.n == 0 ? "true" : "false");
+	sbuf_addf(&b, ",\"at_head\":%s,\"error\":",
+		  reachable && !error && p.n == 0 && !a.unknown.n ? "true" : "false");
 	if (error)
 		sbuf_add_json_str(&b, error);
 	else
@@ -376,6 +428,7 @@ int cmd_status(struct ctx *c)
 	rc = reachable && !error ? 0 : 1;
 	sbuf_free(&b);
 	free(error);
+	ledger_ahead_release(&a);
 	ledger_rows_release(&rows);
 	plan_release(&p);
 	revptrs_free(&hr);

@@ -160,7 +160,8 @@ static const struct topic topics[] = {
 	  "  or version table inconsistent; 124 not ready in time" },
 	{ "status", "[OPTIONS] status",
 	  "Print one JSON object: reachable, database (masked), current, heads,\n"
-	  "pending, applied (from the ledger), at_head, error.",
+	  "pending, ahead (revisions a newer image applied) and ahead_safe, applied\n"
+	  "(from the ledger), at_head, error.",
 	  "database-url config dir log-format ledger-schema", "prestart status | jq .pending",
 	  "exit codes: 0 the database was reachable; 1 it was not (one attempt, no\n"
 	  "  waiting), or stdout could not be written; 2 usage or configuration;\n"

@@ -4,6 +4,7 @@ caught by checksums; Alembic in between.
 
 Image v1 knows r1-r2, image v2 knows r1-r4: two projects on one database.
 The ledger rows against kill -9: test_crash.py."""
+import json
 import re
 import subprocess
 
@@ -146,6 +147,38 @@ def test_current_status_history_show_the_ledger(project, db):
                      r'"applied_by":"prestart@', cp.stdout), cp.stdout
     cp = project.ok("history", "-v")
     assert len(re.findall(r"Applied: ", cp.stdout)) == 2, cp.stdout
+
+
+def test_status_on_a_database_ahead(db, tmp_path):
+    """The documented rollback state: status still answers (exit 0, the
+    database is reachable) with the revisions it is ahead by, whether the
+    ledger proves them safe, and their ledger rows."""
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    cp = v1.run("status")
+    assert cp.returncode == 0, describe(cp)
+    st = json.loads(cp.stdout)
+    assert st["reachable"] is True and st["error"] is None, st
+    assert st["current"] == ["r4"] and st["heads"] == ["r2"], st
+    assert st["ahead"] == ["r4", "r3"] and st["ahead_safe"] is True, st
+    assert st["pending"] == [] and st["at_head"] is False, st
+    assert [r["revision"] for r in st["applied"]] == ["r4"], st
+    assert st["applied"][0]["applied_by"].startswith("prestart@"), st
+    # at head again: nothing ahead
+    st = json.loads(v2.ok("status").stdout)
+    assert st["ahead"] == [] and st["ahead_safe"] is False and st["at_head"] is True, st
+
+
+def test_status_ahead_of_a_breaking_revision(db, tmp_path):
+    v2 = image(tmp_path, db, "v2", V2, breaking=["r4"])
+    v1 = image(tmp_path, db, "v1", ["r1"])
+    v2.ok("run")
+    cp = v1.run("status")
+    assert cp.returncode == 0, describe(cp)
+    st = json.loads(cp.stdout)
+    assert st["ahead"] == ["r4", "r3", "r2"] and st["ahead_safe"] is False, st
+    assert st["pending"] == [] and st["error"] is None, st
 
 
 def test_checksums_ignore_formatting_and_catch_edits(project, db):
