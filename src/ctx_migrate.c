@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "prestart/blockers.h"
 #include "prestart/ctx.h"
 #include "prestart/ddl.h"
 #include "prestart/delegate.h"
@@ -14,7 +13,7 @@
 #include "prestart/lock.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
-#include "prestart/progress.h"
+#include "prestart/observer.h"
 
 int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target,
 		      const struct ledger *l)
@@ -83,34 +82,25 @@ out:
 	return rc;
 }
 
-/* SPEC §7.2: who blocks the migration's backend, watched from a second
- * connection (a statement cancelled by its lock timeout no longer waits, so
- * the question must be asked while it does).  NULL when it cannot be: the
- * run goes on, with no names in its messages. */
-static struct blockers *watch_blockers(struct ctx *c)
+/* SPEC §7.2 and §7.4: who blocks the migration's backend (a statement
+ * cancelled by its lock timeout no longer waits, so the question must be
+ * asked while it does), and a running CREATE INDEX for /status when someone
+ * can ask, from one second connection.  NULL when it cannot be: the run
+ * goes on, with no names in its messages. */
+static struct observer *watch_backend(struct ctx *c, int blockers)
 {
-	struct strlist pid = { 0 };
-	struct blockers *b = NULL;
-	struct db_opts dbo = { 0 };
-	struct err e = { 0 };
+	struct observer_opts o = { 0 };
 	long long every = c->cfg.ddl_lock_timeout_ms / 4;
 
-	if (!db_supports(&c->db, DB_HAS_BLOCKERS) ||
-	    db_query_col(&c->db, "SELECT pg_backend_pid()", &pid) < 0 || pid.n != 1) {
-		strlist_free(&pid);
-		return NULL;
-	}
 	/* Several looks within one lock timeout, none busier than 50 a second. */
 	if (every <= 0 || every > 250)
 		every = 250;
 	if (every < 20)
 		every = 20;
-	dbo.application_name = "prestart blockers";
-	dbo.connect_timeout_s = 5;
-	if (blockers_start(&b, &c->url, &dbo, strtol(pid.v[0], NULL, 10), every, &c->st, &e) < 0)
-		log_event(LOG_WARN, "blockers", NULL, "%s", e.msg);
-	strlist_free(&pid);
-	return b;
+	o.blockers_ms = blockers ? every : 0;
+	o.progress_ms = c->health ? OBSERVER_PROGRESS_MS : 0;
+	o.connect_timeout_s = 5;
+	return observer_start(&c->db, &c->url, &o, &c->st);
 }
 
 /* After a read-only failure (25006), rolled back: does this session take
@@ -145,9 +135,9 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 		      const struct ledger *l, struct lock *lk)
 {
 	struct migrate_opts o = { 0 };
-	struct progress_watch *watch = NULL;
+	struct observer *watch = NULL;
 	struct ddl d;
-	int r;
+	int bounded, r;
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
@@ -173,22 +163,21 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 						{ 0 } },
 			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
 			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
-	/* /status shows a running CREATE INDEX when someone can ask. */
-	if (c->health && p->n)
-		watch = progress_watch_start(&c->db, &c->url, "prestart", &c->st);
-	if (db_supports(&c->db, DB_HAS_LOCK_TIMEOUT) && p->n) {
+	bounded = p->n && db_supports(&c->db, DB_HAS_LOCK_TIMEOUT);
+	if (p->n)
+		watch = watch_backend(c, bounded);
+	if (bounded) {
 		ddl_init(&d, c->cfg.ddl_lock_timeout_ms, c->cfg.ddl_retry_budget_ms, c->stop,
 			 &c->st);
-		d.bw = watch_blockers(c);
+		d.ob = watch;
 		o.ddl = &d;
 	}
 	r = migrate_apply(&c->db, p, &o, &c->e);
+	observer_stop(watch);
 	if (o.ddl) {
-		blockers_stop(d.bw);
 		status_set_blockers(&c->st, NULL);
 		ddl_release(&d);
 	}
-	progress_watch_stop(watch);
 	if (r < 0) {
 		char st[6];
 

@@ -123,7 +123,7 @@ int ddl_retry(struct ddl *d, const char *sqlstate, const char *unit, struct err 
 	if (!d || !ddl_retryable(sqlstate))
 		return 0;
 	kind = !strcmp(sqlstate, "55P03") ? "lock timeout" : "deadlock";
-	who = blockers_take(d->bw);
+	who = observer_blockers_take(d->ob);
 	if (*who) {
 		free(d->last_blockers);
 		d->last_blockers = xstrdup(who);

@@ -102,9 +102,9 @@ struct db;
 #define DB_HAS_LOCK_TIMEOUT    (1u << 1) /* a statement's lock wait can be bounded
 					  * (lock_timeout: SPEC §7.2's DDL retries) */
 #define DB_HAS_BLOCKERS        (1u << 2) /* a second connection can name the sessions
-					  * blocking a backend (blockers.h) */
+					  * blocking a backend (observer.h) */
 #define DB_HAS_INDEX_PROGRESS  (1u << 3) /* a second connection can read a running
-					  * CREATE INDEX's progress (progress.h) */
+					  * CREATE INDEX's progress (observer.h) */
 #define DB_HAS_LEDGER_SCHEMA   (1u << 4) /* prestart's own tables live in its schema
 					  * (DB_PRESTART_SCHEMA), not beside the
 					  * version table */

@@ -19,9 +19,9 @@
 
 #include <signal.h>
 
-#include "prestart/blockers.h"
 #include "prestart/db.h"
 #include "prestart/delegate.h"
+#include "prestart/observer.h"
 #include "prestart/status.h"
 
 #define DDL_BACKOFF_FIRST_MS 500
@@ -30,7 +30,7 @@
 struct ddl {
 	long long lock_timeout_ms;   /* 0: statements wait forever (nothing SET) */
 	long long budget_ms;         /* 0: never retry */
-	struct blockers *bw;         /* who blocks the migration; may be NULL */
+	struct observer *ob;         /* who blocks the migration; may be NULL */
 	struct status *st;           /* may be NULL */
 	volatile sig_atomic_t *stop; /* a signal ends the backoff at once */
 	/* State. */

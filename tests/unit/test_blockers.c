@@ -1,0 +1,74 @@
+/* Who blocks a backend (SPEC §7.2): the rows of blockers_sql, as the log
+ * and /status show them; and an observer that has nothing to watch. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "prestart/blockers.h"
+#include "prestart/observer.h"
+
+static void test_blocker_rows(void **state)
+{
+	struct blocker b;
+	struct sbuf out = { 0 };
+
+	(void)state;
+	assert_int_equal(blockers_parse("4242\x1fpsql\x1fidle in transaction\x1f"
+					"4210\x1fUPDATE t SET x = 1", &b), 0);
+	assert_int_equal(b.pid, 4242);
+	assert_string_equal(b.app, "psql");
+	assert_int_equal(b.xact_ms, 4210);
+	blockers_format(&out, &b);
+	assert_string_equal(out.buf, "pid 4242 (psql, idle in transaction, transaction open "
+				     "4.2 s): UPDATE t SET x = 1");
+	sbuf_reset(&out);
+	blockers_json(&out, &b);
+	assert_string_equal(out.buf, "{\"pid\":4242,\"application_name\":\"psql\",\"state\":"
+				     "\"idle in transaction\",\"xact_age_ms\":4210,\"query\":"
+				     "\"UPDATE t SET x = 1\"}");
+	sbuf_free(&out);
+	assert_int_equal(blockers_parse("7\x1f\x1f\x1f-1\x1f", &b), 0);
+	assert_int_equal(b.xact_ms, -1);
+	assert_int_equal(blockers_parse("x\x1f\x1f\x1f-1\x1f", &b), -1);
+	assert_int_equal(blockers_parse("7\x1f" "app", &b), -1);
+}
+
+/* Without the engine's bits, or with nothing asked, no thread starts and
+ * no connection is made; a NULL observer answers "". */
+static void test_observer_without_capabilities(void **state)
+{
+	struct db db = { 0 };
+	struct dburl u = { 0 };
+	struct status st;
+	struct observer_opts o = { 250, 500, 5 };
+	char *who;
+
+	(void)state;
+	status_init(&st);
+	db.ops = &db_sqlite_ops;
+	db.kind = DB_SQLITE;
+	assert_null(observer_start(&db, &u, &o, &st));
+	db.ops = &db_pg_ops;
+	db.kind = DB_PG;
+	o.blockers_ms = o.progress_ms = 0;
+	assert_null(observer_start(&db, &u, &o, &st));
+	who = observer_blockers_take(NULL);
+	assert_string_equal(who, "");
+	free(who);
+	observer_stop(NULL);
+	status_release(&st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blocker_rows),
+		cmocka_unit_test(test_observer_without_capabilities),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
