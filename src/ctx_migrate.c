@@ -317,9 +317,13 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	 * does on upgrade), so it goes through the locked path, and so does a
 	 * marker of a non-transactional revision (judged under the lock). */
 	if (p->n == 0 && exists && how != MOVE_STAMP && !marked) {
+		char *at = strlist_join(&p->end_heads, ",");
+
+		/* JSON: the heads, null at base */
 		log_event(LOG_INFO, "up_to_date",
-			  (struct log_field[]){ LFS("revision", ""), { 0 } }, "already at %s",
-			  p->end_heads.n ? p->end_heads.v[0] : "<base>");
+			  (struct log_field[]){ LFS("revision", *at ? at : NULL), { 0 } },
+			  "already at %s", *at ? at : "<base>");
+		free(at);
 		return 0;
 	}
 	plan_release(p);

@@ -362,18 +362,37 @@ static int prologue(struct db *db, const struct migrate_opts *o, struct err *e)
 	return 0;
 }
 
+/* "[i/N] <rev> <message> (<ms> ms)", "[i/N] revert <rev> ...", or for a
+ * stamp step (no script) "[i/N] stamp <from> -> <to>", <base> for none. */
 static void log_applied(const struct plan *p, size_t i, long long ts)
 {
 	const struct plan_step *s = &p->steps[i];
+	const char *arrow = s->desc ? strstr(s->desc, " -> ") : NULL;
+	char *what, *to = NULL;
 
+	if (s->rev) {
+		const char *m = s->rev->message;
+
+		what = xasprintf("%s%s%s%s", s->upgrade ? "" : "revert ", s->rev->id,
+				 m && *m ? " " : "", m && *m ? m : "");
+	} else if (arrow) {
+		/* Alembic's "a, b -> c", kept as it is for --sql */
+		int n = (int)(arrow - s->desc);
+
+		to = arrow[4] ? xstrdup(arrow + 4) : NULL;
+		what = xasprintf("stamp %.*s -> %s", n ? n : 6, n ? s->desc : "<base>",
+				 to ? to : "<base>");
+	} else {
+		what = xstrdup("stamp");
+	}
 	log_event(LOG_INFO, "applied",
-		  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : ""),
+		  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : to),
 					LFS("direction", s->upgrade ? "upgrade" : "downgrade"),
 					LFI("index", i + 1), LFI("total", p->n),
 					LFI("duration_ms", now_ms() - ts), { 0 } },
-		  "[%zu/%zu] %s%s %s (%lld ms)", i + 1, p->n, s->upgrade ? "" : "revert ",
-		  s->rev ? s->rev->id : "", s->rev && s->rev->message ? s->rev->message : "",
-		  now_ms() - ts);
+		  "[%zu/%zu] %s (%lld ms)", i + 1, p->n, what, now_ms() - ts);
+	free(what);
+	free(to);
 }
 
 /* SPEC §7.4: /status names the revision running; /metrics observes how

@@ -31,6 +31,35 @@ def test_log_format_json(project, db):
     assert {"a1", "b2", "c3"} <= {ev.get("revision") for ev in events}, describe(cp)
 
 
+def test_events_name_their_revisions(project, db):
+    """No event with an empty revision, no progress line with an empty id
+    or a double space: the fast path names the heads it found, a stamp
+    step says what it stamped, a revision without a message ends at its
+    id."""
+    linear(project)
+    project.ok("upgrade")
+    cp = project.ok("--log-format", "json", "run")
+    ev = [json.loads(ln) for ln in lines(cp.stdout)]
+    up = [e for e in ev if e["event"] == "up_to_date"]
+    assert len(up) == 1 and up[0]["revision"] == "c3", describe(cp)
+    cp = project.ok("stamp", "base")
+    assert "[1/1] stamp c3 -> <base> (" in out(cp), out(cp)
+    cp = project.ok("--log-format", "json", "stamp", "heads")
+    ev = [json.loads(ln) for ln in lines(cp.stdout)]
+    applied = [e for e in ev if e["event"] == "applied"]
+    assert applied and applied[0]["revision"] == "c3", describe(cp)
+    assert applied[0]["msg"].startswith("[1/1] stamp <base> -> c3 ("), applied
+    add_rev(project, "d4", down="c3", message="")
+    cp = project.ok("upgrade")
+    cp = project.ok("downgrade", "-1")
+    for text in (out(cp), project.ok("upgrade").stdout):
+        for ln in lines(text):
+            if "[1/1]" in ln:
+                assert "  " not in ln and " d4 (" in ln, ln
+    for e in ev:
+        assert e.get("revision", "x") != "", e
+
+
 def test_data_commands_keep_stdout_clean(project, db):
     linear(project)
     project.ok("upgrade")
