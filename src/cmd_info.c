@@ -108,6 +108,7 @@ static void history_rows(struct ctx *c, int connected, struct ledger_rows *rows)
 		}
 		o.application_name = "prestart";
 		o.connect_timeout_s = 5;
+		o.no_create = 1;
 		if (db_open(&c->db, &c->url, &o) < 0) {
 			db_close(&c->db);
 			return;
@@ -384,6 +385,7 @@ int cmd_status(struct ctx *c)
 	/* One attempt, no waiting: status reports reachability as it is. */
 	o.application_name = "prestart";
 	o.connect_timeout_s = 5;
+	o.no_create = 1;
 	if (db_open(&c->db, &c->url, &o) < 0) {
 		error = xstrdup(c->db.errstr);
 		db_close(&c->db);

@@ -72,6 +72,15 @@ static int sq_open(struct db *db, const struct dburl *u, const struct db_opts *o
 	}
 	if (check_dir(db, u->path) < 0)
 		return -1;
+	if (o->no_create) {
+		struct stat sb;
+
+		flags &= ~SQLITE_OPEN_CREATE;
+		if (stat(u->path, &sb) < 0 && errno == ENOENT) {
+			db->status = DBC_FATAL;
+			return db_set_errstr(db, "no database file '%s'", u->path);
+		}
+	}
 	p->path = xstrdup(u->path);
 	rc = sqlite3_open_v2(u->path, &p->h, flags, NULL);
 	if (rc != SQLITE_OK) {

@@ -9,7 +9,10 @@ the same graph is also written as an Alembic project and the real
 What `run` hands the application: test_exec.py.  Unknown and ambiguous
 targets: test_graph.py.  Global options: test_config.py.  --sql:
 test_offline.py.  `revision`, `merge`: test_authoring.py."""
+import json
 import re
+
+import pytest
 
 from harness import (BRANCHED, BRANCHED_HEADS, LINEAR, ancestors, branched, data_tables, describe,
                      linear, lines, out, tables_for)
@@ -344,3 +347,19 @@ def test_default_command_is_run(project, db):
     assert "rev=c3" in lines(cp.stdout)
     assert db.versions() == ["c3"]
 
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_reading_commands_create_no_sqlite_file(project, tmp_path):
+    """A mistyped SQLite path: status says there is no such file (exit 1,
+    unreachable) and history -v shows the scripts; neither leaves an empty
+    database behind."""
+    linear(project)
+    url = "sqlite:///%s" % (tmp_path / "typo.db")
+    cp = project.run("status", url=url)
+    assert cp.returncode == 1, describe(cp)
+    st = json.loads(cp.stdout)
+    assert st["reachable"] is False and "no database file" in st["error"], st
+    cp = project.run("history", "-v", url=url)
+    assert cp.returncode == 0 and "Rev: c3" in cp.stdout, describe(cp)
+    assert not (tmp_path / "typo.db").exists()
