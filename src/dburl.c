@@ -1,4 +1,5 @@
 #include "prestart/dburl.h"
+#include "prestart/hostport.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -200,65 +201,38 @@ static void kv_set(struct strlist *keys, struct strlist *vals, const char *k, ch
 	strlist_push_owned(vals, v);
 }
 
-static int parse_port(const char *s, size_t n, struct err *e)
-{
-	long v = 0;
-
-	if (n == 0 || n > 5)
-		goto bad;
-	for (size_t i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
-			goto bad;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		goto bad;
-	return 0;
-bad:
-	/* The value is not echoed: a password missing its '@' lands here. */
-	return err_set(e, ERR_USAGE, "invalid port in database URL (expected 1-65535)");
-}
-
 /* One "host[:port]" or "[v6]:port" item of a host list.  `decode` is set
  * for the URL's authority, whose parts are still percent-encoded. */
 static int parse_host_item(const char *s, size_t n, int decode, struct strlist *hosts,
 			   struct strlist *ports, struct err *e)
 {
-	const char *h = s, *colon;
-	size_t hn;
+	struct hostport hp;
+	enum hostport_verdict v = hostport_split(s, n, &hp);
 	char *host;
+	long port;
 
-	if (n && s[0] == '[') {
-		const char *close = memchr(s, ']', n);
-
-		if (!close)
-			return err_set(e, ERR_USAGE, "invalid IPv6 host in database URL: missing ']'");
-		h = s + 1;
-		hn = (size_t)(close - h);
-		colon = close + 1 < s + n ? close + 1 : NULL;
-		if (colon && *colon != ':')
-			return err_set(e, ERR_USAGE,
-				       "invalid IPv6 host in database URL: unexpected text after ']'");
-	} else {
-		colon = memchr(s, ':', n);
-		hn = colon ? (size_t)(colon - s) : n;
-	}
+	if (v == HOSTPORT_NO_CLOSE)
+		return err_set(e, ERR_USAGE, "invalid IPv6 host in database URL: missing ']'");
+	if (v == HOSTPORT_AFTER_CLOSE)
+		return err_set(e, ERR_USAGE,
+			       "invalid IPv6 host in database URL: unexpected text after ']'");
 	if (decode) {
-		if (dburl_pct_decode(h, hn, 0, &host) < 0)
+		if (dburl_pct_decode(hp.host, hp.host_len, 0, &host) < 0)
 			return err_set(e, ERR_USAGE, "invalid percent-encoding in database URL host");
 	} else {
-		host = xstrndup(h, hn);
+		host = xstrndup(hp.host, hp.host_len);
 	}
 	strlist_push_owned(hosts, host);
-	if (colon) {
-		size_t pn = (size_t)(s + n - colon - 1);
-
-		if (parse_port(colon + 1, pn, e) < 0)
-			return -1;
-		strlist_push_owned(ports, xstrndup(colon + 1, pn));
-	} else {
+	if (!hp.port) {
 		strlist_push(ports, "");
+		return 0;
 	}
+	/* Up to 5 digits, 1-65535; a second ':' (HOSTPORT_UNBRACKETED) lands
+	 * here too.  The value is not echoed: a password missing its '@'
+	 * lands here. */
+	if (hostport_port(&hp, 0, 5, &port) < 0)
+		return err_set(e, ERR_USAGE, "invalid port in database URL (expected 1-65535)");
+	strlist_push_owned(ports, xstrndup(hp.port, hp.port_len));
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 
 #include "prestart/health.h"
+#include "prestart/hostport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,27 +206,26 @@ static int hostname_ok(const char *h)
 
 static int addr_split(const char *addr, struct addr_parts *a, int allow_port0, struct err *e)
 {
-	const char *host, *hend, *port;
+	struct hostport hp;
+	enum hostport_verdict v;
 	size_t n;
-	unsigned v = 0;
+	long port;
 
 	if (!addr || !*addr)
 		return bad_addr(e, addr ? addr : "", "expected [HOST]:PORT");
-	if (addr[0] == '[') {
+	v = hostport_split(addr, strlen(addr), &hp);
+	if (hp.bracketed) {
 		struct in6_addr in6;
 		char ip[INET6_ADDRSTRLEN];
 
-		host = addr + 1;
-		hend = strchr(host, ']');
-		if (!hend)
+		if (v == HOSTPORT_NO_CLOSE)
 			return bad_addr(e, addr, "missing ']' after the IPv6 address");
-		if (hend[1] != ':')
+		if (v == HOSTPORT_AFTER_CLOSE || !hp.port)
 			return bad_addr(e, addr, "expected ':PORT' after ']'");
-		port = hend + 2;
-		n = (size_t)(hend - host);
+		n = hp.host_len;
 		if (!n || n >= sizeof(a->host))
 			return bad_addr(e, addr, "expected an IPv6 address between '[' and ']'");
-		memcpy(a->host, host, n);
+		memcpy(a->host, hp.host, n);
 		a->host[n] = '\0';
 		/* A link-local zone ("%eth0") is for getaddrinfo() to resolve. */
 		n = strcspn(a->host, "%");
@@ -236,33 +236,23 @@ static int addr_split(const char *addr, struct addr_parts *a, int allow_port0, s
 		if (inet_pton(AF_INET6, ip, &in6) != 1)
 			return bad_addr(e, addr, "not an IPv6 address between '[' and ']'");
 	} else {
-		hend = strrchr(addr, ':');
-		if (!hend)
+		if (!hp.port)
 			return bad_addr(e, addr, "missing ':PORT'");
-		host = addr;
-		n = (size_t)(hend - host);
-		if (memchr(host, ':', n))
+		if (v == HOSTPORT_UNBRACKETED)
 			return bad_addr(e, addr, "an IPv6 host needs brackets, as in [::1]:8080");
+		n = hp.host_len;
 		if (n >= sizeof(a->host))
 			return bad_addr(e, addr, "host name too long");
-		memcpy(a->host, host, n);
+		memcpy(a->host, hp.host, n);
 		a->host[n] = '\0';
 		if (n && !hostname_ok(a->host))
 			return bad_addr(e, addr, "not a host name or IPv4 address");
-		port = hend + 1;
 	}
-	if (!*port)
+	if (!hp.port_len)
 		return bad_addr(e, addr, "missing port");
-	for (const char *c = port; *c; c++) {
-		if (*c < '0' || *c > '9')
-			return bad_addr(e, addr, "port must be a number from 1 to 65535");
-		v = v * 10 + (unsigned)(*c - '0');
-		if (v > 65535)
-			return bad_addr(e, addr, "port must be a number from 1 to 65535");
-	}
-	if (v == 0 && !allow_port0)
+	if (hostport_port(&hp, allow_port0, 0, &port) < 0)
 		return bad_addr(e, addr, "port must be a number from 1 to 65535");
-	snprintf(a->port, sizeof(a->port), "%u", v);
+	snprintf(a->port, sizeof(a->port), "%ld", port);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "prestart/db.h"
+#include "prestart/hostport.h"
 #include "prestart/log.h"
 
 #define BACKOFF_FIRST_MS 100
@@ -78,7 +79,9 @@ static int parse_tcp(const char *rest, const char *masked, struct wait_target *t
 		     struct err *e)
 {
 	size_t len = strlen(rest);
-	const char *host, *colon;
+	struct hostport hp;
+	enum hostport_verdict v;
+	const char *host;
 	size_t hlen;
 	long port;
 
@@ -89,33 +92,24 @@ static int parse_tcp(const char *rest, const char *masked, struct wait_target *t
 	for (size_t i = 0; i < len; i++)
 		if (strchr("/?#@", rest[i]))
 			return bad(e, masked, "expected tcp://host:port with no path or user");
-	if (rest[0] == '[') {
-		const char *close = memchr(rest, ']', len);
-
-		if (!close || close + 1 >= rest + len || close[1] != ':')
+	v = hostport_split(rest, len, &hp);
+	if (hp.bracketed) {
+		if (v != HOSTPORT_OK || !hp.port)
 			return bad(e, masked, "expected tcp://[ipv6]:port");
-		host = rest + 1;
-		hlen = (size_t)(close - host);
-		colon = close + 1;
 	} else {
-		colon = NULL;
-		for (size_t i = 0; i < len; i++)
-			if (rest[i] == ':')
-				colon = rest + i;
-		if (!colon)
+		if (!hp.port)
 			return bad(e, masked, "missing port (expected tcp://host:port)");
-		host = rest;
-		hlen = (size_t)(colon - rest);
-		if (memchr(host, ':', hlen))
+		if (v == HOSTPORT_UNBRACKETED)
 			return bad(e, masked, "an IPv6 address needs brackets: tcp://[::1]:port");
 	}
+	host = hp.host;
+	hlen = hp.host_len;
 	if (hlen == 0)
 		return bad(e, masked, "missing host (expected tcp://host:port)");
 	for (size_t i = 0; i < hlen; i++)
 		if (host[i] == '[' || host[i] == ']')
 			return bad(e, masked, "expected tcp://host:port");
-	if (parse_uint(colon + 1, (size_t)(rest + len - colon - 1), 65535, &port) < 0 ||
-	    port == 0)
+	if (hostport_port(&hp, 0, 9, &port) < 0)
 		return bad(e, masked, "the port must be a number from 1 to 65535");
 	t->kind = WT_TCP;
 	t->host = xstrndup(host, hlen);
