@@ -29,25 +29,6 @@
 #define HEALTH_MAX_CONNS 256
 #endif
 
-/* A parsed request line. Pure parser: no I/O. */
-struct http_request {
-	char method[16];
-	char path[256]; /* without the query string */
-};
-
-enum http_parse_result {
-	HTTP_INCOMPLETE = 0, /* need more bytes */
-	HTTP_COMPLETE = 1,   /* headers ended (\r\n\r\n or \n\n) */
-	HTTP_BAD = -1        /* malformed: answer 400 and close */
-};
-
-/* Parse buf[0..len) (not NUL-terminated; a NUL byte is HTTP_BAD): the
- * request line "METHOD TARGET HTTP/1.x", header lines up to the empty line
- * that ends them, lines ending in \r\n or \n.  `req` is filled on
- * HTTP_COMPLETE; the path loses its query string.  Incomplete input that
- * can no longer become a valid request is HTTP_BAD at once. */
-enum http_parse_result http_parse_request(const char *buf, size_t len, struct http_request *req);
-
 /* Check a "[HOST]:PORT" address ("0.0.0.0:8080", ":8080", "[::1]:8080",
  * "localhost:8080"); ERR_USAGE on bad input. Pure. */
 int health_addr_valid(const char *addr, struct err *e);

@@ -5,6 +5,7 @@
 #include "fuzz.h"
 
 #include "prestart/health.h"
+#include "prestart/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
