@@ -854,15 +854,23 @@ def audit_chain(project, n, prefix="r"):
 # Background runs: prestart started in the background, deadline polling
 
 
-def wait_until(pred, timeout, interval=0.02, what="condition"):
-    """Poll pred() until it returns a truthy value or the deadline passes."""
+def wait_until(pred, timeout, interval=0.02, what="condition", ignore=()):
+    """The one poller: call pred() every interval until it returns a truthy
+    value (returned) or timeout seconds pass (AssertionError naming what).
+    Exceptions of the types in `ignore` (say OSError from a server not up
+    yet) count as a falsy answer and are named in the failure."""
     deadline = time.monotonic() + timeout
+    last = None
     while True:
-        v = pred()
+        try:
+            v = pred()
+        except ignore as e:
+            v, last = None, e
         if v:
             return v
         if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+            raise AssertionError("timed out after %.1fs waiting for %s%s" % (
+                timeout, what, " (last: %r)" % (last,) if last is not None else ""))
         time.sleep(interval)
 
 

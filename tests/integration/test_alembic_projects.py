@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin
+from harness import ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin, wait_until
 
 REV_PY = '''\
 """{message}
@@ -380,11 +380,9 @@ def test_sigterm_is_forwarded_to_alembic(tmp_path):
     p = subprocess.Popen([prestart_bin(), "run", "--", "/bin/true"], cwd=str(app.root),
                          env=app.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert p.poll() is None, p.communicate()
-        assert time.monotonic() < deadline, "the slow revision never started"
-        time.sleep(0.02)
+    wait_until(lambda: marker.exists() or p.poll() is not None, 60,
+               what="the slow revision to start")
+    assert p.poll() is None, p.communicate()
     calls = app.recorded()
     assert len(calls) == 1
     child = int(calls[0][0])

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import add_rev, data_tables, free_port, prestart_bin
+from harness import add_rev, data_tables, free_port, prestart_bin, wait_until
 
 ODD_NAMES = [
     'we"ird; drop table x',
@@ -119,20 +119,6 @@ def http(port, raw, timeout=5.0):
     return int(data.split(b" ", 2)[1]), data.partition(b"\r\n\r\n")[2]
 
 
-def poll(fn, what, deadline_s=30.0):
-    end = time.monotonic() + deadline_s
-    last = None
-    while time.monotonic() < end:
-        try:
-            last = fn()
-            if last:
-                return last
-        except OSError as e:
-            last = e
-        time.sleep(0.05)
-    pytest.fail("timed out waiting for %s (last: %r)" % (what, last))
-
-
 MALFORMED = [
     (b"\x00\x01\x02\x03garbage\r\n\r\n", 400),
     (b"GET\r\n\r\n", 400),
@@ -183,7 +169,7 @@ def test_health_endpoint_under_abuse(project, db, pg_cluster):
         def migrating():
             st, body = http(port, b"GET /status HTTP/1.1\r\n\r\n")
             return st == 200 and json.loads(body)["phase"] == "migrating"
-        poll(migrating, "phase migrating")
+        wait_until(migrating, 30, interval=0.05, what="phase migrating", ignore=(OSError,))
 
         # a burst of malformed requests, each answered or dropped
         for raw, want in MALFORMED:

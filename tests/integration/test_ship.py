@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +23,7 @@ import pytest
 import yaml
 
 from harness import (APP_ROLE, CANARY, Database, PASSWORD, Project, REPO, assert_no_canary,
-                     describe, free_port, prestart_bin)
+                     describe, free_port, prestart_bin, wait_until)
 
 K8S = REPO / "k8s"
 DOCKER = REPO / "docker"
@@ -68,17 +67,6 @@ def prestart_argv(c):
     if argv and argv[0] == PRESTART_PATH:
         return argv[1:]
     return None
-
-
-def poll(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for " + what)
-        time.sleep(0.02)
 
 
 def http_status(url, method="GET"):
@@ -300,8 +288,8 @@ def test_waiting_replicas_exec_once_the_job_migrated(pgproj):
                          cwd=str(pgproj.root), env=e, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        poll(lambda: pgproj.db.has_version_table() is False and p.poll() is None
-             and _sessions(pgproj) > 0, 15, "the replica to connect and wait")
+        wait_until(lambda: pgproj.db.has_version_table() is False and p.poll() is None
+                   and _sessions(pgproj) > 0, 15, what="the replica to connect and wait")
         assert p.poll() is None
         assert pgproj.db.versions() == []
         cp = pgproj.run(*prestart_argv(jc))
@@ -365,7 +353,7 @@ def test_entrypoint_probes_answer_during_a_long_migration(pgproj):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         base = "http://127.0.0.1:%d" % local
-        poll(lambda: http_status(base + "/livez") == 200, 20, "/livez 200")
+        wait_until(lambda: http_status(base + "/livez") == 200, 20, what="/livez 200")
 
         def migrating():
             try:
@@ -373,7 +361,7 @@ def test_entrypoint_probes_answer_during_a_long_migration(pgproj):
                     return json.load(r).get("phase") == "migrating"
             except (urllib.error.URLError, OSError, ValueError):
                 return False
-        poll(migrating, 20, "phase migrating")
+        wait_until(migrating, 20, what="phase migrating")
         assert http_status(base + "/readyz") == 503
         assert http_status(base + "/livez") == 200
         assert proc.poll() is None
