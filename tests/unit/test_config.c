@@ -463,6 +463,30 @@ static void test_multiline(void **state)
 	config_release(&c);
 }
 
+/* One mistake in prestart.ini: the message names the file and line.  url:
+ * the file loads, and parsing its database URL fails. */
+static const struct {
+	const char *ini, *want;
+	int url;
+} ini_mistakes[] = {
+	{ "[prestart]\nwait_timeout = 1s\nfrobnicate = 1\n",
+	  "prestart.ini:3: unknown key 'frobnicate' in [prestart]", 0 },
+	{ "[prestart]\nwait_timeout = 1s\nthis is not ini\n", "prestart.ini:3: syntax error", 0 },
+	{ "[prestart\n", "prestart.ini:1: syntax error", 0 },
+	{ "[prestart]\nwait_timeout = 1s\nWAIT_TIMEOUT = 2s\n",
+	  "prestart.ini:3: duplicate key 'wait_timeout' in [prestart] (first on line 2)", 0 },
+	{ "[prestart]\nwait_timeout = abc\n",
+	  "prestart.ini:2: invalid duration 'abc' for wait_timeout", 0 },
+	{ "[prestart]\nlock_timeout = -1s\n",
+	  "prestart.ini:2: invalid duration '-1s' for lock_timeout", 0 },
+	{ "[prestart]\nlog_format = xml\n",
+	  "prestart.ini:2: invalid log format 'xml' for log_format", 0 },
+	{ "[prestart]\ntransaction_per_migration = maybe\n",
+	  "prestart.ini:2: invalid boolean 'maybe' for transaction_per_migration", 0 },
+	{ "[prestart]\ndatabase_url = mysql://u:s3cret@h/d\n",
+	  "prestart.ini:2: unsupported database URL scheme 'mysql'", 1 },
+};
+
 static void test_file_errors(void **state)
 {
 	struct config_flags fl;
@@ -470,24 +494,13 @@ static void test_file_errors(void **state)
 	char longline[400];
 
 	(void)state;
-	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nfrobnicate = 1\n");
-	load_bad(NULL, "prestart.ini:3: unknown key 'frobnicate' in [prestart]");
-	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nthis is not ini\n");
-	load_bad(NULL, "prestart.ini:3: syntax error");
-	write_file("prestart.ini", "[prestart\n");
-	load_bad(NULL, "prestart.ini:1: syntax error");
-	write_file("prestart.ini", "[prestart]\nwait_timeout = 1s\nWAIT_TIMEOUT = 2s\n");
-	load_bad(NULL, "prestart.ini:3: duplicate key 'wait_timeout' in [prestart] (first on line 2)");
-	write_file("prestart.ini", "[prestart]\nwait_timeout = abc\n");
-	load_bad(NULL, "prestart.ini:2: invalid duration 'abc' for wait_timeout");
-	write_file("prestart.ini", "[prestart]\nlock_timeout = -1s\n");
-	load_bad(NULL, "prestart.ini:2: invalid duration '-1s' for lock_timeout");
-	write_file("prestart.ini", "[prestart]\nlog_format = xml\n");
-	load_bad(NULL, "prestart.ini:2: invalid log format 'xml' for log_format");
-	write_file("prestart.ini", "[prestart]\ntransaction_per_migration = maybe\n");
-	load_bad(NULL, "prestart.ini:2: invalid boolean 'maybe' for transaction_per_migration");
-	write_file("prestart.ini", "[prestart]\ndatabase_url = mysql://u:s3cret@h/d\n");
-	url_bad(NULL, "prestart.ini:2: unsupported database URL scheme 'mysql'");
+	for (size_t i = 0; i < sizeof(ini_mistakes) / sizeof(ini_mistakes[0]); i++) {
+		write_file("prestart.ini", ini_mistakes[i].ini);
+		if (ini_mistakes[i].url)
+			url_bad(NULL, ini_mistakes[i].want);
+		else
+			load_bad(NULL, ini_mistakes[i].want);
+	}
 	/* a long value is read whole; a section name that long is refused */
 	memset(longline, 'x', sizeof(longline));
 	memcpy(longline, "[prestart]\nhealth_addr = ", 25);
@@ -517,49 +530,66 @@ static void test_file_errors(void **state)
 	load_bad(&fl, "is a directory");
 }
 
+/* One bad flag (a string member of struct config_flags) or environment
+ * variable, the rest unset.  url: the configuration loads, and parsing its
+ * database URL fails. */
+#define FLAG(member) offsetof(struct config_flags, member)
+static const struct {
+	size_t flag;
+	const char *value, *want;
+	int url;
+} flag_mistakes[] = {
+	{ FLAG(wait_timeout), "abc", "invalid duration 'abc' for --wait-timeout", 0 },
+	{ FLAG(lock_timeout), "5x", "invalid duration '5x' for --lock-timeout", 0 },
+	{ FLAG(log_format), "yaml",
+	  "invalid log format 'yaml' for --log-format (expected text or json)", 0 },
+	{ FLAG(health_addr), "", "empty value for --health-addr", 0 },
+	{ FLAG(database_url), "", "empty value for --database-url", 0 },
+	{ FLAG(database_url), "postgresql://u:s3cret@h/d?bogus=1",
+	  "--database-url: unknown database URL parameter 'bogus'", 1 },
+};
+
+static const struct {
+	const char *var, *value, *want;
+	int url;
+} env_mistakes[] = {
+	{ "PRESTART_WAIT_TIMEOUT", "ms", "invalid duration 'ms' for PRESTART_WAIT_TIMEOUT", 0 },
+	{ "PRESTART_LOCK_TIMEOUT", "1.5.2",
+	  "invalid duration '1.5.2' for PRESTART_LOCK_TIMEOUT", 0 },
+	{ "PRESTART_LOG_FORMAT", "JSONL", "invalid log format 'JSONL' for PRESTART_LOG_FORMAT", 0 },
+	{ "PRESTART_TRANSACTION_PER_MIGRATION", "2",
+	  "invalid boolean '2' for PRESTART_TRANSACTION_PER_MIGRATION", 0 },
+	{ "DATABASE_URL", "sqlite://", "DATABASE_URL: in-memory SQLite", 1 },
+	{ "DATABASE_URL", "postgresql://u:s3cret@h:port/d", "DATABASE_URL: invalid port", 1 },
+};
+
 static void test_value_errors(void **state)
 {
 	struct config_flags fl;
 
 	(void)state;
+	for (size_t i = 0; i < sizeof(flag_mistakes) / sizeof(flag_mistakes[0]); i++) {
+		config_flags_init(&fl);
+		*(const char **)((char *)&fl + flag_mistakes[i].flag) = flag_mistakes[i].value;
+		if (flag_mistakes[i].url)
+			url_bad(&fl, flag_mistakes[i].want);
+		else
+			load_bad(&fl, flag_mistakes[i].want);
+		config_flags_release(&fl);
+	}
 	config_flags_init(&fl);
-	fl.wait_timeout = "abc";
-	load_bad(&fl, "invalid duration 'abc' for --wait-timeout");
-	fl.wait_timeout = NULL;
-	fl.lock_timeout = "5x";
-	load_bad(&fl, "invalid duration '5x' for --lock-timeout");
-	fl.lock_timeout = NULL;
-	fl.log_format = "yaml";
-	load_bad(&fl, "invalid log format 'yaml' for --log-format (expected text or json)");
-	fl.log_format = NULL;
-	fl.health_addr = "";
-	load_bad(&fl, "empty value for --health-addr");
-	fl.health_addr = NULL;
-	fl.database_url = "";
-	load_bad(&fl, "empty value for --database-url");
-	fl.database_url = "postgresql://u:s3cret@h/d?bogus=1";
-	url_bad(&fl, "--database-url: unknown database URL parameter 'bogus'");
-	fl.database_url = NULL;
 	strlist_push(&fl.wait_for, "");
 	load_bad(&fl, "empty value for --wait-for");
 	config_flags_release(&fl);
 
-	setenv("PRESTART_WAIT_TIMEOUT", "ms", 1);
-	load_bad(NULL, "invalid duration 'ms' for PRESTART_WAIT_TIMEOUT");
-	unsetenv("PRESTART_WAIT_TIMEOUT");
-	setenv("PRESTART_LOCK_TIMEOUT", "1.5.2", 1);
-	load_bad(NULL, "invalid duration '1.5.2' for PRESTART_LOCK_TIMEOUT");
-	unsetenv("PRESTART_LOCK_TIMEOUT");
-	setenv("PRESTART_LOG_FORMAT", "JSONL", 1);
-	load_bad(NULL, "invalid log format 'JSONL' for PRESTART_LOG_FORMAT");
-	unsetenv("PRESTART_LOG_FORMAT");
-	setenv("PRESTART_TRANSACTION_PER_MIGRATION", "2", 1);
-	load_bad(NULL, "invalid boolean '2' for PRESTART_TRANSACTION_PER_MIGRATION");
-	unsetenv("PRESTART_TRANSACTION_PER_MIGRATION");
-	setenv("DATABASE_URL", "sqlite://", 1);
-	url_bad(NULL, "DATABASE_URL: in-memory SQLite");
-	setenv("DATABASE_URL", "postgresql://u:s3cret@h:port/d", 1);
-	url_bad(NULL, "DATABASE_URL: invalid port");
+	for (size_t i = 0; i < sizeof(env_mistakes) / sizeof(env_mistakes[0]); i++) {
+		setenv(env_mistakes[i].var, env_mistakes[i].value, 1);
+		if (env_mistakes[i].url)
+			url_bad(NULL, env_mistakes[i].want);
+		else
+			load_bad(NULL, env_mistakes[i].want);
+		unsetenv(env_mistakes[i].var);
+	}
 }
 
 /* A version_locations line of 400 characters (OpenStack-style projects
