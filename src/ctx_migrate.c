@@ -40,6 +40,11 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	o.command = c->cfg.alembic_command;
 	o.ini = c->cfg.alembic_config;
 	o.stop = c->stop;
+	/* the database prestart waited for and locked, for env.py wherever
+	 * it looks (DATABASE_URL, or the ini's sqlalchemy.url) */
+	o.database_url = c->cfg.database_url;
+	o.url_from_ini = c->cfg.database_url_key &&
+			 !strcmp(c->cfg.database_url_key, "sqlalchemy.url");
 	bounded = db_kind_supports(c->url.kind, DB_HAS_LOCK_TIMEOUT);
 	ddl_init(&d, bounded ? c->cfg.ddl_lock_timeout_ms : 0, c->cfg.ddl_retry_budget_ms,
 		 c->stop, &c->st);
@@ -57,8 +62,13 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	if (!strlist_same_set(&heads, &p->end_heads)) {
 		now = strlist_join(&heads, ",");
 		err_set(&c->e, ERR_FAILED,
-			"alembic %s %s exited 0 but the version table is at %s, not at %s as planned",
-			verb, t, *now ? now : "<base>", *to ? to : "<base>");
+			"alembic %s %s exited 0 but the version table of %s is at %s, not at %s "
+			"as planned: env.py most likely migrated another database than the one "
+			"prestart locked (it was given this one as DATABASE_URL and as "
+			"sqlalchemy.url); "
+			"check which URL env.py connects to, e.g. `alembic current` in the same "
+			"environment, or set the URL env.py reads to this database",
+			verb, t, c->url.masked, *now ? now : "<base>", *to ? to : "<base>");
 		rc = ctx_fail(c);
 		goto out;
 	}

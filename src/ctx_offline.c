@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/alembic_ini.h"
 #include "prestart/compiled.h"
 #include "prestart/ctx.h"
 #include "prestart/delegate.h"
@@ -15,10 +16,20 @@ static int delegate_to_alembic(struct ctx *c)
 {
 	struct strlist argv = { 0 };
 	struct delegate_opts o = { 0 };
+	struct alembic_ini ai;
 	char *what;
 	int rc = 0;
 
-	if (delegate_argv(c->cfg.alembic_command, c->cfg.alembic_config, &argv, &c->e) < 0) {
+	o.command = c->cfg.alembic_command;
+	o.ini = c->cfg.alembic_config;
+	/* env.py usually reads the URL from the environment or the ini; hand
+	 * it the one prestart was given, wherever it came from: its scheme is
+	 * the dialect of the script. */
+	o.database_url = c->cfg.database_url;
+	o.url_from_ini = c->cfg.database_url_key &&
+			 !strcmp(c->cfg.database_url_key, "sqlalchemy.url");
+	if (delegate_argv_opts(&o, &argv, &ai, &c->e) < 0) {
+		alembic_ini_release(&ai);
 		strlist_free(&argv);
 		return ctx_fail(c);
 	}
@@ -31,9 +42,6 @@ static int delegate_to_alembic(struct ctx *c)
 	o.stop = c->stop;
 	o.kill_after_ms = -1;
 	o.pass_output = 1;
-	/* env.py usually reads the URL from the environment; hand it the one
-	 * prestart was given, wherever it came from. */
-	o.database_url = c->cfg.database_url;
 	if (delegate_run_argv(&o, argv.v, &c->e) < 0) {
 		if (c->e.kind == ERR_USAGE) {
 			rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
@@ -48,6 +56,7 @@ static int delegate_to_alembic(struct ctx *c)
 			rc = ctx_fail(c);
 		}
 	}
+	alembic_ini_release(&ai);
 	strlist_free(&argv);
 	return rc;
 }

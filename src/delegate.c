@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "prestart/alembic_ini.h"
 #include "prestart/child.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
@@ -119,13 +120,26 @@ int delegate_argv(const char *command, const char *ini, struct strlist *argv, st
 	return 0;
 }
 
+int delegate_argv_opts(const struct delegate_opts *o, struct strlist *argv,
+		       struct alembic_ini *ai, struct err *e)
+{
+	memset(ai, 0, sizeof(*ai));
+	ai->fd = -1;
+	if (o->database_url && !o->url_from_ini &&
+	    alembic_ini_open(o->ini, o->database_url, ai, e) < 0)
+		return -1;
+	return delegate_argv(o->command, ai->path ? ai->path : o->ini, argv, e);
+}
+
 int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
 		 struct err *e)
 {
 	struct strlist argv = { 0 };
+	struct alembic_ini ai;
 	int rc;
 
-	if (delegate_argv(o->command, o->ini, &argv, e) < 0) {
+	if (delegate_argv_opts(o, &argv, &ai, e) < 0) {
+		alembic_ini_release(&ai);
 		strlist_free(&argv);
 		return -1;
 	}
@@ -133,6 +147,7 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 	/* strlist keeps v[n] NULL: execvp's vector as it is. */
 	strlist_push(&argv, target);
 	rc = delegate_run_argv(o, argv.v, e);
+	alembic_ini_release(&ai);
 	strlist_free(&argv);
 	return rc;
 }

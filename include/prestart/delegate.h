@@ -52,10 +52,22 @@ struct delegate_opts {
 	 * "'x' cannot be executed: <reason>".  0: each line of its output is
 	 * logged as the event "alembic". */
 	int pass_output;
-	/* Not NULL: exported as DATABASE_URL for the child (env.py usually
-	 * reads it there). */
+	/* Not NULL: the database prestart locked, for env.py wherever it
+	 * looks: exported as DATABASE_URL, and as sqlalchemy.url in a copy of
+	 * the ini that -c names (alembic_ini.h; the user's file is never
+	 * written). */
 	const char *database_url;
+	/* 1: database_url is the ini's own sqlalchemy.url (interpolated):
+	 * the ini needs no copy. */
+	int url_from_ini;
 };
+
+struct alembic_ini;
+/* delegate_argv for o (o->command, o->ini), with o->database_url in the
+ * copy of the ini *ai names; alembic_ini_release(ai) once the child has
+ * ended.  0 or -1 with e filled. */
+int delegate_argv_opts(const struct delegate_opts *o, struct strlist *argv,
+		       struct alembic_ini *ai, struct err *e);
 
 /* Run `<command> [-c ini] <verb> <target>` to completion (child.h), its
  * output logged line by line.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
