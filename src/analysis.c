@@ -1,0 +1,1172 @@
+/* analysis.c - what each statement does: tables, locks, effect, class, and
+ * the facts lint judges (SPEC §9.1).
+ *
+ * Divisions, in order: recording (tables, facts, class); names and types
+ * out of the parse tree; default volatility; ALTER TABLE subcommands; one
+ * parsed statement; DO bodies; the token-level reading (unparsed
+ * PostgreSQL, SQLite); the scripts; names.
+ *
+ * Lock levels are PostgreSQL 15's ("Explicit Locking" and the ALTER TABLE
+ * page): most ALTER TABLE forms take ACCESS EXCLUSIVE; ADD FOREIGN KEY and
+ * trigger changes SHARE ROW EXCLUSIVE (on both tables for a foreign key);
+ * VALIDATE CONSTRAINT, SET STATISTICS, storage parameters, CLUSTER ON and
+ * ATTACH PARTITION SHARE UPDATE EXCLUSIVE.
+ */
+#include "prestart/analysis.h"
+
+#include <ctype.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "prestart/pgscan.h"
+#include "prestart/sqlsplit.h"
+
+#define IDENT_MAX 63 /* NAMEDATALEN - 1 */
+
+/* ---- recording ---- */
+
+static void touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff)
+{
+	if (!table || !*table)
+		return;
+	for (size_t i = 0; i < st->ntables; i++) {
+		struct an_table *t = &st->tables[i];
+
+		if (!strcmp(t->name, table)) {
+			if (lock > t->lock)
+				t->lock = lock;
+			if (eff > t->effect)
+				t->effect = eff;
+			return;
+		}
+	}
+	st->tables = xrealloc(st->tables, (st->ntables + 1) * sizeof(*st->tables));
+	st->tables[st->ntables].name = xstrdup(table);
+	st->tables[st->ntables].lock = lock;
+	st->tables[st->ntables].effect = eff;
+	st->ntables++;
+}
+
+static void fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
+		 const char *name, const char *detail)
+{
+	struct an_fact *f;
+
+	st->facts = xrealloc(st->facts, (st->nfacts + 1) * sizeof(*st->facts));
+	f = &st->facts[st->nfacts++];
+	f->kind = kind;
+	f->table = table && *table ? xstrdup(table) : NULL;
+	f->name = name && *name ? xstrdup(name) : NULL;
+	f->detail = detail && *detail ? xstrdup(detail) : NULL;
+}
+
+static void klass(struct an_stmt *st, enum an_class c)
+{
+	if (c > st->cls)
+		st->cls = c;
+}
+
+/* ---- names and types out of the parse tree ---- */
+
+/* "schema.rel" or "rel" (caller frees). */
+static char *rv_name(const PgQuery__RangeVar *rv)
+{
+	if (!rv || !rv->relname)
+		return xstrdup("");
+	if (rv->schemaname && *rv->schemaname)
+		return xasprintf("%s.%s", rv->schemaname, rv->relname);
+	return xstrdup(rv->relname);
+}
+
+/* A dotted name from a list of String nodes (caller frees). */
+static char *list_name(PgQuery__Node **v, size_t n)
+{
+	struct sbuf b = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->node_case != PG_QUERY__NODE__NODE_STRING)
+			continue;
+		if (b.len)
+			sbuf_addc(&b, '.');
+		sbuf_adds(&b, v[i]->string->sval);
+	}
+	return b.buf ? b.buf : xstrdup("");
+}
+
+/* The object a DROP names: a List of Strings, or a bare String. */
+static char *object_name(const PgQuery__Node *o)
+{
+	if (o->node_case == PG_QUERY__NODE__NODE_LIST)
+		return list_name(o->list->items, o->list->n_items);
+	if (o->node_case == PG_QUERY__NODE__NODE_STRING)
+		return xstrdup(o->string->sval);
+	if (o->node_case == PG_QUERY__NODE__NODE_TYPE_NAME)
+		return list_name(o->type_name->names, o->type_name->n_names);
+	return xstrdup("?");
+}
+
+static int int_const(const PgQuery__Node *n, long *out)
+{
+	if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+	    n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+		*out = n->a_const->ival ? n->a_const->ival->ival : 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* "varchar(20)", "numeric(10,2)", "text", "int4[]": the last name part
+ * (pg_catalog dropped) with its modifiers. Caller frees. */
+static char *type_string(const PgQuery__TypeName *t)
+{
+	struct sbuf b = { 0 };
+	const char *base = "?";
+
+	if (!t)
+		return xstrdup("?");
+	for (size_t i = 0; i < t->n_names; i++)
+		if (t->names[i]->node_case == PG_QUERY__NODE__NODE_STRING)
+			base = t->names[i]->string->sval;
+	sbuf_adds(&b, base);
+	if (t->n_typmods) {
+		sbuf_addc(&b, '(');
+		for (size_t i = 0; i < t->n_typmods; i++) {
+			long v;
+
+			if (i)
+				sbuf_addc(&b, ',');
+			if (int_const(t->typmods[i], &v))
+				sbuf_addf(&b, "%ld", v);
+			else
+				sbuf_addc(&b, '?');
+		}
+		sbuf_addc(&b, ')');
+	}
+	if (t->n_array_bounds)
+		sbuf_adds(&b, "[]");
+	return b.buf;
+}
+
+/* Split "name(a,b)" into the name's length and its modifiers. */
+static size_t type_base(const char *t, long mods[2], int *nmods)
+{
+	const char *p = strchr(t, '(');
+	size_t n = p ? (size_t)(p - t) : strlen(t);
+
+	*nmods = 0;
+	while (p && *p && *p != ')' && *nmods < 2) {
+		mods[(*nmods)++] = strtol(p + 1, (char **)&p, 10);
+		while (*p && *p != ',' && *p != ')')
+			p++;
+	}
+	return n;
+}
+
+static int base_is(const char *t, size_t n, const char *name)
+{
+	return strlen(name) == n && !strncmp(t, name, n);
+}
+
+/* Is changing a column from `from` (NULL: unknown) to `to` free of a
+ * rewrite or scan?  The binary-coercible, widening changes PostgreSQL
+ * makes in the catalog only: varchar/text to text or unbounded varchar,
+ * varchar(n) to varchar(m >= n), numeric(p,s) to numeric(q >= p,s) or
+ * numeric, varbit likewise, cidr to inet.  An unknown source counts as
+ * the text-like one when the target is text or unbounded varchar, the
+ * change teams make to lift a length limit. */
+static int type_change_free(const char *from, const char *to)
+{
+	long fm[2], tm[2];
+	int nf = 0, nt;
+	size_t tn = type_base(to, tm, &nt), fn = from ? type_base(from, fm, &nf) : 0;
+	int textlike = base_is(to, tn, "text") || ((base_is(to, tn, "varchar") ||
+						    base_is(to, tn, "varbit")) && nt == 0);
+
+	if (strchr(to, '[') || (from && strchr(from, '[')))
+		return from && !strcmp(from, to);
+	if (!from)
+		return textlike && !base_is(to, tn, "varbit");
+	if (!strcmp(from, to))
+		return 1;
+	if (base_is(from, fn, "varchar") || base_is(from, fn, "text")) {
+		if (base_is(to, tn, "text") || (base_is(to, tn, "varchar") && nt == 0))
+			return 1;
+		return base_is(from, fn, "varchar") && base_is(to, tn, "varchar") && nf == 1 &&
+		       nt == 1 && tm[0] >= fm[0];
+	}
+	if (base_is(from, fn, "varbit") && base_is(to, tn, "varbit"))
+		return nt == 0 || (nf == 1 && tm[0] >= fm[0]);
+	if (base_is(from, fn, "numeric") && base_is(to, tn, "numeric")) {
+		if (nt == 0)
+			return 1;
+		if (nf == 0)
+			return 0;
+		return tm[0] >= fm[0] && (nt > 1 ? tm[1] : 0) == (nf > 1 ? fm[1] : 0);
+	}
+	return base_is(from, fn, "cidr") && base_is(to, tn, "inet");
+}
+
+/* ---- default volatility ---- */
+
+/* Functions known not to be volatile (PostgreSQL 11+ evaluates such a
+ * default once, at ALTER time: no rewrite).  Anything else a default calls
+ * is taken as volatile, CREATE FUNCTION's default. */
+static const char *const non_volatile[] = {
+	"now", "transaction_timestamp", "statement_timestamp", "current_setting",
+	"current_database", "current_schema", "lower", "upper", "btrim", "trim", "concat",
+	"coalesce", "nullif", "greatest", "least", "to_jsonb", "to_json", "jsonb_build_object",
+	"json_build_object", "jsonb_build_array", "json_build_array", "array_fill", "make_date",
+	"make_interval", "make_timestamp", "make_timestamptz", "date_trunc", "to_timestamp",
+	"to_char", "length", "md5", "abs", "round", "floor", "ceil", "interval", "timezone",
+	"format", "replace", "substr", "substring", "left", "right", "lpad", "rpad", NULL
+};
+
+struct volatile_hit {
+	char *func;
+};
+
+static void find_volatile(const ProtobufCMessage *m, struct volatile_hit *h);
+
+static void find_volatile_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
+				struct volatile_hit *h)
+{
+	const char *base = (const char *)m;
+
+	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+		return;
+	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		size_t n = *(const size_t *)(base + f->quantifier_offset);
+		ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
+
+		for (size_t i = 0; i < n && !h->func; i++)
+			if (v[i])
+				find_volatile(v[i], h);
+	} else {
+		const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+
+		if (sub)
+			find_volatile(sub, h);
+	}
+}
+
+/* Walk any message (through its descriptor) for a call of a function not
+ * known to be non-volatile. */
+static void find_volatile(const ProtobufCMessage *m, struct volatile_hit *h)
+{
+	if (h->func)
+		return;
+	if (m->descriptor == &pg_query__func_call__descriptor) {
+		const PgQuery__FuncCall *fc = (const PgQuery__FuncCall *)m;
+		char *name = list_name(fc->funcname, fc->n_funcname);
+		const char *last = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
+		int known = 0;
+
+		for (size_t i = 0; non_volatile[i]; i++)
+			known |= !strcasecmp(last, non_volatile[i]);
+		if (!known) {
+			h->func = xasprintf("%s()", last);
+			free(name);
+			return;
+		}
+		free(name);
+	}
+	for (unsigned i = 0; i < m->descriptor->n_fields && !h->func; i++)
+		find_volatile_field(m, &m->descriptor->fields[i], h);
+}
+
+/* ---- ALTER TABLE subcommands ---- */
+
+struct stmt_ctx {
+	struct an_stmt *st;
+	const struct an_known *known;
+	int depth; /* DO bodies inside DO bodies are not read */
+};
+
+static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery__Constraint *k,
+			   const char *column, int new_table)
+{
+	struct an_stmt *st = c->st;
+
+	switch (k->contype) {
+	case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN: {
+		char *ref = rv_name(k->pktable);
+
+		touch(st, ref, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		if (!new_table) {
+			touch(st, table, AN_SHARE_ROW_EXCLUSIVE,
+			      k->skip_validation ? AN_CATALOG : AN_SCAN);
+			if (!k->skip_validation)
+				fact(st, AF_FK_VALIDATING, table, k->conname ? k->conname : column,
+				     ref);
+		}
+		free(ref);
+		break;
+	}
+	case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
+		if (new_table)
+			break;
+		if (k->skip_validation) {
+			const PgQuery__Node *x = k->raw_expr;
+			char *col = NULL;
+
+			if (x && x->node_case == PG_QUERY__NODE__NODE_NULL_TEST &&
+			    x->null_test->nulltesttype == PG_QUERY__NULL_TEST_TYPE__IS_NOT_NULL &&
+			    x->null_test->arg &&
+			    x->null_test->arg->node_case == PG_QUERY__NODE__NODE_COLUMN_REF)
+				col = list_name(x->null_test->arg->column_ref->fields,
+						x->null_test->arg->column_ref->n_fields);
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_CHECK_NOT_VALID, table, k->conname, col);
+			free(col);
+		} else {
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			fact(st, AF_CHECK_VALIDATING, table, k->conname ? k->conname : column, NULL);
+		}
+		break;
+	case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
+	case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
+		if (new_table)
+			break;
+		if (k->indexname && *k->indexname) {
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_ADD_KEY_USING_INDEX, table, k->indexname, NULL);
+		} else {
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			fact(st, k->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY
+					 ? AF_ADD_PRIMARY_KEY : AF_ADD_UNIQUE,
+			     table, k->conname ? k->conname : column, NULL);
+		}
+		break;
+	case PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION:
+		if (!new_table)
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+		break;
+	default:
+		break;
+	}
+}
+
+static int is_serial(const char *type)
+{
+	return !strcmp(type, "serial") || !strcmp(type, "bigserial") ||
+	       !strcmp(type, "smallserial") || !strcmp(type, "serial4") ||
+	       !strcmp(type, "serial8") || !strcmp(type, "serial2");
+}
+
+/* A column of CREATE TABLE (new_table) or ADD COLUMN. */
+static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__ColumnDef *cd,
+		       int new_table)
+{
+	struct an_stmt *st = c->st;
+	char *type = type_string(cd->type_name);
+	int not_null = cd->is_not_null, has_default = cd->raw_default != NULL;
+	const char *rewrite = NULL;
+	struct volatile_hit h = { NULL };
+
+	fact(st, AF_ADD_COLUMN, table, cd->colname, type);
+	if (is_serial(type))
+		rewrite = "a serial column's nextval() default";
+	if (cd->raw_default)
+		find_volatile(&cd->raw_default->base, &h);
+	for (size_t i = 0; i < cd->n_constraints; i++) {
+		const PgQuery__Node *n = cd->constraints[i];
+		const PgQuery__Constraint *k;
+
+		if (n->node_case != PG_QUERY__NODE__NODE_CONSTRAINT)
+			continue;
+		k = n->constraint;
+		switch (k->contype) {
+		case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL:
+		case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
+			not_null = 1;
+			break;
+		case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
+			has_default = 1;
+			if (k->raw_expr && !h.func)
+				find_volatile(&k->raw_expr->base, &h);
+			break;
+		case PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY:
+			has_default = 1;
+			rewrite = "an identity column (its sequence fills every row)";
+			break;
+		case PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED:
+			has_default = 1;
+			rewrite = "a stored generated column (computed for every row)";
+			break;
+		default:
+			break;
+		}
+		add_constraint(c, table, k, cd->colname, new_table);
+	}
+	if (is_serial(type))
+		has_default = 1;
+	if (!new_table) {
+		if (h.func && !rewrite)
+			rewrite = h.func;
+		touch(st, table, AN_ACCESS_EXCLUSIVE, rewrite ? AN_REWRITE : AN_CATALOG);
+		if (rewrite)
+			fact(st, AF_VOLATILE_DEFAULT, table, cd->colname, rewrite);
+		if (not_null && !has_default) {
+			fact(st, AF_ADD_COLUMN_NOT_NULL, table, cd->colname, type);
+			klass(st, AN_CONTRACT);
+		}
+	}
+	free(h.func);
+	free(type);
+}
+
+/* SHARE UPDATE EXCLUSIVE subcommands of ALTER TABLE (PostgreSQL 15). */
+static int sue_subcommand(PgQuery__AlterTableType t)
+{
+	switch (t) {
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetStatistics:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetOptions:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ResetOptions:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ClusterOn:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DropCluster:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetRelOptions:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ResetRelOptions:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraintRecurse:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AttachPartition:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__AlterTableCmd *cmd)
+{
+	struct an_stmt *st = c->st;
+	PgQuery__AlterTableType t = cmd->subtype;
+	const PgQuery__Node *def = cmd->def;
+
+	switch (t) {
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumnRecurse:
+		if (def && def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+			column_def(c, table, def->column_def, 0);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumnRecurse:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DROP_COLUMN, table, cmd->name, NULL);
+		klass(st, AN_DATA_LOSS);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+		fact(st, AF_SET_NOT_NULL, table, cmd->name, NULL);
+		klass(st, AN_CONTRACT);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType: {
+		const PgQuery__ColumnDef *cd = def && def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF
+						       ? def->column_def : NULL;
+		char *to = type_string(cd ? cd->type_name : NULL);
+		const char *from = c->known && c->known->type_of
+					   ? c->known->type_of(c->known->arg, table, cmd->name) : NULL;
+		int free_change = !(cd && cd->raw_default) && type_change_free(from, to);
+
+		touch(st, table, AN_ACCESS_EXCLUSIVE, free_change ? AN_CATALOG : AN_REWRITE);
+		fact(st, free_change ? AF_TYPE_CHANGE_SAFE : AF_TYPE_CHANGE, table, cmd->name, to);
+		klass(st, free_change ? AN_EXPAND : AN_CONTRACT);
+		free(to);
+		return;
+	}
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraintRecurse:
+		if (def && def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT)
+			add_constraint(c, table, def->constraint, NULL, 0);
+		else
+			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraintRecurse:
+		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_SCAN);
+		fact(st, AF_VALIDATE, table, cmd->name, NULL);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrig:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableAlwaysTrig:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableReplicaTrig:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrig:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrigAll:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigAll:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrigUser:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigUser:
+		touch(st, table, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetLogged:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetTableSpace:
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetAccessMethod:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_AttachPartition:
+		if (def && def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD) {
+			char *part = rv_name(def->partition_cmd->name);
+
+			/* the partition is scanned for its bound unless a
+			 * validated CHECK proves it */
+			touch(st, part, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			free(part);
+		}
+		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
+		return;
+	case PG_QUERY__ALTER_TABLE_TYPE__AT_DetachPartition:
+		touch(st, table,
+		      def && def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD &&
+				      def->partition_cmd->concurrent
+			      ? AN_SHARE_UPDATE_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
+		      AN_CATALOG);
+		klass(st, AN_CONTRACT);
+		return;
+	default:
+		touch(st, table, sue_subcommand(t) ? AN_SHARE_UPDATE_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
+		      AN_CATALOG);
+		return;
+	}
+}
+
+/* ---- one parsed statement ---- */
+
+static int parse_one(struct stmt_ctx *c, const char *sql);
+
+static int defelem_is(const PgQuery__Node *n, const char *name)
+{
+	return n->node_case == PG_QUERY__NODE__NODE_DEF_ELEM && n->def_elem->defname &&
+	       !strcasecmp(n->def_elem->defname, name);
+}
+
+/* The body of DO: read when it is BEGIN <plain SQL statements> END. */
+static void do_block(struct stmt_ctx *c, const PgQuery__DoStmt *d)
+{
+	const char *body = NULL, *lang = "plpgsql";
+	char *inner = NULL;
+
+	for (size_t i = 0; i < d->n_args; i++) {
+		const PgQuery__Node *a = d->args[i];
+
+		if (a->node_case != PG_QUERY__NODE__NODE_DEF_ELEM || !a->def_elem->arg ||
+		    a->def_elem->arg->node_case != PG_QUERY__NODE__NODE_STRING)
+			continue;
+		if (defelem_is(a, "as"))
+			body = a->def_elem->arg->string->sval;
+		else if (defelem_is(a, "language"))
+			lang = a->def_elem->arg->string->sval;
+	}
+	if (body && !strcasecmp(lang, "plpgsql") && c->depth == 0) {
+		const char *p = body, *q = body + strlen(body);
+
+		while (isspace((unsigned char)*p))
+			p++;
+		while (q > p && (isspace((unsigned char)q[-1]) || q[-1] == ';'))
+			q--;
+		if (!strncasecmp(p, "begin", 5) && isspace((unsigned char)p[5]) && q - p >= 8 &&
+		    !strncasecmp(q - 3, "end", 3) && isspace((unsigned char)q[-4]))
+			inner = xstrndup(p + 5, (size_t)(q - 3 - (p + 5)));
+	}
+	if (inner) {
+		int ok;
+
+		c->depth++;
+		ok = parse_one(c, inner); /* all of it parses, or none counts */
+		c->depth--;
+		free(inner);
+		if (ok == 0)
+			return;
+	}
+	fact(c->st, AF_NOT_ANALYSED, NULL, NULL,
+	     body ? "a DO block with procedural code: its statements were not analysed"
+		  : "a DO block without a body");
+}
+
+static void drop_stmt(struct an_stmt *st, const PgQuery__DropStmt *d)
+{
+	for (size_t i = 0; i < d->n_objects; i++) {
+		char *name = object_name(d->objects[i]);
+
+		switch (d->remove_type) {
+		case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_DROP_TABLE, name, NULL, NULL);
+			klass(st, AN_DATA_LOSS);
+			break;
+		case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+			/* the lock falls on the index's table, which the
+			 * statement does not name */
+			touch(st, name, d->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE
+						      : AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, d->concurrent ? AF_DROP_INDEX_CONC : AF_DROP_INDEX, NULL, name, NULL);
+			break;
+		case PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA:
+			klass(st, d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE ? AN_DATA_LOSS
+										   : AN_CONTRACT);
+			break;
+		case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+		case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
+			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			klass(st, AN_CONTRACT);
+			break;
+		default:
+			klass(st, AN_CONTRACT);
+			break;
+		}
+		free(name);
+	}
+}
+
+static int has_option(PgQuery__Node **v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (defelem_is(v[i], name))
+			return 1;
+	return 0;
+}
+
+static void rename_stmt(struct an_stmt *st, const PgQuery__RenameStmt *r)
+{
+	char *table = rv_name(r->relation);
+
+	switch (r->rename_type) {
+	case PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_RENAME_COLUMN, table, r->subname, r->newname);
+		klass(st, AN_CONTRACT);
+		break;
+	case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
+	case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
+	case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_RENAME_TABLE, table, NULL, r->newname);
+		klass(st, AN_CONTRACT);
+		break;
+	case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
+		break;
+	case PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT:
+		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		break;
+	default:
+		klass(st, AN_CONTRACT);
+		break;
+	}
+	free(table);
+}
+
+static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
+{
+	struct an_stmt *st = c->st;
+	char *t = NULL;
+
+	switch (n->node_case) {
+	case PG_QUERY__NODE__NODE_CREATE_STMT: {
+		const PgQuery__CreateStmt *cs = n->create_stmt;
+
+		t = rv_name(cs->relation);
+		fact(st, AF_CREATE_TABLE, t, NULL, NULL);
+		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		for (size_t i = 0; i < cs->n_table_elts; i++) {
+			const PgQuery__Node *e = cs->table_elts[i];
+
+			if (e->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+				column_def(c, t, e->column_def, 1);
+			else if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT)
+				add_constraint(c, t, e->constraint, NULL, 1);
+		}
+		break;
+	}
+	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+		if (n->create_table_as_stmt->into) {
+			t = rv_name(n->create_table_as_stmt->into->rel);
+			fact(st, AF_CREATE_TABLE, t, NULL, NULL);
+			touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		}
+		break;
+	case PG_QUERY__NODE__NODE_INDEX_STMT: {
+		const PgQuery__IndexStmt *ix = n->index_stmt;
+
+		t = rv_name(ix->relation);
+		touch(st, t, ix->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
+		fact(st, ix->concurrent ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, ix->idxname,
+		     ix->unique ? "unique" : NULL);
+		break;
+	}
+	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: {
+		const PgQuery__AlterTableStmt *at = n->alter_table_stmt;
+
+		t = rv_name(at->relation);
+		for (size_t i = 0; i < at->n_cmds; i++)
+			if (at->cmds[i]->node_case == PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+				alter_cmd(c, t, at->cmds[i]->alter_table_cmd);
+		break;
+	}
+	case PG_QUERY__NODE__NODE_DROP_STMT:
+		drop_stmt(st, n->drop_stmt);
+		break;
+	case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+		for (size_t i = 0; i < n->truncate_stmt->n_relations; i++) {
+			const PgQuery__Node *r = n->truncate_stmt->relations[i];
+			char *name;
+
+			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
+				continue;
+			name = rv_name(r->range_var);
+			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_TRUNCATE, name, NULL, NULL);
+			free(name);
+		}
+		klass(st, AN_DATA_LOSS);
+		break;
+	case PG_QUERY__NODE__NODE_RENAME_STMT:
+		rename_stmt(st, n->rename_stmt);
+		break;
+	case PG_QUERY__NODE__NODE_DELETE_STMT:
+		t = rv_name(n->delete_stmt->relation);
+		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DML, t, NULL, "DELETE");
+		if (!n->delete_stmt->where_clause) {
+			fact(st, AF_DELETE_ALL, t, NULL, NULL);
+			klass(st, AN_DATA_LOSS);
+		}
+		break;
+	case PG_QUERY__NODE__NODE_UPDATE_STMT:
+		t = rv_name(n->update_stmt->relation);
+		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DML, t, NULL, "UPDATE");
+		if (!n->update_stmt->where_clause)
+			fact(st, AF_UPDATE_ALL, t, NULL, NULL);
+		break;
+	case PG_QUERY__NODE__NODE_INSERT_STMT:
+		t = rv_name(n->insert_stmt->relation);
+		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DML, t, NULL, "INSERT");
+		break;
+	case PG_QUERY__NODE__NODE_MERGE_STMT:
+		t = rv_name(n->merge_stmt->relation);
+		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DML, t, NULL, "MERGE");
+		break;
+	case PG_QUERY__NODE__NODE_COPY_STMT:
+		if (n->copy_stmt->is_from && n->copy_stmt->relation) {
+			t = rv_name(n->copy_stmt->relation);
+			touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_DML, t, NULL, "COPY");
+		}
+		break;
+	case PG_QUERY__NODE__NODE_VACUUM_STMT: {
+		const PgQuery__VacuumStmt *v = n->vacuum_stmt;
+		int full = v->is_vacuumcmd && has_option(v->options, v->n_options, "full");
+
+		for (size_t i = 0; i < v->n_rels; i++) {
+			const PgQuery__Node *r = v->rels[i];
+			char *name;
+
+			if (r->node_case != PG_QUERY__NODE__NODE_VACUUM_RELATION)
+				continue;
+			name = rv_name(r->vacuum_relation->relation);
+			touch(st, name, full ? AN_ACCESS_EXCLUSIVE : AN_SHARE_UPDATE_EXCLUSIVE,
+			      full ? AN_REWRITE : AN_SCAN);
+			free(name);
+		}
+		if (full)
+			fact(st, AF_VACUUM_FULL, NULL, NULL, NULL);
+		break;
+	}
+	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+		t = rv_name(n->cluster_stmt->relation);
+		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
+		fact(st, AF_CLUSTER, t, NULL, NULL);
+		break;
+	case PG_QUERY__NODE__NODE_REINDEX_STMT: {
+		const PgQuery__ReindexStmt *r = n->reindex_stmt;
+		int conc = has_option(r->params, r->n_params, "concurrently");
+
+		t = r->relation ? rv_name(r->relation) : xstrdup(r->name ? r->name : "");
+		touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
+		fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL, NULL);
+		break;
+	}
+	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
+		t = rv_name(n->refresh_mat_view_stmt->relation);
+		touch(st, t, n->refresh_mat_view_stmt->concurrent ? AN_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
+		      AN_REWRITE);
+		break;
+	case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+		t = rv_name(n->create_trig_stmt->relation);
+		touch(st, t, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		break;
+	case PG_QUERY__NODE__NODE_LOCK_STMT:
+		for (size_t i = 0; i < n->lock_stmt->n_relations; i++) {
+			const PgQuery__Node *r = n->lock_stmt->relations[i];
+			int mode = n->lock_stmt->mode;
+			char *name;
+
+			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
+				continue;
+			name = rv_name(r->range_var);
+			touch(st, name, mode >= 1 && mode <= 8 ? (enum an_lock)mode
+							       : AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			free(name);
+		}
+		break;
+	case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+		fact(st, AF_TX_CONTROL, NULL, NULL, NULL);
+		break;
+	case PG_QUERY__NODE__NODE_ALTER_ENUM_STMT:
+		if (n->alter_enum_stmt->old_val && *n->alter_enum_stmt->old_val)
+			klass(st, AN_CONTRACT); /* RENAME VALUE */
+		break;
+	case PG_QUERY__NODE__NODE_DO_STMT:
+		do_block(c, n->do_stmt);
+		break;
+	default:
+		break;
+	}
+	free(t);
+}
+
+/* Parse one statement (NUL-terminated) and record what it does; -1 when
+ * the grammar refuses it (st->unparsed_why set when depth is 0). */
+static int parse_one(struct stmt_ctx *c, const char *sql)
+{
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
+	PgQuery__ParseResult *pr;
+	int rc = 0;
+
+	if (r.error) {
+		if (c->depth == 0 && !c->st->unparsed_why)
+			c->st->unparsed_why = xstrdup(r.error->message ? r.error->message
+								: "syntax error");
+		pg_query_free_protobuf_parse_result(r);
+		return -1;
+	}
+	pr = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+					    (const uint8_t *)r.parse_tree.data);
+	if (!pr) {
+		rc = -1;
+	} else {
+		for (size_t i = 0; i < pr->n_stmts; i++)
+			if (pr->stmts[i]->stmt)
+				one_stmt(c, pr->stmts[i]->stmt);
+		pg_query__parse_result__free_unpacked(pr, NULL);
+	}
+	pg_query_free_protobuf_parse_result(r);
+	return rc;
+}
+
+/* ---- the token-level reading ---- */
+
+/* The words of a statement, lowercased, quotes and comments skipped
+ * ("quoted" identifiers and `ticked` or [bracketed] ones as their
+ * content).  Enough for the leading keywords of DROP, ALTER, TRUNCATE,
+ * DELETE and CREATE INDEX, in PostgreSQL or SQLite. */
+static void words_of(const char *s, size_t len, struct strlist *w)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '-' && i + 1 < len && s[i + 1] == '-') {
+			while (i < len && s[i] != '\n')
+				i++;
+		} else if (ch == '/' && i + 1 < len && s[i + 1] == '*') {
+			for (i += 2; i + 1 < len && !(s[i] == '*' && s[i + 1] == '/'); i++)
+				;
+			i += 2;
+		} else if (ch == '\'') {
+			for (i++; i < len && s[i] != '\''; i++)
+				;
+			i++;
+			strlist_push(w, "'");
+		} else if (ch == '"' || ch == '`' || ch == '[') {
+			char close = ch == '[' ? ']' : (char)ch;
+			size_t j = i + 1;
+
+			while (j < len && s[j] != close)
+				j++;
+			strlist_push_owned(w, xstrndup(s + i + 1, j - i - 1));
+			i = j + 1;
+		} else if (isalnum(ch) || ch == '_' || ch >= 0x80) {
+			size_t j = i;
+			char *word;
+
+			while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_' || s[j] == '$' ||
+					   s[j] == '.' || (unsigned char)s[j] >= 0x80))
+				j++;
+			word = xstrndup(s + i, j - i);
+			for (char *p = word; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			strlist_push_owned(w, word);
+			i = j;
+		} else {
+			if (!isspace(ch)) {
+				char one[2] = { (char)ch, 0 };
+
+				strlist_push(w, one);
+			}
+			i++;
+		}
+	}
+}
+
+static int wis(const struct strlist *w, size_t i, const char *s)
+{
+	return i < w->n && !strcmp(w->v[i], s);
+}
+
+/* Skip IF EXISTS / ONLY after the object keyword. */
+static size_t skip_noise(const struct strlist *w, size_t i)
+{
+	if (wis(w, i, "if") && wis(w, i + 1, "exists"))
+		i += 2;
+	if (wis(w, i, "only"))
+		i++;
+	return i;
+}
+
+static void token_level(struct an_stmt *st, const char *s, size_t len)
+{
+	struct strlist w = { 0 };
+	size_t i;
+
+	words_of(s, len, &w);
+	if (wis(&w, 0, "drop") && wis(&w, 1, "table")) {
+		for (i = skip_noise(&w, 2); i < w.n && strcmp(w.v[i], ";"); i++) {
+			if (!strcmp(w.v[i], ",") || !strcmp(w.v[i], "cascade") ||
+			    !strcmp(w.v[i], "restrict"))
+				continue;
+			touch(st, w.v[i], AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_DROP_TABLE, w.v[i], NULL, NULL);
+		}
+		klass(st, AN_DATA_LOSS);
+	} else if (wis(&w, 0, "truncate")) {
+		i = wis(&w, 1, "table") ? 2 : 1;
+		i = skip_noise(&w, i);
+		if (i < w.n) {
+			touch(st, w.v[i], AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			fact(st, AF_TRUNCATE, w.v[i], NULL, NULL);
+		}
+		klass(st, AN_DATA_LOSS);
+	} else if (wis(&w, 0, "delete") && wis(&w, 1, "from") && w.n > 2) {
+		int where = 0;
+
+		for (i = 3; i < w.n; i++)
+			where |= !strcmp(w.v[i], "where");
+		touch(st, w.v[2], AN_ROW_EXCLUSIVE, AN_CATALOG);
+		fact(st, AF_DML, w.v[2], NULL, "DELETE");
+		if (!where) {
+			fact(st, AF_DELETE_ALL, w.v[2], NULL, NULL);
+			klass(st, AN_DATA_LOSS);
+		}
+	} else if (wis(&w, 0, "alter") && wis(&w, 1, "table")) {
+		const char *t;
+
+		i = skip_noise(&w, 2);
+		if (i >= w.n)
+			goto out;
+		t = w.v[i++];
+		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		if (wis(&w, i, "drop") && !wis(&w, i + 1, "constraint") &&
+		    !wis(&w, i + 1, "default")) {
+			i += wis(&w, i + 1, "column") ? 2 : 1;
+			i = skip_noise(&w, i);
+			fact(st, AF_DROP_COLUMN, t, i < w.n ? w.v[i] : NULL, NULL);
+			klass(st, AN_DATA_LOSS);
+		} else if (wis(&w, i, "rename") && wis(&w, i + 1, "to")) {
+			fact(st, AF_RENAME_TABLE, t, NULL, i + 2 < w.n ? w.v[i + 2] : NULL);
+			klass(st, AN_CONTRACT);
+		} else if (wis(&w, i, "rename")) {
+			i += wis(&w, i + 1, "column") ? 2 : 1;
+			fact(st, AF_RENAME_COLUMN, t, i < w.n ? w.v[i] : NULL,
+			     i + 2 < w.n ? w.v[i + 2] : NULL);
+			klass(st, AN_CONTRACT);
+		} else if (wis(&w, i, "add")) {
+			i += wis(&w, i + 1, "column") ? 2 : 1;
+			if (!wis(&w, i, "constraint"))
+				fact(st, AF_ADD_COLUMN, t, i < w.n ? w.v[i] : NULL, NULL);
+		}
+	} else if (wis(&w, 0, "create") && (wis(&w, 1, "index") ||
+					     (wis(&w, 1, "unique") && wis(&w, 2, "index")))) {
+		int conc = 0;
+
+		for (i = 1; i < w.n; i++) {
+			conc |= !strcmp(w.v[i], "concurrently");
+			if (!strcmp(w.v[i], "on") && i + 1 < w.n) {
+				const char *t = w.v[i + 1 + wis(&w, i + 1, "only")];
+
+				touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
+				fact(st, conc ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, NULL, NULL);
+				break;
+			}
+		}
+	} else if (wis(&w, 0, "create") && (wis(&w, 1, "table") ||
+					     (wis(&w, 2, "table") && (wis(&w, 1, "temp") ||
+								      wis(&w, 1, "temporary") ||
+								      wis(&w, 1, "unlogged"))))) {
+		i = wis(&w, 1, "table") ? 2 : 3;
+		if (wis(&w, i, "if") && wis(&w, i + 1, "not") && wis(&w, i + 2, "exists"))
+			i += 3;
+		if (i < w.n)
+			fact(st, AF_CREATE_TABLE, w.v[i], NULL, NULL);
+	}
+out:
+	strlist_free(&w);
+}
+
+/* Identifiers over 63 bytes: the parser has already cut them (with a
+ * NOTICE), so the scanner's tokens tell. */
+static void long_idents(struct an_stmt *st, const char *sql)
+{
+	struct pgscan t;
+	struct err e;
+
+	if (pgscan(sql, &t, NULL, &e) == 0) {
+		for (size_t i = 0; i < t.n; i++) {
+			const struct pgscan_tok *k = &t.v[i];
+			size_t n = k->end - k->start;
+			const char *s = sql + k->start;
+			char *name;
+
+			if (k->kind != PGSCAN_IDENT || n <= IDENT_MAX)
+				continue;
+			if (*s == '"') {
+				struct sbuf b = { 0 };
+
+				for (size_t j = 1; j + 1 < n; j++) {
+					sbuf_addc(&b, s[j]);
+					j += s[j] == '"';
+				}
+				name = b.buf ? b.buf : xstrdup("");
+			} else {
+				name = xstrndup(s, n);
+			}
+			if (strlen(name) > IDENT_MAX)
+				fact(st, AF_LONG_IDENT, NULL, name, NULL);
+			free(name);
+		}
+	}
+	pgscan_release(&t);
+}
+
+/* ---- the scripts ---- */
+
+static struct an_stmt *push_stmt(struct an_script *out, size_t off, size_t len)
+{
+	struct an_stmt *st;
+
+	out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+	st = &out->v[out->n++];
+	memset(st, 0, sizeof(*st));
+	st->off = off;
+	st->len = len;
+	return st;
+}
+
+static void finish(struct an_script *out)
+{
+	out->cls = AN_EXPAND;
+	for (size_t i = 0; i < out->n; i++)
+		if (out->v[i].cls > out->cls)
+			out->cls = out->v[i].cls;
+}
+
+int analysis_pg(const char *sql, const struct an_known *known, struct an_script *out,
+		size_t *err_off, struct err *e)
+{
+	struct sql_stmts sp;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlsplit(sql, strlen(sql), &sp, err_off, e) < 0)
+		return -1;
+	for (size_t i = 0; i < sp.n; i++) {
+		struct an_stmt *st = push_stmt(out, sp.v[i].off, sp.v[i].len);
+		struct stmt_ctx c = { st, known, 0 };
+		char *one = xstrndup(sql + sp.v[i].off, sp.v[i].len);
+
+		long_idents(st, one);
+		if (parse_one(&c, one) < 0) {
+			st->unparsed = 1;
+			if (!st->unparsed_why)
+				st->unparsed_why = xstrdup("the parser gave no tree");
+			token_level(st, one, sp.v[i].len);
+		}
+		free(one);
+	}
+	sqlsplit_release(&sp);
+	finish(out);
+	return 0;
+}
+
+int analysis_sqlite(const char *sql, struct an_script *out, size_t *err_off, struct err *e)
+{
+	struct sql_stmts sp;
+
+	memset(out, 0, sizeof(*out));
+	if (sqlsplit_sqlite(sql, strlen(sql), &sp, err_off, e) < 0)
+		return -1;
+	for (size_t i = 0; i < sp.n; i++) {
+		struct an_stmt *st = push_stmt(out, sp.v[i].off, sp.v[i].len);
+
+		token_level(st, sql + sp.v[i].off, sp.v[i].len);
+	}
+	sqlsplit_release(&sp);
+	finish(out);
+	return 0;
+}
+
+void analysis_release(struct an_script *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct an_stmt *st = &s->v[i];
+
+		for (size_t j = 0; j < st->ntables; j++)
+			free(st->tables[j].name);
+		for (size_t j = 0; j < st->nfacts; j++) {
+			free(st->facts[j].table);
+			free(st->facts[j].name);
+			free(st->facts[j].detail);
+		}
+		free(st->tables);
+		free(st->facts);
+		free(st->unparsed_why);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+enum an_lock analysis_lock_on(const struct an_script *s, const char *table)
+{
+	enum an_lock l = AN_LOCK_NONE;
+
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t j = 0; j < s->v[i].ntables; j++)
+			if (!strcmp(s->v[i].tables[j].name, table) && s->v[i].tables[j].lock > l)
+				l = s->v[i].tables[j].lock;
+	return l;
+}
+
+/* ---- names ---- */
+
+const char *analysis_lock_name(enum an_lock l)
+{
+	static const char *const names[] = {
+		"none", "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+		"SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"
+	};
+
+	return (unsigned)l < sizeof(names) / sizeof(*names) ? names[l] : "?";
+}
+
+const char *analysis_effect_name(enum an_effect f)
+{
+	return f == AN_REWRITE ? "rewrite" : f == AN_SCAN ? "scan" : "catalog";
+}
+
+const char *analysis_class_name(enum an_class c)
+{
+	return c == AN_DATA_LOSS ? "data-loss" : c == AN_CONTRACT ? "contract" : "expand";
+}
