@@ -26,5 +26,6 @@ int cmd_revision(struct ctx *c);
 int cmd_merge(struct ctx *c);
 int cmd_init(struct ctx *c);
 int cmd_compile(struct ctx *c);
+int cmd_lint(struct ctx *c);
 
 #endif

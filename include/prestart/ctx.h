@@ -43,6 +43,7 @@ struct cli {
 				* they connect, as history -i does) */
 	int wait_head;         /* wait --head */
 	const char *compat;    /* revision --compat */
+	const char *format;    /* lint --format */
 };
 
 struct ctx {

@@ -1,0 +1,78 @@
+/* lint.h - the rules of `prestart lint` (SPEC §9.2) over analysed revisions
+ * (analysis.h).  Pure: the command (cmd_lint.c) reads the files, orders
+ * the revisions and prints.
+ *
+ * Each rule has a stable kebab-case id, a severity, why it hurts and the
+ * safe alternative with SQL.  Tables created earlier in the same revision
+ * are exempt from the lock rules.  `-- prestart:allow RULE[,RULE] REASON`
+ * on the line before a statement accepts that statement's findings of
+ * those rules; before the first statement, the whole revision's.  The
+ * reason is required; an allow that matches nothing is itself a finding.
+ */
+#ifndef PRESTART_LINT_H
+#define PRESTART_LINT_H
+
+#include "prestart/analysis.h"
+#include "prestart/util.h"
+
+enum lint_severity { LINT_WARNING = 0, LINT_ERROR };
+
+struct lint_rule {
+	const char *id;
+	enum lint_severity severity;
+	const char *why;
+	const char *instead; /* the safe alternative, with SQL */
+};
+
+/* Every rule, ending with a zeroed entry. */
+extern const struct lint_rule lint_rules[];
+const struct lint_rule *lint_rule_find(const char *id);
+
+struct lint_finding {
+	const struct lint_rule *rule;
+	const char *path;      /* the revision's file (not owned) */
+	const char *revision;  /* its id (not owned) */
+	int line;              /* 1-based line in the file */
+	char *statement;       /* the statement's text, shortened */
+	char *message;         /* what this statement does, naming table and column */
+	char *allowed;         /* accepted by an allow comment: its reason; else NULL */
+};
+
+struct lint_findings {
+	struct lint_finding *v;
+	size_t n, alloc;
+	size_t errors, warnings; /* not counting allowed ones */
+};
+
+/* What lint carries from one revision to the next, oldest first: the
+ * column types the project's own CREATE TABLE / ADD COLUMN / ALTER TYPE
+ * statements set, the NOT NULL CHECKs that were validated, and each
+ * revision's class.  lint_state_release() frees it. */
+struct lint_state {
+	struct strlist cols;      /* "table.column=type" */
+	struct strlist notnull;   /* "table.column" proven by a validated CHECK */
+	struct strlist checks;    /* "conname=table.column" CHECK (col IS NOT NULL) NOT VALID */
+	struct strlist contract;  /* ids of revisions analysed as contract or data-loss */
+};
+void lint_state_release(struct lint_state *s);
+
+struct lint_input {
+	const char *path, *revision;
+	const char *sql;          /* the upgrade section, or NULL */
+	int first_line;           /* its first line in the file */
+	int transactional;
+	int sqlite;               /* token-level analysis */
+	const struct strlist *down; /* down revisions, for expand-after-contract */
+	int phase_expand;         /* `-- Phase: expand` marks it expand whatever it does */
+	const char *not_analysed; /* why a .py revision could not be read, or NULL */
+	int report;               /* 0: only learn from it (outside the range linted) */
+};
+
+/* Analyse one revision, update the state and append its findings (when
+ * in->report).  *cls (may be NULL) gets the revision's class.  Fails
+ * (ERR_SCRIPT, naming path:line:col) only when its SQL does not split. */
+int lint_revision(const struct lint_input *in, struct lint_state *st, struct lint_findings *out,
+		  enum an_class *cls, struct err *e);
+void lint_findings_release(struct lint_findings *f);
+
+#endif

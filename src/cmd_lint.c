@@ -1,0 +1,269 @@
+/* cmd_lint.c - `prestart lint [REV | A:B] [--format text|json|github]`
+ * (SPEC §9.2): the rules of lint.h over the revision files, oldest first.
+ *
+ * Every revision is read (the column types and the classes a later
+ * revision is judged by come from the ones before it); only those in the
+ * range asked for are reported.  .py revisions are read through their
+ * fresh compiled SQL (SPEC §7.5), else reported as not analysed.
+ * Exit 0 without an error-level finding, 1 with one, 2 usage, 3 broken
+ * scripts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/cmd.h"
+#include "prestart/compiled.h"
+#include "prestart/lint.h"
+
+enum format { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+
+/* Indent every line of s by `pad`. */
+static void out_indented(const char *s, const char *pad)
+{
+	while (s && *s) {
+		const char *eol = strchr(s, '\n');
+		int n = eol ? (int)(eol - s) : (int)strlen(s);
+
+		out("%s%.*s\n", pad, n, s);
+		s = eol ? eol + 1 : NULL;
+	}
+}
+
+static void print_text(const struct lint_findings *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct lint_finding *x = &f->v[i];
+
+		if (x->allowed) {
+			out("%s:%d: allowed: %s: %s (reason: %s)\n", x->path, x->line, x->rule->id,
+			    x->message, x->allowed);
+			continue;
+		}
+		out("%s:%d: %s: %s: %s\n", x->path, x->line,
+		    x->rule->severity == LINT_ERROR ? "error" : "warning", x->rule->id, x->message);
+		if (x->statement)
+			out("    %s\n", x->statement);
+		out("  why: %s\n  instead:\n", x->rule->why);
+		out_indented(x->rule->instead, "    ");
+	}
+	out("%zu error%s, %zu warning%s\n", f->errors, f->errors == 1 ? "" : "s", f->warnings,
+	    f->warnings == 1 ? "" : "s");
+}
+
+/* GitHub's workflow commands: %, CR and LF escaped in the message, and
+ * ',' and ':' too in property values. */
+static void gh_escape(struct sbuf *b, const char *s, int property)
+{
+	for (; s && *s; s++) {
+		if (*s == '%')
+			sbuf_adds(b, "%25");
+		else if (*s == '\r')
+			sbuf_adds(b, "%0D");
+		else if (*s == '\n')
+			sbuf_adds(b, "%0A");
+		else if (property && *s == ',')
+			sbuf_adds(b, "%2C");
+		else if (property && *s == ':')
+			sbuf_adds(b, "%3A");
+		else
+			sbuf_addc(b, *s);
+	}
+}
+
+static void print_github(const struct lint_findings *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct lint_finding *x = &f->v[i];
+		struct sbuf b = { 0 };
+
+		if (x->allowed) {
+			sbuf_adds(&b, "::notice file=");
+			gh_escape(&b, x->path, 1);
+			sbuf_addf(&b, ",line=%d,title=", x->line);
+			gh_escape(&b, x->rule->id, 1);
+			sbuf_adds(&b, " (allowed)::");
+			gh_escape(&b, x->message, 0);
+			sbuf_adds(&b, " (reason: ");
+			gh_escape(&b, x->allowed, 0);
+			sbuf_adds(&b, ")");
+		} else {
+			sbuf_addf(&b, "::%s file=",
+				  x->rule->severity == LINT_ERROR ? "error" : "warning");
+			gh_escape(&b, x->path, 1);
+			sbuf_addf(&b, ",line=%d,title=", x->line);
+			gh_escape(&b, x->rule->id, 1);
+			sbuf_adds(&b, "::");
+			gh_escape(&b, x->message, 0);
+			gh_escape(&b, "\n\n", 0);
+			gh_escape(&b, x->rule->why, 0);
+			gh_escape(&b, "\n\nInstead:\n", 0);
+			gh_escape(&b, x->rule->instead, 0);
+		}
+		out("%s\n", b.buf);
+		sbuf_free(&b);
+	}
+}
+
+static void json_field(struct sbuf *b, const char *key, const char *val, int comma)
+{
+	sbuf_add_json_str(b, key);
+	sbuf_addc(b, ':');
+	if (val)
+		sbuf_add_json_str(b, val);
+	else
+		sbuf_adds(b, "null");
+	if (comma)
+		sbuf_addc(b, ',');
+}
+
+static void print_json(const struct lint_findings *f, size_t nrevs)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_adds(&b, "{\"findings\":[");
+	for (size_t i = 0; i < f->n; i++) {
+		const struct lint_finding *x = &f->v[i];
+
+		if (i)
+			sbuf_addc(&b, ',');
+		sbuf_addc(&b, '{');
+		json_field(&b, "rule", x->rule->id, 1);
+		json_field(&b, "severity", x->rule->severity == LINT_ERROR ? "error" : "warning", 1);
+		json_field(&b, "file", x->path, 1);
+		sbuf_addf(&b, "\"line\":%d,", x->line);
+		json_field(&b, "revision", x->revision, 1);
+		json_field(&b, "statement", x->statement, 1);
+		json_field(&b, "message", x->message, 1);
+		json_field(&b, "why", x->rule->why, 1);
+		json_field(&b, "instead", x->rule->instead, 1);
+		sbuf_addf(&b, "\"allowed\":%s,", x->allowed ? "true" : "false");
+		json_field(&b, "reason", x->allowed, 0);
+		sbuf_addc(&b, '}');
+	}
+	sbuf_addf(&b, "],\"revisions\":%zu,\"errors\":%zu,\"warnings\":%zu}", nrevs, f->errors,
+		  f->warnings);
+	out("%s\n", b.buf);
+	sbuf_free(&b);
+}
+
+/* The revisions to report: all, one (REV), or a range (A:B). */
+static int selection(struct ctx *c, struct revptrs *sel)
+{
+	const char *arg = c->cli->args.n ? c->cli->args.v[0] : NULL;
+
+	if (!arg || strchr(arg, ':'))
+		return graph_history(c->g, NULL, arg, sel, &c->e);
+	return graph_resolve(c->g, arg, NULL, sel, &c->e);
+}
+
+static int selected(const struct revptrs *sel, const struct revision *r)
+{
+	for (size_t i = 0; i < sel->n; i++)
+		if (sel->v[i] == r)
+			return 1;
+	return 0;
+}
+
+static int dialect(struct ctx *c, int *sqlite)
+{
+	struct dburl u = { 0 };
+	struct err e = { 0 };
+	enum db_kind kind = DB_PG;
+
+	if (c->cli->dialects.n) {
+		if (c->cli->dialects.n > 1 ||
+		    compiled_dialect_parse(c->cli->dialects.v[0], &kind) < 0)
+			return usage_error("lint takes one --dialect: postgresql or sqlite");
+	} else if (config_database_url(&c->cfg, &u, &e) == 0) {
+		kind = u.kind; /* the configured database's, when one is named */
+	}
+	dburl_release(&u);
+	*sqlite = kind == DB_SQLITE;
+	return 0;
+}
+
+int cmd_lint(struct ctx *c)
+{
+	const char *fmt = c->cli->format ? c->cli->format : "text";
+	struct revptrs all = { 0 }, sel = { 0 };
+	struct lint_findings f = { 0 };
+	struct lint_state state = { 0 };
+	struct strlist paths = { 0 }; /* compiled files named by findings */
+	char *dir = NULL;
+	enum format how;
+	int sqlite = 0, rc = 0;
+	size_t reported = 0;
+
+	if (!strcmp(fmt, "text"))
+		how = FMT_TEXT;
+	else if (!strcmp(fmt, "json"))
+		how = FMT_JSON;
+	else if (!strcmp(fmt, "github"))
+		how = FMT_GITHUB;
+	else
+		return usage_error("--format must be text, json or github, not '%s'", fmt);
+	if ((rc = dialect(c, &sqlite)))
+		return rc;
+	if (graph_history(c->g, NULL, NULL, &all, &c->e) < 0 || selection(c, &sel) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	dir = compiled_dir(c->cfg.script_location);
+	/* oldest first: graph_history lists newest first */
+	for (size_t k = all.n; k-- > 0;) {
+		const struct revision *r = all.v[k];
+		struct compiled_lookup cl = { 0 };
+		struct lint_input in = { 0 };
+		char *why = NULL;
+
+		in.path = r->path;
+		in.revision = r->id;
+		in.down = &r->down;
+		in.sqlite = sqlite;
+		in.report = selected(&sel, r);
+		in.sql = r->upgrade_sql;
+		in.first_line = r->upgrade_line;
+		in.transactional = r->transactional;
+		if (r->is_py) {
+			if (compiled_find(dir, sqlite ? DB_SQLITE : DB_PG, r, 1, &cl, &c->e) < 0) {
+				rc = ctx_fail(c);
+				goto out;
+			}
+			if (cl.state == COMPILED_FRESH) {
+				in.sql = cl.rev.upgrade_sql;
+				in.first_line = cl.rev.upgrade_line;
+				in.transactional = cl.rev.transactional;
+				strlist_push(&paths, cl.rev.path);
+				in.path = paths.v[paths.n - 1];
+			} else {
+				why = xasprintf(".py revision not analysed: %s (run prestart compile)",
+						cl.why ? cl.why : "no compiled SQL");
+				in.not_analysed = why;
+				in.sql = NULL;
+			}
+		}
+		reported += in.report;
+		if (lint_revision(&in, &state, &f, NULL, &c->e) < 0)
+			rc = ctx_fail(c);
+		free(why);
+		compiled_lookup_release(&cl);
+		if (rc)
+			goto out;
+	}
+	if (how == FMT_JSON)
+		print_json(&f, reported);
+	else if (how == FMT_GITHUB)
+		print_github(&f);
+	else
+		print_text(&f);
+	rc = f.errors ? 1 : 0;
+out:
+	free(dir);
+	strlist_free(&paths);
+	lint_state_release(&state);
+	lint_findings_release(&f);
+	revptrs_free(&all);
+	revptrs_free(&sel);
+	return rc;
+}

@@ -1,0 +1,240 @@
+/* test_lint.c - each rule of `prestart lint` on one statement that must
+ * fire it and a near miss that must not. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "prestart/lint.h"
+
+/* The tables every case starts from, created by an earlier revision. */
+static const char setup_sql[] =
+	"CREATE TABLE t (id int, a varchar(20), b text, n numeric(10,2));\n"
+	"CREATE TABLE ref (id int PRIMARY KEY);\n";
+
+/* The ids of the findings (not allowed) of `sql` as the second revision,
+ * space-separated (caller frees). */
+static char *fired(const char *sql, int transactional)
+{
+	struct lint_state st = { 0 };
+	struct lint_findings f = { 0 };
+	struct err e = { 0 };
+	struct lint_input in = { .path = "v.sql", .revision = "r1", .sql = setup_sql,
+				 .first_line = 1, .transactional = 1, .report = 0 };
+	struct sbuf b = { 0 };
+
+	assert_int_equal(lint_revision(&in, &st, &f, NULL, &e), 0);
+	in.revision = "r2";
+	in.sql = sql;
+	in.transactional = transactional;
+	in.report = 1;
+	if (lint_revision(&in, &st, &f, NULL, &e) < 0)
+		fail_msg("lint failed on [%s]: %s", sql, e.msg);
+	for (size_t i = 0; i < f.n; i++)
+		if (!f.v[i].allowed)
+			sbuf_addf(&b, " %s", f.v[i].rule->id);
+	sbuf_addc(&b, ' ');
+	lint_findings_release(&f);
+	lint_state_release(&st);
+	return b.buf;
+}
+
+static int has(const char *ids, const char *id)
+{
+	char *needle = malloc(strlen(id) + 3);
+	int r;
+
+	sprintf(needle, " %s ", id);
+	r = strstr(ids, needle) != NULL;
+	free(needle);
+	return r;
+}
+
+struct rule_case {
+	const char *rule;
+	const char *fires;   /* must fire the rule */
+	const char *near;    /* must not */
+	int tx_fires, tx_near;
+};
+
+static const struct rule_case cases[] = {
+	{ "create-index-not-concurrently", "CREATE INDEX i ON t (a)",
+	  "CREATE TABLE nt (x int); CREATE INDEX ni ON nt (x)", 1, 1 },
+	{ "drop-index-not-concurrently", "DROP INDEX old_i", "DROP INDEX CONCURRENTLY old_i", 1, 0 },
+	{ "concurrently-in-transaction", "CREATE INDEX CONCURRENTLY i ON t (a)",
+	  "CREATE INDEX CONCURRENTLY i ON t (a)", 1, 0 },
+	{ "foreign-key-without-not-valid",
+	  "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (id) REFERENCES ref (id)",
+	  "ALTER TABLE t ADD CONSTRAINT t_fk FOREIGN KEY (id) REFERENCES ref (id) NOT VALID", 1, 1 },
+	{ "check-without-not-valid", "ALTER TABLE t ADD CONSTRAINT c CHECK (id > 0)",
+	  "ALTER TABLE t ADD CONSTRAINT c CHECK (id > 0) NOT VALID", 1, 1 },
+	{ "unique-constraint-without-index", "ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)",
+	  "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX u_idx", 1, 1 },
+	{ "add-primary-key", "ALTER TABLE t ADD PRIMARY KEY (id)",
+	  "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_idx", 1, 1 },
+	{ "set-not-null", "ALTER TABLE t ALTER COLUMN a SET NOT NULL",
+	  "ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+	  "ALTER TABLE t VALIDATE CONSTRAINT a_nn;\n"
+	  "ALTER TABLE t ALTER COLUMN a SET NOT NULL", 1, 1 },
+	{ "not-null-column-without-default", "ALTER TABLE t ADD COLUMN c int NOT NULL",
+	  "ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 0", 1, 1 },
+	{ "volatile-default", "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()",
+	  "ALTER TABLE t ADD COLUMN c boolean DEFAULT true", 1, 1 },
+	{ "volatile-default", "ALTER TABLE t ADD COLUMN at timestamptz DEFAULT clock_timestamp()",
+	  "ALTER TABLE t ADD COLUMN at timestamptz DEFAULT now()", 1, 1 },
+	{ "volatile-default", "ALTER TABLE t ADD COLUMN s bigserial",
+	  "ALTER TABLE t ADD COLUMN s bigint", 1, 1 },
+	{ "change-column-type", "ALTER TABLE t ALTER COLUMN id TYPE bigint",
+	  "ALTER TABLE t ALTER COLUMN a TYPE text", 1, 1 },
+	{ "change-column-type", "ALTER TABLE t ALTER COLUMN a TYPE varchar(10)",
+	  "ALTER TABLE t ALTER COLUMN a TYPE varchar(50)", 1, 1 },
+	{ "change-column-type", "ALTER TABLE t ALTER COLUMN n TYPE numeric(10,4)",
+	  "ALTER TABLE t ALTER COLUMN n TYPE numeric(12,2)", 1, 1 },
+	{ "drop-column", "ALTER TABLE t DROP COLUMN b",
+	  "CREATE TABLE nt (x int, y int); ALTER TABLE nt DROP COLUMN y", 1, 1 },
+	{ "drop-table", "DROP TABLE t", "CREATE TABLE nt (x int); DROP TABLE nt", 1, 1 },
+	{ "truncate-table", "TRUNCATE t", "DELETE FROM t WHERE id < 10", 1, 1 },
+	{ "delete-without-where", "DELETE FROM t", "DELETE FROM t WHERE id = 1", 1, 1 },
+	{ "rename-column", "ALTER TABLE t RENAME COLUMN a TO a2",
+	  "ALTER TABLE t RENAME CONSTRAINT c TO c2", 1, 1 },
+	{ "rename-table", "ALTER TABLE t RENAME TO t2", "ALTER INDEX i RENAME TO i2", 1, 1 },
+	{ "drop-add-same-table", "ALTER TABLE t DROP COLUMN b; ALTER TABLE t ADD COLUMN b2 text",
+	  "ALTER TABLE t DROP COLUMN b; ALTER TABLE ref ADD COLUMN c text", 1, 0 },
+	{ "several-tables-access-exclusive",
+	  "ALTER TABLE t ADD COLUMN c text; ALTER TABLE ref ADD COLUMN c text",
+	  "ALTER TABLE t ADD COLUMN c text; ALTER TABLE ref ADD COLUMN c text", 1, 0 },
+	{ "backfill-in-ddl-transaction", "ALTER TABLE t ADD COLUMN c int; UPDATE t SET c = 1",
+	  "ALTER TABLE t ADD COLUMN c int; UPDATE ref SET id = id WHERE id = 0", 1, 1 },
+	{ "vacuum-full", "VACUUM FULL t", "VACUUM (ANALYZE) t", 0, 0 },
+	{ "cluster", "CLUSTER t USING i", "ALTER TABLE t SET (fillfactor = 90)", 1, 1 },
+	{ "reindex-not-concurrently", "REINDEX TABLE t", "REINDEX TABLE CONCURRENTLY t", 0, 0 },
+	{ "identifier-too-long",
+	  "CREATE TABLE t_01234567890123456789012345678901234567890123456789012345678901 (x int)",
+	  "CREATE TABLE t_0123456789012345678901234567890123456789012345678901234567890 (x int)",
+	  1, 1 },
+	{ "unparsed-statement", "ALTER TABLE t DROP COLUMN b WITH SPARKLES",
+	  "ALTER TABLE t DROP COLUMN b", 1, 1 },
+	{ "drop-column", "ALTER TABLE t DROP COLUMN b WITH SPARKLES", "ALTER TABLE t ADD COLUMN q int",
+	  1, 1 },
+	{ "not-analysed", "DO $$ BEGIN IF true THEN ALTER TABLE t DROP COLUMN b; END IF; END $$",
+	  "DO $$ BEGIN ALTER TABLE t DROP COLUMN b; END $$", 1, 1 },
+	{ "drop-column", "DO $$ BEGIN ALTER TABLE t DROP COLUMN b; END $$",
+	  "DO $$ BEGIN PERFORM 1; END $$", 1, 1 },
+	{ "unmatched-allow", "-- prestart:allow drop-table not today\nSELECT 1;\nSELECT 2",
+	  "-- prestart:allow drop-column unused since v3\nALTER TABLE t DROP COLUMN b", 1, 1 },
+	{ "drop-column", "SELECT 1;\n-- prestart:allow drop-table unused\nALTER TABLE t DROP COLUMN b",
+	  "SELECT 1;\n-- prestart:allow drop-column unused\nALTER TABLE t DROP COLUMN b", 1, 1 },
+	{ "allow-without-reason", "SELECT 1;\n-- prestart:allow drop-table\nDROP TABLE t",
+	  "SELECT 1;\n-- prestart:allow drop-table gone since v2\nDROP TABLE t", 1, 1 },
+	{ "drop-table", "SELECT 1;\n-- prestart:allow drop-table\nDROP TABLE t",
+	  "-- prestart:allow drop-table the whole revision, on purpose\nSELECT 1;\nDROP TABLE t", 1, 1 },
+};
+
+static void test_rules(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		const struct rule_case *c = &cases[i];
+		char *a = fired(c->fires, c->tx_fires), *b = fired(c->near, c->tx_near);
+
+		if (!has(a, c->rule))
+			fail_msg("%s did not fire on [%s]: got [%s]", c->rule, c->fires, a);
+		if (has(b, c->rule))
+			fail_msg("%s fired on the near miss [%s]", c->rule, c->near);
+		free(a);
+		free(b);
+	}
+}
+
+/* Every rule has a case that fires it (expand-after-contract: below). */
+static void test_every_rule_tested(void **state)
+{
+	(void)state;
+	for (const struct lint_rule *r = lint_rules; r->id; r++) {
+		int found = !strcmp(r->id, "expand-after-contract");
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
+			found |= !strcmp(cases[i].rule, r->id);
+		if (!found)
+			fail_msg("no test for rule %s", r->id);
+		assert_non_null(r->why);
+		assert_non_null(strchr(r->instead, '\n') ? r->instead : r->instead);
+	}
+}
+
+static void test_expand_after_contract(void **state)
+{
+	struct lint_state st = { 0 };
+	struct lint_findings f = { 0 };
+	struct err e = { 0 };
+	struct strlist down = { 0 };
+	struct lint_input in = { .path = "a.sql", .revision = "a", .sql = setup_sql,
+				 .first_line = 1, .transactional = 1, .report = 1 };
+	enum an_class cls;
+
+	(void)state;
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_int_equal(cls, AN_EXPAND);
+	strlist_push(&down, "a");
+	in.revision = "b";
+	in.down = &down;
+	in.sql = "ALTER TABLE t RENAME COLUMN a TO a2";
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_int_equal(cls, AN_CONTRACT);
+	strlist_free(&down);
+	strlist_push(&down, "b");
+	in.revision = "c";
+	in.sql = "ALTER TABLE t ADD COLUMN c text";
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_int_equal(cls, AN_EXPAND);
+	assert_string_equal(f.v[f.n - 1].rule->id, "expand-after-contract");
+	/* `-- Phase: expand` is expand whatever the analysis says */
+	in.revision = "d";
+	in.phase_expand = 1;
+	in.sql = "ALTER TABLE t DROP COLUMN b";
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_int_equal(cls, AN_EXPAND);
+	strlist_free(&down);
+	lint_findings_release(&f);
+	lint_state_release(&st);
+}
+
+static void test_lines_and_errors(void **state)
+{
+	struct lint_state st = { 0 };
+	struct lint_findings f = { 0 };
+	struct err e = { 0 };
+	struct lint_input in = { .path = "v/x.sql", .revision = "x", .first_line = 10,
+				 .transactional = 1, .report = 1 };
+
+	(void)state;
+	in.sql = "SELECT 1;\n\n  DROP TABLE t;\n";
+	assert_int_equal(lint_revision(&in, &st, &f, NULL, &e), 0);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.v[0].line, 12);
+	assert_string_equal(f.v[0].statement, "DROP TABLE t");
+	assert_int_equal(f.errors, 1);
+	in.sql = "SELECT 1;\nSELECT 'open";
+	assert_int_equal(lint_revision(&in, &st, &f, NULL, &e), -1);
+	assert_int_equal(e.kind, ERR_SCRIPT);
+	assert_string_equal(e.msg, "v/x.sql:11:8: unterminated quoted string");
+	lint_findings_release(&f);
+	lint_state_release(&st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_every_rule_tested),
+		cmocka_unit_test(test_expand_after_contract),
+		cmocka_unit_test(test_lines_and_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
