@@ -1018,21 +1018,27 @@ out:
 }
 
 /* Identifiers over 63 bytes: the parser has already cut them (with a
- * NOTICE), so the scanner's tokens tell. */
-static void long_idents(struct an_stmt *st, const char *sql)
+ * NOTICE), so the scanner's tokens of the whole script tell, each in the
+ * statement it falls in. */
+static void long_idents(struct an_script *out, const char *sql)
 {
 	struct pgscan t;
 	struct err e;
+	size_t k = 0;
 
 	if (pgscan(sql, &t, NULL, &e) == 0) {
 		for (size_t i = 0; i < t.n; i++) {
-			const struct pgscan_tok *k = &t.v[i];
-			size_t n = k->end - k->start;
-			const char *s = sql + k->start;
+			const struct pgscan_tok *tok = &t.v[i];
+			size_t n = tok->end - tok->start;
+			const char *s = sql + tok->start;
 			char *name;
 
-			if (k->kind != PGSCAN_IDENT || n <= IDENT_MAX)
+			if (tok->kind != PGSCAN_IDENT || n <= IDENT_MAX)
 				continue;
+			while (k < out->n && out->v[k].off + out->v[k].len <= tok->start)
+				k++;
+			if (k == out->n)
+				break;
 			if (*s == '"') {
 				struct sbuf b = { 0 };
 
@@ -1045,11 +1051,38 @@ static void long_idents(struct an_stmt *st, const char *sql)
 				name = xstrndup(s, n);
 			}
 			if (strlen(name) > IDENT_MAX)
-				fact(st, AF_LONG_IDENT, NULL, name, NULL);
+				fact(&out->v[k], AF_LONG_IDENT, NULL, name, NULL);
 			free(name);
 		}
 	}
 	pgscan_release(&t);
+}
+
+/* One parse of the whole script, its statements matched one to one with
+ * the split's; -1 (nothing recorded) when it does not parse or the two
+ * disagree, and each statement is parsed alone. */
+static int parse_all(const char *sql, const struct an_known *known, struct an_script *out)
+{
+	PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql);
+	PgQuery__ParseResult *pr = NULL;
+	int rc = -1;
+
+	if (!r.error)
+		pr = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
+						    (const uint8_t *)r.parse_tree.data);
+	if (pr && pr->n_stmts == out->n) {
+		for (size_t i = 0; i < pr->n_stmts; i++) {
+			struct stmt_ctx c = { &out->v[i], known, 0 };
+
+			if (pr->stmts[i]->stmt)
+				one_stmt(&c, pr->stmts[i]->stmt);
+		}
+		rc = 0;
+	}
+	if (pr)
+		pg_query__parse_result__free_unpacked(pr, NULL);
+	pg_query_free_protobuf_parse_result(r);
+	return rc;
 }
 
 /* ---- the scripts ---- */
@@ -1082,12 +1115,16 @@ int analysis_pg(const char *sql, const struct an_known *known, struct an_script 
 	memset(out, 0, sizeof(*out));
 	if (sqlsplit(sql, strlen(sql), &sp, err_off, e) < 0)
 		return -1;
+	for (size_t i = 0; i < sp.n; i++)
+		push_stmt(out, sp.v[i].off, sp.v[i].len);
+	long_idents(out, sql);
+	if (parse_all(sql, known, out) == 0)
+		goto done;
 	for (size_t i = 0; i < sp.n; i++) {
-		struct an_stmt *st = push_stmt(out, sp.v[i].off, sp.v[i].len);
+		struct an_stmt *st = &out->v[i];
 		struct stmt_ctx c = { st, known, 0 };
 		char *one = xstrndup(sql + sp.v[i].off, sp.v[i].len);
 
-		long_idents(st, one);
 		if (parse_one(&c, one) < 0) {
 			st->unparsed = 1;
 			if (!st->unparsed_why)
@@ -1096,6 +1133,7 @@ int analysis_pg(const char *sql, const struct an_known *known, struct an_script 
 		}
 		free(one);
 	}
+done:
 	sqlsplit_release(&sp);
 	finish(out);
 	return 0;

@@ -222,43 +222,89 @@ const struct lint_rule *lint_rule_find(const char *id)
 
 /* ---- the state carried between revisions ---- */
 
+static size_t map_hash(const char *k)
+{
+	size_t h = 5381;
+
+	while (*k)
+		h = h * 33 + (unsigned char)*k++;
+	return h;
+}
+
+static size_t map_slot(const struct lint_map *m, const char *key)
+{
+	size_t i = map_hash(key) & (m->cap - 1);
+
+	while (m->keys[i] && strcmp(m->keys[i], key))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static const char *map_get(const struct lint_map *m, const char *key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	i = map_slot(m, key);
+	return m->keys[i] ? m->vals[i] : NULL;
+}
+
+static void map_set(struct lint_map *m, const char *key, const char *val)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct lint_map big = { 0 };
+
+		big.cap = m->cap ? m->cap * 2 : 64;
+		big.keys = xcalloc(big.cap, sizeof(*big.keys));
+		big.vals = xcalloc(big.cap, sizeof(*big.vals));
+		for (size_t j = 0; j < m->cap; j++) {
+			if (!m->keys[j])
+				continue;
+			i = map_slot(&big, m->keys[j]);
+			big.keys[i] = m->keys[j];
+			big.vals[i] = m->vals[j];
+		}
+		big.n = m->n;
+		free(m->keys);
+		free(m->vals);
+		*m = big;
+	}
+	i = map_slot(m, key);
+	if (m->keys[i]) {
+		free(m->vals[i]);
+	} else {
+		m->keys[i] = xstrdup(key);
+		m->n++;
+	}
+	m->vals[i] = xstrdup(val);
+}
+
+static void map_free(struct lint_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		free(m->keys[i]);
+		free(m->vals[i]);
+	}
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
 void lint_state_release(struct lint_state *s)
 {
-	strlist_free(&s->cols);
-	strlist_free(&s->notnull);
-	strlist_free(&s->checks);
-	strlist_free(&s->contract);
-}
-
-/* The value of "key=value" in l, or NULL. */
-static const char *kv_get(const struct strlist *l, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (size_t i = l->n; i-- > 0;)
-		if (!strncmp(l->v[i], key, n) && l->v[i][n] == '=')
-			return l->v[i] + n + 1;
-	return NULL;
-}
-
-static void kv_set(struct strlist *l, const char *key, const char *value)
-{
-	size_t n = strlen(key);
-
-	for (size_t i = 0; i < l->n; i++) {
-		if (!strncmp(l->v[i], key, n) && l->v[i][n] == '=') {
-			free(l->v[i]);
-			l->v[i] = xasprintf("%s=%s", key, value);
-			return;
-		}
-	}
-	strlist_push_owned(l, xasprintf("%s=%s", key, value));
+	map_free(&s->cols);
+	map_free(&s->notnull);
+	map_free(&s->checks);
+	map_free(&s->contract);
 }
 
 static const char *known_type(void *arg, const char *table, const char *column)
 {
 	char *key = xasprintf("%s.%s", table, column ? column : "");
-	const char *t = kv_get(arg, key);
+	const char *t = map_get(arg, key);
 
 	free(key);
 	return t;
@@ -536,15 +582,15 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			if (f->name && f->detail) {
 				char *col = xasprintf("%s.%s", nz(f->table), f->detail);
 
-				kv_set(&state->checks, f->name, col);
+				map_set(&state->checks, f->name, col);
 				free(col);
 			}
 			break;
 		case AF_VALIDATE: {
-			const char *col = f->name ? kv_get(&state->checks, f->name) : NULL;
+			const char *col = f->name ? map_get(&state->checks, f->name) : NULL;
 
-			if (col && !strlist_contains(&state->notnull, col))
-				strlist_push(&state->notnull, col);
+			if (col)
+				map_set(&state->notnull, col, "");
 			break;
 		}
 		case AF_ADD_UNIQUE:
@@ -560,14 +606,14 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 					      nz(f->table)));
 			break;
 		case AF_SET_NOT_NULL:
-			if (!is_new && !strlist_contains(&state->notnull, key))
+			if (!is_new && !map_get(&state->notnull, key))
 				add(r, "set-not-null", i, 0,
 				    xasprintf("SET NOT NULL on %s.%s without a validated CHECK "
 					      "(col IS NOT NULL)", nz(f->table), nz(f->name)));
 			break;
 		case AF_ADD_COLUMN:
 			if (f->detail)
-				kv_set(&state->cols, key, f->detail);
+				map_set(&state->cols, key, f->detail);
 			if (!is_new && f->table && !strlist_contains(added, f->table))
 				strlist_push(added, f->table);
 			if (!is_new && f->table && strlist_contains(dropped, f->table) &&
@@ -595,7 +641,7 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 				    xasprintf("%s.%s changes type to %s: a rewrite", nz(f->table),
 					      nz(f->name), nz(f->detail)));
 			if (f->detail)
-				kv_set(&state->cols, key, f->detail);
+				map_set(&state->cols, key, f->detail);
 			break;
 		case AF_DROP_COLUMN:
 			if (is_new)
@@ -725,7 +771,7 @@ classes:
 		c = AN_EXPAND;
 	if (c == AN_EXPAND && in->down && an.n) {
 		for (size_t i = 0; i < in->down->n; i++) {
-			if (strlist_contains(&state->contract, in->down->v[i])) {
+			if (map_get(&state->contract, in->down->v[i])) {
 				add(&r, "expand-after-contract", SIZE_MAX, line_of(in, an.v[0].off),
 				    xasprintf("expand revision on top of contract revision %s",
 					      in->down->v[i]));
@@ -734,7 +780,7 @@ classes:
 		}
 	}
 	if (c >= AN_CONTRACT && in->revision)
-		strlist_push(&state->contract, in->revision);
+		map_set(&state->contract, in->revision, "");
 	if (in->sql)
 		apply_allows(&r);
 	sort_by_line(r.out, r.first);

@@ -48,11 +48,17 @@ struct lint_findings {
  * column types the project's own CREATE TABLE / ADD COLUMN / ALTER TYPE
  * statements set, the NOT NULL CHECKs that were validated, and each
  * revision's class.  lint_state_release() frees it. */
+/* A string map (open addressing), so that 10,000 revisions stay linear. */
+struct lint_map {
+	char **keys, **vals;
+	size_t cap, n;
+};
+
 struct lint_state {
-	struct strlist cols;      /* "table.column=type" */
-	struct strlist notnull;   /* "table.column" proven by a validated CHECK */
-	struct strlist checks;    /* "conname=table.column" CHECK (col IS NOT NULL) NOT VALID */
-	struct strlist contract;  /* ids of revisions analysed as contract or data-loss */
+	struct lint_map cols;     /* "table.column" -> type */
+	struct lint_map notnull;  /* "table.column" proven by a validated CHECK -> "" */
+	struct lint_map checks;   /* CHECK (col IS NOT NULL) NOT VALID: name -> "table.column" */
+	struct lint_map contract; /* revisions analysed as contract or data-loss -> "" */
 };
 void lint_state_release(struct lint_state *s);
 

@@ -1,0 +1,187 @@
+"""`prestart lint` (SPEC §9.2) on projects: exit codes, formats, ranges,
+allow comments, .py revisions through their compiled SQL, and the lint
+corpus (tests/lint/) against its golden findings."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from compile_support import AlembicApp
+from harness import REPO, describe, prestart_bin
+
+sys.path.insert(0, str(REPO / "tests" / "lint"))
+import cases  # noqa: E402
+
+GOLDEN = REPO / "tests" / "lint" / "expected.txt"
+
+
+def lint(root, *args, env=None):
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("PRESTART_", "PG")) and k != "DATABASE_URL"}
+    e.update(env or {})
+    return subprocess.run([prestart_bin(), "lint", *args], cwd=str(root), env=e,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+
+
+def rev(root, rid, down, sql, transactional=True):
+    versions = Path(root) / "migrations" / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (versions / ("%s_r.sql" % rid)).write_text(
+        "-- Revision ID: %s\n-- Revises: %s\n-- Transactional: %s\n\n-- +upgrade\n%s\n"
+        % (rid, down or "", "true" if transactional else "false", sql))
+
+
+def test_corpus_golden(tmp_path):
+    """Every dangerous case is flagged, no safe case is, and the rules each
+    case fires are the golden ones (PRESTART_LINT_GOLDEN=update rewrites)."""
+    got = []
+    for corpus in ("dangerous.sql", "safe.sql"):
+        for name, sql, tx in cases.load(corpus):
+            root = cases.write_project(tmp_path / corpus / name, sql, tx)
+            rules = cases.prestart_rules(prestart_bin(), root)
+            assert bool(rules) == (corpus == "dangerous.sql"), (name, rules)
+            got.append("%s %s: %s" % (corpus.split(".")[0], name, " ".join(rules) or "-"))
+    text = "\n".join(got) + "\n"
+    if os.environ.get("PRESTART_LINT_GOLDEN") == "update":
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+    assert len([g for g in got if g.startswith("dangerous")]) >= 60
+    assert len([g for g in got if g.startswith("safe")]) >= 30
+
+
+def test_exit_codes_and_formats(tmp_path):
+    rev(tmp_path, "a1", None, "CREATE TABLE t (id int, a text);")
+    cp = lint(tmp_path)
+    assert cp.returncode == 0, describe(cp)
+    assert cp.stdout == "0 errors, 0 warnings\n"
+    rev(tmp_path, "b2", "a1", "CREATE INDEX t_a ON t (a);\nALTER TABLE t MERGE PARTITIONS (p1, p2) INTO p;")
+    # b2's second statement does not parse: a warning, not a failure
+    cp = lint(tmp_path)
+    assert cp.returncode == 1, describe(cp)
+    assert re.search(r"^migrations/versions/b2_r\.sql:6: error: create-index-not-concurrently: ",
+                     cp.stdout, re.M), cp.stdout
+    assert "  instead:\n    Build it concurrently" in cp.stdout
+    assert re.search(r"b2_r\.sql:7: warning: unparsed-statement", cp.stdout), cp.stdout
+    doc = json.loads(lint(tmp_path, "--format", "json").stdout)
+    assert doc["errors"] == 1 and doc["warnings"] == 1 and doc["revisions"] == 2
+    assert {f["rule"] for f in doc["findings"]} == {"create-index-not-concurrently",
+                                                    "unparsed-statement"}
+    gh = lint(tmp_path, "--format", "github").stdout.splitlines()
+    assert gh[0].startswith("::error file=migrations/versions/b2_r.sql,line=6,"
+                            "title=create-index-not-concurrently::")
+    assert "%0A" in gh[0] and len(gh) == 2
+    # one revision, a range
+    assert lint(tmp_path, "a1").returncode == 0
+    assert lint(tmp_path, "base:a1").returncode == 0
+    assert lint(tmp_path, "a1:b2").returncode == 1
+    # usage, broken scripts
+    cp = lint(tmp_path, "--format", "xml")
+    assert cp.returncode == 2 and "--format must be text, json or github" in cp.stderr
+    assert lint(tmp_path, "nosuch").returncode != 0
+    rev(tmp_path, "c3", "b2", "SELECT 'unterminated;")
+    cp = lint(tmp_path)
+    assert cp.returncode == 3, describe(cp)
+    assert "c3_r.sql:6:8: unterminated quoted string" in cp.stderr
+
+
+def test_allow_comments(tmp_path):
+    rev(tmp_path, "a1", None, "CREATE TABLE t (id int, a text, b text);\nCREATE TABLE u (id int);")
+    rev(tmp_path, "b2", "a1", textwrap.dedent("""\
+        -- prestart:allow drop-column b was never read after release 12
+        ALTER TABLE t DROP COLUMN b;
+        -- prestart:allow rename-table no such statement follows
+        ALTER TABLE u ADD COLUMN c text;"""), transactional=False)
+    cp = lint(tmp_path)
+    assert cp.returncode == 0, describe(cp)
+    assert ("allowed: drop-column: t.b dropped with its data "
+            "(reason: b was never read after release 12)") in cp.stdout
+    assert re.search(r"b2_r\.sql:8: warning: unmatched-allow: ", cp.stdout), cp.stdout
+
+
+def test_tables_created_in_the_revision_are_exempt(tmp_path):
+    rev(tmp_path, "a1", None, textwrap.dedent("""\
+        CREATE TABLE t (id int);
+        CREATE INDEX t_id ON t (id);
+        ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();
+        ALTER TABLE t ALTER COLUMN id SET NOT NULL;"""))
+    cp = lint(tmp_path)
+    assert cp.returncode == 0 and cp.stdout == "0 errors, 0 warnings\n", describe(cp)
+
+
+def test_sqlite_token_level(tmp_path):
+    rev(tmp_path, "a1", None, "CREATE TABLE t (id int, a text);")
+    rev(tmp_path, "b2", "a1", "ALTER TABLE t RENAME COLUMN a TO b;\nCREATE INDEX i ON t (id);")
+    cp = lint(tmp_path, "--dialect", "sqlite")
+    assert cp.returncode == 1, describe(cp)
+    assert "rename-column" in cp.stdout
+    # SQLite has no CONCURRENTLY: index rules are PostgreSQL's
+    assert "create-index-not-concurrently" in cp.stdout
+    cp = lint(tmp_path, env={"DATABASE_URL": "sqlite:///x.db"})
+    assert "rename-column" in cp.stdout
+
+
+def test_py_revisions_through_compiled_sql(tmp_path):
+    app = AlembicApp(tmp_path / "app", None)
+    app.rev("p1", None, "op.create_table('users', sa.Column('id', sa.Integer(), primary_key=True),"
+                        " sa.Column('name', sa.String(50)))")
+    app.rev("p2", "p1", "op.drop_column('users', 'name')")
+    cp = lint(app.root)
+    assert cp.returncode == 0, describe(cp)
+    assert cp.stdout.count("warning: not-analysed: .py revision not analysed") == 2, cp.stdout
+    app.compile("postgresql")
+    cp = lint(app.root)
+    assert cp.returncode == 1, describe(cp)
+    assert re.search(r"alembic/compiled/p2\.postgresql\.sql:\d+: error: drop-column: "
+                     r"users\.name dropped", cp.stdout), cp.stdout
+    assert "not-analysed" not in cp.stdout
+    # an edited .py makes its compiled file stale: not analysed again
+    p2 = next(app.versions.glob("p2_*.py"))
+    p2.write_text(p2.read_text() + "\n# edited\n")
+    cp = lint(app.root)
+    assert cp.returncode == 0 and "not-analysed" in cp.stdout, describe(cp)
+
+
+def test_repository_projects_lint_without_a_crash(tmp_path):
+    """The demo project and the Alembic corpus (uncompiled) lint with exit
+    0 or 1 and never crash."""
+    cp = lint(REPO / "docker" / "demo")
+    assert cp.returncode in (0, 1), describe(cp)
+    for layout in ("literal",):
+        root = tmp_path / layout
+        shutil.copytree(REPO / "tests" / "integration" / "alembic_corpus" / layout,
+                        root / "migrations" / "versions")
+        cp = lint(root)
+        assert cp.returncode in (0, 1), describe(cp)
+
+
+def test_lint_a_thousand_revisions_quickly(tmp_path):
+    """Not a timing test (tests/bench/lint.py measures): a generous bound
+    that only a pathological slowdown breaks."""
+    prev = None
+    for i in range(1000):
+        rid = "r%04d" % i
+        rev(tmp_path, rid, prev, "CREATE TABLE t%d (id bigint PRIMARY KEY, a text);\n"
+                                 "ALTER TABLE t%d ADD COLUMN b int DEFAULT 0;" % (i, i))
+        prev = rid
+    t = time.monotonic()
+    cp = lint(tmp_path)
+    assert cp.returncode == 0, describe(cp)
+    assert time.monotonic() - t < 20
+
+
+def test_github_workflow_example_is_valid_yaml():
+    yaml = pytest.importorskip("yaml")
+    doc = yaml.safe_load((REPO / "docs" / "examples" / "github-lint.yml").read_text())
+    steps = doc["jobs"]["lint"]["steps"]
+    assert any("prestart lint --format github" in (s.get("run") or "") for s in steps)
+    cfg = yaml.safe_load((REPO / "docs" / "examples" / "pre-commit-config.yaml").read_text())
+    hook = cfg["repos"][0]["hooks"][0]
+    assert hook["id"] == "prestart-lint" and hook["entry"] == "prestart lint"
