@@ -81,8 +81,9 @@ static const struct init_setting settings[] = {
 	  "true: one transaction per revision; false: one for the whole run\n"
 	  "(--transaction-per-migration, PRESTART_TRANSACTION_PER_MIGRATION).\n" },
 	{ "after_upgrade", "",
-	  "Commands to run after a successful upgrade, one per line (continuation\n"
-	  "lines indented), without a shell (--after).\n" },
+	  "Commands run by `run` after an upgrade that applied revisions (none at\n"
+	  "head), one per line (continuation lines indented), without a shell\n"
+	  "(--after).\n" },
 	{ "alembic_command", "alembic",
 	  "How to run Alembic for .py revisions (PRESTART_ALEMBIC_COMMAND).\n" },
 	{ "alembic_config", "",

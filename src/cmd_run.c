@@ -43,6 +43,15 @@ static int start_health(struct ctx *c)
 
 /* Release the lock, the connection and the health socket before exec: the
  * application may bind the same port.  Returns only on failure (126/127). */
+/* A mistyped APP fails before anything waits or migrates: the exit code
+ * exec would give (127, 126), and the database untouched. */
+static int check_application(struct ctx *c)
+{
+	if (c->cli->app && exec_resolve(c->cli->app[0], &c->e))
+		return ctx_fail(c);
+	return 0;
+}
+
 static int exec_application(struct ctx *c, const char *rev)
 {
 	char **app = c->cli->app;
@@ -65,6 +74,8 @@ int cmd_wait(struct ctx *c)
 	char *rev = NULL;
 	int rc;
 
+	if ((rc = check_application(c)))
+		return rc;
 	add_db_target(c);
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c);
@@ -167,6 +178,8 @@ int cmd_run(struct ctx *c)
 		if (rc)
 			return ctx_fail(c);
 	}
+	if ((rc = check_application(c)))
+		return rc;
 	log_config(c);
 	/* With no other target and a PostgreSQL database, connecting is the
 	 * readiness check (one connection on the fast path); ctx_connect waits
@@ -177,8 +190,14 @@ int cmd_run(struct ctx *c)
 		goto out;
 	if ((rc = ctx_migrate(c, MOVE_UP, "heads", &p)))
 		goto out;
-	if ((rc = run_hooks(c)))
+	/* Hooks follow an upgrade that applied something (here or, when the
+	 * plan is empty, nowhere): a restart at head, or one that found
+	 * another replica's work done, runs none. */
+	if (p.n > 0 && (rc = run_hooks(c)))
 		goto out;
+	if (p.n == 0 && c->cfg.after_upgrade.n)
+		log_event(LOG_INFO, "hooks_skipped", NULL,
+			  "after_upgrade hooks not run: no revision was applied");
 	rev = strlist_join(&p.end_heads, ",");
 	status_set_phase(&c->st, PHASE_DONE);
 out:

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -85,6 +86,54 @@ void exec_reset_signals(void)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* 0: an executable regular file; else the errno execve would give. */
+static int runnable(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		return errno;
+	if (!S_ISREG(sb.st_mode) || access(path, X_OK) < 0)
+		return EACCES;
+	return 0;
+}
+
+int exec_resolve(const char *name, struct err *e)
+{
+	const char *path = getenv("PATH");
+	int err = ENOENT;
+
+	if (!*name)
+		return err_set(e, 127, "cannot exec '': command not found"), 127;
+	if (strchr(name, '/')) {
+		err = runnable(name);
+	} else {
+		/* glibc's execvp without PATH: the confstr default */
+		if (!path)
+			path = "/bin:/usr/bin";
+		for (const char *p = path;; p++) {
+			const char *end = strchr(p, ':');
+			size_t n = end ? (size_t)(end - p) : strlen(p);
+			char *cand = xasprintf("%.*s%s%s", (int)n, p, n ? "/" : "", name);
+			int r = runnable(cand);
+
+			free(cand);
+			if (!r)
+				return 0;
+			if (r == EACCES)
+				err = EACCES;
+			if (!end)
+				break;
+			p = end;
+		}
+	}
+	if (!err)
+		return 0;
+	if (err == ENOENT || err == ENOTDIR)
+		return err_set(e, 127, "cannot exec '%s': command not found", name), 127;
+	return err_set(e, 126, "cannot exec '%s': %s", name, strerror(err)), 126;
 }
 
 int exec_app(char *const argv[], const char *revision, struct err *e)

@@ -29,7 +29,7 @@ static const struct opt_help opt_help[] = {
 	{ "health-addr", "    --health-addr ADDR", "serve /livez /readyz /status /metrics on [HOST]:PORT" },
 	{ "log-format", "    --log-format F", "text or json" },
 	{ "transaction-per-migration", "    --transaction-per-migration", "one transaction per revision" },
-	{ "after", "    --after CMD", "run: run CMD after the upgrade (repeatable)" },
+	{ "after", "    --after CMD", "run: run CMD after an upgrade that applied revisions\n(repeatable; none at head)" },
 	{ "require-compiled", "    --require-compiled", "refuse .py revisions without a fresh compiled SQL file" },
 	{ "termination-log", "    --termination-log F", "write why prestart exited there, as JSON (default\n/dev/termination-log when writable)" },
 	{ "ledger-schema", "    --ledger-schema S", "PostgreSQL schema of the ledger (default prestart)" },
@@ -88,9 +88,10 @@ struct topic {
 static const struct topic topics[] = {
 	{ "run", "[OPTIONS] [run] [-- APP [ARG...]]",
 	  "Wait for the database and the --wait-for targets, take the migration lock,\n"
-	  "upgrade to every head, run the --after hooks, then exec APP with\n"
-	  "PRESTART_REVISION set (exit 0 with no APP).  The default command.\n"
-	  "Already at head: one query, no lock.",
+	  "upgrade to every head, run the --after hooks when revisions were applied,\n"
+	  "then exec APP with PRESTART_REVISION set (exit 0 with no APP).  The\n"
+	  "default command.  Already at head: one query, no lock, no hooks.  A\n"
+	  "missing APP is exit 127 before anything waits.",
 	  CONNECTS "wait-for health-addr " LOCKS APPLIES "after if-ahead checksum",
 	  "DATABASE_URL=postgresql://app@db/app prestart run -- uvicorn app.main:app",
 	  "exit codes: 0 ok (no APP); 1 a migration failed (rolled back) or a hook failed\n"

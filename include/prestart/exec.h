@@ -19,6 +19,12 @@ int exec_split(const char *line, struct strlist *argv, struct err *e);
  * expects (default handlers, nothing blocked).  Called right before exec. */
 void exec_reset_signals(void);
 
+/* Would exec_app find `name` (execvp's search of PATH, or the path as it
+ * is when it has a slash)?  0; 127 "command not found" or 126 "not
+ * executable" with e filled, as exec_app would fail later.  Asked before
+ * anything waits or migrates, so that a mistyped APP fails at once. */
+int exec_resolve(const char *name, struct err *e);
+
 /* Replace this process with argv[0] (searched in PATH) with the
  * environment unchanged plus PRESTART_REVISION=revision.  Only returns on
  * failure: 127 when not found, 126 when not executable (e filled). */

@@ -8,11 +8,13 @@ test_lock.py.  JSON logs and the password: test_log.py."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
-from harness import (BRANCHED_HEADS, LINEAR, PYTHON, branched, data_tables, default_signals,
-                     describe, free_port, ids_of, linear, lines, spawn, tables_for)
+from harness import (BRANCHED_HEADS, LINEAR, PYTHON, add_rev, branched, closed_port, data_tables,
+                     default_signals, describe, free_port, ids_of, linear, lines, spawn,
+                     tables_for)
 
 APP_REPORT = r"""
 import json, os, sys
@@ -104,15 +106,32 @@ def test_exec_not_executable_126(engine, project, tmp_path):
     cp = project.run("run", "--", str(f), "arg")
     assert cp.returncode == 126, cp.stdout + cp.stderr
     assert "should not run" not in cp.stdout
-    assert project.db.versions() == [ids[-1]]
+    # found out before anything migrated
+    assert project.db.versions() == []
 
 
 @pytest.mark.parametrize("app", ["/nonexistent/dir/app", "no-such-program-anywhere"])
 def test_exec_not_found_127(engine, project, app):
-    ids = linear(project, ids_of(2))
+    linear(project, ids_of(2))
     cp = project.run("run", "--", app)
     assert cp.returncode == 127, cp.stdout + cp.stderr
-    assert project.db.versions() == [ids[-1]]
+    assert "command not found" in cp.stderr
+    # found out before anything migrated
+    assert project.db.versions() == []
+
+
+def test_missing_app_fails_before_waiting(engine, project):
+    """run -- /nonexistent/app against a database that is not there yet:
+    127 at once, not after the wait and the migration."""
+    linear(project, ids_of(2))
+    t0 = time.monotonic()
+    cp = project.run("--wait-timeout", "30s", "run", "--", "/nonexistent/app",
+                     url="postgresql://u@127.0.0.1:%d/x" % closed_port())
+    assert cp.returncode == 127, describe(cp)
+    assert time.monotonic() - t0 < 5
+    assert "is ready" not in cp.stdout
+    cp = project.run("wait", "--", "no-such-program-anywhere")
+    assert cp.returncode == 127, describe(cp)
 
 
 def test_exec_searches_path(engine, project):
@@ -215,6 +234,31 @@ def test_after_hooks_run_after_upgrade(engine, project, tmp_path):
         assert r["has_url"]
         assert r["versions"] == [ids[-1]], "hook ran before the upgrade was committed"
     assert marker.exists()
+
+
+def test_hooks_run_only_after_an_upgrade_that_applied(engine, project, tmp_path):
+    """A non-idempotent hook must not run on every restart: at head (the
+    restart of every replica) no hook runs; a new revision runs them again."""
+    ids = linear(project, ids_of(2))
+    h = hook_script(tmp_path)
+    rec = tmp_path / "hooks.jsonl"
+    ini = project.root / "prestart.ini"
+    ini.write_text("[prestart]\nafter_upgrade = %s %s from-ini\n" % (h, rec))
+
+    def hook_runs():
+        return len(rec.read_text().splitlines()) if rec.exists() else 0
+
+    project.ok("run", "--", "/bin/true")
+    assert hook_runs() == 1
+    for _ in range(2):
+        cp = project.ok("run", "--", "/bin/true")
+        assert "already at %s" % ids[-1] in cp.stdout, describe(cp)
+        assert "not run: no revision was applied" in cp.stdout, describe(cp)
+    cp = project.ok("upgrade")
+    assert hook_runs() == 1
+    add_rev(project, "x9", down=ids[-1])
+    project.ok("run")
+    assert hook_runs() == 2
 
 
 def test_failing_hook_exits_1_without_exec(engine, project, tmp_path):
