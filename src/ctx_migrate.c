@@ -301,9 +301,12 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	struct ledger ledger;
 	long long limit = c->cfg.wait_timeout_ms;
 	int exists, marked, rc, lr, may_wait;
-	/* SPEC §7.3: only run judges a database ahead of the scripts by
-	 * --if-ahead; explicit commands refuse it. */
-	unsigned ahead = how == MOVE_UP && !strcmp(c->cli->command, "run") ? READ_AHEAD_OK : 0;
+	/* SPEC §7.3: run, and upgrade to head or heads (a migration Job, the
+	 * same intent), judge a database ahead of the scripts by --if-ahead;
+	 * an explicit revision target, downgrade and stamp refuse it. */
+	unsigned ahead = how == MOVE_UP && (!strcmp(c->cli->command, "run") ||
+					    !strcmp(target, "head") || !strcmp(target, "heads"))
+			 ? READ_AHEAD_OK : 0;
 
 	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT | ahead)))
 		return rc;

@@ -110,8 +110,9 @@ static const struct topic topics[] = {
 	{ "upgrade", "[OPTIONS] upgrade [TARGET] [--sql]",
 	  "Apply the revisions up to TARGET (default head) under the migration lock.\n"
 	  "--sql prints the script instead of running it; FROM:TO starts it\n"
-	  "elsewhere than base.",
-	  CONNECTS LOCKS APPLIES "checksum sql",
+	  "elsewhere than base.  To head or heads, a database ahead of the scripts\n"
+	  "is judged by --if-ahead, as run does.",
+	  CONNECTS LOCKS APPLIES "if-ahead checksum sql",
 	  "prestart upgrade +1\n  prestart upgrade --sql base:head > upgrade.sql",
 	  "exit codes: 0 ok; 1 a migration failed (rolled back); 2 usage,\n"
 	  "  configuration, unknown target; 3 scripts or version table inconsistent;\n"

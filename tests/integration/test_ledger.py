@@ -74,10 +74,36 @@ def test_older_image_runs_on_compatible_newer_schema(db, tmp_path):
     cp = v1.run("run", "--", "/bin/true", env={"PRESTART_IF_AHEAD": "fail"})
     assert cp.returncode == 3, describe(cp)
     # explicit commands refuse with the same explanation
-    for args in (["upgrade"], ["check"], ["downgrade", "r1"]):
+    for args in (["upgrade", "r2"], ["check"], ["downgrade", "r1"]):
         cp = v1.run(*args)
         assert cp.returncode == 3, describe(cp)
         assert "ahead of this image's revision scripts: r4, r3" in out(cp), out(cp)
+    assert db.versions() == ["r4"]
+
+
+def test_upgrade_head_follows_if_ahead(db, tmp_path):
+    """The migration Job of a rolled-back release (`upgrade head`, the
+    README's Kubernetes Job) decides as run does: the ledger proves the
+    newer revisions safe, so it exits 0 without migrating while the
+    replicas that `wait --head` start; --if-ahead fail, a breaking
+    revision or an explicit revision target still exit 3."""
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    v2.ok("run")
+    for args in (["upgrade"], ["upgrade", "head"], ["upgrade", "heads"],
+                 ["--wait-timeout", "5m", "--lock-timeout", "20m", "upgrade", "head"]):
+        cp = v1.run(*args)
+        assert cp.returncode == 0, describe(cp)
+        assert "the database is ahead of this image: r4, r3" in out(cp), out(cp)
+    assert db.versions() == ["r4"]
+    cp = v1.run("wait", "--head", "--", "/bin/echo", "replica-ran")
+    assert cp.returncode == 0 and "replica-ran" in cp.stdout, describe(cp)
+    cp = v1.run("--if-ahead", "fail", "upgrade", "head")
+    assert cp.returncode == 3, describe(cp)
+    cp = v1.run("upgrade", "head", env={"PRESTART_IF_AHEAD": "fail"})
+    assert cp.returncode == 3, describe(cp)
+    cp = v1.run("upgrade", "r2")
+    assert cp.returncode == 3, describe(cp)
     assert db.versions() == ["r4"]
 
 
