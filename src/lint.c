@@ -541,7 +541,8 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 		case AF_CREATE_INDEX:
 			if (f->name)
 				strlist_push(new_indexes, f->name);
-			if (!is_new)
+			/* SQLite has no CONCURRENTLY: its index builds are its own */
+			if (!is_new && !r->in->sqlite)
 				add(r, "create-index-not-concurrently", i, 0,
 				    xasprintf("CREATE INDEX on %s without CONCURRENTLY blocks its "
 					      "writes for the whole build", nz(f->table)));
