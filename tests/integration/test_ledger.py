@@ -344,6 +344,32 @@ def test_revisions_delegated_to_alembic_have_ledger_rows(db, tmp_path):
     assert db.versions() == ["r2"] and ledger_rows(db) == V1
 
 
+def test_compiled_revision_keeps_its_compat_mark(db, tmp_path):
+    """compile writes `-- Compat: breaking` for a module marked breaking,
+    the compiled run's row is breaking, and the older image refuses; a
+    compiled file without the mark of its module is stale."""
+    v2 = PyImage(tmp_path, db, "v2", V2, breaking=["r4"])
+    v1 = PyImage(tmp_path, db, "v1", V1)
+    cp = v2.run("compile", "--dialect", "sqlite" if db.kind == "sqlite" else "postgresql")
+    assert cp.returncode == 0, describe(cp)
+    compiled = sorted((v2.alembic.root / "alembic" / "compiled").glob("r4.*.sql"))
+    assert len(compiled) == 1, compiled
+    assert "-- Compat: breaking\n" in compiled[0].read_text()
+    r3 = next((v2.alembic.root / "alembic" / "compiled").glob("r3.*.sql")).read_text()
+    assert "Compat" not in r3
+    # a file compiled without the mark does not stand in for its module
+    compiled[0].write_text(compiled[0].read_text().replace("-- Compat: breaking\n", ""))
+    cp = v2.run("--require-compiled", "upgrade", "head")
+    assert cp.returncode == 3, describe(cp)
+    assert "does not describe revision r4" in out(cp), out(cp)
+    v2.run("compile", "--dialect", "sqlite" if db.kind == "sqlite" else "postgresql")
+    cp = v2.run("--require-compiled", "run")
+    assert cp.returncode == 0, describe(cp)
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert "marked breaking (Compat: breaking): r4;" in out(cp), out(cp)
+
+
 def test_delegated_compat_mark_and_ledger_off(db, tmp_path):
     """The compat mark of a delegated .py module reaches its row; with
     ledger = off nothing is written and the newer schema is not proven."""
