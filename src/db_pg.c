@@ -775,7 +775,10 @@ const struct db_ops db_pg_ops = {
 		    DB_HAS_ESCAPE_STRINGS,
 	.sql_timestamp = "TIMESTAMP WITH TIME ZONE",
 	.sql_now = "pg_catalog.clock_timestamp()",
-	.sql_byte_length = "pg_catalog.octet_length(%s)::text",
+	/* in the client encoding: a LATIN1 database sends more bytes to a
+	 * UTF-8 client than octet_length counts */
+	.sql_text_length = "pg_catalog.octet_length(pg_catalog.convert_to(%s, "
+			   "pg_catalog.pg_client_encoding()))::text",
 	.sql_utc_seconds = "pg_catalog.to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
 	.open = pg_open,
 	.close = pg_close,

@@ -312,9 +312,12 @@ static int sq_lock_release(struct db *db, const struct lock_key *k)
 
 const struct db_ops db_sqlite_ops = {
 	.name = "sqlite",
+	.supports = DB_TEXT_LENGTH_IN_CHARS,
 	.sql_timestamp = "TEXT",
 	.sql_now = "strftime('%Y-%m-%d %H:%M:%fZ', 'now')",
-	.sql_byte_length = "length(CAST(%s AS BLOB))",
+	/* length() counts on the UTF-8 form, which is what a UTF-16 file
+	 * hands out: its bytes would count the UTF-16 form. */
+	.sql_text_length = "length(CAST(%s AS TEXT))",
 	.sql_utc_seconds = "substr(%s, 1, 19)",
 	.open = sq_open,
 	.close = sq_close,

@@ -6,6 +6,7 @@
  */
 #include "prestart/ledger.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,31 +385,103 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 
 /* ---- reading rows ---- */
 
-/* Each field travels as "<byte length>:<bytes>" or "-" for NULL, all in
- * one text column: the driver returns one column per row. */
+/* Each field travels as "<length>:<text>" or "-" for NULL, all in one text
+ * column: the driver returns one column per row.  The driver counts the
+ * length in what the client receives, whatever the database's encoding
+ * holds (a LATIN1 database sends UTF-8 to a UTF-8 client; a UTF-16 SQLite
+ * file hands out UTF-8): bytes, or characters under DB_TEXT_LENGTH_IN_CHARS. */
 static void add_field(struct sbuf *b, const struct ledger *l, const char *expr)
 {
 	sbuf_adds(b, "COALESCE(");
-	sbuf_addf(b, l->drv->sql_byte_length, expr);
+	sbuf_addf(b, l->drv->sql_text_length, expr);
 	sbuf_addf(b, " || ':' || %s, '-')", expr);
 }
 
-static char *take_field(const char **p)
+/* SQLite's length(): a byte of 0xc0 or more and the continuation bytes
+ * after it are one character, any other byte is one. */
+static const char *skip_chars(const char *s, unsigned long long n)
 {
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (n--) {
+		if (!*p)
+			return NULL;
+		if (*p++ >= 0xc0)
+			while ((*p & 0xc0) == 0x80)
+				p++;
+	}
+	return (const char *)p;
+}
+
+static int take_field(enum db_kind kind, const char **p, char **out)
+{
+	const char *start, *stop;
 	char *end;
 	unsigned long long n;
-	char *v;
 
+	*out = NULL;
 	if (**p == '-') {
 		(*p)++;
-		return NULL;
+		return 0;
 	}
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
 	n = strtoull(*p, &end, 10);
-	if (*end != ':' || strlen(end + 1) < n)
-		return NULL;
-	v = xstrndup(end + 1, (size_t)n);
-	*p = end + 1 + n;
-	return v;
+	if (errno || *end != ':')
+		return -1;
+	start = end + 1;
+	if (db_kind_supports(kind, DB_TEXT_LENGTH_IN_CHARS))
+		stop = skip_chars(start, n);
+	else
+		stop = n <= strlen(start) ? start + n : NULL;
+	if (!stop)
+		return -1;
+	*out = xstrndup(start, (size_t)(stop - start));
+	*p = stop;
+	return 0;
+}
+
+void ledger_row_release(struct ledger_row *r)
+{
+	free(r->revision);
+	strlist_free(&r->down);
+	free(r->checksum);
+	free(r->downgrade_sql);
+	free(r->applied_at);
+	free(r->applied_by);
+	free(r->prestart_version);
+	memset(r, 0, sizeof(*r));
+}
+
+int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r)
+{
+	const char *p = text;
+	char *down = NULL, *compat = NULL;
+	char *end;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (take_field(kind, &p, &r->revision) < 0 || !r->revision ||
+	    take_field(kind, &p, &down) < 0 || take_field(kind, &p, &r->checksum) < 0 ||
+	    take_field(kind, &p, &r->downgrade_sql) < 0 || take_field(kind, &p, &compat) < 0 ||
+	    take_field(kind, &p, &r->applied_at) < 0 || take_field(kind, &p, &r->applied_by) < 0 ||
+	    take_field(kind, &p, &r->prestart_version) < 0 || *p != ' ')
+		goto out;
+	errno = 0;
+	r->duration_ms = strtoll(p + 1, &end, 10);
+	if (errno || end == p + 1 || *end)
+		goto out;
+	if (down && *down)
+		strlist_split(&r->down, down, ",");
+	r->breaking = compat && !strcmp(compat, "breaking");
+	rc = 0;
+out:
+	free(down);
+	free(compat);
+	if (rc < 0)
+		ledger_row_release(r);
+	return rc;
 }
 
 int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
@@ -454,33 +527,16 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 	rc = db->ops->query_col(db, q.buf, &raw);
 	sbuf_free(&q);
 	free(name);
-	free(key);
 	for (size_t i = 0; rc == 0 && i < raw.n; i++) {
 		const char *p = raw.v[i];
 		struct ledger_row r = { 0 };
-		char *down, *compat;
 
-		r.revision = take_field(&p);
-		down = take_field(&p);
-		r.checksum = take_field(&p);
-		r.downgrade_sql = take_field(&p);
-		compat = take_field(&p);
-		r.applied_at = take_field(&p);
-		r.applied_by = take_field(&p);
-		r.prestart_version = take_field(&p);
-		r.duration_ms = *p == ' ' ? strtoll(p + 1, NULL, 10) : 0;
-		if (down && *down)
-			strlist_split(&r.down, down, ",");
-		r.breaking = compat && !strcmp(compat, "breaking");
-		free(down);
-		free(compat);
-		if (!r.revision) {
-			free(r.checksum);
-			free(r.downgrade_sql);
-			free(r.applied_at);
-			free(r.applied_by);
-			free(r.prestart_version);
-			strlist_free(&r.down);
+		if (ledger_row_parse(l->kind, p, &r) < 0) {
+			/* A row that does not read is not proof of anything:
+			 * the revision counts as not in the ledger. */
+			log_event(LOG_WARN, "ledger_row_unreadable",
+				  (struct log_field[]){ LFI("row", (long long)i + 1), { 0 } },
+				  "ledger row %zu of %s cannot be read, ignored", i + 1, key);
 			continue;
 		}
 		if (rows->n == rows->alloc) {
@@ -489,23 +545,15 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 		}
 		rows->v[rows->n++] = r;
 	}
+	free(key);
 	strlist_free(&raw);
 	return rc;
 }
 
 void ledger_rows_release(struct ledger_rows *rows)
 {
-	for (size_t i = 0; i < rows->n; i++) {
-		struct ledger_row *r = &rows->v[i];
-
-		free(r->revision);
-		strlist_free(&r->down);
-		free(r->checksum);
-		free(r->downgrade_sql);
-		free(r->applied_at);
-		free(r->applied_by);
-		free(r->prestart_version);
-	}
+	for (size_t i = 0; i < rows->n; i++)
+		ledger_row_release(&rows->v[i]);
 	free(rows->v);
 	memset(rows, 0, sizeof(*rows));
 }

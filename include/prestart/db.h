@@ -116,6 +116,10 @@ struct db;
 #define DB_HAS_ESCAPE_STRINGS  (1u << 6) /* a literal holding a backslash is written
 					  * E'...' with the backslash doubled; else
 					  * a backslash is a plain character */
+#define DB_TEXT_LENGTH_IN_CHARS (1u << 7) /* sql_text_length counts characters as
+					  * SQLite's length() does on UTF-8 (a
+					  * byte >= 0xc0 and its continuation bytes
+					  * are one); else bytes */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.
@@ -132,11 +136,13 @@ struct db_ops {
 	/* MUST: SQL text of the engine's dialect for the tables prestart
 	 * keeps beside Alembic's (the ledger): a column type holding a UTC
 	 * time, the current time for such a column, and printf formats
-	 * taking one expression: its byte length as text, and such a column
-	 * as 'YYYY-MM-DD HH:MM:SS' text. */
+	 * taking one expression: its length as text, counted in what the
+	 * client receives whatever the database's encoding (bytes, or
+	 * characters under DB_TEXT_LENGTH_IN_CHARS), and such a column as
+	 * 'YYYY-MM-DD HH:MM:SS' text. */
 	const char *sql_timestamp;
 	const char *sql_now;
-	const char *sql_byte_length;
+	const char *sql_text_length;
 	const char *sql_utc_seconds;
 
 	/* MUST: connect.  Sets db->impl (also on failure: close frees it),

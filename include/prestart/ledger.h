@@ -95,6 +95,13 @@ int ledger_forget(const struct ledger *l, struct db *db, const char *rev);
  * first.  0 or -1 with db->errstr. */
 int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows);
 void ledger_rows_release(struct ledger_rows *rows);
+/* One row as ledger_read's query returns it: each field "<n>:<text>" or
+ * "-" (NULL), then " <duration_ms>".  n counts what the client received:
+ * bytes, or characters for an engine with DB_TEXT_LENGTH_IN_CHARS, so the
+ * text is the same bytes whatever the database's encoding.  0 and *r filled (free
+ * with ledger_row_release), or -1 and *r empty for a malformed row. Pure. */
+int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r);
+void ledger_row_release(struct ledger_row *r);
 const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const char *rev);
 
 /* The verdict on a version table that holds revisions the scripts do not

@@ -5,12 +5,15 @@ caught by checksums; Alembic in between.
 Image v1 knows r1-r2, image v2 knows r1-r4: two projects on one database.
 The ledger rows against kill -9: test_crash.py."""
 import json
+import os
 import re
+import sqlite3
 import subprocess
 
 import pytest
 
-from harness import ALEMBIC, PG_BIN, AlembicProject, Project, add_rev, describe, out
+from harness import (ALEMBIC, APP_ROLE, PG_BIN, AlembicProject, Database, Project, add_rev,
+                     describe, out)
 
 V1 = ["r1", "r2"]
 V2 = ["r1", "r2", "r3", "r4"]
@@ -389,3 +392,51 @@ def test_delegated_compat_mark_and_ledger_off(db, tmp_path):
     cp = v1.run("run", "--", "/bin/true")
     assert cp.returncode == 3, describe(cp)
     assert "not in the ledger" in out(cp), out(cp)
+
+
+ENCODED = [("pg", "LATIN1"), ("pg", "SQL_ASCII"), ("sqlite", "UTF-16le"), ("sqlite", "UTF-16be")]
+
+
+@pytest.mark.parametrize("kind,encoding", ENCODED, ids=["-".join(e) for e in ENCODED])
+def test_ledger_text_survives_the_database_encoding(kind, encoding, tmp_path, request):
+    """The ledger's text comes back byte for byte whatever the database's
+    encoding: the archived downgrade SQL (non-ASCII before `id = 100`), the
+    compat mark after it, and rollback restores exactly."""
+    if kind == "pg":
+        cluster = request.getfixturevalue("pg_cluster")
+        name = "enc_%s_%d" % (encoding.lower(), os.getpid())
+        cluster.drop_database(name)
+        cluster.admin_exec("CREATE DATABASE \"%s\" OWNER %s ENCODING '%s' LC_COLLATE 'C' "
+                           "LC_CTYPE 'C' TEMPLATE template0" % (name, APP_ROLE, encoding))
+        request.addfinalizer(lambda: cluster.drop_database(name))
+        db = Database("pg", cluster.tcp_url(name), cluster=cluster, name=name)
+    else:
+        path = str(tmp_path / "utf16.db")
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA encoding = '%s'" % encoding)
+        conn.execute("CREATE TABLE keep (x)")
+        conn.commit()
+        conn.close()
+        db = Database("sqlite", "sqlite:///" + path, path=path)
+    v2 = image(tmp_path, db, "v2", V2, breaking=["r4"])
+    v1 = image(tmp_path, db, "v1", V1)
+    # r3: a row of its own; its downgrade names it after a non-ASCII comment
+    v2.rev("r3", down="r2",
+           up="CREATE TABLE people (id integer PRIMARY KEY, name text);\n"
+              "INSERT INTO people VALUES (10, 'Zoë'), (100, 'Müller');",
+           down_sql="-- Müller's row, née «100»\nDELETE FROM people WHERE id = 100;\n"
+                    "UPDATE people SET name = 'Zoë Ünal' WHERE id = 10;")
+    v2.ok("run")
+    cp = v1.run("run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert "marked breaking (Compat: breaking): r4;" in out(cp), out(cp)
+    cp = v1.run("rollback")
+    assert cp.returncode == 0, describe(cp)
+    assert db.versions() == ["r2"]
+    if kind == "pg":
+        rows = [(i, bytes(n).decode()) for i, n in
+                db.query("SELECT id, convert_to(name, 'UTF8') FROM people ORDER BY id")]
+    else:
+        rows = db.query("SELECT id, name FROM people ORDER BY id")
+    assert rows == [(10, "Zoë Ünal")]
+    assert ledger_rows(db) == V1

@@ -146,12 +146,53 @@ static void test_judge_ahead(void **state)
 	revision_set_release(&set);
 }
 
+/* A row's fields are counted in bytes (PostgreSQL) or in SQLite length()
+ * characters: the same text is read back from both, and a malformed row
+ * is refused rather than read short. */
+static void test_row_parse(void **state)
+{
+	/* "DELETE ... -- Müller\nid = 100" is 22 characters, 23 bytes */
+	static const char pg[] = "2:r3" "2:r2" "-" "23:-- M\xc3\xbcller\nid = 100;  x"
+				 "8:breaking" "20:2026-01-01 00:00:00Z" "3:a b" "5:0.9.0" " 12";
+	static const char lite[] = "2:r3" "2:r2" "-" "22:-- M\xc3\xbcller\nid = 100;  x"
+				   "8:breaking" "20:2026-01-01 00:00:00Z" "3:a b" "5:0.9.0" " 12";
+	static const char *const bad[] = {
+		"", "-", "2:r3", "9:r3", "2:r3 12", "x:r3", "-2:r3",
+		"2:r32:r2--8:breaking-3:a b 12", /* a field short */
+		"2:r32:r2---20:2026-01-01 00:00:00Z3:a b5:0.9.0 1x",
+		"99999999999999999999999:r3",
+	};
+	struct ledger_row r;
+
+	(void)state;
+	assert_int_equal(ledger_row_parse(DB_PG, pg, &r), 0);
+	assert_string_equal(r.downgrade_sql, "-- M\xc3\xbcller\nid = 100;  x");
+	assert_int_equal(r.breaking, 1);
+	assert_int_equal(r.duration_ms, 12);
+	assert_int_equal(r.down.n, 1);
+	assert_null(r.checksum);
+	ledger_row_release(&r);
+	assert_int_equal(ledger_row_parse(DB_SQLITE, lite, &r), 0);
+	assert_string_equal(r.downgrade_sql, "-- M\xc3\xbcller\nid = 100;  x");
+	assert_int_equal(r.breaking, 1);
+	ledger_row_release(&r);
+	/* read as the other engine counts, the row does not parse */
+	assert_int_equal(ledger_row_parse(DB_SQLITE, pg, &r), -1);
+	assert_int_equal(ledger_row_parse(DB_PG, lite, &r), -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(ledger_row_parse(DB_PG, bad[i], &r), -1);
+		assert_null(r.revision);
+		assert_int_equal(ledger_row_parse(DB_SQLITE, bad[i], &r), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_checksum_normalisation),
 		cmocka_unit_test(test_judge_ahead),
+		cmocka_unit_test(test_row_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
