@@ -27,21 +27,33 @@ static void archived_release(struct archived *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Is `id` reachable downwards from `from` (through the scripts, then the
- * ledger's rows for revisions the scripts do not know)? */
-static int descends(const struct ctx *c, const struct ledger_rows *rows, const char *from,
-		    const char *id, int depth)
+/* Mark in *below everything reachable downwards from the heads in cur
+ * (through the scripts, then the ledger's rows for revisions the scripts
+ * do not know), each revision once: linear in the graph and the rows,
+ * and finite whatever the rows say. */
+static void mark_below(const struct ctx *c, const struct ledger_rows *rows,
+		       const struct strmap *row_of, const struct strlist *cur, struct strmap *below)
 {
-	const struct revision *r = graph_find(c->g, from);
-	const struct ledger_row *lr = r ? NULL : ledger_rows_find(rows, from);
-	const struct strlist *down = r ? &r->down : lr ? &lr->down : NULL;
+	struct strlist todo = { 0 };
 
-	if (!down || depth > 10000)
-		return 0;
-	for (size_t i = 0; i < down->n; i++)
-		if (!strcmp(down->v[i], id) || descends(c, rows, down->v[i], id, depth + 1))
-			return 1;
-	return 0;
+	for (size_t i = 0; i < cur->n; i++)
+		strlist_push(&todo, cur->v[i]);
+	while (todo.n) {
+		char *id = todo.v[--todo.n];
+		const struct revision *r = graph_find(c->g, id);
+		int ri = r ? -1 : strmap_get(row_of, id);
+		const struct strlist *down = r ? &r->down : ri >= 0 ? &rows->v[ri].down : NULL;
+
+		for (size_t k = 0; down && k < down->n; k++) {
+			/* the keys are the graph's and the rows' strings */
+			if (strmap_get(below, down->v[k]) < 0) {
+				strmap_put(below, down->v[k], 1);
+				strlist_push(&todo, down->v[k]);
+			}
+		}
+		free(id);
+	}
+	strlist_free(&todo);
 }
 
 static void push_op(struct plan *p, enum vt_kind kind, const char *from, const char *to)
@@ -62,8 +74,12 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 		     const struct ledger_rows *rows, struct archived *arch, struct plan *p)
 {
 	struct strlist cur = { 0 };
+	struct strmap row_of = { 0 };
+	int rc = 0;
 
 	memset(p, 0, sizeof(*p));
+	for (size_t i = rows->n; i-- > 0;)
+		strmap_put(&row_of, rows->v[i].revision, (int)i);
 	arch->v = xcalloc(a->unknown.n ? a->unknown.n : 1, sizeof(*arch->v));
 	p->steps = xcalloc(a->unknown.n ? a->unknown.n : 1, sizeof(*p->steps));
 	p->alloc = a->unknown.n;
@@ -71,14 +87,20 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 		strlist_push(&cur, heads->v[i]);
 		strlist_push(&p->start_heads, heads->v[i]);
 	}
-	for (size_t i = 0; i < a->unknown.n; i++) {
+	for (size_t i = 0; i < a->unknown.n && !rc; i++) {
 		const char *id = a->unknown.v[i];
-		const struct ledger_row *lr = ledger_rows_find(rows, id);
+		const struct ledger_row *lr = &rows->v[strmap_get(&row_of, id)];
 		struct revision *r = &arch->v[arch->n++];
 		struct plan_step *s = &p->steps[p->n++];
 		struct strlist add = { 0 };
+		struct strmap below = { 0 };
 		size_t at;
 
+		if (c->stop && *c->stop) {
+			rc = err_set(&c->e, 128 + *c->stop, "stopped by signal %d while planning",
+				     (int)*c->stop);
+			break;
+		}
 		r->id = xstrdup(id);
 		r->transactional = 1;
 		r->path = xasprintf("ledger:%s", id);
@@ -93,24 +115,23 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 		for (at = 0; at < cur.n && strcmp(cur.v[at], id); at++)
 			;
 		if (at == cur.n) {
-			strlist_free(&cur);
-			return err_set(&c->e, ERR_SCRIPT,
-				       "revision %s is not a head of the version table: cannot roll "
-				       "it back before what depends on it",
-				       id);
+			rc = err_set(&c->e, ERR_SCRIPT,
+				     "revision %s is not a head of the version table: cannot roll "
+				     "it back before what depends on it",
+				     id);
+			break;
 		}
 		free(cur.v[at]);
 		memmove(&cur.v[at], &cur.v[at + 1], (cur.n - at - 1) * sizeof(cur.v[0]));
 		cur.n--;
+		mark_below(c, rows, &row_of, &cur, &below);
 		for (size_t k = 0; k < lr->down.n; k++) {
 			const char *d = lr->down.v[k];
-			int covered = strlist_contains(&cur, d);
 
-			for (size_t h = 0; !covered && h < cur.n; h++)
-				covered = descends(c, rows, cur.v[h], d, 0);
-			if (!covered)
+			if (!strlist_contains(&cur, d) && strmap_get(&below, d) < 0)
 				strlist_push(&add, d);
 		}
+		strmap_free(&below);
 		s->op_first = p->n_ops;
 		if (!add.n)
 			push_op(p, VT_DELETE, id, NULL);
@@ -120,6 +141,11 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 		}
 		s->op_count = p->n_ops - s->op_first;
 		strlist_free(&add);
+	}
+	strmap_free(&row_of);
+	if (rc) {
+		strlist_free(&cur);
+		return rc;
 	}
 	p->end_heads = cur;
 	return 0;
@@ -142,7 +168,7 @@ static int plan_rollback(struct ctx *c, struct ledger *l, struct archived *arch,
 		goto out;
 	}
 	ledger_judge_ahead(c->g, &heads, &rows, &a);
-	if (a.unknown.n && (a.unproven.n || a.no_downgrade.n)) {
+	if (a.unknown.n && (a.unproven.n || a.no_downgrade.n || a.cycle.n)) {
 		err_set(&c->e, ERR_SCRIPT, "nothing rolled back: %s", a.explain);
 		rc = ctx_fail(c);
 		goto out;

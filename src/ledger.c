@@ -568,47 +568,69 @@ const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const 
 
 /* ---- a database ahead of the scripts ---- */
 
+/* The walk below: rows by revision, and each unknown revision's state. */
+struct ahead_walk {
+	const struct graph *g;
+	const struct ledger_rows *rows;
+	struct strmap row_of; /* revision -> index in rows */
+	struct strmap state;  /* revision -> WALK_ON_PATH or WALK_DONE */
+	struct ledger_ahead *a;
+};
+
+enum { WALK_ON_PATH, WALK_DONE };
+
 /* Depth-first from an unknown revision down its ledger lineage until
  * revisions the scripts know; postorder, so that reversing the list puts
- * the newest first. */
-static void walk_unknown(const struct graph *g, const struct ledger_rows *rows, const char *id,
-			 struct strlist *seen, struct ledger_ahead *a)
+ * the newest first.  Each revision is visited once; one met again while
+ * still on the path closes a cycle (tampered rows), which proves nothing. */
+static void walk_unknown(struct ahead_walk *w, const char *id)
 {
-	const struct ledger_row *r;
+	int st = strmap_get(&w->state, id);
+	int ri;
 
-	if (graph_find(g, id) || strlist_contains(seen, id))
+	if (st == WALK_ON_PATH && !strlist_contains(&w->a->cycle, id))
+		strlist_push(&w->a->cycle, id);
+	if (st >= 0 || graph_find(w->g, id))
 		return;
-	strlist_push(seen, id);
-	r = ledger_rows_find(rows, id);
-	if (!r) {
-		strlist_push(&a->unproven, id);
+	strmap_put(&w->state, id, WALK_ON_PATH);
+	ri = strmap_get(&w->row_of, id);
+	if (ri < 0) {
+		strlist_push(&w->a->unproven, id);
 	} else {
+		const struct ledger_row *r = &w->rows->v[ri];
+
 		for (size_t i = 0; i < r->down.n; i++)
-			walk_unknown(g, rows, r->down.v[i], seen, a);
+			walk_unknown(w, r->down.v[i]);
 		if (r->breaking)
-			strlist_push(&a->breaking, id);
+			strlist_push(&w->a->breaking, id);
 		if (!r->downgrade_sql)
-			strlist_push(&a->no_downgrade, id);
+			strlist_push(&w->a->no_downgrade, id);
 	}
-	strlist_push(&a->unknown, id);
+	strmap_put(&w->state, id, WALK_DONE);
+	strlist_push(&w->a->unknown, id);
 }
 
 void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 			const struct ledger_rows *rows, struct ledger_ahead *a)
 {
-	struct strlist seen = { 0 }, newest = { 0 };
+	struct ahead_walk w = { g, rows, { 0 }, { 0 }, a };
+	struct strlist newest = { 0 };
 	struct sbuf b = { 0 };
 	char *names, *list;
 
 	memset(a, 0, sizeof(*a));
+	for (size_t i = rows->n; i-- > 0;)
+		if (strmap_get(&w.row_of, rows->v[i].revision) < 0)
+			strmap_put(&w.row_of, rows->v[i].revision, (int)i);
 	for (size_t i = 0; i < heads->n; i++)
-		walk_unknown(g, rows, heads->v[i], &seen, a);
-	strlist_free(&seen);
+		walk_unknown(&w, heads->v[i]);
+	strmap_free(&w.row_of);
+	strmap_free(&w.state);
 	for (size_t i = a->unknown.n; i-- > 0;)
 		strlist_push(&newest, a->unknown.v[i]);
 	strlist_free(&a->unknown);
 	a->unknown = newest;
-	a->proven = !a->unproven.n && !a->breaking.n;
+	a->proven = !a->unproven.n && !a->breaking.n && !a->cycle.n;
 	if (!a->unknown.n)
 		return;
 	names = strlist_join(&a->unknown, ", ");
@@ -618,6 +640,13 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 		sbuf_addf(&b, "; marked breaking (Compat: breaking): %s", list);
 		free(list);
 	}
+	if (a->cycle.n) {
+		list = strlist_join(&a->cycle, ", ");
+		sbuf_addf(&b, "; their ledger rows form a cycle: %s (rows edited by hand?), so "
+			      "nothing proves this image can run on them",
+			  list);
+		free(list);
+	}
 	if (a->unproven.n) {
 		list = strlist_join(&a->unproven, ", ");
 		sbuf_addf(&b, "; not in the ledger (applied by Alembic, an offline script, or "
@@ -625,7 +654,7 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 			  list);
 		free(list);
 	}
-	if (!a->unproven.n && !a->no_downgrade.n) {
+	if (!a->unproven.n && !a->no_downgrade.n && !a->cycle.n) {
 		sbuf_adds(&b, "; to undo them: `prestart rollback` from this image (it runs the "
 			      "downgrade SQL the ledger archived)");
 	} else {
@@ -647,6 +676,7 @@ void ledger_ahead_release(struct ledger_ahead *a)
 	strlist_free(&a->breaking);
 	strlist_free(&a->unproven);
 	strlist_free(&a->no_downgrade);
+	strlist_free(&a->cycle);
 	free(a->explain);
 	memset(a, 0, sizeof(*a));
 }

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,65 @@ int strlist_contains(const struct strlist *l, const char *s)
 		if (!strcmp(l->v[i], s))
 			return 1;
 	return 0;
+}
+
+static size_t strmap_slot(const char **keys, size_t cap, const char *k)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	size_t i;
+
+	for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	for (i = (size_t)h & (cap - 1); keys[i] && strcmp(keys[i], k); i = (i + 1) & (cap - 1))
+		;
+	return i;
+}
+
+int strmap_get(const struct strmap *m, const char *k)
+{
+	size_t i;
+
+	if (!m->cap)
+		return -1;
+	i = strmap_slot(m->keys, m->cap, k);
+	return m->keys[i] ? m->vals[i] : -1;
+}
+
+void strmap_put(struct strmap *m, const char *k, int v)
+{
+	size_t i;
+
+	if (2 * (m->n + 1) > m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 16;
+		const char **keys = xcalloc(cap, sizeof(*keys));
+		int *vals = xcalloc(cap, sizeof(*vals));
+
+		for (size_t j = 0; j < m->cap; j++) {
+			if (!m->keys[j])
+				continue;
+			i = strmap_slot(keys, cap, m->keys[j]);
+			keys[i] = m->keys[j];
+			vals[i] = m->vals[j];
+		}
+		free(m->keys);
+		free(m->vals);
+		m->keys = keys;
+		m->vals = vals;
+		m->cap = cap;
+	}
+	i = strmap_slot(m->keys, m->cap, k);
+	if (!m->keys[i]) {
+		m->keys[i] = k;
+		m->n++;
+	}
+	m->vals[i] = v;
+}
+
+void strmap_free(struct strmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
 }
 
 int strlist_same_set(const struct strlist *a, const struct strlist *b)

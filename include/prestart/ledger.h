@@ -111,14 +111,16 @@ struct ledger_ahead {
 	struct strlist breaking;    /* those marked breaking */
 	struct strlist unproven;    /* unknown revisions with no ledger row */
 	struct strlist no_downgrade; /* rows without archived downgrade SQL */
+	struct strlist cycle;       /* where their rows' down revisions loop */
 	int proven;             /* every unknown one descends from known ones
-				 * through ledger rows, and none is breaking */
+				 * through ledger rows, none is breaking and
+				 * the rows form no cycle */
 	char *explain;          /* one line: names, why, what undoes them */
 };
 
 /* Judge the heads of a version table against graph g with the ledger
  * rows: fills *a (ledger_ahead_release).  No unknown heads: a->unknown
- * empty, proven 1.  Pure: the rows were read by the caller.  Called by
+ * empty, proven 1.  Linear in the rows and the graph, whatever they hold.  Pure: the rows were read by the caller.  Called by
  * run (--if-ahead), wait --head, check/upgrade/downgrade (to explain
  * their refusal) and rollback. */
 void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,

@@ -73,6 +73,20 @@ void strlist_split(struct strlist *l, const char *s, const char *seps);
 /* Join with `sep` into a new string (caller frees). */
 char *strlist_join(const struct strlist *l, const char *sep);
 
+/* Strings mapped to ints, hashed, for walks that must stay linear.  The
+ * keys are borrowed: they must outlive the map.  strmap_free() frees the
+ * table only. */
+struct strmap {
+	const char **keys;
+	int *vals;
+	size_t n, cap;
+};
+/* The value of k, or -1 when k is absent. */
+int strmap_get(const struct strmap *m, const char *k);
+/* Set k to v (v >= 0), adding k when absent. */
+void strmap_put(struct strmap *m, const char *k, int v);
+void strmap_free(struct strmap *m);
+
 /* A growable byte buffer, always NUL-terminated. sbuf_free() frees it. */
 struct sbuf {
 	char *buf;

@@ -334,9 +334,30 @@ static void test_path_abspath(void **state)
 	free(cwd);
 }
 
+static void test_strmap(void **state)
+{
+	struct strmap m = { 0 };
+	char keys[1000][8];
+
+	(void)state;
+	assert_int_equal(strmap_get(&m, "x"), -1);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		strmap_put(&m, keys[i], i);
+	}
+	strmap_put(&m, "k7", 70);
+	assert_int_equal(m.n, 1000);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(strmap_get(&m, keys[i]), i == 7 ? 70 : i);
+	assert_int_equal(strmap_get(&m, "k1000"), -1);
+	strmap_free(&m);
+	assert_int_equal(strmap_get(&m, "k1"), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strmap),
 		cmocka_unit_test(test_path_abspath),
 		cmocka_unit_test(test_path_dirname),
 		cmocka_unit_test(test_strlist_same_set),
