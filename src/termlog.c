@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void opt_str(struct sbuf *b, const char *v, size_t cut)
@@ -76,10 +77,19 @@ const char *termlog_path(const char *path)
 
 int termlog_check(const char *path, const char *setting, struct err *e)
 {
+	struct stat st;
+	const char *kind;
 	char *dir;
 	int rc = 0;
 
-	if (!path || !*path || access(path, W_OK) == 0)
+	if (!path || !*path)
+		return 0;
+	if (stat(path, &st) == 0 && (kind = file_kind_refused(st.st_mode, 1)))
+		return err_set(e, ERR_USAGE,
+			       "cannot write %s '%s': it is %s, not a regular file or a character "
+			       "device",
+			       setting, path, kind);
+	if (access(path, W_OK) == 0)
 		return 0;
 	if (errno != ENOENT)
 		return err_set(e, ERR_USAGE, "cannot write %s '%s': %s", setting, path,
@@ -96,8 +106,15 @@ int termlog_write(const char *path, const struct termlog_info *t, struct err *e)
 {
 	char *s = termlog_json(t, TERMLOG_MAX);
 	size_t len = strlen(s), off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc = 0;
+	const char *kind;
+	int fd = open_plain(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, 1, &kind), rc = 0;
 
+	if (fd < 0 && kind) {
+		rc = err_set(e, ERR_FAILED,
+			     "cannot write the termination log '%s': it is %s, not a regular file",
+			     path, kind);
+		goto out;
+	}
 	if (fd < 0) {
 		rc = err_set(e, ERR_FAILED, "cannot write the termination log '%s': %s", path,
 			     strerror(errno));

@@ -358,21 +358,61 @@ int write_new_file(const char *path, const char *text, struct err *e)
 	return 0;
 }
 
+const char *file_kind_refused(mode_t m, int chr_ok)
+{
+	if (S_ISREG(m) || (chr_ok && S_ISCHR(m)))
+		return NULL;
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISBLK(m))
+		return "a block device";
+	return chr_ok ? "not a regular file" : "a character device";
+}
+
+int open_plain(const char *path, int flags, mode_t mode, int chr_ok, const char **kind)
+{
+	struct stat st;
+	int fd, fl;
+
+	*kind = NULL;
+	/* Name the kind first: a FIFO opened for writing without a reader
+	 * fails with ENXIO, which says nothing to the operator. */
+	if (stat(path, &st) == 0 && (*kind = file_kind_refused(st.st_mode, chr_ok))) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || (*kind = file_kind_refused(st.st_mode, chr_ok)) ||
+	    (fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int saved = *kind ? EINVAL : errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t n = 0, cap;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *kind;
+	int fd = open_plain(path, O_RDONLY, 0, 0, &kind);
 
+	if (fd < 0 && kind)
+		return err_set(e, ERR_USAGE, "'%s' is %s, not a regular file", path, kind);
 	if (fd < 0)
 		return err_set(e, ERR_SCRIPT, "cannot open '%s': %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		err_set(e, ERR_SCRIPT, "cannot stat '%s': %s", path, strerror(errno));
-		goto error;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		err_set(e, ERR_SCRIPT, "cannot read '%s': is a directory", path);
 		goto error;
 	}
 	if (st.st_size > 0 && (size_t)st.st_size > max) {

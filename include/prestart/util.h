@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifndef ERR_MSG_MAX
 #define ERR_MSG_MAX 2048
@@ -102,8 +103,21 @@ void sbuf_reset(struct sbuf *b);
 char *sbuf_detach(struct sbuf *b); /* caller frees the result */
 void sbuf_free(struct sbuf *b);
 
-/* Read a whole file into *out (NUL-terminated, caller frees). Fails on files
- * larger than `max` bytes. */
+/* What kind of file mode m is when prestart must not open it: NULL for a
+ * regular file (or a character device when chr_ok), else "a directory",
+ * "a FIFO", "a socket", "a block device" or "not a regular file". */
+const char *file_kind_refused(mode_t m, int chr_ok);
+/* Open path with flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK (a FIFO
+ * without a peer must not block) and keep it only when it is a regular
+ * file, or a character device when chr_ok; O_NONBLOCK is cleared once
+ * open.  The descriptor, or -1 with errno set: EINVAL for another kind
+ * of file, named in *kind. */
+int open_plain(const char *path, int flags, mode_t mode, int chr_ok, const char **kind);
+
+/* Read a whole regular file into *out (NUL-terminated, caller frees),
+ * never blocking on a FIFO: any other kind of file is refused (ERR_USAGE,
+ * "'<path>' is a FIFO, not a regular file").  Fails on files larger than
+ * `max` bytes. */
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *e);
 
 /* Create path (mode 0644; it must not exist) holding text.  -1 with e

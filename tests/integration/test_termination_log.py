@@ -3,6 +3,8 @@ object of at most 4096 bytes (exit_code, phase, error, revision, sqlstate,
 blockers, elapsed_ms) in --termination-log, PRESTART_TERMINATION_LOG or
 termination_log; nothing when the application is exec'd."""
 import json
+import os
+import socket
 
 import pytest
 
@@ -104,3 +106,57 @@ def test_success_without_app_and_nothing_on_exec(engine, project, tmp_path):
     cp = project.run("run", "--termination-log", str(log), "--", "/bin/true")
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert not log.exists()
+
+
+def _fifo(path):
+    os.mkfifo(str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "socket"])
+def test_termination_log_must_be_a_file(kind, project, tmp_path):
+    """Only a regular file (or a character device, as /dev/termination-log
+    may be) is written: anything else is refused before anything waits,
+    and a FIFO without a reader does not hang prestart."""
+    target = tmp_path / ("log-" + kind)
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "fifo":
+        _fifo(target)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(target))
+        s.close()
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    cp = project.run("upgrade", "head", "--termination-log", str(target), timeout=20)
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "termination" in cp.stderr and "not a regular file" in cp.stderr, cp.stderr
+    assert project.db.versions() == []
+
+
+def test_termination_log_character_device(project):
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    cp = project.run("upgrade", "head", "--termination-log", "/dev/null", timeout=20)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_fifo_as_config_or_compiled_file_is_refused(project, tmp_path):
+    """A FIFO as prestart.ini, or in compiled/, is refused with exit 2
+    instead of blocking (under the lock, for compiled/)."""
+    project.rev("a1", up="CREATE TABLE t1 (id integer);")
+    ini = _fifo(tmp_path / "fifo.ini")
+    cp = project.run("-c", str(ini), "upgrade", "head", timeout=20)
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "not a regular file" in cp.stderr, cp.stderr
+    assert project.db.versions() == []
+    # a .py revision whose compiled file is a FIFO
+    project.alembic.rev("p1", up="CREATE TABLE p1 (id integer);")
+    compiled = project.alembic.root / "alembic" / "compiled"
+    compiled.mkdir()
+    for dialect in ("sqlite", "postgresql"):
+        _fifo(compiled / ("p1.%s.sql" % dialect))
+    cp = project.run("upgrade", "head", cwd=project.alembic.root, timeout=20,
+                     env={"PRESTART_ALEMBIC_COMMAND": "/bin/false"})
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "not a regular file" in cp.stderr, cp.stderr
+    assert project.db.versions() == []
