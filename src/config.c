@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -231,14 +232,33 @@ static int pick(const struct loader *L, const char *flag, const char *flag_val,
 	return 0;
 }
 
+/* The longest durations, checked before anything waits: what PostgreSQL
+ * accepts for a setting prestart sends it (lock_timeout is an int of
+ * milliseconds), and for deadlines prestart keeps itself a century, so
+ * that adding one to the clock cannot overflow. */
+#define DURATION_MAX_SERVER 2147483647LL
+#define DURATION_MAX_LOCAL (100LL * 366 * 24 * 3600 * 1000)
+
 static int pick_duration(const struct loader *L, const char *flag, const char *flag_val,
-			 const char *env, const char *key, long long *ms, struct err *e)
+			 const char *env, const char *key, long long max, long long *ms,
+			 struct err *e)
 {
 	struct val v;
 	int r = pick(L, flag, flag_val, env, key, NULL, &v, e);
+	long long got;
 
-	if (r > 0 && config_parse_duration(v.s, ms) < 0)
+	if (r > 0 && config_parse_duration(v.s, &got) < 0) {
 		r = val_invalid(&v, "duration", " (expected e.g. 250ms, 30s, 5m, 1h or seconds)", e);
+	} else if (r > 0 && got > max) {
+		char hint[128];
+
+		snprintf(hint, sizeof(hint), " (at most %lld ms%s)", max,
+			 max == DURATION_MAX_SERVER ? ", what PostgreSQL accepts; 0 for no limit"
+						    : ", a century; 0 for no limit");
+		r = val_invalid(&v, "duration", hint, e);
+	} else if (r > 0) {
+		*ms = got;
+	}
 	val_free(&v);
 	return r < 0 ? -1 : 0;
 }
@@ -557,16 +577,18 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 			NULL, &c->version_table_schema, e) < 0)
 		return -1;
 
+	/* SPEC §7.2: --ddl-lock-timeout is PostgreSQL's lock_timeout (SET
+	 * LOCAL, PGOPTIONS), the others are prestart's own deadlines. */
 	if (pick_duration(L, "--wait-timeout", flags->wait_timeout, "PRESTART_WAIT_TIMEOUT",
-			  "wait_timeout", &c->wait_timeout_ms, e) < 0 ||
+			  "wait_timeout", DURATION_MAX_LOCAL, &c->wait_timeout_ms, e) < 0 ||
 	    pick_duration(L, "--lock-timeout", flags->lock_timeout, "PRESTART_LOCK_TIMEOUT",
-			  "lock_timeout", &c->lock_timeout_ms, e) < 0 ||
+			  "lock_timeout", DURATION_MAX_LOCAL, &c->lock_timeout_ms, e) < 0 ||
 	    pick_duration(L, "--ddl-lock-timeout", flags->ddl_lock_timeout,
-			  "PRESTART_DDL_LOCK_TIMEOUT", "ddl_lock_timeout", &c->ddl_lock_timeout_ms,
-			  e) < 0 ||
+			  "PRESTART_DDL_LOCK_TIMEOUT", "ddl_lock_timeout", DURATION_MAX_SERVER,
+			  &c->ddl_lock_timeout_ms, e) < 0 ||
 	    pick_duration(L, "--ddl-retry-budget", flags->ddl_retry_budget,
-			  "PRESTART_DDL_RETRY_BUDGET", "ddl_retry_budget", &c->ddl_retry_budget_ms,
-			  e) < 0)
+			  "PRESTART_DDL_RETRY_BUDGET", "ddl_retry_budget", DURATION_MAX_LOCAL,
+			  &c->ddl_retry_budget_ms, e) < 0)
 		return -1;
 
 	r = pick(L, "--lock-strategy", flags->lock_strategy, "PRESTART_LOCK_STRATEGY",

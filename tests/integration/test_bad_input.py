@@ -237,6 +237,13 @@ CASES = [
      ["'-1s'", "--lock-timeout"]),
     ("env-bad-duration", good, ["upgrade"], {"PRESTART_WAIT_TIMEOUT": "10 min"}, True, 2,
      ["'10 min'", "PRESTART_WAIT_TIMEOUT"]),
+    # PostgreSQL's lock_timeout is an int of milliseconds: at most 596h31m23.647s
+    ("flag-ddl-lock-timeout-beyond-server", good, ["--ddl-lock-timeout", "597h", "upgrade"], {},
+     True, 2, ["'597h'", "--ddl-lock-timeout", "2147483647 ms"]),
+    ("ini-ddl-lock-timeout-beyond-server", ini("[prestart]\nddl_lock_timeout = 2147483648ms\n"),
+     ["upgrade"], {}, True, 2, ["prestart.ini:2", "ddl_lock_timeout", "2147483647 ms"]),
+    ("env-wait-timeout-beyond-a-century", good, ["upgrade"],
+     {"PRESTART_WAIT_TIMEOUT": "2562047787h"}, True, 2, ["'2562047787h'", "PRESTART_WAIT_TIMEOUT"]),
     ("env-bad-boolean", good, ["upgrade"], {"PRESTART_TRANSACTION_PER_MIGRATION": "maybe"},
      True, 2, ["'maybe'", "PRESTART_TRANSACTION_PER_MIGRATION"]),
     ("flag-bad-log-format", good, ["--log-format", "xml", "upgrade"], {}, True, 2,
