@@ -170,13 +170,24 @@ void inifile_release(struct inifile *f)
 
 int inifile_load(struct inifile *f, const char *path, struct err *e)
 {
-	char *buf;
+	char *buf, *nul;
+	size_t len;
 	int r;
 
 	memset(f, 0, sizeof(*f));
-	if (read_file(path, INIFILE_MAX, &buf, NULL, e) < 0) {
+	if (read_file(path, INIFILE_MAX, &buf, &len, e) < 0) {
 		e->kind = ERR_USAGE;
 		return -1;
+	}
+	/* The reader stops at a NUL: every line after it would be dropped
+	 * without a word. */
+	if ((nul = memchr(buf, '\0', len))) {
+		int line = 1;
+
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		free(buf);
+		return err_set(e, ERR_USAGE, "%s:%d: NUL byte (not a text file?)", path, line);
 	}
 	f->path = xstrdup(path);
 	{

@@ -227,6 +227,9 @@ CASES = [
      ["upgrade"], {}, True, 2, ["prestart.ini:3", "lock_timeout"]),
     ("ini-bad-duration", ini("[prestart]\n\nwait_timeout = 5 parsecs\n"),
      ["upgrade"], {}, True, 2, ["prestart.ini:3", "5 parsecs", "wait_timeout"]),
+    # a NUL byte would end the file there: lock_timeout = nonsense unseen
+    ("ini-nul-byte", ini("[prestart]\nwait_timeout = 5s\x00\nlock_timeout = nonsense\n"),
+     ["upgrade"], {}, True, 2, ["prestart.ini:2", "NUL"]),
     # a long value is read whole (test_config_urls.py); a key that long is not
     ("ini-long-line", ini("[prestart]\n%s = 1\n" % ("x" * 300)),
      ["upgrade"], {}, True, 2, ["prestart.ini:2", "line too long"]),
