@@ -174,7 +174,7 @@ void ddl_unit_done(struct ddl *d)
 		return;
 	d->attempt = 0;
 	if (d->st)
-		status_set_blockers(d->st, NULL);
+		status_forget_blockers(d->st);
 }
 
 /* ---- Alembic ---- */

@@ -68,6 +68,7 @@ void log_last_error(char *buf, size_t n)
 	pthread_mutex_lock(&g_last_mu);
 	snprintf(buf, n, "%s", g_last_error);
 	pthread_mutex_unlock(&g_last_mu);
+	utf8_trim_partial(buf);
 }
 
 void log_event(enum log_level lv, const char *event, const struct log_field *fields,
@@ -78,7 +79,9 @@ void log_event(enum log_level lv, const char *event, const struct log_field *fie
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* a message cut by the buffer must not end inside a character */
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		utf8_trim_partial(msg);
 	va_end(ap);
 	if (lv == LOG_ERROR) {
 		pthread_mutex_lock(&g_last_mu);

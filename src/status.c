@@ -28,8 +28,9 @@ void status_release(struct status *s)
 	free(s->target);
 	free(s->running);
 	free(s->blockers);
+	free(s->last_blockers);
 	s->current = s->target = s->running = NULL;
-	s->blockers = NULL;
+	s->blockers = s->last_blockers = NULL;
 	pthread_mutex_destroy(&s->mu);
 }
 
@@ -82,6 +83,7 @@ void status_fail(struct status *s, const char *msg)
 
 	pthread_mutex_lock(&s->mu);
 	snprintf(s->error, sizeof(s->error), "%s", msg ? msg : "failed");
+	utf8_trim_partial(s->error);
 	/* JSON would escape them, but the error is promised as one line:
 	 * probes and log shippers show it as such. */
 	for (char *c = s->error; *c; c++)
@@ -129,13 +131,32 @@ void status_add_wait_attempt(struct status *s)
 
 void status_set_blockers(struct status *s, const char *json)
 {
-	char *n = json ? xstrdup(json) : NULL, *o;
+	char *n = json ? xstrdup(json) : NULL, *keep = json ? xstrdup(json) : NULL;
+	char *o, *ok = NULL;
 
 	pthread_mutex_lock(&s->mu);
 	o = s->blockers;
 	s->blockers = n;
+	if (keep) {
+		ok = s->last_blockers;
+		s->last_blockers = keep;
+	}
 	pthread_mutex_unlock(&s->mu);
 	free(o);
+	free(ok);
+}
+
+void status_forget_blockers(struct status *s)
+{
+	char *o, *ok;
+
+	pthread_mutex_lock(&s->mu);
+	o = s->blockers;
+	ok = s->last_blockers;
+	s->blockers = s->last_blockers = NULL;
+	pthread_mutex_unlock(&s->mu);
+	free(o);
+	free(ok);
 }
 
 void status_add_lock_timeout(struct status *s)

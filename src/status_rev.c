@@ -83,12 +83,15 @@ void status_error(struct status *s, char *buf, size_t n)
 	pthread_mutex_lock(&s->mu);
 	snprintf(buf, n, "%s", s->error);
 	pthread_mutex_unlock(&s->mu);
+	utf8_trim_partial(buf);
 }
 
 char *status_blockers_json(struct status *s)
 {
-	/* The sessions blocking a DDL statement (SPEC §7.2) join the status
-	 * with the lock-timeout work; until then there are none to report. */
-	(void)s;
-	return xstrdup("[]");
+	char *r;
+
+	pthread_mutex_lock(&s->mu);
+	r = xstrdup(s->last_blockers ? s->last_blockers : "[]");
+	pthread_mutex_unlock(&s->mu);
+	return r;
 }

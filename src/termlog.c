@@ -9,63 +9,84 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define WHOLE ((size_t)-1)
+
+/* v as a JSON string, cut to at most `cut` bytes (then "...") on a
+ * character boundary: the message stays valid UTF-8. */
 static void opt_str(struct sbuf *b, const char *v, size_t cut)
 {
 	if (!v || !*v) {
 		sbuf_adds(b, "null");
-	} else if (cut && strlen(v) > cut) {
-		char *s = xasprintf("%.*s...", (int)cut, v);
+	} else if (cut != WHOLE && strlen(v) > cut) {
+		char *s = xstrndup(v, cut), *d;
 
-		sbuf_add_json_str(b, s);
+		utf8_trim_partial(s);
+		d = xasprintf("%s...", s);
+		sbuf_add_json_str(b, d);
+		free(d);
 		free(s);
 	} else {
 		sbuf_add_json_str(b, v);
 	}
 }
 
-static char *render(const struct termlog_info *t, size_t cut_error, size_t cut_rev)
+static char *render(const struct termlog_info *t, size_t cut_error, size_t cut_rev,
+		    const char *blockers)
 {
 	struct sbuf b = { 0 };
 
 	sbuf_addf(&b, "{\"exit_code\":%d,\"phase\":", t->exit_code);
-	opt_str(&b, t->phase ? t->phase : "unknown", 0);
+	opt_str(&b, t->phase ? t->phase : "unknown", WHOLE);
 	sbuf_adds(&b, ",\"error\":");
 	opt_str(&b, t->error, cut_error);
 	sbuf_adds(&b, ",\"revision\":");
 	opt_str(&b, t->revision, cut_rev);
 	sbuf_adds(&b, ",\"sqlstate\":");
-	opt_str(&b, t->sqlstate, 0);
+	opt_str(&b, t->sqlstate, WHOLE);
 	sbuf_addf(&b, ",\"blockers\":%s,\"elapsed_ms\":%lld}\n",
-		  t->blockers && *t->blockers ? t->blockers : "[]", t->elapsed_ms);
+		  blockers && *blockers ? blockers : "[]", t->elapsed_ms);
 	return sbuf_detach(&b);
+}
+
+/* Halve *cut (starting from half the field, at most `start`) until the
+ * document fits or the field is down to 16 bytes; 1 when it fits. */
+static int shorten(const struct termlog_info *t, size_t max, size_t len, size_t start,
+		   size_t *cut_e, size_t *cut_r, size_t *cut, const char *blockers, char **s)
+{
+	if (len <= 16)
+		return 0;
+	for (*cut = len / 2 < start ? len / 2 : start;; *cut /= 2) {
+		free(*s);
+		*s = render(t, *cut_e, *cut_r, blockers);
+		if (strlen(*s) <= max)
+			return 1;
+		if (*cut <= 16)
+			return 0;
+	}
 }
 
 char *termlog_json(const struct termlog_info *t, size_t max)
 {
-	size_t cut_e = 0, cut_r = 0;
-	char *s = render(t, 0, 0);
+	size_t el = t->error ? strlen(t->error) : 0, rl = t->revision ? strlen(t->revision) : 0;
+	size_t cut_e = WHOLE, cut_r = WHOLE;
+	char *s = render(t, WHOLE, WHOLE, t->blockers);
+	struct termlog_info u;
 
 	/* Escaping can grow a byte into six: shorten until it fits.  The
 	 * error goes first (its start says what failed), then the revision,
-	 * then the blockers give way. */
-	while (strlen(s) > max) {
-		size_t el = t->error ? strlen(t->error) : 0, rl = t->revision ? strlen(t->revision) : 0;
-
-		free(s);
-		if (el && (cut_e == 0 || cut_e > 16)) {
-			cut_e = cut_e ? cut_e / 2 : (el > max / 2 ? max / 2 : el / 2);
-		} else if (rl && (cut_r == 0 || cut_r > 16)) {
-			cut_r = cut_r ? cut_r / 2 : (rl > max / 4 ? max / 4 : rl / 2);
-		} else {
-			struct termlog_info u = *t;
-
-			u.blockers = "[]";
-			u.error = u.revision = NULL;
-			return render(&u, 0, 0);
-		}
-		s = render(t, cut_e, cut_r);
-	}
-	return s;
+	 * then the blockers give way; every step shortens, so it ends. */
+	if (strlen(s) <= max ||
+	    shorten(t, max, el, max / 2, &cut_e, &cut_r, &cut_e, t->blockers, &s) ||
+	    shorten(t, max, rl, max / 4, &cut_e, &cut_r, &cut_r, t->blockers, &s))
+		return s;
+	free(s);
+	s = render(t, cut_e, cut_r, "[]");
+	if (strlen(s) <= max)
+		return s;
+	free(s);
+	u = *t;
+	u.error = u.revision = NULL;
+	return render(&u, WHOLE, WHOLE, "[]");
 }
 
 const char *termlog_path(const char *path)

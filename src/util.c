@@ -291,6 +291,49 @@ void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+size_t utf8_seq_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] < 0xc2 || p[0] > 0xf4)
+		return 0;
+	n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	/* no overlong forms, surrogates or code points beyond U+10FFFF */
+	if (p[0] == 0xe0)
+		lo = 0xa0;
+	else if (p[0] == 0xed)
+		hi = 0x9f;
+	else if (p[0] == 0xf0)
+		lo = 0x90;
+	else if (p[0] == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+void utf8_trim_partial(char *s)
+{
+	size_t n = strlen(s), i = n;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i > 0 && (unsigned char)s[i - 1] >= 0xc0) {
+		unsigned char c = (unsigned char)s[i - 1];
+		size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+		if (n - (i - 1) < need)
+			s[i - 1] = '\0';
+	}
+}
+
 void sbuf_add_json_str(struct sbuf *b, const char *s)
 {
 	sbuf_addc(b, '"');
@@ -302,10 +345,20 @@ void sbuf_add_json_str(struct sbuf *b, const char *s)
 		case '\r': sbuf_adds(b, "\\r"); break;
 		case '\t': sbuf_adds(b, "\\t"); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				sbuf_addf(b, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				sbuf_addc(b, (char)*p);
+			} else {
+				size_t n = utf8_seq_len((const char *)p);
+
+				if (n) {
+					sbuf_add(b, (const char *)p, n);
+					p += n - 1;
+				} else {
+					sbuf_adds(b, "\\ufffd");
+				}
+			}
 		}
 	}
 	sbuf_addc(b, '"');

@@ -48,6 +48,9 @@ struct status {
 	/* SPEC §7.2: a JSON array of who blocks the migration while it waits
 	 * behind their locks (NULL: nobody), and the lock timeouts so far. */
 	char *blockers;
+	/* the last non-NULL blockers, kept after the wait ended (a unit that
+	 * succeeds forgets them): why a lock timeout failed the run */
+	char *last_blockers;
 	long long lock_timeouts;
 };
 
@@ -68,8 +71,10 @@ void status_set_heads(struct status *s, const char *current, const char *target)
 void status_set_counts(struct status *s, long pending, long applied);
 void status_add_wait_attempt(struct status *s);
 /* Copy the JSON array of blockers (blockers.h) shown by /status; NULL
- * clears it. */
+ * clears it (the copy kept for status_blockers_json stays). */
 void status_set_blockers(struct status *s, const char *json);
+/* A unit of work succeeded: its blockers are no one's concern any more. */
+void status_forget_blockers(struct status *s);
 void status_add_lock_timeout(struct status *s);
 enum phase status_phase(struct status *s);
 
@@ -100,8 +105,8 @@ void status_metrics_revisions(struct status *s, struct sbuf *b);
 enum phase status_failed_phase(struct status *s);
 char *status_revision(struct status *s);
 void status_error(struct status *s, char *buf, size_t n);
-/* The sessions that blocked a statement, as a JSON array (new string;
- * "[]" when none). */
+/* The sessions that last blocked a statement of a unit that has not
+ * succeeded since, as a JSON array (new string; "[]" when none). */
 char *status_blockers_json(struct status *s);
 
 #endif

@@ -98,7 +98,14 @@ void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_addf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_addc(struct sbuf *b, char c);
 /* Append s as a JSON string literal, quotes included. */
+/* s as a JSON string: always valid UTF-8, a byte that starts no valid
+ * UTF-8 sequence becomes U+FFFD. */
 void sbuf_add_json_str(struct sbuf *b, const char *s);
+/* The length (1-4) of the valid UTF-8 sequence at p, or 0. */
+size_t utf8_seq_len(const char *p);
+/* Drop an incomplete UTF-8 sequence at the end of s, as a cut made by a
+ * fixed-size buffer leaves. */
+void utf8_trim_partial(char *s);
 void sbuf_reset(struct sbuf *b);
 char *sbuf_detach(struct sbuf *b); /* caller frees the result */
 void sbuf_free(struct sbuf *b);

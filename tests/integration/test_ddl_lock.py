@@ -325,3 +325,23 @@ def test_delegated_py_revision_retried(project, db, tmp_path):
     assert p.wait(120) == 0, p.output
     assert "alembic upgrade" in p.output and "lock timeout (55P03)" in p.output
     assert db.versions() == ["a1"]
+
+
+def test_termination_log_names_the_blockers(project, db, tmp_path):
+    """The lock timeouts that spent the budget named their blockers: the
+    termination message's blockers lists them (SPEC §7.4)."""
+    import json
+    table(db)
+    project.rev("a1", up="ALTER TABLE t ADD COLUMN c integer;", down_sql="")
+    log = tmp_path / "term.log"
+    b = blocker(db)
+    try:
+        p = start(project, tmp_path, *FAST, "--ddl-retry-budget", "1s",
+                  "--termination-log", str(log), "upgrade", "head")
+        assert p.wait(60) == 1, p.output
+    finally:
+        b.close()
+    doc = json.loads(log.read_bytes())
+    assert doc["exit_code"] == 1 and doc["sqlstate"] == "55P03", doc
+    assert [x["pid"] for x in doc["blockers"]] == [b.blocker_pid], doc
+    assert doc["blockers"][0]["application_name"] == "report-job", doc

@@ -5,10 +5,12 @@ termination_log; nothing when the application is exec'd."""
 import json
 import os
 import socket
+import subprocess
 
 import pytest
 
-from harness import PASSWORD, closed_port, held_lock_key, pg_conn, sleep_rev
+from harness import (PASSWORD, clean_env, closed_port, held_lock_key, pg_conn, prestart_bin,
+                     sleep_rev)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
 KEYS = {"exit_code", "phase", "error", "revision", "sqlstate", "blockers", "elapsed_ms"}
@@ -160,3 +162,22 @@ def test_fifo_as_config_or_compiled_file_is_refused(project, tmp_path):
     assert cp.returncode == 2, cp.stdout + cp.stderr
     assert "not a regular file" in cp.stderr, cp.stderr
     assert project.db.versions() == []
+
+
+@pg_only
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_error_cut_mid_character_stays_utf8(engine, project, tmp_path, pad):
+    """An error longer than the log's and the termination message's room,
+    made of three-byte characters: every JSON log line and the termination
+    message are valid UTF-8 however the cut falls."""
+    log = tmp_path / "term.log"
+    project.rev("a1", up="SELECT '%s%s'::integer;" % ("x" * pad, "\u20ac" * 3000))
+    cp = subprocess.run([prestart_bin(), "--log-format", "json", "--termination-log", str(log),
+                         "upgrade", "head"], cwd=str(project.root), env=clean_env(project.db.url),
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    lines = (cp.stdout + cp.stderr).splitlines()
+    errors = [json.loads(ln.decode("utf-8")) for ln in lines]
+    assert any(e["level"] == "error" and "\u20ac\u20ac" in e["msg"] for e in errors), errors
+    doc = json.loads(log.read_bytes().decode("utf-8"))
+    assert "\u20ac\u20ac" in doc["error"], doc

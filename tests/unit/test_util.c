@@ -354,10 +354,35 @@ static void test_strmap(void **state)
 	assert_int_equal(strmap_get(&m, "k1"), -1);
 }
 
+static void test_utf8_trim_partial(void **state)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "abc", "abc" }, { "", "" },
+		{ "a\xc3\xa9", "a\xc3\xa9" }, { "a\xc3", "a" },
+		{ "a\xe2\x82\xac", "a\xe2\x82\xac" }, { "a\xe2\x82", "a" }, { "a\xe2", "a" },
+		{ "a\xf0\x9f\x90\x98", "a\xf0\x9f\x90\x98" }, { "a\xf0\x9f\x90", "a" },
+		{ "a\x80\x80\x80\x80", "a\x80\x80\x80\x80" }, /* not a cut: left alone */
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		utf8_trim_partial(buf);
+		assert_string_equal(buf, cases[i].out);
+	}
+	assert_int_equal(utf8_seq_len("\xc0\x80"), 0);       /* overlong */
+	assert_int_equal(utf8_seq_len("\xed\xa0\x80"), 0);   /* surrogate */
+	assert_int_equal(utf8_seq_len("\xf4\x90\x80\x80"), 0); /* beyond U+10FFFF */
+	assert_int_equal(utf8_seq_len("\xe2\x82"), 0);       /* cut */
+	assert_int_equal(utf8_seq_len("\xf0\x9f\x90\x98"), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strmap),
+		cmocka_unit_test(test_utf8_trim_partial),
 		cmocka_unit_test(test_path_abspath),
 		cmocka_unit_test(test_path_dirname),
 		cmocka_unit_test(test_strlist_same_set),
