@@ -237,6 +237,11 @@ static void find_volatile_field(const ProtobufCMessage *m, const ProtobufCFieldD
 
 	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 		return;
+	/* a oneof's members share one pointer: only the member its case
+	 * names is there (a Node is a oneof of every node type) */
+	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+	    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+		return;
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		size_t n = *(const size_t *)(base + f->quantifier_offset);
 		ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
