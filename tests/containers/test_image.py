@@ -5,7 +5,8 @@ import json
 
 from conftest import IMAGE, PASSWORD, REPO, describe, image_files, podman, run_image
 
-SIZE_LIMIT = 8 * 1000 * 1000  # "at most 8 MB", as `podman images` counts
+# the binary's 10 MB (SPEC §9.6) and the CA bundle, as `podman images` counts
+SIZE_LIMIT = 10_500_000
 DEMO = REPO / "docker" / "demo" / "migrations"
 DEMO_HEAD = "4e8d13a7c9f5"  # docker/demo/README.md: the merge revision
 

@@ -30,7 +30,9 @@ DOCKER = REPO / "docker"
 PRESTART_PATH = "/usr/local/bin/prestart"
 STATIC_BIN = "build/static/prestart"  # the Makefile's $(STATIC_BIN)
 REQUIRE_STATIC = os.environ.get("PRESTART_REQUIRE_STATIC") == "1"
-SIZE_LIMIT = 8 * 1024 * 1024
+# SPEC §9.6: at most 10 MB stripped (PostgreSQL's parser, linked for
+# lint and the analysis, takes it past the 8 MiB it was held to before)
+SIZE_LIMIT = 10 * 1000 * 1000
 
 
 def load_yaml_all(path):
