@@ -6,52 +6,12 @@ import os
 import re
 import sqlite3
 import subprocess
-import textwrap
 from pathlib import Path
 
-from harness import assert_no_canary, describe, prestart_bin
+from harness import alembic_init_env_py, assert_no_canary, describe, prestart_bin, write_py_rev
 
 ALEMBIC = "/usr/bin/alembic"
 
-# alembic init's env.py, with the URL from DATABASE_URL when it is set.
-ENV_PY = '''\
-import os
-from logging.config import fileConfig
-
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-if config.config_file_name is not None and config.file_config.has_section("loggers"):
-    fileConfig(config.config_file_name)
-target_metadata = None
-
-
-def get_url():
-    return os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
-
-
-def run_migrations_offline():
-    context.configure(url=get_url(), target_metadata=target_metadata, literal_binds=True,
-                      dialect_opts={"paramstyle": "named"})
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online():
-    connectable = engine_from_config({"sqlalchemy.url": get_url()}, prefix="sqlalchemy.",
-                                     poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
-'''
 
 INI = """\
 [alembic]
@@ -92,55 +52,19 @@ formatter = generic
 format = %%(levelname)-5.5s [%%(name)s] %%(message)s
 """
 
-REV_PY = '''\
-"""{message}
-
-Revision ID: {rev}
-Revises: {down}
-Create Date: 2026-01-01 00:00:00.000000
-
-"""
-from alembic import op
-import sqlalchemy as sa
-{imports}
-
-# revision identifiers, used by Alembic.
-revision = {rev!r}
-down_revision = {down_repr}
-branch_labels = {labels}
-depends_on = {depends}
-
-
-def upgrade() -> None:
-{upgrade}
-
-
-def downgrade() -> None:
-{downgrade}
-'''
-
-
-def py_tuple(items):
-    if not items:
-        return "None"
-    if len(items) == 1:
-        return repr(items[0])
-    return repr(tuple(items))
-
-
 class AlembicApp:
     """alembic.ini + alembic/env.py + alembic/versions/*.py in `root`.
     Every process gets the environment given here only (no PRESTART_*,
     PG* or DATABASE_URL from the test runner)."""
 
-    def __init__(self, root, url, ini_url="driver://user:pass@localhost/dbname", env_py=ENV_PY):
+    def __init__(self, root, url, ini_url="driver://user:pass@localhost/dbname", env_py=None):
         self.root = Path(root)
         self.url = url
         self.scripts = self.root / "alembic"
         self.versions = self.scripts / "versions"
         self.versions.mkdir(parents=True)
         self.compiled = self.scripts / "compiled"
-        (self.scripts / "env.py").write_text(env_py)
+        (self.scripts / "env.py").write_text(env_py or alembic_init_env_py())
         (self.root / "alembic.ini").write_text(INI % ini_url)
         # PATH for "no Python at all": an empty directory
         self.nopython = self.root / "empty-bin"
@@ -148,16 +72,10 @@ class AlembicApp:
 
     def rev(self, rev, down, upgrade, downgrade="pass", message=None, labels=(), depends=(),
             imports=""):
-        down = [down] if isinstance(down, str) else list(down or [])
         message = message or "revision %s" % rev
-        text = REV_PY.format(message=message, rev=rev, down=", ".join(down),
-                             down_repr=py_tuple(down), labels=py_tuple(list(labels)),
-                             depends=py_tuple(list(depends)), imports=imports,
-                             upgrade=textwrap.indent(upgrade.strip("\n") or "pass", "    "),
-                             downgrade=textwrap.indent(downgrade.strip("\n") or "pass", "    "))
-        path = self.versions / ("%s_%s.py" % (rev, re.sub(r"\W+", "_", message)[:30]))
-        path.write_text(text)
-        return path
+        return write_py_rev(self.versions, rev, down, upgrade, downgrade, message, labels,
+                            depends, imports,
+                            filename="%s_%s.py" % (rev, re.sub(r"\W+", "_", message)[:30]))
 
     def env(self, nopython=False, url=True, **extra):
         e = {k: v for k, v in os.environ.items()

@@ -16,8 +16,11 @@ Map, in file order:
                               make_database
   4. projects                 Project (SQL revisions, .run() prestart),
                               AlembicProject (a real Alembic project),
-                              ENV_PY: the one env.py of every Alembic project
-                              the tests and benchmarks write
+                              ENV_PY: the env.py of every Alembic project
+                              the tests and benchmarks write, but for
+                              ALEMBIC_INIT_ENV_PY (alembic init's own, for
+                              compile); write_py_rev: the one .py revision
+                              writer
   5. revision graphs          add_rev, linear, branched, ancestors, table_of,
                               data_tables, loc_regex, sleep_rev, audit_chain
   6. background runs          Proc, spawn, clean_env, wait_until,
@@ -36,6 +39,7 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import textwrap
 import threading
 import time
 import urllib.error
@@ -580,6 +584,114 @@ def upgrade():
 def downgrade():
     pass
 '''
+
+
+# The other env.py: `alembic init`'s own, the shape real projects have and
+# `prestart compile` must run, with the URL from DATABASE_URL when it is set
+# (alembic.ini keeps init's placeholder); AlembicApp in compile_support.py.
+# transactional_ddl=True: a failing step leaves nothing behind on SQLite
+# either, as prestart's transaction does (test_compile_differential.py).
+ALEMBIC_INIT_ENV_PY = '''\
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+if config.config_file_name is not None and config.file_config.has_section("loggers"):
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def get_url():
+    return os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
+
+
+def run_migrations_offline():
+    context.configure(url=get_url(), target_metadata=target_metadata, literal_binds=True,
+                      dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online():
+    connectable = engine_from_config({"sqlalchemy.url": get_url()}, prefix="sqlalchemy.",
+                                     poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata@OPTS@)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+
+def alembic_init_env_py(transactional_ddl=False):
+    """ALEMBIC_INIT_ENV_PY, with transactional_ddl=True when asked."""
+    return ALEMBIC_INIT_ENV_PY.replace(
+        "@OPTS@", ",\n                          transactional_ddl=True" if transactional_ddl else "")
+
+
+# The one .py revision file the tests write (write_py_rev).
+REV_PY = '''\
+"""{message}
+
+Revision ID: {rev}
+Revises: {down}
+Create Date: 2026-01-01 00:00:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+{imports}
+
+# revision identifiers, used by Alembic.
+revision = {rev!r}
+down_revision = {down_repr}
+branch_labels = {labels}
+depends_on = {depends}
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def py_tuple(items):
+    if not items:
+        return "None"
+    if len(items) == 1:
+        return repr(items[0])
+    return repr(tuple(items))
+
+
+def write_py_rev(versions, rev, down, upgrade, downgrade="pass", message=None, labels=(),
+                 depends=(), imports="", filename=None):
+    """Write revision `rev` (down: None, an id or a list) into the versions
+    directory as Alembic's script.py.mako would; upgrade and downgrade are
+    Python bodies.  filename defaults to <rev>_<slug of message>.py.
+    Returns its path."""
+    versions = Path(versions)
+    versions.mkdir(parents=True, exist_ok=True)
+    down = [down] if isinstance(down, str) else list(down or [])
+    message = message or "revision %s" % rev
+    text = REV_PY.format(message=message, rev=rev, down=", ".join(down),
+                         down_repr=py_tuple(down), labels=py_tuple(list(labels)),
+                         depends=py_tuple(list(depends)), imports=imports,
+                         upgrade=textwrap.indent(upgrade.strip("\n") or "pass", "    "),
+                         downgrade=textwrap.indent(downgrade.strip("\n") or "pass", "    "))
+    path = versions / (filename or "%s_%s.py" % (rev, slugify(message)))
+    path.write_text(text)
+    return path
 
 
 class AlembicProject:

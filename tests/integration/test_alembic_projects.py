@@ -16,42 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin, wait_until
-
-REV_PY = '''\
-"""{message}
-
-Revision ID: {rev}
-Revises: {down}
-Create Date: 2026-01-01 00:00:00.000000
-
-"""
-from alembic import op
-import sqlalchemy as sa
-
-# revision identifiers, used by Alembic.
-revision = {rev!r}
-down_revision = {down_repr}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-{upgrade}
-
-
-def downgrade() -> None:
-{downgrade}
-'''
-
+from harness import (ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin, wait_until,
+                     write_py_rev)
 
 def write_rev(vdir, rev, down, message, upgrade, downgrade):
-    vdir = Path(vdir)
-    vdir.mkdir(parents=True, exist_ok=True)
-    text = REV_PY.format(message=message, rev=rev, down=down or "",
-                         down_repr=repr(down), upgrade=textwrap.indent(upgrade, "    "),
-                         downgrade=textwrap.indent(downgrade, "    "))
-    (vdir / ("%s_%s.py" % (rev, message.replace(" ", "_")))).write_text(text)
+    write_py_rev(vdir, rev, down, upgrade, downgrade, message,
+                 filename="%s_%s.py" % (rev, message.replace(" ", "_")))
 
 
 def table_rev(vdir, rev, down, table):

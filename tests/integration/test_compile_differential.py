@@ -34,43 +34,13 @@ from alembic import command as alembic_command
 from alembic.config import Config
 
 from compile_support import AlembicApp, state
-from harness import describe
+from harness import alembic_init_env_py, describe
 
 LONG = os.environ.get("PRESTART_LONG") == "1"
 N_GRAPHS = int(os.environ.get("PRESTART_COMPILE_DIFF_GRAPHS") or ("60" if LONG else "5"))
 DEBUG = os.environ.get("PRESTART_COMPILE_DIFF_DEBUG") == "1"
 SEED = int(os.environ.get("PRESTART_COMPILE_DIFF_SEED", "7000"))
 STEPS = 7
-
-# alembic init's env.py; transactional_ddl so that a failing step leaves
-# nothing behind on SQLite either, as prestart's transaction does.
-ENV_PY = '''\
-import os
-
-from alembic import context
-from sqlalchemy import engine_from_config, pool
-
-config = context.config
-
-
-def get_url():
-    return os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
-
-
-if context.is_offline_mode():
-    context.configure(url=get_url(), target_metadata=None, literal_binds=True,
-                      dialect_opts={"paramstyle": "named"})
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    connectable = engine_from_config({"sqlalchemy.url": get_url()}, prefix="sqlalchemy.",
-                                     poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=None,
-                          transactional_ddl=True)
-        with context.begin_transaction():
-            context.run_migrations()
-'''
 
 IMPORTS = ("import datetime\nfrom decimal import Decimal\n"
            "from sqlalchemy.dialects import postgresql")
@@ -542,7 +512,8 @@ def run_graph(seed, engine, make_db, tmp_path):
     gen = Gen(rng, pg)
     revs = gen.graph()
     db, ref = make_db(), make_db()
-    app = AlembicApp(tmp_path / ("g%d" % seed), db.url, env_py=ENV_PY)
+    app = AlembicApp(tmp_path / ("g%d" % seed), db.url,
+                     env_py=alembic_init_env_py(transactional_ddl=True))
     for rid, down, deps, up, dn in revs:
         app.rev(rid, down, up, dn, depends=deps, imports=IMPORTS)
     dialect = "postgresql" if pg else "sqlite"
