@@ -41,6 +41,30 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
 all: $(BIN)
 
+# What `prestart version` reports (src/buildinfo.c): VERSION (default: the
+# one in util.h), the commit, and the commit's date as the build date. Only
+# buildinfo.o is compiled with them, and only rebuilt when they change.
+# SOURCE_DATE_EPOCH (the commit's time unless set) goes to every compiler.
+VERSION ?= $(shell sed -n 's/^\#define PRESTART_VERSION "\(.*\)"/\1/p' include/prestart/util.h)
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+export SOURCE_DATE_EPOCH
+BUILD_DATE := $(if $(SOURCE_DATE_EPOCH),$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ),unknown)
+BUILDINFO_DEFS := -DPRESTART_VERSION='"$(VERSION)"' -DPRESTART_COMMIT='"$(GIT_COMMIT)"' \
+	-DPRESTART_BUILD_DATE='"$(BUILD_DATE)"'
+BUILDINFO_STAMP := build/buildinfo.defs
+
+$(BUILDINFO_STAMP): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' $(subst ',,$(BUILDINFO_DEFS)) >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+%/src/buildinfo.o: override CFLAGS += $(BUILDINFO_DEFS)
+%/src/buildinfo.o: $(BUILDINFO_STAMP)
+
+FORCE:
+.PHONY: FORCE
+
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(PS_LIBS)
 
@@ -230,18 +254,23 @@ test-asan:
 DEB_PKGS += python3-yaml file time dpkg-dev bzip2 xz-utils libssl-dev zlib1g-dev
 STATIC_BUILD ?= build/static
 DEPS_BUILD ?= build/deps
-STATIC_PREFIX := $(DEPS_BUILD)/prefix
+# a cross build (make release, make static-arm64) names the GNU triplet:
+# its libraries go to $(DEPS_BUILD)/TRIPLET/prefix, from the same sources
+STATIC_TRIPLET ?=
+STATIC_PREFIX := $(DEPS_BUILD)$(if $(STATIC_TRIPLET),/$(STATIC_TRIPLET))/prefix
 STATIC_BIN := $(STATIC_BUILD)/prestart
 STATIC_APP := $(STATIC_BUILD)/chroot-app
 STATIC_OBJS := $(SRCS:%.c=$(STATIC_BUILD)/%.o)
 STATIC_ARCHIVES := $(addprefix $(STATIC_PREFIX)/lib/,libpq.a libpgcommon_shlib.a \
 	libpgport_shlib.a libcurl.a)
+# No build path in the binary: the same commit links to the same bytes in
+# any checkout (make test-repro).
 STATIC_CFLAGS := -I$(STATIC_PREFIX)/include -DCURL_STATICLIB $(PS_CFLAGS) \
-	-ffunction-sections -fdata-sections
+	-ffunction-sections -fdata-sections -ffile-prefix-map=$(CURDIR)=.
 STATIC_LIBS := $(STATIC_ARCHIVES) $(PGQUERY_LIBS) -lsqlite3 -linih -lssl -lcrypto -lz -lm -ldl -pthread
 
 static-deps:
-	@scripts/static-deps.sh $(DEPS_BUILD)
+	@scripts/static-deps.sh $(DEPS_BUILD) $(STATIC_TRIPLET)
 
 static: static-deps
 	@$(MAKE) --no-print-directory $(STATIC_BIN)
@@ -253,8 +282,10 @@ $(STATIC_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(STATIC_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+# the link map lists every archive member linked in: the SBOM reads it
 $(STATIC_BIN): $(STATIC_OBJS) $(STATIC_ARCHIVES)
-	$(CC) -static -s -Wl,--gc-sections $(CFLAGS) $(LDFLAGS) -o $@ $(STATIC_OBJS) $(STATIC_LIBS)
+	$(CC) -static -s -Wl,--gc-sections -Wl,-Map=$@.map $(CFLAGS) $(LDFLAGS) \
+	  -o $@ $(STATIC_OBJS) $(STATIC_LIBS)
 
 # the program the chroot test execs: static too, the chroot has no libc
 $(STATIC_APP): tests/static/app.c

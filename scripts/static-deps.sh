@@ -6,17 +6,37 @@
 # source packages with those features off. Everything else (OpenSSL, zlib,
 # SQLite, inih) comes from Debian's -dev packages.
 #
-# usage: scripts/static-deps.sh DEPS_DIR
-#   DEPS_DIR/src     unpacked sources (apt-get source)
-#   DEPS_DIR/prefix  installed headers and static archives
-# A finished library leaves DEPS_DIR/prefix/.<name>.done; reruns skip it.
+# usage: scripts/static-deps.sh DEPS_DIR [TRIPLET]
+#   DEPS_DIR/src     unpacked sources (apt-get source), shared by every target
+#   DEPS_DIR/prefix  installed headers and static archives for this machine
+# With a GNU triplet (aarch64-linux-gnu) the libraries are cross-compiled
+# with TRIPLET-gcc into DEPS_DIR/TRIPLET/prefix from the same sources.
+# A finished library leaves PREFIX/.<name>.done and PREFIX/.<name>.source
+# (the Debian source package and version it was built from, for the SBOM);
+# reruns skip it.
+#
+# Build paths stay out of the archives (-ffile-prefix-map), so a binary
+# linked against them is the same whatever directory the build ran in.
 set -eu
 
-deps=${1:?usage: static-deps.sh DEPS_DIR}
+deps=${1:?usage: static-deps.sh DEPS_DIR [TRIPLET]}
+triplet=${2:-}
 mkdir -p "$deps/src" "$deps/prefix"
 deps=$(cd "$deps" && pwd)
-prefix=$deps/prefix
 jobs=$(nproc 2>/dev/null || echo 2)
+[ "$jobs" -gt 2 ] && jobs=2
+work=$deps
+host=
+cc=${CC:-cc}
+if [ -n "$triplet" ]; then
+	work=$deps/$triplet
+	host=--host=$triplet
+	cc=$triplet-gcc
+	mkdir -p "$work/prefix"
+fi
+prefix=$work/prefix
+# the source trees and the build trees are named by their role only
+pathmap="-ffile-prefix-map=$deps/src=/usr/src -ffile-prefix-map=$work=/build"
 
 log() { printf 'static-deps: %s\n' "$*" >&2; }
 die() { printf 'static-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -72,18 +92,26 @@ fetch_source() {
 	printf '%s\n' "$dir"
 }
 
+# PREFIX/.NAME.source: "SOURCE-PACKAGE VERSION" of the unpacked tree DIR
+record_source() {
+	v=$(dpkg-parsechangelog -l "$2/debian/changelog" -S Version)
+	printf '%s %s\n' "$3" "$v" >"$prefix/.$1.source"
+	cp "$2/debian/copyright" "$prefix/.$1.copyright"
+}
+
 build_libpq() {
-	[ -e "$prefix/.libpq.done" ] && return 0
+	[ -e "$prefix/.libpq.done" ] && [ -e "$prefix/.libpq.source" ] && return 0
 	src=$(fetch_source postgresql-15 postgresql-15)
 	log "building libpq from $(basename "$src")"
-	b=$deps/build-libpq
+	b=$work/build-libpq
 	rm -rf "$b" && mkdir -p "$b"
 	(
 		cd "$b"
-		"$src/configure" --prefix="$prefix" \
+		# shellcheck disable=SC2086
+		"$src/configure" --prefix="$prefix" $host CC="$cc" \
 			--without-gssapi --without-ldap --without-icu --without-readline \
 			--without-zlib --with-ssl=openssl \
-			CFLAGS="-O2 -fPIC" >configure.log 2>&1 \
+			CFLAGS="-O2 -fPIC $pathmap" >configure.log 2>&1 \
 			|| { tail -n 30 configure.log >&2; exit 1; }
 		# src/port and src/common also build their server variants, which
 		# need the generated headers (errcodes.h, ...): perl, no bison.
@@ -101,18 +129,20 @@ build_libpq() {
 			"$src/src/interfaces/libpq/libpq-events.h" \
 			"$src/src/include/postgres_ext.h" src/include/pg_config_ext.h "$prefix/include/"
 	) || die "libpq build failed (logs in $b)"
+	record_source libpq "$src" postgresql-15
 	: >"$prefix/.libpq.done"
 }
 
 build_curl() {
-	[ -e "$prefix/.curl.done" ] && return 0
+	[ -e "$prefix/.curl.done" ] && [ -e "$prefix/.curl.source" ] && return 0
 	src=$(fetch_source curl curl)
 	log "building libcurl from $(basename "$src")"
-	b=$deps/build-curl
+	b=$work/build-curl
 	rm -rf "$b" && mkdir -p "$b"
 	(
 		cd "$b"
-		"$src/configure" --prefix="$prefix" --disable-shared --enable-static \
+		# shellcheck disable=SC2086
+		"$src/configure" --prefix="$prefix" $host CC="$cc" --disable-shared --enable-static \
 			--with-openssl --with-zlib \
 			--without-gssapi --disable-ldap --disable-ldaps --without-librtmp \
 			--without-libssh2 --without-libssh --without-libidn2 --without-libpsl \
@@ -123,13 +153,14 @@ build_curl() {
 			--disable-smb --disable-smtp --disable-telnet --disable-tftp \
 			--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path \
 			--with-ca-fallback \
-			CFLAGS="-O2" >configure.log 2>&1 \
+			CFLAGS="-O2 $pathmap" >configure.log 2>&1 \
 			|| { tail -n 30 configure.log >&2; exit 1; }
 		make -s -j"$jobs" -C lib >make.log 2>&1 \
 			|| { tail -n 30 make.log >&2; exit 1; }
 		make -s -C lib install >>make.log 2>&1 \
 		&& make -s -C include install >>make.log 2>&1
 	) || die "libcurl build failed (logs in $b)"
+	record_source curl "$src" curl
 	: >"$prefix/.curl.done"
 }
 

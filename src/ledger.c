@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prestart/buildinfo.h"
 #include "prestart/log.h"
 #include "prestart/pgscan.h"
 #include "prestart/sha256.h"
@@ -373,7 +374,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	sbuf_addf(&b, ", %lld, ", duration_ms);
 	add_value(&b, l, l->applied_by);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l, PRESTART_VERSION);
+	add_value(&b, l, buildinfo_version());
 	sbuf_adds(&b, ")");
 	rc = db_execs(db, b.buf);
 	sbuf_free(&b);

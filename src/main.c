@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "prestart/buildinfo.h"
 #include "prestart/cmd.h"
 #include "prestart/help.h"
 #include "prestart/log.h"
@@ -212,8 +213,11 @@ static int cmd_help(struct ctx *c)
 
 static int cmd_version(struct ctx *c)
 {
+	char buf[1024];
+
 	(void)c;
-	out("prestart %s\n", PRESTART_VERSION);
+	buildinfo_describe(buf, sizeof(buf));
+	out("%s", buf);
 	return 0;
 }
 
