@@ -348,3 +348,49 @@ test-containers: image $(K8S_BUILD)/node_modules/.package-lock.json
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/containers tests/k8s $(PYTEST_ARGS)
 
 .PHONY: deps-containers image test-containers
+
+# ---- release: make release, make test-arm64, make test-repro -------------
+# dist/ holds prestart-VERSION-linux-amd64 (the binary of `make static`) and
+# -linux-arm64 (the same build with Debian's cross compiler, arm64 archives
+# and libpq/libcurl cross-built by scripts/static-deps.sh), SHA256SUMS and
+# the SPDX SBOM scripts/sbom.py writes from the two link maps.  The arm64
+# binary is tested under qemu-user (make test-arm64); docs/install.md.
+DIST ?= dist
+RELEASE_MAX_BYTES := 10000000
+ARM64_TRIPLET := aarch64-linux-gnu
+ARM64_BUILD ?= build/static-arm64
+ARM64_BIN := $(ARM64_BUILD)/prestart
+ARM64_MAKE := CC=$(ARM64_TRIPLET)-gcc STATIC_TRIPLET=$(ARM64_TRIPLET) STATIC_BUILD=$(ARM64_BUILD) \
+	PKG_CONFIG="PKG_CONFIG_LIBDIR=/usr/lib/$(ARM64_TRIPLET)/pkgconfig pkg-config"
+RELEASE_DEB_PKGS := gcc-$(ARM64_TRIPLET) libc6-dev-arm64-cross libssl-dev:arm64 zlib1g-dev:arm64 \
+	libsqlite3-dev:arm64 libinih-dev:arm64 qemu-user-static
+RELEASE_FILES := $(DIST)/prestart-$(VERSION)-linux-amd64 $(DIST)/prestart-$(VERSION)-linux-arm64
+
+# Debian's arm64 archives sit beside the amd64 ones (multiarch)
+deps-release:
+	@$(MAKE) --no-print-directory deps
+	@dpkg --print-foreign-architectures | grep -qx arm64 || { \
+	  echo "dpkg --add-architecture arm64"; dpkg --add-architecture arm64; \
+	  apt-get update -q >/dev/null; }
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(RELEASE_DEB_PKGS)"
+
+static-arm64: deps-release
+	@$(MAKE) --no-print-directory static $(ARM64_MAKE)
+
+release: deps-release
+	@$(MAKE) --no-print-directory static
+	@$(MAKE) --no-print-directory static $(ARM64_MAKE)
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	cp $(STATIC_BIN) $(DIST)/prestart-$(VERSION)-linux-amd64
+	cp $(ARM64_BIN) $(DIST)/prestart-$(VERSION)-linux-arm64
+	@for f in $(RELEASE_FILES); do size=$$(stat -c %s $$f); \
+	  echo "release: $$f $$size bytes"; \
+	  [ $$size -le $(RELEASE_MAX_BYTES) ] || { echo "release: $$f is over 10 MB"; exit 1; }; done
+	$(PYTHON) scripts/sbom.py $(VERSION) $(DIST)/prestart-$(VERSION).spdx.json \
+	  $(DIST)/prestart-$(VERSION)-linux-amd64:amd64:$(STATIC_BIN).map:$(STATIC_PREFIX) \
+	  $(DIST)/prestart-$(VERSION)-linux-arm64:arm64:$(ARM64_BIN).map:$(DEPS_BUILD)/$(ARM64_TRIPLET)/prefix
+	cd $(DIST) && sha256sum prestart-$(VERSION)-linux-amd64 prestart-$(VERSION)-linux-arm64 \
+	  prestart-$(VERSION).spdx.json >SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+.PHONY: deps-release static-arm64 release
