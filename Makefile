@@ -60,7 +60,6 @@ $(BUILDINFO_STAMP): FORCE
 	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 %/src/buildinfo.o: override CFLAGS += $(BUILDINFO_DEFS)
-%/src/buildinfo.o: $(BUILDINFO_STAMP)
 
 FORCE:
 .PHONY: FORCE
@@ -429,3 +428,7 @@ test-repro: deps-release
 	@echo "test-repro: 2 passed, 0 failed"
 
 .PHONY: deps-release static-arm64 release test-arm64 test-repro
+
+# every tree's buildinfo.o (a pattern rule cannot add a prerequisite)
+$(BUILD)/src/buildinfo.o $(STATIC_BUILD)/src/buildinfo.o $(FUZZ_BUILD)/src/buildinfo.o: \
+	$(BUILDINFO_STAMP)
