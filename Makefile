@@ -362,7 +362,7 @@ ARM64_BIN := $(ARM64_BUILD)/prestart
 ARM64_MAKE := CC=$(ARM64_TRIPLET)-gcc STATIC_TRIPLET=$(ARM64_TRIPLET) STATIC_BUILD=$(ARM64_BUILD) \
 	PKG_CONFIG="PKG_CONFIG_LIBDIR=/usr/lib/$(ARM64_TRIPLET)/pkgconfig pkg-config"
 RELEASE_DEB_PKGS := gcc-$(ARM64_TRIPLET) libc6-dev-arm64-cross libssl-dev:arm64 zlib1g-dev:arm64 \
-	libsqlite3-dev:arm64 libinih-dev:arm64 qemu-user-static
+	libsqlite3-dev:arm64 libinih-dev:arm64 libpg-query-dev:arm64 qemu-user-static
 RELEASE_FILES := $(DIST)/prestart-$(VERSION)-linux-amd64 $(DIST)/prestart-$(VERSION)-linux-arm64
 
 # Debian's arm64 archives sit beside the amd64 ones (multiarch)

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <gnu/libc-version.h>
 #include <libpq-fe.h>
+#include <pg_query.h>
 #include <sqlite3.h>
 
 #include "prestart/util.h"
@@ -73,5 +74,7 @@ void buildinfo_describe(char *buf, size_t n)
 	if (cv->libz_version)
 		add(buf, n, &len, "zlib", cv->libz_version);
 	add(buf, n, &len, "sqlite", sqlite3_libversion());
+	/* libpg_query has no run-time version: the grammar it was cut from */
+	add(buf, n, &len, "libpg_query", "PostgreSQL " PG_VERSION " parser");
 	add(buf, n, &len, "glibc", gnu_get_libc_version());
 }
