@@ -398,13 +398,18 @@ release: deps-release
 ARM64_TESTS := test_platform test_commands test_versions test_health test_lock test_exec \
 	test_wait test_demo
 ARM64_QEMU := $(ARM64_BUILD)/prestart-qemu
+# qemu-user keeps host signals 32 and 33 for itself: an emulated prestart
+# cannot reset what a parent such as make left ignored on them, so the
+# signal state handed to the application is only checked natively.
+ARM64_DESELECT := --deselect \
+	tests/integration/test_exec.py::test_app_has_no_blocked_or_ignored_signals
 
 test-arm64: static-arm64
 	@printf '#!/bin/sh\nexec qemu-aarch64-static %s "$$@"\n' $(abspath $(ARM64_BIN)) >$(ARM64_QEMU)
 	@chmod +x $(ARM64_QEMU)
 	PRESTART_BIN=$(abspath $(ARM64_QEMU)) PRESTART_PLATFORM=linux/arm64 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider \
-	  $(ARM64_TESTS:%=tests/integration/%.py) $(PYTEST_ARGS)
+	  $(ARM64_TESTS:%=tests/integration/%.py) $(ARM64_DESELECT) $(PYTEST_ARGS)
 
 # Reproducibility: the commit checked out again elsewhere (build/repro/src)
 # and built there, against the same static libraries, must give the same
