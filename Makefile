@@ -392,6 +392,10 @@ release: deps-release
 	  prestart-$(VERSION).spdx.json >SHA256SUMS
 	@cat $(DIST)/SHA256SUMS
 
+test-release: release
+	DIST=$(abspath $(DIST)) VERSION=$(VERSION) $(PYTHON) -m pytest -q -p no:cacheprovider \
+	  tests/release $(PYTEST_ARGS)
+
 # The arm64 binary under qemu-user (through a wrapper, so no binfmt_misc is
 # needed): test_platform.py (version, a SQLite and a PostgreSQL migration
 # over TCP, /livez) and a subset of the suite.
@@ -432,7 +436,7 @@ test-repro: deps-release
 	  else echo "test-repro: $$b differs from $(REPRO_DIR)/$$b"; exit 1; fi; done
 	@echo "test-repro: 2 passed, 0 failed"
 
-.PHONY: deps-release static-arm64 release test-arm64 test-repro
+.PHONY: deps-release static-arm64 release test-release test-arm64 test-repro
 
 # every tree's buildinfo.o (a pattern rule cannot add a prerequisite)
 $(BUILD)/src/buildinfo.o $(STATIC_BUILD)/src/buildinfo.o $(FUZZ_BUILD)/src/buildinfo.o: \
