@@ -300,12 +300,18 @@ static int ctx_ahead(struct ctx *c, struct strlist *heads, size_t i, unsigned fl
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
 		   unsigned flags)
 {
+	return ctx_read_heads_probe(c, heads, exists, marked, flags, NULL);
+}
+
+int ctx_read_heads_probe(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+			 unsigned flags, const struct db_probe *probe)
+{
 	int exists_, marked_;
 
 	for (int tries = 0;
-	     db_read_versions_pending(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
-				      heads, exists ? exists : &exists_,
-				      marked ? marked : &marked_) < 0;
+	     db_read_versions_probe(&c->db, c->cfg.version_table_schema, c->cfg.version_table,
+				    heads, exists ? exists : &exists_,
+				    marked ? marked : &marked_, probe) < 0;
 	     tries++) {
 		int rc;
 

@@ -70,6 +70,42 @@ static int check_checksums(struct ctx *c, const struct ledger_rows *rows)
 	return rc;
 }
 
+char *ctx_ledger_sums_sql(struct ctx *c)
+{
+	struct ledger l;
+	char *sql;
+
+	if (!ctx_ledger_wanted(c) || c->cfg.checksum == CHECKSUM_OFF)
+		return NULL;
+	ctx_ledger_init(c, &l);
+	sql = ledger_sums_sql(&l);
+	ledger_release(&l);
+	return sql;
+}
+
+int ctx_ledger_check_at_head(struct ctx *c, const struct strlist *sums)
+{
+	struct ledger_rows rows = { 0 };
+	struct ledger l;
+	int rc;
+
+	if (!ctx_ledger_wanted(c) || c->cfg.checksum == CHECKSUM_OFF)
+		return 0;
+	ctx_ledger_init(c, &l);
+	if (l.drv->supports & DB_HAS_LEDGER_SCHEMA) {
+		/* the probe rode on the version read */
+		ledger_sums_parse(sums, &rows);
+	} else if (ledger_read(&l, &c->db, &rows) < 0) {
+		/* a ledger that cannot be read is no reason to stop a start */
+		db_clear_error(&c->db);
+		ledger_rows_release(&rows);
+	}
+	ledger_release(&l);
+	rc = check_checksums(c, &rows);
+	ledger_rows_release(&rows);
+	return rc;
+}
+
 /* Mark id and everything below it (scripts first, then ledger rows). */
 static void mark_applied(const struct ctx *c, const struct ledger_rows *rows, const char *id,
 			 struct strlist *applied)

@@ -301,6 +301,9 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	struct ledger ledger;
 	long long limit = c->cfg.wait_timeout_ms;
 	int exists, marked, rc, lr, may_wait;
+	struct strlist sums = { 0 };
+	struct db_probe probe = { NULL, LEDGER_SUMS_PREFIX, &sums };
+	char *sums_sql;
 	/* SPEC §7.3: run, and upgrade to head or heads (a migration Job, the
 	 * same intent), judge a database ahead of the scripts by --if-ahead;
 	 * an explicit revision target, downgrade and stamp refuse it. */
@@ -308,9 +311,17 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 					    !strcmp(target, "head") || !strcmp(target, "heads"))
 			 ? READ_AHEAD_OK : 0;
 
-	if ((rc = ctx_read_heads(c, &heads, &exists, &marked, READ_MAY_RECONNECT | ahead)))
+	/* the ledger's checksums ride on the same query (--checksum) */
+	sums_sql = how == MOVE_UP ? ctx_ledger_sums_sql(c) : NULL;
+	probe.sql = sums_sql;
+	rc = ctx_read_heads_probe(c, &heads, &exists, &marked, READ_MAY_RECONNECT | ahead, &probe);
+	free(sums_sql);
+	if (rc) {
+		strlist_free(&sums);
 		return rc;
+	}
 	if (c->ahead) {
+		strlist_free(&sums);
 		/* Run the application on the newer schema, migrating nothing. */
 		memset(p, 0, sizeof(*p));
 		for (size_t i = 0; i < heads.n; i++) {
@@ -322,6 +333,7 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	}
 	if (make_plan(c, how, target, &heads, p) < 0) {
 		strlist_free(&heads);
+		strlist_free(&sums);
 		return ctx_fail(c);
 	}
 	strlist_free(&heads);
@@ -330,7 +342,15 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	 * does on upgrade), so it goes through the locked path, and so does a
 	 * marker of a non-transactional revision (judged under the lock). */
 	if (p->n == 0 && exists && how != MOVE_STAMP && !marked) {
-		char *at = strlist_join(&p->end_heads, ",");
+		char *at;
+
+		/* an applied revision edited since it ran: named here too, the
+		 * likeliest beginner's mistake being create, run, edit */
+		rc = how == MOVE_UP ? ctx_ledger_check_at_head(c, &sums) : 0;
+		strlist_free(&sums);
+		if (rc)
+			return rc;
+		at = strlist_join(&p->end_heads, ",");
 
 		/* JSON: the heads, null at base */
 		log_event(LOG_INFO, "up_to_date",
@@ -339,6 +359,7 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 		free(at);
 		return 0;
 	}
+	strlist_free(&sums);
 	plan_release(p);
 	memset(p, 0, sizeof(*p));
 	/* There is work to do: a standby cannot do it (checked only now, so

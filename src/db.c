@@ -636,6 +636,13 @@ int db_read_versions(struct db *db, const char *schema, const char *table,
 int db_read_versions_pending(struct db *db, const char *schema, const char *table,
 			     struct strlist *heads, int *exists, int *pending)
 {
+	return db_read_versions_probe(db, schema, table, heads, exists, pending, NULL);
+}
+
+int db_read_versions_probe(struct db *db, const char *schema, const char *table,
+			   struct strlist *heads, int *exists, int *pending,
+			   const struct db_probe *probe)
+{
 	struct sbuf q = { 0 };
 	char *name, *sql;
 	int rc;
@@ -658,6 +665,8 @@ int db_read_versions_pending(struct db *db, const char *schema, const char *tabl
 	sbuf_addf(&q, "SELECT %s.version_num FROM %s", name, name);
 	if (pending)
 		add_pending_probe(&q, db->kind, schema, table);
+	if (probe && probe->sql)
+		sbuf_addf(&q, " UNION ALL %s", probe->sql);
 	sql = sbuf_detach(&q);
 	rc = db->ops->query_col(db, sql, heads);
 	free(sql);
@@ -678,6 +687,19 @@ int db_read_versions_pending(struct db *db, const char *schema, const char *tabl
 		return -1;
 	}
 	*exists = 1;
+	if (probe && probe->sql) {
+		size_t n = strlen(probe->prefix), w = 0;
+
+		for (size_t i = 0; i < heads->n; i++) {
+			if (!strncmp(heads->v[i], probe->prefix, n))
+				strlist_push_owned(probe->out, heads->v[i]);
+			else
+				heads->v[w++] = heads->v[i];
+		}
+		heads->n = w;
+		if (heads->v)
+			heads->v[w] = NULL;
+	}
 	for (size_t i = 0; pending && i < heads->n; i++) {
 		if (strcmp(heads->v[i], PENDING_SENTINEL) == 0) {
 			*pending = 1;

@@ -684,6 +684,76 @@ void ledger_ahead_release(struct ledger_ahead *a)
 
 /* ---- checksums ---- */
 
+char *ledger_sums_sql(const struct ledger *l)
+{
+	struct sbuf inner = { 0 }, b = { 0 };
+	char *name, *key;
+
+	if (!l->on || l->kind != DB_PG)
+		return NULL;
+	name = table_name(l);
+	key = vt_key(l);
+	sbuf_addf(&inner, "SELECT revision, checksum FROM %s WHERE checksum IS NOT NULL AND "
+		  "version_table = ", name);
+	add_value(&inner, l, key);
+	/* query_to_xml runs its query only when called, so a missing ledger
+	 * is no error (and no line in the server's log) on the fast path */
+	sbuf_adds(&b, "SELECT '" LEDGER_SUMS_PREFIX "' || x::text FROM (SELECT CASE WHEN "
+		  "pg_catalog.to_regclass(");
+	add_value(&b, l, name);
+	sbuf_adds(&b, ") IS NOT NULL THEN pg_catalog.query_to_xml(");
+	add_value(&b, l, inner.buf);
+	sbuf_adds(&b, ", false, true, '') END AS x) AS ledger_sums WHERE x IS NOT NULL");
+	free(name);
+	free(key);
+	sbuf_free(&inner);
+	return sbuf_detach(&b);
+}
+
+/* The text of <tag>...</tag> after *p, advancing *p past it; NULL when
+ * there is none before `end`.  Ids and checksums hold no markup. */
+static char *xml_take(const char **p, const char *end, const char *tag)
+{
+	char *open = xasprintf("<%s>", tag), *close = xasprintf("</%s>", tag), *r = NULL;
+	const char *a = strstr(*p, open), *z;
+
+	if (a && a < end && (z = strstr(a, close)) && z < end) {
+		a += strlen(open);
+		r = xstrndup(a, (size_t)(z - a));
+		*p = z + strlen(close);
+	}
+	free(open);
+	free(close);
+	return r;
+}
+
+void ledger_sums_parse(const struct strlist *raw, struct ledger_rows *rows)
+{
+	memset(rows, 0, sizeof(*rows));
+	for (size_t i = 0; i < raw->n; i++) {
+		const char *p = raw->v[i], *row;
+
+		while ((row = strstr(p, "<row"))) {
+			const char *end = strstr(row, "</row>");
+			struct ledger_row r = { 0 };
+
+			if (!end)
+				break;
+			p = row;
+			r.revision = xml_take(&p, end, "revision");
+			r.checksum = xml_take(&p, end, "checksum");
+			if (r.revision && r.checksum) {
+				xgrow((void **)&rows->v, &rows->alloc, rows->n + 1, sizeof(*rows->v));
+				rows->v[rows->n++] = r;
+			} else {
+				free(r.revision);
+				free(r.checksum);
+			}
+			p = end + 6;
+		}
+	}
+}
+
 void ledger_check_checksums(const struct graph *g, const struct ledger_rows *rows,
 			    struct strlist *changed)
 {

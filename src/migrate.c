@@ -1,5 +1,6 @@
 #include "prestart/migrate.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +363,23 @@ static int prologue(struct db *db, const struct migrate_opts *o, struct err *e)
 	return 0;
 }
 
+/* Does a section hold no statement: only blanks and "--" comments? */
+static int blank_section(const char *sql)
+{
+	const char *p = sql;
+
+	while (p && *p) {
+		if (isspace((unsigned char)*p)) {
+			p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* "[i/N] <rev> <message> (<ms> ms)", "[i/N] revert <rev> ...", or for a
  * stamp step (no script) "[i/N] stamp <from> -> <to>", <base> for none. */
 static void log_applied(const struct plan *p, size_t i, long long ts)
@@ -393,6 +411,15 @@ static void log_applied(const struct plan *p, size_t i, long long ts)
 		  "[%zu/%zu] %s (%lld ms)", i + 1, p->n, what, now_ms() - ts);
 	free(what);
 	free(to);
+	/* created, run, then written: its later SQL would never run here */
+	if (s->rev && s->upgrade && !s->rev->is_py && blank_section(s->rev->upgrade_sql))
+		log_event(LOG_WARN, "empty_upgrade",
+			  (struct log_field[]){ LFS("revision", s->rev->id),
+						LFS("file", s->rev->path), { 0 } },
+			  "revision %s (%s) has an empty -- +upgrade section: recorded as "
+			  "applied with nothing run; SQL added to it later will not run on this "
+			  "database (write a new revision instead)",
+			  s->rev->id, s->rev->path);
 }
 
 /* SPEC §7.4: /status names the revision running; /metrics observes how

@@ -111,6 +111,11 @@ enum {
  * status. */
 int ctx_read_heads(struct ctx *c, struct strlist *heads, int *exists, int *marked,
 		   unsigned flags);
+struct db_probe;
+/* ctx_read_heads with a probe riding on the same query (db_probe; NULL:
+ * none). */
+int ctx_read_heads_probe(struct ctx *c, struct strlist *heads, int *exists, int *marked,
+			 unsigned flags, const struct db_probe *probe);
 /* Under the lock, after ctx_read_heads saw the marker table (*marked):
  * refuse (exit 3) when it names an interrupted non-transactional revision,
  * saying what to check and what to stamp.  stamping = 1: log that the
@@ -127,6 +132,13 @@ int ctx_ledger_wanted(const struct ctx *c);
 /* Fill *l for the configured version table (ledger_release() it); l->on
  * follows ctx_ledger_wanted. */
 void ctx_ledger_init(struct ctx *c, struct ledger *l);
+/* The checksums of the fast path (SPEC §7.3, --checksum): the probe's SQL
+ * for the version read (NULL: none; ctx_ledger_check_at_head reads the
+ * ledger itself, as on SQLite, where that costs no round trip), then the
+ * check on what it returned.  Returns 0 or an exit status (--checksum
+ * fail: exit 3). */
+char *ctx_ledger_sums_sql(struct ctx *c);
+int ctx_ledger_check_at_head(struct ctx *c, const struct strlist *sums);
 /* Read the ledger and judge heads (ledger_judge_ahead).  0, or -1 with
  * c->e filled. */
 int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ahead *a);

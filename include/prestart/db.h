@@ -295,6 +295,19 @@ int db_read_versions(struct db *db, const char *schema, const char *table,
  * to_regclass / sqlite_master), so the fast path costs nothing more. */
 int db_read_versions_pending(struct db *db, const char *schema, const char *table,
 			     struct strlist *heads, int *exists, int *pending);
+/* A query that rides on the version read, in the same statement (the same
+ * round trip): sql, a SELECT of one text column, is appended with UNION
+ * ALL; its rows must start with prefix (a space: no revision id does) and
+ * are moved to *out.  It must not fail when what it reads is missing. */
+struct db_probe {
+	const char *sql;
+	const char *prefix;
+	struct strlist *out;
+};
+/* db_read_versions_pending with a probe (NULL: none). */
+int db_read_versions_probe(struct db *db, const char *schema, const char *table,
+			   struct strlist *heads, int *exists, int *pending,
+			   const struct db_probe *probe);
 
 /* The marker of a `Transactional: false` revision in progress:
  * "<table>_pending" beside the version table (same schema, quoted the same

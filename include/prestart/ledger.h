@@ -133,6 +133,17 @@ void ledger_ahead_release(struct ledger_ahead *a);
 void ledger_check_checksums(const struct graph *g, const struct ledger_rows *rows,
 			    struct strlist *changed);
 
+/* The checksums of the applied revisions, read in the version read's own
+ * statement (db_probe) where the engine allows it without failing when
+ * the ledger does not exist: on PostgreSQL, a SELECT of one text column,
+ * rows prefixed LEDGER_SUMS_PREFIX (new string); NULL elsewhere (SQLite:
+ * ledger_read costs no round trip) or when the ledger is off. */
+#define LEDGER_SUMS_PREFIX " sums "
+char *ledger_sums_sql(const struct ledger *l);
+/* The rows of ledger_sums_sql's probe, into *rows (revision and checksum
+ * set; ledger_rows_release).  Pure. */
+void ledger_sums_parse(const struct strlist *raw, struct ledger_rows *rows);
+
 /* "2026-01-02 10:00:00Z in 12 ms by prestart@host" for a row (new
  * string). */
 char *ledger_row_describe(const struct ledger_row *r);

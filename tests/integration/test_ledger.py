@@ -211,6 +211,46 @@ def test_status_ahead_of_a_breaking_revision(db, tmp_path):
     assert st["pending"] == [] and st["error"] is None, st
 
 
+def test_edited_revision_is_named_at_head(project, db):
+    """The likeliest beginner's mistake: create, run, then write the SQL.
+    The restart at head names the edited file (--checksum fail: exit 3),
+    still in one query on PostgreSQL; the empty section is warned about
+    when it is applied."""
+    p1 = add_rev(project, "r1", up="")
+    cp = project.ok("run")
+    assert "r1 (%s) has an empty -- +upgrade section" % p1.relative_to(project.root) in \
+        out(cp), out(cp)
+    # a restart with nothing edited: no warning, and on PostgreSQL as many
+    # transactions as with the check off (the checksums ride on the query)
+    cp = project.ok("run")
+    assert "changed since they ran" not in out(cp), out(cp)
+    if db.kind == "pg":
+        with_sums = commits(db, project, "run")
+        assert with_sums == commits(db, project, "--checksum", "off", "run")
+        # and the measure sees one more query
+        assert commits(db, project, "status") > with_sums
+    p1.write_text(p1.read_text().replace("-- +upgrade\n", "-- +upgrade\nCREATE TABLE t_r1 (id integer);\n"))
+    cp = project.ok("run")
+    assert "already at r1" in out(cp), out(cp)
+    assert "applied revision files changed since they ran" in out(cp), out(cp)
+    assert p1.name in out(cp)
+    cp = project.run("--checksum", "fail", "run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 3 and "app-ran" not in cp.stdout, describe(cp)
+    cp = project.ok("--checksum", "off", "run")
+    assert "changed since they ran" not in out(cp), out(cp)
+
+
+def commits(db, project, *args):
+    """Transactions committed in db while prestart ran args (PostgreSQL)."""
+    q = ("SELECT pg_catalog.pg_stat_clear_snapshot(), xact_commit FROM pg_stat_database "
+         "WHERE datname = current_database()")
+    before = db.query(q)[0][1]
+    project.ok(*args)
+    # the stats of an ended session arrive a moment after it ends
+    time.sleep(0.5)
+    return db.query(q)[0][1] - before
+
+
 def test_checksums_ignore_formatting_and_catch_edits(project, db):
     p1 = add_rev(project, "r1", up="-- the first table\nCREATE TABLE t_r1 (id integer);\n")
     project.ok("run")
