@@ -36,10 +36,10 @@ struct status {
 	long long wait_attempts;
 	long long wait_ms, lock_wait_ms, migrate_ms; /* durations of finished phases */
 	char error[512];           /* one line, never with a password */
-	/* SPEC §7.4 (src/status_rev.c): the revision being applied (NULL
-	 * between revisions), the phase a failure ended, the histogram of
-	 * revision durations, and the progress line of a running CREATE INDEX
-	 * ("" when none; set by progress.c's watcher). */
+	/* SPEC §7.4: the revision being applied (NULL between revisions),
+	 * the phase a failure ended, the histogram of revision durations,
+	 * and the progress line of a running CREATE INDEX ("" when none; set
+	 * by the observer, observer.h). */
 	char *running;
 	enum phase failed_in;
 	long long rev_buckets[STATUS_REV_BUCKETS]; /* cumulative counts per le */
@@ -88,7 +88,7 @@ char *status_json(struct status *s);
  * frees). */
 char *status_metrics(struct status *s);
 
-/* SPEC §7.4 (src/status_rev.c). */
+/* SPEC §7.4. */
 /* The revision being applied (copied), NULL when between revisions. */
 void status_set_running(struct status *s, const char *rev);
 /* One revision applied in ms milliseconds: adds to the histogram. */
