@@ -21,13 +21,16 @@ static int report_missing(struct ctx *c, const struct plan *p, const struct comp
 
 		if (!compiled_run_delegated(r, p, i))
 			continue;
-		log_event(refuse ? LOG_ERROR : LOG_INFO, "not_compiled",
+		/* refused: one error line names them all */
+		if (refuse) {
+			sbuf_addf(&b, "%s%s (%s) has no fresh compiled SQL: %s", b.len ? "; " : "",
+				  rev->id, rev->path, r->found[i].why);
+			continue;
+		}
+		log_event(LOG_INFO, "not_compiled",
 			  (struct log_field[]){ LFS("revision", rev->id), LFS("file", rev->path),
 						LFS("reason", r->found[i].why), { 0 } },
-			  "%s (%s) %s: %s", rev->id, rev->path,
-			  refuse ? "has no fresh compiled SQL" : "runs through alembic",
-			  r->found[i].why);
-		sbuf_addf(&b, "%s%s (%s)", b.len ? ", " : "", rev->id, r->found[i].why);
+			  "%s (%s) runs through alembic: %s", rev->id, rev->path, r->found[i].why);
 	}
 	if (refuse)
 		err_set(&c->e, ERR_SCRIPT,

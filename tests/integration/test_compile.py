@@ -6,6 +6,7 @@ Runs that may delegate use an Alembic wrapper (PRESTART_ALEMBIC_COMMAND)
 that records each call, so a test knows how often and how Alembic ran.
 """
 import os
+import re
 import subprocess
 import textwrap
 import time
@@ -101,8 +102,10 @@ def recorder(app):
     wrapper.chmod(0o755)
 
     def recorded():
-        return [ln.replace("-c alembic.ini ", "", 1) for ln in calls.read_text().splitlines()] \
-            if calls.exists() else []
+        # -c: alembic.ini, or the copy of it that names the test's database
+        # (its sqlalchemy.url is another one)
+        return [re.sub(r"^-c (alembic\.ini|/proc/\d+/fd/\d+) ", "", ln)
+                for ln in calls.read_text().splitlines()] if calls.exists() else []
     return str(wrapper), recorded
 
 
@@ -218,6 +221,8 @@ def test_stale_file_is_delegated_or_refused(db, tmp_path):
         SEED_IDS[2], "alembic/versions/" + path.name, "alembic/versions/" + path.name) \
         in cp.stderr
     assert "require_compiled: 1 revision without fresh compiled SQL" in cp.stderr
+    # one failure, one error line
+    assert len([ln for ln in cp.stderr.splitlines() if "error:" in ln]) == 1, describe(cp)
     assert db.versions() == [] and "users" not in db.tables()
 
     cp = app.prestart("run", PRESTART_ALEMBIC_COMMAND=wrapper)
