@@ -7,7 +7,6 @@
  *   upgrade, downgrade  graph_plan: collect, order, run the steps
  *   stamp               graph_plan_stamp: a StampStep from the current heads
  *                       to each destination
- *   plan.h              plan_release
  *
  * What the files share: graph_int.h.
  */
@@ -563,21 +562,3 @@ out:
 	gwalk_release(&c);
 	return rc;
 }
-
-/* ---- plan.h ------------------------------------------------------------ */
-
-void plan_release(struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		free(p->steps[i].desc);
-	free(p->steps);
-	for (size_t i = 0; i < p->n_ops; i++) {
-		free(p->ops[i].from);
-		free(p->ops[i].to);
-	}
-	free(p->ops);
-	strlist_free(&p->start_heads);
-	strlist_free(&p->end_heads);
-	memset(p, 0, sizeof(*p));
-}
-
