@@ -1,5 +1,5 @@
 /* Who blocks a backend (SPEC §7.2): the rows of blockers_sql, as the log
- * and /status show them; and an observer that has nothing to watch. */
+ * and /status show them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "prestart/blockers.h"
-#include "prestart/observer.h"
 
 static void test_blocker_rows(void **state)
 {
@@ -38,37 +37,10 @@ static void test_blocker_rows(void **state)
 	assert_int_equal(blockers_parse("7\x1f" "app", &b), -1);
 }
 
-/* Without the engine's bits, or with nothing asked, no thread starts and
- * no connection is made; a NULL observer answers "". */
-static void test_observer_without_capabilities(void **state)
-{
-	struct db db = { 0 };
-	struct dburl u = { 0 };
-	struct status st;
-	struct observer_opts o = { 250, 500, 5 };
-	char *who;
-
-	(void)state;
-	status_init(&st);
-	db.ops = &db_sqlite_ops;
-	db.kind = DB_SQLITE;
-	assert_null(observer_start(&db, &u, &o, &st));
-	db.ops = &db_pg_ops;
-	db.kind = DB_PG;
-	o.blockers_ms = o.progress_ms = 0;
-	assert_null(observer_start(&db, &u, &o, &st));
-	who = observer_blockers_take(NULL);
-	assert_string_equal(who, "");
-	free(who);
-	observer_stop(NULL);
-	status_release(&st);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocker_rows),
-		cmocka_unit_test(test_observer_without_capabilities),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
