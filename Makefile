@@ -329,9 +329,16 @@ deps-containers:
 $(CTR_BUILD)/containers.conf $(CTR_BUILD)/storage.conf &: tests/containers/podman-conf.sh
 	@tests/containers/podman-conf.sh $(CTR_BUILD)
 
+# and the release's index localhost/prestart:VERSION: one scratch image per
+# platform from dist/ (docker/release.Dockerfile).  Where the kernel lets
+# it, binfmt_misc hands arm64 binaries to qemu-user-static, so that
+# `podman run --platform linux/arm64` runs the arm64 image.
 image: deps-containers $(CTR_BUILD)/containers.conf
 	@$(PODMAN_ENV) tests/containers/images.sh base
 	@$(PODMAN_ENV) tests/containers/images.sh prestart
+	@$(MAKE) --no-print-directory release
+	@$(PODMAN_ENV) tests/containers/images.sh release $(VERSION) $(DIST)
+	@tests/containers/binfmt.sh
 	@$(PODMAN_ENV) podman image inspect --format \
 	  'image: localhost/prestart:latest {{.Size}} bytes, user {{.User}}' localhost/prestart:latest
 
@@ -344,6 +351,7 @@ test-containers: image $(K8S_BUILD)/node_modules/.package-lock.json
 	@$(PODMAN_ENV) tests/containers/images.sh standins
 	@$(PODMAN_ENV) tests/containers/images.sh alembic
 	$(PODMAN_ENV) PRESTART_K8S_MODULES=$(abspath $(K8S_BUILD))/node_modules \
+	  VERSION=$(VERSION) DIST=$(abspath $(DIST)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/containers tests/k8s $(PYTEST_ARGS)
 
 .PHONY: deps-containers image test-containers
@@ -362,7 +370,7 @@ ARM64_BIN := $(ARM64_BUILD)/prestart
 ARM64_MAKE := CC=$(ARM64_TRIPLET)-gcc STATIC_TRIPLET=$(ARM64_TRIPLET) STATIC_BUILD=$(ARM64_BUILD) \
 	PKG_CONFIG="PKG_CONFIG_LIBDIR=/usr/lib/$(ARM64_TRIPLET)/pkgconfig pkg-config"
 RELEASE_DEB_PKGS := gcc-$(ARM64_TRIPLET) libc6-dev-arm64-cross libssl-dev:arm64 zlib1g-dev:arm64 \
-	libsqlite3-dev:arm64 libinih-dev:arm64 libpg-query-dev:arm64 qemu-user-static
+	libsqlite3-dev:arm64 libinih-dev:arm64 libpg-query-dev:arm64 qemu-user-static binfmt-support
 RELEASE_FILES := $(DIST)/prestart-$(VERSION)-linux-amd64 $(DIST)/prestart-$(VERSION)-linux-arm64
 
 # Debian's arm64 archives sit beside the amd64 ones (multiarch)

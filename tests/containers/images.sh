@@ -8,6 +8,10 @@
 #   images.sh prestart   localhost/prestart:latest from docker/Dockerfile
 #   images.sh standins   docker.io/library/postgres:15 and python:3.12-slim,
 #                        the compose file's other images (tests/containers/)
+#   images.sh release VERSION DIST
+#                        localhost/prestart:VERSION-amd64 and -arm64 from
+#                        docker/release.Dockerfile with DIST's binaries, and
+#                        the index (podman manifest) localhost/prestart:VERSION
 #   images.sh alembic    localhost/app-migrate:local and localhost/app:local,
 #                        the two targets of docker/alembic-app.Dockerfile on
 #                        localhost/prestart:latest
@@ -97,8 +101,42 @@ base() {
 		"$tar" docker.io/library/debian:12 >/dev/null
 }
 
+# release VERSION DIST: one scratch image per platform of DIST's binaries,
+# labelled with the digest of what went in, and an index of both
+release() {
+	local version=${1:?images.sh release VERSION DIST} dist=${2:?images.sh release VERSION DIST}
+	local ctx=$build/release arch tag digest
+	rm -rf "$ctx" && mkdir -p "$ctx"
+	cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
+	for arch in amd64 arm64; do
+		cp "$dist/prestart-$version-linux-$arch" "$ctx/prestart-linux-$arch"
+	done
+	for arch in amd64 arm64; do
+		tag=localhost/prestart:$version-$arch
+		digest=$(cat docker/release.Dockerfile "$ctx/ca-certificates.crt" \
+			"$ctx/prestart-linux-$arch" | sha256sum | cut -d' ' -f1)
+		if [ "$(inputs_of "$tag")" = "$digest" ]; then
+			log "$tag is up to date"
+			continue
+		fi
+		log "building $tag from docker/release.Dockerfile"
+		podman build --quiet --pull=never --platform "linux/$arch" \
+			--build-arg "TARGETARCH=$arch" --label "org.prestart.inputs=$digest" \
+			-f docker/release.Dockerfile -t "$tag" "$ctx" >/dev/null
+	done
+	# the index is cheap: made anew each time from the two images
+	podman manifest rm "localhost/prestart:$version" >/dev/null 2>&1 || true
+	podman manifest create "localhost/prestart:$version" >/dev/null
+	for arch in amd64 arm64; do
+		podman manifest add "localhost/prestart:$version" \
+			"containers-storage:localhost/prestart:$version-$arch" >/dev/null
+	done
+	log "localhost/prestart:$version: linux/amd64 and linux/arm64"
+}
+
 case ${1:-} in
 base) base ;;
+release) shift; release "$@" ;;
 prestart)
 	# what the binary is built from: a change to the tests or the docs
 	# leaves the image as it is
@@ -119,5 +157,5 @@ alembic)
 			--target "$target" --build-arg PRESTART_IMAGE=localhost/prestart:latest
 	done
 	;;
-*) echo "usage: images.sh base|prestart|standins|alembic" >&2; exit 2 ;;
+*) echo "usage: images.sh base|prestart|standins|alembic|release VERSION DIST" >&2; exit 2 ;;
 esac
