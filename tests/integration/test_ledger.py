@@ -122,6 +122,22 @@ def test_breaking_revision_refuses(db, tmp_path):
     assert "prestart rollback" in out(cp)
 
 
+def test_checksum_sees_edits_after_an_escaped_quote(project, db):
+    """Issue 26 item 14: the normaliser's lexer read E'\\'' as a string that
+    ends early, and an edit to the code after it escaped the checksum."""
+    if db.kind == "sqlite":
+        pytest.skip("E'' strings are PostgreSQL's")
+    p1 = add_rev(project, "r1", up="CREATE TABLE t_r1 (id integer, s text);\n"
+                                   "INSERT INTO t_r1 VALUES (1, E'\\'' || '--'); "
+                                   "UPDATE t_r1 SET id = 1;\n")
+    project.ok("run")
+    p1.write_text(p1.read_text().replace("SET id = 1", "SET id = 2"))
+    add_rev(project, "r2", down="r1")
+    cp = project.run("--checksum", "fail", "run")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"changed since they ran.*r1_revision_r1\.sql", out(cp)), out(cp)
+
+
 def test_bad_if_ahead_and_checksum_values(project):
     add_rev(project, "r1")
     for args, name in ((["--if-ahead", "maybe"], "if-ahead"),
