@@ -477,8 +477,9 @@ def test_ledger_text_survives_the_database_encoding(kind, encoding, tmp_path, re
         db = Database("sqlite", "sqlite:///" + path, path=path)
     v2 = image(tmp_path, db, "v2", V2, breaking=["r4"])
     v1 = image(tmp_path, db, "v1", V1)
-    # r3: a row of its own; its downgrade names it after a non-ASCII comment
-    v2.rev("r3", down="r2",
+    # r3: a row of its own; its downgrade names it after a non-ASCII
+    # comment, and its compat mark comes after that text in the row
+    v2.rev("r3", down="r2", extra_header="-- Compat: breaking\n",
            up="CREATE TABLE people (id integer PRIMARY KEY, name text);\n"
               "INSERT INTO people VALUES (10, 'Zoë'), (100, 'Müller');",
            down_sql="-- Müller's row, née «100»\nDELETE FROM people WHERE id = 100;\n"
@@ -486,7 +487,7 @@ def test_ledger_text_survives_the_database_encoding(kind, encoding, tmp_path, re
     v2.ok("run")
     cp = v1.run("run", "--", "/bin/true")
     assert cp.returncode == 3, describe(cp)
-    assert "marked breaking (Compat: breaking): r4;" in out(cp), out(cp)
+    assert "marked breaking (Compat: breaking): r3, r4;" in out(cp), out(cp)
     cp = v1.run("rollback")
     assert cp.returncode == 0, describe(cp)
     assert db.versions() == ["r2"]
