@@ -83,6 +83,9 @@ int config_parse_duration(const char *s, long long *ms)
 	return 0;
 }
 
+/* One vocabulary for every boolean setting (config_parse_bool's). */
+#define BOOL_EXPECTED " (expected true or false; on/off, yes/no and 1/0 also work)"
+
 int config_parse_bool(const char *s, int *out)
 {
 	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
@@ -493,6 +496,17 @@ int config_database_url(const struct config *c, struct dburl *u, struct err *e)
 		       c->database_url_source, msg, c->database_url_key);
 }
 
+/* "--flag value", "ENV=value" or "key = value in file:line": where a
+ * setting came from, as an error quotes it. */
+static char *val_from(const struct val *v)
+{
+	if (v->in_file)
+		return xasprintf("%s = %s in %s", v->key, v->s, v->where);
+	if (v->where[0] == '-')
+		return xasprintf("%s %s", v->where, v->s);
+	return xasprintf("%s=%s", v->where, v->s);
+}
+
 /* SPEC §7.3: ledger, ledger_schema, if_ahead, checksum. */
 static int load_ledger_settings(struct config *c, const struct config_flags *flags,
 				const struct loader *L, struct err *e)
@@ -502,7 +516,7 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 
 	r = pick(L, NULL, NULL, "PRESTART_LEDGER", "ledger", NULL, &v, e);
 	if (r > 0 && config_parse_bool(v.s, &c->ledger) < 0)
-		r = val_invalid(&v, "boolean", " (expected on or off)", e);
+		r = val_invalid(&v, "boolean", BOOL_EXPECTED, e);
 	val_free(&v);
 	if (r < 0)
 		return -1;
@@ -520,6 +534,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 			c->if_ahead_fail = 1;
 		else
 			r = val_invalid(&v, "if-ahead policy", " (expected run or fail)", e);
+		if (r > 0)
+			c->if_ahead_from = val_from(&v);
 	}
 	val_free(&v);
 	if (r < 0)
@@ -535,6 +551,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 			c->checksum = CHECKSUM_OFF;
 		else
 			r = val_invalid(&v, "checksum policy", " (expected warn, fail or off)", e);
+		if (r > 0)
+			c->checksum_from = val_from(&v);
 	}
 	val_free(&v);
 	return r < 0 ? -1 : 0;
@@ -642,7 +660,7 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 		r = pick(L, NULL, NULL, "PRESTART_TRANSACTION_PER_MIGRATION",
 			 "transaction_per_migration", NULL, &v, e);
 		if (r > 0 && config_parse_bool(v.s, &c->transaction_per_migration) < 0)
-			r = val_invalid(&v, "boolean", " (expected true or false)", e);
+			r = val_invalid(&v, "boolean", BOOL_EXPECTED, e);
 		val_free(&v);
 		if (r < 0)
 			return -1;
@@ -664,7 +682,7 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 	} else {
 		r = pick(L, NULL, NULL, "PRESTART_REQUIRE_COMPILED", "require_compiled", NULL, &v, e);
 		if (r > 0 && config_parse_bool(v.s, &c->require_compiled) < 0)
-			r = val_invalid(&v, "boolean", " (expected true or false)", e);
+			r = val_invalid(&v, "boolean", BOOL_EXPECTED, e);
 		val_free(&v);
 		if (r < 0)
 			return -1;
@@ -732,5 +750,7 @@ void config_release(struct config *c)
 	free(c->alembic_command);
 	free(c->python);
 	free(c->ledger_schema);
+	free(c->if_ahead_from);
+	free(c->checksum_from);
 	memset(c, 0, sizeof(*c));
 }

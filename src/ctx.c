@@ -287,10 +287,13 @@ static int ctx_ahead(struct ctx *c, struct strlist *heads, size_t i, unsigned fl
 		return 0;
 	}
 	err_set(&c->e, ERR_SCRIPT,
-		"the database is at revision '%s', which no revision script knows (looked in %s)%s%s%s",
+		"the database is at revision '%s', which no revision script knows (looked in %s)%s%s%s%s%s",
 		heads->v[i], c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "",
 		a.explain ? "; " : "", a.explain ? a.explain : "",
-		(flags & READ_AHEAD_OK) && a.proven ? " (--if-ahead fail)" : "");
+		(flags & READ_AHEAD_OK) && a.proven ? " (" : "",
+		(flags & READ_AHEAD_OK) && a.proven && c->cfg.if_ahead_from ? c->cfg.if_ahead_from
+		: (flags & READ_AHEAD_OK) && a.proven ? "--if-ahead fail" : "",
+		(flags & READ_AHEAD_OK) && a.proven ? ")" : "");
 	ledger_ahead_release(&a);
 	/* as on every other failure, the caller gets nothing to free */
 	strlist_free(heads);

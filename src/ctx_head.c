@@ -46,10 +46,12 @@ static int head_ahead(struct ctx *c, const struct strlist *heads, const char *re
 	} else {
 		err_set(&c->e, ERR_SCRIPT,
 			"the database is at revision '%s', which no revision script knows "
-			"(looked in %s)%s%s%s",
+			"(looked in %s)%s%s%s%s%s",
 			rev, c->cfg.version_locations.n ? c->cfg.version_locations.v[0] : "",
-			a.explain ? "; " : "", a.explain ? a.explain : "",
-			a.proven ? " (--if-ahead fail)" : "");
+			a.explain ? "; " : "", a.explain ? a.explain : "", a.proven ? " (" : "",
+			!a.proven ? "" : c->cfg.if_ahead_from ? c->cfg.if_ahead_from
+								: "--if-ahead fail",
+			a.proven ? ")" : "");
 		rc = ctx_fail(c);
 	}
 	ledger_ahead_release(&a);

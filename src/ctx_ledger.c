@@ -57,8 +57,8 @@ static int check_checksums(struct ctx *c, const struct ledger_rows *rows)
 	if (c->cfg.checksum == CHECKSUM_FAIL) {
 		err_set(&c->e, ERR_SCRIPT,
 			"applied revision files changed since they ran (a statement differs, "
-			"--checksum fail): %s",
-			files);
+			"%s): %s",
+			c->cfg.checksum_from ? c->cfg.checksum_from : "--checksum fail", files);
 		rc = ctx_fail(c);
 	} else {
 		log_event(LOG_WARN, "checksum", (struct log_field[]){ LFS("files", files), { 0 } },

@@ -29,8 +29,12 @@ static const struct opt_help opt_help[] = {
 	{ "health-addr", "    --health-addr ADDR", "serve /livez /readyz /status /metrics on [HOST]:PORT" },
 	{ "log-format", "    --log-format F", "text or json" },
 	{ "transaction-per-migration", "    --transaction-per-migration", "one transaction per revision" },
+	{ "no-transaction-per-migration", "    --no-transaction-per-migration",
+	  "one transaction for the run, whatever the environment or\nthe config file says" },
 	{ "after", "    --after CMD", "run: run CMD after an upgrade that applied revisions\n(repeatable; none at head)" },
 	{ "require-compiled", "    --require-compiled", "refuse .py revisions without a fresh compiled SQL file" },
+	{ "no-require-compiled", "    --no-require-compiled",
+	  "let them run through Alembic, whatever the environment or\nthe config file says" },
 	{ "termination-log", "    --termination-log F", "write why prestart exited there, as JSON (default\n/dev/termination-log when writable)" },
 	{ "ledger-schema", "    --ledger-schema S", "PostgreSQL schema of the ledger (default prestart)" },
 	{ "if-ahead", "    --if-ahead run|fail", "database ahead of the scripts: run the app if proven safe" },
@@ -62,8 +66,9 @@ static const struct opt_help opt_help[] = {
 /* The global options, in the usage's order. */
 static const char global_opts[] =
 	"database-url config dir wait-timeout wait-for lock-timeout ddl-lock-timeout "
-	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration after "
-	"require-compiled termination-log ledger-schema if-ahead checksum help version";
+	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration "
+	"no-transaction-per-migration after require-compiled no-require-compiled termination-log "
+	"ledger-schema if-ahead checksum help version";
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
@@ -71,8 +76,8 @@ static const char local_opts[] =
 
 #define CONNECTS "database-url config dir wait-timeout log-format termination-log "
 #define LOCKS "lock-timeout lock-strategy "
-#define APPLIES "ddl-lock-timeout ddl-retry-budget transaction-per-migration ledger-schema " \
-	"require-compiled "
+#define APPLIES "ddl-lock-timeout ddl-retry-budget transaction-per-migration " \
+	"no-transaction-per-migration ledger-schema require-compiled no-require-compiled "
 #define EXITS_DATA "exit codes: 0 ok; 1 stdout could not be written; 2 usage or configuration;\n" \
 	"  3 scripts or version table inconsistent; 124 database not ready in time"
 

@@ -17,7 +17,7 @@ enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
 	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_DDL_LOCK_TIMEOUT,
-	O_DDL_RETRY_BUDGET,
+	O_DDL_RETRY_BUDGET, O_NO_TPM, O_NO_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
 	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT, O_COMPAT,
@@ -48,6 +48,7 @@ static const struct option_def options[] = {
 	{ "health-addr", 0, 1, O_HEALTH },
 	{ "log-format", 0, 1, O_LOGFMT },
 	{ "transaction-per-migration", 0, 0, O_TPM },
+	{ "no-transaction-per-migration", 0, 0, O_NO_TPM },
 	{ "after", 0, 1, O_AFTER },
 	{ "termination-log", 0, 1, O_TERMLOG },
 	{ "ledger-schema", 0, 1, O_LEDGER_SCHEMA },
@@ -69,6 +70,7 @@ static const struct option_def options[] = {
 	{ "version-path", 0, 1, O_VERSION_PATH },
 	{ "timeout", 0, 1, O_TIMEOUT },
 	{ "require-compiled", 0, 0, O_REQUIRE_COMPILED },
+	{ "no-require-compiled", 0, 0, O_NO_REQUIRE_COMPILED },
 	{ "dialect", 0, 1, O_DIALECT },
 	{ "url", 0, 1, O_URL },
 	{ "x", 'x', 1, O_XARG },
@@ -260,6 +262,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_HEALTH: cli->flags.health_addr = val; break;
 	case O_LOGFMT: cli->flags.log_format = val; break;
 	case O_TPM: cli->flags.transaction_per_migration = 1; break;
+	case O_NO_TPM: cli->flags.transaction_per_migration = 0; break;
 	case O_AFTER: strlist_push(&cli->flags.after_upgrade, val); break;
 	case O_TERMLOG: cli->flags.termination_log = val; break;
 	case O_LEDGER_SCHEMA: cli->flags.ledger_schema = val; break;
@@ -281,6 +284,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_VERSION_PATH: cli->version_path = val; break;
 	case O_TIMEOUT: cli->timeout = val; break;
 	case O_REQUIRE_COMPILED: cli->flags.require_compiled = 1; break;
+	case O_NO_REQUIRE_COMPILED: cli->flags.require_compiled = 0; break;
 	case O_DIALECT: strlist_push(&cli->dialects, val); break;
 	case O_URL: cli->render_url = val; break;
 	case O_XARG: strlist_push(&cli->xargs, val); break;

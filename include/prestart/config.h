@@ -91,6 +91,10 @@ struct config {
 	char *ledger_schema;        /* default "prestart" (PostgreSQL) */
 	int if_ahead_fail;          /* --if-ahead fail (default run: 0) */
 	enum checksum_mode { CHECKSUM_WARN = 0, CHECKSUM_FAIL, CHECKSUM_OFF } checksum;
+	/* Where if_ahead and checksum were set, as errors quote it ("--checksum
+	 * fail", "PRESTART_CHECKSUM=fail", "checksum = fail in prestart.ini:7"),
+	 * or NULL for the default. */
+	char *if_ahead_from, *checksum_from;
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
