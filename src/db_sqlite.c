@@ -72,17 +72,17 @@ static int sq_open(struct db *db, const struct dburl *u, const struct db_opts *o
 	}
 	if (check_dir(db, u->path) < 0)
 		return -1;
+	p->path = xstrdup(u->path);
 	if (o->no_create) {
 		struct stat sb;
 
+		/* A file that is not there yet reads as the empty database a
+		 * first run would create, and none is made. */
 		flags &= ~SQLITE_OPEN_CREATE;
-		if (stat(u->path, &sb) < 0 && errno == ENOENT) {
-			db->status = DBC_FATAL;
-			return db_set_errstr(db, "no database file '%s'", u->path);
-		}
+		if (stat(u->path, &sb) < 0 && errno == ENOENT)
+			flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_MEMORY | SQLITE_OPEN_NOMUTEX;
 	}
-	p->path = xstrdup(u->path);
-	rc = sqlite3_open_v2(u->path, &p->h, flags, NULL);
+	rc = sqlite3_open_v2(flags & SQLITE_OPEN_MEMORY ? ":memory:" : u->path, &p->h, flags, NULL);
 	if (rc != SQLITE_OK) {
 		db->status = DBC_FATAL;
 		return db_set_errstr(db, "cannot open database '%s': %s", u->path,

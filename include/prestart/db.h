@@ -35,8 +35,8 @@ struct db_opts {
 	const char *application_name; /* PostgreSQL application_name; NULL: "prestart" */
 	int connect_timeout_s;        /* 0: the URL's, else libpq's default (none) */
 	int busy_timeout_ms;          /* SQLite busy timeout; 0: 5000 */
-	/* SQLite: a missing file is an error (DBC_FATAL), not a new empty
-	 * database: for commands that only read (status, history -v). */
+	/* SQLite: a missing file is read as an empty database and not
+	 * created: for commands that only read (status, history -v). */
 	int no_create;
 	/* Non-zero (a signal number) ends a PostgreSQL connection attempt
 	 * within 50 ms with DBC_RETRY; may be NULL. */

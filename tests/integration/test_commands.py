@@ -351,15 +351,16 @@ def test_default_command_is_run(project, db):
 
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_reading_commands_create_no_sqlite_file(project, tmp_path):
-    """A mistyped SQLite path: status says there is no such file (exit 1,
-    unreachable) and history -v shows the scripts; neither leaves an empty
-    database behind."""
+    """A mistyped SQLite path (or a project not run yet): status reads it
+    as the empty database a first run would create, everything pending, and
+    history -v shows the scripts; neither leaves a database file behind."""
     linear(project)
     url = "sqlite:///%s" % (tmp_path / "typo.db")
     cp = project.run("status", url=url)
-    assert cp.returncode == 1, describe(cp)
+    assert cp.returncode == 0, describe(cp)
     st = json.loads(cp.stdout)
-    assert st["reachable"] is False and "no database file" in st["error"], st
+    assert st["reachable"] is True and st["current"] == [] and st["at_head"] is False, st
+    assert "typo.db" in st["database"], st
     cp = project.run("history", "-v", url=url)
     assert cp.returncode == 0 and "Rev: c3" in cp.stdout, describe(cp)
     assert not (tmp_path / "typo.db").exists()
