@@ -23,6 +23,9 @@ struct pg_impl {
 	char **keys, **vals;
 	/* The session lock: the backend that took it (0: not held). */
 	int lock_pid;
+	/* Set by lock_prepare on a distributed server: the lease takes no
+	 * advisory lock there. */
+	int no_advisory;
 	/* The lease while held (db_pg_lock.c), else NULL. */
 	struct pg_lease *lease;
 };

@@ -12,6 +12,19 @@
  * and another client's transactions on ours: the lock is then nobody's.
  * The lease is a row instead, which means the same through any pooler,
  * with an expiry the server's clock alone judges.
+ *
+ * The two exclude each other, so that a fleet where some replicas come
+ * through a pooler (lease) and some connect directly (session) still
+ * migrates once.  The lease is taken only together with the transaction
+ * advisory lock on the session lock's key (pg_try_advisory_xact_lock in
+ * the taking statement): it fails while a session holder holds that key,
+ * and leaves nothing behind on a pooled server session.  A session holder,
+ * once it has the advisory lock, reads the lease row in a statement of its
+ * own and gives the lock back while a live lease names the version table.
+ * Whichever comes second sees the first: a lease committed before the
+ * advisory lock was free is visible to the read that follows it, and an
+ * advisory lock held before the lease statement makes that statement fail.
+ * Distributed servers (no session holders there) skip the advisory part.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -314,11 +327,14 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 	const char *dist;
 	int proxied = 0, pooled;
 
+	/* Asked for every strategy: the lease leaves the advisory part out
+	 * on a distributed server. */
+	if (server_facts(db, &version, &proxied) < 0)
+		return -1;
+	dist = db_pg_distributed(version);
+	free(version);
+	impl_of(db)->no_advisory = dist != NULL;
 	if (k->strategy != LOCK_LEASE) {
-		if (server_facts(db, &version, &proxied) < 0)
-			return -1;
-		dist = db_pg_distributed(version);
-		free(version);
 		if (dist && k->strategy == LOCK_SESSION) {
 			db_set_errstr(db, "the server is %s, whose advisory locks do not exclude "
 				      "other sessions: use --lock-strategy lease (or auto)", dist);
@@ -374,6 +390,9 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 	"AND l.objsubid = 1 AND l.database = "                                          \
 	"(SELECT oid FROM pg_database WHERE datname = current_database())"
 
+static int live_lease(struct db *db, const struct lock_key *k, int *live);
+static int session_release(struct db *db, const struct lock_key *k);
+
 static int session_try(struct db *db, const struct lock_key *k, int *got)
 {
 	char id[24];
@@ -398,6 +417,22 @@ static int session_try(struct db *db, const struct lock_key *k, int *got)
 			impl_of(db)->lock_pid = atoi(PQgetvalue(res, 0, 1));
 	}
 	PQclear(res);
+	if (rc == 0 && *got) {
+		int live = 0;
+
+		/* A lease holder (a replica behind a pooler) may be
+		 * migrating: then the lock is not ours to keep. */
+		if ((rc = live_lease(db, k, &live)) < 0 || live) {
+			char why[sizeof(db->errstr)];
+
+			snprintf(why, sizeof(why), "%s", db->errstr);
+			session_release(db, k);
+			*got = 0;
+			db_clear_error(db);
+			if (rc < 0)
+				db_set_errstr(db, "cannot read the lease table: %s", why);
+		}
+	}
 	return rc;
 }
 
@@ -585,27 +620,33 @@ static int lease_try(struct db *db, const struct lock_key *k, int *got)
 	struct pg_impl *p = impl_of(db);
 	struct pg_lease *l = xcalloc(1, sizeof(*l));
 	const char *app = param_of(p, "application_name");
-	char holder[512], *v = NULL;
-	const char *params[3];
+	char holder[512], id[24], *v = NULL;
+	const char *params[4];
 	int rc;
 
 	lease_name(k, l->name, sizeof(l->name));
 	random_token(l->owner, sizeof(l->owner));
 	snprintf(holder, sizeof(holder), "%s (pid %ld)", app ? app : "prestart", (long)getpid());
+	snprintf(id, sizeof(id), "%lld", k->id);
 	params[0] = l->name;
 	params[1] = l->owner;
 	params[2] = holder;
+	params[3] = p->no_advisory ? NULL : id;
 	/* One statement, the server's clock only: a free name or an expired
-	 * lease becomes ours; a live one is left alone and no row returns. */
+	 * lease becomes ours; a live one is left alone and no row returns.
+	 * Nor does one while a session holder has the advisory key (the
+	 * transaction lock fails then, and ends with this statement). */
 	rc = query1(db,
 		    "INSERT INTO " LEASE_TABLE " AS l (name, owner, holder, acquired_at, "
-		    "renewed_at, expires_at) VALUES ($1, $2, $3, clock_timestamp(), "
+		    "renewed_at, expires_at) SELECT $1, $2, $3, clock_timestamp(), "
 		    "clock_timestamp(), clock_timestamp() + interval '" STR(LEASE_TTL_S)
-		    " seconds') ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, "
+		    " seconds' WHERE $4::bigint IS NULL OR "
+		    "pg_catalog.pg_try_advisory_xact_lock($4::bigint) "
+		    "ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, "
 		    "holder = EXCLUDED.holder, acquired_at = EXCLUDED.acquired_at, "
 		    "renewed_at = EXCLUDED.renewed_at, expires_at = EXCLUDED.expires_at "
 		    "WHERE l.expires_at <= clock_timestamp() RETURNING l.owner",
-		    3, params, &v, NULL);
+		    4, params, &v, NULL);
 	if (rc < 0 || !v) {
 		free(v);
 		free(l);
@@ -716,12 +757,55 @@ static int lease_check(struct db *db, const struct lock_key *k, int *held)
 	return 0;
 }
 
+/* Does the lease table exist (*yes)?  A session holder's database may
+ * never have had a lease. */
+static int lease_table_exists(struct db *db, int *yes)
+{
+	char *v = NULL;
+
+	if (query1(db, "SELECT pg_catalog.to_regclass('" LEASE_TABLE "') IS NOT NULL", 0, NULL,
+		   &v, NULL) < 0)
+		return -1;
+	*yes = v && v[0] == 't';
+	free(v);
+	return 0;
+}
+
+/* Is a lease on k's name live (held by a lease holder)?  Read in a
+ * statement after the advisory lock was taken, so that it sees every lease
+ * taken before. */
+static int live_lease(struct db *db, const struct lock_key *k, int *live)
+{
+	char name[512];
+	const char *params[1] = { name };
+	long rows = 0;
+	int exists = 0;
+
+	*live = 0;
+	if (lease_table_exists(db, &exists) < 0)
+		return -1;
+	if (!exists)
+		return 0;
+	lease_name(k, name, sizeof(name));
+	if (query1(db,
+		   "SELECT 1 FROM " LEASE_TABLE " WHERE name = $1 "
+		   "AND expires_at > clock_timestamp()",
+		   1, params, NULL, &rows) < 0)
+		return -1;
+	*live = rows > 0;
+	return 0;
+}
+
 static int lease_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
 {
 	char name[512], *v = NULL;
 	const char *params[1] = { name };
-	int rc;
+	int rc, exists = 0;
 
+	if (lease_table_exists(db, &exists) < 0)
+		return -1;
+	if (!exists)
+		return 0;
 	lease_name(k, name, sizeof(name));
 	rc = query1(db,
 		    "SELECT holder || ', lease since ' || "
@@ -755,9 +839,14 @@ int db_pg_lock_release(struct db *db, const struct lock_key *k)
 
 int db_pg_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
 {
-	if (k->strategy == LOCK_LEASE)
-		return lease_holder(db, k, buf, n);
-	return session_holder(db, k, buf, n);
+	/* The holder may hold either kind (a mixed fleet): ours first. */
+	int rc = k->strategy == LOCK_LEASE ? lease_holder(db, k, buf, n)
+					   : session_holder(db, k, buf, n);
+
+	if (rc == 0 && !buf[0])
+		rc = k->strategy == LOCK_LEASE ? session_holder(db, k, buf, n)
+					       : lease_holder(db, k, buf, n);
+	return rc;
 }
 
 int db_pg_lock_check(struct db *db, const struct lock_key *k, int *held)

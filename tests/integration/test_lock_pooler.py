@@ -177,8 +177,10 @@ def test_lease_table_cannot_be_created(engine, project):
 def test_lease_holder_killed_takeover(engine, project, tmp_path, bouncer_transaction):
     """The first replica sleeps inside revision r02 (only it: its
     application_name); killed with SIGKILL, it leaves its lease to expire
-    and its transaction to be rolled back; the second one takes over
-    within lease + renewal time and finishes."""
+    and its transaction to be rolled back; of the two waiting, one through
+    the pooler (lease) and one direct (session lock, which also honours
+    the lease), one takes over within lease + renewal time and finishes,
+    and the other finds the database at head."""
     ids = audit_chain(project, 3)
     project.rev("r02", down="r01", message="audit r02", down_sql="",
                 up="SET LOCAL client_connection_check_interval = '500ms';\n"
@@ -191,14 +193,18 @@ def test_lease_holder_killed_takeover(engine, project, tmp_path, bouncer_transac
     wait_until(lambda: sessions_running(project.db, "pg_sleep(120)"), 20,
                what="the victim to sleep in r02")
     assert [r[1] for r in lease_rows(project.db)] == ["victim (pid %d)" % victim.pid]
-    heir = spawn(project, "run", url=url, outdir=tmp_path / "heir")
+    heirs = [spawn(project, "run", url=url, outdir=tmp_path / "heir"),
+             spawn(project, "run", url=project.db.url, outdir=tmp_path / "direct")]
+    for heir in heirs:
+        wait_until(lambda: "waiting for the migration lock held by victim" in heir.stdout, 20,
+                   what="a replica to wait for the victim")
     victim.signal(signal.SIGKILL)
     t0 = time.monotonic()
     assert victim.wait(10) == -signal.SIGKILL
-    assert heir.wait(LEASE_TTL + RENEW + 20) == 0, heir.describe()
+    for heir in heirs:
+        assert heir.wait(LEASE_TTL + RENEW + 20) == 0, heir.describe()
     took = time.monotonic() - t0
     assert took <= LEASE_TTL + RENEW + 5, "took over after %.1f s" % took
-    assert "waiting for the migration lock held by victim" in heir.stdout, heir.describe()
     assert audit_counts(project.db) == collections.Counter(ids)
     assert project.db.versions() == [ids[-1]]
     assert_nothing_held(project)
@@ -227,3 +233,118 @@ def test_lease_lost_stops_the_holder(engine, project, tmp_path):
     assert not project.db.has_version_table()
     assert "t_a1" not in project.db.tables()
     assert advisory_locks(project.db) == []
+
+
+# --------------------------------------------------------------------------
+# Mixed fleets: replicas through the pooler (auto: lease) and replicas
+# connecting directly (auto: session) exclude each other, whoever comes
+# first, and take over from a killed holder of the other kind.
+
+
+def gated_chain(project, sleep="0"):
+    """r01 (transactional), r02 `Transactional: false` that records itself
+    in the audit table then sleeps `sleep` seconds in the replica whose
+    application_name is 'first' (everyone when sleep is a number given
+    as `all:N`), and r03 (transactional)."""
+    if sleep.startswith("all:"):
+        wait = "SELECT pg_sleep(%s);" % sleep[4:]
+    else:
+        wait = ("SELECT pg_sleep(%s) WHERE current_setting('application_name') = 'first';"
+                % sleep)
+    project.rev("r01", up="CREATE TABLE audit (rev varchar(32) NOT NULL);\n"
+                          "INSERT INTO audit (rev) VALUES ('r01');",
+                down_sql="DROP TABLE audit;", message="audit r01")
+    project.rev("r02", down="r01", transactional=False,
+                up="INSERT INTO audit (rev) VALUES ('r02');\n" + wait,
+                down_sql="DELETE FROM audit WHERE rev = 'r02';", message="audit r02")
+    project.rev("r03", down="r02", up="INSERT INTO audit (rev) VALUES ('r03');",
+                down_sql="DELETE FROM audit WHERE rev = 'r03';", message="audit r03")
+    return ["r01", "r02", "r03"]
+
+
+def assert_once_each(project, ids):
+    counts = audit_counts(project.db)
+    assert counts == collections.Counter(ids), "audit rows: %r" % sorted(counts.items())
+    assert project.db.versions() == [ids[-1]]
+    assert_nothing_held(project)
+
+
+@pytest.mark.parametrize("first", ["lease", "session"])
+def test_mixed_fleet_second_waits_for_the_first(engine, project, tmp_path, bouncer_transaction,
+                                                first):
+    """The first replica holds the lock inside r02 (3 s); a replica of the
+    other strategy arriving then waits for it, names it, and finds the
+    database at head once it is done: r02 ran once."""
+    ids = gated_chain(project, "3")
+    project.ok("upgrade", "r01")
+    pooled = bouncer_transaction.url(project.db.name)
+    direct = project.db.url
+    first_url, second_url = (pooled, direct) if first == "lease" else (direct, pooled)
+    holder = spawn(project, "run", url=first_url + "?application_name=first",
+                   outdir=tmp_path / "first")
+    wait_until(lambda: sessions_running(project.db, "pg_sleep(3)"), 20,
+               what="the first replica to sleep in r02")
+    second = spawn(project, "run", url=second_url, outdir=tmp_path / "second")
+    assert holder.wait(30) == 0, holder.describe()
+    assert second.wait(30) == 0, second.describe()
+    assert "waiting for the migration lock held by first" in second.stdout, second.describe()
+    assert ("lock strategy lease" in holder.stdout) == (first == "lease"), holder.describe()
+    assert ("lock strategy lease" in second.stdout) == (first != "lease"), second.describe()
+    assert_once_each(project, ids)
+
+
+RACE_ROUNDS = 40 if os.environ.get("PRESTART_LONG") == "1" else 10
+
+
+def test_mixed_fleet_race(engine, project, tmp_path, bouncer_transaction):
+    """A replica through the pooler and one connecting directly, started
+    together, RACE_ROUNDS times from the same state (r01 applied, nothing
+    of prestart's held): r02 runs outside a transaction for 0.3 s, long
+    enough for both to be at it at once if the strategies did not exclude
+    each other."""
+    db = project.db
+    ids = gated_chain(project, "all:0.3")
+    bad = []
+    for i in range(RACE_ROUNDS):
+        if i:
+            db.execute("DROP TABLE audit, alembic_version; "
+                       "DELETE FROM prestart.history; DELETE FROM prestart.migration_lock;")
+        project.ok("upgrade", "r01")
+        procs = [spawn(project, "run", url=u, outdir=tmp_path / ("race%d" % i))
+                 for u in (bouncer_transaction.url(db.name), db.url)]
+        rcs = [q.wait(60) for q in procs]
+        counts = audit_counts(db)
+        if rcs != [0, 0] or counts != collections.Counter(ids) or db.versions() != ["r03"]:
+            bad.append("round %d: exits %r, audit %r\n%s\n%s" % (
+                i, rcs, sorted(counts.items()), procs[0].describe(), procs[1].describe()))
+            db.execute("DROP TABLE IF EXISTS alembic_version_pending")
+    assert not bad, "%d of %d rounds failed:\n%s" % (len(bad), RACE_ROUNDS, "\n".join(bad))
+
+
+def test_session_holder_killed_lease_takes_over(engine, project, tmp_path, bouncer_transaction):
+    """A direct replica (session lock) killed with SIGKILL inside r02: its
+    backend notices within client_connection_check_interval, the advisory
+    lock goes with it, and the replica waiting through the pooler takes
+    over at once."""
+    ids = audit_chain(project, 3)
+    project.rev("r02", down="r01", message="audit r02", down_sql="",
+                up="SET LOCAL client_connection_check_interval = '500ms';\n"
+                   "SELECT pg_sleep(120) WHERE current_setting('application_name') = 'victim';\n"
+                   "INSERT INTO audit (rev) VALUES ('r02');",
+                filename="r02_audit_r02.sql")
+    victim = spawn(project, "run", url=project.db.url + "?application_name=victim",
+                   outdir=tmp_path / "victim")
+    wait_until(lambda: sessions_running(project.db, "pg_sleep(120)"), 20,
+               what="the victim to sleep in r02")
+    heir = spawn(project, "run", url=bouncer_transaction.url(project.db.name),
+                 outdir=tmp_path / "heir")
+    try:
+        wait_until(lambda: "waiting for the migration lock held by victim" in heir.stdout, 20,
+                   what="the heir to wait for the victim")
+    except AssertionError:
+        heir.kill()
+        raise AssertionError(heir.describe())
+    victim.signal(signal.SIGKILL)
+    assert victim.wait(10) == -signal.SIGKILL
+    assert heir.wait(20) == 0, heir.describe()
+    assert_once_each(project, ids)
