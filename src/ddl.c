@@ -63,31 +63,38 @@ void ddl_release(struct ddl *d)
 
 /* ---- bounds ---- */
 
-static int set_timeout(const struct ddl *d, struct db *db, const char *how)
+int ddl_bound_tx(const struct ddl *d, struct db *db)
 {
 	char sql[96];
 
 	if (!d || d->lock_timeout_ms <= 0)
 		return 0;
-	snprintf(sql, sizeof(sql), "SET %slock_timeout = '%lldms'", how, d->lock_timeout_ms);
+	snprintf(sql, sizeof(sql), "SET LOCAL lock_timeout = '%lldms'", d->lock_timeout_ms);
 	return db_execs(db, sql);
 }
 
-int ddl_bound_tx(const struct ddl *d, struct db *db)
+void ddl_bound_stmt(const struct ddl *d, struct db *db, const char *sql, size_t len)
 {
-	return set_timeout(d, db, "LOCAL ");
+	if (d && d->lock_timeout_ms > 0)
+		observer_bound(d->ob, db, sql, len, d->lock_timeout_ms);
 }
 
-int ddl_bound_session(const struct ddl *d, struct db *db)
+int ddl_unbound_stmt(const struct ddl *d, struct db *db, int failed)
 {
-	return set_timeout(d, db, "");
-}
-
-int ddl_unbound_session(const struct ddl *d, struct db *db)
-{
-	if (!d || d->lock_timeout_ms <= 0)
+	if (!d || d->lock_timeout_ms <= 0 || !observer_unbound(d->ob))
 		return 0;
-	return db_execs(db, "RESET lock_timeout");
+	/* Cancelled by the bound: what lock_timeout would have said, so
+	 * that it is retried and counted as one. */
+	if (failed && strcmp(db->dberr.sqlstate, "57014") == 0) {
+		memcpy(db->dberr.sqlstate, "55P03", 6);
+		snprintf(db->dberr.message, sizeof(db->dberr.message),
+			 "canceling statement due to lock timeout (a lock waited for longer than "
+			 "--ddl-lock-timeout %lld ms)",
+			 d->lock_timeout_ms);
+		db->dberr.detail[0] = db->dberr.hint[0] = '\0';
+		db_stmt_failed(db);
+	}
+	return 1;
 }
 
 /* ---- retrying ---- */

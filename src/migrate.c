@@ -166,8 +166,11 @@ static int drop_ours(struct db *db, struct strlist *ours, const struct migrate_o
 	while (ours->n) {
 		const char *ix = ours->v[ours->n - 1];
 		char *sql = xasprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", ix);
-		int r = ddl_bound_session(o->ddl, db) < 0 ? -1 : db_execs(db, sql);
+		int r;
 
+		ddl_bound_stmt(o->ddl, db, sql, strlen(sql));
+		r = db_execs(db, sql);
+		ddl_unbound_stmt(o->ddl, db, r < 0);
 		if (r < 0) {
 			char *msg = db_error_string(db);
 
@@ -175,7 +178,6 @@ static int drop_ours(struct db *db, struct strlist *ours, const struct migrate_o
 			err_set(e, ERR_FAILED, "cannot drop the INVALID index %s: %s", ix, msg);
 			free(msg);
 		}
-		ddl_unbound_session(o->ddl, db);
 		free(sql);
 		if (r < 0)
 			return -1;
@@ -240,12 +242,9 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 			strlist_free(&before);
 			break;
 		}
-		if (ddl_bound_session(o->ddl, db) < 0) {
-			strlist_free(&before);
-			rc = db_fail(db, "cannot set lock_timeout", e);
-			break;
-		}
+		ddl_bound_stmt(o->ddl, db, sql + off, len);
 		rc = db_exec(db, sql + off, len);
+		ddl_unbound_stmt(o->ddl, db, rc < 0);
 		if (rc < 0) {
 			memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
 			if (o->stop && *o->stop)
@@ -253,9 +252,6 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 			else
 				located_error(db, s, sql, off, e);
 		}
-		/* Always, so that the session setting never outlives the
-		 * statement (a pooled connection goes to other clients). */
-		ddl_unbound_session(o->ddl, db);
 		if (rc < 0 && cic && ddl_retryable(sqlstate))
 			note_new_invalid(db, &before, &ours);
 		strlist_free(&before);

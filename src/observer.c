@@ -14,9 +14,24 @@
 
 #define BLOCKERS_MAX 8
 
+/* The bound on a statement outside a transaction (observer_bound): under
+ * w.mu, but for what only the thread touches. */
+struct bound {
+	struct db *db;        /* the migration's: cancelled when the bound hits */
+	char *match;          /* SQL: the condition naming the statement's backend */
+	long long limit_ms;
+	unsigned gen;         /* which arming the thread's answer belongs to */
+	int armed, fired;
+	/* Only the thread: servers before 14 have no pg_locks.waitstart, so
+	 * the wait is timed here from the first look that saw it. */
+	long long waiting_since;
+};
+
 struct observer {
 	struct worker w;
 	char *last;           /* under w.mu: the last non-empty answer, or NULL */
+	struct bound bound;
+	int server_version;   /* the thread's: server_version_num, 0 unknown */
 	const struct dburl *u;
 	struct db_opts o;
 	char *progress_sql;   /* NULL: progress is not read */
@@ -92,6 +107,73 @@ static int look_at_progress(struct observer *ob)
 	return rc;
 }
 
+/* Is the bounded statement's backend waiting for a lock for longer than
+ * its bound?  Then the migration's statement is cancelled, unless it ended
+ * (and the bound was lifted) meanwhile. */
+static int check_bound(struct observer *ob)
+{
+	struct strlist rows = { 0 };
+	unsigned gen;
+	char *sql;
+	long long limit;
+	int waiting;
+
+	pthread_mutex_lock(&ob->w.mu);
+	if (!ob->bound.armed || ob->bound.fired) {
+		pthread_mutex_unlock(&ob->w.mu);
+		return 0;
+	}
+	gen = ob->bound.gen;
+	limit = ob->bound.limit_ms;
+	if (ob->server_version >= 140000)
+		sql = xasprintf("SELECT a.pid FROM pg_catalog.pg_stat_activity a WHERE %s AND EXISTS ("
+				"SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND NOT "
+				"l.granted AND l.waitstart <= pg_catalog.clock_timestamp() - "
+				"interval '%lld milliseconds')",
+				ob->bound.match, limit);
+	else
+		sql = xasprintf("SELECT a.pid FROM pg_catalog.pg_stat_activity a WHERE %s "
+				"AND a.wait_event_type = 'Lock'",
+				ob->bound.match);
+	pthread_mutex_unlock(&ob->w.mu);
+	if (db_query_col(&ob->db, sql, &rows) < 0) {
+		free(sql);
+		strlist_free(&rows);
+		return -1;
+	}
+	free(sql);
+	waiting = rows.n > 0;
+	strlist_free(&rows);
+	pthread_mutex_lock(&ob->w.mu);
+	if (ob->bound.armed && ob->bound.gen == gen && !ob->bound.fired) {
+		if (ob->server_version < 140000) {
+			if (!waiting)
+				ob->bound.waiting_since = 0;
+			else if (!ob->bound.waiting_since)
+				ob->bound.waiting_since = now_ms();
+			waiting = waiting && now_ms() - ob->bound.waiting_since >= limit;
+		}
+		if (waiting) {
+			/* Under mu: once observer_unbound() returns, no cancel
+			 * can reach a later statement. */
+			db_cancel(ob->bound.db);
+			ob->bound.fired = 1;
+		}
+	}
+	pthread_mutex_unlock(&ob->w.mu);
+	return 0;
+}
+
+static void read_server_version(struct observer *ob)
+{
+	struct strlist v = { 0 };
+
+	if (db_query_col(&ob->db, "SELECT pg_catalog.current_setting('server_version_num')",
+			 &v) == 0 && v.n == 1)
+		ob->server_version = atoi(v.v[0]);
+	strlist_free(&v);
+}
+
 /* ---- the worker ---- */
 
 static int quitting(void *arg)
@@ -116,9 +198,13 @@ static void observe(struct worker *w, void *arg)
 			open = db_open(&ob->db, ob->u, &ob->o) == 0;
 			if (!open)
 				db_close(&ob->db);
+			else
+				read_server_version(ob);
 		}
 		now = now_ms();
 		if (open && next_b >= 0 && now >= next_b)
+			rc = check_bound(ob);
+		if (open && rc == 0 && next_b >= 0 && now >= next_b)
 			rc = look_for_blockers(ob);
 		if (open && rc == 0 && next_p >= 0 && now >= next_p)
 			rc = look_at_progress(ob);
@@ -141,6 +227,7 @@ static void observe(struct worker *w, void *arg)
 
 static void observer_free(struct observer *ob)
 {
+	free(ob->bound.match);
 	free(ob->progress_sql);
 	free(ob->last);
 	free(ob);
@@ -213,4 +300,68 @@ void observer_stop(struct observer *ob)
 	if (ob->progress_sql)
 		status_set_index_progress(ob->st, "");
 	observer_free(ob);
+}
+
+/* The WHERE condition that finds the backend running sql: an active
+ * session of our database other than the observer's whose query text and
+ * sql begin alike (pg_stat_activity keeps only the first
+ * track_activity_query_size bytes).  An E'' literal means the same
+ * whatever standard_conforming_strings says. */
+static char *match_of(const char *sql, size_t len)
+{
+	struct sbuf m = { 0 };
+	size_t n = len < 1000 ? len : 1000;
+	char *out;
+
+	/* Not cut inside a UTF-8 character. */
+	while (n < len && n > 0 && ((unsigned char)sql[n] & 0xc0) == 0x80)
+		n--;
+	sbuf_adds(&m, "E'");
+	for (size_t i = 0; i < n; i++) {
+		if (sql[i] == '\\' || sql[i] == '\'')
+			sbuf_addc(&m, sql[i]);
+		sbuf_addc(&m, sql[i]);
+	}
+	sbuf_addc(&m, '\'');
+	out = xasprintf("a.datname = pg_catalog.current_database() AND a.pid <> "
+			"pg_catalog.pg_backend_pid() AND a.state = 'active' AND a.query <> '' AND "
+			"(pg_catalog.starts_with(a.query, %s) OR pg_catalog.starts_with(%s, a.query))",
+			m.buf, m.buf);
+	sbuf_free(&m);
+	return out;
+}
+
+void observer_bound(struct observer *ob, struct db *db, const char *sql, size_t len,
+		    long long limit_ms)
+{
+	char *match;
+
+	if (!ob || limit_ms <= 0)
+		return;
+	match = match_of(sql, len);
+	pthread_mutex_lock(&ob->w.mu);
+	free(ob->bound.match);
+	ob->bound.match = match;
+	ob->bound.db = db;
+	ob->bound.limit_ms = limit_ms;
+	ob->bound.gen++;
+	ob->bound.armed = 1;
+	ob->bound.fired = 0;
+	ob->bound.waiting_since = 0;
+	pthread_mutex_unlock(&ob->w.mu);
+}
+
+int observer_unbound(struct observer *ob)
+{
+	int fired;
+
+	if (!ob)
+		return 0;
+	pthread_mutex_lock(&ob->w.mu);
+	fired = ob->bound.armed && ob->bound.fired;
+	ob->bound.armed = 0;
+	ob->bound.fired = 0;
+	ob->bound.db = NULL;
+	pthread_mutex_unlock(&ob->w.mu);
+	return fired;
 }

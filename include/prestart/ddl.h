@@ -51,14 +51,18 @@ void ddl_release(struct ddl *d);
  * own lock waits stay unbounded.  No-op when d is NULL or its timeout 0.
  * 0, or -1 with db->errstr. */
 int ddl_bound_tx(const struct ddl *d, struct db *db);
-/* Around one statement outside any transaction (CREATE INDEX
- * CONCURRENTLY cannot run in one, so SET LOCAL cannot reach it): a session
- * SET just before and a RESET just after, on the same connection.  The
- * setting lives only while prestart's own statement runs; RESET returns to
- * the session's default (the role's or the URL's, as before).  No-ops when
- * d is NULL or its timeout 0. */
-int ddl_bound_session(const struct ddl *d, struct db *db);
-int ddl_unbound_session(const struct ddl *d, struct db *db);
+/* Around one statement sql[0..len) run on db outside any transaction
+ * (CREATE INDEX CONCURRENTLY cannot run in one, so SET LOCAL cannot reach
+ * it, and a session SET would stay on a pooled server session for other
+ * clients): no setting at all; the observer (d->ob) cancels the
+ * statement once it has waited for one lock longer than the timeout
+ * (observer_bound).  ddl_unbound_stmt, right after the statement (failed:
+ * it returned an error), lifts the bound and returns 1 when the bound
+ * cancelled it: db->dberr then reads as a lock timeout (55P03), to be
+ * retried like one.  No-ops when d is NULL, its timeout 0, or it has no
+ * watcher (then the statement is not bounded). */
+void ddl_bound_stmt(const struct ddl *d, struct db *db, const char *sql, size_t len);
+int ddl_unbound_stmt(const struct ddl *d, struct db *db, int failed);
 
 /* Is this SQLSTATE one to retry (55P03 lock_not_available, 40P01
  * deadlock_detected)?  Pure. */

@@ -47,6 +47,21 @@ struct observer *observer_start(struct db *migrating, const struct dburl *u,
  * joined with "; "), and forget it: new string, "" when nobody was seen
  * since the last take.  ob may be NULL (then ""). */
 char *observer_blockers_take(struct observer *ob);
+/* Bound the lock waits of one statement run on db outside a transaction
+ * (SPEC §7.2: CREATE INDEX CONCURRENTLY cannot take SET LOCAL, and a
+ * session SET would stay on a pooled server session for other clients):
+ * until observer_unbound(), the observer looks, every blockers_ms, for
+ * the backend running sql[0..len) (by its text, so that it is found
+ * through a transaction pooler too, where the pid asked at the start may
+ * not be the one running it) and cancels db's statement once that backend
+ * has waited for one lock for limit_ms (pg_locks.waitstart; timed from
+ * the first look before PostgreSQL 14).  No-op when ob is NULL or
+ * limit_ms <= 0. */
+void observer_bound(struct observer *ob, struct db *db, const char *sql, size_t len,
+		    long long limit_ms);
+/* Lift the bound; once it returns, no cancel of the bound's reaches db.
+ * 1 when the bound cancelled the statement, else 0.  ob may be NULL. */
+int observer_unbound(struct observer *ob);
 /* Stop the thread, close its connection, clear /status's index progress
  * when it was read, free ob.  NULL is fine. */
 void observer_stop(struct observer *ob);

@@ -343,8 +343,117 @@ def test_session_holder_killed_lease_takes_over(engine, project, tmp_path, bounc
                    what="the heir to wait for the victim")
     except AssertionError:
         heir.kill()
-        raise AssertionError(heir.describe())
+        log = [ln for ln in bouncer_transaction.log().splitlines()
+               if project.db.name in ln or "ERROR" in ln or "too many" in ln]
+        raise AssertionError(heir.describe() + "\n".join(log[-40:]))
     victim.signal(signal.SIGKILL)
     assert victim.wait(10) == -signal.SIGKILL
     assert heir.wait(20) == 0, heir.describe()
     assert_once_each(project, ids)
+
+
+# --------------------------------------------------------------------------
+# No setting of prestart's reaches another client of the pool (SPEC §7.1):
+# statements outside a transaction (CREATE INDEX CONCURRENTLY) are bounded
+# by --ddl-lock-timeout without a session SET.
+
+LEAK_RUNS = 20 if os.environ.get("PRESTART_LONG") == "1" else 6
+
+
+def pool_settings(url, n):
+    """lock_timeout as n clients of the pool see it at once (each holding a
+    transaction, so that they get n different server sessions)."""
+    import psycopg2
+    conns = [psycopg2.connect(url) for _ in range(n)]
+    try:
+        seen = []
+        for c in conns:
+            cur = c.cursor()
+            cur.execute("SHOW lock_timeout")
+            seen.append(cur.fetchone()[0])
+        return seen
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_no_setting_leaks_through_the_pool(engine, project, tmp_path, bouncer_transaction):
+    """Replicas migrate through the transaction pool, up and down again,
+    with revisions outside a transaction (CREATE INDEX CONCURRENTLY among
+    them), while the application asks `SHOW lock_timeout` on the same pool
+    all along and on every server session after each run."""
+    import threading
+
+    import psycopg2
+    project.db.execute("CREATE TABLE t (id int)")
+    prev = None
+    for i in range(1, 7):
+        rev = "n%d" % i
+        up = ("CREATE INDEX CONCURRENTLY ix_%s ON t (id);" % rev if i % 2
+              else "CREATE TABLE t_%s (id int);\nINSERT INTO t_%s VALUES (1);" % (rev, rev))
+        down = "DROP INDEX CONCURRENTLY ix_%s;" % rev if i % 2 else "DROP TABLE t_%s;" % rev
+        project.rev(rev, down=prev, up=up, down_sql=down, transactional=False)
+        prev = rev
+    url = bouncer_transaction.url(project.db.name)
+    seen, stop = [], threading.Event()
+
+    def app():
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        cur = conn.cursor()
+        while not stop.is_set():
+            cur.execute("SHOW lock_timeout")
+            seen.append(cur.fetchone()[0])
+        conn.close()
+
+    t = threading.Thread(target=app, daemon=True)
+    t.start()
+    leaks = []
+    try:
+        for run in range(LEAK_RUNS):
+            for args in (("run",), ("downgrade", "base")):
+                cp = project.run(*args, url=url)
+                assert cp.returncode == 0, cp.stdout + cp.stderr
+                after = pool_settings(url, bouncer_transaction.pool_size)
+                if any(v != "0" for v in after):
+                    leaks.append("run %d, after %s: %r" % (run, args[0], after))
+    finally:
+        stop.set()
+        t.join(10)
+    bad = sorted(set(v for v in seen if v != "0"))
+    assert not leaks and not bad, "leaked: %s; the application saw %r in %d of %d queries" % (
+        leaks, bad, sum(v != "0" for v in seen), len(seen))
+    assert len(seen) > 100
+
+
+def test_concurrent_index_bounded_through_the_pool(engine, project, tmp_path,
+                                                   bouncer_transaction):
+    """A CREATE INDEX CONCURRENTLY blocked by another session's lock gives
+    up after --ddl-lock-timeout through the pool too (no budget: exit 1),
+    and is retried until the blocker goes with the default budget."""
+    project.db.execute("CREATE TABLE t (id int)")
+    project.rev("a1", transactional=False, up="CREATE INDEX CONCURRENTLY ix_t ON t (id);",
+                down_sql="DROP INDEX CONCURRENTLY ix_t;")
+    url = bouncer_transaction.url(project.db.name)
+    blocker = pg_conn(project.db, application_name="report-job", as_app=True,
+                      autocommit=False)
+    try:
+        blocker.cursor().execute("LOCK TABLE t IN SHARE UPDATE EXCLUSIVE MODE")
+        t0 = time.monotonic()
+        cp = project.run("run", "--ddl-lock-timeout", "500ms", "--ddl-retry-budget", "0",
+                         url=url)
+        took = time.monotonic() - t0
+        assert cp.returncode == 1, cp.stdout + cp.stderr
+        assert "lock timeout" in cp.stdout + cp.stderr, cp.stdout + cp.stderr
+        assert "55P03" in cp.stdout + cp.stderr, cp.stdout + cp.stderr
+        assert took < 10, took
+        p = spawn(project, "run", "--ddl-lock-timeout", "300ms", url=url,
+                  outdir=tmp_path / "retry")
+        wait_until(lambda: "lock timeout (55P03)" in p.output, 20, what="a lock timeout")
+    finally:
+        blocker.close()
+    assert p.wait(60) == 0, p.describe()
+    assert project.db.versions() == ["a1"]
+    assert project.db.query("SELECT count(*) FROM pg_index WHERE NOT indisvalid")[0][0] == 0
+    assert pool_settings(url, bouncer_transaction.pool_size) == \
+        ["0"] * bouncer_transaction.pool_size
