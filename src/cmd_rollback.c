@@ -102,7 +102,9 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 			break;
 		}
 		r->id = xstrdup(id);
-		r->transactional = 1;
+		/* As the upgrade ran: outside a transaction for a
+		 * `Transactional: false` revision. */
+		r->transactional = lr->transactional;
 		r->path = xasprintf("ledger:%s", id);
 		r->message = xstrdup("");
 		for (size_t k = 0; k < lr->down.n; k++)

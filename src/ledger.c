@@ -342,7 +342,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 		  int upgrade, long long duration_ms)
 {
 	struct sbuf b = { 0 };
-	char sum[65], *name, *key, *down;
+	char sum[65], *name, *key, *down, *undo = NULL;
 	int rc;
 
 	if (!l->on || !rev)
@@ -367,7 +367,10 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	sbuf_adds(&b, ", ");
 	add_value(&b, l, sum[0] ? sum : NULL);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l, rev->is_py ? NULL : rev->downgrade_sql);
+	if (!rev->is_py && rev->downgrade_sql)
+		undo = xasprintf("%s%s", rev->transactional ? "" : LEDGER_NONTX_MARK,
+				 rev->downgrade_sql);
+	add_value(&b, l, undo);
 	sbuf_adds(&b, ", ");
 	add_value(&b, l, rev->compat_breaking ? "breaking" : NULL);
 	sbuf_addf(&b, ", %s", l->drv->sql_now);
@@ -381,6 +384,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	free(name);
 	free(key);
 	free(down);
+	free(undo);
 	return rc;
 }
 
@@ -476,6 +480,14 @@ int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r)
 	if (down && *down)
 		strlist_split(&r->down, down, ",");
 	r->breaking = compat && !strcmp(compat, "breaking");
+	r->transactional = 1;
+	if (r->downgrade_sql &&
+	    !strncmp(r->downgrade_sql, LEDGER_NONTX_MARK, strlen(LEDGER_NONTX_MARK))) {
+		size_t m = strlen(LEDGER_NONTX_MARK);
+
+		memmove(r->downgrade_sql, r->downgrade_sql + m, strlen(r->downgrade_sql + m) + 1);
+		r->transactional = 0;
+	}
 	rc = 0;
 out:
 	free(down);

@@ -10,7 +10,10 @@
  *   revision          the revision id
  *   down_revisions    its Revises, comma-separated ("" for a base)
  *   checksum          ledger_checksum() of the upgrade text, or NULL
- *   downgrade_sql     the downgrade section, or NULL (delegated .py)
+ *   downgrade_sql     the downgrade section, or NULL (delegated .py); a
+ *                     `Transactional: false` revision's begins with the
+ *                     line LEDGER_NONTX_MARK, so that rollback runs it
+ *                     outside a transaction as the upgrade ran
  *   compat            "breaking" or NULL
  *   applied_at        text timestamp, UTC
  *   duration_ms       how long the upgrade took
@@ -32,6 +35,7 @@
 #include "prestart/script.h"
 
 #define LEDGER_DEFAULT_SCHEMA "prestart"
+#define LEDGER_NONTX_MARK "-- Transactional: false\n"
 
 /* Where the ledger lives, and whether it is in use (on = 0 after a failed
  * ledger_prepare: one warning, then the run goes on without it). */
@@ -50,8 +54,9 @@ struct ledger_row {
 	char *revision;
 	struct strlist down;
 	char *checksum;      /* NULL: none recorded */
-	char *downgrade_sql; /* NULL: none archived */
+	char *downgrade_sql; /* NULL: none archived (LEDGER_NONTX_MARK taken off) */
 	int breaking;
+	int transactional;   /* 0: the revision ran outside a transaction */
 	char *applied_at;
 	long long duration_ms;
 	char *applied_by;

@@ -317,6 +317,27 @@ def test_alembic_then_prestart_and_back(db, tmp_path):
     assert db.versions() == ["r4"]
 
 
+def test_rollback_of_a_nontransactional_revision(engine, db, tmp_path):
+    """A `Transactional: false` revision ran outside a transaction; its
+    archived downgrade is run the same way by rollback (on PostgreSQL
+    DROP INDEX CONCURRENTLY cannot run in one)."""
+    v1 = image(tmp_path, db, "v1", V1)
+    v2 = image(tmp_path, db, "v2", V1)
+    conc = "CONCURRENTLY " if engine == "pg" else ""
+    v2.rev("r3", down="r2", transactional=False,
+           up="CREATE INDEX %six_r2 ON t_r2 (id);" % conc,
+           down_sql="DROP INDEX %six_r2;" % conc)
+    v2.rev("r4", down="r3", up="CREATE TABLE t_r4 (id int);", down_sql="DROP TABLE t_r4;")
+    v2.ok("run")
+    assert "ix_r2" in db.indexes()
+    v1.ok("rollback")
+    assert db.versions() == ["r2"]
+    assert ledger_rows(db) == V1
+    assert "ix_r2" not in db.indexes() and "t_r4" not in db.tables()
+    cp = v1.ok("run")
+    assert "already at r2" in out(cp)
+
+
 def test_offline_sql_does_not_write_the_ledger(project, db):
     add_rev(project, "r1")
     cp = project.ok("upgrade", "--sql")
