@@ -623,6 +623,34 @@ static void walk_unknown(struct ahead_walk *w, const char *id)
 	strlist_push(&w->a->unknown, id);
 }
 
+/* Every unknown revision (all with ledger rows) whose rows' chain does
+ * not reach a revision the scripts know: a base of its own, or a chain
+ * that ends at one.  "Descends from this image's revisions" holds only
+ * for the others.  One pass over w->a->unknown in the walk's postorder
+ * (a revision after the unknown ones below it): a revision is rooted when
+ * one of its down revisions is known or rooted.  A revision on a cycle
+ * sees the one that closes it not yet rooted: the cycle is named anyway. */
+static void find_unrooted(struct ahead_walk *w)
+{
+	struct strmap rooted = { 0 };
+	struct ledger_ahead *a = w->a;
+
+	for (size_t i = 0; i < a->unknown.n; i++) {
+		const char *id = a->unknown.v[i];
+		int ri = strmap_get(&w->row_of, id);
+		const struct ledger_row *r = ri < 0 ? NULL : &w->rows->v[ri];
+		int ok = 0;
+
+		for (size_t k = 0; r && !ok && k < r->down.n; k++)
+			ok = graph_find(w->g, r->down.v[k]) || strmap_get(&rooted, r->down.v[k]) > 0;
+		if (ok)
+			strmap_put(&rooted, id, 1);
+		else
+			strlist_push(&a->unrooted, id);
+	}
+	strmap_free(&rooted);
+}
+
 void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 			const struct ledger_rows *rows, struct ledger_ahead *a)
 {
@@ -637,13 +665,16 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 			strmap_put(&w.row_of, rows->v[i].revision, (int)i);
 	for (size_t i = 0; i < heads->n; i++)
 		walk_unknown(&w, heads->v[i]);
+	/* Rows missing, or a cycle, already say it: not proven. */
+	if (!a->unproven.n && !a->cycle.n)
+		find_unrooted(&w);
 	strmap_free(&w.row_of);
 	strmap_free(&w.state);
 	for (size_t i = a->unknown.n; i-- > 0;)
 		strlist_push(&newest, a->unknown.v[i]);
 	strlist_free(&a->unknown);
 	a->unknown = newest;
-	a->proven = !a->unproven.n && !a->breaking.n && !a->cycle.n;
+	a->proven = !a->unproven.n && !a->breaking.n && !a->cycle.n && !a->unrooted.n;
 	if (!a->unknown.n)
 		return;
 	names = strlist_join(&a->unknown, ", ");
@@ -651,6 +682,13 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 	if (a->breaking.n) {
 		list = strlist_join(&a->breaking, ", ");
 		sbuf_addf(&b, "; marked breaking (Compat: breaking): %s", list);
+		free(list);
+	}
+	if (a->unrooted.n) {
+		list = strlist_join(&a->unrooted, ", ");
+		sbuf_addf(&b, "; descending from none of this image's revisions (their ledger "
+			      "chain ends without reaching a revision these scripts know): %s",
+			  list);
 		free(list);
 	}
 	if (a->cycle.n) {
@@ -690,6 +728,7 @@ void ledger_ahead_release(struct ledger_ahead *a)
 	strlist_free(&a->unproven);
 	strlist_free(&a->no_downgrade);
 	strlist_free(&a->cycle);
+	strlist_free(&a->unrooted);
 	free(a->explain);
 	memset(a, 0, sizeof(*a));
 }

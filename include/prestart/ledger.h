@@ -117,6 +117,10 @@ struct ledger_ahead {
 	struct strlist unproven;    /* unknown revisions with no ledger row */
 	struct strlist no_downgrade; /* rows without archived downgrade SQL */
 	struct strlist cycle;       /* where their rows' down revisions loop */
+	struct strlist unrooted;    /* unknown revisions whose ledger chain
+				     * reaches no revision the scripts know
+				     * (filled when unproven and cycle
+				     * are empty) */
 	int proven;             /* every unknown one descends from known ones
 				 * through ledger rows, none is breaking and
 				 * the rows form no cycle */

@@ -111,6 +111,21 @@ def test_upgrade_head_follows_if_ahead(db, tmp_path):
     assert db.versions() == ["r4"]
 
 
+def test_unknown_revisions_from_elsewhere_are_not_proven(db, tmp_path):
+    """Revisions the ledger knows but whose chain reaches none of this
+    image's revisions (another project's, a base of their own) do not
+    "descend from this image's revisions": run refuses them."""
+    v1 = image(tmp_path, db, "v1", V1)
+    other = image(tmp_path, db, "other", ["x1", "x2"])
+    other.ok("run")
+    cp = v1.run("run", "--", "/bin/echo", "app-ran")
+    assert cp.returncode == 3, describe(cp)
+    assert "app-ran" not in cp.stdout
+    assert "descending from none of this image's revisions" in out(cp), out(cp)
+    assert "x2, x1" in out(cp), out(cp)
+    assert db.versions() == ["x2"]
+
+
 def test_breaking_revision_refuses(db, tmp_path):
     v2 = image(tmp_path, db, "v2", V2, breaking=["r4"])
     v1 = image(tmp_path, db, "v1", V1)

@@ -140,6 +140,42 @@ static void test_judge_ahead(void **state)
 	assert_non_null(strstr(a.explain, "from the newer image"));
 	ledger_ahead_release(&a);
 
+	/* a chain that reaches none of the scripts' revisions: y2 -> y1 ->
+	 * <base>, beside the known head r2 */
+	rows.alloc = 8;
+	rows.v = realloc(rows.v, rows.alloc * sizeof(*rows.v));
+	rows.v[rows.n++] = row("y1", NULL, 0, "DROP TABLE y1;");
+	rows.v[rows.n++] = row("y2", "y1", 0, "DROP TABLE y2;");
+	strlist_free(&heads);
+	strlist_push(&heads, "r2");
+	strlist_push(&heads, "y2");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 0);
+	assert_int_equal(a.unproven.n, 0);
+	assert_int_equal(a.unrooted.n, 2);
+	assert_non_null(strstr(a.explain, "descending from none of this image's revisions"));
+	assert_non_null(strstr(a.explain, "prestart rollback` from this image"));
+	ledger_ahead_release(&a);
+
+	/* rows naming each other: the cycle is named, not the chain too */
+	rows.v[rows.n++] = row("z1", "z2", 0, "SELECT 1;");
+	rows.v[rows.n++] = row("z2", "z1", 0, "SELECT 1;");
+	strlist_free(&heads);
+	strlist_push(&heads, "z1");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 0);
+	assert_true(a.cycle.n > 0);
+	assert_int_equal(a.unrooted.n, 0);
+	ledger_ahead_release(&a);
+
+	/* a merge with one parent from the scripts: rooted */
+	rows.v[rows.n++] = row("m1", "r4,y2", 0, "SELECT 1;");
+	strlist_free(&heads);
+	strlist_push(&heads, "m1");
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.unrooted.n, 2); /* y2, y1 still are not */
+	ledger_ahead_release(&a);
+
 	strlist_free(&heads);
 	ledger_rows_release(&rows);
 	graph_free(g);
