@@ -23,18 +23,39 @@ static const char *unknown_head(const struct ctx *c, const struct strlist *heads
 	return NULL;
 }
 
+/* head_ahead's answer when the ledger cannot be read: go on waiting. */
+#define HEAD_UNJUDGED (-2)
+
 /* The database is ahead of the scripts (a rollback of the image): SPEC
  * §7.3's --if-ahead decides, on the ledger's proof, as for run.  0 to exec
  * the application, or an exit status (3, the reason and the way out in the
- * message). */
-static int head_ahead(struct ctx *c, const struct strlist *heads, const char *rev)
+ * message).  A ledger this role may not read (a SELECT-only role that can
+ * read only the version table) proves nothing either way: HEAD_UNJUDGED,
+ * with why in unjudged[0..n) (logged once), and the caller waits for the
+ * database to come back to this image's heads (a rollback), or for the
+ * deadline. */
+static int head_ahead(struct ctx *c, const struct strlist *heads, const char *rev,
+		      char *unjudged, size_t n)
 {
 	struct ledger_ahead a;
 	char *names;
 	int rc = 0;
 
-	if (ctx_judge_ahead(c, heads, &a) < 0)
-		return ctx_fail(c);
+	if (ctx_judge_ahead(c, heads, &a) < 0) {
+		if (db_connection_lost(&c->db))
+			return ctx_fail(c);
+		if (!unjudged[0])
+			log_event(LOG_WARN, "ahead_unjudged",
+				  (struct log_field[]){ LFS("revision", rev),
+							LFS("error", c->e.msg), { 0 } },
+				  "the database is at revision '%s', which no revision script "
+				  "knows, and %s: waiting for it to reach this image's heads",
+				  rev, c->e.msg);
+		snprintf(unjudged, n, "%s", c->e.msg);
+		memset(&c->e, 0, sizeof(c->e));
+		db_clear_error(&c->db);
+		return HEAD_UNJUDGED;
+	}
 	if (a.proven && !c->cfg.if_ahead_fail) {
 		names = strlist_join(&a.unknown, ", ");
 		log_event(LOG_WARN, "ahead", (struct log_field[]){ LFS("revisions", names), { 0 } },
@@ -90,6 +111,7 @@ int ctx_wait_head(struct ctx *c, char **revision)
 {
 	long long t0 = now_ms(), limit = c->cfg.wait_timeout_ms, next_log = 0, pause = 0;
 	char *want = NULL, *at = NULL;
+	char unjudged[ERR_MSG_MAX] = "";
 	unsigned polls = 0;
 	int rc = 0;
 
@@ -114,14 +136,20 @@ int ctx_wait_head(struct ctx *c, char **revision)
 			break;
 		}
 		if (r == 0 && (ahead = unknown_head(c, &heads))) {
-			rc = head_ahead(c, &heads, ahead);
-			if (rc == 0) {
+			rc = head_ahead(c, &heads, ahead, unjudged, sizeof(unjudged));
+			if (rc == HEAD_UNJUDGED) {
+				rc = 0;
+				free(at);
+				at = strlist_join(&heads, ",");
+				r = 1; /* not at head: wait */
+			} else if (rc == 0) {
 				*revision = strlist_join(&heads, ",");
 				strlist_free(&heads);
 				break;
+			} else {
+				strlist_free(&heads);
+				break;
 			}
-			strlist_free(&heads);
-			break;
 		}
 		if (r == 0) {
 			memset(&p, 0, sizeof(p));
@@ -167,11 +195,17 @@ int ctx_wait_head(struct ctx *c, char **revision)
 			plan_release(&p);
 		}
 		strlist_free(&heads);
-		if (limit > 0 && now_ms() - t0 >= limit) {
+		if (limit > 0 && now_ms() - t0 >= limit && r == 1)
+			err_set(&c->e, ERR_TIMEOUT,
+				"the database did not reach this image's heads within %lld ms (it is "
+				"at %s, which no revision script knows, and %s)",
+				limit, at, unjudged);
+		else if (limit > 0 && now_ms() - t0 >= limit)
 			err_set(&c->e, ERR_TIMEOUT,
 				"the database did not reach head %s within %lld ms (it is at %s)",
 				want && *want ? want : "<base>", limit,
 				r ? "unknown: the server is not reachable" : at && *at ? at : "<base>");
+		if (limit > 0 && now_ms() - t0 >= limit) {
 			rc = ctx_fail(c);
 			break;
 		}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import (APP_ROLE, PASSWORD, ScriptedHTTP, closed_port, lines, spawn,
+from harness import (APP_ROLE, PASSWORD, Project, ScriptedHTTP, closed_port, lines, spawn,
                      wait_until)
 
 pg_only = pytest.mark.parametrize("engine", ["pg"])
@@ -266,6 +266,42 @@ def test_wait_head_times_out_with_124_and_writes_nothing(engine, project):
     assert took < 5.0
     assert not project.db.has_version_table()
     assert not project.db.tables()
+
+
+@pg_only
+def test_wait_head_ahead_with_an_unreadable_ledger(engine, project, tmp_path):
+    """A newer image migrated past this image's revisions; the SELECT-only
+    role cannot read the ledger to judge them: wait --head neither exits 1
+    nor runs the application on a schema nothing proves, it waits: for the
+    rollback that brings the database back (exec), or until the deadline
+    (124, saying why)."""
+    for i, rev in enumerate(["h1", "h2", "h3"]):
+        project.rev(rev, down="h%d" % i if i else None,
+                    up="CREATE TABLE head_%s (id integer);" % rev,
+                    down_sql="DROP TABLE head_%s;" % rev)
+    project.ok("upgrade")
+    old = Project(tmp_path / "older", project.db)
+    for i, rev in enumerate(["h1", "h2"]):
+        old.rev(rev, down="h%d" % i if i else None, up="CREATE TABLE head_%s (id integer);"
+                % rev, down_sql="DROP TABLE head_%s;" % rev)
+    url = reader_url(project)
+    cp = old.run("wait", "--head", "--wait-timeout", "1s", "--", "/bin/true", url=url)
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    assert "h3" in cp.stderr and "cannot read the ledger" in cp.stderr, cp.stderr
+    marker = tmp_path / "ran"
+    p = spawn(old, "wait", "--head", "--wait-timeout", "60s", "--",
+              "/bin/sh", "-c", 'printf %s "$PRESTART_REVISION" > "$1"', "app", marker, url=url)
+    try:
+        wait_until(lambda: "waiting for it to reach this image's heads" in p.stdout
+                   or p.poll() is not None, 15, what="wait --head to wait")
+        assert p.poll() is None, p.describe()
+        assert p.stdout.count("cannot read the ledger") == 1, p.describe()
+        old.ok("rollback")
+        rc = p.wait(30)
+    finally:
+        p.kill()
+    assert rc == 0, p.describe()
+    assert marker.read_text() == "h2"
 
 
 @pg_only
