@@ -204,6 +204,42 @@ static char *vt_key(const struct ledger *l)
 	return l->vt_schema ? xasprintf("%s.%s", l->vt_schema, l->vt_table) : xstrdup(l->vt_table);
 }
 
+static void add_literal(struct sbuf *b, const char *s);
+static void add_value(struct sbuf *b, const struct ledger *l, const char *s);
+
+/* The version_table column's value as SQL.  A PostgreSQL version table
+ * named without a schema is the one search_path finds: several schemas
+ * (tenants) each have one, and each must have its own rows.  The key is
+ * then that schema's name and the table's, except for "public", whose rows
+ * keep the bare name earlier versions wrote (so that an older image, in a
+ * rollback, still finds them). */
+static void add_key(struct sbuf *b, const struct ledger *l)
+{
+	char *key = vt_key(l), *q, *dot;
+
+	/* Only where one ledger serves every version table (in prestart's
+	 * schema) can two of them share a key. */
+	if (!(l->drv->supports & DB_HAS_LEDGER_SCHEMA) || l->vt_schema) {
+		add_value(b, l, key);
+		free(key);
+		return;
+	}
+	q = db_quote_ident(l->kind, l->vt_table);
+	sbuf_adds(b, "(SELECT CASE WHEN s.n = 'public' THEN ");
+	add_literal(b, key);
+	dot = xasprintf(".%s", key);
+	sbuf_adds(b, " ELSE s.n || ");
+	add_literal(b, dot);
+	sbuf_adds(b, " END FROM (SELECT COALESCE((SELECT n.nspname::text FROM "
+		     "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+		     "c.relnamespace WHERE c.oid = pg_catalog.to_regclass(");
+	add_literal(b, q);
+	sbuf_adds(b, ")), pg_catalog.current_schema()::text) AS n) AS s)");
+	free(dot);
+	free(q);
+	free(key);
+}
+
 static void add_literal(struct sbuf *b, const char *s)
 {
 	int esc = strchr(s, '\\') != NULL;
@@ -315,14 +351,13 @@ int ledger_prepare(struct ledger *l, struct db *db)
 
 static void add_delete(struct sbuf *b, const struct ledger *l, const char *rev)
 {
-	char *name = table_name(l), *key = vt_key(l);
+	char *name = table_name(l);
 
 	sbuf_addf(b, "DELETE FROM %s WHERE version_table = ", name);
-	add_value(b, l, key);
+	add_key(b, l);
 	sbuf_adds(b, " AND revision = ");
 	add_value(b, l, rev);
 	free(name);
-	free(key);
 }
 
 int ledger_forget(const struct ledger *l, struct db *db, const char *rev)
@@ -342,7 +377,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 		  int upgrade, long long duration_ms)
 {
 	struct sbuf b = { 0 };
-	char sum[65], *name, *key, *down, *undo = NULL;
+	char sum[65], *name, *down, *undo = NULL;
 	int rc;
 
 	if (!l->on || !rev)
@@ -352,14 +387,13 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	add_delete(&b, l, rev->id);
 	sbuf_adds(&b, "; ");
 	name = table_name(l);
-	key = vt_key(l);
 	down = strlist_join(&rev->down, ",");
 	ledger_checksum(rev->is_py ? NULL : rev->upgrade_sql, sum);
 	sbuf_addf(&b, "INSERT INTO %s (version_table, revision, down_revisions, checksum, "
 		      "downgrade_sql, compat, applied_at, duration_ms, applied_by, "
 		      "prestart_version) VALUES (",
 		  name);
-	add_value(&b, l, key);
+	add_key(&b, l);
 	sbuf_adds(&b, ", ");
 	add_value(&b, l, rev->id);
 	sbuf_adds(&b, ", ");
@@ -382,7 +416,6 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	rc = db_execs(db, b.buf);
 	sbuf_free(&b);
 	free(name);
-	free(key);
 	free(down);
 	free(undo);
 	return rc;
@@ -517,7 +550,6 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 	if (rc < 0 || !exists)
 		return rc;
 	name = table_name(l);
-	key = vt_key(l);
 	sbuf_adds(&q, "SELECT ");
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
 		if (i)
@@ -535,11 +567,12 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 	}
 	sbuf_adds(&q, " || ' ' || CAST(duration_ms AS TEXT)");
 	sbuf_addf(&q, " FROM %s WHERE version_table = ", name);
-	add_value(&q, l, key);
+	add_key(&q, l);
 	sbuf_adds(&q, " ORDER BY applied_at, revision");
 	rc = db->ops->query_col(db, q.buf, &raw);
 	sbuf_free(&q);
 	free(name);
+	key = vt_key(l);
 	for (size_t i = 0; rc == 0 && i < raw.n; i++) {
 		const char *p = raw.v[i];
 		struct ledger_row r = { 0 };

@@ -6,7 +6,9 @@
  *   PostgreSQL  <ledger_schema>.history   (default schema "prestart")
  *   SQLite      <version_table>_history   (beside the version table)
  *
- *   version_table     the schema-qualified version table the row belongs to
+ *   version_table     the version table the row belongs to: "schema.table"
+ *                     (on PostgreSQL without a configured schema, the one
+ *                     search_path finds; bare "table" for public)
  *   revision          the revision id
  *   down_revisions    its Revises, comma-separated ("" for a base)
  *   checksum          ledger_checksum() of the upgrade text, or NULL

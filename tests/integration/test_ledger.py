@@ -353,6 +353,37 @@ def test_rollback_of_a_nontransactional_revision(engine, db, tmp_path):
     assert "already at r2" in out(cp)
 
 
+def test_schemas_chosen_by_search_path_keep_their_own_rows(engine, db, tmp_path):
+    """Each schema's version table, found through search_path, has its own
+    ledger rows: one schema's run neither reads nor deletes another's.
+    The default schema's rows keep the bare name, as before."""
+    if engine != "pg":
+        pytest.skip("search_path is PostgreSQL's")
+    db.execute("CREATE SCHEMA s1; CREATE SCHEMA s2;")
+    v2 = image(tmp_path, db, "v2", V2)
+    v1 = image(tmp_path, db, "v1", V1)
+    url = {s: db.url + "?options=-csearch_path%%3D%s" % s for s in ("s1", "s2")}
+    v2.ok("run", url=url["s1"])
+    v1.ok("run", url=url["s2"])
+    v1.ok("run")
+
+    def rows():
+        return sorted(db.query("SELECT version_table, revision FROM prestart.history"))
+    want = sorted([("s1.alembic_version", r) for r in V2] +
+                  [("s2.alembic_version", r) for r in V1] +
+                  [("alembic_version", r) for r in V1])
+    assert rows() == want
+    # s1 is ahead of v1 and proven by its own rows; s2 and public are not
+    cp = v1.run("run", "--", "/bin/echo", "app-ran", url=url["s1"])
+    assert cp.returncode == 0 and "app-ran" in cp.stdout, describe(cp)
+    assert "ahead of this image: r4, r3" in out(cp), out(cp)
+    v1.ok("rollback", url=url["s1"])
+    assert db.query("SELECT version_num FROM s1.alembic_version") == [("r2",)]
+    assert rows() == sorted([("s1.alembic_version", r) for r in V1] +
+                            [("s2.alembic_version", r) for r in V1] +
+                            [("alembic_version", r) for r in V1])
+
+
 def test_offline_sql_does_not_write_the_ledger(project, db):
     add_rev(project, "r1")
     cp = project.ok("upgrade", "--sql")
