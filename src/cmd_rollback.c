@@ -165,7 +165,8 @@ static int plan_rollback(struct ctx *c, struct ledger *l, struct archived *arch,
 	if ((rc = ctx_read_heads(c, &heads, NULL, NULL, READ_KEEP_UNKNOWN)))
 		return rc;
 	if (ledger_read(l, &c->db, &rows) < 0) {
-		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		err_set(&c->e, l->refused ? ERR_USAGE : ERR_FAILED, "cannot read the ledger: %s",
+			c->db.errstr);
 		rc = ctx_fail(c);
 		goto out;
 	}

@@ -42,7 +42,8 @@ static int head_ahead(struct ctx *c, const struct strlist *heads, const char *re
 	int rc = 0;
 
 	if (ctx_judge_ahead(c, heads, &a) < 0) {
-		if (db_connection_lost(&c->db))
+		/* A ledger another role made is refused outright. */
+		if (db_connection_lost(&c->db) || c->e.kind == ERR_USAGE)
 			return ctx_fail(c);
 		if (!unjudged[0])
 			log_event(LOG_WARN, "ahead_unjudged",

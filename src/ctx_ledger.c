@@ -36,7 +36,8 @@ int ctx_judge_ahead(struct ctx *c, const struct strlist *heads, struct ledger_ah
 	rc = ledger_read(&l, &c->db, &rows);
 	ledger_release(&l);
 	if (rc < 0)
-		return err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		return err_set(&c->e, l.refused ? ERR_USAGE : ERR_FAILED,
+			       "cannot read the ledger: %s", c->db.errstr);
 	ledger_judge_ahead(c->g, heads, &rows, a);
 	ledger_rows_release(&rows);
 	return 0;
@@ -158,13 +159,15 @@ int ctx_ledger_prepare(struct ctx *c, struct ledger *l, const struct strlist *he
 	if (!l->on)
 		return 0;
 	if (ledger_prepare(l, &c->db) < 0) {
-		err_set(&c->e, ERR_FAILED, "cannot prepare the ledger: %s", c->db.errstr);
+		err_set(&c->e, l->refused ? ERR_USAGE : ERR_FAILED, "cannot prepare the ledger: %s",
+			c->db.errstr);
 		return ctx_fail(c);
 	}
 	if (!l->on)
 		return 0;
 	if (ledger_read(l, &c->db, &rows) < 0) {
-		err_set(&c->e, ERR_FAILED, "cannot read the ledger: %s", c->db.errstr);
+		err_set(&c->e, l->refused ? ERR_USAGE : ERR_FAILED, "cannot read the ledger: %s",
+			c->db.errstr);
 		return ctx_fail(c);
 	}
 	rc = prune(c, l, heads, &rows);

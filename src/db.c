@@ -546,6 +546,54 @@ int db_lock_check(struct db *db, const struct lock_key *k, int *held)
 	return db->ops->lock_check ? db->ops->lock_check(db, k, held) : 0;
 }
 
+/* A string literal for PostgreSQL whatever standard_conforming_strings
+ * says (E''). */
+static void pg_literal(struct sbuf *b, const char *s)
+{
+	sbuf_adds(b, "E'");
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			sbuf_addc(b, *p);
+		sbuf_addc(b, *p);
+	}
+	sbuf_addc(b, '\'');
+}
+
+int db_table_trusted(struct db *db, const char *schema, const char *table, char *why,
+		     size_t n)
+{
+	struct strlist rows = { 0 };
+	struct sbuf q = { 0 };
+	int rc;
+
+	why[0] = '\0';
+	if (!db_supports(db, DB_HAS_PRIVILEGES))
+		return 0;
+	/* By name in the catalogs: no privilege on the schema is needed to
+	 * ask, so the answer does not fail where to_regclass would. */
+	sbuf_adds(&q,
+		  "SELECT CASE WHEN c.relkind <> 'r' THEN 'is not an ordinary table' "
+		  "WHEN NOT pg_catalog.pg_has_role(c.relowner, 'MEMBER') THEN 'is owned by the "
+		  "role ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) || "
+		  "', not by ' || pg_catalog.quote_ident(current_user::text) || ' or a role it "
+		  "is a member of' "
+		  "WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid "
+		  "AND NOT t.tgisinternal) THEN 'has triggers' "
+		  "WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) "
+		  "THEN 'has rules' ELSE '' END "
+		  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = "
+		  "c.relnamespace WHERE s.nspname = ");
+	pg_literal(&q, schema);
+	sbuf_adds(&q, " AND c.relname = ");
+	pg_literal(&q, table);
+	rc = db->ops->query_col(db, q.buf, &rows);
+	sbuf_free(&q);
+	if (rc == 0 && rows.n == 1)
+		snprintf(why, n, "%s", rows.v[0]);
+	strlist_free(&rows);
+	return rc;
+}
+
 int db_ensure_schema(struct db *db, const char *schema)
 {
 	struct strlist rows = { 0 };

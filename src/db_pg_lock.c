@@ -267,6 +267,22 @@ static int pooler_probe(struct db *db)
 	return pooled;
 }
 
+/* Refuse a lock table another role made or can run code through (its
+ * triggers would run with our privileges): -1 with errstr, else 0 (also
+ * when there is none). */
+static int lease_table_trusted(struct db *db)
+{
+	char why[256];
+
+	if (db_table_trusted(db, DB_PRESTART_SCHEMA, "migration_lock", why, sizeof(why)) < 0)
+		return -1;
+	if (why[0])
+		return db_set_errstr(db, "the lock table " LEASE_TABLE " %s: prestart will not use "
+				     "it (its triggers would run with prestart's privileges); drop it",
+				     why);
+	return 0;
+}
+
 static int ensure_lease_table(struct db *db)
 {
 	char *v = NULL;
@@ -280,7 +296,7 @@ static int ensure_lease_table(struct db *db)
 	rc = v ? 0 : 1;
 	free(v);
 	if (rc == 0)
-		return 0;
+		return lease_table_trusted(db);
 	rc = query1(db,
 		    "CREATE TABLE IF NOT EXISTS " LEASE_TABLE " ("
 		    "name text PRIMARY KEY, owner text NOT NULL, holder text NOT NULL, "
@@ -297,7 +313,8 @@ static int ensure_lease_table(struct db *db)
 	if (rc < 0)
 		db_set_errstr(db, "cannot create the lock table " LEASE_TABLE ": %s",
 			      db->dberr.message);
-	return rc;
+	/* IF NOT EXISTS: another role may have made it meanwhile. */
+	return rc < 0 ? rc : lease_table_trusted(db);
 }
 
 /* The server's version() and whether our connection's backend key names
@@ -366,8 +383,13 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 			}
 			k->strategy = LOCK_SESSION;
 		}
-		if (k->strategy == LOCK_SESSION)
+		if (k->strategy == LOCK_SESSION) {
+			/* The session holder reads the lease table (a mixed
+			 * fleet): it must be one we may read. */
+			if (lease_table_trusted(db) < 0)
+				return db->dberr.sqlstate[0] ? -1 : LOCK_PREP_NO_TABLE;
 			return 0;
+		}
 		k->strategy = LOCK_LEASE;
 	}
 	if (ensure_lease_table(db) < 0)
@@ -763,8 +785,13 @@ static int lease_table_exists(struct db *db, int *yes)
 {
 	char *v = NULL;
 
-	if (query1(db, "SELECT pg_catalog.to_regclass('" LEASE_TABLE "') IS NOT NULL", 0, NULL,
-		   &v, NULL) < 0)
+	/* By name in the catalog: to_regclass would fail without USAGE on
+	 * the schema. */
+	if (query1(db,
+		   "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
+		   "pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '"
+		   DB_PRESTART_SCHEMA "' AND c.relname = 'migration_lock')",
+		   0, NULL, &v, NULL) < 0)
 		return -1;
 	*yes = v && v[0] == 't';
 	free(v);
@@ -786,6 +813,8 @@ static int live_lease(struct db *db, const struct lock_key *k, int *live)
 		return -1;
 	if (!exists)
 		return 0;
+	if (lease_table_trusted(db) < 0)
+		return -1;
 	lease_name(k, name, sizeof(name));
 	if (query1(db,
 		   "SELECT 1 FROM " LEASE_TABLE " WHERE name = $1 "

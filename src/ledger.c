@@ -299,6 +299,29 @@ static char *create_sql(const struct ledger *l)
 	return sql;
 }
 
+/* Refuse a ledger table another role made or can run code through. */
+static int check_trusted(struct ledger *l, struct db *db)
+{
+	char why[256], *name;
+
+	if (!(l->drv->supports & DB_HAS_PRIVILEGES))
+		return 0;
+	name = table_name(l);
+	if (db_table_trusted(db, l->schema, "history", why, sizeof(why)) < 0) {
+		free(name);
+		return -1;
+	}
+	if (why[0]) {
+		l->refused = 1;
+		db_set_errstr(db, "the ledger table %s %s: prestart will not write to it (its "
+			      "triggers would run with prestart's privileges); drop it, or choose "
+			      "another --ledger-schema",
+			      name, why);
+	}
+	free(name);
+	return why[0] ? -1 : 0;
+}
+
 int ledger_prepare(struct ledger *l, struct db *db)
 {
 	char *raw, *sql;
@@ -310,6 +333,11 @@ int ledger_prepare(struct ledger *l, struct db *db)
 	raw = raw_name(l, &schema);
 	rc = db->ops->table_exists(db, schema, raw, &exists);
 	free(raw);
+	if (rc == 0 && exists && check_trusted(l, db) < 0) {
+		if (l->refused)
+			return -1;
+		rc = -1;
+	}
 	if (rc == 0 && exists && (l->drv->supports & DB_HAS_PRIVILEGES)) {
 		/* A row that cannot be written would abort the migration's
 		 * transaction: find out now. */
@@ -336,6 +364,9 @@ int ledger_prepare(struct ledger *l, struct db *db)
 		rc = db_execs(db, sql);
 		free(sql);
 	}
+	/* IF NOT EXISTS: another role may have made it meanwhile. */
+	if (rc == 0 && check_trusted(l, db) < 0 && l->refused)
+		return -1;
 	if (rc == 0)
 		return 0;
 	if (db_connection_lost(db))
@@ -530,7 +561,7 @@ out:
 	return rc;
 }
 
-int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
+int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 {
 	static const char *const cols[] = { "revision", "down_revisions", "checksum",
 					    "downgrade_sql", "compat", NULL, "applied_by",
@@ -549,6 +580,9 @@ int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows)
 	free(t);
 	if (rc < 0 || !exists)
 		return rc;
+	/* Even a SELECT runs a view's (or a rule's) functions. */
+	if (check_trusted(l, db) < 0)
+		return -1;
 	name = table_name(l);
 	sbuf_adds(&q, "SELECT ");
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {

@@ -50,7 +50,8 @@ static int prepare(struct lock *l, struct err *e)
 	if (r == LOCK_PREP_UNUSABLE)
 		return err_set(e, ERR_LOCK, "migration lock: %s", l->db->errstr);
 	if (r == LOCK_PREP_NO_TABLE)
-		return err_set(e, ERR_USAGE, "lock strategy lease: %s", l->db->errstr);
+		return err_set(e, ERR_USAGE, "lock strategy %s: %s", strategy_name(l->key.strategy),
+			       l->db->errstr);
 	if (r < 0)
 		return err_set(e, ERR_FAILED, "cannot prepare the migration lock: %s",
 			       l->db->errstr);

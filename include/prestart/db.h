@@ -366,6 +366,17 @@ int db_lock_check(struct db *db, const struct lock_key *k, int *held);
 #define DB_PRESTART_SCHEMA "prestart"
 int db_ensure_schema(struct db *db, const char *schema);
 
+/* May prestart read and write the table schema.table (names as stored,
+ * unquoted) without running another role's code?  On PostgreSQL it must be an
+ * ordinary table owned by the current role or a role it is a member of,
+ * with no trigger and no rule: a table another role made beforehand could
+ * run that role's functions with prestart's privileges.  *why is "" when
+ * it may (or when there is no such table), else the reason ("is owned by
+ * the role mallory, ...").  Other engines: always "".  One query; 0, or
+ * -1 with db->errstr. */
+int db_table_trusted(struct db *db, const char *schema, const char *table, char *why,
+		     size_t n);
+
 /* Does version() name a distributed PostgreSQL whose advisory locks
  * cannot be trusted (CockroachDB's are stubs; YugabyteDB's are not
  * cluster-wide in the versions out there)?  Returns the product's name,

@@ -49,6 +49,10 @@ struct ledger {
 	const char *vt_schema; /* version table schema, or NULL (borrowed) */
 	const char *vt_table;  /* version table (borrowed) */
 	char *applied_by;      /* owned: ledger_release() */
+	/* Set by ledger_prepare or ledger_read when the ledger table is not
+	 * one prestart may use (db_table_trusted): the run must stop (exit
+	 * 2), not go on without it. */
+	int refused;
 };
 
 /* One ledger row; strings owned (ledger_rows_release). */
@@ -85,7 +89,8 @@ void ledger_checksum(const char *text, char out[65]);
 /* Make the ledger table when missing, outside any transaction (its
  * failure must not abort a migration's).  On failure log one warning and
  * set l->on = 0; the return is always 0 except for a lost connection
- * (-1). */
+ * (-1) and a table prestart may not use (db_table_trusted: -1,
+ * l->refused set, db->errstr saying why and what to do). */
 int ledger_prepare(struct ledger *l, struct db *db);
 
 /* Inside the caller's transaction: record rev as applied (replacing any
@@ -99,8 +104,9 @@ int ledger_forget(const struct ledger *l, struct db *db, const char *rev);
 /* Read every row of this version table (none when the table does not
  * exist or l->on is 0).  Outside a transaction (PostgreSQL) or inside one
  * that may survive a missing table (SQLite): the existence test comes
- * first.  0 or -1 with db->errstr. */
-int ledger_read(const struct ledger *l, struct db *db, struct ledger_rows *rows);
+ * first, and on PostgreSQL the table must be one prestart may use (else
+ * -1 with l->refused set).  0 or -1 with db->errstr. */
+int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows);
 void ledger_rows_release(struct ledger_rows *rows);
 /* One row as ledger_read's query returns it: each field "<n>:<text>" or
  * "-" (NULL), then " <duration_ms>".  n counts what the client received:

@@ -230,3 +230,86 @@ def test_health_endpoint_under_abuse(project, db, pg_cluster):
     assert proc.returncode == 0, "exit %d\n%s\n%s" % (proc.returncode, stdout, stderr)
     assert db.versions() == ["a1"]
     assert db.query("SELECT count(*) FROM blocker") == [(1,)]
+
+
+# --------------------------------------------------------------------------
+# prestart's own tables made beforehand by another role (SPEC §7.1, §7.3):
+# a trigger on them would run with prestart's role.  Refused with exit 2
+# before anything runs, and no trigger fires.
+
+PWNED_SETUP = """
+CREATE TABLE public.pwned (who text);
+GRANT INSERT ON public.pwned TO PUBLIC;
+CREATE FUNCTION public.grab() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.pwned VALUES (current_user); RETURN NEW; END$$;
+"""
+
+LEDGER_DDL = """
+CREATE TABLE prestart.history (
+    version_table VARCHAR(200) NOT NULL, revision VARCHAR(32) NOT NULL,
+    down_revisions TEXT NOT NULL, checksum VARCHAR(64), downgrade_sql TEXT,
+    compat VARCHAR(16), applied_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    duration_ms BIGINT NOT NULL, applied_by TEXT NOT NULL,
+    prestart_version VARCHAR(32) NOT NULL, PRIMARY KEY (version_table, revision));
+"""
+
+LOCK_DDL = """
+CREATE TABLE prestart.migration_lock (name text PRIMARY KEY, owner text NOT NULL,
+    holder text NOT NULL, acquired_at timestamptz NOT NULL,
+    renewed_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);
+"""
+
+
+def foreign_tables(db, owner, ddl, table, trigger=True):
+    """The schema prestart and `table` made by `owner` (a role prestart's
+    is not a member of, or prestart's own), open to everyone, with a
+    trigger that records who fired it."""
+    c = db.cluster
+    c.admin_exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mallory') "
+                 "THEN CREATE ROLE mallory LOGIN; END IF; END$$")
+    c.admin_exec(PWNED_SETUP, dbname=db.name)
+    c.admin_exec("CREATE SCHEMA prestart AUTHORIZATION %s; GRANT ALL ON SCHEMA prestart TO "
+                 "PUBLIC; SET ROLE %s; %s GRANT ALL ON %s TO PUBLIC;"
+                 % (owner, owner, ddl, table), dbname=db.name)
+    if trigger:
+        c.admin_exec("SET ROLE %s; CREATE TRIGGER grab BEFORE INSERT OR UPDATE OR DELETE ON %s "
+                     "FOR EACH ROW EXECUTE FUNCTION public.grab()" % (owner, table),
+                     dbname=db.name)
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+@pytest.mark.parametrize("owner", ["mallory", "app"])
+def test_foreign_ledger_table_refused(engine, db, project, owner):
+    foreign_tables(db, owner, LEDGER_DDL, "prestart.history")
+    add_rev(project, "r1")
+    cp = project.run("run")
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    err = cp.stderr.strip().splitlines()
+    assert len(err) == 1 and "the ledger table prestart.history" in err[0], cp.stderr
+    assert ("owned by the role mallory" if owner == "mallory" else "has triggers") in err[0]
+    assert db.query("SELECT who FROM public.pwned") == []
+    assert not db.has_version_table()
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+@pytest.mark.parametrize("strategy", ["lease", "session"])
+def test_foreign_lock_table_refused(engine, db, project, strategy):
+    foreign_tables(db, "mallory", LOCK_DDL, "prestart.migration_lock")
+    add_rev(project, "r1")
+    cp = project.run("run", "--lock-strategy", strategy)
+    assert cp.returncode == 2, cp.stdout + cp.stderr
+    assert "the lock table prestart.migration_lock is owned by the role mallory" in cp.stderr
+    assert db.query("SELECT who FROM public.pwned") == []
+    assert not db.has_version_table()
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_own_tables_without_triggers_are_used(engine, db, project):
+    """The same tables made beforehand by prestart's own role, without
+    triggers, are used as usual."""
+    foreign_tables(db, "app", LEDGER_DDL + LOCK_DDL,
+                   "prestart.history, prestart.migration_lock", trigger=False)
+    add_rev(project, "r1")
+    project.ok("run", "--lock-strategy", "lease")
+    assert db.versions() == ["r1"]
+    assert db.query("SELECT revision FROM prestart.history") == [("r1",)]
