@@ -5,7 +5,10 @@
   updated and dropped, and nothing else is touched.
 * The health endpoint, while a migration is held mid-way, survives a burst
   of malformed requests and 1,000 concurrent connections, keeps its own
-  descriptors bounded, and still answers /livez at once."""
+  descriptors bounded, and still answers /livez at once.
+* prestart's own tables (the ledger, the lease table) made beforehand by
+  another role, or carrying a trigger, are refused (exit 2) and no trigger
+  fires."""
 import json
 import os
 import resource
