@@ -259,10 +259,13 @@ class PgBouncer:
             shutil.chown(self.root, "postgres", "postgres")
             for f in Path(self.root).iterdir():
                 shutil.chown(f, "postgres", "postgres")
-            # As root it must be told whom to run as.
-            self.proc = subprocess.Popen([self.BIN, "-u", "postgres", str(ini)],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
+            # As root it must be told whom to run as.  In the foreground it
+            # also logs every line to stderr: into a file, since a pipe
+            # nobody reads fills up and blocks it for good.
+            with open(Path(self.root, "stderr.log"), "w") as err:
+                self.proc = subprocess.Popen([self.BIN, "-u", "postgres", str(ini)],
+                                             stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=err)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
@@ -270,8 +273,7 @@ class PgBouncer:
                     return self
                 except OSError:
                     time.sleep(0.02)
-            last = self.log() + (self.proc.stderr.read() if self.proc.poll() is not None
-                                 else "")
+            last = self.log() + Path(self.root, "stderr.log").read_text(errors="replace")
             self.stop(keep_root=True)
         raise RuntimeError("cannot start PgBouncer:\n%s" % last)
 
@@ -293,7 +295,6 @@ class PgBouncer:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait(10)
-            self.proc.stderr.close()
             self.proc = None
         if self.root and not keep_root:
             shutil.rmtree(self.root, ignore_errors=True)
