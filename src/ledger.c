@@ -805,25 +805,26 @@ void ledger_ahead_release(struct ledger_ahead *a)
 char *ledger_sums_sql(const struct ledger *l)
 {
 	struct sbuf inner = { 0 }, b = { 0 };
-	char *name, *key;
+	char *name;
 
 	if (!l->on || l->kind != DB_PG)
 		return NULL;
 	name = table_name(l);
-	key = vt_key(l);
 	sbuf_addf(&inner, "SELECT revision, checksum FROM %s WHERE checksum IS NOT NULL AND "
 		  "version_table = ", name);
-	add_value(&inner, l, key);
+	add_key(&inner, l);
 	/* query_to_xml runs its query only when called, so a missing ledger
-	 * is no error (and no line in the server's log) on the fast path */
+	 * is no error (and no line in the server's log) on the fast path; nor
+	 * is it read when it is not one prestart may use (db_table_trusted:
+	 * the run refuses it once there is work) */
 	sbuf_adds(&b, "SELECT '" LEDGER_SUMS_PREFIX "' || x::text FROM (SELECT CASE WHEN "
+		  "EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = "
 		  "pg_catalog.to_regclass(");
 	add_value(&b, l, name);
-	sbuf_adds(&b, ") IS NOT NULL THEN pg_catalog.query_to_xml(");
+	sbuf_adds(&b, ") AND " DB_PG_TRUSTED_TABLE ") THEN pg_catalog.query_to_xml(");
 	add_value(&b, l, inner.buf);
 	sbuf_adds(&b, ", false, true, '') END AS x) AS ledger_sums WHERE x IS NOT NULL");
 	free(name);
-	free(key);
 	sbuf_free(&inner);
 	return sbuf_detach(&b);
 }

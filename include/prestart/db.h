@@ -376,6 +376,13 @@ int db_ensure_schema(struct db *db, const char *schema);
  * -1 with db->errstr. */
 int db_table_trusted(struct db *db, const char *schema, const char *table, char *why,
 		     size_t n);
+/* The same judgement as an SQL condition on the pg_class row `c`, for a
+ * query that must skip such a table rather than fail (the fast path). */
+#define DB_PG_TRUSTED_TABLE                                                                 \
+	"(c.relkind = 'r' AND pg_catalog.pg_has_role(c.relowner, 'MEMBER') AND NOT EXISTS ("  \
+	"SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT "            \
+	"t.tgisinternal) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE "      \
+	"r.ev_class = c.oid))"
 
 /* Does version() name a distributed PostgreSQL whose advisory locks
  * cannot be trusted (CockroachDB's are stubs; YugabyteDB's are not

@@ -316,3 +316,27 @@ def test_own_tables_without_triggers_are_used(engine, db, project):
     project.ok("run", "--lock-strategy", "lease")
     assert db.versions() == ["r1"]
     assert db.query("SELECT revision FROM prestart.history") == [("r1",)]
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_foreign_ledger_view_not_read_at_head(engine, db, project):
+    """The restart at head reads the ledger's checksums in its one query:
+    a view another role put in the ledger's place (whose function would run
+    with prestart's role) is not read there either."""
+    c = db.cluster
+    add_rev(project, "r1")
+    project.ok("run")
+    c.admin_exec("DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mallory') "
+                 "THEN CREATE ROLE mallory LOGIN; END IF; END$$")
+    c.admin_exec(PWNED_SETUP + """
+CREATE FUNCTION public.grab_row() RETURNS text LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.pwned VALUES (current_user); RETURN 'x'; END$$;
+DROP TABLE prestart.history;
+GRANT USAGE, CREATE ON SCHEMA prestart TO mallory;
+SET ROLE mallory;
+CREATE VIEW prestart.history AS SELECT 'alembic_version'::varchar AS version_table,
+  'r1'::varchar AS revision, public.grab_row() AS checksum;
+GRANT SELECT ON prestart.history TO PUBLIC;""", dbname=db.name)
+    cp = project.run("run")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert db.query("SELECT who FROM public.pwned") == []
