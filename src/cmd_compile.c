@@ -126,6 +126,7 @@ static int render(struct ctx *c, const char *dir, struct target *t, size_t nt,
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, run, rc = 0;
+	char *shown = NULL;
 	struct err run_err = { 0 };
 
 	memset(report, 0, sizeof(*report));
@@ -164,6 +165,9 @@ static int render(struct ctx *c, const char *dir, struct target *t, size_t nt,
 		strlist_push(&argv, c->cli->xargs.v[i]);
 	}
 	o.stop = c->stop;
+	shown = xasprintf("%s with Alembic's offline mode (one process, every revision)",
+			  argv.v[0]);
+	o.shown = shown;
 	setenv(RENDERER_ENV, compiled_renderer_py, 1);
 	run = delegate_run_argv(&o, argv.v, &run_err);
 	unsetenv(RENDERER_ENV);
@@ -192,6 +196,7 @@ out:
 	unlink(out);
 	free(out);
 	free(buf);
+	free(shown);
 	strlist_free(&argv);
 	return rc;
 }
@@ -285,7 +290,7 @@ static int reads_back(const char *path, const char *text, const struct compiled_
 }
 
 /* Write text to path unless it already holds exactly that (so that an image
- * build's layer stays cached). */
+ * build's layer stays cached).  0 written, 1 unchanged, -1 with e filled. */
 static int write_if_changed(const char *path, const char *text, struct err *e)
 {
 	char *old = NULL, *tmp;
@@ -298,7 +303,7 @@ static int write_if_changed(const char *path, const char *text, struct err *e)
 	       old_len == len && !memcmp(old, text, len);
 	free(old);
 	if (same)
-		return 0;
+		return 1;
 	tmp = xasprintf("%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
@@ -355,7 +360,7 @@ static int write_one(struct ctx *c, const char *dir, struct target *t, const cha
 	const char *why = NULL;
 	struct compiled_doc d = { 0 };
 	size_t slen;
-	int tx, rc = 0;
+	int tx, unchanged = 0, rc = 0;
 
 	if (rd->online) {
 		mark_online(t, r, path, rd->online);
@@ -382,7 +387,7 @@ static int write_one(struct ctx *c, const char *dir, struct target *t, const cha
 			    "inside a statement reads like a section marker?)");
 		goto out;
 	}
-	if (write_if_changed(path, text, &c->e) < 0) {
+	if ((unchanged = write_if_changed(path, text, &c->e)) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -400,9 +405,12 @@ static int write_one(struct ctx *c, const char *dir, struct target *t, const cha
 		  (struct log_field[]){ LFS("revision", r->id), LFS("dialect", compiled_dialect(t->kind)),
 					LFS("file", path), LFI("upgrade_statements", rd->up.n),
 					LFI("downgrade_statements", rd->down.n), { 0 } },
-		  "%s -> %s (%zu upgrade, %zu downgrade statement%s%s)", r->id, path, rd->up.n,
-		  rd->down.n, rd->down.n == 1 ? "" : "s", tx ? "" : ", outside a transaction");
-	out("%s\n", path);
+		  "%s -> %s (%zu upgrade, %zu downgrade statement%s%s%s)", r->id, path, rd->up.n,
+		  rd->down.n, rd->down.n == 1 ? "" : "s", tx ? "" : ", outside a transaction",
+		  unchanged ? "; unchanged" : "");
+	/* stdout lists the files written: an unchanged one was not */
+	if (!unchanged)
+		out("%s\n", path);
 out:
 	free(by);
 	free(text);

@@ -170,7 +170,8 @@ int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 	co.label = "alembic";
 	if (!o->pass_output) {
 		log_event(LOG_INFO, "alembic_start",
-			  (struct log_field[]){ LFS("command", shown), { 0 } }, "running %s", shown);
+			  (struct log_field[]){ LFS("command", o->shown ? o->shown : shown), { 0 } },
+			  "running %s", o->shown ? o->shown : shown);
 		co.log_output = 1;
 		co.on_stderr_line = pick_error_line;
 		co.arg = &pk;

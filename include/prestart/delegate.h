@@ -60,6 +60,9 @@ struct delegate_opts {
 	/* 1: database_url is the ini's own sqlalchemy.url (interpolated):
 	 * the ini needs no copy. */
 	int url_from_ini;
+	/* What the log's "running ..." line says instead of the command line
+	 * (an internal program's, not worth reading); NULL: the command. */
+	const char *shown;
 };
 
 struct alembic_ini;
