@@ -8,7 +8,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from harness import alembic_init_env_py, assert_no_canary, describe, prestart_bin, write_py_rev
+from harness import (alembic_init_env_py, alembic_layout, assert_no_canary, describe, prestart_bin,
+                     write_py_rev)
 
 ALEMBIC = "/usr/bin/alembic"
 
@@ -60,12 +61,9 @@ class AlembicApp:
     def __init__(self, root, url, ini_url="driver://user:pass@localhost/dbname", env_py=None):
         self.root = Path(root)
         self.url = url
-        self.scripts = self.root / "alembic"
-        self.versions = self.scripts / "versions"
-        self.versions.mkdir(parents=True)
+        self.scripts, self.versions = alembic_layout(self.root, INI % ini_url,
+                                                     env_py=env_py or alembic_init_env_py())
         self.compiled = self.scripts / "compiled"
-        (self.scripts / "env.py").write_text(env_py or alembic_init_env_py())
-        (self.root / "alembic.ini").write_text(INI % ini_url)
         # PATH for "no Python at all": an empty directory
         self.nopython = self.root / "empty-bin"
         self.nopython.mkdir()

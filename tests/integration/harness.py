@@ -695,6 +695,21 @@ def write_py_rev(versions, rev, down, upgrade, downgrade="pass", message=None, l
     return path
 
 
+def alembic_layout(root, ini, script_dir="alembic", env_py=None):
+    """The one builder of an Alembic project's files: <root>/alembic.ini
+    holding `ini`, <root>/<script_dir>/env.py (ENV_PY unless given) and an
+    empty versions directory.  Returns (scripts, versions) as Paths; the
+    revisions are write_py_rev's.  AlembicProject, compile_support's
+    AlembicApp and test_alembic_projects.py's App stand on it."""
+    root = Path(root)
+    scripts = root / script_dir
+    versions = scripts / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (scripts / "env.py").write_text(ENV_PY if env_py is None else env_py)
+    (root / "alembic.ini").write_text(ini)
+    return scripts, versions
+
+
 class AlembicProject:
     """A real Alembic project (alembic.ini + env.py + .py revisions) in its
     own directory, so that prestart run in the main project directory does
@@ -704,11 +719,9 @@ class AlembicProject:
         self.root = Path(root)
         self.db = db
         self.ini = self.root / "alembic.ini"
-        self.versions = self.root / "alembic" / "versions"
-        self.versions.mkdir(parents=True, exist_ok=True)
-        (self.root / "alembic" / "env.py").write_text(ENV_PY)
-        (self.root / "alembic" / "script.py.mako").write_text(SCRIPT_MAKO)
-        self.ini.write_text("[alembic]\nscript_location = %(here)s/alembic\n")
+        scripts, self.versions = alembic_layout(
+            self.root, "[alembic]\nscript_location = %(here)s/alembic\n")
+        (scripts / "script.py.mako").write_text(SCRIPT_MAKO)
 
     def rev(self, id, down=None, up="", down_sql="", message=None, labels=None,
             depends=None, transactional=True):

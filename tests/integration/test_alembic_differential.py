@@ -28,7 +28,7 @@ from alembic import command as alembic_command
 from alembic.config import Config
 from alembic.script.base import Script
 
-from harness import ENV_PY, prestart_bin
+from harness import ENV_PY, prestart_bin, write_py_rev
 
 N_GRAPHS = int(os.environ.get("PRESTART_DIFF_GRAPHS")
                or ("5000" if os.environ.get("PRESTART_LONG") == "1" else "200"))
@@ -87,30 +87,11 @@ def gen_graph(rng):
     return revs
 
 
-def _py_tuple(items):
-    if not items:
-        return "None"
-    if len(items) == 1:
-        return repr(items[0])
-    return repr(tuple(items))
-
-
 def write_py(vdir, rev):
     rid, down, labels, deps = rev
-    text = (
-        '"""revision %s\n\nRevision ID: %s\nRevises: %s\n"""\n'
-        "from alembic import op\n\n"
-        "revision = %r\n"
-        "down_revision = %s\n"
-        "branch_labels = %s\n"
-        "depends_on = %s\n\n\n"
-        "def upgrade():\n    op.execute(%r)\n\n\n"
-        "def downgrade():\n    op.execute(%r)\n"
-    ) % (rid, rid, ", ".join(down), rid, _py_tuple(down),
-         repr(tuple(labels)) if labels else "None", _py_tuple(deps),
-         log_sql(rid, "up"), log_sql(rid, "down"))
-    with open(os.path.join(vdir, "%s_rev.py" % rid), "w") as f:
-        f.write(text)
+    write_py_rev(vdir, rid, down, "op.execute(%r)" % log_sql(rid, "up"),
+                 "op.execute(%r)" % log_sql(rid, "down"), labels=labels, depends=deps,
+                 filename="%s_rev.py" % rid)
 
 
 def write_sql(vdir, rev):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (ALEMBIC, ENV_PY, assert_no_canary, describe, prestart_bin, wait_until,
-                     write_py_rev)
+from harness import (ALEMBIC, ENV_PY, alembic_layout, assert_no_canary, describe, prestart_bin,
+                     wait_until, write_py_rev)
 
 def write_rev(vdir, rev, down, message, upgrade, downgrade):
     write_py_rev(vdir, rev, down, upgrade, downgrade, message,
@@ -37,12 +37,8 @@ class App:
     def __init__(self, root, db, script_dir="alembic", ini_location=None):
         self.root = Path(root)
         self.db = db
-        self.scripts = self.root / script_dir
-        self.versions = self.scripts / "versions"
-        self.versions.mkdir(parents=True)
-        (self.scripts / "env.py").write_text(ENV_PY)
         self.ini = self.root / "alembic.ini"
-        self.ini.write_text(textwrap.dedent("""\
+        self.scripts, self.versions = alembic_layout(self.root, textwrap.dedent("""\
             [alembic]
             script_location = %s
             prepend_sys_path = .
@@ -73,7 +69,7 @@ class App:
 
             [formatter_generic]
             format = %%(levelname)-5.5s [%%(name)s] %%(message)s
-            """) % (ini_location or script_dir))
+            """) % (ini_location or script_dir), script_dir)
         self.calls = self.root / "alembic-calls.txt"
         self.wrapper = self.root / "bin" / "alembic-wrapper"
         self.wrapper.parent.mkdir()
