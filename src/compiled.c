@@ -155,7 +155,7 @@ int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
 	if (strcmp(out->rev.id, py->id) || !strlist_same_set(&out->rev.down, &py->down) ||
 	    !strlist_same_set(&out->rev.labels, &py->labels) ||
 	    !strlist_same_set(&out->rev.depends, &py->depends) ||
-	    out->rev.compat_breaking != py->compat_breaking) {
+	    out->rev.compat_breaking != py->compat_breaking || out->rev.phase != py->phase) {
 		revision_release(&out->rev);
 		memset(&out->rev, 0, sizeof(out->rev));
 		out->state = COMPILED_STALE;
@@ -474,6 +474,8 @@ char *compiled_text(const struct compiled_doc *d, const struct compiled_renderin
 	sbuf_addf(&b, "-- Transactional: %s\n", d->transactional ? "true" : "false");
 	if (py->compat_breaking)
 		sbuf_adds(&b, "-- Compat: breaking\n");
+	if (py->phase != REV_PHASE_UNSET)
+		sbuf_addf(&b, "-- Phase: %s\n", py->phase == REV_PHASE_EXPAND ? "expand" : "contract");
 	sbuf_addf(&b, "-- Source: %s sha256:%s\n", d->source, d->sha256);
 	sbuf_addf(&b, "-- Compiled By: %s\n", d->compiled_by);
 	if (r->online_down) {

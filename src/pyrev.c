@@ -422,10 +422,11 @@ static void decode_string(const char *s, size_t n, int raw, struct sbuf *b)
 	}
 }
 
-enum pyname { N_REVISION, N_DOWN, N_LABELS, N_DEPENDS, N_COMPAT, N_COUNT };
+enum pyname { N_REVISION, N_DOWN, N_LABELS, N_DEPENDS, N_COMPAT, N_PHASE, N_COUNT };
 
 static const char *const pynames[N_COUNT] = {
 	"revision", "down_revision", "branch_labels", "depends_on", "prestart_compat",
+	"prestart_phase",
 };
 
 struct value {
@@ -699,7 +700,7 @@ static void meta_release(struct meta *m)
 static int name_index(const struct lex *lx, const struct tok *t)
 {
 	/* every name of a module passes here: the lengths first */
-	static const size_t lens[N_COUNT] = { 8, 13, 13, 10, 15 };
+	static const size_t lens[N_COUNT] = { 8, 13, 13, 10, 15, 14 };
 
 	if (t->t != T_NAME)
 		return -1;
@@ -829,6 +830,23 @@ static int store(struct parser *ps, struct meta *m, enum pyname n, struct revisi
 				       "%s:%d: 'prestart_compat' must be \"breaking\" or \"compatible\"",
 				       ps->path, line);
 		rev->compat_breaking = !strcmp(v->items.v[0], "breaking");
+		rev->compat_line = rev->compat_breaking ? line : 0;
+		return 0;
+	}
+	if (n == N_PHASE) {
+		/* SPEC §9.4's phase mark, for prestart only. */
+		rev->phase = REV_PHASE_UNSET;
+		rev->phase_line = 0;
+		if (v->is_none)
+			return 0;
+		if (!v->is_str || (strcmp(v->items.v[0], "expand") &&
+				   strcmp(v->items.v[0], "contract")))
+			return err_set(ps->e, ERR_SCRIPT,
+				       "%s:%d: 'prestart_phase' must be \"expand\" or \"contract\"",
+				       ps->path, line);
+		rev->phase = !strcmp(v->items.v[0], "expand") ? REV_PHASE_EXPAND
+							      : REV_PHASE_CONTRACT;
+		rev->phase_line = line;
 		return 0;
 	}
 	dst = n == N_DOWN ? &rev->down : n == N_LABELS ? &rev->labels : &rev->depends;

@@ -68,12 +68,12 @@ static int marker(const struct line *l)
 
 enum hkey {
 	H_ID, H_REVISES, H_DATE, H_MESSAGE, H_LABELS, H_DEPENDS, H_TRANSACTIONAL, H_COMPAT,
-	H_NKEYS
+	H_PHASE, H_NKEYS
 };
 
 static const char *const hkey_names[H_NKEYS] = {
 	"Revision ID", "Revises", "Create Date", "Message", "Branch Labels", "Depends On",
-	"Transactional", "Compat",
+	"Transactional", "Compat", "Phase",
 };
 
 /* Compare a header key case-insensitively, any run of blanks matching one
@@ -210,12 +210,26 @@ static int set_header(const char *path, int lineno, enum hkey k, const char *v,
 		return 0;
 	case H_COMPAT:
 		/* SPEC §7.3: older application versions cannot run on it. */
-		if (!strcasecmp(v, "breaking"))
+		if (!strcasecmp(v, "breaking")) {
 			rev->compat_breaking = 1;
-		else if (*v && strcasecmp(v, "compatible"))
+			rev->compat_line = lineno;
+		} else if (*v && strcasecmp(v, "compatible"))
 			return err_set(e, ERR_SCRIPT,
 				       "%s:%d: invalid 'Compat' value '%s' (want breaking or compatible)",
 				       path, lineno, v);
+		return 0;
+	case H_PHASE:
+		/* SPEC §9.4: contract waits for --phase contract; expand
+		 * overrides what the analysis says. */
+		if (!strcasecmp(v, "expand"))
+			rev->phase = REV_PHASE_EXPAND;
+		else if (!strcasecmp(v, "contract"))
+			rev->phase = REV_PHASE_CONTRACT;
+		else
+			return err_set(e, ERR_SCRIPT,
+				       "%s:%d: invalid 'Phase' value '%s' (want expand or contract)",
+				       path, lineno, v);
+		rev->phase_line = lineno;
 		return 0;
 	case H_NKEYS:
 		break;

@@ -11,6 +11,9 @@
 
 #define REVISION_ID_MAX 32
 
+/* The rollout phase a revision's header asks for (SPEC §9.4). */
+enum rev_phase { REV_PHASE_UNSET = 0, REV_PHASE_EXPAND, REV_PHASE_CONTRACT };
+
 struct revision {
 	char *id;
 	struct strlist down;     /* Revises: empty for a base */
@@ -38,6 +41,11 @@ struct revision {
 	/* `-- Compat: breaking` / `prestart_compat = "breaking"` (SPEC §7.3):
 	 * older application versions cannot run against this revision. */
 	int compat_breaking;
+	int compat_line;         /* its line in the file, 0 when unmarked */
+	/* `-- Phase: expand|contract` / `prestart_phase = "..."` (SPEC §9.4)
+	 * and its line in the file (0 when unset). */
+	enum rev_phase phase;
+	int phase_line;
 };
 
 /* Free what rev owns and leave it empty (transactional = 1), ready for

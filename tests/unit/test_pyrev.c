@@ -479,6 +479,32 @@ static void test_compat_mark(void **state)
 		    "v/x.py:3: 'prestart_compat' must be \"breaking\" or \"compatible\"");
 }
 
+/* SPEC §9.4's phase mark, read natively. */
+static void test_phase_mark(void **state)
+{
+	struct revision rev;
+
+	(void)state;
+	parse_ok("revision = 'a'\ndown_revision = None\nprestart_phase = \"contract\"\n", &rev);
+	assert_int_equal(rev.phase, REV_PHASE_CONTRACT);
+	assert_int_equal(rev.phase_line, 3);
+	revision_release(&rev);
+	parse_ok("revision = 'a'\ndown_revision = None\nprestart_phase = 'expand'\n", &rev);
+	assert_int_equal(rev.phase, REV_PHASE_EXPAND);
+	revision_release(&rev);
+	parse_ok("revision = 'a'\ndown_revision = None\nprestart_phase = None\n", &rev);
+	assert_int_equal(rev.phase, REV_PHASE_UNSET);
+	revision_release(&rev);
+	parse_ok("revision = 'a'\ndown_revision = None\n", &rev);
+	assert_int_equal(rev.phase, REV_PHASE_UNSET);
+	assert_int_equal(rev.phase_line, 0);
+	revision_release(&rev);
+	parse_fails("revision = 'a'\ndown_revision = None\nprestart_phase = 'later'\n",
+		    "v/x.py:3: 'prestart_phase' must be \"expand\" or \"contract\"");
+	parse_fails("revision = 'a'\ndown_revision = None\nprestart_phase = ('expand',)\n",
+		    "v/x.py:3: 'prestart_phase' must be \"expand\" or \"contract\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -496,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_errors),
 		cmocka_unit_test(test_legacy_names),
 		cmocka_unit_test(test_compat_mark),
+		cmocka_unit_test(test_phase_mark),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,6 +173,36 @@ static void test_transactional(void **state)
 		    "v/x.sql:2: invalid 'Transactional' value '' (want true or false)");
 }
 
+/* SPEC §9.4: the phase a revision asks for, and where it says so. */
+static void test_phase(void **state)
+{
+	struct revision rev;
+	struct err e = { 0 };
+	const char *t;
+
+	(void)state;
+	t = "-- Revision ID: b\n-- Compat: breaking\n-- Phase: Contract\n-- +upgrade\n";
+	assert_int_equal(script_parse_sql("v/x.sql", t, strlen(t), &rev, &e), 0);
+	assert_int_equal(rev.phase, REV_PHASE_CONTRACT);
+	assert_int_equal(rev.phase_line, 3);
+	assert_int_equal(rev.compat_line, 2);
+	revision_release(&rev);
+	t = "-- Revision ID: b\n-- Phase: expand\n-- +upgrade\n";
+	assert_int_equal(script_parse_sql("v/x.sql", t, strlen(t), &rev, &e), 0);
+	assert_int_equal(rev.phase, REV_PHASE_EXPAND);
+	assert_int_equal(rev.phase_line, 2);
+	assert_int_equal(rev.compat_line, 0);
+	revision_release(&rev);
+	t = "-- Revision ID: b\n-- +upgrade\n";
+	assert_int_equal(script_parse_sql("v/x.sql", t, strlen(t), &rev, &e), 0);
+	assert_int_equal(rev.phase, REV_PHASE_UNSET);
+	revision_release(&rev);
+	parse_fails("-- Revision ID: b\n-- Phase: later\n-- +upgrade\n",
+		    "v/x.sql:2: invalid 'Phase' value 'later' (want expand or contract)");
+	parse_fails("-- Revision ID: b\n-- Phase:\n-- +upgrade\n",
+		    "v/x.sql:2: invalid 'Phase' value '' (want expand or contract)");
+}
+
 static void test_header_ends(void **state)
 {
 	struct revision rev;
@@ -611,6 +641,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_phase),
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_keys_case_and_lists),
 		cmocka_unit_test(test_empty_revises),
