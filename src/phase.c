@@ -1,0 +1,165 @@
+/* phase.c - revision classes and the expand phase's subset (SPEC §9.4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/phase.h"
+
+static const char *const mode_names[] = { "all", "expand", "contract" };
+
+int phase_mode_parse(const char *s, enum phase_mode *out)
+{
+	for (int i = 0; i < 3; i++) {
+		if (s && !strcmp(s, mode_names[i])) {
+			*out = (enum phase_mode)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *phase_mode_name(enum phase_mode m)
+{
+	return mode_names[m];
+}
+
+/* The statement at [off, off+len) of sql on one line, blanks squeezed,
+ * at most about 80 bytes. */
+static char *one_line(const char *sql, size_t off, size_t len)
+{
+	struct sbuf b = { 0 };
+	int blank = 0;
+
+	for (size_t i = off; i < off + len && sql[i]; i++) {
+		char c = sql[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			blank = b.len > 0;
+			continue;
+		}
+		if (blank)
+			sbuf_addc(&b, ' ');
+		blank = 0;
+		if (b.len >= 80) {
+			sbuf_adds(&b, "...");
+			break;
+		}
+		sbuf_addc(&b, c);
+	}
+	if (!b.buf)
+		sbuf_adds(&b, "");
+	utf8_trim_partial(b.buf);
+	return sbuf_detach(&b);
+}
+
+/* The first contract or data-loss statement of an, or NULL. */
+static const struct an_stmt *first_contract(const struct an_script *an)
+{
+	for (size_t i = 0; an && i < an->n; i++)
+		if (an->v[i].cls >= AN_CONTRACT)
+			return &an->v[i];
+	return NULL;
+}
+
+void phase_classify(const struct revision *r, const struct an_script *an, const char *sql,
+		    const char *path, int first_line, struct phase_class *out)
+{
+	const struct an_stmt *s = first_contract(an);
+	char *text = NULL;
+	int line = 0, col = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (s && sql) {
+		text = one_line(sql, s->off, s->len);
+		revision_offset_to_linecol(sql, s->off, first_line, &line, &col);
+	}
+	if (r->phase == REV_PHASE_CONTRACT) {
+		out->contract = 1;
+		out->why = xasprintf("%s:%d: -- Phase: contract", r->path, r->phase_line);
+	} else if (r->compat_breaking) {
+		out->contract = 1;
+		out->why = xasprintf("%s:%d: -- Compat: breaking", r->path, r->compat_line);
+	} else if (r->phase == REV_PHASE_EXPAND) {
+		out->why = s ? xasprintf("%s:%d: -- Phase: expand (the analysis calls %s:%d "
+					 "%s: %s)",
+					 r->path, r->phase_line, path, line,
+					 analysis_class_name(s->cls), text)
+			     : xasprintf("%s:%d: -- Phase: expand", r->path, r->phase_line);
+	} else if (s) {
+		out->contract = 1;
+		out->why = xasprintf("%s:%d: %s statement: %s", path, line,
+				     analysis_class_name(s->cls), text);
+	} else if (!an) {
+		out->why = xasprintf("%s: not analysed and not marked: expand", r->path);
+	} else {
+		out->why = xasprintf("%s: every statement is expand", r->path);
+	}
+	free(text);
+}
+
+void phase_class_release(struct phase_class *c)
+{
+	free(c->why);
+	memset(c, 0, sizeof(*c));
+}
+
+static void defer(struct phase_split *out, const struct revision *r, char *why)
+{
+	xgrow((void **)&out->deferred, &out->alloc, out->ndeferred + 1, sizeof(*out->deferred));
+	out->deferred[out->ndeferred].rev = r;
+	out->deferred[out->ndeferred].why = why;
+	out->ndeferred++;
+}
+
+/* The deferred revision a parent name (an id, or for depends_on a branch
+ * label) leads to, or NULL. */
+static const struct revision *held(const struct strmap *ids, const struct revptrs *pending,
+				   const unsigned char *is_held, const char *name)
+{
+	int k = strmap_get(ids, name);
+
+	return k >= 0 && is_held[k] ? pending->v[k] : NULL;
+}
+
+void phase_expand_split(const struct revptrs *pending, const struct phase_class *cls,
+			struct phase_split *out)
+{
+	struct strmap ids = { 0 }; /* id and branch label -> index in pending */
+	unsigned char *is_held = xcalloc(pending->n ? pending->n : 1, 1);
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < pending->n; i++) {
+		const struct revision *r = pending->v[i];
+
+		strmap_put(&ids, r->id, (int)i);
+		for (size_t k = 0; k < r->labels.n; k++)
+			strmap_put(&ids, r->labels.v[k], (int)i);
+	}
+	for (size_t i = 0; i < pending->n; i++) {
+		const struct revision *r = pending->v[i], *p = NULL;
+
+		for (size_t k = 0; !p && k < r->down.n; k++)
+			p = held(&ids, pending, is_held, r->down.v[k]);
+		for (size_t k = 0; !p && k < r->depends.n; k++)
+			p = held(&ids, pending, is_held, r->depends.v[k]);
+		if (cls[i].contract) {
+			is_held[i] = 1;
+			defer(out, r, xasprintf("contract: %s", cls[i].why));
+		} else if (p) {
+			is_held[i] = 1;
+			defer(out, r, xasprintf("descends from deferred revision %s", p->id));
+		} else {
+			revptrs_push(&out->apply, r);
+		}
+	}
+	strmap_free(&ids);
+	free(is_held);
+}
+
+void phase_split_release(struct phase_split *s)
+{
+	for (size_t i = 0; i < s->ndeferred; i++)
+		free(s->deferred[i].why);
+	free(s->deferred);
+	revptrs_free(&s->apply);
+	memset(s, 0, sizeof(*s));
+}
