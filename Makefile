@@ -48,7 +48,10 @@ all: $(BIN)
 VERSION ?= $(shell sed -n 's/^\#define PRESTART_VERSION "\(.*\)"/\1/p' include/prestart/util.h)
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+# GCC refuses an empty one (a tree without git: the image's builder)
+ifneq ($(SOURCE_DATE_EPOCH),)
 export SOURCE_DATE_EPOCH
+endif
 BUILD_DATE := $(if $(SOURCE_DATE_EPOCH),$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ),unknown)
 BUILDINFO_DEFS := -DPRESTART_VERSION='"$(VERSION)"' -DPRESTART_COMMIT='"$(GIT_COMMIT)"' \
 	-DPRESTART_BUILD_DATE='"$(BUILD_DATE)"'
