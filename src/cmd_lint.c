@@ -225,6 +225,10 @@ int cmd_lint(struct ctx *c)
 		in.sql = r->upgrade_sql;
 		in.first_line = r->upgrade_line;
 		in.transactional = r->transactional;
+		/* Compat: breaking is contract even beside Phase: expand (phase.h) */
+		in.phase_expand = r->phase == REV_PHASE_EXPAND && !r->compat_breaking;
+		in.phase_contract = r->phase == REV_PHASE_CONTRACT || r->compat_breaking;
+		in.phase_line = in.phase_expand ? r->phase_line : 0;
 		if (r->is_py) {
 			if (compiled_find(dir, sqlite ? DB_SQLITE : DB_PG, r, 1, &cl, &c->e) < 0) {
 				rc = ctx_fail(c);
@@ -234,6 +238,7 @@ int cmd_lint(struct ctx *c)
 				in.sql = cl.rev.upgrade_sql;
 				in.first_line = cl.rev.upgrade_line;
 				in.transactional = cl.rev.transactional;
+				in.phase_line = in.phase_expand ? cl.rev.phase_line : 0;
 				strlist_push(&paths, cl.rev.path);
 				in.path = paths.v[paths.n - 1];
 			} else {

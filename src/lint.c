@@ -189,6 +189,13 @@ const struct lint_rule lint_rules[] = {
 	  "until the contract phase runs, after the rollout (SPEC §9.4).",
 	  "Base it on the last expand revision instead and merge the branches later:\n"
 	  "  prestart revision -m \"add note\" --head <last expand revision> --splice" },
+	{ "phase-expand-override", LINT_WARNING,
+	  "The revision is marked `-- Phase: expand`: `--phase expand` applies it while the "
+	  "previous application version still runs, although the analysis says a statement "
+	  "breaks that version or destroys data (SPEC §9.4).",
+	  "Keep the mark only when the previous version does not use what the statement "
+	  "changes; otherwise remove it, and the revision waits for the contract phase:\n"
+	  "  -- Phase: contract" },
 	{ "unparsed-statement", LINT_WARNING,
 	  "PostgreSQL 15's grammar cannot parse this statement (newer syntax, or a typo): only "
 	  "its leading keywords were read, so locks and rewrites may be missed.",
@@ -768,8 +775,18 @@ int lint_revision(const struct lint_input *in, struct lint_state *state, struct 
 	if (renames.n)
 		c = AN_DATA_LOSS;
 classes:
-	if (in->phase_expand)
+	if (in->phase_expand) {
+		/* said, so that the override is a visible decision */
+		if (c >= AN_CONTRACT)
+			add(&r, "phase-expand-override", SIZE_MAX,
+			    in->phase_line ? in->phase_line : 1,
+			    xasprintf("marked expand by -- Phase: expand: applies in the expand "
+				      "phase, though the analysis calls it %s",
+				      analysis_class_name(c)));
 		c = AN_EXPAND;
+	} else if (in->phase_contract && c < AN_CONTRACT) {
+		c = AN_CONTRACT;
+	}
 	if (c == AN_EXPAND && in->down && an.n) {
 		for (size_t i = 0; i < in->down->n; i++) {
 			if (map_get(&state->contract, in->down->v[i])) {

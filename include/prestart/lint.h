@@ -70,6 +70,8 @@ struct lint_input {
 	int sqlite;               /* token-level analysis */
 	const struct strlist *down; /* down revisions, for expand-after-contract */
 	int phase_expand;         /* `-- Phase: expand` marks it expand whatever it does */
+	int phase_contract;       /* `-- Phase: contract` or `-- Compat: breaking` */
+	int phase_line;           /* the line of the mark that sets the class, or 0 */
 	const char *not_analysed; /* why a .py revision could not be read, or NULL */
 	int report;               /* 0: only learn from it (outside the range linted) */
 };

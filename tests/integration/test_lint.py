@@ -198,3 +198,34 @@ def test_github_workflow_example_is_valid_yaml():
     cfg = yaml.safe_load((REPO / "docs" / "examples" / "pre-commit-config.yaml").read_text())
     hook = cfg["repos"][0]["hooks"][0]
     assert hook["id"] == "prestart-lint" and hook["entry"] == "prestart lint"
+
+
+def test_phase_marks(tmp_path):
+    """`-- Phase: expand` overrides the analysis and lint says so; `-- Phase:
+    contract` holds back the expand revision on top of it; a bad value is a
+    broken script (exit 3) named by file and line (SPEC §9.4)."""
+    versions = tmp_path / "migrations" / "versions"
+    rev(tmp_path, "a1", None, "CREATE TABLE t (id int PRIMARY KEY, old text);")
+    versions.mkdir(parents=True, exist_ok=True)
+    (versions / "b2_r.sql").write_text(
+        "-- Revision ID: b2\n-- Revises: a1\n-- Phase: expand\n\n-- +upgrade\n"
+        "-- prestart:allow drop-column unused since release 41\n"
+        "ALTER TABLE t DROP COLUMN old;\n")
+    (versions / "c3_r.sql").write_text(
+        "-- Revision ID: c3\n-- Revises: b2\n-- Phase: contract\n\n-- +upgrade\n"
+        "ALTER TABLE t ADD COLUMN note text;\n")
+    rev(tmp_path, "d4", "c3", "ALTER TABLE t ADD COLUMN more text;")
+    r = lint(tmp_path)
+    assert r.returncode == 0, describe(r)
+    lines = [ln for ln in r.stdout.splitlines() if re.match(r"\S+:\d+: ", ln)]
+    assert any(ln.startswith("migrations/versions/b2_r.sql:3: warning: phase-expand-override:")
+               and "the analysis calls it data-loss" in ln for ln in lines), r.stdout
+    # b2 is expand by its mark: c3 is no expand-after-contract; d4 is, on c3
+    eac = [ln for ln in lines if "expand-after-contract" in ln]
+    assert len(eac) == 1 and "d4_r.sql" in eac[0] and "c3" in eac[0], r.stdout
+
+    (versions / "c3_r.sql").write_text(
+        "-- Revision ID: c3\n-- Revises: b2\n-- Phase: later\n\n-- +upgrade\nSELECT 1;\n")
+    r = lint(tmp_path)
+    assert r.returncode == 3, describe(r)
+    assert "c3_r.sql:3: invalid 'Phase' value 'later' (want expand or contract)" in r.stderr

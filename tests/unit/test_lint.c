@@ -151,12 +151,14 @@ static void test_rules(void **state)
 	}
 }
 
-/* Every rule has a case that fires it (expand-after-contract: below). */
+/* Every rule has a case that fires it (expand-after-contract and
+ * phase-expand-override: below). */
 static void test_every_rule_tested(void **state)
 {
 	(void)state;
 	for (const struct lint_rule *r = lint_rules; r->id; r++) {
-		int found = !strcmp(r->id, "expand-after-contract");
+		int found = !strcmp(r->id, "expand-after-contract") ||
+			    !strcmp(r->id, "phase-expand-override");
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
 			found |= !strcmp(cases[i].rule, r->id);
@@ -196,9 +198,45 @@ static void test_expand_after_contract(void **state)
 	/* `-- Phase: expand` is expand whatever the analysis says */
 	in.revision = "d";
 	in.phase_expand = 1;
+	in.phase_line = 3;
 	in.sql = "ALTER TABLE t DROP COLUMN b";
 	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
 	assert_int_equal(cls, AN_EXPAND);
+	/* ... and lint says so, on the mark's line */
+	assert_string_equal(f.v[f.n - 1].rule->id, "phase-expand-override");
+	assert_int_equal(f.v[f.n - 1].line, 3);
+	assert_string_equal(f.v[f.n - 1].message,
+			    "marked expand by -- Phase: expand: applies in the expand phase, "
+			    "though the analysis calls it data-loss");
+	/* a revision marked expand is no contract parent */
+	strlist_free(&down);
+	strlist_push(&down, "d");
+	in.revision = "e";
+	in.phase_expand = 0;
+	in.phase_line = 0;
+	in.sql = "ALTER TABLE t ADD COLUMN e text";
+	{
+		size_t before = f.n;
+
+		assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+		assert_int_equal(f.n, before);
+	}
+	/* `-- Phase: contract` / `-- Compat: breaking` make an additive
+	 * revision contract: the next expand revision is held back by it */
+	strlist_free(&down);
+	strlist_push(&down, "e");
+	in.revision = "f";
+	in.phase_contract = 1;
+	in.sql = "ALTER TABLE t ADD COLUMN f text";
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_int_equal(cls, AN_CONTRACT);
+	strlist_free(&down);
+	strlist_push(&down, "f");
+	in.revision = "g";
+	in.phase_contract = 0;
+	in.sql = "ALTER TABLE t ADD COLUMN g text";
+	assert_int_equal(lint_revision(&in, &st, &f, &cls, &e), 0);
+	assert_string_equal(f.v[f.n - 1].rule->id, "expand-after-contract");
 	strlist_free(&down);
 	lint_findings_release(&f);
 	lint_state_release(&st);
