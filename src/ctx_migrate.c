@@ -407,6 +407,9 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait, &ledger,
 				&lk);
 	}
+	/* a failed first migration leaves no empty ledger behind */
+	if (rc)
+		ledger_undo_create(&ledger, &c->db);
 	ledger_release(&ledger);
 	lock_release(&lk);
 	return rc;

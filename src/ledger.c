@@ -322,6 +322,27 @@ static int check_trusted(struct ledger *l, struct db *db)
 	return why[0] ? -1 : 0;
 }
 
+void ledger_undo_create(struct ledger *l, struct db *db)
+{
+	struct strlist n = { 0 };
+	char *name, *q;
+
+	if (!l->created || db->in_tx || db_connection_lost(db))
+		return;
+	name = table_name(l);
+	q = xasprintf("SELECT CAST(count(*) AS TEXT) FROM %s", name);
+	if (db->ops->query_col(db, q, &n) == 0 && n.n == 1 && !strcmp(n.v[0], "0")) {
+		free(q);
+		q = xasprintf("DROP TABLE %s", name);
+		if (db_execs(db, q) == 0)
+			l->created = 0;
+	}
+	db_clear_error(db);
+	strlist_free(&n);
+	free(q);
+	free(name);
+}
+
 int ledger_prepare(struct ledger *l, struct db *db)
 {
 	char *raw, *sql;
@@ -363,6 +384,7 @@ int ledger_prepare(struct ledger *l, struct db *db)
 		sql = create_sql(l);
 		rc = db_execs(db, sql);
 		free(sql);
+		l->created = rc == 0;
 	}
 	/* IF NOT EXISTS: another role may have made it meanwhile. */
 	if (rc == 0 && check_trusted(l, db) < 0 && l->refused)

@@ -53,6 +53,8 @@ struct ledger {
 	 * one prestart may use (db_table_trusted): the run must stop (exit
 	 * 2), not go on without it. */
 	int refused;
+	/* Set by ledger_prepare when it created the table (ledger_undo_create). */
+	int created;
 };
 
 /* One ledger row; strings owned (ledger_rows_release). */
@@ -73,6 +75,11 @@ struct ledger_rows {
 	struct ledger_row *v;
 	size_t n, alloc;
 };
+
+/* After a run that failed: drop the table ledger_prepare created in it
+ * when it holds no row, so that a failed first migration leaves nothing
+ * behind.  Best effort: errors are cleared. */
+void ledger_undo_create(struct ledger *l, struct db *db);
 
 /* Fill l (on = 1) for a version table; applied_by is computed here. */
 void ledger_init(struct ledger *l, enum db_kind kind, const char *ledger_schema,

@@ -282,6 +282,21 @@ def commits(db, project, *args):
     return db.query(q)[0][1] - before
 
 
+def test_failed_first_migration_leaves_no_ledger(project, db):
+    add_rev(project, "r1", up="CREATE TABLE t_r1 (id integer);\nSELEC 1;\n")
+    cp = project.run("run")
+    assert cp.returncode == 1, describe(cp)
+    assert db.versions() == []
+    assert not [t for t in db.tables() if "history" in t], db.tables()
+    if db.kind == "pg":
+        assert db.query("SELECT pg_catalog.to_regclass('prestart.history')::text")[0][0] is None
+    # fixed, it runs and the ledger is made then
+    (project.versions / next(p.name for p in project.versions.iterdir())).write_text(
+        next(project.versions.iterdir()).read_text().replace("SELEC 1;", "SELECT 1;"))
+    project.ok("run")
+    assert ledger_rows(db) == ["r1"]
+
+
 def test_checksums_ignore_formatting_and_catch_edits(project, db):
     p1 = add_rev(project, "r1", up="-- the first table\nCREATE TABLE t_r1 (id integer);\n")
     project.ok("run")
