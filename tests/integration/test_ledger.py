@@ -256,8 +256,10 @@ def test_edited_revision_is_named_at_head(project, db):
     cp = project.ok("run")
     assert "changed since they ran" not in out(cp), out(cp)
     if db.kind == "pg":
-        with_sums = commits(db, project, "run")
-        assert with_sums == commits(db, project, "--checksum", "off", "run")
+        # (the least of three: another session's stats may land in one)
+        with_sums = min(commits(db, project, "run") for _ in range(3))
+        assert with_sums == min(commits(db, project, "--checksum", "off", "run")
+                                for _ in range(3))
         # and the measure sees one more query
         assert commits(db, project, "status") > with_sums
     p1.write_text(p1.read_text().replace("-- +upgrade\n", "-- +upgrade\nCREATE TABLE t_r1 (id integer);\n"))
