@@ -829,7 +829,7 @@ char *ledger_sums_sql(const struct ledger *l)
 	struct sbuf inner = { 0 }, b = { 0 };
 	char *name;
 
-	if (!l->on || l->kind != DB_PG)
+	if (!l->on || !(l->drv->supports & DB_HAS_QUERY_TO_XML))
 		return NULL;
 	name = table_name(l);
 	sbuf_addf(&inner, "SELECT revision, checksum FROM %s WHERE checksum IS NOT NULL AND "

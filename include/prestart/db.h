@@ -120,6 +120,10 @@ struct db;
 					  * SQLite's length() does on UTF-8 (a
 					  * byte >= 0xc0 and its continuation bytes
 					  * are one); else bytes */
+#define DB_HAS_QUERY_TO_XML    (1u << 8) /* a query's rows as one value inside
+					  * another query (query_to_xml), run only
+					  * when reached: a table that may be
+					  * missing can ride on the version query */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.
