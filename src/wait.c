@@ -491,12 +491,10 @@ static void *waiter_main(void *arg)
 	}
 }
 
+/* As every other message prints a duration: "1999 ms", "60000 ms". */
 static void format_duration(char *buf, size_t len, long long ms)
 {
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%llds", ms / 1000);
-	else
-		snprintf(buf, len, "%lldms", ms);
+	snprintf(buf, len, "%lld ms", ms);
 }
 
 int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,

@@ -3,6 +3,7 @@ servers started late or never, errors waiting cannot fix, HTTP, TCP and
 file targets, and servers that accept and never answer.
 
 SIGTERM while waiting: test_signals.py.  `healthcheck URL`: test_health.py."""
+import re
 import socket
 import subprocess
 import time
@@ -320,3 +321,15 @@ def test_wait_head_flag_takes_no_value(engine, project):
     cp = project.run("wait", "--head=x")
     assert cp.returncode == 2, cp.stdout + cp.stderr
     assert "--head" in cp.stderr
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+@pytest.mark.parametrize("flag, shown", [("1999ms", "1999 ms"), ("1s", "1000 ms")])
+def test_durations_printed_one_way(engine, project, flag, shown):
+    """Every duration prestart prints is "N ms", whatever the setting said."""
+    url = "postgresql://u@127.0.0.1:%d/x" % closed_port()
+    cp = project.run("--wait-timeout", flag, "run", url=url)
+    assert cp.returncode == 124, cp.stdout + cp.stderr
+    text = cp.stdout + cp.stderr
+    assert "timed out after %s waiting for" % shown in text, text
+    assert not re.search(r"\b\d+(ms|s)\b", text), text

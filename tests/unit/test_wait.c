@@ -89,7 +89,7 @@ static void test_wait_all_files(void **state)
 	assert_int_equal(wait_all(t, 2, 300, &stop, NULL, &e), -1);
 	assert_true(now_ms() - t0 < 1300);
 	assert_int_equal(e.kind, ERR_TIMEOUT);
-	want = xasprintf("timed out after 300ms waiting for %s (no such file or directory)", spec);
+	want = xasprintf("timed out after 300 ms waiting for %s (no such file or directory)", spec);
 	assert_string_equal(e.msg, want);
 	free(want);
 	free(spec);
