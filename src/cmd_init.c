@@ -109,6 +109,11 @@ static const struct init_setting settings[] = {
 	{ "checksum", "warn",
 	  "An applied revision file edited since it ran: warn, fail or off\n"
 	  "(--checksum, PRESTART_CHECKSUM).\n" },
+	{ "phase", "all",
+	  "Which pending revisions run applies: all; expand, those that do not\n"
+	  "break the previous application version (not available in run and\n"
+	  "upgrade yet); contract, every one, after the rollout (--phase,\n"
+	  "PRESTART_PHASE).\n" },
 	{ NULL, NULL, NULL }
 };
 

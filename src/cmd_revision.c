@@ -242,6 +242,9 @@ static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 	nr.labels = &labels;
 	nr.depends = &deps;
 	nr.compat = c->cli->compat;
+	/* the flag only: PRESTART_PHASE says what a deploy applies, not what
+	 * a new revision is */
+	nr.phase = c->cli->flags.phase;
 	text = offline_revision_text(&nr);
 	slug = offline_slug(c->cli->message, SLUG_MAX);
 	path = xasprintf("%s%s%s_%s.sql", dir, str_has_suffix(dir, "/") ? "" : "/", id, slug);
@@ -288,6 +291,11 @@ int cmd_revision(struct ctx *c)
 	    strcmp(c->cli->compat, "compatible"))
 		return usage_error("invalid value '%s' for --compat (expected breaking or compatible)",
 				   c->cli->compat);
+	if (c->cli->flags.phase && strcmp(c->cli->flags.phase, "expand") &&
+	    strcmp(c->cli->flags.phase, "contract"))
+		return usage_error("invalid value '%s' for revision --phase (expected expand or "
+				   "contract)",
+				   c->cli->flags.phase);
 	if ((rc = init_load_scripts(c)))
 		return rc;
 	if (ctx_has_py(c))

@@ -170,6 +170,12 @@ int cmd_run(struct ctx *c)
 	char *rev = NULL;
 
 	memset(&p, 0, sizeof(p));
+	/* Until run defers contract revisions, expand must not quietly
+	 * apply them: the previous application version would break. */
+	if (c->cfg.phase == PHASE_EXPAND)
+		return usage_error("%s: the expand phase is not available in this version yet "
+				   "(all or contract apply every pending revision)",
+				   c->cfg.phase_from);
 	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
 		struct strlist argv = { 0 };
 

@@ -21,6 +21,11 @@ static int move_to(struct ctx *c, enum move how, const char *target)
 
 int cmd_upgrade(struct ctx *c)
 {
+	/* as run: expand must not quietly apply contract revisions */
+	if (c->cfg.phase == PHASE_EXPAND)
+		return usage_error("%s: the expand phase is not available in this version yet "
+				   "(all or contract apply every pending revision)",
+				   c->cfg.phase_from);
 	return move_to(c, MOVE_UP, c->cli->args.n ? c->cli->args.v[0] : "head");
 }
 

@@ -25,7 +25,8 @@ static const char *const prestart_keys[] = {
 	"health_addr",
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
 	"alembic_config", "python", "require_compiled", "termination_log",
-	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget", NULL
+	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget",
+	"phase", NULL
 };
 
 const char *const *config_keys(void)
@@ -555,6 +556,24 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 			c->checksum_from = val_from(&v);
 	}
 	val_free(&v);
+	if (r < 0)
+		return -1;
+
+	/* SPEC §9.4 */
+	r = pick(L, "--phase", flags->phase, "PRESTART_PHASE", "phase", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "all"))
+			c->phase = PHASE_ALL;
+		else if (!strcasecmp(v.s, "expand"))
+			c->phase = PHASE_EXPAND;
+		else if (!strcasecmp(v.s, "contract"))
+			c->phase = PHASE_CONTRACT;
+		else
+			r = val_invalid(&v, "phase", " (expected all, expand or contract)", e);
+		if (r > 0)
+			c->phase_from = val_from(&v);
+	}
+	val_free(&v);
 	return r < 0 ? -1 : 0;
 }
 
@@ -751,6 +770,7 @@ void config_release(struct config *c)
 	free(c->python);
 	free(c->ledger_schema);
 	free(c->if_ahead_from);
+	free(c->phase_from);
 	free(c->checksum_from);
 	memset(c, 0, sizeof(*c));
 }

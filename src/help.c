@@ -39,6 +39,8 @@ static const struct opt_help opt_help[] = {
 	{ "ledger-schema", "    --ledger-schema S", "PostgreSQL schema of the ledger (default prestart)" },
 	{ "if-ahead", "    --if-ahead run|fail", "database ahead of the scripts: run the app if proven safe" },
 	{ "checksum", "    --checksum warn|fail|off", "applied revision files edited since they ran" },
+	{ "phase", "    --phase all|expand|contract",
+	  "rollout phase: all pending revisions, those that keep the\nprevious version working (expand), or all after the rollout\n(contract); revision: write the -- Phase: header" },
 	{ "help", "-h, --help", "this help; with a command, that command's help" },
 	{ "version", "    --version", "print the version" },
 	/* command-local */
@@ -68,7 +70,7 @@ static const char global_opts[] =
 	"database-url config dir wait-timeout wait-for lock-timeout ddl-lock-timeout "
 	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration "
 	"no-transaction-per-migration after require-compiled no-require-compiled termination-log "
-	"ledger-schema if-ahead checksum help version";
+	"ledger-schema if-ahead checksum phase help version";
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
@@ -97,7 +99,7 @@ static const struct topic topics[] = {
 	  "then exec APP with PRESTART_REVISION set (exit 0 with no APP).  The\n"
 	  "default command.  Already at head: one query, no lock, no hooks.  A\n"
 	  "missing APP is exit 127 before anything waits.",
-	  CONNECTS "wait-for health-addr " LOCKS APPLIES "after if-ahead checksum",
+	  CONNECTS "wait-for health-addr " LOCKS APPLIES "after if-ahead checksum phase",
 	  "DATABASE_URL=postgresql://app@db/app prestart run -- uvicorn app.main:app",
 	  "exit codes: 0 ok (no APP); 1 a migration failed (rolled back) or a hook failed\n"
 	  "  (the migration stays committed); 2 usage or configuration; 3 scripts or\n"
@@ -117,7 +119,7 @@ static const struct topic topics[] = {
 	  "--sql prints the script instead of running it; FROM:TO starts it\n"
 	  "elsewhere than base.  To head or heads, a database ahead of the scripts\n"
 	  "is judged by --if-ahead, as run does.",
-	  CONNECTS LOCKS APPLIES "if-ahead checksum sql",
+	  CONNECTS LOCKS APPLIES "if-ahead checksum phase sql",
 	  "prestart upgrade +1\n  prestart upgrade --sql base:head > upgrade.sql",
 	  "exit codes: 0 ok; 1 a migration failed (rolled back); 2 usage,\n"
 	  "  configuration, unknown target; 3 scripts or version table inconsistent;\n"
@@ -175,9 +177,10 @@ static const struct topic topics[] = {
 	  "  waiting), or stdout could not be written; 2 usage or configuration;\n"
 	  "  3 scripts inconsistent" },
 	{ "revision", "[OPTIONS] revision [-m MSG] [--head H] [--splice] [--branch-label L]\n"
-	  "         [--depends-on R] [--rev-id ID] [--version-path DIR] [--compat breaking]",
+	  "         [--depends-on R] [--rev-id ID] [--version-path DIR] [--compat breaking]\n"
+	  "         [--phase expand|contract]",
 	  "Write a new SQL revision file on top of the head and print its path.",
-	  "config dir message head splice branch-label depends-on rev-id version-path compat",
+	  "config dir message head splice branch-label depends-on rev-id version-path compat phase",
 	  "prestart revision -m \"add users\"", "exit codes: 0 written; 2 usage or "
 	  "configuration (several heads without --head);\n  3 scripts inconsistent" },
 	{ "merge", "[OPTIONS] merge REV... [-m MSG]",
@@ -298,6 +301,7 @@ static const char usage_head[] =
 	"  status                   one JSON object: reachability, current, heads, pending\n"
 	"  revision [-m MSG] [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
 	"           [--splice] [--version-path DIR] [--compat breaking]\n"
+	"           [--phase expand|contract]\n"
 	"                           write a new SQL revision file\n"
 	"  merge REV... [-m MSG]    write a merge revision ('merge heads' merges all heads)\n"
 	"  healthcheck [URL] [--timeout D]  HTTP GET, exit 0 on 2xx\n"

@@ -16,7 +16,7 @@
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
-	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_DDL_LOCK_TIMEOUT,
+	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_PHASE, O_DDL_LOCK_TIMEOUT,
 	O_DDL_RETRY_BUDGET, O_NO_TPM, O_NO_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
@@ -54,6 +54,7 @@ static const struct option_def options[] = {
 	{ "ledger-schema", 0, 1, O_LEDGER_SCHEMA },
 	{ "if-ahead", 0, 1, O_IF_AHEAD },
 	{ "checksum", 0, 1, O_CHECKSUM },
+	{ "phase", 0, 1, O_PHASE },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -268,6 +269,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_LEDGER_SCHEMA: cli->flags.ledger_schema = val; break;
 	case O_IF_AHEAD: cli->flags.if_ahead = val; break;
 	case O_CHECKSUM: cli->flags.checksum = val; break;
+	case O_PHASE: cli->flags.phase = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;

@@ -211,6 +211,8 @@ char *offline_revision_text(const struct offline_revision *r)
 	add_list(&b, "Branch Labels", r->labels);
 	add_list(&b, "Depends On", r->depends);
 	sbuf_adds(&b, "-- Transactional: true\n");
+	if (r->phase)
+		sbuf_addf(&b, "-- Phase: %s\n", r->phase);
 	if (r->compat && !strcmp(r->compat, "breaking"))
 		sbuf_adds(&b, "-- Compat: breaking\n");
 	sbuf_adds(&b, "\n"

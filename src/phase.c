@@ -4,24 +4,6 @@
 
 #include "prestart/phase.h"
 
-static const char *const mode_names[] = { "all", "expand", "contract" };
-
-int phase_mode_parse(const char *s, enum phase_mode *out)
-{
-	for (int i = 0; i < 3; i++) {
-		if (s && !strcmp(s, mode_names[i])) {
-			*out = (enum phase_mode)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *phase_mode_name(enum phase_mode m)
-{
-	return mode_names[m];
-}
-
 /* The statement at [off, off+len) of sql on one line, blanks squeezed,
  * at most about 80 bytes. */
 static char *one_line(const char *sql, size_t off, size_t len)

@@ -95,6 +95,11 @@ struct config {
 	 * fail", "PRESTART_CHECKSUM=fail", "checksum = fail in prestart.ini:7"),
 	 * or NULL for the default. */
 	char *if_ahead_from, *checksum_from;
+	/* SPEC §9.4's --phase: all (default, every pending revision), expand
+	 * (those that do not break the previous application version),
+	 * contract (everything, after the rollout). */
+	enum config_phase { PHASE_ALL = 0, PHASE_EXPAND, PHASE_CONTRACT } phase;
+	char *phase_from;           /* where it was set, or NULL for the default */
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -119,6 +124,7 @@ struct config_flags {
 	const char *ledger_schema;
 	const char *if_ahead;
 	const char *checksum;
+	const char *phase;
 };
 
 void config_flags_init(struct config_flags *f);

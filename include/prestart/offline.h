@@ -52,6 +52,7 @@ struct offline_revision {
 	const struct strlist *labels;   /* may be NULL */
 	const struct strlist *depends;  /* may be NULL */
 	const char *compat;             /* "breaking" adds `-- Compat: breaking`; NULL: none */
+	const char *phase;              /* "expand"/"contract" adds `-- Phase: ...`; NULL: none */
 };
 
 /* The text of a new SQL revision file (SPEC §3.1): the header, then empty

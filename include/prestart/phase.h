@@ -10,13 +10,6 @@
 #include "prestart/graph.h"
 #include "prestart/revision.h"
 
-/* `--phase` (SPEC §9.4): all (today's behaviour), expand, contract. */
-enum phase_mode { PHASE_ALL = 0, PHASE_EXPAND, PHASE_CONTRACT };
-
-/* "all", "expand", "contract" -> *out; -1 for anything else. */
-int phase_mode_parse(const char *s, enum phase_mode *out);
-const char *phase_mode_name(enum phase_mode m);
-
 /* A revision's class and why: "path:line: -- Phase: contract",
  * "path:line: contract statement: ALTER TABLE users DROP COLUMN fax", ... */
 struct phase_class {

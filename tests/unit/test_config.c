@@ -772,12 +772,51 @@ static void test_pg_variables(void **state)
 	unsetenv("PGPASSWORD");
 }
 
+/* SPEC §9.4's --phase: flag over environment over file, default all,
+ * checked up front naming where a bad value came from. */
+static void test_phase(void **state)
+{
+	struct config c;
+	struct config_flags fl;
+
+	(void)state;
+	load_ok(&c, NULL);
+	assert_int_equal(c.phase, PHASE_ALL);
+	assert_null(c.phase_from);
+	config_release(&c);
+	write_file("prestart.ini", "[prestart]\nphase = expand\n");
+	load_ok(&c, NULL);
+	assert_int_equal(c.phase, PHASE_EXPAND);
+	assert_string_equal(c.phase_from, "phase = expand in prestart.ini:2");
+	config_release(&c);
+	setenv("PRESTART_PHASE", "Contract", 1);
+	load_ok(&c, NULL);
+	assert_int_equal(c.phase, PHASE_CONTRACT);
+	assert_string_equal(c.phase_from, "PRESTART_PHASE=Contract");
+	config_release(&c);
+	config_flags_init(&fl);
+	fl.phase = "all";
+	load_ok(&c, &fl);
+	assert_int_equal(c.phase, PHASE_ALL);
+	assert_string_equal(c.phase_from, "--phase all");
+	config_release(&c);
+	fl.phase = "later";
+	load_bad(&fl, "invalid phase 'later' for --phase (expected all, expand or contract)");
+	unsetenv("PRESTART_PHASE");
+	setenv("PRESTART_PHASE", "both", 1);
+	load_bad(NULL, "invalid phase 'both' for PRESTART_PHASE (expected all, expand or contract)");
+	unsetenv("PRESTART_PHASE");
+	write_file("prestart.ini", "[prestart]\nphase = soon\n");
+	load_bad(NULL, "prestart.ini:2: invalid phase 'soon' for phase");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test_setup_teardown(test_defaults, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_phase, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_precedence_file, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_precedence_env, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_precedence_flags, scratch_setup, scratch_teardown),

@@ -118,6 +118,7 @@ static void same_config(const struct config *a, const struct config *b)
 	same_str(a->ledger_schema, b->ledger_schema);
 	assert_int_equal(a->if_ahead_fail, b->if_ahead_fail);
 	assert_int_equal(a->checksum, b->checksum);
+	assert_int_equal(a->phase, b->phase);
 }
 
 /* The file and config_load's list of keys cannot drift apart. */

@@ -34,23 +34,6 @@ static void classify_sql(const struct revision *r, const char *sql, struct phase
 	analysis_release(&an);
 }
 
-static void test_mode_parse(void **state)
-{
-	enum phase_mode m = PHASE_ALL;
-
-	(void)state;
-	assert_int_equal(phase_mode_parse("expand", &m), 0);
-	assert_int_equal(m, PHASE_EXPAND);
-	assert_int_equal(phase_mode_parse("contract", &m), 0);
-	assert_int_equal(m, PHASE_CONTRACT);
-	assert_int_equal(phase_mode_parse("all", &m), 0);
-	assert_int_equal(m, PHASE_ALL);
-	assert_int_equal(phase_mode_parse("Expand", &m), -1);
-	assert_int_equal(phase_mode_parse("", &m), -1);
-	assert_int_equal(phase_mode_parse(NULL, &m), -1);
-	assert_string_equal(phase_mode_name(PHASE_CONTRACT), "contract");
-}
-
 static void test_classify(void **state)
 {
 	struct revision r;
@@ -251,7 +234,6 @@ static void test_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mode_parse),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_two_heads),
 		cmocka_unit_test(test_merge_waits),
