@@ -1,4 +1,5 @@
 /* phase.c - revision classes and the expand phase's subset (SPEC §9.4). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,31 @@ void phase_classify(const struct revision *r, const struct an_script *an, const 
 		out->why = xasprintf("%s: every statement is expand", r->path);
 	}
 	free(text);
+}
+
+int phase_classify_sql(const struct revision *r, const char *sql, const char *path,
+		       int first_line, int sqlite, struct phase_class *out, struct err *e)
+{
+	struct an_script an = { 0 };
+	size_t bad = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!sql) {
+		phase_classify(r, NULL, NULL, path, first_line, out);
+		return 0;
+	}
+	if ((sqlite ? analysis_sqlite(sql, &an, &bad, e) : analysis_pg(sql, NULL, &an, &bad, e)) < 0) {
+		char why[ERR_MSG_MAX];
+		int line, col;
+
+		snprintf(why, sizeof(why), "%s", e->msg);
+		revision_offset_to_linecol(sql, bad, first_line, &line, &col);
+		analysis_release(&an);
+		return err_set(e, ERR_SCRIPT, "%s:%d:%d: %s", path, line, col, why);
+	}
+	phase_classify(r, &an, sql, path, first_line, out);
+	analysis_release(&an);
+	return 0;
 }
 
 void phase_class_release(struct phase_class *c)

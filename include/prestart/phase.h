@@ -28,6 +28,13 @@ void phase_classify(const struct revision *r, const struct an_script *an, const 
 		    const char *path, int first_line, struct phase_class *out);
 void phase_class_release(struct phase_class *c);
 
+/* phase_classify() on the analysis of sql: PostgreSQL's parser, or the
+ * token-level reading when sqlite.  sql == NULL: not analysed.  Fails
+ * (ERR_SCRIPT, "path:line:col: ...") only when sql does not split; *out
+ * is then empty. */
+int phase_classify_sql(const struct revision *r, const char *sql, const char *path,
+		       int first_line, int sqlite, struct phase_class *out, struct err *e);
+
 struct phase_deferred {
 	const struct revision *rev;
 	char *why; /* owned */

@@ -160,6 +160,15 @@ static void test_text(void **state)
 	assert_int_equal(script_parse_sql("c.sql", text, strlen(text), &back, &e), 0);
 	assert_string_equal(back.id, "b2");
 	assert_non_null(back.downgrade_sql);
+	assert_int_equal(back.phase, REV_PHASE_UNSET);
+	revision_release(&back);
+	free(text);
+	/* the phase mark (SPEC §9.4) is carried, and reads back */
+	py.phase = REV_PHASE_CONTRACT;
+	text = compiled_text(&d, &r);
+	assert_non_null(strstr(text, "\n-- Transactional: true\n-- Phase: contract\n-- Source:"));
+	assert_int_equal(script_parse_sql("c.sql", text, strlen(text), &back, &e), 0);
+	assert_int_equal(back.phase, REV_PHASE_CONTRACT);
 	revision_release(&back);
 	free(text);
 	strlist_free(&py.down);

@@ -132,6 +132,41 @@ static void check_split(struct revision *revs, size_t n, const int *contract,
 	revptrs_free(&pending);
 }
 
+static void test_classify_sql(void **state)
+{
+	struct revision r;
+	struct phase_class c;
+	struct err e = { 0 };
+
+	(void)state;
+	mk(&r, "a", "");
+	assert_int_equal(phase_classify_sql(&r, "CREATE TABLE t (id int);\nDROP TABLE old;\n",
+					    r.path, 5, 0, &c, &e), 0);
+	assert_int_equal(c.contract, 1);
+	assert_string_equal(c.why, "v/a.sql:6: data-loss statement: DROP TABLE old");
+	phase_class_release(&c);
+	/* SQLite: the token-level reading */
+	assert_int_equal(phase_classify_sql(&r, "ALTER TABLE t RENAME COLUMN a TO b;\n", r.path, 5,
+					    1, &c, &e), 0);
+	assert_int_equal(c.contract, 1);
+	phase_class_release(&c);
+	assert_int_equal(phase_classify_sql(&r, "ALTER TABLE t ADD COLUMN b text;\n", r.path, 5,
+					    1, &c, &e), 0);
+	assert_int_equal(c.contract, 0);
+	phase_class_release(&c);
+	/* not analysed */
+	assert_int_equal(phase_classify_sql(&r, NULL, r.path, 0, 0, &c, &e), 0);
+	assert_int_equal(c.contract, 0);
+	phase_class_release(&c);
+	/* SQL that does not split is a broken script, named */
+	assert_int_equal(phase_classify_sql(&r, "SELECT 1;\nSELECT 'x;\n", r.path, 5, 0, &c, &e),
+			 -1);
+	assert_int_equal(e.kind, ERR_SCRIPT);
+	assert_non_null(strstr(e.msg, "v/a.sql:6:"));
+	assert_null(c.why);
+	revision_release(&r);
+}
+
 static void release_all(struct revision *revs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -235,6 +270,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_classify_sql),
 		cmocka_unit_test(test_two_heads),
 		cmocka_unit_test(test_merge_waits),
 		cmocka_unit_test(test_marked_expand_applies),
