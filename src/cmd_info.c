@@ -193,7 +193,10 @@ int cmd_heads(struct ctx *c)
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
 
-	graph_heads(c->g, &revs);
+	if (c->cli->resolve_dependencies)
+		graph_real_heads(c->g, &revs);
+	else
+		graph_heads(c->g, &revs);
 	f.verbose = c->cli->verbose;
 	f.include_branches = 1;
 	for (size_t i = 0; i < revs.n; i++)

@@ -491,6 +491,11 @@ void graph_heads(const struct graph *g, struct revptrs *out)
 	push_nodes(g, &g->heads, out);
 }
 
+void graph_real_heads(const struct graph *g, struct revptrs *out)
+{
+	push_nodes(g, &g->real_heads, out);
+}
+
 void graph_bases(const struct graph *g, struct revptrs *out)
 {
 	push_nodes(g, &g->bases, out);

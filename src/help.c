@@ -61,6 +61,8 @@ static const struct opt_help opt_help[] = {
 	{ "dialect", "    --dialect D", "compile: postgresql or sqlite (repeatable; default: the\nURL's); lint: the one to analyse as (default: the URL's,\nelse postgresql)" },
 	{ "url", "    --url URL", "compile: the URL env.py sees (default postgresql:// or\nsqlite://)" },
 	{ "x", "-x ARG", "compile: an argument for env.py, as alembic -x" },
+	{ "resolve-dependencies", "    --resolve-dependencies",
+	  "heads: dependencies count as down revisions, as Alembic's" },
 	{ "format", "    --format F", "lint: text, json or github (workflow annotations)" },
 	{ NULL, NULL, NULL }
 };
@@ -74,7 +76,7 @@ static const char global_opts[] =
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
-	"splice version-path compat timeout dialect url x format";
+	"splice version-path compat timeout dialect url x format resolve-dependencies";
 
 #define CONNECTS "database-url config dir wait-timeout log-format termination-log "
 #define LOCKS "lock-timeout lock-strategy "
@@ -142,8 +144,10 @@ static const struct topic topics[] = {
 	  "each upgrade.",
 	  "config dir database-url rev-range verbose indicate-current",
 	  "prestart history -r base:head -v", EXITS_DATA },
-	{ "heads", "[OPTIONS] heads [-v]", "Print the heads of the revision graph, as Alembic.",
-	  "config dir verbose", "prestart heads -v", EXITS_DATA },
+	{ "heads", "[OPTIONS] heads [-v] [--resolve-dependencies]",
+	  "Print the heads of the revision graph, as Alembic; --resolve-dependencies:\n"
+	  "a revision another one depends on is no head.",
+	  "config dir verbose resolve-dependencies", "prestart heads -v", EXITS_DATA },
 	{ "branches", "[OPTIONS] branches [-v]", "Print the branch points, as Alembic.",
 	  "config dir verbose", "prestart branches", EXITS_DATA },
 	{ "show", "[OPTIONS] show REV", "Print one revision, as alembic show does.",
@@ -293,7 +297,7 @@ static const char usage_head[] =
 	"  downgrade TARGET [--sql] revert down to TARGET\n"
 	"  current [-v]             revisions recorded in the database\n"
 	"  history [-r A:B] [-v] [-i]  revision scripts, newest first\n"
-	"  heads [-v], branches [-v], show REV\n"
+	"  heads [-v] [--resolve-dependencies], branches [-v], show REV\n"
 	"  stamp REV... [--purge] [--sql]  set the version table without running migrations\n"
 	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
 	"                           downgrade SQL the ledger archived\n"

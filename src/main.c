@@ -23,6 +23,7 @@ enum {
 	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT, O_COMPAT,
 	O_DIALECT, O_URL, O_XARG, /* compile */
 	O_FORMAT, /* lint */
+	O_RESOLVE_DEPS, /* heads */
 	O_LOCAL_END
 };
 
@@ -77,6 +78,7 @@ static const struct option_def options[] = {
 	{ "x", 'x', 1, O_XARG },
 	{ "compat", 0, 1, O_COMPAT },
 	{ "format", 0, 1, O_FORMAT },
+	{ "resolve-dependencies", 0, 0, O_RESOLVE_DEPS },
 	{ NULL, 0, 0, 0 }
 };
 
@@ -122,7 +124,7 @@ static const struct command commands[] = {
 	{ .name = "history", .fn = cmd_history, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) | L(O_INDICATE) | L(O_RANGE) },
 	{ .name = "heads", .fn = cmd_heads, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
-	  .opts = L(O_VERBOSE) },
+	  .opts = L(O_VERBOSE) | L(O_RESOLVE_DEPS) },
 	{ .name = "branches", .fn = cmd_branches,
 	  .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) },
@@ -292,6 +294,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_XARG: strlist_push(&cli->xargs, val); break;
 	case O_COMPAT: cli->compat = val; break;
 	case O_FORMAT: cli->format = val; break;
+	case O_RESOLVE_DEPS: cli->resolve_dependencies = 1; break;
 	}
 }
 

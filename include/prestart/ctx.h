@@ -44,6 +44,7 @@ struct cli {
 	int wait_head;         /* wait --head */
 	const char *compat;    /* revision --compat */
 	const char *format;    /* lint --format */
+	int resolve_dependencies; /* heads --resolve-dependencies */
 };
 
 struct ctx {

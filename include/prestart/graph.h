@@ -41,6 +41,10 @@ size_t graph_count(const struct graph *g);
 /* Heads, bases and branch points, in Alembic's order (ScriptDirectory
  * get_heads(), get_bases(), and the revisions `alembic branches` lists). */
 void graph_heads(const struct graph *g, struct revptrs *out);
+/* The heads when dependencies count as down revisions (Alembic's
+ * _real_heads, `heads --resolve-dependencies`): a revision another one
+ * depends on is no head. */
+void graph_real_heads(const struct graph *g, struct revptrs *out);
 void graph_bases(const struct graph *g, struct revptrs *out);
 void graph_branch_points(const struct graph *g, struct revptrs *out);
 

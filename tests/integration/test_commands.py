@@ -364,3 +364,21 @@ def test_reading_commands_create_no_sqlite_file(project, tmp_path):
     cp = project.run("history", "-v", url=url)
     assert cp.returncode == 0 and "Rev: c3" in cp.stdout, describe(cp)
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_heads_resolve_dependencies_like_alembic(project, db):
+    """Two bases, y1 depending on x2: x2 is a head, but not once
+    dependencies count as down revisions (Alembic's --resolve-dependencies)."""
+    project.rev("x1", alembic=True)
+    project.rev("x2", down="x1", alembic=True)
+    project.rev("y1", depends="x2", alembic=True)
+    for args in (["heads"], ["heads", "--resolve-dependencies"]):
+        cp = project.ok(*args)
+        ref = project.alembic.run(*args, check=True)
+        # the order of independent heads follows Alembic's os.listdir()
+        assert sorted(lines(cp.stdout)) == sorted(lines(ref.stdout)), \
+            (args, cp.stdout, ref.stdout)
+    assert lines(project.ok("heads", "--resolve-dependencies").stdout) == ["y1 (head)"]
+    assert sorted(lines(project.ok("heads").stdout)) == ["x2 (effective head)", "y1 (head)"]
+    cp = project.run("history", "--resolve-dependencies")
+    assert cp.returncode == 2 and "does not apply to 'history'" in cp.stderr, describe(cp)
