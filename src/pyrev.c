@@ -1129,6 +1129,15 @@ int pyrev_read(const char *path, const char *text, size_t len, struct revision *
 			goto out;
 	if (!rev->doc)
 		pyrev_set_doc(rev, "");
+	/* prestart's own marks: Python (pymeta.h) reads only Alembic's names,
+	 * so a computed one would be dropped without a word */
+	for (n = N_COMPAT; n <= N_PHASE; n++) {
+		if (m.why[n]) {
+			err_set(e, ERR_SCRIPT, "%s (prestart reads '%s' only as a literal string)",
+				m.why[n], pynames[n]);
+			goto out;
+		}
+	}
 	{
 		int first = -1;
 

@@ -503,6 +503,21 @@ static void test_phase_mark(void **state)
 		    "v/x.py:3: 'prestart_phase' must be \"expand\" or \"contract\"");
 	parse_fails("revision = 'a'\ndown_revision = None\nprestart_phase = ('expand',)\n",
 		    "v/x.py:3: 'prestart_phase' must be \"expand\" or \"contract\"");
+	/* a computed mark is an error, not left to Python, which would drop it */
+	{
+		const char *t = "revision = 'a'\ndown_revision = None\nprestart_phase = PHASE\n";
+		struct err e = { 0 };
+
+		assert_int_equal(pyrev_read("v/x.py", t, strlen(t), &rev, &e), -1);
+		assert_string_equal(e.msg, "v/x.py:3: cannot read 'prestart_phase' without running "
+					   "Python: only strings, None and tuples or lists of strings "
+					   "are understood, not 'PHASE' (prestart reads "
+					   "'prestart_phase' only as a literal string)");
+		t = "revision = 'a'\ndown_revision = None\nif X:\n    prestart_compat = 'breaking'\n";
+		assert_int_equal(pyrev_read("v/x.py", t, strlen(t), &rev, &e), -1);
+		assert_non_null(strstr(e.msg, "(prestart reads 'prestart_compat' only as a literal "
+					      "string)"));
+	}
 }
 
 int main(void)
