@@ -111,9 +111,9 @@ static const struct init_setting settings[] = {
 	  "(--checksum, PRESTART_CHECKSUM).\n" },
 	{ "phase", "all",
 	  "Which pending revisions run applies: all; expand, those that do not\n"
-	  "break the previous application version (not available in run and\n"
-	  "upgrade yet); contract, every one, after the rollout (--phase,\n"
-	  "PRESTART_PHASE).\n" },
+	  "break the previous application version (not available in run,\n"
+	  "upgrade and wait --head yet); contract, every one, after the rollout\n"
+	  "(--phase, PRESTART_PHASE).\n" },
 	{ NULL, NULL, NULL }
 };
 

@@ -74,6 +74,12 @@ int cmd_wait(struct ctx *c)
 	char *rev = NULL;
 	int rc;
 
+	/* waiting for every head would outlast a rollout whose contract
+	 * revisions wait for it: refused until the expand point is known */
+	if (c->cli->wait_head && c->cfg.phase == ROLLOUT_EXPAND)
+		return usage_error("%s: the expand phase is not available in this version yet "
+				   "(wait --head waits for every head)",
+				   c->cfg.phase_from);
 	if ((rc = check_application(c)))
 		return rc;
 	add_db_target(c);
@@ -172,7 +178,7 @@ int cmd_run(struct ctx *c)
 	memset(&p, 0, sizeof(p));
 	/* Until run defers contract revisions, expand must not quietly
 	 * apply them: the previous application version would break. */
-	if (c->cfg.phase == PHASE_EXPAND)
+	if (c->cfg.phase == ROLLOUT_EXPAND)
 		return usage_error("%s: the expand phase is not available in this version yet "
 				   "(all or contract apply every pending revision)",
 				   c->cfg.phase_from);

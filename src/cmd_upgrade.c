@@ -22,7 +22,7 @@ static int move_to(struct ctx *c, enum move how, const char *target)
 int cmd_upgrade(struct ctx *c)
 {
 	/* as run: expand must not quietly apply contract revisions */
-	if (c->cfg.phase == PHASE_EXPAND)
+	if (c->cfg.phase == ROLLOUT_EXPAND)
 		return usage_error("%s: the expand phase is not available in this version yet "
 				   "(all or contract apply every pending revision)",
 				   c->cfg.phase_from);

@@ -563,11 +563,11 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 	r = pick(L, "--phase", flags->phase, "PRESTART_PHASE", "phase", NULL, &v, e);
 	if (r > 0) {
 		if (!strcasecmp(v.s, "all"))
-			c->phase = PHASE_ALL;
+			c->phase = ROLLOUT_ALL;
 		else if (!strcasecmp(v.s, "expand"))
-			c->phase = PHASE_EXPAND;
+			c->phase = ROLLOUT_EXPAND;
 		else if (!strcasecmp(v.s, "contract"))
-			c->phase = PHASE_CONTRACT;
+			c->phase = ROLLOUT_CONTRACT;
 		else
 			r = val_invalid(&v, "phase", " (expected all, expand or contract)", e);
 		if (r > 0)

@@ -111,7 +111,7 @@ static const struct topic topics[] = {
 	  "Only wait for the database and the --wait-for targets, then exec APP.\n"
 	  "--head: also wait, without the lock and without writing, until another\n"
 	  "process (a Job, one replica) migrated the database to this image's heads.",
-	  CONNECTS "wait-for health-addr if-ahead head",
+	  CONNECTS "wait-for health-addr if-ahead phase head",
 	  "prestart wait --head --wait-timeout 10m -- /app/bin/server",
 	  "exit codes: 0 ready (no APP); 2 usage or configuration; 3 scripts or version\n"
 	  "  table inconsistent; 124 not ready in time; 126/127 APP not executable/not\n"

@@ -98,7 +98,7 @@ struct config {
 	/* SPEC §9.4's --phase: all (default, every pending revision), expand
 	 * (those that do not break the previous application version),
 	 * contract (everything, after the rollout). */
-	enum config_phase { PHASE_ALL = 0, PHASE_EXPAND, PHASE_CONTRACT } phase;
+	enum rollout_phase { ROLLOUT_ALL = 0, ROLLOUT_EXPAND, ROLLOUT_CONTRACT } phase;
 	char *phase_from;           /* where it was set, or NULL for the default */
 };
 

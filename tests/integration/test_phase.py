@@ -50,11 +50,14 @@ def test_expand_is_refused_until_run_defers(project, db):
     project.rev("b2", down="a1", up="ALTER TABLE t DROP COLUMN fax;",
                 extra_header="-- Phase: contract\n")
     for args, env in ((["--phase", "expand", "run", "--", "/bin/true"], None),
-                      (["upgrade"], {"PRESTART_PHASE": "expand"})):
+                      (["upgrade"], {"PRESTART_PHASE": "expand"}),
+                      (["wait", "--head", "--wait-timeout", "1s"], {"PRESTART_PHASE": "expand"})):
         cp = project.run(*args, env=env)
         assert cp.returncode == 2, describe(cp)
         assert "the expand phase is not available in this version yet" in cp.stderr, describe(cp)
     assert db.versions() == []
+    # plain wait does not look at the revisions
+    project.ok("--phase", "expand", "wait", "--", "/bin/true")
     # contract (and all) apply everything
     project.ok("--phase", "contract", "run", "--", "/bin/true")
     assert db.versions() == ["b2"]

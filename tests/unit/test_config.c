@@ -781,23 +781,23 @@ static void test_phase(void **state)
 
 	(void)state;
 	load_ok(&c, NULL);
-	assert_int_equal(c.phase, PHASE_ALL);
+	assert_int_equal(c.phase, ROLLOUT_ALL);
 	assert_null(c.phase_from);
 	config_release(&c);
 	write_file("prestart.ini", "[prestart]\nphase = expand\n");
 	load_ok(&c, NULL);
-	assert_int_equal(c.phase, PHASE_EXPAND);
+	assert_int_equal(c.phase, ROLLOUT_EXPAND);
 	assert_string_equal(c.phase_from, "phase = expand in prestart.ini:2");
 	config_release(&c);
 	setenv("PRESTART_PHASE", "Contract", 1);
 	load_ok(&c, NULL);
-	assert_int_equal(c.phase, PHASE_CONTRACT);
+	assert_int_equal(c.phase, ROLLOUT_CONTRACT);
 	assert_string_equal(c.phase_from, "PRESTART_PHASE=Contract");
 	config_release(&c);
 	config_flags_init(&fl);
 	fl.phase = "all";
 	load_ok(&c, &fl);
-	assert_int_equal(c.phase, PHASE_ALL);
+	assert_int_equal(c.phase, ROLLOUT_ALL);
 	assert_string_equal(c.phase_from, "--phase all");
 	config_release(&c);
 	fl.phase = "later";
