@@ -99,8 +99,12 @@ record_source() {
 	cp "$2/debian/copyright" "$prefix/.$1.copyright"
 }
 
+# What a library's .done holds: a cache from an older recipe is rebuilt.
+LIBPQ_RECIPE="2 sysconfdir=/etc/postgresql-common"
+
 build_libpq() {
-	[ -e "$prefix/.libpq.done" ] && [ -e "$prefix/.libpq.source" ] && return 0
+	[ "$(cat "$prefix/.libpq.done" 2>/dev/null)" = "$LIBPQ_RECIPE" ] \
+		&& [ -e "$prefix/.libpq.source" ] && return 0
 	src=$(fetch_source postgresql-15 postgresql-15)
 	log "building libpq from $(basename "$src")"
 	b=$work/build-libpq
@@ -108,7 +112,10 @@ build_libpq() {
 	(
 		cd "$b"
 		# shellcheck disable=SC2086
-		"$src/configure" --prefix="$prefix" $host CC="$cc" \
+		# libpq is installed by hand below, so configure's prefix only
+		# names the paths libpq compiles in: Debian's, not the build
+		# directory (pg_service.conf is looked for in SYSCONFDIR)
+		"$src/configure" --prefix=/usr --sysconfdir=/etc/postgresql-common $host CC="$cc" \
 			--without-gssapi --without-ldap --without-icu --without-readline \
 			--without-zlib --with-ssl=openssl \
 			CFLAGS="-O2 -fPIC $pathmap" >configure.log 2>&1 \
@@ -130,7 +137,7 @@ build_libpq() {
 			"$src/src/include/postgres_ext.h" src/include/pg_config_ext.h "$prefix/include/"
 	) || die "libpq build failed (logs in $b)"
 	record_source libpq "$src" postgresql-15
-	: >"$prefix/.libpq.done"
+	printf '%s\n' "$LIBPQ_RECIPE" >"$prefix/.libpq.done"
 }
 
 build_curl() {
