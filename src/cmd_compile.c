@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/compiled.h"
 #include "prestart/delegate.h"
 #include "prestart/exec.h"

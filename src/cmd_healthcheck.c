@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/log.h"
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)

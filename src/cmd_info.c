@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/ledger.h"
 #include "prestart/log.h"
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prestart/ctx.h"
 #include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/scriptdir.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/compiled.h"
 #include "prestart/lint.h"
 

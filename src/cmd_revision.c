@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/ledger.h"
 #include "prestart/lock.h"
 #include "prestart/log.h"

@@ -5,6 +5,7 @@
 
 #include "prestart/child.h"
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/exec.h"
 #include "prestart/log.h"
 #include "prestart/wait.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 
 static int move_to(struct ctx *c, enum move how, const char *target)
 {

@@ -8,6 +8,7 @@
 
 #include "prestart/buildinfo.h"
 #include "prestart/cmd.h"
+#include "prestart/ctx.h"
 #include "prestart/help.h"
 #include "prestart/log.h"
 #include "prestart/termlog.h"

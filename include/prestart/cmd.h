@@ -6,7 +6,8 @@
 #ifndef PRESTART_CMD_H
 #define PRESTART_CMD_H
 
-#include "prestart/ctx.h"
+/* Only pointers: the commands include ctx.h themselves. */
+struct ctx;
 
 int cmd_run(struct ctx *c);
 int cmd_wait(struct ctx *c);
