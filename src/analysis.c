@@ -3,8 +3,8 @@
  *
  * Divisions, in order: recording (tables, facts, class); names and types
  * out of the parse tree; default volatility; ALTER TABLE subcommands; one
- * parsed statement; DO bodies; the token-level reading (unparsed
- * PostgreSQL, SQLite); the scripts; names.
+ * parsed statement; DO bodies; long identifiers; the scripts; names. The token-level
+ * reading (unparsed PostgreSQL, SQLite) is analysis_token.c.
  *
  * Lock levels are PostgreSQL 15's ("Explicit Locking" and the ALTER TABLE
  * page): most ALTER TABLE forms take ACCESS EXCLUSIVE; ADD FOREIGN KEY and
@@ -24,11 +24,13 @@
 #include "prestart/pgscan.h"
 #include "prestart/sqlsplit.h"
 
+#include "analysis_int.h"
+
 #define IDENT_MAX 63 /* NAMEDATALEN - 1 */
 
 /* ---- recording ---- */
 
-static void touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff)
+void an_touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff)
 {
 	if (!table || !*table)
 		return;
@@ -50,7 +52,7 @@ static void touch(struct an_stmt *st, const char *table, enum an_lock lock, enum
 	st->ntables++;
 }
 
-static void fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
+void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
 		 const char *name, const char *detail)
 {
 	struct an_fact *f;
@@ -63,7 +65,7 @@ static void fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
 	f->detail = detail && *detail ? xstrdup(detail) : NULL;
 }
 
-static void klass(struct an_stmt *st, enum an_class c)
+void an_klass(struct an_stmt *st, enum an_class c)
 {
 	if (c > st->cls)
 		st->cls = c;
@@ -299,12 +301,12 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 	case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN: {
 		char *ref = rv_name(k->pktable);
 
-		touch(st, ref, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, ref, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
 		if (!new_table) {
-			touch(st, table, AN_SHARE_ROW_EXCLUSIVE,
+			an_touch(st, table, AN_SHARE_ROW_EXCLUSIVE,
 			      k->skip_validation ? AN_CATALOG : AN_SCAN);
 			if (!k->skip_validation)
-				fact(st, AF_FK_VALIDATING, table, k->conname ? k->conname : column,
+				an_fact(st, AF_FK_VALIDATING, table, k->conname ? k->conname : column,
 				     ref);
 		}
 		free(ref);
@@ -323,12 +325,12 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			    x->null_test->arg->node_case == PG_QUERY__NODE__NODE_COLUMN_REF)
 				col = list_name(x->null_test->arg->column_ref->fields,
 						x->null_test->arg->column_ref->n_fields);
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_CHECK_NOT_VALID, table, k->conname, col);
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_CHECK_NOT_VALID, table, k->conname, col);
 			free(col);
 		} else {
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
-			fact(st, AF_CHECK_VALIDATING, table, k->conname ? k->conname : column, NULL);
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			an_fact(st, AF_CHECK_VALIDATING, table, k->conname ? k->conname : column, NULL);
 		}
 		break;
 	case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
@@ -336,18 +338,18 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 		if (new_table)
 			break;
 		if (k->indexname && *k->indexname) {
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_ADD_KEY_USING_INDEX, table, k->indexname, NULL);
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_ADD_KEY_USING_INDEX, table, k->indexname, NULL);
 		} else {
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
-			fact(st, k->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			an_fact(st, k->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY
 					 ? AF_ADD_PRIMARY_KEY : AF_ADD_UNIQUE,
 			     table, k->conname ? k->conname : column, NULL);
 		}
 		break;
 	case PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION:
 		if (!new_table)
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
 		break;
 	default:
 		break;
@@ -371,7 +373,7 @@ static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__Col
 	const char *rewrite = NULL;
 	struct volatile_hit h = { NULL };
 
-	fact(st, AF_ADD_COLUMN, table, cd->colname, type);
+	an_fact(st, AF_ADD_COLUMN, table, cd->colname, type);
 	if (is_serial(type))
 		rewrite = "a serial column's nextval() default";
 	if (cd->raw_default)
@@ -411,12 +413,12 @@ static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__Col
 	if (!new_table) {
 		if (h.func && !rewrite)
 			rewrite = h.func;
-		touch(st, table, AN_ACCESS_EXCLUSIVE, rewrite ? AN_REWRITE : AN_CATALOG);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, rewrite ? AN_REWRITE : AN_CATALOG);
 		if (rewrite)
-			fact(st, AF_VOLATILE_DEFAULT, table, cd->colname, rewrite);
+			an_fact(st, AF_VOLATILE_DEFAULT, table, cd->colname, rewrite);
 		if (not_null && !has_default) {
-			fact(st, AF_ADD_COLUMN_NOT_NULL, table, cd->colname, type);
-			klass(st, AN_CONTRACT);
+			an_fact(st, AF_ADD_COLUMN_NOT_NULL, table, cd->colname, type);
+			an_klass(st, AN_CONTRACT);
 		}
 	}
 	free(h.func);
@@ -457,14 +459,14 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumnRecurse:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DROP_COLUMN, table, cmd->name, NULL);
-		klass(st, AN_DATA_LOSS);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_DROP_COLUMN, table, cmd->name, NULL);
+		an_klass(st, AN_DATA_LOSS);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
-		fact(st, AF_SET_NOT_NULL, table, cmd->name, NULL);
-		klass(st, AN_CONTRACT);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+		an_fact(st, AF_SET_NOT_NULL, table, cmd->name, NULL);
+		an_klass(st, AN_CONTRACT);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType: {
 		const PgQuery__ColumnDef *cd = def && def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF
@@ -474,9 +476,9 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 					   ? c->known->type_of(c->known->arg, table, cmd->name) : NULL;
 		int free_change = !(cd && cd->raw_default) && type_change_free(from, to);
 
-		touch(st, table, AN_ACCESS_EXCLUSIVE, free_change ? AN_CATALOG : AN_REWRITE);
-		fact(st, free_change ? AF_TYPE_CHANGE_SAFE : AF_TYPE_CHANGE, table, cmd->name, to);
-		klass(st, free_change ? AN_EXPAND : AN_CONTRACT);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, free_change ? AN_CATALOG : AN_REWRITE);
+		an_fact(st, free_change ? AF_TYPE_CHANGE_SAFE : AF_TYPE_CHANGE, table, cmd->name, to);
+		an_klass(st, free_change ? AN_EXPAND : AN_CONTRACT);
 		free(to);
 		return;
 	}
@@ -485,12 +487,12 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 		if (def && def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT)
 			add_constraint(c, table, def->constraint, NULL, 0);
 		else
-			touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraintRecurse:
-		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_SCAN);
-		fact(st, AF_VALIDATE, table, cmd->name, NULL);
+		an_touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_SCAN);
+		an_fact(st, AF_VALIDATE, table, cmd->name, NULL);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrig:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableAlwaysTrig:
@@ -500,13 +502,13 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigAll:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrigUser:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigUser:
-		touch(st, table, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, table, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetLogged:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetTableSpace:
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_SetAccessMethod:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_AttachPartition:
 		if (def && def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD) {
@@ -514,21 +516,21 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 
 			/* the partition is scanned for its bound unless a
 			 * validated CHECK proves it */
-			touch(st, part, AN_ACCESS_EXCLUSIVE, AN_SCAN);
+			an_touch(st, part, AN_ACCESS_EXCLUSIVE, AN_SCAN);
 			free(part);
 		}
-		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_DetachPartition:
-		touch(st, table,
+		an_touch(st, table,
 		      def && def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD &&
 				      def->partition_cmd->concurrent
 			      ? AN_SHARE_UPDATE_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
 		      AN_CATALOG);
-		klass(st, AN_CONTRACT);
+		an_klass(st, AN_CONTRACT);
 		return;
 	default:
-		touch(st, table, sue_subcommand(t) ? AN_SHARE_UPDATE_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
+		an_touch(st, table, sue_subcommand(t) ? AN_SHARE_UPDATE_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
 		      AN_CATALOG);
 		return;
 	}
@@ -582,7 +584,7 @@ static void do_block(struct stmt_ctx *c, const PgQuery__DoStmt *d)
 		if (ok == 0)
 			return;
 	}
-	fact(c->st, AF_NOT_ANALYSED, NULL, NULL,
+	an_fact(c->st, AF_NOT_ANALYSED, NULL, NULL,
 	     body ? "a DO block with procedural code: its statements were not analysed"
 		  : "a DO block without a body");
 }
@@ -594,29 +596,29 @@ static void drop_stmt(struct an_stmt *st, const PgQuery__DropStmt *d)
 
 		switch (d->remove_type) {
 		case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
-			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_DROP_TABLE, name, NULL, NULL);
-			klass(st, AN_DATA_LOSS);
+			an_touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_DROP_TABLE, name, NULL, NULL);
+			an_klass(st, AN_DATA_LOSS);
 			break;
 		case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
 			/* the lock falls on the index's table, which the
 			 * statement does not name */
-			touch(st, name, d->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE
+			an_touch(st, name, d->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE
 						      : AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, d->concurrent ? AF_DROP_INDEX_CONC : AF_DROP_INDEX, NULL, name, NULL);
+			an_fact(st, d->concurrent ? AF_DROP_INDEX_CONC : AF_DROP_INDEX, NULL, name, NULL);
 			break;
 		case PG_QUERY__OBJECT_TYPE__OBJECT_SCHEMA:
-			klass(st, d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE ? AN_DATA_LOSS
+			an_klass(st, d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE ? AN_DATA_LOSS
 										   : AN_CONTRACT);
 			break;
 		case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
 		case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
 		case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
-			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			klass(st, AN_CONTRACT);
+			an_touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_klass(st, AN_CONTRACT);
 			break;
 		default:
-			klass(st, AN_CONTRACT);
+			an_klass(st, AN_CONTRACT);
 			break;
 		}
 		free(name);
@@ -637,25 +639,25 @@ static void rename_stmt(struct an_stmt *st, const PgQuery__RenameStmt *r)
 
 	switch (r->rename_type) {
 	case PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_RENAME_COLUMN, table, r->subname, r->newname);
-		klass(st, AN_CONTRACT);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_RENAME_COLUMN, table, r->subname, r->newname);
+		an_klass(st, AN_CONTRACT);
 		break;
 	case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
 	case PG_QUERY__OBJECT_TYPE__OBJECT_VIEW:
 	case PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_RENAME_TABLE, table, NULL, r->newname);
-		klass(st, AN_CONTRACT);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_RENAME_TABLE, table, NULL, r->newname);
+		an_klass(st, AN_CONTRACT);
 		break;
 	case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
-		touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, table, AN_SHARE_UPDATE_EXCLUSIVE, AN_CATALOG);
 		break;
 	case PG_QUERY__OBJECT_TYPE__OBJECT_TABCONSTRAINT:
-		touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 		break;
 	default:
-		klass(st, AN_CONTRACT);
+		an_klass(st, AN_CONTRACT);
 		break;
 	}
 	free(table);
@@ -671,8 +673,8 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		const PgQuery__CreateStmt *cs = n->create_stmt;
 
 		t = rv_name(cs->relation);
-		fact(st, AF_CREATE_TABLE, t, NULL, NULL);
-		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_CREATE_TABLE, t, NULL, NULL);
+		an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 		for (size_t i = 0; i < cs->n_table_elts; i++) {
 			const PgQuery__Node *e = cs->table_elts[i];
 
@@ -686,16 +688,16 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
 		if (n->create_table_as_stmt->into) {
 			t = rv_name(n->create_table_as_stmt->into->rel);
-			fact(st, AF_CREATE_TABLE, t, NULL, NULL);
-			touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_CREATE_TABLE, t, NULL, NULL);
+			an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 		}
 		break;
 	case PG_QUERY__NODE__NODE_INDEX_STMT: {
 		const PgQuery__IndexStmt *ix = n->index_stmt;
 
 		t = rv_name(ix->relation);
-		touch(st, t, ix->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
-		fact(st, ix->concurrent ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, ix->idxname,
+		an_touch(st, t, ix->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
+		an_fact(st, ix->concurrent ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, ix->idxname,
 		     ix->unique ? "unique" : NULL);
 		break;
 	}
@@ -719,46 +721,46 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
 				continue;
 			name = rv_name(r->range_var);
-			touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_TRUNCATE, name, NULL, NULL);
+			an_touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_TRUNCATE, name, NULL, NULL);
 			free(name);
 		}
-		klass(st, AN_DATA_LOSS);
+		an_klass(st, AN_DATA_LOSS);
 		break;
 	case PG_QUERY__NODE__NODE_RENAME_STMT:
 		rename_stmt(st, n->rename_stmt);
 		break;
 	case PG_QUERY__NODE__NODE_DELETE_STMT:
 		t = rv_name(n->delete_stmt->relation);
-		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DML, t, NULL, "DELETE");
+		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_DML, t, NULL, "DELETE");
 		if (!n->delete_stmt->where_clause) {
-			fact(st, AF_DELETE_ALL, t, NULL, NULL);
-			klass(st, AN_DATA_LOSS);
+			an_fact(st, AF_DELETE_ALL, t, NULL, NULL);
+			an_klass(st, AN_DATA_LOSS);
 		}
 		break;
 	case PG_QUERY__NODE__NODE_UPDATE_STMT:
 		t = rv_name(n->update_stmt->relation);
-		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DML, t, NULL, "UPDATE");
+		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_DML, t, NULL, "UPDATE");
 		if (!n->update_stmt->where_clause)
-			fact(st, AF_UPDATE_ALL, t, NULL, NULL);
+			an_fact(st, AF_UPDATE_ALL, t, NULL, NULL);
 		break;
 	case PG_QUERY__NODE__NODE_INSERT_STMT:
 		t = rv_name(n->insert_stmt->relation);
-		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DML, t, NULL, "INSERT");
+		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_DML, t, NULL, "INSERT");
 		break;
 	case PG_QUERY__NODE__NODE_MERGE_STMT:
 		t = rv_name(n->merge_stmt->relation);
-		touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DML, t, NULL, "MERGE");
+		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+		an_fact(st, AF_DML, t, NULL, "MERGE");
 		break;
 	case PG_QUERY__NODE__NODE_COPY_STMT:
 		if (n->copy_stmt->is_from && n->copy_stmt->relation) {
 			t = rv_name(n->copy_stmt->relation);
-			touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_DML, t, NULL, "COPY");
+			an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
+			an_fact(st, AF_DML, t, NULL, "COPY");
 		}
 		break;
 	case PG_QUERY__NODE__NODE_VACUUM_STMT: {
@@ -772,36 +774,36 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 			if (r->node_case != PG_QUERY__NODE__NODE_VACUUM_RELATION)
 				continue;
 			name = rv_name(r->vacuum_relation->relation);
-			touch(st, name, full ? AN_ACCESS_EXCLUSIVE : AN_SHARE_UPDATE_EXCLUSIVE,
+			an_touch(st, name, full ? AN_ACCESS_EXCLUSIVE : AN_SHARE_UPDATE_EXCLUSIVE,
 			      full ? AN_REWRITE : AN_SCAN);
 			free(name);
 		}
 		if (full)
-			fact(st, AF_VACUUM_FULL, NULL, NULL, NULL);
+			an_fact(st, AF_VACUUM_FULL, NULL, NULL, NULL);
 		break;
 	}
 	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
 		t = rv_name(n->cluster_stmt->relation);
-		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
-		fact(st, AF_CLUSTER, t, NULL, NULL);
+		an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
+		an_fact(st, AF_CLUSTER, t, NULL, NULL);
 		break;
 	case PG_QUERY__NODE__NODE_REINDEX_STMT: {
 		const PgQuery__ReindexStmt *r = n->reindex_stmt;
 		int conc = has_option(r->params, r->n_params, "concurrently");
 
 		t = r->relation ? rv_name(r->relation) : xstrdup(r->name ? r->name : "");
-		touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
-		fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL, NULL);
+		an_touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
+		an_fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL, NULL);
 		break;
 	}
 	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
 		t = rv_name(n->refresh_mat_view_stmt->relation);
-		touch(st, t, n->refresh_mat_view_stmt->concurrent ? AN_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
+		an_touch(st, t, n->refresh_mat_view_stmt->concurrent ? AN_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
 		      AN_REWRITE);
 		break;
 	case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
 		t = rv_name(n->create_trig_stmt->relation);
-		touch(st, t, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
+		an_touch(st, t, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
 		break;
 	case PG_QUERY__NODE__NODE_LOCK_STMT:
 		for (size_t i = 0; i < n->lock_stmt->n_relations; i++) {
@@ -812,17 +814,17 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
 				continue;
 			name = rv_name(r->range_var);
-			touch(st, name, mode >= 1 && mode <= 8 ? (enum an_lock)mode
+			an_touch(st, name, mode >= 1 && mode <= 8 ? (enum an_lock)mode
 							       : AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 			free(name);
 		}
 		break;
 	case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
-		fact(st, AF_TX_CONTROL, NULL, NULL, NULL);
+		an_fact(st, AF_TX_CONTROL, NULL, NULL, NULL);
 		break;
 	case PG_QUERY__NODE__NODE_ALTER_ENUM_STMT:
 		if (n->alter_enum_stmt->old_val && *n->alter_enum_stmt->old_val)
-			klass(st, AN_CONTRACT); /* RENAME VALUE */
+			an_klass(st, AN_CONTRACT); /* RENAME VALUE */
 		break;
 	case PG_QUERY__NODE__NODE_DO_STMT:
 		do_block(c, n->do_stmt);
@@ -862,166 +864,6 @@ static int parse_one(struct stmt_ctx *c, const char *sql)
 	return rc;
 }
 
-/* ---- the token-level reading ---- */
-
-/* The words of a statement, lowercased, quotes and comments skipped
- * ("quoted" identifiers and `ticked` or [bracketed] ones as their
- * content).  Enough for the leading keywords of DROP, ALTER, TRUNCATE,
- * DELETE and CREATE INDEX, in PostgreSQL or SQLite. */
-static void words_of(const char *s, size_t len, struct strlist *w)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '-' && i + 1 < len && s[i + 1] == '-') {
-			while (i < len && s[i] != '\n')
-				i++;
-		} else if (ch == '/' && i + 1 < len && s[i + 1] == '*') {
-			for (i += 2; i + 1 < len && !(s[i] == '*' && s[i + 1] == '/'); i++)
-				;
-			i += 2;
-		} else if (ch == '\'') {
-			for (i++; i < len && s[i] != '\''; i++)
-				;
-			i++;
-			strlist_push(w, "'");
-		} else if (ch == '"' || ch == '`' || ch == '[') {
-			char close = ch == '[' ? ']' : (char)ch;
-			size_t j = i + 1;
-
-			while (j < len && s[j] != close)
-				j++;
-			strlist_push_owned(w, xstrndup(s + i + 1, j - i - 1));
-			i = j + 1;
-		} else if (isalnum(ch) || ch == '_' || ch >= 0x80) {
-			size_t j = i;
-			char *word;
-
-			while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_' || s[j] == '$' ||
-					   s[j] == '.' || (unsigned char)s[j] >= 0x80))
-				j++;
-			word = xstrndup(s + i, j - i);
-			for (char *p = word; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			strlist_push_owned(w, word);
-			i = j;
-		} else {
-			if (!isspace(ch)) {
-				char one[2] = { (char)ch, 0 };
-
-				strlist_push(w, one);
-			}
-			i++;
-		}
-	}
-}
-
-static int wis(const struct strlist *w, size_t i, const char *s)
-{
-	return i < w->n && !strcmp(w->v[i], s);
-}
-
-/* Skip IF EXISTS / ONLY after the object keyword. */
-static size_t skip_noise(const struct strlist *w, size_t i)
-{
-	if (wis(w, i, "if") && wis(w, i + 1, "exists"))
-		i += 2;
-	if (wis(w, i, "only"))
-		i++;
-	return i;
-}
-
-static void token_level(struct an_stmt *st, const char *s, size_t len)
-{
-	struct strlist w = { 0 };
-	size_t i;
-
-	words_of(s, len, &w);
-	if (wis(&w, 0, "drop") && wis(&w, 1, "table")) {
-		for (i = skip_noise(&w, 2); i < w.n && strcmp(w.v[i], ";"); i++) {
-			if (!strcmp(w.v[i], ",") || !strcmp(w.v[i], "cascade") ||
-			    !strcmp(w.v[i], "restrict"))
-				continue;
-			touch(st, w.v[i], AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_DROP_TABLE, w.v[i], NULL, NULL);
-		}
-		klass(st, AN_DATA_LOSS);
-	} else if (wis(&w, 0, "truncate")) {
-		i = wis(&w, 1, "table") ? 2 : 1;
-		i = skip_noise(&w, i);
-		if (i < w.n) {
-			touch(st, w.v[i], AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-			fact(st, AF_TRUNCATE, w.v[i], NULL, NULL);
-		}
-		klass(st, AN_DATA_LOSS);
-	} else if (wis(&w, 0, "delete") && wis(&w, 1, "from") && w.n > 2) {
-		int where = 0;
-
-		for (i = 3; i < w.n; i++)
-			where |= !strcmp(w.v[i], "where");
-		touch(st, w.v[2], AN_ROW_EXCLUSIVE, AN_CATALOG);
-		fact(st, AF_DML, w.v[2], NULL, "DELETE");
-		if (!where) {
-			fact(st, AF_DELETE_ALL, w.v[2], NULL, NULL);
-			klass(st, AN_DATA_LOSS);
-		}
-	} else if (wis(&w, 0, "alter") && wis(&w, 1, "table")) {
-		const char *t;
-
-		i = skip_noise(&w, 2);
-		if (i >= w.n)
-			goto out;
-		t = w.v[i++];
-		touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
-		if (wis(&w, i, "drop") && !wis(&w, i + 1, "constraint") &&
-		    !wis(&w, i + 1, "default")) {
-			i += wis(&w, i + 1, "column") ? 2 : 1;
-			i = skip_noise(&w, i);
-			fact(st, AF_DROP_COLUMN, t, i < w.n ? w.v[i] : NULL, NULL);
-			klass(st, AN_DATA_LOSS);
-		} else if (wis(&w, i, "rename") && wis(&w, i + 1, "to")) {
-			fact(st, AF_RENAME_TABLE, t, NULL, i + 2 < w.n ? w.v[i + 2] : NULL);
-			klass(st, AN_CONTRACT);
-		} else if (wis(&w, i, "rename")) {
-			i += wis(&w, i + 1, "column") ? 2 : 1;
-			fact(st, AF_RENAME_COLUMN, t, i < w.n ? w.v[i] : NULL,
-			     i + 2 < w.n ? w.v[i + 2] : NULL);
-			klass(st, AN_CONTRACT);
-		} else if (wis(&w, i, "add")) {
-			i += wis(&w, i + 1, "column") ? 2 : 1;
-			if (!wis(&w, i, "constraint"))
-				fact(st, AF_ADD_COLUMN, t, i < w.n ? w.v[i] : NULL, NULL);
-		}
-	} else if (wis(&w, 0, "create") && (wis(&w, 1, "index") ||
-					     (wis(&w, 1, "unique") && wis(&w, 2, "index")))) {
-		int conc = 0;
-
-		for (i = 1; i < w.n; i++) {
-			conc |= !strcmp(w.v[i], "concurrently");
-			if (!strcmp(w.v[i], "on") && i + 1 < w.n) {
-				const char *t = w.v[i + 1 + wis(&w, i + 1, "only")];
-
-				touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
-				fact(st, conc ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, NULL, NULL);
-				break;
-			}
-		}
-	} else if (wis(&w, 0, "create") && (wis(&w, 1, "table") ||
-					     (wis(&w, 2, "table") && (wis(&w, 1, "temp") ||
-								      wis(&w, 1, "temporary") ||
-								      wis(&w, 1, "unlogged"))))) {
-		i = wis(&w, 1, "table") ? 2 : 3;
-		if (wis(&w, i, "if") && wis(&w, i + 1, "not") && wis(&w, i + 2, "exists"))
-			i += 3;
-		if (i < w.n)
-			fact(st, AF_CREATE_TABLE, w.v[i], NULL, NULL);
-	}
-out:
-	strlist_free(&w);
-}
-
 /* Identifiers over 63 bytes: the parser has already cut them (with a
  * NOTICE), so the scanner's tokens of the whole script tell, each in the
  * statement it falls in. */
@@ -1056,7 +898,7 @@ static void long_idents(struct an_script *out, const char *sql)
 				name = xstrndup(s, n);
 			}
 			if (strlen(name) > IDENT_MAX)
-				fact(&out->v[k], AF_LONG_IDENT, NULL, name, NULL);
+				an_fact(&out->v[k], AF_LONG_IDENT, NULL, name, NULL);
 			free(name);
 		}
 	}
@@ -1134,7 +976,7 @@ int analysis_pg(const char *sql, const struct an_known *known, struct an_script 
 			st->unparsed = 1;
 			if (!st->unparsed_why)
 				st->unparsed_why = xstrdup("the parser gave no tree");
-			token_level(st, one, sp.v[i].len);
+			an_token_level(st, one, sp.v[i].len);
 		}
 		free(one);
 	}
@@ -1154,7 +996,7 @@ int analysis_sqlite(const char *sql, struct an_script *out, size_t *err_off, str
 	for (size_t i = 0; i < sp.n; i++) {
 		struct an_stmt *st = push_stmt(out, sp.v[i].off, sp.v[i].len);
 
-		token_level(st, sql + sp.v[i].off, sp.v[i].len);
+		an_token_level(st, sql + sp.v[i].off, sp.v[i].len);
 	}
 	sqlsplit_release(&sp);
 	finish(out);
