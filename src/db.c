@@ -509,7 +509,7 @@ int db_lock_try(struct db *db, const struct lock_key *k, int *got)
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	return db->ops->lock_try(db, k, got);
+	return db->ops->lock.try_hold(db, k, got);
 }
 
 int db_lock_release(struct db *db, const struct lock_key *k)
@@ -517,7 +517,7 @@ int db_lock_release(struct db *db, const struct lock_key *k)
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	return db->ops->lock_release(db, k);
+	return db->ops->lock.drop(db, k);
 }
 
 int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
@@ -526,7 +526,7 @@ int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n)
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	return db->ops->lock_holder ? db->ops->lock_holder(db, k, buf, n) : 0;
+	return db->ops->lock.holder ? db->ops->lock.holder(db, k, buf, n) : 0;
 }
 
 int db_lock_prepare(struct db *db, struct lock_key *k)
@@ -534,7 +534,7 @@ int db_lock_prepare(struct db *db, struct lock_key *k)
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	return db->ops->lock_prepare ? db->ops->lock_prepare(db, k) : 0;
+	return db->ops->lock.prepare ? db->ops->lock.prepare(db, k) : 0;
 }
 
 int db_lock_check(struct db *db, const struct lock_key *k, int *held)
@@ -543,7 +543,7 @@ int db_lock_check(struct db *db, const struct lock_key *k, int *held)
 	db_clear_error(db);
 	if (not_open(db))
 		return -1;
-	return db->ops->lock_check ? db->ops->lock_check(db, k, held) : 0;
+	return db->ops->lock.check ? db->ops->lock.check(db, k, held) : 0;
 }
 
 /* A string literal for PostgreSQL whatever standard_conforming_strings

@@ -793,9 +793,7 @@ const struct db_ops db_pg_ops = {
 	.begin = "BEGIN",
 	.tx_status = pg_tx_status,
 	.error_aborts_tx = 1,
-	.lock_try = db_pg_lock_try,
-	.lock_release = db_pg_lock_release,
-	.lock_holder = db_pg_lock_holder,
-	.lock_prepare = db_pg_lock_prepare,
-	.lock_check = db_pg_lock_check,
+	.lock = { .try_hold = db_pg_lock_try, .drop = db_pg_lock_release,
+		  .holder = db_pg_lock_holder, .prepare = db_pg_lock_prepare,
+		  .check = db_pg_lock_check },
 };

@@ -2,10 +2,10 @@
  *
  * Map:
  *   1. helpers       one-row queries, the second connection
- *   2. strategy      db_pg_distributed, the pooler probe, lock_prepare
+ *   2. strategy      db_pg_distributed, the pooler probe, lock.prepare
  *   3. session       pg_try_advisory_lock with its ownership check
  *   4. lease         a row in prestart.migration_lock, renewed by a thread
- *   5. members       lock_try, lock_release, lock_holder, lock_check
+ *   5. members       lock.try_hold, lock.drop, lock.holder, lock.check
  *
  * A session advisory lock belongs to a server session.  Through a
  * transaction pooler each transaction may run on another server session,
@@ -530,7 +530,7 @@ static int session_holder(struct db *db, const struct lock_key *k, char *buf, si
 
 struct pg_lease {
 	struct worker w;       /* the renewal thread */
-	atomic_int lost;       /* set by the thread; read by lock_check */
+	atomic_int lost;       /* set by the thread; read by lock.check */
 	char why[256];         /* under w.mu: how it was lost */
 	char name[512];        /* the lock's name (the version table's) */
 	char owner[40];        /* this holder's random token */

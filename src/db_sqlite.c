@@ -331,6 +331,5 @@ const struct db_ops db_sqlite_ops = {
 	 * timeout) at BEGIN, not in the middle of a migration. */
 	.begin = "BEGIN IMMEDIATE",
 	.tx_status = sq_tx_status,
-	.lock_try = sq_lock_try,
-	.lock_release = sq_lock_release,
+	.lock = { .try_hold = sq_lock_try, .drop = sq_lock_release },
 };

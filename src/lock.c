@@ -7,7 +7,7 @@
 
 #include "prestart/log.h"
 
-long long lock_key(const char *schema, const char *table)
+long long lock_key_of(const char *schema, const char *table)
 {
 	/* FNV-1a over "schema.table": stable across versions and hosts, so
 	 * every replica (and every prestart version) computes the same key. */
@@ -117,7 +117,7 @@ int lock_acquire(struct lock *l, struct db *db, const struct lock_opts *o, struc
 	l->db = db;
 	l->key.schema = o->schema;
 	l->key.table = o->table;
-	l->key.id = lock_key(o->schema, o->table);
+	l->key.id = lock_key_of(o->schema, o->table);
 	l->key.strategy = l->asked = o->strategy;
 	if (prepare(l, e) < 0)
 		goto out;

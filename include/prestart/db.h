@@ -82,13 +82,13 @@ struct lock_key {
 	const char *schema; /* of the version table; NULL: the default one */
 	const char *table;  /* the version table */
 	long long id;       /* a 63-bit number for engines that lock by number
-			     * (lock.h's lock_key() of schema and table) */
-	/* Asked of lock_prepare, which settles LOCK_AUTO; the members below
+			     * (lock.h's lock_key_of(schema, table)) */
+	/* Asked of lock.prepare, which settles LOCK_AUTO; the members below
 	 * act on the settled one. */
 	enum lock_strategy strategy;
 };
 
-/* lock_prepare's verdicts besides 0 and -1. */
+/* lock.prepare's verdicts besides 0 and -1. */
 enum {
 	LOCK_PREP_UNUSABLE = 1, /* the strategy asked cannot hold a lock here
 				 * (a session lock through a transaction
@@ -198,30 +198,36 @@ struct db_ops {
 	 * transaction, so that db.c must not try a query that may fail. */
 	int error_aborts_tx;
 
-	/* The migration lock.  A lock strategy is these members: lock.c polls
-	 * lock_try under its timeout, logs lock_holder between polls, and
-	 * calls lock_release once it is done.  The lock belongs to the
-	 * connection: close (and a lost connection) drops it.
-	 * MUST: try once without blocking; *got = 1 when the lock is now held
-	 * through db, 0 when someone else holds it.  -1 on errors, which
-	 * include a lost connection (lock.c then asks db_connection_lost). */
-	int (*lock_try)(struct db *db, const struct lock_key *k, int *got);
-	/* MUST: release a lock lock_try took; -1 when it was not held. */
-	int (*lock_release)(struct db *db, const struct lock_key *k);
-	/* MAY (NULL: the holder is "another process"): who holds the lock, as
-	 * one line in buf[0..n) ("" when unknown); -1 only on errors. */
-	int (*lock_holder)(struct db *db, const struct lock_key *k, char *buf, size_t n);
-	/* MAY (NULL: k->strategy is left as asked and means nothing): before
-	 * the first lock_try, settle k->strategy (LOCK_AUTO becomes SESSION or
-	 * LEASE by what the server is and what stands in front of it) and
-	 * make what it needs (the lease table).  0, -1 on errors, or
-	 * LOCK_PREP_UNUSABLE / LOCK_PREP_NO_TABLE with errstr. */
-	int (*lock_prepare)(struct db *db, struct lock_key *k);
-	/* MAY (NULL: a held lock is never lost but with the connection): is the
-	 * lock lock_try took still ours?  *held = 0 when not, errstr saying
-	 * how it was lost.  Cheap enough to ask before every revision; safe
-	 * inside a transaction. */
-	int (*lock_check)(struct db *db, const struct lock_key *k, int *held);
+	/* The migration lock.  A lock strategy is these members, named apart
+	 * from lock.c's functions (SQLite's xLock/xUnlock): lock.c polls
+	 * lock.try_hold under its timeout, logs lock.holder between polls, and
+	 * calls lock.drop once it is done.  The lock belongs to the
+	 * connection: close (and a lost connection) drops it. */
+	struct {
+		/* MUST: try once without blocking; *got = 1 when the lock is
+		 * now held through db, 0 when someone else holds it.  -1 on
+		 * errors, which include a lost connection (lock.c then asks
+		 * db_connection_lost). */
+		int (*try_hold)(struct db *db, const struct lock_key *k, int *got);
+		/* MUST: release a lock try_hold took; -1 when it was not held. */
+		int (*drop)(struct db *db, const struct lock_key *k);
+		/* MAY (NULL: the holder is "another process"): who holds the
+		 * lock, as one line in buf[0..n) ("" when unknown); -1 only on
+		 * errors. */
+		int (*holder)(struct db *db, const struct lock_key *k, char *buf, size_t n);
+		/* MAY (NULL: k->strategy is left as asked and means nothing):
+		 * before the first try_hold, settle k->strategy (LOCK_AUTO
+		 * becomes SESSION or LEASE by what the server is and what
+		 * stands in front of it) and make what it needs (the lease
+		 * table).  0, -1 on errors, or LOCK_PREP_UNUSABLE /
+		 * LOCK_PREP_NO_TABLE with errstr. */
+		int (*prepare)(struct db *db, struct lock_key *k);
+		/* MAY (NULL: a held lock is never lost but with the
+		 * connection): is the lock try_hold took still ours?  *held = 0
+		 * when not, errstr saying how it was lost.  Cheap enough to ask
+		 * before every revision; safe inside a transaction. */
+		int (*check)(struct db *db, const struct lock_key *k, int *held);
+	} lock;
 };
 
 struct db {
@@ -357,7 +363,7 @@ int db_connection_lost(struct db *db);
 int db_lock_try(struct db *db, const struct lock_key *k, int *got);
 int db_lock_release(struct db *db, const struct lock_key *k);
 int db_lock_holder(struct db *db, const struct lock_key *k, char *buf, size_t n);
-/* Settle k->strategy and prepare it (struct db_ops's lock_prepare): 0, -1,
+/* Settle k->strategy and prepare it (struct db_ops's lock.prepare): 0, -1,
  * LOCK_PREP_UNUSABLE or LOCK_PREP_NO_TABLE, with db->errstr. */
 int db_lock_prepare(struct db *db, struct lock_key *k);
 /* Is the lock still ours (*held)?  0, or -1 with db->errstr. */

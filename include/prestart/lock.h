@@ -23,7 +23,7 @@ struct lock {
 };
 
 /* The advisory key for a schema-qualified version table name. Pure. */
-long long lock_key(const char *schema, const char *table);
+long long lock_key_of(const char *schema, const char *table);
 
 /* Called between polls: return 1 to stop waiting (nothing left to do),
  * 0 to go on, -1 on error (e filled). */
