@@ -270,7 +270,7 @@ int cmd_check(struct ctx *c)
 	memset(&p, 0, sizeof(p));
 	if ((rc = connect_and_read(c, &heads)))
 		goto out;
-	if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0) {
+	if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -362,7 +362,7 @@ static void plan_from_known(struct ctx *c, const struct strlist *heads,
 
 	for (size_t i = 0; i < heads->n; i++)
 		known_below(c->g, rows, heads->v[i], &seen, &known);
-	if (known.n && graph_plan(c->g, &known, "heads", GRAPH_UPGRADE, p, &e) < 0) {
+	if (known.n && graph_plan(c->g, &known, "heads", DIR_UP, p, &e) < 0) {
 		plan_release(p);
 		memset(p, 0, sizeof(*p));
 	}
@@ -406,7 +406,7 @@ int cmd_status(struct ctx *c)
 			ledger_judge_ahead(c->g, &heads, &rows, &a);
 			if (a.unknown.n)
 				plan_from_known(c, &heads, &rows, &p);
-			else if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0)
+			else if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0)
 				error = xstrdup(c->e.msg);
 		}
 		for (size_t i = 0; i < p.n; i++)

@@ -113,7 +113,8 @@ static int make_plan(struct ctx *c, const struct strlist *heads, const struct le
 		r->downgrade_sql = xstrdup(lr->downgrade_sql);
 		r->downgrade_line = 1;
 		s->rev = r;
-		s->upgrade = 0;
+		s->dir = DIR_DOWN;
+		s->runner = RUN_SQL;
 		s->desc = xasprintf("%s -> %s", id, lr->down.n ? lr->down.v[0] : "<base>");
 		for (at = 0; at < cur.n && strcmp(cur.v[at], id); at++)
 			;

@@ -172,6 +172,10 @@ static void log_config(struct ctx *c)
 
 int cmd_run(struct ctx *c)
 {
+	/* SPEC §7.3: run judges a database ahead of the scripts by
+	 * --if-ahead (as upgrade to head does). */
+	const struct migrate_request rq = { .dir = DIR_UP, .target = "heads",
+					    .read_flags = READ_AHEAD_OK };
 	struct plan p;
 	int rc;
 	char *rev = NULL;
@@ -201,7 +205,7 @@ int cmd_run(struct ctx *c)
 		add_db_target(c);
 	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;
-	if ((rc = ctx_migrate(c, MOVE_UP, "heads", &p)))
+	if ((rc = ctx_migrate(c, &rq, &p)))
 		goto out;
 	/* Hooks follow an upgrade that applied something (here or, when the
 	 * plan is empty, nowhere): a restart at head, or one that found

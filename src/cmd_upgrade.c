@@ -1,41 +1,57 @@
 /* upgrade, downgrade and stamp: online under the lock (ctx_migrate), or
- * offline with --sql (ctx_offline). */
+ * offline with --sql (ctx_offline).  What the command line asks is handed
+ * down as a request. */
 #include <string.h>
 
 #include "prestart/cmd.h"
 #include "prestart/ctx.h"
 
-static int move_to(struct ctx *c, enum move how, const char *target)
+static int move_to(struct ctx *c, const struct migrate_request *rq)
 {
 	struct plan p;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
 	if (c->cli->sql)
-		return ctx_offline(c, how);
+		return ctx_offline(c, rq);
 	if ((rc = ctx_connect(c)))
 		return rc;
-	rc = ctx_migrate(c, how, target, &p);
+	rc = ctx_migrate(c, rq, &p);
 	plan_release(&p);
 	return rc;
 }
 
 int cmd_upgrade(struct ctx *c)
 {
+	struct migrate_request rq = { .dir = DIR_UP };
+
 	/* as run: expand must not quietly apply contract revisions */
 	if (c->cfg.phase == ROLLOUT_EXPAND)
 		return usage_error("%s: the expand phase is not available in this version yet "
 				   "(all or contract apply every pending revision)",
 				   c->cfg.phase_from);
-	return move_to(c, MOVE_UP, c->cli->args.n ? c->cli->args.v[0] : "head");
+	rq.target = c->cli->args.n ? c->cli->args.v[0] : "head";
+	/* SPEC §7.3: to head or heads (a migration Job, run's intent), a
+	 * database ahead of the scripts is judged by --if-ahead; an explicit
+	 * revision target refuses it. */
+	if (!strcmp(rq.target, "head") || !strcmp(rq.target, "heads"))
+		rq.read_flags = READ_AHEAD_OK;
+	return move_to(c, &rq);
 }
 
 int cmd_downgrade(struct ctx *c)
 {
-	return move_to(c, MOVE_DOWN, c->cli->args.v[0]);
+	struct migrate_request rq = { .dir = DIR_DOWN };
+
+	rq.target = c->cli->args.v[0];
+	return move_to(c, &rq);
 }
 
 int cmd_stamp(struct ctx *c)
 {
-	return move_to(c, MOVE_STAMP, NULL);
+	struct migrate_request rq = { .stamp = 1 };
+
+	rq.revisions = &c->cli->args;
+	rq.purge = c->cli->purge;
+	return move_to(c, &rq);
 }

@@ -194,113 +194,72 @@ void compiled_lookup_release(struct compiled_lookup *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int compiled_run_find(struct compiled_run *r, const char *dir, enum db_kind kind,
-		      const struct plan *p, struct err *e)
+void compiled_binder_init(struct compiled_binder *b, const char *script_location,
+			  enum db_kind kind, const struct revision_set *revs)
 {
-	/* A project that was never compiled costs one system call. */
-	int none = access(dir, F_OK) < 0;
+	memset(b, 0, sizeof(*b));
+	b->dir = compiled_dir(script_location);
+	b->kind = kind;
+	b->revs = revs;
+	b->none = -1;
+}
 
-	memset(r, 0, sizeof(*r));
-	r->found = xcalloc(p->n ? p->n : 1, sizeof(*r->found));
-	r->n = p->n;
+int compiled_bind(struct compiled_binder *b, struct plan *p, size_t *fresh, size_t *missing,
+		  struct err *e)
+{
+	size_t nf = 0, nm = 0;
+
 	for (size_t i = 0; i < p->n; i++) {
-		const struct revision *rev = p->steps[i].rev;
+		struct plan_step *s = &p->steps[i];
+		struct compiled_lookup *l;
+		size_t at;
 
-		r->found[i].state = COMPILED_MISSING;
-		if (!rev || !rev->is_py)
+		if (!s->rev || !s->rev->is_py)
 			continue;
-		if (none) {
-			r->found[i].why = xasprintf("no %s directory", dir);
-			r->missing++;
-			continue;
+		at = 2 * (size_t)(s->rev - b->revs->v) + (s->dir == DIR_DOWN);
+		if (!b->found) {
+			b->found = xcalloc(2 * b->revs->n, sizeof(*b->found));
+			b->looked = xcalloc(2 * b->revs->n, 1);
+			/* A project that was never compiled costs one system call. */
+			b->none = access(b->dir, F_OK) < 0;
 		}
-		if (compiled_find(dir, kind, rev, p->steps[i].upgrade, &r->found[i], e) < 0) {
-			compiled_run_release(r);
-			return -1;
+		l = &b->found[at];
+		if (!b->looked[at]) {
+			if (b->none) {
+				l->state = COMPILED_MISSING;
+				l->why = xasprintf("no %s directory", b->dir);
+			} else if (compiled_find(b->dir, b->kind, s->rev, s->dir == DIR_UP, l, e) < 0) {
+				return -1;
+			}
+			b->looked[at] = 1;
 		}
-		if (r->found[i].state == COMPILED_FRESH)
-			r->fresh++;
-		else
-			r->missing++;
+		if (l->state == COMPILED_FRESH) {
+			s->rev = &l->rev;
+			s->runner = RUN_SQL;
+			s->why = NULL;
+			nf++;
+		} else {
+			s->runner = RUN_ALEMBIC;
+			s->why = l->why;
+			nm++;
+		}
 	}
+	if (fresh)
+		*fresh = nf;
+	if (missing)
+		*missing = nm;
 	return 0;
 }
 
-void compiled_run_release(struct compiled_run *r)
+void compiled_binder_release(struct compiled_binder *b)
 {
-	for (size_t i = 0; i < r->n; i++)
-		compiled_lookup_release(&r->found[i]);
-	free(r->found);
-	memset(r, 0, sizeof(*r));
-}
-
-int compiled_run_delegated(const struct compiled_run *r, const struct plan *p, size_t i)
-{
-	const struct revision *rev = p->steps[i].rev;
-
-	return rev && rev->is_py && r->found[i].state != COMPILED_FRESH;
-}
-
-/* Apply the version-table operations of steps [lo, hi) to heads. */
-static void replay(const struct plan *p, size_t lo, size_t hi, struct strlist *heads)
-{
-	for (size_t i = lo; i < hi; i++) {
-		const struct plan_step *s = &p->steps[i];
-
-		for (size_t k = 0; k < s->op_count; k++) {
-			const struct vt_op *op = &p->ops[s->op_first + k];
-
-			for (size_t h = 0; op->kind != VT_INSERT && h < heads->n; h++) {
-				if (strcmp(heads->v[h], op->from))
-					continue;
-				free(heads->v[h]);
-				if (op->kind == VT_UPDATE) {
-					heads->v[h] = xstrdup(op->to);
-				} else {
-					memmove(&heads->v[h], &heads->v[h + 1],
-						(heads->n - h) * sizeof(*heads->v));
-					heads->n--;
-				}
-				break;
-			}
-			if (op->kind == VT_INSERT)
-				strlist_push(heads, op->to);
-		}
-	}
-}
-
-void compiled_subplan(const struct plan *p, size_t lo, size_t hi, const struct compiled_run *r,
-		      struct plan *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < p->start_heads.n; i++)
-		strlist_push(&out->start_heads, p->start_heads.v[i]);
-	replay(p, 0, lo, &out->start_heads);
-	for (size_t i = 0; i < out->start_heads.n; i++)
-		strlist_push(&out->end_heads, out->start_heads.v[i]);
-	replay(p, lo, hi, &out->end_heads);
-	for (size_t i = lo; i < hi; i++) {
-		const struct plan_step *s = &p->steps[i];
-		struct plan_step *d;
-
-		xgrow((void **)&out->steps, &out->alloc, out->n + 1, sizeof(*out->steps));
-		d = &out->steps[out->n++];
-		*d = *s;
-		if (r && s->rev && s->rev->is_py && r->found[i].state == COMPILED_FRESH)
-			d->rev = &r->found[i].rev;
-		d->desc = s->desc ? xstrdup(s->desc) : NULL;
-		d->op_first = out->n_ops;
-		for (size_t k = 0; k < s->op_count; k++) {
-			const struct vt_op *op = &p->ops[s->op_first + k];
-			struct vt_op *o;
-
-			xgrow((void **)&out->ops, &out->ops_alloc, out->n_ops + 1, sizeof(*out->ops));
-			o = &out->ops[out->n_ops++];
-			o->kind = op->kind;
-			o->from = op->from ? xstrdup(op->from) : NULL;
-			o->to = op->to ? xstrdup(op->to) : NULL;
-		}
-	}
+	for (size_t i = 0; b->found && i < 2 * b->revs->n; i++)
+		if (b->looked[i])
+			compiled_lookup_release(&b->found[i]);
+	free(b->found);
+	free(b->looked);
+	free(b->dir);
+	memset(b, 0, sizeof(*b));
 }
 
 /* ---- compile time: the renderer's report -------------------------------- */

@@ -336,8 +336,7 @@ int ctx_read_heads_probe(struct ctx *c, struct strlist *heads, int *exists, int 
 		if ((rc = ctx_connect(c)))
 			return rc;
 	}
-	/* stamp --purge replaces whatever is there, known or not. */
-	for (size_t i = 0; c->g && !c->cli->purge && !(flags & READ_KEEP_UNKNOWN) && i < heads->n;
+	for (size_t i = 0; c->g && !(flags & READ_KEEP_UNKNOWN) && i < heads->n;
 	     i++) {
 		if (!graph_find(c->g, heads->v[i]))
 			return ctx_ahead(c, heads, i, flags);
@@ -407,6 +406,8 @@ void ctx_release(struct ctx *c)
 	free(c->targets);
 	c->targets = NULL;
 	c->wait_targets = 0;
+	if (c->bind.dir)
+		compiled_binder_release(&c->bind);
 	revision_set_release(&c->revs);
 	if (c->url_parsed) {
 		dburl_release(&c->url);

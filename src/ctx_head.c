@@ -154,7 +154,7 @@ int ctx_wait_head(struct ctx *c, char **revision)
 		}
 		if (r == 0) {
 			memset(&p, 0, sizeof(p));
-			if (graph_plan(c->g, &heads, "heads", GRAPH_UPGRADE, &p, &c->e) < 0) {
+			if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0) {
 				strlist_free(&heads);
 				rc = ctx_fail(c);
 				break;

@@ -201,7 +201,7 @@ int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)
 int ctx_ledger_delegated(struct ctx *c, const struct ledger *l, const struct plan *p,
 			 long long duration_ms)
 {
-	const char *verb = p->n && !p->steps[0].upgrade ? "downgraded" : "applied";
+	const char *verb = p->n && p->steps[0].dir == DIR_DOWN ? "downgraded" : "applied";
 	/* Alembic times no revision of its own: each row gets an equal share
 	 * of the stretch, so that the rows still add up to its duration. */
 	long long each = p->n ? duration_ms / (long long)p->n : 0;
@@ -216,7 +216,7 @@ int ctx_ledger_delegated(struct ctx *c, const struct ledger *l, const struct pla
 	 * back first, and stale rows are pruned under the next lock). */
 	rc = db_begin(&c->db);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
-		rc = ledger_record(l, &c->db, p->steps[i].rev, p->steps[i].upgrade, each);
+		rc = ledger_record(l, &c->db, p->steps[i].rev, p->steps[i].dir == DIR_UP, each);
 	if (rc == 0)
 		rc = db_commit(&c->db);
 	if (rc == 0)

@@ -1,7 +1,13 @@
 /* Migrating under the lock (SPEC §4 steps 4-6): read the version table
- * and plan; with work to do, lock, re-read, re-plan and apply, natively
- * (migrate.c) or, for Alembic .py revisions, by running Alembic and then
- * checking the version table against the plan. */
+ * and plan; with work to do, lock, re-read, re-plan, bind (ctx_bind.c) and
+ * apply the plan a stretch at a time (graph_stretches), each through the
+ * applier of its runner: SQL (migrate.c) or Alembic (delegate.c, then the
+ * version table checked against the plan).
+ *
+ *   appliers     apply_alembic, apply_sql and their table
+ *   the loop     apply_plan: the lock checked before every stretch
+ *   the pass     make_plan, poll_done, reconnect_db, migrate_once
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,23 +15,49 @@
 #include "prestart/ctx.h"
 #include "prestart/ddl.h"
 #include "prestart/delegate.h"
+#include "prestart/graph.h"
 #include "prestart/ledger.h"
 #include "prestart/lock.h"
 #include "prestart/log.h"
 #include "prestart/migrate.h"
 #include "prestart/observer.h"
 
-int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		      const struct ledger *l)
+/* The answer of a pass that found the server turned read-only under it
+ * (SQLSTATE 25006, a failover): rolled back, not ready rather than failed;
+ * ctx_migrate waits for a primary and starts again (SPEC §7.4).  Not an
+ * exit status. */
+#define NOT_READY (-1)
+
+/* One application of a plan: what its stretches share. */
+struct run {
+	struct ctx *c;
+	const struct migrate_request *rq;
+	const struct ledger *l; /* written with each step; NULL: none */
+	struct lock *lk;        /* held; proven ours before each stretch */
+	int may_wait;           /* a read-only failure is NOT_READY */
+};
+
+/* For log lines only. */
+static const char *verb_of(const struct migrate_request *rq)
 {
+	return rq->stamp ? "stamp" : rq->dir == DIR_UP ? "upgrade" : "downgrade";
+}
+
+/* The Alembic applier: run `alembic upgrade|downgrade` for the steps of
+ * p (target: the stretch's), then check that the version table reached
+ * p->end_heads and write the ledger for them in a transaction of its own
+ * (ctx_ledger_delegated). */
+static int apply_alembic(struct run *r, const struct plan *p, const char *target)
+{
+	struct ctx *c = r->c;
 	struct delegate_opts o = { 0 };
 	struct ddl d;
 	struct strlist heads = { 0 };
-	const char *verb = how == MOVE_UP ? "upgrade" : "downgrade";
+	const char *verb = verb_of(r->rq);
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
-	char *t = delegate_target(p, how == MOVE_UP, target);
+	char *t = graph_alembic_target(p, r->rq->dir, target);
 	char *now = NULL;
 	int bounded, rc = 0;
 
@@ -74,8 +106,8 @@ int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const 
 	}
 	/* SPEC §7.3: the ledger rows of this stretch, one commit after
 	 * Alembic's (see ctx_ledger_delegated). */
-	if (l)
-		ctx_ledger_delegated(c, l, p, now_ms() - t0);
+	if (r->l)
+		ctx_ledger_delegated(c, r->l, p, now_ms() - t0);
 	c->st.migrate_ms = now_ms() - t0;
 	status_set_counts(&c->st, 0, (long)p->n);
 	log_event(LOG_INFO, "done",
@@ -135,19 +167,18 @@ static int check_lock(void *arg, struct err *e)
 	return lock_check(arg, e);
 }
 
-/* Apply plan p (already computed) under the current connection with the
- * configured transaction mode; logs the summary.  may_wait: a read-only
- * failure returns CTX_NOT_READY instead of failing (SPEC §7.4).  l: the
- * ledger to write in the migration's transactions, or NULL.  lk: the lock
- * held, proven ours before each revision and each commit (SPEC §7.1), or
- * NULL. */
-static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
-		      const struct ledger *l, struct lock *lk)
+/* The SQL applier: apply p under the current connection with the
+ * configured transaction mode, the ledger written in the migration's
+ * transactions and the lock proven ours before each revision and each
+ * commit (SPEC §7.1); logs the summary.  A read-only failure is NOT_READY
+ * when r->may_wait (SPEC §7.4). */
+static int apply_sql(struct run *r, const struct plan *p, const char *target)
 {
+	struct ctx *c = r->c;
 	struct migrate_opts o = { 0 };
 	struct observer *watch = NULL;
 	struct ddl d;
-	int bounded, r;
+	int bounded, rc;
 	long long t0 = now_ms();
 	char *from = strlist_join(&p->start_heads, ",");
 	char *to = strlist_join(&p->end_heads, ",");
@@ -155,15 +186,14 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
-	o.purge = c->cli->purge;
+	(void)target;
+	o.purge = r->rq->purge;
 	o.stop = c->stop;
 	o.st = &c->st;
-	o.clear_pending = strcmp(what, "stamp") == 0;
-	o.ledger = l;
-	if (lk) {
-		o.check = check_lock;
-		o.check_arg = lk;
-	}
+	o.clear_pending = r->rq->stamp;
+	o.ledger = r->l;
+	o.check = check_lock;
+	o.check_arg = r->lk;
 	status_set_heads(&c->st, from, to);
 	status_set_counts(&c->st, (long)p->n, 0);
 	status_set_phase(&c->st, PHASE_MIGRATING);
@@ -171,7 +201,7 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 		log_event(LOG_INFO, "plan",
 			  (struct log_field[]){ LFS("from", from), LFS("to", to), LFI("steps", p->n),
 						{ 0 } },
-			  "%s from %s to %s: %zu step%s", what, *from ? from : "<base>",
+			  "%s from %s to %s: %zu step%s", verb_of(r->rq), *from ? from : "<base>",
 			  *to ? to : "<base>", p->n, p->n == 1 ? "" : "s");
 	bounded = p->n && db_supports(&c->db, DB_HAS_LOCK_TIMEOUT);
 	if (p->n)
@@ -182,23 +212,23 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 		d.ob = watch;
 		o.ddl = &d;
 	}
-	r = migrate_apply(&c->db, p, &o, &c->e);
+	rc = migrate_apply(&c->db, p, &o, &c->e);
 	observer_stop(watch);
 	if (o.ddl) {
 		status_set_blockers(&c->st, NULL);
 		ddl_release(&d);
 	}
-	if (r < 0) {
+	if (rc < 0) {
 		char st[6];
 
 		free(from);
 		free(to);
-		if (may_wait && db_sqlstate_of(c->e.msg, st) && strcmp(st, "25006") == 0 &&
+		if (r->may_wait && db_sqlstate_of(c->e.msg, st) && strcmp(st, "25006") == 0 &&
 		    !writable_now(c)) {
 			log_event(LOG_WARN, "read_only",
 				  (struct log_field[]){ LFS("error", c->e.msg), { 0 } },
 				  "the server became read-only, rolled back: %s", c->e.msg);
-			return CTX_NOT_READY;
+			return NOT_READY;
 		}
 		return ctx_fail(c);
 	}
@@ -213,33 +243,79 @@ static int apply_plan(struct ctx *c, const struct plan *p, const char *what, int
 	return 0;
 }
 
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
-		   const struct ledger *l, struct lock *lk)
+static const struct applier {
+	int (*apply)(struct run *r, const struct plan *p, const char *target);
+} appliers[] = {
+	[RUN_SQL] = { apply_sql },
+	[RUN_ALEMBIC] = { apply_alembic },
+};
+
+/* Apply plan p (bound) a stretch at a time, in plan order, the lock
+ * proven ours before each.  Returns 0, NOT_READY or an exit status. */
+static int apply_plan(struct run *r, const struct plan *p)
 {
-	return apply_plan(c, p, what, may_wait, l, lk);
+	struct ctx *c = r->c;
+	struct stretches s;
+	size_t fresh = 0, missing = 0;
+	int rc = 0, whole;
+
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->steps[i].runner == RUN_ALEMBIC)
+			missing++;
+		else if (p->steps[i].rev)
+			fresh++;
+	}
+	/* With nothing compiled there is nothing to say per revision, unless
+	 * that is an error. */
+	if (missing && (fresh || c->cfg.require_compiled) &&
+	    (rc = ctx_report_unbound(c, p, missing)))
+		return rc;
+	whole = graph_stretches(c->g, p, r->rq->target, &s);
+	if (whole)
+		log_event(LOG_INFO, "not_compiled", NULL,
+			  "the revisions without compiled SQL cannot be run apart from the others: "
+			  "alembic runs the whole %s", verb_of(r->rq));
+	else if (fresh && missing)
+		log_event(LOG_INFO, "compiled_plan",
+			  (struct log_field[]){ LFI("steps", p->n), LFI("compiled", fresh),
+						LFI("alembic", missing), LFI("runs", s.n), { 0 } },
+			  "%s of %zu step%s: %zu from compiled SQL, %zu through alembic, in %zu run%s",
+			  verb_of(r->rq), p->n, p->n == 1 ? "" : "s", fresh, missing, s.n,
+			  s.n == 1 ? "" : "s");
+	for (size_t i = 0; i < s.n && !rc; i++) {
+		const struct stretch *st = &s.v[i];
+		struct plan sub;
+
+		if (lock_check(r->lk, &c->e) < 0) {
+			rc = ctx_fail(c);
+			break;
+		}
+		if (s.n == 1) {
+			rc = appliers[st->runner].apply(r, p, st->target);
+			continue;
+		}
+		plan_slice(p, st->lo, st->hi, &sub);
+		rc = appliers[st->runner].apply(r, &sub, st->target);
+		plan_release(&sub);
+	}
+	stretches_release(&s);
+	return rc;
 }
 
 struct replan {
 	struct ctx *c;
-	enum move how;
-	const char *target;
-	struct plan *p;
+	const struct migrate_request *rq;
 	long long lost_since; /* when the connection was lost; 0: it is not */
 };
 
-static int make_plan(struct ctx *c, enum move how, const char *target,
+/* Plan rq from heads (not bound).  0, or -1 with c->e filled. */
+static int make_plan(struct ctx *c, const struct migrate_request *rq,
 		     const struct strlist *heads, struct plan *p)
 {
-	int r;
-
 	memset(p, 0, sizeof(*p));
-	if (how == MOVE_UP)
-		r = graph_plan(c->g, heads, target, GRAPH_UPGRADE, p, &c->e);
-	else if (how == MOVE_DOWN)
-		r = graph_plan(c->g, heads, target, GRAPH_DOWNGRADE, p, &c->e);
-	else
-		r = graph_plan_stamp(c->g, heads, &c->cli->args, c->cli->purge, p, &c->e);
-	return r;
+	if (rq->stamp)
+		return graph_plan_stamp(c->g, heads, rq->revisions, rq->purge, p, &c->e);
+	return graph_plan(c->g, heads, rq->target, rq->dir, p, &c->e);
 }
 
 /* Between lock polls: stop waiting when another process already did the
@@ -254,14 +330,14 @@ static int poll_done(void *arg, struct err *e)
 	if (db_read_versions_pending(&r->c->db, r->c->cfg.version_table_schema,
 				     r->c->cfg.version_table, &heads, &exists, &marked) < 0)
 		return err_set(e, ERR_FAILED, "%s", r->c->db.errstr);
-	if (make_plan(r->c, r->how, r->target, &heads, &p) < 0) {
+	if (make_plan(r->c, r->rq, &heads, &p) < 0) {
 		strlist_free(&heads);
 		*e = r->c->e;
 		return -1;
 	}
 	/* A marker means a revision is running outside a transaction, or was
 	 * interrupted: only the lock holder can tell which. */
-	done = p.n == 0 && r->how != MOVE_STAMP && !marked;
+	done = p.n == 0 && !r->rq->stamp && !marked;
 	plan_release(&p);
 	strlist_free(&heads);
 	return done;
@@ -290,31 +366,30 @@ static int reconnect_db(void *arg, struct err *e)
 	return rc;
 }
 
-/* One pass of ctx_migrate; CTX_NOT_READY when the server turned read-only
+/* One pass of ctx_migrate; NOT_READY when the server turned read-only
  * while migrating and waiting for a primary is still allowed. */
-static int migrate_once(struct ctx *c, enum move how, const char *target, struct plan *p,
+static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct plan *p,
 			long long *since)
 {
 	struct strlist heads = { 0 };
 	struct lock lk;
-	struct replan rp = { c, how, target, p, 0 };
+	struct replan rp = { c, rq, 0 };
 	struct ledger ledger;
+	struct run run = { c, rq, &ledger, &lk, 0 };
 	long long limit = c->cfg.wait_timeout_ms;
-	int exists, marked, rc, lr, may_wait;
+	int exists, marked, rc, lr;
 	struct strlist sums = { 0 };
 	struct db_probe probe = { NULL, LEDGER_SUMS_PREFIX, &sums };
 	char *sums_sql;
-	/* SPEC §7.3: run, and upgrade to head or heads (a migration Job, the
-	 * same intent), judge a database ahead of the scripts by --if-ahead;
-	 * an explicit revision target, downgrade and stamp refuse it. */
-	unsigned ahead = how == MOVE_UP && (!strcmp(c->cli->command, "run") ||
-					    !strcmp(target, "head") || !strcmp(target, "heads"))
-			 ? READ_AHEAD_OK : 0;
+	/* stamp --purge replaces whatever is there, known or not */
+	unsigned keep = rq->purge ? READ_KEEP_UNKNOWN : 0;
+	int upgrade = !rq->stamp && rq->dir == DIR_UP;
 
 	/* the ledger's checksums ride on the same query (--checksum) */
-	sums_sql = how == MOVE_UP ? ctx_ledger_sums_sql(c) : NULL;
+	sums_sql = upgrade ? ctx_ledger_sums_sql(c) : NULL;
 	probe.sql = sums_sql;
-	rc = ctx_read_heads_probe(c, &heads, &exists, &marked, READ_MAY_RECONNECT | ahead, &probe);
+	rc = ctx_read_heads_probe(c, &heads, &exists, &marked,
+				  READ_MAY_RECONNECT | rq->read_flags | keep, &probe);
 	free(sums_sql);
 	if (rc) {
 		strlist_free(&sums);
@@ -331,7 +406,7 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 		strlist_free(&heads);
 		return 0;
 	}
-	if (make_plan(c, how, target, &heads, p) < 0) {
+	if (make_plan(c, rq, &heads, p) < 0) {
 		strlist_free(&heads);
 		strlist_free(&sums);
 		return ctx_fail(c);
@@ -341,12 +416,12 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	 * queries.  A missing version table still needs creating (as Alembic
 	 * does on upgrade), so it goes through the locked path, and so does a
 	 * marker of a non-transactional revision (judged under the lock). */
-	if (p->n == 0 && exists && how != MOVE_STAMP && !marked) {
+	if (p->n == 0 && exists && !rq->stamp && !marked) {
 		char *at;
 
 		/* an applied revision edited since it ran: named here too, the
 		 * likeliest beginner's mistake being create, run, edit */
-		rc = how == MOVE_UP ? ctx_ledger_check_at_head(c, &sums) : 0;
+		rc = upgrade ? ctx_ledger_check_at_head(c, &sums) : 0;
 		strlist_free(&sums);
 		if (rc)
 			return rc;
@@ -366,7 +441,7 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	 * the fast path above stays one query). */
 	if ((rc = ctx_wait_writable(c, since)))
 		return rc;
-	may_wait = limit <= 0 || !*since || now_ms() - *since < limit;
+	run.may_wait = limit <= 0 || !*since || now_ms() - *since < limit;
 
 	status_set_phase(&c->st, PHASE_LOCKING);
 	lr = lock_acquire(&lk, &c->db,
@@ -383,30 +458,26 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 		lock_release(&lk);
 		log_event(LOG_INFO, "up_to_date", NULL,
 			  "another process reached the target while we waited for the lock");
-		if ((rc = ctx_read_heads(c, &heads, NULL, NULL, 0)))
+		if ((rc = ctx_read_heads(c, &heads, NULL, NULL, keep)))
 			return rc;
-		rc = make_plan(c, how, target, &heads, p) < 0 ? ctx_fail(c) : 0;
+		rc = make_plan(c, rq, &heads, p) < 0 ? ctx_fail(c) : 0;
 		strlist_free(&heads);
 		return rc;
 	}
-	rc = ctx_read_heads(c, &heads, NULL, &marked, 0);
+	rc = ctx_read_heads(c, &heads, NULL, &marked, keep);
 	if (!rc && marked)
-		rc = ctx_check_pending(c, how == MOVE_STAMP);
-	if (!rc && make_plan(c, how, target, &heads, p) < 0)
+		rc = ctx_check_pending(c, rq->stamp);
+	if (!rc && make_plan(c, rq, &heads, p) < 0)
 		rc = ctx_fail(c);
 	ctx_ledger_init(c, &ledger);
 	if (!rc)
 		rc = ctx_ledger_prepare(c, &ledger, &heads);
 	strlist_free(&heads);
-	if (!rc && how != MOVE_STAMP && delegate_needed(p)) {
-		rc = lock_check(&lk, &c->e) < 0 ? ctx_fail(c)
-						 : ctx_compiled_apply(c, p, how, target, may_wait,
-								      &ledger, &lk);
-	} else if (!rc) {
-		rc = apply_plan(c, p, how == MOVE_UP ? "upgrade"
-				      : how == MOVE_DOWN ? "downgrade" : "stamp", may_wait, &ledger,
-				&lk);
-	}
+	/* SPEC §7.5: from here on a .py step runs as SQL or needs Alembic. */
+	if (!rc && ctx_bind_plan(c, p, NULL, NULL) < 0)
+		rc = ctx_fail(c);
+	if (!rc)
+		rc = apply_plan(&run, p);
 	/* a failed first migration leaves no empty ledger behind */
 	if (rc)
 		ledger_undo_create(&ledger, &c->db);
@@ -415,14 +486,14 @@ static int migrate_once(struct ctx *c, enum move how, const char *target, struct
 	return rc;
 }
 
-int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p)
+int ctx_migrate(struct ctx *c, const struct migrate_request *rq, struct plan *p)
 {
 	long long since = 0;
 	int rc;
 
 	/* A failover while migrating (SQLSTATE 25006) sends the run back to
 	 * waiting for a primary, then to the start: re-read, re-plan. */
-	while ((rc = migrate_once(c, how, target, p, &since)) == CTX_NOT_READY) {
+	while ((rc = migrate_once(c, rq, p, &since)) == NOT_READY) {
 		plan_release(p);
 		memset(p, 0, sizeof(*p));
 		if (!since)

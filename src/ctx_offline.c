@@ -12,8 +12,9 @@
 
 /* Offline mode for .py revisions is Alembic's own: run it, its output on
  * prestart's stdout. */
-static int delegate_to_alembic(struct ctx *c)
+static int delegate_to_alembic(struct ctx *c, const struct migrate_request *rq)
 {
+	const char *verb = rq->stamp ? "stamp" : rq->dir == DIR_UP ? "upgrade" : "downgrade";
 	struct strlist argv = { 0 };
 	struct delegate_opts o = { 0 };
 	struct alembic_ini ai;
@@ -33,11 +34,11 @@ static int delegate_to_alembic(struct ctx *c)
 		strlist_free(&argv);
 		return ctx_fail(c);
 	}
-	strlist_push(&argv, c->cli->command);
-	for (size_t i = 0; i < c->cli->args.n; i++)
-		strlist_push(&argv, c->cli->args.v[i]);
-	if (!c->cli->args.n)
-		strlist_push(&argv, "head");
+	strlist_push(&argv, verb);
+	if (!rq->stamp)
+		strlist_push(&argv, rq->target);
+	for (size_t i = 0; rq->stamp && i < rq->revisions->n; i++)
+		strlist_push(&argv, rq->revisions->v[i]);
 	strlist_push(&argv, "--sql");
 	o.stop = c->stop;
 	o.kill_after_ms = -1;
@@ -46,7 +47,7 @@ static int delegate_to_alembic(struct ctx *c)
 		if (c->e.kind == ERR_USAGE) {
 			rc = usage_error("--sql with Alembic .py revisions runs '%s %s ... --sql', and "
 					 "%s (set alembic_command or PRESTART_ALEMBIC_COMMAND)",
-					 c->cfg.alembic_command, c->cli->command, c->e.msg);
+					 c->cfg.alembic_command, verb, c->e.msg);
 		} else {
 			if (c->e.kind == ERR_FAILED) {
 				what = strlist_join(&argv, " ");
@@ -95,35 +96,35 @@ static int resolve_from(struct ctx *c, const char *from, struct strlist *start)
 	return rc;
 }
 
-int ctx_offline(struct ctx *c, enum move how)
+int ctx_offline(struct ctx *c, const struct migrate_request *rq)
 {
 	struct strlist start = { 0 }, targets = { 0 };
 	struct sbuf sql = { 0 };
 	struct offline_opts o = { 0 };
-	struct plan p, native;
-	struct compiled_run run;
+	struct plan p;
 	char *from = NULL, *to = NULL;
-	int rc = 0, r, py = ctx_has_py(c), ready = 0;
+	size_t fresh = 0, missing = 0;
+	int rc = 0, r, py = ctx_has_py(c);
 
 	memset(&p, 0, sizeof(p));
 	if (!c->cfg.database_url)
 		return usage_error("--sql needs a database URL to choose the SQL dialect "
 				   "(--database-url, DATABASE_URL or sqlalchemy.url); nothing "
 				   "connects to it");
-	if (how == MOVE_STAMP && c->cli->purge)
+	if (rq->stamp && rq->purge)
 		return usage_error("Can't use --purge with --sql mode");
-	if (how == MOVE_DOWN && !strchr(c->cli->args.v[0], ':'))
+	if (!rq->stamp && rq->dir == DIR_DOWN && !strchr(rq->target, ':'))
 		return usage_error("downgrade with --sql requires <fromrev>:<torev>");
 	/* SPEC §7.5: .py revisions render from fresh compiled files when all
 	 * have one (below); otherwise, and for stamp, Alembic renders. */
-	if (py && how == MOVE_STAMP)
-		return delegate_to_alembic(c);
+	if (py && rq->stamp)
+		return delegate_to_alembic(c, rq);
 
-	if (how == MOVE_STAMP) {
-		for (size_t i = 0; i < c->cli->args.n; i++) {
+	if (rq->stamp) {
+		for (size_t i = 0; i < rq->revisions->n; i++) {
 			char *f, *t;
 
-			split_range(c->cli->args.v[i], &f, &t);
+			split_range(rq->revisions->v[i], &f, &t);
 			if (f && from && strcmp(f, from)) {
 				free(f);
 				free(t);
@@ -138,35 +139,37 @@ int ctx_offline(struct ctx *c, enum move how)
 			strlist_push_owned(&targets, t);
 		}
 	} else {
-		split_range(how == MOVE_UP && !c->cli->args.n ? "head" : c->cli->args.v[0], &from,
-			    &to);
+		split_range(rq->target, &from, &to);
 	}
 	if (resolve_from(c, from, &start) < 0) {
-		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
+		rc = py ? delegate_to_alembic(c, rq) : ctx_fail(c);
 		goto out;
 	}
-	if (how == MOVE_UP)
-		r = graph_plan(c->g, &start, to, GRAPH_UPGRADE, &p, &c->e);
-	else if (how == MOVE_DOWN)
-		r = graph_plan(c->g, &start, to, GRAPH_DOWNGRADE, &p, &c->e);
-	else
+	if (rq->stamp)
 		r = graph_plan_stamp(c->g, &start, &targets, 0, &p, &c->e);
+	else
+		r = graph_plan(c->g, &start, to, rq->dir, &p, &c->e);
 	if (r < 0) {
-		rc = py ? delegate_to_alembic(c) : ctx_fail(c);
+		rc = py ? delegate_to_alembic(c, rq) : ctx_fail(c);
 		goto out;
 	}
-	if (py) {
-		rc = ctx_compiled_offline(c, &p, &run, &native, &ready);
-		if (!rc && !ready)
-			rc = delegate_to_alembic(c);
-		if (rc || !ready)
-			goto out;
+	if (py && ctx_bind_plan(c, &p, &fresh, &missing) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	/* Rendered here only when every step runs as SQL (and some .py one
+	 * does); otherwise Alembic renders the whole script. */
+	if (py && (missing || !fresh)) {
+		rc = missing && c->cfg.require_compiled ? ctx_report_unbound(c, &p, missing) : 0;
+		if (!rc)
+			rc = delegate_to_alembic(c, rq);
+		goto out;
 	}
 	o.kind = c->url.kind;
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
 	o.per_migration = c->cfg.transaction_per_migration;
-	if (offline_render(ready ? &native : &p, &o, &sql, &c->e) < 0) {
+	if (offline_render(&p, &o, &sql, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;
 	}
@@ -174,10 +177,6 @@ int ctx_offline(struct ctx *c, enum move how)
 	if (sql.len)
 		out("%s", sql.buf);
 out:
-	if (ready) {
-		plan_release(&native);
-		compiled_run_release(&run);
-	}
 	plan_release(&p);
 	strlist_free(&start);
 	strlist_free(&targets);

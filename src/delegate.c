@@ -11,43 +11,6 @@
 #include "prestart/log.h"
 #include "prestart/script.h"
 
-int delegate_needed(const struct plan *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (p->steps[i].rev && p->steps[i].rev->is_py)
-			return 1;
-	return 0;
-}
-
-char *delegate_target(const struct plan *p, int upgrade, const char *target)
-{
-	struct strlist fresh = { 0 };
-	char *r = NULL;
-
-	if (!strcmp(target, "heads") || !strcmp(target, "base"))
-		return xstrdup(target);
-	if (upgrade) {
-		/* Alembic walks a single destination last: everything else the
-		 * plan runs is among its ancestors or dependencies. */
-		const struct revision *last = p->n ? p->steps[p->n - 1].rev : NULL;
-
-		if (last && strlist_contains(&p->end_heads, last->id))
-			return xstrdup(last->id);
-		return xstrdup(target);
-	}
-	if (p->end_heads.n == 0)
-		return xstrdup("base");
-	for (size_t i = 0; i < p->end_heads.n; i++)
-		if (!strlist_contains(&p->start_heads, p->end_heads.v[i]))
-			strlist_push(&fresh, p->end_heads.v[i]);
-	/* A downgrade to one revision leaves it as the only new head; when
-	 * more appear (a merge undone) or none (a branch removed whole), no
-	 * single id says the same thing. */
-	r = xstrdup(fresh.n == 1 ? fresh.v[0] : target);
-	strlist_free(&fresh);
-	return r;
-}
-
 /* The line a Python traceback ends with, "module.ErrorName: message": what
  * an error message should quote rather than SQLAlchemy's trailing
  * "(Background on this error at: ...)". */

@@ -196,9 +196,9 @@ static const char *nid(const struct graph *g, int i)
 	return g->nodes[i].rev->id;
 }
 
-static int run_revision_step(struct hm *h, int r, enum graph_dir dir)
+static int run_revision_step(struct hm *h, int r, enum dir dir)
 {
-	int up = dir == GRAPH_UPGRADE;
+	int up = dir == DIR_UP;
 	const struct graph *g = h->c->g;
 	const struct ivec *norm = &g->nodes[r].norm;
 	int in_heads = hm_has_node(h, r), rc = 0;
@@ -282,7 +282,7 @@ static char *fmt_ids(const struct graph *g, const struct ivec *v)
 	return sbuf_detach(&b);
 }
 
-static void add_step(struct plan *p, const struct revision *rev, enum graph_dir dir,
+static void add_step(struct plan *p, const struct revision *rev, enum dir dir,
 		     size_t op_first, char *desc)
 {
 	struct plan_step *s;
@@ -290,15 +290,17 @@ static void add_step(struct plan *p, const struct revision *rev, enum graph_dir 
 	xgrow((void **)&p->steps, &p->alloc, p->n + 1, sizeof(*p->steps));
 	s = &p->steps[p->n++];
 	s->rev = rev;
-	s->upgrade = dir == GRAPH_UPGRADE;
+	s->dir = dir;
+	s->runner = rev && rev->is_py ? RUN_ALEMBIC : RUN_SQL;
+	s->why = NULL;
 	s->op_first = op_first;
 	s->op_count = p->n_ops - op_first;
 	s->desc = desc;
 }
 
-static char *step_desc(const struct graph *g, int r, enum graph_dir dir)
+static char *step_desc(const struct graph *g, int r, enum dir dir)
 {
-	int up = dir == GRAPH_UPGRADE;
+	int up = dir == DIR_UP;
 	struct ivec self = { 0 };
 	char *a, *b, *d;
 	const struct revision *rev = g->nodes[r].rev;
@@ -344,10 +346,10 @@ static void plan_end(struct plan *p, struct hm *h)
 /* Run the revisions of order, which topo_sort lists heads first: an
  * upgrade runs them from the last (parents first), a downgrade from the
  * first. */
-static int run_steps(struct hm *h, const struct ivec *order, enum graph_dir dir)
+static int run_steps(struct hm *h, const struct ivec *order, enum dir dir)
 {
 	const struct graph *g = h->c->g;
-	int reverse = dir == GRAPH_UPGRADE;
+	int reverse = dir == DIR_UP;
 
 	for (int k = 0; k < order->n; k++) {
 		int r = order->v[reverse ? order->n - 1 - k : k];
@@ -363,9 +365,9 @@ static int run_steps(struct hm *h, const struct ivec *order, enum graph_dir dir)
 
 /* ScriptDirectory._upgrade_revs and _downgrade_revs, then their steps. */
 int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
-	       enum graph_dir dir, struct plan *p, struct err *e)
+	       enum dir dir, struct plan *p, struct err *e)
 {
-	enum anc_msg am = dir == GRAPH_UPGRADE ? ANC_UPGRADE : ANC_DOWNGRADE;
+	enum anc_msg am = dir == DIR_UP ? ANC_UPGRADE : ANC_DOWNGRADE;
 	struct gwalk c;
 	struct hm h;
 	struct rarg cur, dest = { &target, 1, 1 };
@@ -382,7 +384,7 @@ int graph_plan(const struct graph *g, const struct strlist *current, const char 
 	/* As ScriptDirectory calls iterate_revisions: an upgrade starts from
 	 * the version table whatever it holds (implicit_base), and a relative
 	 * target may not walk off the graph (assert_relative_length). */
-	if (dir == GRAPH_UPGRADE)
+	if (dir == DIR_UP)
 		r = collect_upgrade(&c, &dest, &cur, WALK_IMPLICIT_BASE | WALK_NO_OVERWALK, todo,
 				    &heads);
 	else
@@ -417,9 +419,9 @@ enum stamp_flag { STAMP_BRANCH_MOVE = 1 << 0 };
 
 /* One StampStep: from_ heads (ids) to at most one destination. */
 static int run_stamp_step(struct hm *h, const struct strlist *from, const char *to,
-			  enum graph_dir dir, int flags)
+			  enum dir dir, int flags)
 {
-	int up = dir == GRAPH_UPGRADE, branch_move = flags & STAMP_BRANCH_MOVE;
+	int up = dir == DIR_UP, branch_move = flags & STAMP_BRANCH_MOVE;
 	struct plan *p = h->p;
 	size_t first = p->n_ops;
 	char *a = strlist_join(from, ", "), *desc;
@@ -511,7 +513,7 @@ int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 		if (d == RV_NONE) {
 			for (int i = 0; i < filtered.n; i++) {
 				strlist_push(&from, nid(g, filtered.v[i]));
-				r = run_stamp_step(&h, &from, NULL, GRAPH_DOWNGRADE, STAMP_BRANCH_MOVE);
+				r = run_stamp_step(&h, &from, NULL, DIR_DOWN, STAMP_BRANCH_MOVE);
 				strlist_free(&from);
 				if (r < 0)
 					goto fail_script;
@@ -534,11 +536,11 @@ int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 			for (int i = 0; (down || upw) && i < filtered.n; i++)
 				strlist_push(&from, nid(g, filtered.v[i]));
 			if (down)
-				r = run_stamp_step(&h, &from, nid(g, d), GRAPH_DOWNGRADE, 0);
+				r = run_stamp_step(&h, &from, nid(g, d), DIR_DOWN, 0);
 			else if (upw)
-				r = run_stamp_step(&h, &from, nid(g, d), GRAPH_UPGRADE, 0);
+				r = run_stamp_step(&h, &from, nid(g, d), DIR_UP, 0);
 			else
-				r = run_stamp_step(&h, &from, nid(g, d), GRAPH_UPGRADE,
+				r = run_stamp_step(&h, &from, nid(g, d), DIR_UP,
 						   STAMP_BRANCH_MOVE);
 			strlist_free(&from);
 			if (r < 0)

@@ -17,8 +17,8 @@ const char *migrate_step_sql(const struct plan_step *s, int *first_line)
 		*first_line = 0;
 		return NULL;
 	}
-	*first_line = s->upgrade ? s->rev->upgrade_line : s->rev->downgrade_line;
-	return s->upgrade ? s->rev->upgrade_sql : s->rev->downgrade_sql;
+	*first_line = s->dir == DIR_UP ? s->rev->upgrade_line : s->rev->downgrade_line;
+	return s->dir == DIR_UP ? s->rev->upgrade_sql : s->rev->downgrade_sql;
 }
 
 /* Turn the database's complaint about `sql` (a section of rev's file, or a
@@ -387,7 +387,7 @@ static void log_applied(const struct plan *p, size_t i, long long ts)
 	if (s->rev) {
 		const char *m = s->rev->message;
 
-		what = xasprintf("%s%s%s%s", s->upgrade ? "" : "revert ", s->rev->id,
+		what = xasprintf("%s%s%s%s", s->dir == DIR_UP ? "" : "revert ", s->rev->id,
 				 m && *m ? " " : "", m && *m ? m : "");
 	} else if (arrow) {
 		/* Alembic's "a, b -> c", kept as it is for --sql */
@@ -401,14 +401,14 @@ static void log_applied(const struct plan *p, size_t i, long long ts)
 	}
 	log_event(LOG_INFO, "applied",
 		  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : to),
-					LFS("direction", s->upgrade ? "upgrade" : "downgrade"),
+					LFS("direction", s->dir == DIR_UP ? "upgrade" : "downgrade"),
 					LFI("index", i + 1), LFI("total", p->n),
 					LFI("duration_ms", now_ms() - ts), { 0 } },
 		  "[%zu/%zu] %s (%lld ms)", i + 1, p->n, what, now_ms() - ts);
 	free(what);
 	free(to);
 	/* created, run, then written: its later SQL would never run here */
-	if (s->rev && s->upgrade && !s->rev->is_py && blank_section(s->rev->upgrade_sql))
+	if (s->rev && s->dir == DIR_UP && !s->rev->is_py && blank_section(s->rev->upgrade_sql))
 		log_event(LOG_WARN, "empty_upgrade",
 			  (struct log_field[]){ LFS("revision", s->rev->id),
 						LFS("file", s->rev->path), { 0 } },
@@ -442,7 +442,7 @@ static void step_done(const struct migrate_opts *o, const struct plan *p, size_t
 static int record_ledger(struct db *db, const struct plan_step *s, const struct migrate_opts *o,
 			 long long ts, struct err *e)
 {
-	if (o->ledger && ledger_record(o->ledger, db, s->rev, s->upgrade, now_ms() - ts) < 0)
+	if (o->ledger && ledger_record(o->ledger, db, s->rev, s->dir == DIR_UP, now_ms() - ts) < 0)
 		return db_fail(db, "cannot write the ledger", e);
 	return 0;
 }
@@ -456,7 +456,7 @@ static int check_section(const struct plan_step *s, const char *sql, struct err 
 {
 	if (s->rev && !sql)
 		return err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section", s->rev->path,
-			       s->rev->id, s->upgrade ? "upgrade" : "downgrade");
+			       s->rev->id, s->dir == DIR_UP ? "upgrade" : "downgrade");
 	return 0;
 }
 
@@ -479,7 +479,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		/* Nothing can roll this revision back: leave a committed
 		 * marker first, so that a run that dies half-way is found by
 		 * the next one instead of being taken for not started. */
-		if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->upgrade) < 0)
+		if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->dir == DIR_UP) < 0)
 			return db_fail(db, "cannot record the revision as in progress", e);
 		if (run_outside_tx(db, s, sql, o, &done, e) < 0) {
 			/* A first statement that failed or was cancelled left

@@ -59,7 +59,7 @@ static void emit_step_comment(struct emitter *m, const struct plan_step *s)
 	if (s->rev) {
 		char *down = strlist_join(&s->rev->down, ", ");
 
-		if (s->upgrade)
+		if (s->dir == DIR_UP)
 			sbuf_addf(m->out, "-- Running upgrade %s -> %s\n\n", down, s->rev->id);
 		else
 			sbuf_addf(m->out, "-- Running downgrade %s -> %s\n\n", s->rev->id, down);
@@ -107,7 +107,7 @@ int offline_render(const struct plan *p, const struct offline_opts *o, struct sb
 
 		if (s->rev && !migrate_step_sql(s, &first_line))
 			return err_set(e, ERR_SCRIPT, "%s: revision %s has no %s section",
-				       s->rev->path, s->rev->id, s->upgrade ? "upgrade" : "downgrade");
+				       s->rev->path, s->rev->id, s->dir == DIR_UP ? "upgrade" : "downgrade");
 	}
 
 	tx_begin(&m);

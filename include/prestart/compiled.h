@@ -67,29 +67,32 @@ int compiled_find(const char *dir, enum db_kind kind, const struct revision *py,
 		  struct compiled_lookup *out, struct err *e);
 void compiled_lookup_release(struct compiled_lookup *l);
 
-/* The compiled files of a plan's steps. */
-struct compiled_run {
-	struct compiled_lookup *found; /* one per step; steps without a .py
-					* revision are left MISSING, why NULL */
-	size_t n;
-	size_t fresh, missing;         /* .py steps with and without a fresh file */
+/* The binding step (SPEC §7.5): .py revisions given the SQL of their
+ * fresh compiled files for one dialect, looked up once per revision and
+ * direction, on first use, and kept for the run. */
+struct compiled_binder {
+	char *dir;                       /* <script_location>/compiled */
+	enum db_kind kind;
+	const struct revision_set *revs; /* the revisions plans point into */
+	struct compiled_lookup *found;   /* 2 per revision (DIR_UP, DIR_DOWN) */
+	unsigned char *looked;           /* which of found are filled */
+	int none;                        /* 1: no compiled directory; -1: not
+					  * looked yet */
 };
 
-/* compiled_find() for every .py step of p.  Returns 0, or -1 with *r empty.
- * Release with compiled_run_release(). */
-int compiled_run_find(struct compiled_run *r, const char *dir, enum db_kind kind,
-		      const struct plan *p, struct err *e);
-void compiled_run_release(struct compiled_run *r);
-/* Does step i of the plan r was found for need Alembic (a .py revision
- * without a fresh compiled file)? */
-int compiled_run_delegated(const struct compiled_run *r, const struct plan *p, size_t i);
-
-/* Steps [lo, hi) of p as a plan of their own (deep copy, release with
- * plan_release()): their version-table operations, the heads before step
- * lo and after step hi - 1, and each .py step with a fresh compiled file
- * running that file's revision (which must outlive *out). */
-void compiled_subplan(const struct plan *p, size_t lo, size_t hi, const struct compiled_run *r,
-		      struct plan *out);
+/* Bind for dialect `kind` the revisions of revs (which must outlive b). */
+void compiled_binder_init(struct compiled_binder *b, const char *script_location,
+			  enum db_kind kind, const struct revision_set *revs);
+/* Give every .py step of p with a fresh compiled file for its direction
+ * that file's revision (RUN_SQL: its SQL sections, its path, its
+ * Transactional flag), and the others RUN_ALEMBIC with why set ("no
+ * compiled/a1.sqlite.sql", "online-only: ...").  *fresh and *missing
+ * (may be NULL) count both kinds of .py steps.  Returns 0, or -1 (ERR_SCRIPT)
+ * when a compiled file exists but cannot be read or does not parse.  The
+ * plan then points into b, which must outlive it. */
+int compiled_bind(struct compiled_binder *b, struct plan *p, size_t *fresh, size_t *missing,
+		  struct err *e);
+void compiled_binder_release(struct compiled_binder *b);
 
 /* ---- what the renderer reported (used by `prestart compile`) ---- */
 

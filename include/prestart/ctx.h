@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+#include "prestart/compiled.h"
 #include "prestart/config.h"
 #include "prestart/db.h"
 #include "prestart/dburl.h"
@@ -55,6 +56,9 @@ struct ctx {
 	int url_parsed;
 	struct revision_set revs;
 	struct graph *g;
+	/* .py revisions bound to their compiled SQL, on first use
+	 * (ctx_bind_plan); bind.dir is NULL until then. */
+	struct compiled_binder bind;
 	/* The --wait-for targets, parsed (validated) by ctx_load, with one
 	 * more slot for the database itself; wait_targets counts those in use. */
 	struct wait_target *targets;
@@ -101,7 +105,7 @@ enum {
 	 * the ledger proves them safe, warn, set c->ahead and return 0. */
 	READ_AHEAD_OK = 1 << 1,
 	/* Revisions the scripts do not know are returned, not refused
-	 * (rollback). */
+	 * (rollback, and stamp --purge, which replaces whatever is there). */
 	READ_KEEP_UNKNOWN = 1 << 2,
 };
 
@@ -184,65 +188,47 @@ void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "cannot write to stdout: <reason>" (a full disk, a closed pipe). */
 int out_close(struct err *e);
 
-enum move { MOVE_UP, MOVE_DOWN, MOVE_STAMP };
+/* What a command asks of the migration layer (src/ctx_migrate.c,
+ * src/ctx_offline.c), which reads nothing else of the command line. */
+struct migrate_request {
+	int stamp;           /* write the version table only (stamp) */
+	enum dir dir;        /* otherwise: upgrade or downgrade */
+	const char *target;  /* upgrade, downgrade: the user's target (offline:
+			      * "[FROM:]TO") */
+	const struct strlist *revisions; /* stamp: the revisions given
+					  * (offline: "[FROM:]TO" each) */
+	int purge;           /* stamp --purge: revisions the scripts do not
+			      * know are replaced, not refused */
+	unsigned read_flags; /* more ctx_read_heads flags for the first read
+			      * (READ_AHEAD_OK: run's --if-ahead) */
+};
 
 /* Offline mode (--sql) of upgrade, downgrade and stamp, after ctx_load():
- * print the SQL the online run would execute, with no connection; .py
- * revisions are handed to `alembic ... --sql`.  Returns 0 or an exit status.
- * (src/ctx_offline.c) */
-int ctx_offline(struct ctx *c, enum move how);
+ * print the SQL the online run would execute, with no connection; a plan
+ * with any step needing Alembic is handed to `alembic ... --sql`.  Returns
+ * 0 or an exit status.  (src/ctx_offline.c) */
+int ctx_offline(struct ctx *c, const struct migrate_request *rq);
 
 /* Read the version table and plan; when there is work: lock (polling, and
  * stopping early when another process did it), re-read, re-plan, apply
- * (running Alembic for .py revisions).  Already there: one query, no lock.
+ * each stretch of the plan with its runner (SQL here, Alembic for .py
+ * revisions without compiled SQL).  Already there: one query, no lock.
  * *p receives the final plan (plan_release() it).  Returns 0 or an exit
  * status.  (src/ctx_migrate.c) */
-int ctx_migrate(struct ctx *c, enum move how, const char *target, struct plan *p);
+int ctx_migrate(struct ctx *c, const struct migrate_request *rq, struct plan *p);
 
-/* The answer of a pass that found the server turned read-only under it
- * (SQLSTATE 25006, a failover): rolled back, not ready rather than failed;
- * ctx_migrate waits for a primary and starts again (SPEC §7.4).  Not an
- * exit status. */
-#define CTX_NOT_READY (-1)
+/* The binding step (SPEC §7.5): give the .py steps of p the SQL of their
+ * fresh compiled files for the database's dialect (compiled_bind; c->bind
+ * is made on first use).  *fresh and *missing count the .py steps bound
+ * and those left to Alembic.  Returns 0, or -1 with c->e filled (a
+ * compiled file that cannot be read or does not parse).  (src/ctx_bind.c) */
+int ctx_bind_plan(struct ctx *c, struct plan *p, size_t *fresh, size_t *missing);
+/* Log each step of p left to Alembic, saying why; with require_compiled
+ * that is one error line naming each, its file and why (exit 3, nothing
+ * run).  missing: how
+ * many there are.  Returns 0 or an exit status.  (src/ctx_bind.c) */
+int ctx_report_unbound(struct ctx *c, const struct plan *p, size_t missing);
 
-/* Apply plan p (already computed) under the lock and the current
- * connection with the configured transaction mode, writing the ledger l
- * (NULL: none) in the same transactions; logs the summary.  may_wait: a
- * read-only failure is CTX_NOT_READY rather than a failure.  Returns 0,
- * CTX_NOT_READY or an exit status.  (src/ctx_migrate.c) */
-int ctx_apply_plan(struct ctx *c, const struct plan *p, const char *what, int may_wait,
-		   const struct ledger *l, struct lock *lk);
-/* Apply a plan holding Alembic .py revisions by running Alembic (how:
- * MOVE_UP or MOVE_DOWN; target: the user's), then check that the version
- * table reached p->end_heads and write the ledger l (NULL: none) for its
- * steps in a transaction of its own (ctx_ledger_delegated).  Returns 0 or
- * an exit status.  (src/ctx_migrate.c) */
-int ctx_delegate_plan(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		      const struct ledger *l);
-
-/* ---- SPEC §7.5: .py revisions run from compiled SQL (ctx_compiled.c) ---- */
-
-struct compiled_run;
-
-/* Apply a plan holding .py revisions (how: MOVE_UP or MOVE_DOWN; target:
- * the user's): the revisions with a fresh compiled file for the database's
- * dialect run natively, the others through Alembic, each stretch of them
- * one `alembic upgrade|downgrade <rev>`, in plan order and under the lock
- * already held.  With require_compiled, a revision without a fresh file is
- * exit 3 before anything runs.  may_wait: as for ctx_apply_plan, for the
- * native stretches (the stretches before it are committed, so the next
- * pass starts from them).  Returns 0, CTX_NOT_READY or an exit status. */
-int ctx_compiled_apply(struct ctx *c, const struct plan *p, enum move how, const char *target,
-		       int may_wait, const struct ledger *l, struct lock *lk);
-
-/* For `--sql`: when every .py step of p has a fresh compiled file, set
- * *ready, fill *run (the files) and *native (p's steps running them);
- * release both with plan_release() and compiled_run_release().  Otherwise
- * *ready = 0 and Alembic renders the script.  With require_compiled, a
- * step without a fresh file is exit 3, naming each.  Returns 0 or an exit
- * status. */
-int ctx_compiled_offline(struct ctx *c, const struct plan *p, struct compiled_run *run,
-			 struct plan *native, int *ready);
 /* Before a command writes (SPEC §7.4): 0 at once (one query) when the
  * server takes writes; else, logged as a standby, wait for one under
  * --wait-timeout counted from *since (set to now_ms() when 0), connecting

@@ -21,16 +21,6 @@
  * or a deadlock (SPEC §7.2): "55P03" or "40P01", else NULL.  Pure. */
 const char *delegate_lock_failure_line(const char *line);
 
-/* Does any step of p run a .py revision? */
-int delegate_needed(const struct plan *p);
-
-/* The target to hand to Alembic for a plan computed from the user's
- * `target` (new string, caller frees).  Explicit revision ids where the
- * plan pins them down, so that a relative target ("+1", "-2") cannot be
- * evaluated twice to different places; "heads" and "base" as themselves;
- * the user's string when no single id stands for the plan's end. */
-char *delegate_target(const struct plan *p, int upgrade, const char *target);
-
 /* The start of an Alembic command line: `command` (alembic_command; NULL
  * or empty: "alembic") split like a hook, then "-c ini" when ini is not
  * NULL.  ERR_USAGE, prefixed "alembic_command", when it does not split. */

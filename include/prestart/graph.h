@@ -72,15 +72,48 @@ const struct revision *graph_find(const struct graph *g, const char *id);
 int graph_resolve(const struct graph *g, const char *arg, const struct strlist *current,
 		  struct revptrs *out, struct err *e);
 
-enum graph_dir { GRAPH_UPGRADE, GRAPH_DOWNGRADE };
-
 /* Plan `alembic upgrade TARGET` or `alembic downgrade TARGET` from the
- * database heads `current` (plan.h; release with plan_release()). */
+ * database heads `current` (plan.h; release with plan_release()).  Each
+ * step's runner is RUN_ALEMBIC for a .py revision, else RUN_SQL (a
+ * binding step may then give a .py step SQL: compiled.h). */
 int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
-	       enum graph_dir dir, struct plan *p, struct err *e);
+	       enum dir dir, struct plan *p, struct err *e);
 /* Plan `alembic stamp TARGET...` (with --purge: start from no heads). */
 int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 		     const struct strlist *targets, int purge, struct plan *p, struct err *e);
+
+/* The target to hand to Alembic for a plan computed from the user's
+ * `target` (new string, caller frees).  Explicit revision ids where the
+ * plan pins them down, so that a relative target ("+1", "-2") cannot be
+ * evaluated twice to different places; "heads" and "base" as themselves;
+ * the user's string when no single id stands for the plan's end. */
+char *graph_alembic_target(const struct plan *p, enum dir dir, const char *target);
+
+/* A run of a plan's steps with one runner: what one applier does. */
+struct stretch {
+	size_t lo, hi;       /* steps [lo, hi) of the plan */
+	enum runner runner;
+	char *target;        /* RUN_ALEMBIC: the target to run it with (give it
+			      * to graph_alembic_target() with the stretch's
+			      * plan_slice); NULL for RUN_SQL */
+};
+struct stretches {
+	struct stretch *v;
+	size_t n;
+};
+
+/* Cut plan p (made from the user's `target`) into stretches, in plan
+ * order, at least one: an empty plan or one all SQL is one SQL stretch, a
+ * plan all Alembic one Alembic stretch with `target`.  A run of Alembic
+ * steps amid SQL ones is cut into as few stretches as can each be named by
+ * one Alembic target that runs exactly those steps from where the stretch
+ * starts (checked by planning that target as Alembic would).  Returns 0;
+ * or 1 when some Alembic step cannot be given a target of its own: then
+ * the whole plan is one Alembic stretch with `target`.  Pure.  Release
+ * with stretches_release(). */
+int graph_stretches(const struct graph *g, const struct plan *p, const char *target,
+		    struct stretches *out);
+void stretches_release(struct stretches *s);
 
 /* Revisions for `alembic history -r RANGE` (RANGE NULL for all; forms
  * "A:B", "A:", ":B", with "current" resolved against `current`), newest

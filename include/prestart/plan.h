@@ -25,9 +25,21 @@ struct vt_op {
 	char *to;   /* UPDATE, INSERT */
 };
 
+/* The one direction of a step, a plan or a run.  Strings ("upgrade",
+ * "downgrade") are for log lines only. */
+enum dir { DIR_UP, DIR_DOWN };
+
+/* Who runs a step: prestart, from SQL (a .sql revision, a stamp step, or
+ * a .py revision bound to its fresh compiled file: compiled.h), or
+ * Alembic (a .py revision without one). */
+enum runner { RUN_SQL, RUN_ALEMBIC };
+
 struct plan_step {
 	const struct revision *rev; /* the script run; NULL for a stamp step */
-	int upgrade;                /* 1 upgrade, 0 downgrade */
+	enum dir dir;
+	enum runner runner;
+	const char *why;            /* RUN_ALEMBIC: why not SQL, or NULL (not
+				     * owned: the binder's, compiled.h) */
 	size_t op_first, op_count;  /* this step's slice of plan.ops */
 	char *desc;                 /* Alembic's short log, e.g. "a -> b, message" */
 };
@@ -43,5 +55,10 @@ struct plan {
 
 /* Free everything p owns and zero it; a zeroed plan may be released. */
 void plan_release(struct plan *p);
+
+/* Steps [lo, hi) of p as a plan of their own (deep copy, release with
+ * plan_release()): their version-table operations, the heads before step
+ * lo and after step hi - 1.  Pure (src/plan.c). */
+void plan_slice(const struct plan *p, size_t lo, size_t hi, struct plan *out);
 
 #endif

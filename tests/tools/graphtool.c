@@ -45,7 +45,7 @@ static void print_plan(const struct plan *p)
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
-		printf("step %s %s\n", s->rev ? (s->upgrade ? "up" : "down") : "stamp",
+		printf("step %s %s\n", s->rev ? (s->dir == DIR_UP ? "up" : "down") : "stamp",
 		       s->rev ? s->rev->id : "-");
 		for (size_t k = s->op_first; k < s->op_first + s->op_count; k++) {
 			const struct vt_op *op = &p->ops[k];
@@ -103,9 +103,9 @@ static void command(const struct graph *g, char *line)
 	} else if ((!strcmp(words[0], "upgrade") || !strcmp(words[0], "downgrade")) && nw == 3) {
 		split_into(&cur, words[1]);
 		if (words[0][0] == 'u')
-			rc = graph_plan(g, &cur, words[2], GRAPH_UPGRADE, &p, &e);
+			rc = graph_plan(g, &cur, words[2], DIR_UP, &p, &e);
 		else
-			rc = graph_plan(g, &cur, words[2], GRAPH_DOWNGRADE, &p, &e);
+			rc = graph_plan(g, &cur, words[2], DIR_DOWN, &p, &e);
 		if (!rc)
 			print_plan(&p);
 	} else if (!strcmp(words[0], "stamp") && nw >= 3) {

@@ -57,6 +57,15 @@ static void gx_free(struct gx *x)
 	free(x->set.v);
 }
 
+/* Does any step of p need Alembic (the plan carries its runner)? */
+static int needs_alembic(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->steps[i].runner == RUN_ALEMBIC)
+			return 1;
+	return 0;
+}
+
 /* The target for `verb target` from the heads in `cur` (comma-separated). */
 static char *target_for(struct gx *x, int upgrade, const char *cur, const char *target)
 {
@@ -68,13 +77,13 @@ static char *target_for(struct gx *x, int upgrade, const char *cur, const char *
 
 	memset(&p, 0, sizeof(p));
 	strlist_split(&heads, cur, ",");
-	r = upgrade ? graph_plan(x->g, &heads, target, GRAPH_UPGRADE, &p, &e)
-		    : graph_plan(x->g, &heads, target, GRAPH_DOWNGRADE, &p, &e);
+	r = upgrade ? graph_plan(x->g, &heads, target, DIR_UP, &p, &e)
+		    : graph_plan(x->g, &heads, target, DIR_DOWN, &p, &e);
 	if (r < 0)
 		fail_msg("plan %s: %s", target, e.msg);
 	assert_true(p.n > 0);
-	assert_true(delegate_needed(&p));
-	t = delegate_target(&p, upgrade, target);
+	assert_true(needs_alembic(&p));
+	t = graph_alembic_target(&p, upgrade ? DIR_UP : DIR_DOWN, target);
 	plan_release(&p);
 	strlist_free(&heads);
 	return t;
@@ -146,9 +155,9 @@ static void test_sql_plans_are_not_delegated(void **state)
 	for (size_t i = 0; i < x.set.n; i++)
 		x.set.v[i].is_py = 0;
 	memset(&p, 0, sizeof(p));
-	assert_int_equal(graph_plan(x.g, &none, "heads", GRAPH_UPGRADE, &p, &e), 0);
+	assert_int_equal(graph_plan(x.g, &none, "heads", DIR_UP, &p, &e), 0);
 	assert_int_equal((int)p.n, 3);
-	assert_false(delegate_needed(&p));
+	assert_false(needs_alembic(&p));
 	plan_release(&p);
 	gx_free(&x);
 }

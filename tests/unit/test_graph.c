@@ -126,7 +126,7 @@ static void add_plan(struct sbuf *b, const struct plan *p)
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_step *s = &p->steps[i];
-		sbuf_addf(b, "step %s %s\n", s->rev ? (s->upgrade ? "up" : "down") : "stamp",
+		sbuf_addf(b, "step %s %s\n", s->rev ? (s->dir == DIR_UP ? "up" : "down") : "stamp",
 			  s->rev ? s->rev->id : "-");
 		for (size_t k = s->op_first; k < s->op_first + s->op_count; k++) {
 			const struct vt_op *op = &p->ops[k];
@@ -176,9 +176,9 @@ static char *run(const struct graph *g, const char *cmd, int *kind)
 	} else if (!strcmp(w[0], "history")) {
 		rc = graph_history(g, &cur, strcmp(w[2], "-") ? w[2] : NULL, &r, &e);
 	} else if (!strcmp(w[0], "upgrade")) {
-		rc = graph_plan(g, &cur, w[2], GRAPH_UPGRADE, &p, &e);
+		rc = graph_plan(g, &cur, w[2], DIR_UP, &p, &e);
 	} else if (!strcmp(w[0], "downgrade")) {
-		rc = graph_plan(g, &cur, w[2], GRAPH_DOWNGRADE, &p, &e);
+		rc = graph_plan(g, &cur, w[2], DIR_DOWN, &p, &e);
 	} else if (!strcmp(w[0], "stamp")) {
 		strlist_split(&t, w[2], ",");
 		rc = graph_plan_stamp(g, &cur, &t, nw == 4, &p, &e);
@@ -510,13 +510,13 @@ static void test_step_desc(void **state)
 	fx_build(&fx, TREE);
 	strlist_push(&cur, "3000");
 	strlist_push(&cur, "4000");
-	assert_int_equal(graph_plan(fx.g, &cur, "5000", GRAPH_UPGRADE, &p, &e), 0);
+	assert_int_equal(graph_plan(fx.g, &cur, "5000", DIR_UP, &p, &e), 0);
 	assert_int_equal(p.n, 1);
 	assert_string_equal(p.steps[0].desc, "3000, 4000 -> 5000, msg 5000");
 	assert_int_equal(p.start_heads.n, 2);
 	plan_release(&p);
 	strlist_free(&cur);
-	assert_int_equal(graph_plan(fx.g, &cur, "1000", GRAPH_UPGRADE, &p, &e), 0);
+	assert_int_equal(graph_plan(fx.g, &cur, "1000", DIR_UP, &p, &e), 0);
 	assert_string_equal(p.steps[0].desc, " -> 1000, msg 1000");
 	plan_release(&p);
 	fx_free(&fx);
@@ -560,13 +560,13 @@ static void test_long_chain(void **state)
 	assert_int_equal(hist.n, n);
 	assert_string_equal(hist.v[0]->id, "r099999");
 	strlist_push(&cur, "r000010");
-	assert_int_equal(graph_plan(g, &cur, "main@head", GRAPH_UPGRADE, &p, &e), 0);
+	assert_int_equal(graph_plan(g, &cur, "main@head", DIR_UP, &p, &e), 0);
 	assert_int_equal(p.n, n - 11);
 	assert_string_equal(p.end_heads.v[0], "r099999");
 	plan_release(&p);
 	strlist_free(&cur);
 	strlist_push(&cur, "r099999");
-	assert_int_equal(graph_plan(g, &cur, "base", GRAPH_DOWNGRADE, &p, &e), 0);
+	assert_int_equal(graph_plan(g, &cur, "base", DIR_DOWN, &p, &e), 0);
 	assert_int_equal(p.n, n);
 	assert_int_equal(p.end_heads.n, 0);
 	plan_release(&p);
@@ -575,6 +575,95 @@ static void test_long_chain(void **state)
 	revptrs_free(&hist);
 	graph_free(g);
 	set_free(&set);
+}
+
+/* ---- stretches: who runs which steps ------------------------------------ */
+
+/* The stretches of `dir target` from heads `cur`, with the revisions in
+ * `py` (comma-separated) needing Alembic: "sql 0-1 | alembic 1-3 c | ...";
+ * *whole receives graph_stretches' answer. */
+static char *cut_plan(struct fixture *fx, const char *cur, enum dir dir, const char *target,
+		      const char *py, int *whole)
+{
+	struct strlist heads = { 0 }, alembic = { 0 };
+	struct plan p = { 0 };
+	struct stretches st;
+	struct sbuf b = { 0 };
+	struct err e = { 0 };
+
+	strlist_split(&heads, cur, ",");
+	strlist_split(&alembic, py, ",");
+	for (size_t i = 0; i < fx->set.n; i++)
+		fx->set.v[i].is_py = strlist_contains(&alembic, fx->set.v[i].id);
+	if (graph_plan(fx->g, &heads, target, dir, &p, &e) < 0)
+		fail_msg("plan %s: %s", target, e.msg);
+	*whole = graph_stretches(fx->g, &p, target, &st);
+	for (size_t i = 0; i < st.n; i++)
+		sbuf_addf(&b, "%s%s %zu-%zu%s%s", i ? " | " : "",
+			  st.v[i].runner == RUN_SQL ? "sql" : "alembic", st.v[i].lo, st.v[i].hi,
+			  st.v[i].target ? " " : "", st.v[i].target ? st.v[i].target : "");
+	stretches_release(&st);
+	plan_release(&p);
+	strlist_free(&heads);
+	strlist_free(&alembic);
+	return b.buf ? sbuf_detach(&b) : xstrdup("");
+}
+
+#define CUT_IS(fx, cur, dir, target, py, want_whole, want)                   \
+	do {                                                                  \
+		int whole_;                                                   \
+		char *got_ = cut_plan((fx), (cur), (dir), (target), (py), &whole_); \
+		assert_string_equal(got_, (want));                            \
+		assert_int_equal(whole_, (want_whole));                       \
+		free(got_);                                                   \
+	} while (0)
+
+static void test_stretches_one_runner(void **state)
+{
+	struct fixture fx = { 0 };
+
+	(void)state;
+	fx_build(&fx, "a\nb|a\nc|b\nd|c");
+	CUT_IS(&fx, "", DIR_UP, "heads", "", 0, "sql 0-4");
+	CUT_IS(&fx, "d", DIR_UP, "heads", "", 0, "sql 0-0");
+	/* all Alembic: one stretch, with the user's target as it was */
+	CUT_IS(&fx, "", DIR_UP, "+2", "a,b,c,d", 0, "alembic 0-2 +2");
+	CUT_IS(&fx, "d", DIR_DOWN, "base", "a,b,c,d", 0, "alembic 0-4 base");
+	fx_free(&fx);
+}
+
+static void test_stretches_mixed(void **state)
+{
+	struct fixture fx = { 0 };
+
+	(void)state;
+	fx_build(&fx, "a\nb|a\nc|b\nd|c\ne|d");
+	/* a linear run of Alembic steps is one target: its last revision */
+	CUT_IS(&fx, "", DIR_UP, "heads", "b,c", 0, "sql 0-1 | alembic 1-3 c | sql 3-5");
+	CUT_IS(&fx, "", DIR_UP, "heads", "b,d", 0,
+	       "sql 0-1 | alembic 1-2 b | sql 2-3 | alembic 3-4 d | sql 4-5");
+	/* downgrading, the revision left as the only new head */
+	CUT_IS(&fx, "e", DIR_DOWN, "base", "d,c", 0, "sql 0-1 | alembic 1-3 b | sql 3-5");
+	CUT_IS(&fx, "e", DIR_DOWN, "base", "b,a", 0, "sql 0-3 | alembic 3-5 base");
+	fx_free(&fx);
+}
+
+/* A merge: undoing it leaves two heads, which no single Alembic target
+ * names; an upgrade of two independent roots is cut in two. */
+static void test_stretches_without_a_target(void **state)
+{
+	struct fixture fx = { 0 };
+
+	(void)state;
+	fx_build(&fx, "r\nx|r\ny|r\nm|x,y");
+	CUT_IS(&fx, "m", DIR_DOWN, "base", "m", 1, "alembic 0-4 base");
+	CUT_IS(&fx, "m", DIR_DOWN, "r", "m", 1, "alembic 0-3 r");
+	/* the merge alone, upgrading, is named by its id */
+	CUT_IS(&fx, "", DIR_UP, "heads", "m", 0, "sql 0-3 | alembic 3-4 m");
+	fx_free(&fx);
+	fx_build(&fx, "a\nb\nm|a,b");
+	CUT_IS(&fx, "", DIR_UP, "heads", "a,b", 0, "alembic 0-1 b | alembic 1-2 a | sql 2-3");
+	fx_free(&fx);
 }
 
 int main(void)
@@ -589,6 +678,9 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_step_desc),
 		cmocka_unit_test(test_long_chain),
+		cmocka_unit_test(test_stretches_one_runner),
+		cmocka_unit_test(test_stretches_mixed),
+		cmocka_unit_test(test_stretches_without_a_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,8 +75,8 @@ static char *render(struct fixture *f, int up, const char *from, const char *to,
 	if (from)
 		strlist_push(&start, from);
 	plan_release(&f->p);
-	r = up ? graph_plan(f->g, &start, to, GRAPH_UPGRADE, &f->p, &e)
-	       : graph_plan(f->g, &start, to, GRAPH_DOWNGRADE, &f->p, &e);
+	r = up ? graph_plan(f->g, &start, to, DIR_UP, &f->p, &e)
+	       : graph_plan(f->g, &start, to, DIR_DOWN, &f->p, &e);
 	if (r < 0)
 		fail_msg("%s", e.msg);
 	strlist_free(&start);
@@ -201,7 +201,7 @@ static void test_missing_section(void **state)
 	add_rev(&f.set, "-- Revision ID: a1\n-- +upgrade\nSELECT 1;\n");
 	assert_int_equal(graph_build(&f.set, &f.g, &e), 0);
 	strlist_push(&start, "a1");
-	assert_int_equal(graph_plan(f.g, &start, "base", GRAPH_DOWNGRADE, &f.p, &e), 0);
+	assert_int_equal(graph_plan(f.g, &start, "base", DIR_DOWN, &f.p, &e), 0);
 	assert_int_equal(offline_render(&f.p, &o, &out, &e), -1);
 	assert_int_equal(e.kind, ERR_SCRIPT);
 	assert_string_equal(e.msg, "v.sql: revision a1 has no downgrade section");
@@ -223,7 +223,7 @@ static void test_unterminated_section(void **state)
 	memset(&f, 0, sizeof(f));
 	add_rev(&f.set, "-- Revision ID: a1\n\n-- +upgrade\nSELECT 1;\nSELECT 'x;\n");
 	assert_int_equal(graph_build(&f.set, &f.g, &e), 0);
-	assert_int_equal(graph_plan(f.g, NULL, "head", GRAPH_UPGRADE, &f.p, &e), 0);
+	assert_int_equal(graph_plan(f.g, NULL, "head", DIR_UP, &f.p, &e), 0);
 	assert_int_equal(offline_render(&f.p, &o, &out, &e), -1);
 	assert_int_equal(e.kind, ERR_SCRIPT);
 	assert_non_null(strstr(e.msg, "v.sql:5:8: "));
