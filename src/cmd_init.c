@@ -1,10 +1,7 @@
 /* init: start a new SQL-first project (a versions directory and a
- * prestart.ini that lists every setting), the versions directory that
- * revision and merge create on first use, and the way out that an error
- * about a missing script directory names.
+ * prestart.ini that lists every setting).
  *
- * Map: the generated prestart.ini; small path helpers; the versions
- * directory of revision/merge; the hint for a missing directory; cmd_init.
+ * Map: the generated prestart.ini; cmd_init.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,12 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "prestart/cmd.h"
 #include "prestart/ctx.h"
 #include "prestart/init.h"
 #include "prestart/log.h"
-#include "prestart/scriptdir.h"
 
-#define DEFAULT_LOCATION "migrations"
 #define DEFAULT_CONFIG "prestart.ini"
 
 /* ---- the generated prestart.ini ---- */
@@ -143,8 +139,8 @@ static char *ini_escape(const char *s)
 
 char *init_config_text(const char *script_location)
 {
-	const char *loc = script_location && *script_location ? script_location : DEFAULT_LOCATION;
-	int custom = strcmp(loc, DEFAULT_LOCATION) != 0;
+	const char *loc = script_location && *script_location ? script_location : CONFIG_SCRIPT_LOCATION;
+	int custom = strcmp(loc, CONFIG_SCRIPT_LOCATION) != 0;
 	char *esc = ini_escape(loc);
 	struct sbuf b = { 0 };
 
@@ -170,186 +166,6 @@ char *init_config_text(const char *script_location)
 	}
 	free(esc);
 	return sbuf_detach(&b);
-}
-
-/* ---- paths ---- */
-
-static int is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Nothing there at all (a dangling symlink is something). */
-static int is_absent(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) < 0 && errno == ENOENT;
-}
-
-static int make_dir(const char *path, struct err *e)
-{
-	if (mkdir(path, 0777) < 0)
-		return err_set(e, ERR_USAGE, "cannot create directory '%s': %s", path,
-			       strerror(errno));
-	return 0;
-}
-
-/* Quoted for a shell when it needs to be, for the commands init prints. */
-static char *shell_word(const char *s)
-{
-	struct sbuf b = { 0 };
-
-	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789_./-+=:,@") == strlen(s))
-		return xstrdup(s);
-	sbuf_addc(&b, '\'');
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			sbuf_adds(&b, "'\\''");
-		else
-			sbuf_addc(&b, *p);
-	}
-	sbuf_addc(&b, '\'');
-	return sbuf_detach(&b);
-}
-
-/* ---- the versions directory of revision and merge ---- */
-
-/* May `dir` be created for a new revision?  Only when it is the one
- * configured version directory, it is missing, and its parent exists -- or
- * it is <script_location>/versions and only the script location is missing
- * above it (a new project: dbmate's `new` does the same).  Never anything
- * higher: a location whose parents are missing is more likely a mistake
- * than a project.  *with_loc: the script location must be made first. */
-static int creatable(const struct ctx *c, const char *dir, int *with_loc)
-{
-	const struct strlist *locs = &c->cfg.version_locations;
-	const char *loc = c->cfg.script_location;
-	char *parent, *layout;
-	int ok;
-
-	*with_loc = 0;
-	if (locs->n != 1 || strcmp(locs->v[0], dir) || !is_absent(dir))
-		return 0;
-	parent = path_dirname(dir);
-	ok = is_dir(parent);
-	/* The default layout, spelled as config_load spells it. */
-	layout = xasprintf("%s%sversions", loc, str_has_suffix(loc, "/") ? "" : "/");
-	if (!ok && !strcmp(layout, dir) && is_absent(loc)) {
-		char *grand = path_dirname(loc);
-
-		ok = *with_loc = is_dir(grand);
-		free(grand);
-	}
-	free(layout);
-	free(parent);
-	return ok;
-}
-
-int init_load_scripts(struct ctx *c)
-{
-	const struct strlist *locs = &c->cfg.version_locations;
-	int with_loc;
-
-	/* A directory that will be created when the revision is written holds
-	 * no revisions yet: nothing to read. */
-	if (!(locs->n == 1 && creatable(c, locs->v[0], &with_loc)) &&
-	    scriptdir_load(locs, &c->revs, &c->e) < 0) {
-		init_explain_missing(c);
-		return ctx_fail(c);
-	}
-	if (graph_build(&c->revs, &c->g, &c->e) < 0)
-		return ctx_fail(c);
-	return 0;
-}
-
-int init_make_versions_dir(struct ctx *c, const char *dir)
-{
-	const char *loc = c->cfg.script_location;
-	int with_loc;
-
-	if (!creatable(c, dir, &with_loc))
-		return 0;
-	if (with_loc && make_dir(loc, &c->e) < 0)
-		return -1;
-	if (make_dir(dir, &c->e) < 0) {
-		if (with_loc)
-			rmdir(loc);
-		return -1;
-	}
-	if (with_loc)
-		log_event(LOG_INFO, "created", (struct log_field[]){ LFS("path", dir), { 0 } },
-			  "created '%s' and '%s': no versions directory yet", loc, dir);
-	else
-		log_event(LOG_INFO, "created", (struct log_field[]){ LFS("path", dir), { 0 } },
-			  "created '%s': no versions directory yet", dir);
-	return 0;
-}
-
-/* ---- the way out of a missing script directory ---- */
-
-void init_explain_missing(struct ctx *c)
-{
-	const struct strlist *locs = &c->cfg.version_locations;
-	const char *env = getenv("PRESTART_SCRIPT_LOCATION"), *from = NULL;
-	const char *file = c->cfg.config_file, *loc = c->cfg.script_location;
-	struct strlist ways = { 0 };
-	char *joined;
-	size_t i, len;
-
-	if (c->e.kind != ERR_SCRIPT)
-		return;
-	/* scriptdir_load lists every directory before it reads a file, and
-	 * stops at the first it cannot list: that one failed. */
-	for (i = 0; i < locs->n && is_dir(locs->v[i]); i++)
-		;
-	if (i == locs->n || !is_absent(locs->v[i]))
-		return;
-	if (c->cli->flags.script_location)
-		from = "--dir";
-	else if (env && *env)
-		from = "PRESTART_SCRIPT_LOCATION";
-	if (!file) {
-		char *w = shell_word(loc);
-
-		strlist_push_owned(&ways, xasprintf("to start a new project run 'prestart init%s%s'",
-						    strcmp(loc, DEFAULT_LOCATION) ? " " : "",
-						    strcmp(loc, DEFAULT_LOCATION) ? w : ""));
-		free(w);
-	} else if (!from && c->cfg.alembic_config) {
-		strlist_push_owned(&ways, xasprintf("correct script_location or version_locations "
-						    "in %s, which prestart reads as Alembic does",
-						    c->cfg.alembic_config));
-	} else if (!from) {
-		int with_loc;
-
-		if (creatable(c, locs->v[i], &with_loc))
-			strlist_push(&ways, "'prestart revision' creates it with the first revision");
-		strlist_push_owned(&ways, xasprintf("correct script_location or version_locations "
-						    "in %s", file));
-		/* prestart.ini is read instead of alembic.ini, not as well. */
-		if (!c->cfg.alembic_config && strcmp(file, "alembic.ini") &&
-		    !is_absent("alembic.ini"))
-			strlist_push_owned(&ways, xasprintf("set alembic_config = alembic.ini in %s to "
-							    "use the script_location of the "
-							    "alembic.ini here", file));
-	}
-	if (from)
-		strlist_push_owned(&ways, xasprintf("correct %s ('%s')", from, loc));
-	else
-		strlist_push(&ways, "name the script directory with --dir or "
-				    "PRESTART_SCRIPT_LOCATION");
-	if (!file)
-		strlist_push(&ways, "run where the project's alembic.ini is (or name that file with "
-				    "-c) to use its script_location");
-	joined = strlist_join(&ways, ", or ");
-	len = strlen(c->e.msg);
-	snprintf(c->e.msg + len, sizeof(c->e.msg) - len, "; %s", joined);
-	free(joined);
-	strlist_free(&ways);
 }
 
 /* ---- prestart init [DIR] ---- */
@@ -381,16 +197,16 @@ static int init_check(struct ctx *c, const char *ini, const char *dir, const cha
 	struct stat st;
 	char *entry, *parent;
 
-	if (!is_absent("alembic.ini"))
+	if (!path_is_absent("alembic.ini"))
 		return usage_error("alembic.ini found: this directory holds an Alembic project, which "
 				   "prestart reads as it is, without init; add revisions with "
 				   "'alembic revision', apply them with 'prestart upgrade' or "
 				   "'prestart run -- APP'; nothing written");
-	if (!is_absent(ini))
+	if (!path_is_absent(ini))
 		return usage_error("'%s' already exists: this directory already has a prestart "
 				   "project; nothing written", ini);
 	parent = path_dirname(ini);
-	if (!is_dir(parent)) {
+	if (!path_is_dir(parent)) {
 		int rc = usage_error("cannot write '%s': no directory '%s'; nothing written", ini,
 				     parent);
 
@@ -398,10 +214,10 @@ static int init_check(struct ctx *c, const char *ini, const char *dir, const cha
 		return rc;
 	}
 	free(parent);
-	if (!is_absent(dir) && !is_dir(dir))
+	if (!path_is_absent(dir) && !path_is_dir(dir))
 		return usage_error("cannot make directory '%s': something else is in the way; "
 				   "nothing written", dir);
-	if (is_absent(versions))
+	if (path_is_absent(versions))
 		return 0;
 	if (stat(versions, &st) < 0 || !S_ISDIR(st.st_mode))
 		return usage_error("'%s' exists and is not a directory; nothing written", versions);
@@ -431,11 +247,11 @@ static int make_dirs(const char *path, struct strlist *made, struct err *e)
 		if (c != '/' && c != '\0')
 			continue;
 		*s = '\0';
-		if (is_absent(p)) {
-			rc = make_dir(p, e);
+		if (path_is_absent(p)) {
+			rc = path_mkdir(p, e);
 			if (!rc)
 				strlist_push(made, p);
-		} else if (!is_dir(p)) {
+		} else if (!path_is_dir(p)) {
 			rc = err_set(e, ERR_USAGE, "'%s' exists and is not a directory", p);
 		}
 		*s = c;
@@ -459,7 +275,7 @@ static const char *init_location(const struct ctx *c)
 		return c->cli->flags.script_location;
 	if (env && *env)
 		return env;
-	return DEFAULT_LOCATION;
+	return CONFIG_SCRIPT_LOCATION;
 }
 
 int cmd_init(struct ctx *c)

@@ -11,7 +11,6 @@
 
 #include "prestart/cmd.h"
 #include "prestart/ctx.h"
-#include "prestart/init.h"
 #include "prestart/log.h"
 #include "prestart/offline.h"
 
@@ -255,7 +254,7 @@ static int generate(struct ctx *c, const struct revptrs *parents, int splice)
 		c->e.kind = ERR_USAGE;
 		goto out;
 	}
-	if (init_make_versions_dir(c, dir) < 0 || write_new_file(path, text, &c->e) < 0)
+	if (ctx_make_versions_dir(c, dir) < 0 || write_new_file(path, text, &c->e) < 0)
 		goto out;
 	log_event(LOG_INFO, "revision",
 		  (struct log_field[]){ LFS("revision", id), LFS("path", path), { 0 } },
@@ -297,7 +296,7 @@ int cmd_revision(struct ctx *c)
 		return usage_error("invalid value '%s' for revision --phase (expected expand or "
 				   "contract)",
 				   c->cli->flags.phase);
-	if ((rc = init_load_scripts(c)))
+	if ((rc = ctx_load_scripts(c, 1)))
 		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);
@@ -325,7 +324,7 @@ int cmd_merge(struct ctx *c)
 	struct revptrs parents = { 0 };
 	int rc;
 
-	if ((rc = init_load_scripts(c)))
+	if ((rc = ctx_load_scripts(c, 1)))
 		return rc;
 	if (ctx_has_py(c))
 		return refuse_py(c);

@@ -729,7 +729,7 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	c->script_location = xstrdup("migrations");
+	c->script_location = xstrdup(CONFIG_SCRIPT_LOCATION);
 	c->version_table = xstrdup("alembic_version");
 	c->wait_timeout_ms = 60000;
 	c->ddl_lock_timeout_ms = 1000;

@@ -139,7 +139,7 @@ static const struct command commands[] = {
 	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
-	 * versions directory is not there yet has no revisions (init.h) */
+	 * versions directory is not there yet has no revisions (ctx_load_scripts) */
 	{ .name = "revision", .fn = cmd_revision, .flags = NEED_CONFIG | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_MESSAGE) | L(O_HEAD) | L(O_BRANCH_LABEL) | L(O_DEPENDS_ON) | L(O_REV_ID) |
 		  L(O_SPLICE) | L(O_VERSION_PATH) | L(O_COMPAT) },

@@ -591,6 +591,46 @@ char *path_dirname(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
+int path_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int path_is_absent(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+int path_mkdir(const char *path, struct err *e)
+{
+	if (mkdir(path, 0777) < 0)
+		return err_set(e, ERR_USAGE, "cannot create directory '%s': %s", path,
+			       strerror(errno));
+	return 0;
+}
+
+char *shell_word(const char *s)
+{
+	struct sbuf b = { 0 };
+
+	if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789_./-+=:,@") == strlen(s))
+		return xstrdup(s);
+	sbuf_addc(&b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'')
+			sbuf_adds(&b, "'\\''");
+		else
+			sbuf_addc(&b, *p);
+	}
+	sbuf_addc(&b, '\'');
+	return sbuf_detach(&b);
+}
+
 char *path_abspath(const char *path)
 {
 	struct sbuf b = { 0 };

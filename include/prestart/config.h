@@ -45,6 +45,9 @@
 #include "prestart/log.h"
 #include "prestart/util.h"
 
+/* The script directory when nothing names one. */
+#define CONFIG_SCRIPT_LOCATION "migrations"
+
 struct config {
 	/* NULL: libpq PG* variables.  Not parsed by config_load(): only the
 	 * commands that connect read it, through config_database_url(). */
@@ -63,7 +66,7 @@ struct config {
 	char *config_file;          /* the ini file read, or NULL */
 	char *alembic_config;       /* the file whose [alembic] section was read
 				     * (for `alembic -c`), or NULL */
-	char *script_location;      /* default "migrations" */
+	char *script_location;      /* default CONFIG_SCRIPT_LOCATION */
 	struct strlist version_locations; /* default <script_location>/versions */
 	char *version_table;        /* default "alembic_version" */
 	char *version_table_schema; /* NULL: default schema */

@@ -82,8 +82,24 @@ extern struct db *volatile g_cancel_db;
 /* Read configuration, parse the URL, load the scripts and build the graph:
  * everything that can be validated before waiting or connecting.
  * want_scripts = 0 skips the scripts. Returns 0 or an exit status (with the
- * error logged). */
+ * error logged).  (src/ctx_load.c, as the two below) */
 int ctx_load(struct ctx *c, int want_scripts);
+/* The one script loader, after ctx_load(c, 0): read the revision files,
+ * resolve .py metadata (through Alembic where only Python can) and build
+ * the graph.  may_be_new (revision and merge): the one configured version
+ * directory may be missing when ctx_make_versions_dir() could create it
+ * (a new project: no revisions yet), and .py metadata is read without
+ * Python.  Nothing is created here.  Returns 0 or an exit status. */
+int ctx_load_scripts(struct ctx *c, int may_be_new);
+/* Before a new revision file is written to `dir`: when dir does not exist
+ * and is the one configured version directory, create it (and the script
+ * location above it, when that is missing and its own parent exists) and
+ * say so in the log.  Anything else is left alone (0).  Returns 0, or -1
+ * with c->e filled. */
+int ctx_make_versions_dir(struct ctx *c, const char *dir);
+/* Parse the database URL, once, and check what depends on its engine.
+ * Returns 0 or an exit status.  (src/ctx.c) */
+int ctx_parse_url(struct ctx *c);
 /* Exit 2 unless a database is named somewhere (a URL, or libpq's PG*
  * variables). Returns 0 or an exit status. */
 int ctx_need_db(struct ctx *c);
@@ -95,6 +111,8 @@ int ctx_connect(struct ctx *c);
  * server is not ready yet (e says why), -1 when waiting will not help (e
  * filled, ERR_USAGE).  Logs nothing. */
 int ctx_reconnect(struct ctx *c, struct err *e);
+/* Close the connection; no signal may cancel through it any more. */
+void ctx_disconnect(struct ctx *c);
 
 /* ctx_read_heads' flags. */
 enum {
@@ -109,8 +127,8 @@ enum {
 	READ_KEEP_UNKNOWN = 1 << 2,
 };
 
-/* Read the version table; every head must be known to the scripts (exit 3
- * otherwise).  *exists (may be NULL) tells whether the table exists;
+/* Read the version table (src/ctx_versions.c, as ctx_check_pending);
+ * every head must be known to the scripts (exit 3 otherwise).  *exists (may be NULL) tells whether the table exists;
  * *marked (may be NULL) whether the marker table of an interrupted
  * non-transactional revision exists.  flags: READ_*.  Returns 0 or an exit
  * status. */

@@ -157,5 +157,14 @@ char *path_abspath(const char *path);
  * that is the first character, "." when it has none.  New string, caller
  * frees. */
 char *path_dirname(const char *path);
+/* Is path a directory (following symlinks)? */
+int path_is_dir(const char *path);
+/* Is there nothing at path at all (a dangling symlink is something)? */
+int path_is_absent(const char *path);
+/* mkdir(path, 0777); -1 with ERR_USAGE "cannot create directory 'x': ..." */
+int path_mkdir(const char *path, struct err *e);
+/* s quoted for a shell when it needs to be (for commands printed to the
+ * user).  New string. */
+char *shell_word(const char *s);
 
 #endif
