@@ -1,11 +1,15 @@
-/* test_compiled.c - SHA-256, the compile renderer's report, and the text of
- * compiled revision files (SPEC §7.5). */
+/* test_compiled.c - SHA-256, the compile renderer's report, the text of
+ * compiled revision files, and binding them to a plan's .py steps (SPEC
+ * §7.5). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -235,6 +239,113 @@ static void test_names(void **state)
 	free(d);
 }
 
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void add_step(struct plan *p, const struct revision *rev, enum dir dir)
+{
+	xgrow((void **)&p->steps, &p->alloc, p->n + 1, sizeof(*p->steps));
+	memset(&p->steps[p->n], 0, sizeof(p->steps[p->n]));
+	p->steps[p->n].rev = rev;
+	p->steps[p->n].dir = dir;
+	p->steps[p->n++].runner = RUN_ALEMBIC;
+}
+
+/* a1 has a fresh compiled file, b2 none: a1's steps run as SQL (its file's
+ * revision), b2's need Alembic and say why; a file found once is kept. */
+static void test_bind(void **state)
+{
+	char dir[] = "/tmp/prestart-bind-XXXXXX";
+	struct revision_set set = { 0 };
+	struct compiled_binder b;
+	struct compiled_rendering r;
+	struct compiled_doc d = { 0 };
+	struct plan p = { 0 };
+	struct err e = { 0 };
+	char hex[SHA256_HEX_LEN + 1], *path, *text, *cdir;
+	size_t fresh, missing;
+	static const char src[] = "revision = 'a1'\n";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	cdir = xasprintf("%s/compiled", dir);
+	assert_int_equal(mkdir(cdir, 0700), 0);
+	set.v = xcalloc(2, sizeof(*set.v));
+	set.n = set.alloc = 2;
+	set.v[0].id = xstrdup("a1");
+	set.v[1].id = xstrdup("b2");
+	strlist_push(&set.v[1].down, "a1");
+	for (size_t i = 0; i < 2; i++) {
+		set.v[i].is_py = 1;
+		set.v[i].path = xasprintf("%s/%s.py", dir, set.v[i].id);
+		put(set.v[i].path, src);
+	}
+	memset(&r, 0, sizeof(r));
+	strlist_push(&r.up, "CREATE TABLE t (id integer)");
+	strlist_push(&r.down, "DROP TABLE t");
+	sha256_hex(src, strlen(src), hex);
+	d.py = &set.v[0];
+	d.source = "versions/a1.py";
+	d.sha256 = hex;
+	d.compiled_by = "alembic 1.8.1";
+	d.transactional = 1;
+	text = compiled_text(&d, &r);
+	path = compiled_path(cdir, "a1", DB_SQLITE);
+	put(path, text);
+
+	compiled_binder_init(&b, dir, DB_SQLITE, &set);
+	add_step(&p, &set.v[0], DIR_UP);
+	add_step(&p, &set.v[1], DIR_UP);
+	assert_int_equal(compiled_bind(&b, &p, &fresh, &missing, &e), 0);
+	assert_int_equal(fresh, 1);
+	assert_int_equal(missing, 1);
+	assert_int_equal(p.steps[0].runner, RUN_SQL);
+	assert_false(p.steps[0].rev->is_py);
+	assert_string_equal(p.steps[0].rev->path, path);
+	assert_non_null(strstr(p.steps[0].rev->upgrade_sql, "CREATE TABLE t"));
+	assert_int_equal(p.steps[1].runner, RUN_ALEMBIC);
+	assert_ptr_equal(p.steps[1].rev, &set.v[1]);
+	assert_non_null(strstr(p.steps[1].why, "b2.sqlite.sql"));
+	/* found once: a file removed since changes nothing for this run */
+	unlink(path);
+	p.steps[0].rev = &set.v[0];
+	add_step(&p, &set.v[0], DIR_DOWN);
+	assert_int_equal(compiled_bind(&b, &p, &fresh, &missing, &e), 0);
+	assert_int_equal(p.steps[0].runner, RUN_SQL);
+	/* the downgrade is looked up on its own: the file is gone now */
+	assert_int_equal(p.steps[2].runner, RUN_ALEMBIC);
+	assert_int_equal(fresh, 1);
+	assert_int_equal(missing, 2);
+	compiled_binder_release(&b);
+	plan_release(&p);
+
+	/* never compiled: one look at the directory, each step says so */
+	rmdir(cdir);
+	compiled_binder_init(&b, dir, DB_PG, &set);
+	add_step(&p, &set.v[0], DIR_UP);
+	assert_int_equal(compiled_bind(&b, &p, &fresh, &missing, &e), 0);
+	assert_int_equal(missing, 1);
+	assert_non_null(strstr(p.steps[0].why, "directory"));
+	compiled_binder_release(&b);
+	plan_release(&p);
+
+	for (size_t i = 0; i < 2; i++)
+		unlink(set.v[i].path);
+	rmdir(dir);
+	revision_set_release(&set);
+	strlist_free(&r.up);
+	strlist_free(&r.down);
+	free(text);
+	free(path);
+	free(cdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_downgrade_left_to_alembic),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_bind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
