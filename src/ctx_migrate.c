@@ -80,7 +80,7 @@ static int apply_alembic(struct run *r, const struct plan *p, const char *target
 	bounded = db_kind_supports(c->url.kind, DB_HAS_LOCK_TIMEOUT);
 	ddl_init(&d, bounded ? c->cfg.ddl_lock_timeout_ms : 0, c->cfg.ddl_retry_budget_ms,
 		 c->stop, &c->st);
-	rc = ddl_delegate_run(bounded ? &d : NULL, &o, verb, t, &c->e);
+	rc = ddl_delegate_run(bounded ? &d : NULL, &o, r->rq->dir, t, &c->e);
 	ddl_release(&d);
 	if (rc < 0) {
 		rc = ctx_fail(c);

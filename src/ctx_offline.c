@@ -14,7 +14,7 @@
  * prestart's stdout. */
 static int delegate_to_alembic(struct ctx *c, const struct migrate_request *rq)
 {
-	const char *verb = rq->stamp ? "stamp" : rq->dir == DIR_UP ? "upgrade" : "downgrade";
+	const char *verb = rq->stamp ? "stamp" : delegate_verb(rq->dir);
 	struct strlist argv = { 0 };
 	struct delegate_opts o = { 0 };
 	struct alembic_ini ai;

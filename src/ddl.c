@@ -186,12 +186,12 @@ void ddl_unit_done(struct ddl *d)
 
 /* ---- Alembic ---- */
 
-int ddl_delegate_run(struct ddl *d, struct delegate_opts *o, const char *verb,
+int ddl_delegate_run(struct ddl *d, struct delegate_opts *o, enum dir dir,
 		     const char *target, struct err *e)
 {
 	const char *old = getenv("PGOPTIONS");
 	char *saved = old ? xstrdup(old) : NULL;
-	char *unit = xasprintf("alembic %s %s", verb, target);
+	char *unit = xasprintf("alembic %s %s", delegate_verb(dir), target);
 	int rc;
 
 	for (;;) {
@@ -207,7 +207,7 @@ int ddl_delegate_run(struct ddl *d, struct delegate_opts *o, const char *verb,
 			free(opts);
 		}
 		o->lock_failure = failure;
-		rc = delegate_run(o, verb, target, e);
+		rc = delegate_run(o, dir, target, e);
 		o->lock_failure = NULL;
 		if (saved)
 			setenv("PGOPTIONS", saved, 1);

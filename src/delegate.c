@@ -94,7 +94,12 @@ int delegate_argv_opts(const struct delegate_opts *o, struct strlist *argv,
 	return delegate_argv(o->command, ai->path ? ai->path : o->ini, argv, e);
 }
 
-int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
+const char *delegate_verb(enum dir dir)
+{
+	return dir == DIR_UP ? "upgrade" : "downgrade";
+}
+
+int delegate_run(const struct delegate_opts *o, enum dir dir, const char *target,
 		 struct err *e)
 {
 	struct strlist argv = { 0 };
@@ -106,7 +111,7 @@ int delegate_run(const struct delegate_opts *o, const char *verb, const char *ta
 		strlist_free(&argv);
 		return -1;
 	}
-	strlist_push(&argv, verb);
+	strlist_push(&argv, delegate_verb(dir));
 	/* strlist keeps v[n] NULL: execvp's vector as it is. */
 	strlist_push(&argv, target);
 	rc = delegate_run_argv(o, argv.v, e);

@@ -90,7 +90,7 @@ void ddl_unit_done(struct ddl *d);
  * PGOPTIONS with the lock timeout, and a run whose output reports a lock
  * timeout or deadlock is run again (Alembic resumes from the version table
  * it left).  d may be NULL (no bound, no retry). */
-int ddl_delegate_run(struct ddl *d, struct delegate_opts *o, const char *verb,
+int ddl_delegate_run(struct ddl *d, struct delegate_opts *o, enum dir dir,
 		     const char *target, struct err *e);
 
 /* The INVALID indexes of the database, as "schema"."name" (quoted as for

@@ -62,12 +62,15 @@ struct alembic_ini;
 int delegate_argv_opts(const struct delegate_opts *o, struct strlist *argv,
 		       struct alembic_ini *ai, struct err *e);
 
-/* Run `<command> [-c ini] <verb> <target>` to completion (child.h), its
- * output logged line by line.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
+/* The Alembic command of a direction: "upgrade" or "downgrade". */
+const char *delegate_verb(enum dir dir);
+
+/* Run `<command> [-c ini] upgrade|downgrade <target>` (by dir) to
+ * completion (child.h), its output logged line by line.  Returns 0 when it exits 0; -1 with ERR_USAGE for a
  * command that does not split, ERR_FAILED naming the command and its exit
  * status (127: not found), or 128+N when a signal N stopped us (the child
  * got the signal too and has been reaped). */
-int delegate_run(const struct delegate_opts *o, const char *verb, const char *target,
+int delegate_run(const struct delegate_opts *o, enum dir dir, const char *target,
 		 struct err *e);
 
 /* The one runner under delegate_run, for any NULL-terminated command line
