@@ -1,10 +1,11 @@
 /* analysis.c - what each statement does: tables, locks, effect, class, and
  * the facts lint judges (SPEC §9.1).
  *
- * Divisions, in order: recording (tables, facts, class); names and types
+ * Divisions, in order: names and types
  * out of the parse tree; default volatility; ALTER TABLE subcommands; one
- * parsed statement; DO bodies; long identifiers; the scripts; names. The token-level
- * reading (unparsed PostgreSQL, SQLite) is analysis_token.c.
+ * parsed statement; DO bodies; long identifiers; the scripts; names. Recording (tables, facts,
+ * class) and the token-level reading (unparsed PostgreSQL, SQLite) are
+ * analysis_token.c, below this file.
  *
  * Lock levels are PostgreSQL 15's ("Explicit Locking" and the ALTER TABLE
  * page): most ALTER TABLE forms take ACCESS EXCLUSIVE; ADD FOREIGN KEY and
@@ -27,49 +28,6 @@
 #include "analysis_int.h"
 
 #define IDENT_MAX 63 /* NAMEDATALEN - 1 */
-
-/* ---- recording ---- */
-
-void an_touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff)
-{
-	if (!table || !*table)
-		return;
-	for (size_t i = 0; i < st->ntables; i++) {
-		struct an_table *t = &st->tables[i];
-
-		if (!strcmp(t->name, table)) {
-			if (lock > t->lock)
-				t->lock = lock;
-			if (eff > t->effect)
-				t->effect = eff;
-			return;
-		}
-	}
-	st->tables = xrealloc(st->tables, (st->ntables + 1) * sizeof(*st->tables));
-	st->tables[st->ntables].name = xstrdup(table);
-	st->tables[st->ntables].lock = lock;
-	st->tables[st->ntables].effect = eff;
-	st->ntables++;
-}
-
-void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
-		 const char *name, const char *detail)
-{
-	struct an_fact *f;
-
-	st->facts = xrealloc(st->facts, (st->nfacts + 1) * sizeof(*st->facts));
-	f = &st->facts[st->nfacts++];
-	f->kind = kind;
-	f->table = table && *table ? xstrdup(table) : NULL;
-	f->name = name && *name ? xstrdup(name) : NULL;
-	f->detail = detail && *detail ? xstrdup(detail) : NULL;
-}
-
-void an_klass(struct an_stmt *st, enum an_class c)
-{
-	if (c > st->cls)
-		st->cls = c;
-}
 
 /* ---- names and types out of the parse tree ---- */
 

@@ -1,4 +1,5 @@
-/* analysis_int.h - shared by analysis.c and analysis_token.c.
+/* analysis_int.h - what analysis_token.c (recording, the token-level
+ * reading) gives analysis.c.
  *
  * Code outside the analysis module should not include this file: its
  * contract is include/prestart/analysis.h.

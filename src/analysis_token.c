@@ -1,6 +1,8 @@
-/* analysis_token.c - the token-level reading of a statement: for
- * PostgreSQL the parser cannot read (marked unparsed) and for SQLite,
- * which gets this subset only (SPEC §9.1).
+/* analysis_token.c - the analysis' lower half: recording what a statement
+ * does (tables, facts, class), which analysis.c uses too, and the
+ * token-level reading of a statement, for PostgreSQL the parser cannot read
+ * (marked unparsed) and for SQLite, which gets this subset only (SPEC §9.1).
+ * It calls nothing in analysis.c.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -10,6 +12,51 @@
 #include "prestart/util.h"
 
 #include "analysis_int.h"
+
+/* ---- recording ---- */
+
+void an_touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff)
+{
+	if (!table || !*table)
+		return;
+	for (size_t i = 0; i < st->ntables; i++) {
+		struct an_table *t = &st->tables[i];
+
+		if (!strcmp(t->name, table)) {
+			if (lock > t->lock)
+				t->lock = lock;
+			if (eff > t->effect)
+				t->effect = eff;
+			return;
+		}
+	}
+	st->tables = xrealloc(st->tables, (st->ntables + 1) * sizeof(*st->tables));
+	st->tables[st->ntables].name = xstrdup(table);
+	st->tables[st->ntables].lock = lock;
+	st->tables[st->ntables].effect = eff;
+	st->ntables++;
+}
+
+void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
+		 const char *name, const char *detail)
+{
+	struct an_fact *f;
+
+	st->facts = xrealloc(st->facts, (st->nfacts + 1) * sizeof(*st->facts));
+	f = &st->facts[st->nfacts++];
+	f->kind = kind;
+	f->table = table && *table ? xstrdup(table) : NULL;
+	f->name = name && *name ? xstrdup(name) : NULL;
+	f->detail = detail && *detail ? xstrdup(detail) : NULL;
+}
+
+void an_klass(struct an_stmt *st, enum an_class c)
+{
+	if (c > st->cls)
+		st->cls = c;
+}
+
+/* ---- the token-level reading ---- */
 
 /* The words of a statement, lowercased, quotes and comments skipped
  * ("quoted" identifiers and `ticked` or [bracketed] ones as their
