@@ -28,11 +28,23 @@ jobs=$(nproc 2>/dev/null || echo 2)
 work=$deps
 host=
 cc=${CC:-cc}
+# Nothing of the caller's environment or of this machine may change what
+# configure finds: pkg-config reads only the target's .pc files, and a
+# cross build names --build too, so that configure never runs a target
+# program (it could, through binfmt_misc and qemu-user, and would then
+# decide differently).
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+PKG_CONFIG=pkg-config
+export PKG_CONFIG
 if [ -n "$triplet" ]; then
 	work=$deps/$triplet
-	host=--host=$triplet
+	host="--build=$(cc -dumpmachine) --host=$triplet"
 	cc=$triplet-gcc
+	PKG_CONFIG_LIBDIR=/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig
+	export PKG_CONFIG_LIBDIR
 	mkdir -p "$work/prefix"
+else
+	unset PKG_CONFIG_LIBDIR
 fi
 prefix=$work/prefix
 # the source trees and the build trees are named by their role only
@@ -100,7 +112,8 @@ record_source() {
 }
 
 # What a library's .done holds: a cache from an older recipe is rebuilt.
-LIBPQ_RECIPE="2 sysconfdir=/etc/postgresql-common"
+LIBPQ_RECIPE="3 sysconfdir=/etc/postgresql-common, --build, PKG_CONFIG"
+CURL_RECIPE="3 --build, PKG_CONFIG, --with-random"
 
 build_libpq() {
 	[ "$(cat "$prefix/.libpq.done" 2>/dev/null)" = "$LIBPQ_RECIPE" ] \
@@ -141,7 +154,8 @@ build_libpq() {
 }
 
 build_curl() {
-	[ -e "$prefix/.curl.done" ] && [ -e "$prefix/.curl.source" ] && return 0
+	[ "$(cat "$prefix/.curl.done" 2>/dev/null)" = "$CURL_RECIPE" ] \
+		&& [ -e "$prefix/.curl.source" ] && return 0
 	src=$(fetch_source curl curl)
 	log "building libcurl from $(basename "$src")"
 	b=$work/build-curl
@@ -159,7 +173,7 @@ build_curl() {
 			--disable-imap --disable-mqtt --disable-pop3 --disable-rtsp \
 			--disable-smb --disable-smtp --disable-telnet --disable-tftp \
 			--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path \
-			--with-ca-fallback \
+			--with-ca-fallback --with-random=/dev/urandom \
 			CFLAGS="-O2 $pathmap" >configure.log 2>&1 \
 			|| { tail -n 30 configure.log >&2; exit 1; }
 		make -s -j"$jobs" -C lib >make.log 2>&1 \
@@ -168,7 +182,7 @@ build_curl() {
 		&& make -s -C include install >>make.log 2>&1
 	) || die "libcurl build failed (logs in $b)"
 	record_source curl "$src" curl
-	: >"$prefix/.curl.done"
+	printf '%s\n' "$CURL_RECIPE" >"$prefix/.curl.done"
 }
 
 build_libpq
