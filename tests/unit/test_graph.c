@@ -585,16 +585,16 @@ static void test_long_chain(void **state)
 static char *cut_plan(struct fixture *fx, const char *cur, enum dir dir, const char *target,
 		      const char *py, int *whole)
 {
-	struct strlist heads = { 0 }, alembic = { 0 };
+	struct strlist heads = { 0 }, by_alembic = { 0 };
 	struct plan p = { 0 };
 	struct stretches st;
 	struct sbuf b = { 0 };
 	struct err e = { 0 };
 
 	strlist_split(&heads, cur, ",");
-	strlist_split(&alembic, py, ",");
+	strlist_split(&by_alembic, py, ",");
 	for (size_t i = 0; i < fx->set.n; i++)
-		fx->set.v[i].is_py = strlist_contains(&alembic, fx->set.v[i].id);
+		fx->set.v[i].is_py = strlist_contains(&by_alembic, fx->set.v[i].id);
 	if (graph_plan(fx->g, &heads, target, dir, &p, &e) < 0)
 		fail_msg("plan %s: %s", target, e.msg);
 	*whole = graph_stretches(fx->g, &p, target, &st);
@@ -605,7 +605,7 @@ static char *cut_plan(struct fixture *fx, const char *cur, enum dir dir, const c
 	stretches_release(&st);
 	plan_release(&p);
 	strlist_free(&heads);
-	strlist_free(&alembic);
+	strlist_free(&by_alembic);
 	return b.buf ? sbuf_detach(&b) : xstrdup("");
 }
 
