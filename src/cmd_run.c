@@ -24,7 +24,7 @@ static int wait_everything(struct ctx *c)
 	if (!c->wait_targets)
 		return 0;
 	status_set_phase(&c->st, PHASE_WAITING);
-	if (wait_all(c->targets, c->wait_targets, c->cfg.wait_timeout_ms, c->stop, &c->st,
+	if (wait_all(c->targets, c->wait_targets, c->cfg.wait_timeout_ms, 0, c->stop, &c->st,
 		     &c->e) < 0)
 		return ctx_fail(c);
 	c->st.wait_ms = now_ms() - t0;

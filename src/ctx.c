@@ -180,7 +180,7 @@ int ctx_connect(struct ctx *c)
 		 * wait under --wait-timeout, then connect for real. */
 		wait_target_from_db(&c->url, &t);
 		status_set_phase(&c->st, PHASE_WAITING);
-		if (wait_all(&t, 1, left, c->stop, &c->st, &c->e) < 0) {
+		if (wait_all(&t, 1, left, c->cfg.wait_timeout_ms, c->stop, &c->st, &c->e) < 0) {
 			wait_target_release(&t);
 			rc = ctx_fail(c);
 			goto out;

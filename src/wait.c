@@ -497,7 +497,7 @@ static void format_duration(char *buf, size_t len, long long ms)
 	snprintf(buf, len, "%lld ms", ms);
 }
 
-int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
+int wait_all(struct wait_target *targets, size_t n, long long timeout_ms, long long named_ms,
 	     volatile sig_atomic_t *stop, struct status *st, struct err *e)
 {
 	struct wait_shared sh;
@@ -566,7 +566,7 @@ int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
 		char dur[32];
 		int any = 0;
 
-		format_duration(dur, sizeof(dur), timeout_ms);
+		format_duration(dur, sizeof(dur), named_ms ? named_ms : timeout_ms);
 		for (size_t i = 0; i < n; i++) {
 			if (w[i].state == W_READY)
 				continue;

@@ -19,8 +19,10 @@
  * the driver judges it: bad password, missing database, unknown role, no
  * CONNECT privilege, bad parameters), ERR_FAILED
  * (no thread could be started), or kind 128+N when *stop became N (a
- * signal) while waiting.  `stop` and `st` may be NULL. */
-int wait_all(struct wait_target *targets, size_t n, long long timeout_ms,
+ * signal) while waiting.  `stop` and `st` may be NULL.  named_ms is the
+ * wait a timeout error names: the whole --wait-timeout where timeout_ms is
+ * what is left of it; 0 names timeout_ms. */
+int wait_all(struct wait_target *targets, size_t n, long long timeout_ms, long long named_ms,
 	     volatile sig_atomic_t *stop, struct status *st, struct err *e);
 
 /* Pure helpers, exposed for the tests. */

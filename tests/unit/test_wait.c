@@ -75,18 +75,18 @@ static void test_wait_all_files(void **state)
 	/* a directory of our own, and a path under it that cannot exist */
 	assert_non_null(mkdtemp(dir));
 	status_init(&st);
-	assert_int_equal(wait_all(NULL, 0, 100, &stop, &st, &e), 0);
+	assert_int_equal(wait_all(NULL, 0, 100, 0, &stop, &st, &e), 0);
 
 	spec = xasprintf("file://%s", dir);
 	parse_ok(spec, &t[0]);
 	free(spec);
 	spec = xasprintf("file://%s/missing/prestart-test-target", dir);
 	parse_ok(spec, &t[1]);
-	assert_int_equal(wait_all(t, 1, 1000, &stop, &st, &e), 0);
+	assert_int_equal(wait_all(t, 1, 1000, 0, &stop, &st, &e), 0);
 	assert_int_equal(st.wait_attempts, 1);
 
 	t0 = now_ms();
-	assert_int_equal(wait_all(t, 2, 300, &stop, NULL, &e), -1);
+	assert_int_equal(wait_all(t, 2, 300, 0, &stop, NULL, &e), -1);
 	assert_true(now_ms() - t0 < 1300);
 	assert_int_equal(e.kind, ERR_TIMEOUT);
 	want = xasprintf("timed out after 300 ms waiting for %s (no such file or directory)", spec);
@@ -97,7 +97,7 @@ static void test_wait_all_files(void **state)
 	/* A signal that already arrived stops the wait before any attempt. */
 	stop = SIGTERM;
 	t0 = now_ms();
-	assert_int_equal(wait_all(t, 2, 0, &stop, NULL, &e), -1);
+	assert_int_equal(wait_all(t, 2, 0, 0, &stop, NULL, &e), -1);
 	assert_true(now_ms() - t0 < 1000);
 	assert_int_equal(e.kind, 128 + SIGTERM);
 
