@@ -17,8 +17,8 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import (APP_ROLE, PASSWORD, PG_BIN, REPO, Compose, HostPostgres, describe,
-                      http_status, image_files, podman, poll, run_image, state)
+from conftest import (APP_ROLE, IMAGE_SIZE_LIMIT, PASSWORD, PG_BIN, REPO, Compose, HostPostgres,
+                      describe, http_status, image_files, podman, poll, run_image, state)
 
 MIGRATE_IMAGE = "localhost/app-migrate:local"
 APP_IMAGE = "localhost/app:local"
@@ -27,7 +27,6 @@ COMPOSE_FILE = REPO / "docker" / "alembic-compose.yml"
 K8S_FILE = REPO / "k8s" / "alembic" / "deployment-initcontainer.yaml"
 REVISIONS = ["e2412789c190", "9c0a54914c78", "1a31ce608336"]  # base first
 HEAD = REVISIONS[-1]
-PRESTART_SIZE = 8 * 1000 * 1000  # test_image.py's limit for the prestart image
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,7 +87,7 @@ def test_migration_image_is_prestart_plus_the_revisions_and_their_sql(tmp_path):
     size = int(cp.stdout)
     print("%s: %d bytes" % (MIGRATE_IMAGE, size))
     # the prestart image and a few kB of revisions
-    assert size <= PRESTART_SIZE + 200 * 1000, size
+    assert size <= IMAGE_SIZE_LIMIT + 200 * 1000, size
     # and the application image carries neither prestart nor the revisions
     app_files = image_files(APP_IMAGE, tmp_path)
     assert "app/app/core/config.py" in app_files
