@@ -102,14 +102,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	revptrs_free(&out);
 
 	memset(&e, 0, sizeof(e));
-	if (graph_plan(g, &current, target, GRAPH_UPGRADE, &p, &e) == 0)
+	if (graph_plan(g, &current, target, DIR_UP, &p, &e) == 0)
 		check_plan(&p);
 	else
 		check_err(&e);
 	plan_release(&p);
 
 	memset(&e, 0, sizeof(e));
-	if (graph_plan(g, &current, target, GRAPH_DOWNGRADE, &p, &e) == 0)
+	if (graph_plan(g, &current, target, DIR_DOWN, &p, &e) == 0)
 		check_plan(&p);
 	else
 		check_err(&e);
