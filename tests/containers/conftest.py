@@ -160,10 +160,12 @@ class Compose:
         assert gone.stdout.strip() == "", gone.stdout
 
     def wait_exited(self, service, timeout):
-        """Poll until SERVICE's container has exited; its exit code."""
+        """Poll until SERVICE's container has exited; its exit code.  podman
+        4.3 says "stopped" rather than "exited" for a container whose
+        process ended before its cleanup ran: the exit code is final in both."""
         def exited():
             s = state(self.container(service))
-            return s if s and s[0] == "exited" else None
+            return s if s and s[0] in ("exited", "stopped") else None
         return poll(exited, timeout, "the %s service to exit" % service)[1]
 
 
