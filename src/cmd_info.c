@@ -270,8 +270,28 @@ int cmd_check(struct ctx *c)
 	memset(&p, 0, sizeof(p));
 	if ((rc = connect_and_read(c, &heads)))
 		goto out;
-	if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0) {
+	/* SPEC §9.4: in the expand phase, the revisions it holds back are not
+	 * pending: at the expand point the check passes, and names them */
+	if (c->cfg.phase == ROLLOUT_EXPAND) {
+		if (ctx_plan_expand(c, &heads, &p) < 0) {
+			rc = ctx_fail(c);
+			goto out;
+		}
+		ctx_report_deferred(c);
+	} else if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0) {
 		rc = ctx_fail(c);
+		goto out;
+	}
+	if (p.n == 0 && c->split.ndeferred) {
+		char *h = strlist_join(&heads, ",");
+
+		log_event(LOG_INFO, "expand_point",
+			  (struct log_field[]){ LFI("deferred", c->split.ndeferred), { 0 } },
+			  "database is at the expand point (%s): %zu revision%s wait%s for the "
+			  "contract phase",
+			  *h ? h : "<base>", c->split.ndeferred, c->split.ndeferred == 1 ? "" : "s",
+			  c->split.ndeferred == 1 ? "s" : "");
+		free(h);
 		goto out;
 	}
 	if (p.n == 0) {
@@ -379,6 +399,7 @@ int cmd_status(struct ctx *c)
 	struct db_opts o = { 0 };
 	struct ledger_rows rows = { 0 };
 	struct ledger_ahead a = { 0 };
+	struct phase_split split = { 0 };
 	int rc, exists = 0, reachable = 0;
 	char *error = NULL;
 
@@ -406,7 +427,9 @@ int cmd_status(struct ctx *c)
 			ledger_judge_ahead(c->g, &heads, &rows, &a);
 			if (a.unknown.n)
 				plan_from_known(c, &heads, &rows, &p);
-			else if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0)
+			/* the pending revisions, and which the expand phase
+			 * holds back (SPEC §9.4) */
+			else if (ctx_phase_split(c, &heads, &p, &split) < 0)
 				error = xstrdup(c->e.msg);
 		}
 		for (size_t i = 0; i < p.n; i++)
@@ -417,6 +440,20 @@ int cmd_status(struct ctx *c)
 	json_list(&b, "current", &heads);
 	json_list(&b, "heads", &head_ids);
 	json_list(&b, "pending", &pending);
+	/* deferred: the pending revisions --phase expand holds back, why,
+	 * and the setting in force */
+	sbuf_adds(&b, ",\"deferred\":[");
+	for (size_t i = 0; i < split.ndeferred; i++) {
+		sbuf_adds(&b, i ? ",{\"revision\":" : "{\"revision\":");
+		sbuf_add_json_str(&b, split.deferred[i].rev->id);
+		sbuf_adds(&b, ",\"reason\":");
+		sbuf_add_json_str(&b, split.deferred[i].why);
+		sbuf_addc(&b, '}');
+	}
+	sbuf_adds(&b, "],\"phase\":");
+	sbuf_add_json_str(&b, c->cfg.phase == ROLLOUT_EXPAND	  ? "expand"
+			      : c->cfg.phase == ROLLOUT_CONTRACT ? "contract"
+								 : "all");
 	/* ahead: the revisions the scripts do not know, newest first;
 	 * ahead_safe: the ledger proves this image can run on them (what
 	 * --if-ahead run asks) */
@@ -436,6 +473,7 @@ int cmd_status(struct ctx *c)
 	free(error);
 	ledger_ahead_release(&a);
 	ledger_rows_release(&rows);
+	phase_split_release(&split);
 	plan_release(&p);
 	revptrs_free(&hr);
 	strlist_free(&heads);

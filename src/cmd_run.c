@@ -75,19 +75,13 @@ int cmd_wait(struct ctx *c)
 	char *rev = NULL;
 	int rc;
 
-	/* waiting for every head would outlast a rollout whose contract
-	 * revisions wait for it: refused until the expand point is known */
-	if (c->cli->wait_head && c->cfg.phase == ROLLOUT_EXPAND)
-		return usage_error("%s: the expand phase is not available in this version yet "
-				   "(wait --head waits for every head)",
-				   c->cfg.phase_from);
 	if ((rc = check_application(c)))
 		return rc;
 	add_db_target(c);
 	if (!(rc = start_health(c)))
 		rc = wait_everything(c);
 	if (!rc && c->cli->wait_head && !(rc = ctx_connect(c)))
-		rc = ctx_wait_head(c, &rev);
+		rc = ctx_wait_head(c, c->cfg.phase == ROLLOUT_EXPAND, &rev);
 	if (!rc) {
 		status_set_phase(&c->st, PHASE_DONE);
 		log_event(LOG_INFO, "ready", NULL, "all dependencies are ready");
@@ -174,19 +168,15 @@ int cmd_run(struct ctx *c)
 {
 	/* SPEC §7.3: run judges a database ahead of the scripts by
 	 * --if-ahead (as upgrade to head does). */
-	const struct migrate_request rq = { .dir = DIR_UP, .target = "heads",
-					    .read_flags = READ_AHEAD_OK };
+	struct migrate_request rq = { .dir = DIR_UP, .target = "heads",
+				      .read_flags = READ_AHEAD_OK };
 	struct plan p;
 	int rc;
 	char *rev = NULL;
 
 	memset(&p, 0, sizeof(p));
-	/* Until run defers contract revisions, expand must not quietly
-	 * apply them: the previous application version would break. */
-	if (c->cfg.phase == ROLLOUT_EXPAND)
-		return usage_error("%s: the expand phase is not available in this version yet "
-				   "(all or contract apply every pending revision)",
-				   c->cfg.phase_from);
+	/* SPEC §9.4: the expand phase holds the contract revisions back */
+	rq.expand = c->cfg.phase == ROLLOUT_EXPAND;
 	for (size_t i = 0; i < c->cfg.after_upgrade.n; i++) {
 		struct strlist argv = { 0 };
 

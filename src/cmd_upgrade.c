@@ -25,12 +25,20 @@ int cmd_upgrade(struct ctx *c)
 {
 	struct migrate_request rq = { .dir = DIR_UP };
 
-	/* as run: expand must not quietly apply contract revisions */
-	if (c->cfg.phase == ROLLOUT_EXPAND)
-		return usage_error("%s: the expand phase is not available in this version yet "
-				   "(all or contract apply every pending revision)",
-				   c->cfg.phase_from);
 	rq.target = c->cli->args.n ? c->cli->args.v[0] : "head";
+	/* SPEC §9.4: the expand phase upgrades toward heads, holding the
+	 * contract revisions back */
+	if (c->cfg.phase == ROLLOUT_EXPAND) {
+		if (strcmp(rq.target, "head") && strcmp(rq.target, "heads"))
+			return usage_error("%s: the expand phase upgrades toward the heads; "
+					   "upgrade to '%s' with --phase all or contract",
+					   c->cfg.phase_from, rq.target);
+		if (c->cli->sql)
+			return usage_error("%s: the expand phase needs the database's version "
+					   "table; --sql prints every revision (--phase all)",
+					   c->cfg.phase_from);
+		rq.expand = 1;
+	}
 	/* SPEC §7.3: to head or heads (a migration Job, run's intent), a
 	 * database ahead of the scripts is judged by --if-ahead; an explicit
 	 * revision target refuses it. */

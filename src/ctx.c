@@ -234,6 +234,9 @@ void ctx_release(struct ctx *c)
 	free(c->targets);
 	c->targets = NULL;
 	c->wait_targets = 0;
+	phase_split_release(&c->split);
+	free(c->expand_target);
+	c->expand_target = NULL;
 	if (c->bind.dir)
 		compiled_binder_release(&c->bind);
 	revision_set_release(&c->revs);

@@ -108,7 +108,7 @@ static int head_read(struct ctx *c, struct strlist *heads, int *exists)
 				heads, exists) == 0 ? 0 : -1;
 }
 
-int ctx_wait_head(struct ctx *c, char **revision)
+int ctx_wait_head(struct ctx *c, int expand, char **revision)
 {
 	long long t0 = now_ms(), limit = c->cfg.wait_timeout_ms, next_log = 0, pause = 0;
 	char *want = NULL, *at = NULL;
@@ -154,7 +154,10 @@ int ctx_wait_head(struct ctx *c, char **revision)
 		}
 		if (r == 0) {
 			memset(&p, 0, sizeof(p));
-			if (graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0) {
+			/* --phase expand: the expand point is head enough (SPEC
+			 * §9.4); the contract revisions wait for the rollout */
+			if ((expand ? ctx_plan_expand(c, &heads, &p)
+				    : graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e)) < 0) {
 				strlist_free(&heads);
 				rc = ctx_fail(c);
 				break;
@@ -168,13 +171,15 @@ int ctx_wait_head(struct ctx *c, char **revision)
 			if (p.n == 0) {
 				plan_release(&p);
 				strlist_free(&heads);
+				if (expand)
+					ctx_report_deferred(c);
 				log_event(LOG_INFO, "at_head",
 					  (struct log_field[]){ LFS("revision", want),
 								LFI("polls", polls),
 								LFI("elapsed_ms", now_ms() - t0),
 								{ 0 } },
-					  "the database is at head %s (%u poll%s, %lld ms)",
-					  *want ? want : "<base>", polls, polls == 1 ? "" : "s",
+					  "the database is at %s %s (%u poll%s, %lld ms)",
+					  expand ? "the expand point" : "head", *want ? want : "<base>", polls, polls == 1 ? "" : "s",
 					  now_ms() - t0);
 				*revision = want;
 				want = NULL;

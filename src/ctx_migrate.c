@@ -258,6 +258,7 @@ static int apply_plan(struct run *r, const struct plan *p)
 	struct stretches s;
 	size_t fresh = 0, missing = 0;
 	int rc = 0, whole;
+	const char *target = r->rq->target;
 
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->steps[i].runner == RUN_ALEMBIC)
@@ -270,7 +271,16 @@ static int apply_plan(struct run *r, const struct plan *p)
 	if (missing && (fresh || c->cfg.require_compiled) &&
 	    (rc = ctx_report_unbound(c, p, missing)))
 		return rc;
-	whole = graph_stretches(c->g, p, r->rq->target, &s);
+	/* the expand phase: the target that names its subset (ctx_phase.c) */
+	if (r->rq->expand && !(target = c->expand_target) && missing) {
+		err_set(&c->e, ERR_SCRIPT,
+			"the expand phase cannot hand its .py revisions to alembic: no one "
+			"alembic target names the revisions it applies while others are held "
+			"back; compile them (`prestart compile`) or apply everything "
+			"(--phase contract)");
+		return ctx_fail(c);
+	}
+	whole = graph_stretches(c->g, p, target ? target : "heads", &s);
 	if (whole)
 		log_event(LOG_INFO, "not_compiled", NULL,
 			  "the revisions without compiled SQL cannot be run apart from the others: "
@@ -315,6 +325,9 @@ static int make_plan(struct ctx *c, const struct migrate_request *rq,
 	memset(p, 0, sizeof(*p));
 	if (rq->stamp)
 		return graph_plan_stamp(c->g, heads, rq->revisions, rq->purge, p, &c->e);
+	/* SPEC §9.4: the expand phase's subset (ctx_phase.c) */
+	if (rq->expand && rq->dir == DIR_UP)
+		return ctx_plan_expand(c, heads, p);
 	return graph_plan(c->g, heads, rq->target, rq->dir, p, &c->e);
 }
 
@@ -412,6 +425,8 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 		return ctx_fail(c);
 	}
 	strlist_free(&heads);
+	if (rq->expand)
+		ctx_report_deferred(c);
 	/* The common case of every restart: nothing to do, no lock, no more
 	 * queries.  A missing version table still needs creating (as Alembic
 	 * does on upgrade), so it goes through the locked path, and so does a

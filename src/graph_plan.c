@@ -410,6 +410,79 @@ out:
 	return rc;
 }
 
+/* graph_plan_upgrade_only: the upgrade to heads, its steps kept in the
+ * same order when they are among `only`.  The version table ends at the
+ * heads of that subset, as Alembic's upgrade to several targets would. */
+int graph_plan_upgrade_only(const struct graph *g, const struct strlist *current,
+			    const struct revptrs *only, struct plan *p, struct err *e)
+{
+	const char *target = "heads";
+	struct gwalk c;
+	struct hm h;
+	struct rarg cur, dest = { &target, 1, 1 };
+	unsigned char *todo, *keep;
+	struct ivec heads = { 0 }, order = { 0 }, sub = { 0 };
+	int rc = -1;
+
+	gwalk_init(&c, g);
+	plan_begin(p, current, &h, &c);
+	todo = new_set(g);
+	keep = new_set(g);
+	rarg_of(&cur, current);
+	if (check_current_heads(&c, current, e) < 0)
+		goto out;
+	if (collect_upgrade(&c, &dest, &cur, WALK_IMPLICIT_BASE | WALK_NO_OVERWALK, todo,
+			    &heads) < 0 ||
+	    topo_sort(&c, todo, heads.v, heads.n, &order) < 0) {
+		catch_revision_errors(&c, e, ANC_UPGRADE, NULL, NULL, target);
+		goto out;
+	}
+	for (size_t i = 0; i < only->n; i++) {
+		int n = ht_get(&g->ids, only->v[i]->id);
+
+		if (n < 0 || !todo[n]) {
+			err_set(e, ERR_USAGE, "revision '%s' is not pending: it cannot be applied",
+				only->v[i]->id);
+			goto out;
+		}
+		keep[n] = 1;
+	}
+	for (int k = 0; k < order.n; k++) {
+		int n = order.v[k];
+		const struct ivec *down = &g->nodes[n].alldown;
+
+		if (!keep[n])
+			continue;
+		for (int i = 0; i < down->n; i++) {
+			if (todo[down->v[i]] && !keep[down->v[i]]) {
+				err_set(e, ERR_USAGE,
+					"revision '%s' cannot be applied without '%s', which is "
+					"held back",
+					nid(g, n), nid(g, down->v[i]));
+				goto out;
+			}
+		}
+		iv_push(&sub, n);
+	}
+	if (run_steps(&h, &sub, DIR_UP) < 0) {
+		c.x.script = 1;
+		catch_revision_errors(&c, e, ANC_UPGRADE, NULL, NULL, target);
+		goto out;
+	}
+	rc = 0;
+out:
+	plan_end(p, &h);
+	if (rc)
+		plan_release(p);
+	free(todo);
+	free(keep);
+	iv_free(&heads);
+	iv_free(&order);
+	iv_free(&sub);
+	gwalk_release(&c);
+	return rc;
+}
+
 /* ---- stamp ------------------------------------------------------------- */
 
 /* StampStep.branch_move: the stamp adds a branch (a destination on no

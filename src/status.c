@@ -36,6 +36,8 @@ void status_release(struct status *s)
 	free(s->running);
 	free(s->blockers);
 	free(s->last_blockers);
+	strlist_free(&s->deferred);
+	strlist_free(&s->deferred_why);
 	s->current = s->target = s->running = NULL;
 	s->blockers = s->last_blockers = NULL;
 	pthread_mutex_destroy(&s->mu);
@@ -225,6 +227,18 @@ char *status_json(struct status *s)
 		  s->pending, s->applied, elapsed_ms(s, now), s->blockers ? s->blockers : "[]");
 	json_opt_str(&b, s->error[0] ? s->error : NULL);
 	sbuf_addf(&b, ",\"wait_attempts\":%lld", s->wait_attempts);
+	/* SPEC §9.4: only when the expand phase held something back */
+	if (s->deferred.n)
+		sbuf_adds(&b, ",\"deferred\":[");
+	for (size_t i = 0; i < s->deferred.n; i++) {
+		sbuf_adds(&b, i ? ",{\"revision\":" : "{\"revision\":");
+		sbuf_add_json_str(&b, s->deferred.v[i]);
+		sbuf_adds(&b, ",\"reason\":");
+		sbuf_add_json_str(&b, s->deferred_why.v[i]);
+		sbuf_addc(&b, '}');
+	}
+	if (s->deferred.n)
+		sbuf_addc(&b, ']');
 	if (s->index_progress[0]) {
 		sbuf_adds(&b, ",\"index_progress\":");
 		sbuf_add_json_str(&b, s->index_progress);
@@ -268,6 +282,9 @@ char *status_metrics(struct status *s)
 		   s->applied);
 	metric_int(&b, "prestart_revisions_pending", "gauge",
 		   "Revisions still to apply to reach the target.", s->pending);
+	metric_int(&b, "prestart_deferred_revisions", "gauge",
+		   "Pending revisions the expand phase held back for the contract phase.",
+		   (long long)s->deferred.n);
 	metric_int(&b, "prestart_wait_attempts_total", "counter",
 		   "Readiness probes made while waiting for dependencies.", s->wait_attempts);
 	metric_int(&b, "prestart_ddl_lock_timeouts_total", "counter",
@@ -284,6 +301,19 @@ char *status_metrics(struct status *s)
 	metric_int(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.", 1);
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
+}
+
+void status_set_deferred(struct status *s, const struct strlist *ids,
+			 const struct strlist *whys)
+{
+	pthread_mutex_lock(&s->mu);
+	strlist_free(&s->deferred);
+	strlist_free(&s->deferred_why);
+	for (size_t i = 0; i < ids->n; i++) {
+		strlist_push(&s->deferred, ids->v[i]);
+		strlist_push(&s->deferred_why, i < whys->n ? whys->v[i] : "");
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- revisions (SPEC §7.4) ---- */

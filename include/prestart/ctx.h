@@ -14,6 +14,7 @@
 #include "prestart/dburl.h"
 #include "prestart/graph.h"
 #include "prestart/health.h"
+#include "prestart/phase.h"
 #include "prestart/script.h"
 #include "prestart/status.h"
 #include "prestart/wait.h"
@@ -72,6 +73,12 @@ struct ctx {
 	/* ctx_read_heads found the database ahead of the scripts and the
 	 * ledger proved it safe to run on (SPEC §7.3, --if-ahead run). */
 	int ahead;
+	/* The expand phase (SPEC §9.4), set by the last expand plan
+	 * (ctx_plan_expand): the pending revisions held back, in order, with
+	 * why, and the Alembic target that names the subset applied (NULL when
+	 * none does: several heads with some held back). */
+	struct phase_split split;
+	char *expand_target;
 };
 
 /* Set by the signal handler: the number of the signal that asked us to stop. */
@@ -219,6 +226,9 @@ struct migrate_request {
 			      * know are replaced, not refused */
 	unsigned read_flags; /* more ctx_read_heads flags for the first read
 			      * (READ_AHEAD_OK: run's --if-ahead) */
+	int expand;          /* upgrade to heads: only the revisions the
+			      * expand phase applies (--phase expand, SPEC
+			      * §9.4); the others are held back */
 };
 
 /* Offline mode (--sql) of upgrade, downgrade and stamp, after ctx_load():
@@ -254,11 +264,28 @@ int ctx_report_unbound(struct ctx *c, const struct plan *p, size_t missing);
  * (src/ctx_ready.c) */
 int ctx_wait_writable(struct ctx *c, long long *since);
 
+/* The expand phase (SPEC §9.4), src/ctx_phase.c.  Plan the upgrade to
+ * heads from `heads`, bind it (ctx_bind_plan) and classify each pending
+ * revision from the upgrade SQL that would run (a .py revision without
+ * fresh compiled SQL: its mark only), then split it (phase_expand_split):
+ * *full receives the whole plan, *split the subset and the held-back
+ * revisions.  0, or -1 with c->e filled. */
+int ctx_phase_split(struct ctx *c, const struct strlist *heads, struct plan *full,
+		    struct phase_split *split);
+/* The expand phase's plan from heads: the subset ctx_phase_split applies
+ * (graph_plan_upgrade_only), c->split and c->expand_target replaced.  0,
+ * or -1 with c->e filled. */
+int ctx_plan_expand(struct ctx *c, const struct strlist *heads, struct plan *p);
+/* Log each revision of c->split held back, by id and why, and hand the
+ * list to the status (/status, /metrics). */
+void ctx_report_deferred(struct ctx *c);
+
 /* wait --head (SPEC §7.4), connected: poll the version table, without the
  * lock and without writing, until the database is at the scripts' heads,
- * under --wait-timeout (124).  *revision receives the heads reached
- * (comma-separated, new string) on success.  Returns 0 or an exit status.
- * (src/ctx_head.c) */
-int ctx_wait_head(struct ctx *c, char **revision);
+ * under --wait-timeout (124); expand: until it is at the expand point
+ * (ctx_plan_expand: nothing left that the expand phase applies).
+ * *revision receives the heads reached (comma-separated, new string) on
+ * success.  Returns 0 or an exit status.  (src/ctx_head.c) */
+int ctx_wait_head(struct ctx *c, int expand, char **revision);
 
 #endif

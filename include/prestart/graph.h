@@ -78,6 +78,13 @@ int graph_resolve(const struct graph *g, const char *arg, const struct strlist *
  * binding step may then give a .py step SQL: compiled.h). */
 int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
 	       enum dir dir, struct plan *p, struct err *e);
+/* Plan the upgrade to heads from `current`, but run only the revisions
+ * of `only` (each pending, and with every pending revision it descends
+ * from or depends on among them; else ERR_USAGE naming the pair): the
+ * version table ends at the heads of that subset, as an upgrade to
+ * several targets would leave it.  The expand phase's plan (phase.h). */
+int graph_plan_upgrade_only(const struct graph *g, const struct strlist *current,
+			    const struct revptrs *only, struct plan *p, struct err *e);
 /* Plan `alembic stamp TARGET...` (with --purge: start from no heads). */
 int graph_plan_stamp(const struct graph *g, const struct strlist *current,
 		     const struct strlist *targets, int purge, struct plan *p, struct err *e);

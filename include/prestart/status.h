@@ -52,6 +52,9 @@ struct status {
 	 * succeeds forgets them): why a lock timeout failed the run */
 	char *last_blockers;
 	long long lock_timeouts;
+	/* SPEC §9.4: the revisions the expand phase held back (ids) and why,
+	 * in the same order; empty otherwise. */
+	struct strlist deferred, deferred_why;
 };
 
 /* Start in PHASE_STARTING with the clock running; status_release() frees. */
@@ -76,6 +79,11 @@ void status_set_blockers(struct status *s, const char *json);
 /* A unit of work succeeded: its blockers are no one's concern any more. */
 void status_forget_blockers(struct status *s);
 void status_add_lock_timeout(struct status *s);
+/* The revisions the expand phase held back and why (copied; empty lists:
+ * none).  /status lists them as "deferred", /metrics counts them
+ * (prestart_deferred_revisions). */
+void status_set_deferred(struct status *s, const struct strlist *ids,
+			 const struct strlist *whys);
 enum phase status_phase(struct status *s);
 
 /* The /status JSON document: {"phase":..., "current":..., "target":...,

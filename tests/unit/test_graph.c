@@ -666,6 +666,106 @@ static void test_stretches_without_a_target(void **state)
 	fx_free(&fx);
 }
 
+/* ---- an upgrade that runs only some pending revisions (--phase expand) -- */
+
+/* The upgrade to heads from `cur` running only the ids of `only`: its
+ * add_plan() text, or "error: ..." */
+static char *plan_only(struct fixture *fx, const char *cur, const char *only)
+{
+	struct strlist heads = { 0 }, ids = { 0 };
+	struct revptrs keep = { 0 };
+	struct plan p = { 0 };
+	struct sbuf b = { 0 };
+	struct err e = { 0 };
+
+	strlist_split(&heads, cur, ",");
+	strlist_split(&ids, only, ",");
+	for (size_t i = 0; i < ids.n; i++)
+		revptrs_push(&keep, graph_find(fx->g, ids.v[i]));
+	if (graph_plan_upgrade_only(fx->g, &heads, &keep, &p, &e) < 0)
+		sbuf_addf(&b, "error: %s", e.msg);
+	else
+		add_plan(&b, &p);
+	plan_release(&p);
+	revptrs_free(&keep);
+	strlist_free(&heads);
+	strlist_free(&ids);
+	return sbuf_detach(&b);
+}
+
+#define ONLY_IS(fx, cur, only, want)                                \
+	do {                                                        \
+		char *got_ = plan_only((fx), (cur), (only));        \
+		assert_string_equal(got_, (want));                  \
+		free(got_);                                         \
+	} while (0)
+
+/* Every pending revision: the plan of the upgrade to heads, step for step. */
+#define SAME_AS_HEADS(fx, cur, only)                                            \
+	do {                                                                    \
+		struct strlist h_ = { 0 };                                      \
+		struct plan p_ = { 0 };                                         \
+		struct sbuf b_ = { 0 };                                         \
+		struct err e_ = { 0 };                                          \
+		strlist_split(&h_, (cur), ",");                                 \
+		assert_int_equal(graph_plan((fx)->g, &h_, "heads", DIR_UP, &p_, &e_), 0); \
+		add_plan(&b_, &p_);                                             \
+		ONLY_IS((fx), (cur), (only), b_.buf);                           \
+		sbuf_free(&b_);                                                 \
+		plan_release(&p_);                                              \
+		strlist_free(&h_);                                              \
+	} while (0)
+
+/* Two heads: a contract revision on one branch holds back only that
+ * branch; the version table ends at both branches' last applied
+ * revisions. */
+static void test_plan_only_two_heads(void **state)
+{
+	struct fixture fx = { 0 };
+
+	(void)state;
+	fx_build(&fx, "r\na1|r\na2|a1\na3|a2\nb1|r\nb2|b1");
+	ONLY_IS(&fx, "r", "a1,b1,b2",
+		"step up b1\n  UPDATE r b1\nstep up b2\n  UPDATE b1 b2\nstep up a1\n"
+		"  INSERT a1\nheads a1 b2");
+	/* everything: the same plan as the upgrade to heads */
+	SAME_AS_HEADS(&fx, "a1,b2", "a2,a3");
+	SAME_AS_HEADS(&fx, "r", "a1,a2,a3,b1,b2");
+	ONLY_IS(&fx, "a1,b2", "a2,a3", "step up a2\n  UPDATE a1 a2\nstep up a3\n"
+					"  UPDATE a2 a3\nheads a3 b2");
+	/* nothing at all: an empty plan at the current heads */
+	ONLY_IS(&fx, "a1,b2", "", "heads a1 b2");
+	/* a revision whose pending parent is held back cannot run */
+	ONLY_IS(&fx, "r", "a1,a3",
+		"error: revision 'a3' cannot be applied without 'a2', which is held back");
+	ONLY_IS(&fx, "a1,b2", "b2", "error: revision 'b2' is not pending: it cannot be applied");
+	fx_free(&fx);
+}
+
+/* A merge of an expand branch and a held-back one waits: the expand
+ * branch is applied up to below the merge, and the database keeps two
+ * heads until the contract phase merges them. */
+static void test_plan_only_merge_waits(void **state)
+{
+	struct fixture fx = { 0 };
+
+	(void)state;
+	fx_build(&fx, "r\nx|r\ny|r\nm|x,y\nafter|m\ndep|y||x");
+	ONLY_IS(&fx, "r", "y",
+		"step up y\n  UPDATE r y\nheads y");
+	ONLY_IS(&fx, "", "r,y", "step up r\n  INSERT r\nstep up y\n  UPDATE r y\nheads y");
+	ONLY_IS(&fx, "r", "y,m", "error: revision 'm' cannot be applied without 'x', which is "
+				 "held back");
+	ONLY_IS(&fx, "r", "y,dep", "error: revision 'dep' cannot be applied without 'x', which "
+				   "is held back");
+	/* then the contract phase: the rest, the merge joining both lines */
+	ONLY_IS(&fx, "y", "x,m,after,dep",
+		"step up x\n  INSERT x\nstep up dep\n  DELETE y\n  UPDATE x dep\n"
+		"step up m\n  INSERT m\nstep up after\n  UPDATE m after\nheads after dep");
+	SAME_AS_HEADS(&fx, "y", "x,m,after,dep");
+	fx_free(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -681,6 +781,8 @@ int main(void)
 		cmocka_unit_test(test_stretches_one_runner),
 		cmocka_unit_test(test_stretches_mixed),
 		cmocka_unit_test(test_stretches_without_a_target),
+		cmocka_unit_test(test_plan_only_two_heads),
+		cmocka_unit_test(test_plan_only_merge_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

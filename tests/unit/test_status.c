@@ -212,6 +212,36 @@ static void test_metrics(void **state)
 	free(m);
 }
 
+/* SPEC §9.4: what the expand phase held back, in /status and /metrics. */
+static void test_deferred(void **state)
+{
+	struct status *s = *state;
+	struct strlist ids = { 0 }, whys = { 0 };
+	char *j, *m;
+
+	m = status_metrics(s);
+	assert_contains(m, "# TYPE prestart_deferred_revisions gauge\nprestart_deferred_revisions 0\n");
+	free(m);
+	j = status_json(s);
+	assert_null(strstr(j, "deferred"));
+	free(j);
+	strlist_push(&ids, "b2");
+	strlist_push(&whys, "contract: v/b2.sql:4: data-loss statement: DROP TABLE \"x\"");
+	strlist_push(&ids, "c3");
+	strlist_push(&whys, "descends from deferred revision b2");
+	status_set_deferred(s, &ids, &whys);
+	j = status_json(s);
+	assert_contains(j, ",\"deferred\":[{\"revision\":\"b2\",\"reason\":\"contract: v/b2.sql:4: "
+			   "data-loss statement: DROP TABLE \\\"x\\\"\"},{\"revision\":\"c3\","
+			   "\"reason\":\"descends from deferred revision b2\"}]");
+	free(j);
+	m = status_metrics(s);
+	assert_contains(m, "prestart_deferred_revisions 2\n");
+	free(m);
+	strlist_free(&ids);
+	strlist_free(&whys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_elapsed_frozen_when_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_phase_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
