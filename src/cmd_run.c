@@ -188,10 +188,11 @@ int cmd_run(struct ctx *c)
 	if ((rc = check_application(c)))
 		return rc;
 	log_config(c);
-	/* With no other target and a PostgreSQL database, connecting is the
-	 * readiness check (one connection on the fast path); ctx_connect waits
-	 * when it is not ready yet. */
-	if (c->cfg.wait_for.n > 0 || c->url.kind == DB_SQLITE)
+	/* With no other target and a database whose connection is its
+	 * readiness check (PostgreSQL), connecting is the check (one
+	 * connection on the fast path); ctx_connect waits when it is not
+	 * ready yet. */
+	if (c->cfg.wait_for.n > 0 || !db_kind_supports(c->url.kind, DB_CONNECT_IS_PROBE))
 		add_db_target(c);
 	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;

@@ -13,9 +13,10 @@ int ctx_ledger_wanted(const struct ctx *c)
 {
 	if (c->cfg.ledger >= 0)
 		return c->cfg.ledger;
-	/* .py revisions on SQLite are applied by Alembic in its own
-	 * transaction: there is no transaction of ours to write a row in. */
-	return !(c->url.kind == DB_SQLITE && ctx_has_py(c));
+	/* SPEC §7.3: on, except for a .py project where the ledger cannot
+	 * have a schema of its own (SQLite): beside the version table it
+	 * would stand in the way of Alembic's autogenerate. */
+	return db_kind_supports(c->url.kind, DB_HAS_LEDGER_SCHEMA) || !ctx_has_py(c);
 }
 
 void ctx_ledger_init(struct ctx *c, struct ledger *l)

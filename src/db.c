@@ -271,6 +271,16 @@ int db_supports(const struct db *db, unsigned what)
 	return db->ops ? (db->ops->supports & what) == what : db_kind_supports(db->kind, what);
 }
 
+int db_kind_split(enum db_kind kind, const char *text, size_t len, struct sql_stmts *out,
+		  size_t *err_off, struct err *e)
+{
+	const struct db_ops *ops = db_driver(kind);
+
+	if (!ops)
+		return err_set(e, ERR_USAGE, "unsupported database kind %d", (int)kind);
+	return ops->split(text, len, out, err_off, e);
+}
+
 int db_open(struct db *db, const struct dburl *u, const struct db_opts *o)
 {
 	static const struct db_opts defaults = { 0 };

@@ -772,7 +772,7 @@ const struct db_ops db_pg_ops = {
 	.name = "postgresql",
 	.supports = DB_CAN_ADVISORY_LOCK | DB_HAS_LOCK_TIMEOUT | DB_HAS_BLOCKERS |
 		    DB_HAS_INDEX_PROGRESS | DB_HAS_LEDGER_SCHEMA | DB_HAS_PRIVILEGES |
-		    DB_HAS_ESCAPE_STRINGS | DB_HAS_QUERY_TO_XML,
+		    DB_HAS_ESCAPE_STRINGS | DB_HAS_QUERY_TO_XML | DB_CONNECT_IS_PROBE,
 	.sql_timestamp = "TIMESTAMP WITH TIME ZONE",
 	.sql_now = "pg_catalog.clock_timestamp()",
 	/* in the client encoding: a LATIN1 database sends more bytes to a
@@ -780,6 +780,7 @@ const struct db_ops db_pg_ops = {
 	.sql_text_length = "pg_catalog.octet_length(pg_catalog.convert_to(%s, "
 			   "pg_catalog.pg_client_encoding()))::text",
 	.sql_utc_seconds = "pg_catalog.to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+	.split = sqlsplit, /* PostgreSQL's own scanner */
 	.open = pg_open,
 	.close = pg_close,
 	.probe = pg_probe,

@@ -2,6 +2,7 @@
 /* flock() is a BSD interface: glibc declares it under _DEFAULT_SOURCE. */
 #define _DEFAULT_SOURCE
 #include "prestart/db.h"
+#include "prestart/sqlsplit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -319,6 +320,7 @@ const struct db_ops db_sqlite_ops = {
 	 * hands out: its bytes would count the UTF-16 form. */
 	.sql_text_length = "length(CAST(%s AS TEXT))",
 	.sql_utc_seconds = "substr(%s, 1, 19)",
+	.split = sqlsplit_sqlite,
 	.open = sq_open,
 	.close = sq_close,
 	.exec = sq_exec,

@@ -287,8 +287,7 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 	int first_line, rc = 0;
 
 	migrate_step_sql(s, &first_line);
-	if ((db->kind == DB_SQLITE ? sqlsplit_sqlite : sqlsplit)(sql, strlen(sql), &st, &bad,
-								  e) < 0) {
+	if (db_kind_split(db->kind, sql, strlen(sql), &st, &bad, e) < 0) {
 		char why[ERR_MSG_MAX];
 		int line, col;
 

@@ -78,8 +78,7 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 	int first_line;
 
 	migrate_step_sql(s, &first_line);
-	if ((m->kind == DB_SQLITE ? sqlsplit_sqlite : sqlsplit)(sql, strlen(sql), &st, &bad,
-								 e) < 0) {
+	if (db_kind_split(m->kind, sql, strlen(sql), &st, &bad, e) < 0) {
 		char why[ERR_MSG_MAX];
 		int line, col;
 

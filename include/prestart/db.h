@@ -97,6 +97,7 @@ enum {
 };
 
 struct db;
+struct sql_stmts;
 
 /* What an engine can do, as bits of struct db_ops's supports (curl's
  * SSLSUPP_* habit): code above the driver asks db_supports() or
@@ -124,6 +125,11 @@ struct db;
 					  * another query (query_to_xml), run only
 					  * when reached: a table that may be
 					  * missing can ride on the version query */
+#define DB_CONNECT_IS_PROBE    (1u << 9) /* a connection attempt is itself the
+					  * readiness check of the wait step (SPEC
+					  * §4 step 3): with no other target, run
+					  * connects at once and waits only when
+					  * that fails; else it waits first */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.
@@ -148,6 +154,11 @@ struct db_ops {
 	const char *sql_now;
 	const char *sql_text_length;
 	const char *sql_utc_seconds;
+	/* MUST: split a script of the engine's dialect into statements, as
+	 * sqlsplit.h's functions do (and with their contract).  Needs no
+	 * connection: offline rendering splits too (db_kind_split). */
+	int (*split)(const char *text, size_t len, struct sql_stmts *out, size_t *err_off,
+		     struct err *e);
 
 	/* MUST: connect.  Sets db->impl (also on failure: close frees it),
 	 * and on failure db->status (DBC_RETRY or DBC_FATAL; left DBC_OK it
@@ -247,6 +258,11 @@ const struct db_ops *db_driver(enum db_kind kind);
 int db_kind_supports(enum db_kind kind, unsigned what);
 /* db_kind_supports for an open (or opened and failed) connection's engine. */
 int db_supports(const struct db *db, unsigned what);
+/* Split text[0..len) into statements with the splitter of kind's driver
+ * (struct db_ops's split; sqlsplit.h's contract, sqlsplit_release the
+ * result).  An unknown kind fails (ERR_USAGE). */
+int db_kind_split(enum db_kind kind, const char *text, size_t len, struct sql_stmts *out,
+		  size_t *err_off, struct err *e);
 
 /* Connect. Returns 0, or -1 with db->errstr and db->status set; call
  * db_close() in either case (it is also safe on a zeroed struct db).
