@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "prestart/db.h"
 #include "prestart/pgscan.h"
 #include "prestart/sqlsplit.h"
 
@@ -66,6 +67,128 @@ static char *object_name(const PgQuery__Node *o)
 	if (o->node_case == PG_QUERY__NODE__NODE_TYPE_NAME)
 		return list_name(o->type_name->names, o->type_name->n_names);
 	return xstrdup("?");
+}
+
+/* Names of a list of String nodes, each quoted where PostgreSQL needs it,
+ * joined by ", " (caller frees); NULL for an empty list. */
+static char *name_list(PgQuery__Node **v, size_t n)
+{
+	struct sbuf b = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		char *q;
+
+		if (v[i]->node_case != PG_QUERY__NODE__NODE_STRING)
+			continue;
+		q = db_quote_ident(DB_PG, v[i]->string->sval);
+		sbuf_addf(&b, "%s%s", b.len ? ", " : "", q);
+		free(q);
+	}
+	return b.buf;
+}
+
+/* The text inside the first parenthesis at or after `from` and its match,
+ * blanks collapsed (caller frees); NULL when the statement ends first.
+ * Quoted strings and identifiers are skipped whole. */
+static char *paren_text(const char *sql, int from)
+{
+	const char *p, *open = NULL;
+	struct sbuf b = { 0 };
+	int depth = 0;
+
+	if (!sql || from < 0 || (size_t)from > strlen(sql))
+		return NULL;
+	for (p = sql + from; *p; p++) {
+		if (*p == '\'' || *p == '"') {
+			char q = *p;
+
+			for (p++; *p && !(*p == q && p[1] != q); p++)
+				p += *p == q;
+			if (!*p)
+				break;
+		} else if (*p == '(') {
+			if (!depth++)
+				open = p + 1;
+		} else if (*p == ')' && depth) {
+			if (!--depth)
+				break;
+		} else if (*p == ';' && !depth) {
+			return NULL;
+		}
+	}
+	if (!open || !*p || *p != ')')
+		return NULL;
+	for (const char *c = open; c < p; c++) {
+		if (isspace((unsigned char)*c)) {
+			if (b.len && b.buf[b.len - 1] != ' ')
+				sbuf_addc(&b, ' ');
+			continue;
+		}
+		sbuf_addc(&b, *c);
+	}
+	while (b.len && b.buf[b.len - 1] == ' ')
+		b.buf[--b.len] = '\0';
+	return b.buf;
+}
+
+/* The text after the name at `from` (a relation, dotted or quoted) to the
+ * end of the statement, blanks collapsed (caller frees); NULL when none. */
+static char *after_name(const char *sql, int from)
+{
+	const char *p, *end;
+	struct sbuf b = { 0 };
+
+	if (!sql || from < 0 || (size_t)from > strlen(sql))
+		return NULL;
+	p = sql + from;
+	for (int only = 1; only >= 0; only--) {
+		const char *w = p;
+
+		while (*p == '"' || *p == '.' || *p == '_' || *p == '$' ||
+		       isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80) {
+			if (*p == '"') {
+				for (p++; *p && !(*p == '"' && p[1] != '"'); p++)
+					p += *p == '"';
+				if (*p)
+					p++;
+			} else {
+				p++;
+			}
+		}
+		if (!only || p - w != 4 || strncasecmp(w, "only", 4))
+			break;
+		while (isspace((unsigned char)*p))
+			p++;
+	}
+	/* to the statement's end: a ';' outside quotes and parentheses */
+	end = p;
+	for (int depth = 0; *end && !(*end == ';' && !depth); end++) {
+		if (*end == '\'' || *end == '"') {
+			char q = *end;
+
+			for (end++; *end && !(*end == q && end[1] != q); end++)
+				end += *end == q;
+			if (!*end)
+				break;
+		} else if (*end == '(') {
+			depth++;
+		} else if (*end == ')' && depth) {
+			depth--;
+		}
+	}
+	for (const char *c = p; c < end; c++) {
+		if (isspace((unsigned char)*c)) {
+			if (b.len && b.buf[b.len - 1] != ' ')
+				sbuf_addc(&b, ' ');
+			continue;
+		}
+		if (c[0] == '-' && c + 1 < end && c[1] == '-')
+			break;
+		sbuf_addc(&b, *c);
+	}
+	while (b.len && b.buf[b.len - 1] == ' ')
+		b.buf[--b.len] = '\0';
+	return b.buf;
 }
 
 static int int_const(const PgQuery__Node *n, long *out)
@@ -247,7 +370,8 @@ static void find_volatile(const ProtobufCMessage *m, struct volatile_hit *h)
 struct stmt_ctx {
 	struct an_stmt *st;
 	const struct an_known *known;
-	int depth; /* DO bodies inside DO bodies are not read */
+	int depth;       /* DO bodies inside DO bodies are not read */
+	const char *sql; /* the text the tree's locations count in */
 };
 
 static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery__Constraint *k,
@@ -263,9 +387,23 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 		if (!new_table) {
 			an_touch(st, table, AN_SHARE_ROW_EXCLUSIVE,
 			      k->skip_validation ? AN_CATALOG : AN_SCAN);
-			if (!k->skip_validation)
-				an_fact(st, AF_FK_VALIDATING, table, k->conname ? k->conname : column,
-				     ref);
+			if (!k->skip_validation) {
+				struct an_fact *f = an_fact(st, AF_FK_VALIDATING, table,
+							    k->conname && *k->conname ? k->conname : column, ref);
+				char *fk = k->n_fk_attrs ? name_list(k->fk_attrs, k->n_fk_attrs)
+							 : column ? db_quote_ident(DB_PG, column)
+								  : NULL;
+				char *pk = name_list(k->pk_attrs, k->n_pk_attrs);
+				char *rq = analysis_quote_name(ref);
+
+				if (fk)
+					f->spec = xasprintf("(%s) REFERENCES %s%s%s%s", fk, rq,
+							    pk ? " (" : "", pk ? pk : "",
+							    pk ? ")" : "");
+				free(fk);
+				free(pk);
+				free(rq);
+			}
 		}
 		free(ref);
 		break;
@@ -288,7 +426,8 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			free(col);
 		} else {
 			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
-			an_fact(st, AF_CHECK_VALIDATING, table, k->conname ? k->conname : column, NULL);
+			an_fact(st, AF_CHECK_VALIDATING, table, k->conname && *k->conname ? k->conname : column, NULL)
+				->spec = paren_text(c->sql, k->location);
 		}
 		break;
 	case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
@@ -302,7 +441,9 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
 			an_fact(st, k->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY
 					 ? AF_ADD_PRIMARY_KEY : AF_ADD_UNIQUE,
-			     table, k->conname ? k->conname : column, NULL);
+			     table, k->conname && *k->conname ? k->conname : column, NULL)
+				->spec = k->n_keys ? name_list(k->keys, k->n_keys)
+					   : column ? db_quote_ident(DB_PG, column) : NULL;
 		}
 		break;
 	case PG_QUERY__CONSTR_TYPE__CONSTR_EXCLUSION:
@@ -373,7 +514,8 @@ static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__Col
 			rewrite = h.func;
 		an_touch(st, table, AN_ACCESS_EXCLUSIVE, rewrite ? AN_REWRITE : AN_CATALOG);
 		if (rewrite)
-			an_fact(st, AF_VOLATILE_DEFAULT, table, cd->colname, rewrite);
+			an_fact(st, AF_VOLATILE_DEFAULT, table, cd->colname, rewrite)->spec =
+				xstrdup(type);
 		if (not_null && !has_default) {
 			an_fact(st, AF_ADD_COLUMN_NOT_NULL, table, cd->colname, type);
 			an_klass(st, AN_CONTRACT);
@@ -656,7 +798,8 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		t = rv_name(ix->relation);
 		an_touch(st, t, ix->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
 		an_fact(st, ix->concurrent ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, ix->idxname,
-		     ix->unique ? "unique" : NULL);
+		     ix->unique ? "unique" : NULL)
+			->spec = after_name(c->sql, ix->relation ? ix->relation->location : -1);
 		break;
 	}
 	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: {
@@ -736,8 +879,15 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 			      full ? AN_REWRITE : AN_SCAN);
 			free(name);
 		}
-		if (full)
-			an_fact(st, AF_VACUUM_FULL, NULL, NULL, NULL);
+		if (full) {
+			char *first = v->n_rels && v->rels[0]->node_case ==
+							   PG_QUERY__NODE__NODE_VACUUM_RELATION
+					      ? rv_name(v->rels[0]->vacuum_relation->relation)
+					      : NULL;
+
+			an_fact(st, AF_VACUUM_FULL, first, NULL, NULL);
+			free(first);
+		}
 		break;
 	}
 	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
@@ -751,7 +901,11 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 
 		t = r->relation ? rv_name(r->relation) : xstrdup(r->name ? r->name : "");
 		an_touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
-		an_fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL, NULL);
+		an_fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL,
+			r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_INDEX ? "INDEX"
+			: r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_SCHEMA ? "SCHEMA"
+			: r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_TABLE ? "TABLE"
+											  : NULL);
 		break;
 	}
 	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
@@ -813,9 +967,13 @@ static int parse_one(struct stmt_ctx *c, const char *sql)
 	if (!pr) {
 		rc = -1;
 	} else {
+		const char *outer = c->sql;
+
+		c->sql = sql; /* the tree's locations count in this text */
 		for (size_t i = 0; i < pr->n_stmts; i++)
 			if (pr->stmts[i]->stmt)
 				one_stmt(c, pr->stmts[i]->stmt);
+		c->sql = outer;
 		pg_query__parse_result__free_unpacked(pr, NULL);
 	}
 	pg_query_free_protobuf_parse_result(r);
@@ -877,7 +1035,7 @@ static int parse_all(const char *sql, const struct an_known *known, struct an_sc
 						    (const uint8_t *)r.parse_tree.data);
 	if (pr && pr->n_stmts == out->n) {
 		for (size_t i = 0; i < pr->n_stmts; i++) {
-			struct stmt_ctx c = { &out->v[i], known, 0 };
+			struct stmt_ctx c = { &out->v[i], known, 0, sql };
 
 			if (pr->stmts[i]->stmt)
 				one_stmt(&c, pr->stmts[i]->stmt);
@@ -927,7 +1085,7 @@ int analysis_pg(const char *sql, const struct an_known *known, struct an_script 
 		goto done;
 	for (size_t i = 0; i < sp.n; i++) {
 		struct an_stmt *st = &out->v[i];
-		struct stmt_ctx c = { st, known, 0 };
+		struct stmt_ctx c = { st, known, 0, NULL };
 		char *one = xstrndup(sql + sp.v[i].off, sp.v[i].len);
 
 		if (parse_one(&c, one) < 0) {
@@ -972,6 +1130,7 @@ void analysis_release(struct an_script *s)
 			free(st->facts[j].table);
 			free(st->facts[j].name);
 			free(st->facts[j].detail);
+			free(st->facts[j].spec);
 		}
 		free(st->tables);
 		free(st->facts);
@@ -993,6 +1152,27 @@ enum an_lock analysis_lock_on(const struct an_script *s, const char *table)
 }
 
 /* ---- names ---- */
+
+char *analysis_quote_name(const char *dotted)
+{
+	struct sbuf b = { 0 };
+	const char *p = dotted ? dotted : "";
+
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		char *part = dot ? xstrndup(p, (size_t)(dot - p)) : xstrdup(p);
+		char *q = db_quote_ident(DB_PG, part);
+
+		sbuf_adds(&b, q);
+		free(q);
+		free(part);
+		if (!dot)
+			break;
+		sbuf_addc(&b, '.');
+		p = dot + 1;
+	}
+	return b.buf ? b.buf : xstrdup("");
+}
 
 const char *analysis_lock_name(enum an_lock l)
 {

@@ -14,8 +14,9 @@
 /* Record that st touches table with lock and effect (the strongest of
  * each is kept); a NULL or empty table is ignored. */
 void an_touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_effect eff);
-/* Record a fact for lint about table (a column or other name, and a detail). */
-void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
+/* Record a fact for lint about table (a column or other name, and a
+ * detail); the caller may set the returned fact's spec (malloc'd). */
+struct an_fact *an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
 	     const char *name, const char *detail);
 /* Raise st's class to c (data-loss > contract > expand). */
 void an_klass(struct an_stmt *st, enum an_class c);

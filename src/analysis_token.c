@@ -37,8 +37,8 @@ void an_touch(struct an_stmt *st, const char *table, enum an_lock lock, enum an_
 	st->ntables++;
 }
 
-void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
-		 const char *name, const char *detail)
+struct an_fact *an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
+		       const char *name, const char *detail)
 {
 	struct an_fact *f;
 
@@ -48,6 +48,8 @@ void an_fact(struct an_stmt *st, enum an_fact_kind kind, const char *table,
 	f->table = table && *table ? xstrdup(table) : NULL;
 	f->name = name && *name ? xstrdup(name) : NULL;
 	f->detail = detail && *detail ? xstrdup(detail) : NULL;
+	f->spec = NULL;
+	return f;
 }
 
 void an_klass(struct an_stmt *st, enum an_class c)

@@ -46,7 +46,7 @@ static void print_text(const struct lint_findings *f)
 		if (x->statement)
 			out("    %s\n", x->statement);
 		out("  why: %s\n  instead:\n", x->rule->why);
-		out_indented(x->rule->instead, "    ");
+		out_indented(x->instead, "    ");
 	}
 	out("%zu error%s, %zu warning%s\n", f->errors, f->errors == 1 ? "" : "s", f->warnings,
 	    f->warnings == 1 ? "" : "s");
@@ -99,7 +99,7 @@ static void print_github(const struct lint_findings *f)
 			gh_escape(&b, "\n\n", 0);
 			gh_escape(&b, x->rule->why, 0);
 			gh_escape(&b, "\n\nInstead:\n", 0);
-			gh_escape(&b, x->rule->instead, 0);
+			gh_escape(&b, x->instead, 0);
 		}
 		out("%s\n", b.buf);
 		sbuf_free(&b);
@@ -137,7 +137,7 @@ static void print_json(const struct lint_findings *f, size_t nrevs)
 		json_field(&b, "statement", x->statement, 1);
 		json_field(&b, "message", x->message, 1);
 		json_field(&b, "why", x->rule->why, 1);
-		json_field(&b, "instead", x->rule->instead, 1);
+		json_field(&b, "instead", x->instead, 1);
 		sbuf_addf(&b, "\"allowed\":%s,", x->allowed ? "true" : "false");
 		json_field(&b, "reason", x->allowed, 0);
 		sbuf_addc(&b, '}');

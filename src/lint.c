@@ -357,7 +357,8 @@ static char *short_stmt(const char *s, size_t len)
 	return b.buf ? b.buf : xstrdup("");
 }
 
-static void add(struct rev_ctx *r, const char *id, size_t stmt, int line, char *message)
+static void add(struct rev_ctx *r, const char *id, size_t stmt, int line, char *message,
+		const struct an_fact *fact)
 {
 	struct lint_finding *f;
 
@@ -368,6 +369,7 @@ static void add(struct rev_ctx *r, const char *id, size_t stmt, int line, char *
 	f->path = r->in->path;
 	f->revision = r->in->revision;
 	f->message = message;
+	f->instead = lint_render_instead(f->rule, fact);
 	if (stmt != SIZE_MAX) {
 		const struct an_stmt *st = &r->an->v[stmt];
 
@@ -465,7 +467,7 @@ static void apply_allows(struct rev_ctx *r)
 
 		if (!a->reason) {
 			add(r, "allow-without-reason", SIZE_MAX, r->in->first_line + a->line,
-			    xasprintf("allow comment without a reason: it accepts nothing"));
+			    xasprintf("allow comment without a reason: it accepts nothing"), NULL);
 			a->used = 1;
 			continue;
 		}
@@ -488,7 +490,7 @@ static void apply_allows(struct rev_ctx *r)
 			add(r, "unmatched-allow", SIZE_MAX, r->in->first_line + allows[i].line,
 			    xasprintf("allow %s matches no finding %s", ids,
 				      allows[i].stmt == SIZE_MAX ? "in this revision"
-								 : "on the next statement"));
+								 : "on the next statement"), NULL);
 			free(ids);
 		}
 		strlist_free(&allows[i].rules);
@@ -531,7 +533,7 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 
 	if (st->unparsed)
 		add(r, "unparsed-statement", i, 0,
-		    xasprintf("not parsed by the PostgreSQL 15 grammar (%s)", nz(st->unparsed_why)));
+		    xasprintf("not parsed by the PostgreSQL 15 grammar (%s)", nz(st->unparsed_why)), NULL);
 	/* creations count for the statement that makes them */
 	for (size_t j = 0; j < st->nfacts; j++) {
 		const struct an_fact *f = &st->facts[j];
@@ -552,7 +554,7 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			if (!is_new && !r->in->sqlite)
 				add(r, "create-index-not-concurrently", i, 0,
 				    xasprintf("CREATE INDEX on %s without CONCURRENTLY blocks its "
-					      "writes for the whole build", nz(f->table)));
+					      "writes for the whole build", nz(f->table)), f);
 			break;
 		case AF_CREATE_INDEX_CONC:
 		case AF_DROP_INDEX_CONC:
@@ -562,29 +564,29 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			if (tx)
 				add(r, "concurrently-in-transaction", i, 0,
 				    xasprintf("CONCURRENTLY in a revision that runs in a transaction "
-					      "(add `-- Transactional: false`)"));
+					      "(add `-- Transactional: false`)"), f);
 			break;
 		case AF_DROP_INDEX:
 			if (!f->name || !strlist_contains(new_indexes, f->name))
 				add(r, "drop-index-not-concurrently", i, 0,
-				    xasprintf("DROP INDEX %s without CONCURRENTLY", nz(f->name)));
+				    xasprintf("DROP INDEX %s without CONCURRENTLY", nz(f->name)), f);
 			break;
 		case AF_REINDEX:
 			if (!is_new)
 				add(r, "reindex-not-concurrently", i, 0,
-				    xasprintf("REINDEX %s without CONCURRENTLY", nz(f->table)));
+				    xasprintf("REINDEX %s without CONCURRENTLY", nz(f->table)), f);
 			break;
 		case AF_FK_VALIDATING:
 			if (!is_new)
 				add(r, "foreign-key-without-not-valid", i, 0,
 				    xasprintf("foreign key %s on %s (to %s) validated at once",
-					      nz(f->name), nz(f->table), nz(f->detail)));
+					      nz(f->name), nz(f->table), nz(f->detail)), f);
 			break;
 		case AF_CHECK_VALIDATING:
 			if (!is_new)
 				add(r, "check-without-not-valid", i, 0,
 				    xasprintf("CHECK %s on %s validated at once", nz(f->name),
-					      nz(f->table)));
+					      nz(f->table)), f);
 			break;
 		case AF_CHECK_NOT_VALID:
 			if (f->name && f->detail) {
@@ -605,19 +607,19 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			if (!is_new)
 				add(r, "unique-constraint-without-index", i, 0,
 				    xasprintf("UNIQUE constraint on %s built under ACCESS EXCLUSIVE",
-					      nz(f->table)));
+					      nz(f->table)), f);
 			break;
 		case AF_ADD_PRIMARY_KEY:
 			if (!is_new)
 				add(r, "add-primary-key", i, 0,
 				    xasprintf("PRIMARY KEY added to %s, built under ACCESS EXCLUSIVE",
-					      nz(f->table)));
+					      nz(f->table)), f);
 			break;
 		case AF_SET_NOT_NULL:
 			if (!is_new && !map_get(&state->notnull, key))
 				add(r, "set-not-null", i, 0,
 				    xasprintf("SET NOT NULL on %s.%s without a validated CHECK "
-					      "(col IS NOT NULL)", nz(f->table), nz(f->name)));
+					      "(col IS NOT NULL)", nz(f->table), nz(f->name)), f);
 			break;
 		case AF_ADD_COLUMN:
 			if (f->detail)
@@ -628,26 +630,26 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			    !strlist_contains(renames, f->table) && (strlist_push(renames, f->table), 1))
 				add(r, "drop-add-same-table", i, 0,
 				    xasprintf("%s drops a column and adds %s in one revision: a rename "
-					      "that loses the data?", nz(f->table), nz(f->name)));
+					      "that loses the data?", nz(f->table), nz(f->name)), f);
 			break;
 		case AF_ADD_COLUMN_NOT_NULL:
 			if (!is_new)
 				add(r, "not-null-column-without-default", i, 0,
 				    xasprintf("%s.%s added NOT NULL without a default", nz(f->table),
-					      nz(f->name)));
+					      nz(f->name)), f);
 			break;
 		case AF_VOLATILE_DEFAULT:
 			if (!is_new)
 				add(r, "volatile-default", i, 0,
 				    xasprintf("%s.%s: %s rewrites the table", nz(f->table),
-					      nz(f->name), nz(f->detail)));
+					      nz(f->name), nz(f->detail)), f);
 			break;
 		case AF_TYPE_CHANGE:
 		case AF_TYPE_CHANGE_SAFE:
 			if (f->kind == AF_TYPE_CHANGE && !is_new)
 				add(r, "change-column-type", i, 0,
 				    xasprintf("%s.%s changes type to %s: a rewrite", nz(f->table),
-					      nz(f->name), nz(f->detail)));
+					      nz(f->name), nz(f->detail)), f);
 			if (f->detail)
 				map_set(&state->cols, key, f->detail);
 			break;
@@ -655,7 +657,7 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 			if (is_new)
 				break;
 			add(r, "drop-column", i, 0,
-			    xasprintf("%s.%s dropped with its data", nz(f->table), nz(f->name)));
+			    xasprintf("%s.%s dropped with its data", nz(f->table), nz(f->name)), f);
 			if (f->table && !strlist_contains(dropped, f->table)) {
 				strlist_push(dropped, f->table);
 				if (strlist_contains(added, f->table) &&
@@ -664,59 +666,59 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 					add(r, "drop-add-same-table", i, 0,
 					    xasprintf("%s adds a column and drops %s in one revision: "
 						      "a rename that loses the data?", nz(f->table),
-						      nz(f->name)));
+						      nz(f->name)), f);
 			}
 			break;
 		case AF_DROP_TABLE:
 			if (!is_new)
 				add(r, "drop-table", i, 0,
-				    xasprintf("table %s dropped with its data", nz(f->table)));
+				    xasprintf("table %s dropped with its data", nz(f->table)), f);
 			break;
 		case AF_TRUNCATE:
 			if (!is_new)
 				add(r, "truncate-table", i, 0,
-				    xasprintf("every row of %s deleted", nz(f->table)));
+				    xasprintf("every row of %s deleted", nz(f->table)), f);
 			break;
 		case AF_DELETE_ALL:
 			if (!is_new)
 				add(r, "delete-without-where", i, 0,
-				    xasprintf("every row of %s deleted", nz(f->table)));
+				    xasprintf("every row of %s deleted", nz(f->table)), f);
 			break;
 		case AF_RENAME_COLUMN:
 			if (!is_new)
 				add(r, "rename-column", i, 0,
 				    xasprintf("%s.%s renamed to %s", nz(f->table), nz(f->name),
-					      nz(f->detail)));
+					      nz(f->detail)), f);
 			break;
 		case AF_RENAME_TABLE:
 			if (!is_new)
 				add(r, "rename-table", i, 0,
-				    xasprintf("table %s renamed to %s", nz(f->table), nz(f->detail)));
+				    xasprintf("table %s renamed to %s", nz(f->table), nz(f->detail)), f);
 			break;
 		case AF_VACUUM_FULL:
 			add(r, "vacuum-full", i, 0, xasprintf("VACUUM FULL rewrites under ACCESS "
-							      "EXCLUSIVE"));
+							      "EXCLUSIVE"), f);
 			break;
 		case AF_CLUSTER:
 			if (!is_new)
 				add(r, "cluster", i, 0,
 				    xasprintf("CLUSTER %s rewrites it under ACCESS EXCLUSIVE",
-					      nz(f->table)));
+					      nz(f->table)), f);
 			break;
 		case AF_LONG_IDENT:
 			add(r, "identifier-too-long", i, 0,
 			    xasprintf("\"%.20s...\" is %zu bytes; PostgreSQL keeps 63", nz(f->name),
-				      f->name ? strlen(f->name) : 0));
+				      f->name ? strlen(f->name) : 0), f);
 			break;
 		case AF_NOT_ANALYSED:
-			add(r, "not-analysed", i, 0, xstrdup(nz(f->detail)));
+			add(r, "not-analysed", i, 0, xstrdup(nz(f->detail)), f);
 			break;
 		case AF_DML:
 			if (tx && f->table && strlist_contains(ae_tables, f->table) &&
 			    !created(new_tables, f->table))
 				add(r, "backfill-in-ddl-transaction", i, 0,
 				    xasprintf("%s on %s in the transaction that holds ACCESS EXCLUSIVE "
-					      "on it", nz(f->detail), f->table));
+					      "on it", nz(f->detail), f->table), f);
 			break;
 		default:
 			break;
@@ -731,10 +733,13 @@ static void judge_stmt(struct rev_ctx *r, size_t i, struct lint_state *state,
 		    strlist_contains(ae_tables, t->name))
 			continue;
 		strlist_push(ae_tables, t->name);
-		if (tx && ++*ae_existing == 2)
+		if (tx && ++*ae_existing == 2) {
+			struct an_fact two = { AF_DML, ae_tables->v[0], t->name, NULL, NULL };
+
 			add(r, "several-tables-access-exclusive", i, 0,
 			    xasprintf("ACCESS EXCLUSIVE on %s and %s in one transaction",
-				      ae_tables->v[0], t->name));
+				      ae_tables->v[0], t->name), &two);
+		}
 	}
 }
 
@@ -753,7 +758,7 @@ int lint_revision(const struct lint_input *in, struct lint_state *state, struct 
 
 	r.first = r.out->n;
 	if (in->not_analysed) {
-		add(&r, "not-analysed", SIZE_MAX, 1, xstrdup(in->not_analysed));
+		add(&r, "not-analysed", SIZE_MAX, 1, xstrdup(in->not_analysed), NULL);
 		goto classes;
 	}
 	if (!in->sql)
@@ -782,7 +787,7 @@ classes:
 			    in->phase_line ? in->phase_line : 1,
 			    xasprintf("marked expand by -- Phase: expand: applies in the expand "
 				      "phase, though the analysis calls it %s",
-				      analysis_class_name(c)));
+				      analysis_class_name(c)), NULL);
 		c = AN_EXPAND;
 	} else if (in->phase_contract && c < AN_CONTRACT) {
 		c = AN_CONTRACT;
@@ -790,9 +795,11 @@ classes:
 	if (c == AN_EXPAND && in->down && an.n) {
 		for (size_t i = 0; i < in->down->n; i++) {
 			if (map_get(&state->contract, in->down->v[i])) {
+				struct an_fact parent = { AF_DML, NULL, NULL, in->down->v[i], NULL };
+
 				add(&r, "expand-after-contract", SIZE_MAX, line_of(in, an.v[0].off),
 				    xasprintf("expand revision on top of contract revision %s",
-					      in->down->v[i]));
+					      in->down->v[i]), &parent);
 				break;
 			}
 		}
@@ -830,6 +837,7 @@ void lint_findings_release(struct lint_findings *f)
 	for (size_t i = 0; i < f->n; i++) {
 		free(f->v[i].statement);
 		free(f->v[i].message);
+		free(f->v[i].instead);
 		free(f->v[i].allowed);
 	}
 	free(f->v);

@@ -47,7 +47,7 @@ enum an_fact_kind {
 	AF_CREATE_INDEX_CONC,   /* CREATE INDEX CONCURRENTLY */
 	AF_DROP_INDEX,          /* DROP INDEX without CONCURRENTLY; name = index */
 	AF_DROP_INDEX_CONC,     /* DROP INDEX CONCURRENTLY */
-	AF_REINDEX,             /* REINDEX without CONCURRENTLY */
+	AF_REINDEX,             /* REINDEX without CONCURRENTLY; detail = INDEX, TABLE or SCHEMA */
 	AF_REINDEX_CONC,
 	AF_FK_VALIDATING,       /* FOREIGN KEY added without NOT VALID */
 	AF_CHECK_VALIDATING,    /* CHECK added without NOT VALID; detail = expression */
@@ -70,7 +70,7 @@ enum an_fact_kind {
 	AF_DML,                 /* INSERT, UPDATE, DELETE, MERGE, COPY FROM */
 	AF_RENAME_COLUMN,
 	AF_RENAME_TABLE,
-	AF_VACUUM_FULL,
+	AF_VACUUM_FULL,         /* table = the first one named, if any */
 	AF_CLUSTER,
 	AF_LONG_IDENT,          /* name over 63 bytes: PostgreSQL truncates it */
 	AF_TX_CONTROL,          /* BEGIN / COMMIT / ROLLBACK inside the revision */
@@ -80,6 +80,13 @@ enum an_fact_kind {
 struct an_fact {
 	enum an_fact_kind kind;
 	char *table, *name, *detail; /* each may be NULL */
+	/* The SQL a safe alternative is rebuilt from, or NULL: an index's
+	 * definition after its table as written, "(customer_id) WHERE ..."
+	 * (AF_CREATE_INDEX*); the key columns of
+	 * AF_ADD_UNIQUE / AF_ADD_PRIMARY_KEY; a foreign key's
+	 * "(cols) REFERENCES table (cols)"; a CHECK's expression as written
+	 * (AF_CHECK_VALIDATING); the new column's type (AF_VOLATILE_DEFAULT). */
+	char *spec;
 };
 
 struct an_table {
@@ -124,6 +131,10 @@ void analysis_release(struct an_script *s);
 
 /* The strongest lock a script takes on `table` (AN_LOCK_NONE if none). */
 enum an_lock analysis_lock_on(const struct an_script *s, const char *table);
+
+/* A name as the analysis records it ("schema.table", "col"), each part
+ * quoted where PostgreSQL needs it (caller frees). */
+char *analysis_quote_name(const char *dotted);
 
 const char *analysis_lock_name(enum an_lock l);     /* "ACCESS EXCLUSIVE" */
 const char *analysis_effect_name(enum an_effect f); /* "rewrite", "scan", "catalog" */

@@ -24,9 +24,17 @@ struct lint_rule {
 	const char *instead; /* the safe alternative, with SQL */
 };
 
-/* Every rule, ending with a zeroed entry. */
+/* Every rule, ending with a zeroed entry.  `instead` is the generic text
+ * (docs/lint.md); a finding carries it rendered for its statement. */
 extern const struct lint_rule lint_rules[];
 const struct lint_rule *lint_rule_find(const char *id);
+
+/* The rule's safe alternative written with the statement's own table,
+ * column, index and constraint names from `fact` (analysis.h); what the
+ * statement does not give is written <like-this>.  A NULL fact, or a
+ * rule with nothing to fill in, gives the rule's generic text.  Pure;
+ * the caller frees the result. */
+char *lint_render_instead(const struct lint_rule *rule, const struct an_fact *fact);
 
 struct lint_finding {
 	const struct lint_rule *rule;
@@ -35,6 +43,7 @@ struct lint_finding {
 	int line;              /* 1-based line in the file */
 	char *statement;       /* the statement's text, shortened */
 	char *message;         /* what this statement does, naming table and column */
+	char *instead;         /* the safe alternative in the statement's own names */
 	char *allowed;         /* accepted by an allow comment: its reason; else NULL */
 };
 

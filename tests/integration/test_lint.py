@@ -92,6 +92,27 @@ def test_exit_codes_and_formats(tmp_path):
     assert "c3_r.sql:6:8: unterminated quoted string" in cp.stderr
 
 
+def test_instead_names_the_statement(tmp_path):
+    """The safe alternative of each finding is written with the statement's
+    own table and columns, in every format."""
+    rev(tmp_path, "a1", None, "CREATE TABLE orders (id int, customer_id int, note text);")
+    rev(tmp_path, "b2", "a1", "CREATE INDEX ON orders (customer_id);\n"
+        "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;")
+    want = "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON orders (customer_id);"
+    cp = lint(tmp_path)
+    assert cp.returncode == 1, describe(cp)
+    assert "      " + want + "\n" in cp.stdout, cp.stdout
+    assert ("ALTER TABLE orders ADD CONSTRAINT orders_note_not_null CHECK (note IS NOT NULL) "
+            "NOT VALID;") in cp.stdout
+    assert "users" not in cp.stdout  # the generic example's table
+    doc = json.loads(lint(tmp_path, "--format", "json").stdout)
+    by_rule = {f["rule"]: f for f in doc["findings"]}
+    assert want in by_rule["create-index-not-concurrently"]["instead"]
+    assert "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;" in by_rule["set-not-null"]["instead"]
+    gh = lint(tmp_path, "--format", "github").stdout.splitlines()
+    assert any(line.startswith("::error ") and want in line for line in gh), gh
+
+
 def test_allow_comments(tmp_path):
     rev(tmp_path, "a1", None, "CREATE TABLE t (id int, a text, b text);\nCREATE TABLE u (id int);")
     rev(tmp_path, "b2", "a1", textwrap.dedent("""\
