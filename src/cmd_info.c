@@ -404,6 +404,12 @@ int cmd_status(struct ctx *c)
 	char *error = NULL;
 
 	memset(&p, 0, sizeof(p));
+	/* SPEC §9.5: one object per tenant */
+	if (c->cfg.tenants) {
+		if ((rc = ctx_tenants_refuse(c)) || (rc = ctx_connect(c)))
+			return rc;
+		return ctx_tenants_status(c);
+	}
 	graph_heads(c->g, &hr);
 	for (size_t i = 0; i < hr.n; i++)
 		strlist_push(&head_ids, hr.v[i]->id);

@@ -185,7 +185,7 @@ int cmd_run(struct ctx *c)
 		if (rc)
 			return ctx_fail(c);
 	}
-	if ((rc = check_application(c)))
+	if ((rc = check_application(c)) || (rc = ctx_tenants_refuse(c)))
 		return rc;
 	log_config(c);
 	/* With no other target and a database whose connection is its
@@ -196,6 +196,16 @@ int cmd_run(struct ctx *c)
 		add_db_target(c);
 	if ((rc = start_health(c)) || (rc = wait_everything(c)) || (rc = ctx_connect(c)))
 		goto out;
+	/* SPEC §9.5: every tenant of the shard at head, or no application */
+	if (c->cfg.tenants) {
+		if ((rc = ctx_tenants_run(c)))
+			goto out;
+		if (c->cfg.after_upgrade.n)
+			log_event(LOG_INFO, "hooks_skipped", NULL,
+				  "after_upgrade hooks are not run over tenants");
+		status_set_phase(&c->st, PHASE_DONE);
+		goto out;
+	}
 	if ((rc = ctx_migrate(c, &rq, &p)))
 		goto out;
 	/* Hooks follow an upgrade that applied something (here or, when the

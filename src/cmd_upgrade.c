@@ -44,6 +44,17 @@ int cmd_upgrade(struct ctx *c)
 	 * revision target refuses it. */
 	if (!strcmp(rq.target, "head") || !strcmp(rq.target, "heads"))
 		rq.read_flags = READ_AHEAD_OK;
+	/* SPEC §9.5: every tenant to head, online */
+	if (c->cfg.tenants) {
+		int rc;
+
+		if (rq.read_flags != READ_AHEAD_OK || c->cli->sql)
+			return usage_error("--tenants upgrades to head, online: no target '%s'%s",
+					   rq.target, c->cli->sql ? " and no --sql" : "");
+		if ((rc = ctx_tenants_refuse(c)) || (rc = ctx_connect(c)))
+			return rc;
+		return ctx_tenants_run(c);
+	}
 	return move_to(c, &rq);
 }
 

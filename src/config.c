@@ -1,5 +1,6 @@
 #include "prestart/config.h"
 #include "prestart/inifile.h"
+#include "prestart/tenants.h"
 #include "prestart/termlog.h"
 
 #include <ctype.h>
@@ -26,7 +27,8 @@ static const char *const prestart_keys[] = {
 	"log_format", "transaction_per_migration", "after_upgrade", "alembic_command",
 	"alembic_config", "python", "require_compiled", "termination_log",
 	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget",
-	"phase", NULL
+	"phase", "tenants", "tenant_parallel", "tenant_canary", "tenant_max_failures",
+	"tenant_shard", "tenant_search_path", NULL
 };
 
 const char *const *config_keys(void)
@@ -577,6 +579,97 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 	return r < 0 ? -1 : 0;
 }
 
+/* A count: digits only, at most max. */
+static int pick_count(const struct loader *L, const char *flag, const char *flag_val,
+		      const char *env, const char *key, int max, int *out, struct err *e)
+{
+	struct val v;
+	int r = pick(L, flag, flag_val, env, key, NULL, &v, e);
+
+	if (r > 0) {
+		char *end;
+		long n;
+
+		errno = 0;
+		n = strtol(v.s, &end, 10);
+		if (!isdigit((unsigned char)v.s[0]) || *end || errno || n > max) {
+			char hint[64];
+
+			snprintf(hint, sizeof(hint), " (expected a whole number from 0 to %d)", max);
+			r = val_invalid(&v, "number", hint, e);
+		} else {
+			*out = (int)n;
+		}
+	}
+	val_free(&v);
+	return r < 0 ? -1 : 0;
+}
+
+/* SPEC §9.5: many tenants. */
+static int load_tenant_settings(struct config *c, const struct config_flags *flags,
+				const struct loader *L, struct err *e)
+{
+	struct val v;
+	int r;
+
+	r = pick(L, "--tenants", flags->tenants, "PRESTART_TENANTS", "tenants", NULL, &v, e);
+	if (r > 0) {
+		c->tenants_from = xstrdup(v.where);
+		c->tenants = v.s;
+		v.s = NULL;
+	}
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	if (pick_count(L, "--tenant-parallel", flags->tenant_parallel, "PRESTART_TENANT_PARALLEL",
+		       "tenant_parallel", 1000, &c->tenant_parallel, e) < 0 ||
+	    pick_count(L, "--tenant-canary", flags->tenant_canary, "PRESTART_TENANT_CANARY",
+		       "tenant_canary", 1000000, &c->tenant_canary, e) < 0 ||
+	    pick_count(L, "--tenant-max-failures", flags->tenant_max_failures,
+		       "PRESTART_TENANT_MAX_FAILURES", "tenant_max_failures", 1000000,
+		       &c->tenant_max_failures, e) < 0)
+		return -1;
+	if (c->tenant_parallel < 1)
+		return err_set(e, ERR_USAGE, "tenant_parallel must be at least 1");
+	if (pick_string(L, "--tenant-search-path", flags->tenant_search_path,
+			"PRESTART_TENANT_SEARCH_PATH", "tenant_search_path", NULL,
+			&c->tenant_search_path, e) < 0)
+		return -1;
+	if (!strstr(c->tenant_search_path, "{tenant}"))
+		return err_set(e, ERR_USAGE,
+			       "invalid tenant search path '%s' (it must name {tenant}, e.g. "
+			       "'{tenant},public')",
+			       c->tenant_search_path);
+	r = pick(L, "--tenant-shard", flags->tenant_shard, "PRESTART_TENANT_SHARD", "tenant_shard",
+		 NULL, &v, e);
+	if (r > 0 && tenants_parse_shard(v.s, &c->tenant_shard_index, &c->tenant_shard_count) < 0)
+		r = val_invalid(&v, "tenant shard", " (expected I/N with 0 <= I < N, e.g. 0/4)", e);
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		/* A Kubernetes Indexed Job sets JOB_COMPLETION_INDEX; its
+		 * completions count is PRESTART_TENANT_SHARDS (Kubernetes
+		 * does not export it). */
+		const char *idx = getenv("JOB_COMPLETION_INDEX");
+		const char *cnt = getenv("PRESTART_TENANT_SHARDS");
+
+		if (idx && *idx && cnt && *cnt) {
+			char *s = xasprintf("%s/%s", idx, cnt);
+
+			r = tenants_parse_shard(s, &c->tenant_shard_index, &c->tenant_shard_count);
+			free(s);
+			if (r < 0)
+				return err_set(e, ERR_USAGE,
+					       "invalid tenant shard '%s/%s' from JOB_COMPLETION_INDEX "
+					       "and PRESTART_TENANT_SHARDS (expected I/N with "
+					       "0 <= I < N)",
+					       idx, cnt);
+		}
+	}
+	return 0;
+}
+
 static int load_settings(struct config *c, const struct config_flags *flags,
 			 const struct loader *L, struct err *e)
 {
@@ -706,6 +799,8 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 		if (r < 0)
 			return -1;
 	}
+	if (load_tenant_settings(c, flags, L, e) < 0)
+		return -1;
 	return load_ledger_settings(c, flags, L, e);
 }
 
@@ -738,6 +833,9 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->python = xstrdup("/usr/bin/python3");
 	c->ledger = -1;
 	c->ledger_schema = xstrdup("prestart");
+	c->tenant_parallel = 4;
+	c->tenant_shard_count = 1;
+	c->tenant_search_path = xstrdup("{tenant},public");
 
 	r = open_files(c, flags, &main_ini, &alembic_ini, &L, e);
 	if (r == 0)
@@ -772,5 +870,8 @@ void config_release(struct config *c)
 	free(c->if_ahead_from);
 	free(c->phase_from);
 	free(c->checksum_from);
+	free(c->tenants);
+	free(c->tenants_from);
+	free(c->tenant_search_path);
 	memset(c, 0, sizeof(*c));
 }

@@ -772,7 +772,8 @@ const struct db_ops db_pg_ops = {
 	.name = "postgresql",
 	.supports = DB_CAN_ADVISORY_LOCK | DB_HAS_LOCK_TIMEOUT | DB_HAS_BLOCKERS |
 		    DB_HAS_INDEX_PROGRESS | DB_HAS_LEDGER_SCHEMA | DB_HAS_PRIVILEGES |
-		    DB_HAS_ESCAPE_STRINGS | DB_HAS_QUERY_TO_XML | DB_CONNECT_IS_PROBE,
+		    DB_HAS_ESCAPE_STRINGS | DB_HAS_QUERY_TO_XML | DB_CONNECT_IS_PROBE |
+		    DB_HAS_SCHEMAS,
 	.sql_timestamp = "TIMESTAMP WITH TIME ZONE",
 	.sql_now = "pg_catalog.clock_timestamp()",
 	/* in the client encoding: a LATIN1 database sends more bytes to a

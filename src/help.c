@@ -41,6 +41,12 @@ static const struct opt_help opt_help[] = {
 	{ "checksum", "    --checksum warn|fail|off", "applied revision files edited since they ran" },
 	{ "phase", "    --phase all|expand|contract",
 	  "rollout phase: all pending revisions, those that keep the\nprevious version working (expand), or all after the rollout\n(contract); revision: write the -- Phase: header" },
+	{ "tenants", "    --tenants SRC", "PostgreSQL schemas to migrate each: a,b,c, @FILE or\nquery:SQL (run, upgrade, status)" },
+	{ "tenant-parallel", "    --tenant-parallel N", "tenants migrated at once, one connection each (default 4)" },
+	{ "tenant-canary", "    --tenant-canary N", "migrate the first N tenants first; a failure there stops\nthe rest (default 0)" },
+	{ "tenant-max-failures", "    --tenant-max-failures N", "start no more tenants after N failures (default 0: no limit)" },
+	{ "tenant-shard", "    --tenant-shard I/N", "only the tenants whose name hashes to shard I of N\n(default JOB_COMPLETION_INDEX/PRESTART_TENANT_SHARDS)" },
+	{ "tenant-search-path", "    --tenant-search-path P", "search_path of a tenant's revisions (default\n'{tenant},public')" },
 	{ "help", "-h, --help", "this help; with a command, that command's help" },
 	{ "version", "    --version", "print the version" },
 	/* command-local */
@@ -72,7 +78,8 @@ static const char global_opts[] =
 	"database-url config dir wait-timeout wait-for lock-timeout ddl-lock-timeout "
 	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration "
 	"no-transaction-per-migration after require-compiled no-require-compiled termination-log "
-	"ledger-schema if-ahead checksum phase help version";
+	"ledger-schema if-ahead checksum phase tenants tenant-parallel tenant-canary "
+	"tenant-max-failures tenant-shard tenant-search-path help version";
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
@@ -82,6 +89,8 @@ static const char local_opts[] =
 #define LOCKS "lock-timeout lock-strategy "
 #define APPLIES "ddl-lock-timeout ddl-retry-budget transaction-per-migration " \
 	"no-transaction-per-migration ledger-schema require-compiled no-require-compiled "
+#define TENANTS "tenants tenant-parallel tenant-canary tenant-max-failures tenant-shard " \
+	"tenant-search-path "
 #define EXITS_DATA "exit codes: 0 ok; 1 stdout could not be written; 2 usage or configuration;\n" \
 	"  3 scripts or version table inconsistent; 124 database not ready in time"
 
@@ -101,7 +110,7 @@ static const struct topic topics[] = {
 	  "then exec APP with PRESTART_REVISION set (exit 0 with no APP).  The\n"
 	  "default command.  Already at head: one query, no lock, no hooks.  A\n"
 	  "missing APP is exit 127 before anything waits.",
-	  CONNECTS "wait-for health-addr " LOCKS APPLIES "after if-ahead checksum phase",
+	  CONNECTS "wait-for health-addr " LOCKS APPLIES TENANTS "after if-ahead checksum phase",
 	  "DATABASE_URL=postgresql://app@db/app prestart run -- uvicorn app.main:app",
 	  "exit codes: 0 ok (no APP); 1 a migration failed (rolled back) or a hook failed\n"
 	  "  (the migration stays committed); 2 usage or configuration; 3 scripts or\n"
@@ -121,7 +130,7 @@ static const struct topic topics[] = {
 	  "--sql prints the script instead of running it; FROM:TO starts it\n"
 	  "elsewhere than base.  To head or heads, a database ahead of the scripts\n"
 	  "is judged by --if-ahead, as run does.",
-	  CONNECTS LOCKS APPLIES "if-ahead checksum phase sql",
+	  CONNECTS LOCKS APPLIES TENANTS "if-ahead checksum phase sql",
 	  "prestart upgrade +1\n  prestart upgrade --sql base:head > upgrade.sql",
 	  "exit codes: 0 ok; 1 a migration failed (rolled back); 2 usage,\n"
 	  "  configuration, unknown target; 3 scripts or version table inconsistent;\n"
@@ -176,7 +185,8 @@ static const struct topic topics[] = {
 	  "Print one JSON object: reachable, database (masked), current, heads,\n"
 	  "pending, ahead (revisions a newer image applied) and ahead_safe, applied\n"
 	  "(from the ledger), at_head, error.",
-	  "database-url config dir log-format ledger-schema", "prestart status | jq .pending",
+	  "database-url config dir log-format ledger-schema tenants tenant-shard",
+	  "prestart status | jq .pending",
 	  "exit codes: 0 the database was reachable; 1 it was not (one attempt, no\n"
 	  "  waiting), or stdout could not be written; 2 usage or configuration;\n"
 	  "  3 scripts inconsistent" },

@@ -17,7 +17,8 @@
 enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
-	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_PHASE, O_DDL_LOCK_TIMEOUT,
+	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_PHASE, O_TENANTS, O_TENANT_PARALLEL,
+	O_TENANT_CANARY, O_TENANT_MAX_FAILURES, O_TENANT_SHARD, O_TENANT_SEARCH_PATH, O_DDL_LOCK_TIMEOUT,
 	O_DDL_RETRY_BUDGET, O_NO_TPM, O_NO_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
@@ -57,6 +58,12 @@ static const struct option_def options[] = {
 	{ "if-ahead", 0, 1, O_IF_AHEAD },
 	{ "checksum", 0, 1, O_CHECKSUM },
 	{ "phase", 0, 1, O_PHASE },
+	{ "tenants", 0, 1, O_TENANTS },
+	{ "tenant-parallel", 0, 1, O_TENANT_PARALLEL },
+	{ "tenant-canary", 0, 1, O_TENANT_CANARY },
+	{ "tenant-max-failures", 0, 1, O_TENANT_MAX_FAILURES },
+	{ "tenant-shard", 0, 1, O_TENANT_SHARD },
+	{ "tenant-search-path", 0, 1, O_TENANT_SEARCH_PATH },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -273,6 +280,12 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_IF_AHEAD: cli->flags.if_ahead = val; break;
 	case O_CHECKSUM: cli->flags.checksum = val; break;
 	case O_PHASE: cli->flags.phase = val; break;
+	case O_TENANTS: cli->flags.tenants = val; break;
+	case O_TENANT_PARALLEL: cli->flags.tenant_parallel = val; break;
+	case O_TENANT_CANARY: cli->flags.tenant_canary = val; break;
+	case O_TENANT_MAX_FAILURES: cli->flags.tenant_max_failures = val; break;
+	case O_TENANT_SHARD: cli->flags.tenant_shard = val; break;
+	case O_TENANT_SEARCH_PATH: cli->flags.tenant_search_path = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;

@@ -320,6 +320,8 @@ static int begin_tx(struct db *db, const struct migrate_opts *o, struct err *e)
 	 * the version table's included. */
 	if (ddl_bound_tx(o->ddl, db) < 0)
 		return db_fail(db, "cannot set lock_timeout", e);
+	if (o->tx_setup && db_execs(db, o->tx_setup) < 0)
+		return db_fail(db, "cannot set up the transaction", e);
 	return 0;
 }
 
@@ -433,7 +435,8 @@ static void step_done(const struct migrate_opts *o, const struct plan *p, size_t
 		status_observe_revision(o->st, now_ms() - ts);
 		status_set_running(o->st, NULL);
 	}
-	log_applied(p, k, ts);
+	if (!o->quiet)
+		log_applied(p, k, ts);
 }
 
 /* SPEC §7.3: the step's ledger row, in the transaction that writes its

@@ -38,6 +38,7 @@ void status_release(struct status *s)
 	free(s->last_blockers);
 	strlist_free(&s->deferred);
 	strlist_free(&s->deferred_why);
+	strlist_free(&s->tenants.failed_names);
 	s->current = s->target = s->running = NULL;
 	s->blockers = s->last_blockers = NULL;
 	pthread_mutex_destroy(&s->mu);
@@ -243,9 +244,43 @@ char *status_json(struct status *s)
 		sbuf_adds(&b, ",\"index_progress\":");
 		sbuf_add_json_str(&b, s->index_progress);
 	}
+	if (s->tenants.on) {
+		sbuf_addf(&b,
+			  ",\"tenants\":{\"total\":%ld,\"at_head\":%ld,\"migrated\":%ld,"
+			  "\"failed\":%ld,\"running\":%ld,\"pending\":%ld,\"failed_names\":[",
+			  s->tenants.total, s->tenants.at_head, s->tenants.migrated,
+			  s->tenants.failed, s->tenants.running, s->tenants.pending);
+		for (size_t i = 0; i < s->tenants.failed_names.n; i++) {
+			if (i)
+				sbuf_addc(&b, ',');
+			sbuf_add_json_str(&b, s->tenants.failed_names.v[i]);
+		}
+		sbuf_adds(&b, "]}");
+	}
 	sbuf_adds(&b, "}");
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
+}
+
+void status_set_tenants(struct status *s, long total, long at_head, long migrated, long failed,
+			long running, long pending)
+{
+	pthread_mutex_lock(&s->mu);
+	s->tenants.on = 1;
+	s->tenants.total = total;
+	s->tenants.at_head = at_head;
+	s->tenants.migrated = migrated;
+	s->tenants.failed = failed;
+	s->tenants.running = running;
+	s->tenants.pending = pending;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void status_tenant_failed(struct status *s, const char *name)
+{
+	pthread_mutex_lock(&s->mu);
+	strlist_push(&s->tenants.failed_names, name);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void metric_head(struct sbuf *b, const char *name, const char *type, const char *help)
@@ -298,6 +333,18 @@ char *status_metrics(struct status *s)
 	metric_seconds(&b, "prestart_migrate_seconds", "Time spent applying revisions.",
 		       phase_ms(s, PHASE_MIGRATING, now));
 	status_metrics_revisions(s, &b);
+	if (s->tenants.on) {
+		metric_head(&b, "prestart_tenants_total", "gauge",
+			    "Tenants of this run in each state (SPEC 9.5).");
+		sbuf_addf(&b,
+			  "prestart_tenants_total{state=\"at_head\"} %ld\n"
+			  "prestart_tenants_total{state=\"migrated\"} %ld\n"
+			  "prestart_tenants_total{state=\"failed\"} %ld\n"
+			  "prestart_tenants_total{state=\"running\"} %ld\n"
+			  "prestart_tenants_total{state=\"pending\"} %ld\n",
+			  s->tenants.at_head, s->tenants.migrated, s->tenants.failed,
+			  s->tenants.running, s->tenants.pending);
+	}
 	metric_int(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.", 1);
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);

@@ -103,6 +103,16 @@ struct config {
 	 * contract (everything, after the rollout). */
 	enum rollout_phase { ROLLOUT_ALL = 0, ROLLOUT_EXPAND, ROLLOUT_CONTRACT } phase;
 	char *phase_from;           /* where it was set, or NULL for the default */
+	/* SPEC §9.5: many tenants.  tenants: the source as given (a comma
+	 * list, @FILE or query:SQL; tenants.h), NULL: a single run;
+	 * tenants_from: where it was set ("--tenants", "PRESTART_TENANTS",
+	 * "prestart.ini:4") for error messages. */
+	char *tenants, *tenants_from;
+	int tenant_parallel;        /* default 4 connections */
+	int tenant_canary;          /* default 0 */
+	int tenant_max_failures;    /* default 0: no limit */
+	int tenant_shard_index, tenant_shard_count; /* default 0/1: every tenant */
+	char *tenant_search_path;   /* default "{tenant},public" */
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -128,6 +138,12 @@ struct config_flags {
 	const char *if_ahead;
 	const char *checksum;
 	const char *phase;
+	const char *tenants;
+	const char *tenant_parallel;
+	const char *tenant_canary;
+	const char *tenant_max_failures;
+	const char *tenant_shard;
+	const char *tenant_search_path;
 };
 
 void config_flags_init(struct config_flags *f);

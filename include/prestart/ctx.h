@@ -288,4 +288,18 @@ void ctx_report_deferred(struct ctx *c);
  * success.  Returns 0 or an exit status.  (src/ctx_head.c) */
 int ctx_wait_head(struct ctx *c, int expand, char **revision);
 
+/* SPEC §9.5, src/ctx_tenants.c.  With cfg.tenants set: exit 2 unless
+ * the engine has schemas (SQLite), else 0; without: 0. */
+int ctx_tenants_refuse(struct ctx *c);
+/* Connected: bring every tenant of the shard to head.  One survey (a few
+ * queries for all tenants, no lock) finds those with work; each of them
+ * is migrated under its own lock, in its own schema and transactions, on
+ * --tenant-parallel connections, canary tenants first.  Returns 0 when
+ * every tenant is at head, else an exit status (1 naming each failed
+ * tenant; 3 when a revision would need Alembic; 128+N stopped). */
+int ctx_tenants_run(struct ctx *c);
+/* Connected: print the status JSON per tenant (current, pending).
+ * Returns 0 or an exit status. */
+int ctx_tenants_status(struct ctx *c);
+
 #endif

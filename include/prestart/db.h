@@ -130,6 +130,9 @@ struct sql_stmts;
 					  * §4 step 3): with no other target, run
 					  * connects at once and waits only when
 					  * that fails; else it waits first */
+#define DB_HAS_SCHEMAS         (1u << 10) /* one database holds many schemas, each
+					  * with its own version table (SPEC
+					  * §9.5's tenants) */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.

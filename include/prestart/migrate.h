@@ -49,6 +49,12 @@ struct migrate_opts {
 	 * when lost: migrate_apply rolls back and returns it). */
 	int (*check)(void *arg, struct err *e);
 	void *check_arg;
+	/* May be NULL: SQL run first in every transaction migrate_apply
+	 * begins (SPEC §9.5: a tenant's SET LOCAL search_path). */
+	const char *tx_setup;
+	/* Non-zero: no line per step (a run over many tenants logs one line
+	 * per tenant instead). */
+	int quiet;
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs

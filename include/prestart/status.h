@@ -55,6 +55,13 @@ struct status {
 	/* SPEC §9.4: the revisions the expand phase held back (ids) and why,
 	 * in the same order; empty otherwise. */
 	struct strlist deferred, deferred_why;
+	/* SPEC §9.5: a run over many tenants (tenants.on): how many are in
+	 * each state, and the names of those that failed. */
+	struct {
+		int on;
+		long total, at_head, migrated, failed, running, pending;
+		struct strlist failed_names;
+	} tenants;
 };
 
 /* Start in PHASE_STARTING with the clock running; status_release() frees. */
@@ -85,6 +92,12 @@ void status_add_lock_timeout(struct status *s);
 void status_set_deferred(struct status *s, const struct strlist *ids,
 			 const struct strlist *whys);
 enum phase status_phase(struct status *s);
+
+/* SPEC §9.5: the tenants' counts (turns the "tenants" member of /status
+ * and prestart_tenants_total on), and one more tenant failed. */
+void status_set_tenants(struct status *s, long total, long at_head, long migrated, long failed,
+			long running, long pending);
+void status_tenant_failed(struct status *s, const char *name);
 
 /* The /status JSON document: {"phase":..., "current":..., "target":...,
  * "pending":N, "applied":N, "elapsed_ms":N, "blockers":[...], "error":...,

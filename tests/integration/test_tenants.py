@@ -1,0 +1,259 @@
+"""Many tenants in one run (SPEC §9.5): each tenant a PostgreSQL schema with
+its own version table, lock and transactions; the survey that costs no lock
+when every tenant is at head; failure isolation, the canary, the maximum of
+failures; shards; SIGTERM; two runs at once; status per tenant."""
+import json
+import signal
+
+import pytest
+
+from harness import spawn, wait_until
+
+pg_only = pytest.mark.parametrize("engine", ["pg"])
+
+R1 = ("CREATE TABLE items (id int PRIMARY KEY);\n"
+      "CREATE TABLE applied_log (rev text NOT NULL);\n"
+      "INSERT INTO applied_log VALUES ('r1');")
+R2 = ("ALTER TABLE items ADD COLUMN name text;\n"
+      "INSERT INTO applied_log VALUES ('r2');")
+
+
+def two_revs(project):
+    project.rev("r1", up=R1, down_sql="DROP TABLE items; DROP TABLE applied_log;")
+    project.rev("r2", down="r1", up=R2, down_sql="ALTER TABLE items DROP COLUMN name;")
+
+
+def make_schemas(db, prefix, n):
+    db.execute("DO $$ BEGIN FOR i IN 1..%d LOOP "
+               "EXECUTE format('CREATE SCHEMA %%I', '%s' || i); END LOOP; END $$;"
+               % (n, prefix))
+    return ["%s%d" % (prefix, i) for i in range(1, n + 1)]
+
+
+def versions_of(db, names):
+    """{tenant: [revisions]} read from each tenant's version table (missing
+    table: None)."""
+    have = {r[0] for r in db.query(
+        "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+        "WHERE c.relname = 'alembic_version'")}
+    got = {t: None for t in names}
+    todo = [t for t in names if t in have]
+    for i in range(0, len(todo), 500):
+        part = todo[i:i + 500]
+        sql = " UNION ALL ".join(
+            "SELECT '%s', version_num FROM %s.alembic_version" % (t, t) for t in part)
+        for t, v in db.query(sql):
+            got[t] = (got[t] or []) + [v]
+    return got
+
+
+def log_counts(db, names):
+    """{tenant: {rev: count}} from each tenant's applied_log."""
+    have = {r[0] for r in db.query(
+        "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+        "WHERE c.relname = 'applied_log'")}
+    got = {t: {} for t in names}
+    todo = [t for t in names if t in have]
+    for i in range(0, len(todo), 500):
+        part = todo[i:i + 500]
+        sql = " UNION ALL ".join(
+            "SELECT '%s', rev, count(*) FROM %s.applied_log GROUP BY rev" % (t, t)
+            for t in part)
+        for t, rev, n in db.query(sql):
+            got[t][rev] = n
+    return got
+
+
+QUERY = "query:SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tn%' ORDER BY 1"
+
+
+@pg_only
+def test_thousand_tenants_then_noop(project, db):
+    two_revs(project)
+    names = make_schemas(db, "tn", 1000)
+    cp = project.ok("run", "--tenants", QUERY, "--tenant-parallel", "4")
+    assert "1000 migrated, 0 already at head, 0 failed" in cp.stdout, cp.stdout
+    v = versions_of(db, names)
+    assert all(v[t] == ["r2"] for t in names), [t for t in names if v[t] != ["r2"]][:5]
+    logs = log_counts(db, names)
+    assert all(logs[t] == {"r1": 1, "r2": 1} for t in names)
+    # the public schema was not touched
+    assert not db.query("SELECT 1 FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename IN ('items', 'applied_log', 'alembic_version')")
+    # one ledger row per tenant and revision, under the tenant's version table
+    rows = db.query("SELECT count(*), count(DISTINCT version_table) FROM prestart.history")
+    assert rows == [(2000, 1000)]
+    # again: nothing to do, no tenant locked or touched
+    cp = project.ok("run", "--tenants", QUERY)
+    assert "all 1000 tenants already at head, nothing to do" in cp.stdout, cp.stdout
+    assert "tenant tn" not in cp.stdout
+    assert log_counts(db, names) == logs
+
+
+@pg_only
+def test_a_failing_tenant_fails_alone_and_a_rerun_completes(project, db):
+    two_revs(project)
+    names = make_schemas(db, "fx", 20)
+    # fx7 already has a table r1 creates
+    db.execute("CREATE TABLE fx7.items (other int)")
+    cp = project.run("run", "--tenants", ",".join(names), "--", "/bin/true")
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert "1 tenant failed: fx7 (at <base>:" in cp.stderr, cp.stderr
+    assert 'relation "items" already exists' in cp.stderr
+    v = versions_of(db, names)
+    assert v["fx7"] is None
+    assert all(v[t] == ["r2"] for t in names if t != "fx7")
+    # the failed tenant rolled back whole
+    assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'fx7'") == [(1,)]
+    # fixed, a re-run migrates only fx7
+    db.execute("DROP TABLE fx7.items")
+    cp = project.ok("run", "--tenants", ",".join(names))
+    assert "1 migrated, 19 already at head, 0 failed" in cp.stdout, cp.stdout
+    assert versions_of(db, ["fx7"]) == {"fx7": ["r2"]}
+
+
+@pg_only
+def test_a_missing_schema_is_a_failed_tenant(project, db):
+    two_revs(project)
+    make_schemas(db, "ms", 2)
+    cp = project.run("run", "--tenants", "ms1,nosuch,ms2")
+    assert cp.returncode == 1
+    assert "nosuch" in cp.stderr and "the schema nosuch does not exist" in cp.stderr
+    assert versions_of(db, ["ms1", "ms2"]) == {"ms1": ["r2"], "ms2": ["r2"]}
+
+
+@pg_only
+def test_tenants_file_and_status(project, db, tmp_path):
+    two_revs(project)
+    make_schemas(db, "sf", 3)
+    f = tmp_path / "tenants.txt"
+    f.write_text("# our tenants\nsf1\n\n  sf2   # the second\n")
+    project.ok("upgrade", "--tenants", "@" + str(f))
+    cp = project.ok("status", "--tenants", "sf1,sf2,sf3")
+    doc = json.loads(cp.stdout)
+    by = {t["name"]: t for t in doc["tenants"]}
+    assert by["sf1"]["current"] == ["r2"] and by["sf1"]["pending"] == []
+    assert by["sf1"]["at_head"] is True
+    assert by["sf3"]["current"] is None and by["sf3"]["pending"] == ["r1", "r2"]
+    assert doc["at_head"] is False
+
+
+@pg_only
+def test_canary_stops_on_failure(project, db):
+    two_revs(project)
+    names = make_schemas(db, "cy", 10)
+    db.execute("CREATE TABLE cy1.items (other int)")
+    cp = project.run("run", "--tenants", ",".join(names), "--tenant-canary", "2")
+    assert cp.returncode == 1
+    assert "a canary tenant failed" in cp.stdout + cp.stderr
+    v = versions_of(db, names)
+    # the canaries ran, nothing after them
+    assert v["cy1"] is None and v["cy2"] == ["r2"]
+    assert all(v[t] is None for t in names[2:])
+
+
+@pg_only
+def test_max_failures_stops_starting(project, db):
+    two_revs(project)
+    names = make_schemas(db, "mf", 10)
+    for t in names[:3]:
+        db.execute("CREATE TABLE %s.items (other int)" % t)
+    cp = project.run("run", "--tenants", ",".join(names), "--tenant-max-failures", "2",
+                     "--tenant-parallel", "1")
+    assert cp.returncode == 1
+    v = versions_of(db, names)
+    assert [t for t in names if v[t] is None] == names  # stopped after mf1, mf2
+    assert "2 failed" in cp.stdout and "8 not started" in cp.stdout, cp.stdout
+
+
+@pg_only
+def test_two_shards_cover_every_tenant_once(project, db):
+    two_revs(project)
+    names = make_schemas(db, "sh", 60)
+    src = ",".join(names)
+    a = project.ok("run", "--tenants", src, "--tenant-shard", "0/2")
+    v = versions_of(db, names)
+    first = {t for t in names if v[t] == ["r2"]}
+    assert 10 < len(first) < 50
+    b = project.ok("run", "--tenants", src, env={"JOB_COMPLETION_INDEX": "1",
+                                                 "PRESTART_TENANT_SHARDS": "2"})
+    assert "already at head" in a.stdout + b.stdout
+    v = versions_of(db, names)
+    assert all(v[t] == ["r2"] for t in names)
+    logs = log_counts(db, names)
+    assert all(logs[t] == {"r1": 1, "r2": 1} for t in names)
+
+
+@pg_only
+def test_two_runs_at_once_migrate_each_tenant_once(project, db, tmp_path):
+    project.rev("r1", up=R1 + "\nSELECT pg_sleep(0.01);")
+    names = make_schemas(db, "cc", 80)
+    procs = [spawn(project, "run", "--tenants", QUERY.replace("tn%", "cc%"),
+                   outdir=tmp_path / "out") for _ in range(2)]
+    for p in procs:
+        assert p.wait(60) == 0, p.output
+    logs = log_counts(db, names)
+    assert all(logs[t] == {"r1": 1} for t in names), logs
+
+
+@pg_only
+def test_sigterm_leaves_each_tenant_old_or_new(project, db, tmp_path):
+    project.rev("r1", up=R1)
+    project.rev("r2", down="r1", up=R2 + "\nSELECT pg_sleep(0.05);")
+    names = make_schemas(db, "sg", 200)
+    p = spawn(project, "run", "--tenants", QUERY.replace("tn%", "sg%"),
+              "--transaction-per-migration", "--tenant-parallel", "2",
+              outdir=tmp_path / "out")
+    wait_until(lambda: "tenant sg" in p.stdout, 30, what="a tenant migrated")
+    p.p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 128 + signal.SIGTERM, p.output
+    v = versions_of(db, names)
+    logs = log_counts(db, names)
+    for t in names:
+        # per revision commits: base, r1 or r2, and the log agrees
+        assert v[t] in (None, ["r1"], ["r2"]), (t, v[t])
+        want = {} if v[t] is None else {"r1": 1} if v[t] == ["r1"] else {"r1": 1, "r2": 1}
+        assert logs[t] == want, (t, v[t], logs[t])
+    assert any(v[t] != ["r2"] for t in names), "the run finished before the signal"
+    project.ok("run", "--tenants", QUERY.replace("tn%", "sg%"))
+    assert all(x == ["r2"] for x in versions_of(db, names).values())
+
+
+@pg_only
+def test_search_path_is_the_tenants(project, db):
+    project.rev("r1", up="CREATE TABLE t_here (x int); "
+                         "INSERT INTO t_here SELECT count(*) FROM shared_ref;")
+    make_schemas(db, "sp", 2)
+    db.execute("CREATE TABLE public.shared_ref (x int); INSERT INTO shared_ref VALUES (1);")
+    project.ok("run", "--tenants", "sp1,sp2")
+    assert db.query("SELECT x FROM sp1.t_here") == [(1,)]
+    assert db.query("SELECT x FROM sp2.t_here") == [(1,)]
+    assert not db.query("SELECT 1 FROM pg_tables WHERE tablename = 't_here' "
+                        "AND schemaname = 'public'")
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_sqlite_refused(project):
+    project.rev("r1", up="CREATE TABLE a (x int);")
+    cp = project.run("run", "--tenants", "a,b")
+    assert cp.returncode == 2
+    assert "--tenants needs PostgreSQL: one SQLite file is one database" in cp.stderr
+
+
+@pg_only
+def test_bad_names_refused(project, db, tmp_path):
+    project.rev("r1", up="CREATE TABLE a (x int);")
+    cp = project.run("run", "--tenants", "good,bad-name")
+    assert cp.returncode == 2
+    assert "invalid tenant name 'bad-name' in --tenants" in cp.stderr
+    f = tmp_path / "t.txt"
+    f.write_text("ok\nno way\n")
+    cp = project.run("run", env={"PRESTART_TENANTS": "@" + str(f)})
+    assert cp.returncode == 2
+    assert "invalid tenant name 'no way' in %s:2" % f in cp.stderr
+    cp = project.run("run", "--tenants", "query:SELECT 'x;y'")
+    assert cp.returncode == 2
+    assert "invalid tenant name 'x;y' in row 1 of the tenants query of --tenants" in cp.stderr
+    cp = project.run("run", "--tenants", "a", "--tenant-shard", "2/2")
+    assert cp.returncode == 2 and "--tenant-shard" in cp.stderr
+    assert db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'prestart'") == [(0,)]
