@@ -61,7 +61,7 @@ static int head_ahead(struct ctx *c, const struct strlist *heads, const char *re
 		names = strlist_join(&a.unknown, ", ");
 		log_event(LOG_WARN, "ahead", (struct log_field[]){ LFS("revisions", names), { 0 } },
 			  "the database is ahead of this image: %s (recorded in the ledger as "
-			  "descending from this image's revisions, none breaking); running "
+			  "descending from this image's revisions, none breaking or contract); running "
 			  "without migrating",
 			  names);
 		free(names);

@@ -5,6 +5,7 @@
  * database ahead of the scripts; checksums; descriptions.
  */
 #include "prestart/ledger.h"
+#include "prestart/phase.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -426,6 +427,25 @@ int ledger_forget(const struct ledger *l, struct db *db, const char *rev)
 	return rc;
 }
 
+/* The compat column: "breaking" for a revision marked so, else its class
+ * (SPEC §9.4, phase.h): "contract" or "expand"; NULL when its SQL does not
+ * split (the migration itself reports that).  --if-ahead reads it. */
+static const char *compat_of(const struct ledger *l, const struct revision *rev)
+{
+	struct phase_class c;
+	struct err e = { 0 };
+	const char *v;
+
+	if (rev->compat_breaking)
+		return "breaking";
+	if (phase_classify_sql(rev, rev->is_py ? NULL : rev->upgrade_sql, rev->path,
+			       rev->upgrade_line, l->kind == DB_SQLITE, &c, &e) < 0)
+		return NULL;
+	v = c.contract ? "contract" : "expand";
+	phase_class_release(&c);
+	return v;
+}
+
 int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
 		  int upgrade, long long duration_ms)
 {
@@ -459,7 +479,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 				 rev->downgrade_sql);
 	add_value(&b, l, undo);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l, rev->compat_breaking ? "breaking" : NULL);
+	add_value(&b, l, compat_of(l, rev));
 	sbuf_addf(&b, ", %s", l->drv->sql_now);
 	sbuf_addf(&b, ", %lld, ", duration_ms);
 	add_value(&b, l, l->applied_by);
@@ -566,6 +586,7 @@ int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r)
 	if (down && *down)
 		strlist_split(&r->down, down, ",");
 	r->breaking = compat && !strcmp(compat, "breaking");
+	r->contract = compat && !strcmp(compat, "contract");
 	r->transactional = 1;
 	if (r->downgrade_sql &&
 	    !strncmp(r->downgrade_sql, LEDGER_NONTX_MARK, strlen(LEDGER_NONTX_MARK))) {
@@ -705,6 +726,8 @@ static void walk_unknown(struct ahead_walk *w, const char *id)
 			walk_unknown(w, r->down.v[i]);
 		if (r->breaking)
 			strlist_push(&w->a->breaking, id);
+		else if (r->contract)
+			strlist_push(&w->a->contract, id);
 		if (!r->downgrade_sql)
 			strlist_push(&w->a->no_downgrade, id);
 	}
@@ -763,7 +786,8 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 		strlist_push(&newest, a->unknown.v[i]);
 	strlist_free(&a->unknown);
 	a->unknown = newest;
-	a->proven = !a->unproven.n && !a->breaking.n && !a->cycle.n && !a->unrooted.n;
+	a->proven = !a->unproven.n && !a->breaking.n && !a->contract.n && !a->cycle.n &&
+		    !a->unrooted.n;
 	if (!a->unknown.n)
 		return;
 	names = strlist_join(&a->unknown, ", ");
@@ -771,6 +795,13 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 	if (a->breaking.n) {
 		list = strlist_join(&a->breaking, ", ");
 		sbuf_addf(&b, "; marked breaking (Compat: breaking): %s", list);
+		free(list);
+	}
+	if (a->contract.n) {
+		list = strlist_join(&a->contract, ", ");
+		sbuf_addf(&b, "; contract revisions (recorded so when they ran: the previous "
+			      "application version cannot run on them, SPEC §9.4): %s",
+			  list);
 		free(list);
 	}
 	if (a->unrooted.n) {
@@ -814,6 +845,7 @@ void ledger_ahead_release(struct ledger_ahead *a)
 {
 	strlist_free(&a->unknown);
 	strlist_free(&a->breaking);
+	strlist_free(&a->contract);
 	strlist_free(&a->unproven);
 	strlist_free(&a->no_downgrade);
 	strlist_free(&a->cycle);

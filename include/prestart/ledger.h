@@ -16,7 +16,9 @@
  *                     `Transactional: false` revision's begins with the
  *                     line LEDGER_NONTX_MARK, so that rollback runs it
  *                     outside a transaction as the upgrade ran
- *   compat            "breaking" or NULL
+ *   compat            "breaking" (marked), else the revision's class
+ *                     when it ran (SPEC §9.4): "contract" or "expand";
+ *                     NULL in rows written before classes were kept
  *   applied_at        text timestamp, UTC
  *   duration_ms       how long the upgrade took
  *   applied_by        "<application_name> <host>"
@@ -64,6 +66,7 @@ struct ledger_row {
 	char *checksum;      /* NULL: none recorded */
 	char *downgrade_sql; /* NULL: none archived (LEDGER_NONTX_MARK taken off) */
 	int breaking;
+	int contract;        /* compat "contract": its class when it ran */
 	int transactional;   /* 0: the revision ran outside a transaction */
 	char *applied_at;
 	long long duration_ms;
@@ -129,6 +132,8 @@ const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const 
 struct ledger_ahead {
 	struct strlist unknown; /* every unknown revision found, newest first */
 	struct strlist breaking;    /* those marked breaking */
+	struct strlist contract;    /* those recorded as contract (not marked
+				     * breaking): SPEC §9.4 */
 	struct strlist unproven;    /* unknown revisions with no ledger row */
 	struct strlist no_downgrade; /* rows without archived downgrade SQL */
 	struct strlist cycle;       /* where their rows' down revisions loop */
@@ -137,7 +142,8 @@ struct ledger_ahead {
 				     * (filled when unproven and cycle
 				     * are empty) */
 	int proven;             /* every unknown one descends from known ones
-				 * through ledger rows, none is breaking and
+				 * through ledger rows, none is breaking or
+				 * contract and
 				 * the rows form no cycle */
 	char *explain;          /* one line: names, why, what undoes them */
 };

@@ -6,10 +6,13 @@ expand point, and the rollout itself on PostgreSQL with the previous
 version querying throughout.  The classes and the expand subset:
 tests/unit/test_phase.c, tests/unit/test_graph.c; lint: test_lint.py."""
 import json
+import shutil
+import subprocess
 
 import pytest
 
-from harness import describe
+from harness import (describe, free_port, http_get, parse_prometheus, sessions_running, sleep_rev,
+                     spawn, wait_until)
 
 
 @pytest.mark.parametrize("engine", ["sqlite"])
@@ -157,3 +160,193 @@ def test_bad_phase_header_is_a_broken_script(project, db):
     assert cp.returncode == 3, describe(cp)
     assert "%s:8: invalid 'Phase' value 'later' (want expand or contract)" % path.name \
         in cp.stderr, describe(cp)
+
+
+# ---------------------------------------------------------------------------
+# The rollout on PostgreSQL: the previous application version keeps
+# querying the column the new version drops, for the whole rollout.
+
+OLD_APP = r'''
+import json, os, sys, time
+import psycopg2
+url, stop, progress = sys.argv[1], sys.argv[2], sys.argv[3]
+ok = err = 0
+last = None
+conn = psycopg2.connect(url, application_name="old-app")
+conn.autocommit = True
+while not os.path.exists(stop):
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT fax FROM t")
+            cur.fetchall()
+        ok += 1
+    except psycopg2.Error as e:
+        err += 1
+        last = str(e).strip()
+    with open(progress + ".tmp", "w") as f:
+        json.dump({"ok": ok, "err": err, "last": last}, f)
+    os.replace(progress + ".tmp", progress)
+    time.sleep(0.002)
+print(json.dumps({"ok": ok, "err": err, "last": last}))
+'''
+
+
+class OldApp:
+    """The previous application version: a process selecting t.fax in a
+    loop, hundreds of times a second, counting answers and errors."""
+
+    def __init__(self, db, tmp_path):
+        self.stop = tmp_path / "old-app.stop"
+        self.progress = tmp_path / "old-app.json"
+        self.proc = subprocess.Popen(["/usr/bin/python3", "-c", OLD_APP, db.url, str(self.stop),
+                                      str(self.progress)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def counts(self):
+        try:
+            return json.loads(self.progress.read_text())
+        except (OSError, ValueError):
+            return {"ok": 0, "err": 0, "last": None}
+
+    def answered(self, n):
+        """Wait until n more queries were answered (or failed)."""
+        start = self.counts()
+        base = start["ok"] + start["err"]
+        wait_until(lambda: self.counts()["ok"] + self.counts()["err"] >= base + n, 30,
+                   what="the old application to query %d more times" % n)
+
+    def finish(self):
+        self.stop.write_text("")
+        out, errs = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, errs
+        return json.loads(out)
+
+
+def v1(project):
+    project.rev("a1", up="CREATE TABLE t (id integer PRIMARY KEY, fax text);"
+                         "INSERT INTO t VALUES (1, 'f1'), (2, 'f2'), (3, 'f3');",
+                down_sql="DROP TABLE t;")
+
+
+def v2(project):
+    """v2: an additive revision, then the drop of what v1 reads."""
+    project.rev("b2", down="a1", up="ALTER TABLE t ADD COLUMN note text;",
+                down_sql="ALTER TABLE t DROP COLUMN note;")
+    project.rev("c3", down="b2", up="ALTER TABLE t DROP COLUMN fax;",
+                down_sql="ALTER TABLE t ADD COLUMN fax text;")
+
+
+def columns(db):
+    return {r[0] for r in db.query("SELECT column_name FROM information_schema.columns "
+                                   "WHERE table_schema = 'public' AND table_name = 't'")}
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_rollout_in_two_phases(project, db, tmp_path):
+    """The expand phase while v1 runs: not one of v1's queries fails, the
+    additive revision is applied, the drop held back and named; the
+    contract phase after v1 is gone applies it."""
+    v1(project)
+    project.ok("upgrade")
+    v2(project)
+    old = OldApp(db, tmp_path)
+    try:
+        old.answered(50)
+        cp = project.run("--phase", "expand", "run", "--", "/bin/true")
+        assert cp.returncode == 0, describe(cp)
+        old.answered(50)
+    finally:
+        counts = old.finish()
+    assert counts["err"] == 0, counts
+    assert counts["ok"] >= 100, counts
+    assert db.versions() == ["b2"]
+    assert columns(db) == {"id", "fax", "note"}
+    log = cp.stdout + cp.stderr
+    assert "held back for the contract phase: c3: contract: " in log, describe(cp)
+    assert "c3_revision_c3.sql:10: data-loss statement: ALTER TABLE t DROP COLUMN fax" in log
+    # the rollout is over, v1 is gone: the contract phase, a one-off task
+    cp = project.ok("--phase", "contract", "upgrade")
+    assert db.versions() == ["c3"]
+    assert columns(db) == {"id", "note"}
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_rollout_in_one_phase_breaks_the_previous_version(project, db, tmp_path):
+    """The control: the same rollout with the default phase drops the
+    column under v1, whose queries fail from then on."""
+    v1(project)
+    project.ok("upgrade")
+    v2(project)
+    old = OldApp(db, tmp_path)
+    try:
+        old.answered(50)
+        project.ok("run", "--", "/bin/true")
+        wait_until(lambda: old.counts()["err"] >= 10, 30, what="the old application to fail")
+    finally:
+        counts = old.finish()
+    assert counts["ok"] >= 50, counts
+    assert counts["err"] >= 10, counts
+    assert 'column "fax" does not exist' in counts["last"], counts
+    assert db.versions() == ["c3"]
+
+
+@pytest.mark.parametrize("engine", ["pg", "sqlite"])
+def test_rollback_between_the_phases(project, db, tmp_path):
+    """v2 expanded, its contract phase not run yet, and the image rolled
+    back to v1 (whose scripts do not have v2's files): v1 runs on the
+    expanded schema with a warning, no mark needed.  Once the contract
+    phase ran, v1 is refused (exit 3), naming the revision and the way
+    out."""
+    v1(project)
+    old_dir = tmp_path / "v1" / "migrations"
+    shutil.copytree(project.root / "migrations", old_dir)
+    project.ok("upgrade")
+    v2(project)
+    project.ok("--phase", "expand", "run", "--", "/bin/true")
+    assert db.versions() == ["b2"]
+    cp = project.run("--dir", str(old_dir), "run", "--", "/bin/echo", "v1 runs")
+    assert cp.returncode == 0, describe(cp)
+    assert cp.stdout.endswith("v1 runs\n"), describe(cp)
+    assert "the database is ahead of this image: b2" in cp.stdout + cp.stderr, describe(cp)
+    project.ok("--phase", "contract", "upgrade")
+    assert db.versions() == ["c3"]
+    cp = project.run("--dir", str(old_dir), "run", "--", "/bin/echo", "v1 runs")
+    assert cp.returncode == 3, describe(cp)
+    assert "v1 runs" not in cp.stdout
+    err = cp.stderr
+    assert "the database is at revision 'c3', which no revision script knows" in err, err
+    assert "contract revisions (recorded so when they ran: the previous application " \
+           "version cannot run on them, SPEC §9.4): c3" in err, err
+    assert "`prestart rollback` from this image" in err, err
+    # the way out works: v1's rollback undoes both, and v1 runs again
+    project.ok("--dir", str(old_dir), "rollback")
+    assert db.versions() == ["a1"]
+    project.ok("--dir", str(old_dir), "run", "--", "/bin/true")
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+def test_status_and_metrics_name_what_waits(project, db):
+    """While the expand phase migrates, /status lists the revisions held
+    back and /metrics counts them."""
+    v1(project)
+    project.ok("upgrade")
+    sleep_rev(project, "s2", down="a1", seconds=60)
+    project.rev("c3", down="s2", up="ALTER TABLE t DROP COLUMN fax;", down_sql="")
+    port = free_port()
+    p = spawn(project, "--phase", "expand", "run", "--health-addr", "127.0.0.1:%d" % port,
+              "--", "/bin/true")
+    try:
+        wait_until(lambda: sessions_running(db, "pg_sleep(60)"), 20,
+                   what="the expand phase to run s2")
+        status, body = http_get("http://127.0.0.1:%d/status" % port)
+        assert status == 200, body
+        st = json.loads(body)
+        assert st["target"] == "s2" and st["pending"] == 1, st
+        assert [d["revision"] for d in st["deferred"]] == ["c3"], st
+        assert "data-loss statement: ALTER TABLE t DROP COLUMN fax" in st["deferred"][0]["reason"]
+        status, body = http_get("http://127.0.0.1:%d/metrics" % port)
+        assert status == 200, body
+        assert parse_prometheus(body)[("prestart_deferred_revisions", "")] == "1", body
+    finally:
+        p.kill()
+    assert db.versions() == ["a1"]

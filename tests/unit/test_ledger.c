@@ -129,6 +129,20 @@ static void test_judge_ahead(void **state)
 	ledger_ahead_release(&a);
 	rows.v[1].breaking = 0;
 
+	/* recorded as contract when it ran (SPEC §9.4): the previous version
+	 * cannot run on it, and the way out is named */
+	rows.v[0].contract = 1;
+	ledger_judge_ahead(g, &heads, &rows, &a);
+	assert_int_equal(a.proven, 0);
+	assert_int_equal(a.contract.n, 1);
+	assert_string_equal(a.contract.v[0], "r3");
+	assert_non_null(strstr(a.explain, "contract revisions (recorded so when they ran: the "
+					  "previous application version cannot run on them, SPEC "
+					  "§9.4): r3"));
+	assert_non_null(strstr(a.explain, "prestart rollback` from this image"));
+	ledger_ahead_release(&a);
+	rows.v[0].contract = 0;
+
 	/* a gap in the lineage (r5 -> rX, no row for rX) */
 	rows.v[rows.n++] = row("r5", "rX", 0, NULL);
 	strlist_free(&heads);
@@ -211,6 +225,16 @@ static void test_row_parse(void **state)
 	assert_int_equal(ledger_row_parse(DB_SQLITE, lite, &r), 0);
 	assert_string_equal(r.downgrade_sql, "-- M\xc3\xbcller\nid = 100;  x");
 	assert_int_equal(r.breaking, 1);
+	assert_int_equal(r.contract, 0);
+	ledger_row_release(&r);
+	/* the class a revision had when it ran (SPEC §9.4) */
+	assert_int_equal(ledger_row_parse(DB_PG, "2:r32:r2--8:contract-3:a b5:0.9.0 12", &r), 0);
+	assert_int_equal(r.contract, 1);
+	assert_int_equal(r.breaking, 0);
+	ledger_row_release(&r);
+	assert_int_equal(ledger_row_parse(DB_PG, "2:r32:r2--6:expand-3:a b5:0.9.0 12", &r), 0);
+	assert_int_equal(r.contract, 0);
+	assert_int_equal(r.breaking, 0);
 	ledger_row_release(&r);
 	/* read as the other engine counts, the row does not parse */
 	assert_int_equal(ledger_row_parse(DB_SQLITE, pg, &r), -1);
