@@ -46,9 +46,9 @@ static void print_sql_details(const struct revision *r)
 }
 
 /* The ledger's word on r (SPEC §7.3), under the verbose forms. */
-static void print_applied(const struct revision *r, const struct ledger_rows *rows)
+static void print_applied(const struct revision *r, const struct ledger_index *rows)
 {
-	const struct ledger_row *lr = rows ? ledger_rows_find(rows, r->id) : NULL;
+	const struct ledger_row *lr = ledger_index_find(rows, r->id);
 	char *d;
 
 	if (!lr)
@@ -59,7 +59,7 @@ static void print_applied(const struct revision *r, const struct ledger_rows *ro
 }
 
 static void print_rev_ledger(struct ctx *c, const struct revision *r, const struct graph_fmt *f,
-			     const struct ledger_rows *rows)
+			     const struct ledger_index *rows)
 {
 	struct graph_fmt pf = *f;
 	/* Alembic's Path: is os.path.join(os.path.abspath(location), file);
@@ -86,7 +86,9 @@ static void print_rev_ledger(struct ctx *c, const struct revision *r, const stru
 
 static void print_rev(struct ctx *c, const struct revision *r, const struct graph_fmt *f)
 {
-	print_rev_ledger(c, r, f, NULL);
+	static const struct ledger_index none;
+
+	print_rev_ledger(c, r, f, &none);
 }
 
 /* history -v: the ledger when a database is at hand, with one attempt
@@ -134,6 +136,7 @@ int cmd_current(struct ctx *c)
 	struct revptrs cur = { 0 };
 	struct graph_fmt f = { 0 };
 	struct ledger_rows rows = { 0 };
+	struct ledger_index ix = { 0 };
 	int rc;
 
 	if ((rc = connect_and_read(c, &heads)))
@@ -142,12 +145,14 @@ int cmd_current(struct ctx *c)
 	f.tree_indicators = 1;
 	if (f.verbose) {
 		ctx_ledger_rows(c, &rows);
+		ledger_index_init(&ix, &rows);
 		out("Current revision(s) for %s:\n", c->url.masked);
 	}
 	graph_all_current(c->g, &heads, &cur);
 	for (size_t i = 0; i < cur.n; i++)
-		print_rev_ledger(c, cur.v[i], &f, &rows);
+		print_rev_ledger(c, cur.v[i], &f, &ix);
 out:
+	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
 	revptrs_free(&cur);
 	strlist_free(&heads);
@@ -160,6 +165,7 @@ int cmd_history(struct ctx *c)
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
 	struct ledger_rows rows = { 0 };
+	struct ledger_index ix = { 0 };
 	const char *range = c->cli->range;
 	int rc = 0, need_db;
 
@@ -178,11 +184,14 @@ int cmd_history(struct ctx *c)
 	f.include_branches = f.include_doc = f.include_parents = f.tree_indicators = 1;
 	f.head_indicators = c->cli->indicate_current;
 	f.current = need_db ? &heads : NULL;
-	if (f.verbose)
+	if (f.verbose) {
 		history_rows(c, need_db, &rows);
+		ledger_index_init(&ix, &rows);
+	}
 	for (size_t i = 0; i < revs.n; i++)
-		print_rev_ledger(c, revs.v[i], &f, &rows);
+		print_rev_ledger(c, revs.v[i], &f, &ix);
 out:
+	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
 	revptrs_free(&revs);
 	strlist_free(&heads);
@@ -327,13 +336,13 @@ static void json_list(struct sbuf *b, const char *key, const struct strlist *l)
  * applied, from the ledger (SPEC §7.3); revisions without a row are left
  * out. */
 static void json_applied(struct sbuf *b, const struct strlist *heads,
-			 const struct ledger_rows *rows)
+			 const struct ledger_index *rows)
 {
 	int first = 1;
 
 	sbuf_adds(b, ",\"applied\":[");
 	for (size_t i = 0; i < heads->n; i++) {
-		const struct ledger_row *r = ledger_rows_find(rows, heads->v[i]);
+		const struct ledger_row *r = ledger_index_find(rows, heads->v[i]);
 
 		if (!r)
 			continue;
@@ -354,19 +363,19 @@ static void json_applied(struct sbuf *b, const struct strlist *heads,
 /* The known revisions an unknown one descends from, through the ledger's
  * rows (the newer image recorded its down revisions): where this image's
  * scripts take over. */
-static void known_below(const struct graph *g, const struct ledger_rows *rows, const char *id,
-			struct strlist *seen, struct strlist *known)
+static void known_below(const struct graph *g, const struct ledger_index *rows, const char *id,
+			struct strmap *seen, struct strlist *known)
 {
 	const struct ledger_row *r;
 
-	if (strlist_contains(seen, id))
+	if (strmap_get(seen, id) >= 0)
 		return;
-	strlist_push(seen, id);
+	strmap_put(seen, id, 1); /* the heads' and the rows' strings */
 	if (graph_find(g, id)) {
 		strlist_push(known, id);
 		return;
 	}
-	if ((r = ledger_rows_find(rows, id)))
+	if ((r = ledger_index_find(rows, id)))
 		for (size_t i = 0; i < r->down.n; i++)
 			known_below(g, rows, r->down.v[i], seen, known);
 }
@@ -375,9 +384,10 @@ static void known_below(const struct graph *g, const struct ledger_rows *rows, c
  * the known revisions under the unknown ones; none when the ledger does
  * not reach one. */
 static void plan_from_known(struct ctx *c, const struct strlist *heads,
-			    const struct ledger_rows *rows, struct plan *p)
+			    const struct ledger_index *rows, struct plan *p)
 {
-	struct strlist seen = { 0 }, known = { 0 };
+	struct strmap seen = { 0 };
+	struct strlist known = { 0 };
 	struct err e = { 0 };
 
 	for (size_t i = 0; i < heads->n; i++)
@@ -386,7 +396,7 @@ static void plan_from_known(struct ctx *c, const struct strlist *heads,
 		plan_release(p);
 		memset(p, 0, sizeof(*p));
 	}
-	strlist_free(&seen);
+	strmap_free(&seen);
 	strlist_free(&known);
 }
 
@@ -398,6 +408,7 @@ int cmd_status(struct ctx *c)
 	struct plan p;
 	struct db_opts o = { 0 };
 	struct ledger_rows rows = { 0 };
+	struct ledger_index ix = { 0 };
 	struct ledger_ahead a = { 0 };
 	struct phase_split split = { 0 };
 	int rc, exists = 0, reachable = 0;
@@ -428,11 +439,12 @@ int cmd_status(struct ctx *c)
 			error = xstrdup(c->db.errstr);
 		} else {
 			ctx_ledger_rows(c, &rows);
+			ledger_index_init(&ix, &rows);
 			/* A database ahead of the scripts (an image rolled back)
 			 * is a state to report, not an error of status's. */
 			ledger_judge_ahead(c->g, &heads, &rows, &a);
 			if (a.unknown.n)
-				plan_from_known(c, &heads, &rows, &p);
+				plan_from_known(c, &heads, &ix, &p);
 			/* the pending revisions, and which the expand phase
 			 * holds back (SPEC §9.4) */
 			else if (ctx_phase_split(c, &heads, &p, &split) < 0)
@@ -465,7 +477,7 @@ int cmd_status(struct ctx *c)
 	 * --if-ahead run asks) */
 	json_list(&b, "ahead", &a.unknown);
 	sbuf_addf(&b, ",\"ahead_safe\":%s", a.unknown.n && a.proven ? "true" : "false");
-	json_applied(&b, &heads, &rows);
+	json_applied(&b, &heads, &ix);
 	sbuf_addf(&b, ",\"at_head\":%s,\"error\":",
 		  reachable && !error && p.n == 0 && !a.unknown.n ? "true" : "false");
 	if (error)
@@ -478,6 +490,7 @@ int cmd_status(struct ctx *c)
 	sbuf_free(&b);
 	free(error);
 	ledger_ahead_release(&a);
+	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
 	phase_split_release(&split);
 	plan_release(&p);

@@ -108,24 +108,32 @@ int ctx_ledger_check_at_head(struct ctx *c, const struct strlist *sums)
 	return rc;
 }
 
-/* Mark id and everything below it (scripts first, then ledger rows). */
-static void mark_applied(const struct ctx *c, const struct ledger_rows *rows, const char *id,
-			 struct strlist *applied)
+/* What prune walks: the rows by revision, and the revisions found applied
+ * (the keys are the graph's and the rows' strings). */
+struct applied_walk {
+	const struct graph *g;
+	struct ledger_index rows;
+	struct strmap applied;
+};
+
+/* Mark id and everything below it (scripts first, then ledger rows), each
+ * revision once. */
+static void mark_applied(struct applied_walk *w, const char *id)
 {
 	const struct revision *r;
 	const struct ledger_row *lr;
 
-	if (strlist_contains(applied, id))
+	if (strmap_get(&w->applied, id) >= 0)
 		return;
-	strlist_push(applied, id);
-	if ((r = graph_find(c->g, id))) {
+	strmap_put(&w->applied, id, 1);
+	if ((r = graph_find(w->g, id))) {
 		for (size_t i = 0; i < r->down.n; i++)
-			mark_applied(c, rows, r->down.v[i], applied);
+			mark_applied(w, r->down.v[i]);
 		for (size_t i = 0; i < r->depends.n; i++)
-			mark_applied(c, rows, r->depends.v[i], applied);
-	} else if ((lr = ledger_rows_find(rows, id))) {
+			mark_applied(w, r->depends.v[i]);
+	} else if ((lr = ledger_index_find(&w->rows, id))) {
 		for (size_t i = 0; i < lr->down.n; i++)
-			mark_applied(c, rows, lr->down.v[i], applied);
+			mark_applied(w, lr->down.v[i]);
 	}
 }
 
@@ -135,20 +143,22 @@ static void mark_applied(const struct ctx *c, const struct ledger_rows *rows, co
 static int prune(struct ctx *c, const struct ledger *l, const struct strlist *heads,
 		 const struct ledger_rows *rows)
 {
-	struct strlist applied = { 0 };
+	struct applied_walk w = { c->g, { 0 }, { 0 } };
 	int rc = 0;
 
+	ledger_index_init(&w.rows, rows);
 	for (size_t i = 0; i < heads->n; i++)
-		mark_applied(c, rows, heads->v[i], &applied);
+		mark_applied(&w, heads->v[i]);
 	for (size_t i = 0; rc == 0 && i < rows->n; i++) {
-		if (strlist_contains(&applied, rows->v[i].revision))
+		if (strmap_get(&w.applied, rows->v[i].revision) >= 0)
 			continue;
 		if (ledger_forget(l, &c->db, rows->v[i].revision) < 0) {
 			err_set(&c->e, ERR_FAILED, "cannot write the ledger: %s", c->db.errstr);
 			rc = ctx_fail(c);
 		}
 	}
-	strlist_free(&applied);
+	ledger_index_free(&w.rows);
+	strmap_free(&w.applied);
 	return rc;
 }
 

@@ -689,6 +689,28 @@ const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const 
 	return NULL;
 }
 
+void ledger_index_init(struct ledger_index *ix, const struct ledger_rows *rows)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->rows = rows;
+	for (size_t i = 0; i < rows->n; i++)
+		if (strmap_get(&ix->row_of, rows->v[i].revision) < 0)
+			strmap_put(&ix->row_of, rows->v[i].revision, (int)i);
+}
+
+const struct ledger_row *ledger_index_find(const struct ledger_index *ix, const char *rev)
+{
+	int i = ix->rows ? strmap_get(&ix->row_of, rev) : -1;
+
+	return i < 0 ? NULL : &ix->rows->v[i];
+}
+
+void ledger_index_free(struct ledger_index *ix)
+{
+	strmap_free(&ix->row_of);
+	memset(ix, 0, sizeof(*ix));
+}
+
 /* ---- a database ahead of the scripts ---- */
 
 /* The walk below: rows by revision, and each unknown revision's state. */

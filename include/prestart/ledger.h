@@ -126,6 +126,18 @@ void ledger_rows_release(struct ledger_rows *rows);
 int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r);
 void ledger_row_release(struct ledger_row *r);
 const struct ledger_row *ledger_rows_find(const struct ledger_rows *rows, const char *rev);
+/* The rows by revision, for walks that look many up (ledger_rows_find
+ * is linear): ledger_index_find answers as ledger_rows_find does (the
+ * first row of rev), in constant time; a zeroed index finds nothing.  The
+ * index borrows rows, which must outlive it; ledger_index_free frees the
+ * index only. */
+struct ledger_index {
+	const struct ledger_rows *rows;
+	struct strmap row_of; /* revision -> index of its first row */
+};
+void ledger_index_init(struct ledger_index *ix, const struct ledger_rows *rows);
+const struct ledger_row *ledger_index_find(const struct ledger_index *ix, const char *rev);
+void ledger_index_free(struct ledger_index *ix);
 
 /* The verdict on a version table that holds revisions the scripts do not
  * know (a rollback of the image, SPEC §7.3). */

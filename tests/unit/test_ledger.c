@@ -246,6 +246,29 @@ static void test_row_parse(void **state)
 	}
 }
 
+/* The index answers as the linear find does: the first row of a
+ * revision, nothing for an unknown one or from a zeroed index. */
+static void test_index(void **state)
+{
+	struct ledger_rows rows = { 0 };
+	struct ledger_index ix, none = { 0 };
+
+	(void)state;
+	rows.v = calloc(3, sizeof(*rows.v));
+	rows.alloc = 3;
+	rows.v[rows.n++] = row("r1", "", 0, NULL);
+	rows.v[rows.n++] = row("r2", "r1", 0, "DROP TABLE t2;");
+	rows.v[rows.n++] = row("r2", "r1", 1, NULL);
+	ledger_index_init(&ix, &rows);
+	assert_ptr_equal(ledger_index_find(&ix, "r1"), &rows.v[0]);
+	assert_ptr_equal(ledger_index_find(&ix, "r2"), &rows.v[1]);
+	assert_ptr_equal(ledger_index_find(&ix, "r2"), ledger_rows_find(&rows, "r2"));
+	assert_null(ledger_index_find(&ix, "r3"));
+	assert_null(ledger_index_find(&none, "r1"));
+	ledger_index_free(&ix);
+	ledger_rows_release(&rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_checksum_normalisation),
 		cmocka_unit_test(test_judge_ahead),
 		cmocka_unit_test(test_row_parse),
+		cmocka_unit_test(test_index),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
