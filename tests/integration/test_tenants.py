@@ -257,3 +257,66 @@ def test_bad_names_refused(project, db, tmp_path):
     cp = project.run("run", "--tenants", "a", "--tenant-shard", "2/2")
     assert cp.returncode == 2 and "--tenant-shard" in cp.stderr
     assert db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'prestart'") == [(0,)]
+
+
+@pg_only
+def test_status_and_metrics_per_tenant_state(project, db, tmp_path):
+    from harness import free_port, http_get, parse_prometheus, sessions_running
+    project.rev("r1", up=R1 + "\nSELECT pg_sleep(CASE WHEN current_schema() = 'hs3' "
+                              "THEN 60 ELSE 0 END);")
+    names = make_schemas(db, "hs", 5)
+    db.execute("CREATE TABLE hs1.items (other int)")
+    port = free_port()
+    p = spawn(project, "run", "--tenants", ",".join(names), "--tenant-parallel", "2",
+              "--health-addr", "127.0.0.1:%d" % port, outdir=tmp_path / "out")
+    try:
+        wait_until(lambda: sessions_running(db, "pg_sleep(CASE"), 30, what="hs3 sleeping")
+
+        def settled():
+            doc = json.loads(http_get("http://127.0.0.1:%d/status" % port)[1])
+            t = doc.get("tenants", {})
+            return doc if t.get("failed") == 1 and t.get("migrated") == 3 else None
+        doc = wait_until(settled, 30, what="the other tenants done")
+        t = doc["tenants"]
+        assert t["total"] == 5 and t["running"] == 1 and t["pending"] == 0, t
+        assert t["failed_names"] == ["hs1"]
+        status, body = http_get("http://127.0.0.1:%d/metrics" % port)
+        assert 'prestart_tenants_total{state="failed"} 1' in body, body
+        assert 'prestart_tenants_total{state="migrated"} 3' in body
+        assert 'prestart_tenants_total{state="running"} 1' in body
+        assert parse_prometheus(body)
+    finally:
+        p.p.send_signal(signal.SIGTERM)
+        rc = p.wait(30)
+    assert rc == 128 + signal.SIGTERM, p.output
+    # hs3 rolled back: at base, its tables gone
+    assert versions_of(db, ["hs3"]) == {"hs3": None}
+    assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'hs3'") == [(0,)]
+    assert "tenant hs1 failed at <base>" in p.output
+
+
+@pg_only
+def test_a_step_needing_alembic_is_refused(project, db):
+    for rev, down in (("p1", None), ("p2", "p1")):
+        project.write("%s_py.py" % rev,
+                      '"""py revision\n\nRevision ID: %s\nRevises: %s\n'
+                      'Create Date: 2026-01-01 00:00:00\n"""\n'
+                      "from alembic import op\n\n"
+                      "revision = '%s'\ndown_revision = %s\n"
+                      "branch_labels = None\ndepends_on = None\n\n\n"
+                      "def upgrade():\n    op.execute('CREATE TABLE t_%s (x int)')\n\n\n"
+                      "def downgrade():\n    pass\n"
+                      % (rev, down or "", rev, repr(down), rev))
+    make_schemas(db, "py", 2)
+    cp = project.run("run", "--tenants", "py1,py2")
+    assert cp.returncode == 3, cp.stdout + cp.stderr
+    assert "tenants need SQL or compiled revisions: revision p1" in cp.stderr, cp.stderr
+    assert versions_of(db, ["py1", "py2"]) == {"py1": None, "py2": None}
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_sqlite_status_refused(project):
+    project.rev("r1", up="CREATE TABLE a (x int);")
+    cp = project.run("status", "--tenants", "a")
+    assert cp.returncode == 2
+    assert "--tenants needs PostgreSQL" in cp.stderr

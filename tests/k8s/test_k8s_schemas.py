@@ -95,6 +95,7 @@ def test_every_manifest_is_checked():
                      ("deployment-initcontainer.yaml#0", "apps/v1", "Deployment"),
                      ("deployment-waiting-replicas.yaml#0", "apps/v1", "Deployment"),
                      ("job-migrate.yaml#0", "batch/v1", "Job"),
+                     ("job-tenants.yaml#0", "batch/v1", "Job"),
                      ("secret.yaml#0", "v1", "Secret")]
 
 
