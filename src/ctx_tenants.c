@@ -656,6 +656,11 @@ int ctx_tenants_refuse(struct ctx *c)
 		return 0;
 	if (!db_kind_supports(c->url.kind, DB_HAS_SCHEMAS))
 		return usage_error("--tenants needs PostgreSQL: one SQLite file is one database");
+	/* SPEC §9.4: every tenant would get the contract revisions too */
+	if (c->cfg.phase == ROLLOUT_EXPAND)
+		return usage_error("%s: the expand phase is not available with --tenants yet "
+				   "(all or contract apply every pending revision)",
+				   c->cfg.phase_from);
 	return 0;
 }
 

@@ -119,7 +119,8 @@ static const struct topic topics[] = {
 	{ "wait", "[OPTIONS] wait [--head] [-- APP [ARG...]]",
 	  "Only wait for the database and the --wait-for targets, then exec APP.\n"
 	  "--head: also wait, without the lock and without writing, until another\n"
-	  "process (a Job, one replica) migrated the database to this image's heads.",
+	  "process (a Job, one replica) migrated the database to this image's heads\n"
+	  "(--phase expand: to the expand point).",
 	  CONNECTS "wait-for health-addr if-ahead phase head",
 	  "prestart wait --head --wait-timeout 10m -- /app/bin/server",
 	  "exit codes: 0 ready (no APP); 2 usage or configuration; 3 scripts or version\n"
@@ -177,15 +178,17 @@ static const struct topic topics[] = {
 	  "  3 a revision without archived downgrade SQL (nothing done); 4 lock not\n"
 	  "  acquired or lost; 124 not ready in time; 128+N stopped by signal N" },
 	{ "check", "[OPTIONS] check", "Exit 0 when the database is at head; 1, with the\n"
-	  "pending revisions on stdout, otherwise.",
-	  CONNECTS "", "prestart check || echo 'migrations pending'",
+	  "pending revisions on stdout, otherwise.  --phase expand: at the expand\n"
+	  "point is enough (the revisions held back are logged).",
+	  CONNECTS "phase", "prestart check || echo 'migrations pending'",
 	  "exit codes: 0 at head; 1 revisions pending; 2 usage or configuration; 3 scripts\n"
 	  "  or version table inconsistent; 124 not ready in time" },
 	{ "status", "[OPTIONS] status",
 	  "Print one JSON object: reachable, database (masked), current, heads,\n"
-	  "pending, ahead (revisions a newer image applied) and ahead_safe, applied\n"
-	  "(from the ledger), at_head, error.",
-	  "database-url config dir log-format ledger-schema tenants tenant-shard",
+	  "pending, deferred (what --phase expand holds back, and why), phase, ahead\n"
+	  "(revisions a newer image applied) and ahead_safe, applied (from the\n"
+	  "ledger), at_head, error.",
+	  "database-url config dir log-format ledger-schema phase tenants tenant-shard",
 	  "prestart status | jq .pending",
 	  "exit codes: 0 the database was reachable; 1 it was not (one attempt, no\n"
 	  "  waiting), or stdout could not be written; 2 usage or configuration;\n"
