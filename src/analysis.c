@@ -260,7 +260,7 @@ static int base_is(const char *t, size_t n, const char *name)
  * numeric, varbit likewise, cidr to inet.  An unknown source counts as
  * the text-like one when the target is text or unbounded varchar, the
  * change teams make to lift a length limit. */
-static int type_change_free(const char *from, const char *to)
+int analysis_type_change_free(const char *from, const char *to)
 {
 	long fm[2], tm[2];
 	int nf = 0, nt;
@@ -574,7 +574,7 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 		char *to = type_string(cd ? cd->type_name : NULL);
 		const char *from = c->known && c->known->type_of
 					   ? c->known->type_of(c->known->arg, table, cmd->name) : NULL;
-		int free_change = !(cd && cd->raw_default) && type_change_free(from, to);
+		int free_change = !(cd && cd->raw_default) && analysis_type_change_free(from, to);
 
 		an_touch(st, table, AN_ACCESS_EXCLUSIVE, free_change ? AN_CATALOG : AN_REWRITE);
 		an_fact(st, free_change ? AF_TYPE_CHANGE_SAFE : AF_TYPE_CHANGE, table, cmd->name, to);

@@ -28,7 +28,7 @@ static const char *const prestart_keys[] = {
 	"alembic_config", "python", "require_compiled", "termination_log",
 	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget",
 	"phase", "tenants", "tenant_parallel", "tenant_canary", "tenant_max_failures",
-	"tenant_shard", "tenant_search_path", NULL
+	"tenant_shard", "tenant_search_path", "guard", "guard_size", NULL
 };
 
 const char *const *config_keys(void)
@@ -84,6 +84,42 @@ int config_parse_duration(const char *s, long long *ms)
 		res = 1;
 	*ms = (long long)res;
 	return 0;
+}
+
+int config_parse_size(const char *s, long long *bytes)
+{
+	static const struct {
+		const char *unit;
+		long long mult;
+	} units[] = { { "", 1 }, { "B", 1 }, { "kB", 1024LL }, { "KB", 1024LL },
+		      { "MB", 1024LL * 1024 }, { "GB", 1024LL * 1024 * 1024 },
+		      { "TB", 1024LL * 1024 * 1024 * 1024 } };
+	long long n = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (LLONG_MAX - (*p - '0')) / 10)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	/* "10 MB" as PostgreSQL's own settings take it, but not "10 " */
+	if (*p == ' ') {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -1;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit))
+			continue;
+		if (n > LLONG_MAX / units[i].mult)
+			return -1;
+		*bytes = n * units[i].mult;
+		return 0;
+	}
+	return -1;
 }
 
 /* One vocabulary for every boolean setting (config_parse_bool's). */
@@ -561,6 +597,29 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 	if (r < 0)
 		return -1;
 
+	/* SPEC §9.3 */
+	r = pick(L, "--guard", flags->guard, "PRESTART_GUARD", "guard", NULL, &v, e);
+	if (r > 0) {
+		if (!strcasecmp(v.s, "fail"))
+			c->guard = GUARD_FAIL;
+		else if (!strcasecmp(v.s, "warn"))
+			c->guard = GUARD_WARN;
+		else if (!strcasecmp(v.s, "off"))
+			c->guard = GUARD_OFF;
+		else
+			r = val_invalid(&v, "guard policy", " (expected fail, warn or off)", e);
+	}
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	r = pick(L, "--guard-size", flags->guard_size, "PRESTART_GUARD_SIZE", "guard_size", NULL,
+		 &v, e);
+	if (r > 0 && config_parse_size(v.s, &c->guard_size) < 0)
+		r = val_invalid(&v, "size", " (expected e.g. 64kB, 10MB, 1GB or bytes)", e);
+	val_free(&v);
+	if (r < 0)
+		return -1;
+
 	/* SPEC §9.4 */
 	r = pick(L, "--phase", flags->phase, "PRESTART_PHASE", "phase", NULL, &v, e);
 	if (r > 0) {
@@ -829,6 +888,7 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->wait_timeout_ms = 60000;
 	c->ddl_lock_timeout_ms = 1000;
 	c->ddl_retry_budget_ms = 600000;
+	c->guard_size = 128LL * 1024 * 1024;
 	c->alembic_command = xstrdup("alembic");
 	c->python = xstrdup("/usr/bin/python3");
 	c->ledger = -1;

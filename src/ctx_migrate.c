@@ -492,6 +492,8 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 	if (!rc && ctx_bind_plan(c, p, NULL, NULL) < 0)
 		rc = ctx_fail(c);
 	if (!rc)
+		rc = ctx_guard(c, rq, p); /* SPEC §9.3: before the first statement */
+	if (!rc)
 		rc = apply_plan(&run, p);
 	/* a failed first migration leaves no empty ledger behind */
 	if (rc)

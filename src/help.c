@@ -47,6 +47,9 @@ static const struct opt_help opt_help[] = {
 	{ "tenant-max-failures", "    --tenant-max-failures N", "start no more tenants after N failures (default 0: no limit)" },
 	{ "tenant-shard", "    --tenant-shard I/N", "only the tenants whose name hashes to shard I of N\n(default JOB_COMPLETION_INDEX/PRESTART_TENANT_SHARDS)" },
 	{ "tenant-search-path", "    --tenant-search-path P", "search_path of a tenant's revisions (default\n'{tenant},public')" },
+	{ "guard", "    --guard fail|warn|off",
+	  "a statement that rewrites or scans a table over --guard-size\nunder a lock blocking the application: refuse, log or allow" },
+	{ "guard-size", "    --guard-size SIZE", "the live table size the guard allows (default 128MB)" },
 	{ "help", "-h, --help", "this help; with a command, that command's help" },
 	{ "version", "    --version", "print the version" },
 	/* command-local */
@@ -79,7 +82,7 @@ static const char global_opts[] =
 	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration "
 	"no-transaction-per-migration after require-compiled no-require-compiled termination-log "
 	"ledger-schema if-ahead checksum phase tenants tenant-parallel tenant-canary "
-	"tenant-max-failures tenant-shard tenant-search-path help version";
+	"tenant-max-failures tenant-shard tenant-search-path guard guard-size help version";
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
@@ -88,7 +91,8 @@ static const char local_opts[] =
 #define CONNECTS "database-url config dir wait-timeout log-format termination-log "
 #define LOCKS "lock-timeout lock-strategy "
 #define APPLIES "ddl-lock-timeout ddl-retry-budget transaction-per-migration " \
-	"no-transaction-per-migration ledger-schema require-compiled no-require-compiled "
+	"no-transaction-per-migration ledger-schema require-compiled no-require-compiled " \
+	"guard guard-size "
 #define TENANTS "tenants tenant-parallel tenant-canary tenant-max-failures tenant-shard " \
 	"tenant-search-path "
 #define EXITS_DATA "exit codes: 0 ok; 1 stdout could not be written; 2 usage or configuration;\n" \

@@ -336,8 +336,7 @@ static int line_of(const struct lint_input *in, size_t off)
 	return line;
 }
 
-/* The statement's text on one line, at most 160 bytes. */
-static char *short_stmt(const char *s, size_t len)
+char *lint_short_statement(const char *s, size_t len)
 {
 	struct sbuf b = { 0 };
 	int blank = 0;
@@ -374,7 +373,7 @@ static void add(struct rev_ctx *r, const char *id, size_t stmt, int line, char *
 		const struct an_stmt *st = &r->an->v[stmt];
 
 		f->line = line_of(r->in, st->off);
-		f->statement = short_stmt(r->in->sql + st->off, st->len);
+		f->statement = lint_short_statement(r->in->sql + st->off, st->len);
 	} else {
 		f->line = line;
 	}
@@ -389,22 +388,10 @@ static const char *nz(const char *s)
 
 /* ---- allow comments ---- */
 
-struct allow {
-	int line;            /* 0-based line in the section */
-	size_t stmt;         /* the statement it is for, SIZE_MAX: the whole revision */
-	struct strlist rules;
-	char *reason;
-	int used;
-};
-
-/* Find "-- prestart:allow RULES REASON" comments in the section and the
- * statement each is for: the first one that starts on a later line; the
- * first statement's is the whole revision's. */
-static size_t read_allows(const struct lint_input *in, const struct an_script *an,
-			  struct allow **out)
+size_t lint_allows(const char *sql, const struct an_script *an, struct lint_allow **out)
 {
 	static const char mark[] = "-- prestart:allow";
-	const char *p = in->sql;
+	const char *p = sql;
 	size_t n = 0;
 	int line = 0;
 
@@ -420,8 +407,8 @@ static size_t read_allows(const struct lint_input *in, const struct an_script *a
 		    (q[sizeof(mark) - 1] == ' ' || q[sizeof(mark) - 1] == '\t')) {
 			char *rest = xstrndup(q + sizeof(mark) - 1, (size_t)(p + len - q) - (sizeof(mark) - 1));
 			char *s = rest, *ids, *end;
-			struct allow *a;
-			size_t off = (size_t)(p - in->sql);
+			struct lint_allow *a;
+			size_t off = (size_t)(p - sql);
 
 			*out = xrealloc(*out, (n + 1) * sizeof(**out));
 			a = &(*out)[n++];
@@ -458,12 +445,12 @@ static size_t read_allows(const struct lint_input *in, const struct an_script *a
 
 static void apply_allows(struct rev_ctx *r)
 {
-	struct allow *allows;
-	size_t na = read_allows(r->in, r->an, &allows);
+	struct lint_allow *allows;
+	size_t na = lint_allows(r->in->sql, r->an, &allows);
 	size_t nfound = r->out->n;
 
 	for (size_t i = 0; i < na; i++) {
-		struct allow *a = &allows[i];
+		struct lint_allow *a = &allows[i];
 
 		if (!a->reason) {
 			add(r, "allow-without-reason", SIZE_MAX, r->in->first_line + a->line,
@@ -493,10 +480,17 @@ static void apply_allows(struct rev_ctx *r)
 								 : "on the next statement"), NULL);
 			free(ids);
 		}
-		strlist_free(&allows[i].rules);
-		free(allows[i].reason);
 	}
-	free(allows);
+	lint_allows_release(allows, na);
+}
+
+void lint_allows_release(struct lint_allow *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		strlist_free(&v[i].rules);
+		free(v[i].reason);
+	}
+	free(v);
 }
 
 /* ---- one revision ---- */

@@ -18,7 +18,8 @@ enum {
 	O_DBURL = 1, O_CONFIG, O_DIR, O_WAIT_TIMEOUT, O_WAIT_FOR, O_LOCK_TIMEOUT, O_HEALTH,
 	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
 	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_PHASE, O_TENANTS, O_TENANT_PARALLEL,
-	O_TENANT_CANARY, O_TENANT_MAX_FAILURES, O_TENANT_SHARD, O_TENANT_SEARCH_PATH, O_DDL_LOCK_TIMEOUT,
+	O_TENANT_CANARY, O_TENANT_MAX_FAILURES, O_TENANT_SHARD, O_TENANT_SEARCH_PATH, O_GUARD,
+	O_GUARD_SIZE, O_DDL_LOCK_TIMEOUT,
 	O_DDL_RETRY_BUDGET, O_NO_TPM, O_NO_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
@@ -64,6 +65,8 @@ static const struct option_def options[] = {
 	{ "tenant-max-failures", 0, 1, O_TENANT_MAX_FAILURES },
 	{ "tenant-shard", 0, 1, O_TENANT_SHARD },
 	{ "tenant-search-path", 0, 1, O_TENANT_SEARCH_PATH },
+	{ "guard", 0, 1, O_GUARD },
+	{ "guard-size", 0, 1, O_GUARD_SIZE },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -286,6 +289,8 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_TENANT_MAX_FAILURES: cli->flags.tenant_max_failures = val; break;
 	case O_TENANT_SHARD: cli->flags.tenant_shard = val; break;
 	case O_TENANT_SEARCH_PATH: cli->flags.tenant_search_path = val; break;
+	case O_GUARD: cli->flags.guard = val; break;
+	case O_GUARD_SIZE: cli->flags.guard_size = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;

@@ -129,6 +129,12 @@ int analysis_pg(const char *sql, const struct an_known *known, struct an_script 
 int analysis_sqlite(const char *sql, struct an_script *out, size_t *err_off, struct err *e);
 void analysis_release(struct an_script *s);
 
+/* Is changing a column from type `from` (NULL: unknown) to `to`, both as
+ * the analysis writes them ("varchar(20)", "numeric(10,2)", "int4"),
+ * catalog only: binary-coercible and widening?  An unknown source counts
+ * as text-like when the target is text or an unbounded varchar. */
+int analysis_type_change_free(const char *from, const char *to);
+
 /* The strongest lock a script takes on `table` (AN_LOCK_NONE if none). */
 enum an_lock analysis_lock_on(const struct an_script *s, const char *table);
 

@@ -113,6 +113,12 @@ struct config {
 	int tenant_max_failures;    /* default 0: no limit */
 	int tenant_shard_index, tenant_shard_count; /* default 0/1: every tenant */
 	char *tenant_search_path;   /* default "{tenant},public" */
+	/* SPEC §9.3's deploy-time guard: refuse (fail, default), log (warn) or
+	 * ignore (off) a statement that rewrites or scans a table larger than
+	 * guard_size bytes (default 128MB) under a lock that blocks the
+	 * application. */
+	enum guard_mode { GUARD_FAIL = 0, GUARD_WARN, GUARD_OFF } guard;
+	long long guard_size;
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -144,6 +150,8 @@ struct config_flags {
 	const char *tenant_max_failures;
 	const char *tenant_shard;
 	const char *tenant_search_path;
+	const char *guard;
+	const char *guard_size;        /* unparsed size */
 };
 
 void config_flags_init(struct config_flags *f);
@@ -178,6 +186,9 @@ int config_database_url(const struct config *c, struct dburl *u, struct err *e);
  * non-zero duration never to 0.  Returns -1 on anything else (sign,
  * blanks, unknown unit, overflow). Pure. */
 int config_parse_duration(const char *s, long long *ms);
+/* Parse a size: bytes, or a number with B, kB, MB, GB or TB (1024-based,
+ * as PostgreSQL's own units).  0 or -1. */
+int config_parse_size(const char *s, long long *bytes);
 
 /* Parse a boolean ("1", "true", "yes", "on", "0", "false", "no", "off",
  * case-insensitive). Returns -1 on anything else. */

@@ -302,4 +302,13 @@ int ctx_tenants_run(struct ctx *c);
  * Returns 0 or an exit status. */
 int ctx_tenants_status(struct ctx *c);
 
+/* The deploy-time guard (SPEC §9.3, guard.h), under the lock, after the
+ * plan is bound and before its first statement: one catalog query for the
+ * statements of p's SQL steps that rewrite or scan a table under a lock
+ * blocking the application; a table over --guard-size is refused (exit 3,
+ * nothing run) or, with --guard warn, logged.  Nothing on engines without
+ * DB_HAS_CATALOG_SIZES, for stamps, or with --guard off.  Returns 0 or an
+ * exit status.  (src/ctx_guard.c) */
+int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan *p);
+
 #endif

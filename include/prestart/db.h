@@ -133,6 +133,9 @@ struct sql_stmts;
 #define DB_HAS_SCHEMAS         (1u << 10) /* one database holds many schemas, each
 					  * with its own version table (SPEC
 					  * §9.5's tenants) */
+#define DB_HAS_CATALOG_SIZES   (1u << 11) /* tables' sizes, column types and function
+					  * volatility can be read from the catalog
+					  * (the deploy-time guard, guard.h) */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.

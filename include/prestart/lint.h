@@ -92,4 +92,25 @@ int lint_revision(const struct lint_input *in, struct lint_state *st, struct lin
 		  enum an_class *cls, struct err *e);
 void lint_findings_release(struct lint_findings *f);
 
+/* An allow comment of a section (`-- prestart:allow RULE[,RULE] REASON`),
+ * for lint and for the deploy-time guard (guard.h). */
+struct lint_allow {
+	int line;            /* 0-based line in the section */
+	size_t stmt;         /* the statement it is for (an index into the
+			      * analysis); SIZE_MAX: the whole revision */
+	struct strlist rules;
+	char *reason;        /* NULL when missing: it accepts nothing */
+	int used;            /* lint's bookkeeping */
+};
+/* The allow comments of sql, analysed as an, in text order; each is for
+ * the first statement that starts after it, the first statement's for
+ * the whole revision.  Returns how many; *out is freed with
+ * lint_allows_release(). */
+size_t lint_allows(const char *sql, const struct an_script *an, struct lint_allow **out);
+void lint_allows_release(struct lint_allow *v, size_t n);
+
+/* A statement's text on one line, at most 160 bytes and " ..." (new
+ * string). */
+char *lint_short_statement(const char *s, size_t len);
+
 #endif

@@ -84,6 +84,33 @@ static void test_duration(void **state)
 	assert_int_equal(config_parse_duration(NULL, &ms), -1);
 }
 
+static void test_size(void **state)
+{
+	static const struct { const char *s; long long bytes; } good[] = {
+		{ "0", 0 }, { "512", 512 }, { "512B", 512 }, { "64kB", 65536 }, { "64KB", 65536 },
+		{ "10MB", 10485760 }, { "128MB", 134217728 }, { "1GB", 1073741824 },
+		{ "2TB", 2199023255552LL }, { "10 MB", 10485760 },
+		{ "9223372036854775807", 9223372036854775807LL },
+	};
+	static const char *const bad[] = {
+		"", "MB", "-1", "+1", " 1", "1 ", "1.5GB", "10mb", "10 parsecs", "1e3", "10M",
+		"9223372036854775808", "9000000000TB", NULL
+	};
+	long long n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		n = -1;
+		if (config_parse_size(good[i].s, &n) < 0)
+			fail_msg("'%s' rejected", good[i].s);
+		assert_int_equal(n, good[i].bytes);
+	}
+	for (size_t i = 0; bad[i]; i++)
+		if (config_parse_size(bad[i], &n) == 0)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(config_parse_size(NULL, &n), -1);
+}
+
 static void test_bool(void **state)
 {
 	static const char *const t[] = { "1", "true", "YES", "On", NULL };
@@ -120,6 +147,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.wait_timeout_ms, 60000);
 	assert_int_equal(c.lock_timeout_ms, 0);
 	assert_int_equal(c.ddl_lock_timeout_ms, 1000);
+	assert_int_equal(c.guard, GUARD_FAIL);
+	assert_int_equal(c.guard_size, 128LL * 1024 * 1024);
 	assert_int_equal(c.ddl_retry_budget_ms, 600000);
 	assert_int_equal(c.wait_for.n, 0);
 	assert_null(c.health_addr);
@@ -814,6 +843,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test_setup_teardown(test_defaults, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_phase, scratch_setup, scratch_teardown),

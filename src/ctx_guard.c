@@ -1,0 +1,142 @@
+/* The deploy-time guard's hook (SPEC §9.3): the plan's SQL steps to
+ * guard.c, its one query to the database, its verdicts to the log or to a
+ * refusal.  See ctx.h's ctx_guard. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prestart/ctx.h"
+#include "prestart/guard.h"
+#include "prestart/log.h"
+#include "prestart/migrate.h"
+
+/* The steps the guard reads, and the names of those it cannot (.py run
+ * by Alembic without compiled SQL). */
+static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbuf *unchecked)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_step *s = &p->steps[i];
+		int first_line;
+
+		if (!s->rev)
+			continue;
+		if (s->runner == RUN_ALEMBIC) {
+			sbuf_addf(unchecked, "%s%s (%s)", unchecked->len ? ", " : "", s->rev->id,
+				  s->rev->path);
+			continue;
+		}
+		revs[n].revision = s->rev->id;
+		revs[n].path = s->rev->path;
+		revs[n].sql = migrate_step_sql(s, &first_line);
+		revs[n].first_line = first_line;
+		n++;
+	}
+	return n;
+}
+
+/* Log what passes anyway (allowed, or --guard warn); the first refusal's
+ * message and the others' short names go to *refused. */
+static size_t report(const struct guard_set *set, const struct guard_rev *revs, long long limit,
+		     int warn, struct sbuf *refused)
+{
+	size_t over = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct guard_check *k = &set->v[i];
+		const struct guard_rev *r = &revs[k->rev];
+		char *msg;
+		char size[32];
+
+		if (k->verdict != GUARD_OVER && k->verdict != GUARD_ALLOWED)
+			continue;
+		msg = guard_message(k, r, limit);
+		guard_size_str(k->size, size, sizeof(size));
+		if (k->verdict == GUARD_ALLOWED) {
+			log_event(LOG_INFO, "guard_allowed",
+				  (struct log_field[]){ LFS("revision", r->revision),
+							LFS("file", r->path), LFI("line", k->line),
+							LFS("table", k->table), LFI("bytes", k->size),
+							LFS("rule", k->rule ? k->rule->id : NULL),
+							LFS("reason", k->allowed), { 0 } },
+				  "revision %s (%s:%d) %s table %s (%s) under %s: allowed by its "
+				  "prestart:allow comment: %s",
+				  r->revision, r->path, k->line,
+				  k->effect == AN_REWRITE ? "rewrites" : k->effect == AN_SCAN
+									 ? "scans" : "locks",
+				  k->table, size, analysis_lock_name(k->lock), k->allowed);
+		} else if (warn) {
+			log_event(LOG_WARN, "guard",
+				  (struct log_field[]){ LFS("revision", r->revision),
+							LFS("file", r->path), LFI("line", k->line),
+							LFS("table", k->table), LFI("bytes", k->size),
+							LFS("lock", analysis_lock_name(k->lock)),
+							LFS("rule", k->rule ? k->rule->id : NULL),
+							{ 0 } },
+				  "%s Applying it anyway (--guard warn).", msg);
+		} else if (over++ == 0) {
+			sbuf_addf(refused, "%s Refused before anything ran; to accept it, put "
+				  "`-- prestart:allow %s REASON` on the line before the statement, or "
+				  "set --guard warn.", msg, k->rule ? k->rule->id : "RULE");
+		} else {
+			sbuf_addf(refused, "%s%s (%s:%d) on %s (%s)",
+				  over == 2 ? " Also over the size: " : ", ", r->revision, r->path,
+				  k->line, k->table, size);
+		}
+		free(msg);
+	}
+	return over;
+}
+
+int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan *p)
+{
+	struct guard_rev *revs;
+	struct guard_set set;
+	struct sbuf unchecked = { 0 }, refused = { 0 };
+	struct strlist rows = { 0 };
+	char *sql;
+	size_t n, over;
+	int rc = 0;
+
+	if (c->cfg.guard == GUARD_OFF || rq->stamp || !p->n ||
+	    !db_supports(&c->db, DB_HAS_CATALOG_SIZES))
+		return 0;
+	revs = xcalloc(p->n, sizeof(*revs));
+	n = plan_revs(p, revs, &unchecked);
+	if (unchecked.len)
+		log_event(LOG_INFO, "guard_not_checked",
+			  (struct log_field[]){ LFS("revisions", unchecked.buf), { 0 } },
+			  "not checked against the live catalog (run by alembic, no compiled SQL): %s",
+			  unchecked.buf);
+	guard_collect(revs, n, &set);
+	sql = guard_query_sql(&set);
+	if (!sql)
+		goto out;
+	/* One round trip for the whole plan.  A catalog that cannot be read
+	 * (a permission taken away) costs the check, not the deploy. */
+	if (db_query_col(&c->db, sql, &rows) < 0) {
+		log_event(LOG_WARN, "guard_not_checked",
+			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
+			  "the catalog could not be read, nothing checked: %s", c->db.errstr);
+		db_clear_error(&c->db);
+		goto out;
+	}
+	if (guard_answer(&set, &rows, c->cfg.guard_size, &c->e) < 0) {
+		rc = ctx_fail(c);
+		goto out;
+	}
+	over = report(&set, revs, c->cfg.guard_size, c->cfg.guard == GUARD_WARN, &refused);
+	if (over) {
+		err_set(&c->e, ERR_SCRIPT, "guard: %s", refused.buf);
+		rc = ctx_fail(c);
+	}
+out:
+	free(sql);
+	strlist_free(&rows);
+	sbuf_free(&unchecked);
+	sbuf_free(&refused);
+	guard_release(&set);
+	free(revs);
+	return rc;
+}

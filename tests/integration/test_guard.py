@@ -1,0 +1,291 @@
+"""The deploy-time guard (SPEC §9.3): after the lock and the plan, before
+anything runs, each pending PostgreSQL statement that rewrites or scans an
+existing table under a lock blocking the application is checked against
+the live catalog.  Over --guard-size it is refused (exit 3, nothing run),
+logged with --guard warn, accepted by an allow comment; under it, or when
+the catalog says the statement is cheap after all, nothing is said.
+
+Every table is real: 200,000 rows (some 10 MB with its index), judged
+against a limit of 1MB; the same statement passes under the default
+128MB."""
+import re
+
+import pytest
+
+from harness import describe
+
+PG = pytest.mark.parametrize("engine", ["pg"])
+
+ROWS = 200000
+LIMIT = ["--guard-size", "1MB"]
+
+SETUP = """
+CREATE TABLE big (id integer PRIMARY KEY, a varchar(20), n integer, ref_id integer,
+                  big_id integer);
+INSERT INTO big SELECT g, 'x' || g, g, 1, g FROM generate_series(1, %d) g;
+CREATE TABLE small (id integer PRIMARY KEY, big_id integer);
+INSERT INTO small VALUES (1, 1);
+CREATE FUNCTION stable_answer() RETURNS integer LANGUAGE sql STABLE AS 'SELECT 42';
+CREATE FUNCTION volatile_answer() RETURNS integer LANGUAGE sql VOLATILE AS 'SELECT 42';
+""" % ROWS
+
+
+def make_big(project, db):
+    project.rev("a1", up=SETUP)
+    project.ok("upgrade", "head")
+    assert db.query("SELECT count(*) FROM big")[0][0] == ROWS
+
+
+def snapshot(db):
+    """The schema and data a refused run must leave as they were."""
+    return (
+        db.versions(),
+        db.query("SELECT table_name, column_name, data_type, is_nullable, "
+                 "character_maximum_length FROM information_schema.columns "
+                 "WHERE table_schema = 'public' ORDER BY 1, 2"),
+        db.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"),
+        db.query("SELECT conname, convalidated FROM pg_constraint c JOIN pg_namespace n "
+                 "ON n.oid = c.connamespace WHERE n.nspname = 'public' ORDER BY 1"),
+        db.query("SELECT count(*), sum(n), min(a) FROM big"),
+        db.query("SELECT relfilenode FROM pg_class WHERE relname = 'big'"),
+    )
+
+
+# (id, statement, rule, table, lock, blocks, a fragment of the safe way,
+# transactional)
+KINDS = [
+    ("type-change", "ALTER TABLE big ALTER COLUMN n TYPE bigint;", "change-column-type",
+     "big", "ACCESS EXCLUSIVE", "blocks reads and writes", "Add a column of the new type", True),
+    ("volatile-default", "ALTER TABLE big ADD COLUMN token uuid DEFAULT gen_random_uuid();",
+     "volatile-default", "big", "ACCESS EXCLUSIVE", "blocks reads and writes",
+     "Add the column without the default", True),
+    ("set-not-null", "ALTER TABLE big ALTER COLUMN a SET NOT NULL;", "set-not-null", "big",
+     "ACCESS EXCLUSIVE", "blocks reads and writes", "prove it with a validated CHECK", True),
+    ("index", "CREATE INDEX big_a_idx ON big (a);", "create-index-not-concurrently", "big",
+     "SHARE", "blocks writes", "CREATE INDEX CONCURRENTLY", True),
+    ("fk-referencing", "ALTER TABLE big ADD CONSTRAINT big_ref_fk FOREIGN KEY (ref_id) "
+     "REFERENCES small (id);", "foreign-key-without-not-valid", "big",
+     "SHARE ROW EXCLUSIVE", "blocks writes", "NOT VALID", True),
+    ("fk-referenced", "ALTER TABLE small ADD CONSTRAINT small_big_fk FOREIGN KEY (big_id) "
+     "REFERENCES big (id);", "foreign-key-without-not-valid", "big",
+     "SHARE ROW EXCLUSIVE", "blocks writes", "NOT VALID", True),
+    ("check", "ALTER TABLE big ADD CONSTRAINT big_n_check CHECK (n > 0);",
+     "check-without-not-valid", "big", "ACCESS EXCLUSIVE", "blocks reads and writes",
+     "VALIDATE CONSTRAINT", True),
+    ("vacuum-full", "VACUUM FULL big;", "vacuum-full", "big", "ACCESS EXCLUSIVE",
+     "blocks reads and writes", "pg_repack", False),
+    ("cluster", "CLUSTER big USING big_pkey;", "cluster", "big", "ACCESS EXCLUSIVE",
+     "blocks reads and writes", "pg_repack", True),
+]
+
+
+@PG
+@pytest.mark.parametrize("kind", KINDS, ids=[k[0] for k in KINDS])
+def test_refused_over_the_size_silent_under_it(project, db, kind):
+    _, stmt, rule, table, lock, blocks, instead, tx = kind
+    make_big(project, db)
+    path = project.rev("b2", down="a1", up="-- the change\n" + stmt, transactional=tx)
+    before = snapshot(db)
+    cp = project.run(*LIMIT, "run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert snapshot(db) == before
+    err = [ln for ln in cp.stderr.splitlines() if "guard:" in ln]
+    assert len(err) == 1, describe(cp)
+    msg = err[0]
+    line = 1 + path.read_text().split("\n").index(stmt)
+    assert "revision b2 (%s:%d)" % ("migrations/versions/" + path.name, line) in msg, msg
+    assert "`%s`" % stmt.rstrip(";") in msg, msg
+    m = re.search(r"table %s \((\d+(\.\d)? MB), over --guard-size 1 MB\)" % table, msg)
+    assert m, msg
+    size = db.query("SELECT pg_total_relation_size('%s')" % table)[0][0]
+    assert size > 1024 * 1024
+    assert "under %s, which %s" % (lock, blocks) in msg, msg
+    assert "Instead (%s):" % rule in msg and instead in msg, msg
+    assert "Refused before anything ran; to accept it, put `-- prestart:allow %s REASON`" \
+        % rule in msg, msg
+    # under the size: applied without a word from the guard
+    cp = project.ok("run", "--", "/bin/true")
+    assert "guard" not in cp.stdout + cp.stderr, describe(cp)
+    assert db.versions() == ["b2"]
+
+
+@PG
+def test_warn_logs_and_applies(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up="CREATE INDEX big_a_idx ON big (a);")
+    cp = project.ok(*LIMIT, "--guard", "warn", "run", "--", "/bin/true")
+    assert re.search(r"revision b2 .* scans table big \(\d+(\.\d)? MB, over --guard-size "
+                     r"1 MB\) under SHARE, which blocks writes.*Applying it anyway",
+                     cp.stdout + cp.stderr), describe(cp)
+    assert db.versions() == ["b2"]
+    assert "big_a_idx" in db.indexes()
+
+
+@PG
+def test_env_and_ini_settings(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up="CREATE INDEX big_a_idx ON big (a);")
+    before = snapshot(db)
+    cp = project.run("upgrade", env={"PRESTART_GUARD_SIZE": "512kB"})
+    assert cp.returncode == 3, describe(cp)
+    assert "over --guard-size 512 kB" in cp.stderr
+    (project.root / "prestart.ini").write_text("[prestart]\nguard = warn\nguard_size = 64kB\n")
+    cp = project.run("upgrade", env={"PRESTART_GUARD": "fail"})
+    assert cp.returncode == 3, describe(cp)
+    assert snapshot(db) == before
+    cp = project.ok("upgrade")
+    assert "Applying it anyway" in cp.stdout + cp.stderr
+    assert db.versions() == ["b2"]
+
+
+@PG
+def test_off_checks_nothing(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up="ALTER TABLE big ALTER COLUMN n TYPE bigint;")
+    cp = project.ok("--guard", "off", "--guard-size", "1", "upgrade")
+    assert "guard" not in cp.stdout + cp.stderr
+    assert db.query("SELECT data_type FROM information_schema.columns WHERE "
+                    "table_name = 'big' AND column_name = 'n'") == [("bigint",)]
+
+
+@PG
+def test_allow_comment_accepts(project, db):
+    make_big(project, db)
+    path = project.rev("b2", down="a1", up=(
+        "ALTER TABLE big ADD COLUMN note text;\n"
+        "-- prestart:allow create-index-not-concurrently the nightly window has no writers\n"
+        "CREATE INDEX big_a_idx ON big (a);"))
+    line = 1 + path.read_text().split("\n").index("CREATE INDEX big_a_idx ON big (a);")
+    cp = project.ok(*LIMIT, "upgrade")
+    out = cp.stdout + cp.stderr
+    assert re.search(r"revision b2 \(\S+:%d\) scans table big .*allowed.*the nightly window "
+                     r"has no writers" % line, out), describe(cp)
+    assert db.versions() == ["b2"]
+    assert "big_a_idx" in db.indexes()
+
+
+@PG
+def test_allow_for_another_rule_accepts_nothing(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up=(
+        "-- prestart:allow set-not-null the column is always filled\n"
+        "CREATE INDEX big_a_idx ON big (a);"))
+    cp = project.run(*LIMIT, "upgrade")
+    assert cp.returncode == 3, describe(cp)
+    assert "create-index-not-concurrently" in cp.stderr
+    assert db.versions() == ["a1"]
+
+
+CHEAP = [
+    ("varchar-longer", "ALTER TABLE big ALTER COLUMN a TYPE varchar(50);"),
+    ("varchar-to-text", "ALTER TABLE big ALTER COLUMN a TYPE text;"),
+    ("stable-default", "ALTER TABLE big ADD COLUMN answer integer DEFAULT stable_answer();"),
+    ("constant-default", "ALTER TABLE big ADD COLUMN status text DEFAULT 'new';"),
+    ("not-null-proven-live", "ALTER TABLE big ALTER COLUMN n SET NOT NULL;"),
+    ("not-null-proven-in-plan",
+     "ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
+     "ALTER TABLE big VALIDATE CONSTRAINT big_a_nn;\n"
+     "ALTER TABLE big ALTER COLUMN a SET NOT NULL;"),
+    ("concurrent-index", "CREATE INDEX CONCURRENTLY big_a_idx ON big (a);"),
+    ("fk-not-valid", "ALTER TABLE big ADD CONSTRAINT big_ref_fk FOREIGN KEY (ref_id) "
+     "REFERENCES small (id) NOT VALID;"),
+]
+
+
+@PG
+@pytest.mark.parametrize("case", CHEAP, ids=[c[0] for c in CHEAP])
+def test_catalog_says_cheap(project, db, case):
+    """What the live catalog proves cheap passes over any size."""
+    name, stmt = case
+    make_big(project, db)
+    if name == "not-null-proven-live":
+        db.execute("ALTER TABLE big ADD CONSTRAINT big_n_nn CHECK (n IS NOT NULL)")
+    project.rev("b2", down="a1", up=stmt, transactional="CONCURRENTLY" not in stmt)
+    cp = project.ok("--guard-size", "1", "upgrade")
+    assert "guard" not in cp.stdout + cp.stderr, describe(cp)
+    assert db.versions() == ["b2"]
+
+
+EXPENSIVE = [
+    ("int-to-text", "ALTER TABLE big ALTER COLUMN n TYPE text;", "change-column-type"),
+    ("varchar-shorter", "ALTER TABLE big ALTER COLUMN a TYPE varchar(10);",
+     "change-column-type"),
+    ("volatile-user-function",
+     "ALTER TABLE big ADD COLUMN answer integer DEFAULT volatile_answer();", "volatile-default"),
+    ("using", "ALTER TABLE big ALTER COLUMN a TYPE text USING a || '';", "change-column-type"),
+    # text to varchar(30) is a rewrite, whatever the live varchar(20) says
+    ("type-set-earlier-in-plan",
+     "ALTER TABLE big ALTER COLUMN a TYPE text;\n"
+     "ALTER TABLE big ALTER COLUMN a TYPE varchar(30);", "change-column-type"),
+]
+
+
+@PG
+@pytest.mark.parametrize("case", EXPENSIVE, ids=[c[0] for c in EXPENSIVE])
+def test_catalog_says_expensive(project, db, case):
+    """What the static analysis alone might let through, the live catalog
+    does not: an integer column changed to text is a rewrite."""
+    _, stmt, rule = case
+    make_big(project, db)
+    project.rev("b2", down="a1", up=stmt)
+    before = snapshot(db)
+    cp = project.run(*LIMIT, "upgrade")
+    assert cp.returncode == 3, describe(cp)
+    assert "Instead (%s)" % rule in cp.stderr, describe(cp)
+    assert snapshot(db) == before
+
+
+@PG
+def test_tables_created_earlier_in_the_plan_are_exempt(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up=(
+        "CREATE TABLE fresh (id integer, a text);\n"
+        "INSERT INTO fresh SELECT g, 'x' || g FROM generate_series(1, %d) g;\n"
+        "CREATE INDEX fresh_a_idx ON fresh (a);" % ROWS))
+    project.rev("c3", down="b2", up=(
+        "ALTER TABLE fresh ALTER COLUMN id TYPE bigint;\n"
+        "ALTER TABLE fresh ALTER COLUMN a SET NOT NULL;"))
+    cp = project.ok(*LIMIT, "upgrade")
+    assert "guard" not in cp.stdout + cp.stderr, describe(cp)
+    assert db.versions() == ["c3"]
+
+
+@PG
+def test_the_first_offender_is_named_and_the_others_listed(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up="CREATE INDEX big_a_idx ON big (a);")
+    project.rev("c3", down="b2", up="ALTER TABLE big ALTER COLUMN n TYPE bigint;")
+    cp = project.run(*LIMIT, "upgrade")
+    assert cp.returncode == 3, describe(cp)
+    msg = [ln for ln in cp.stderr.splitlines() if "guard:" in ln]
+    assert len(msg) == 1, describe(cp)
+    assert "revision b2" in msg[0] and "Also over the size: c3" in msg[0], msg[0]
+    assert db.versions() == ["a1"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_sqlite_is_not_guarded(project, db):
+    project.rev("a1", up="CREATE TABLE big (id integer, a text);\n"
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 50000)"
+                " INSERT INTO big SELECT x, 'x' || x FROM g;")
+    project.rev("b2", down="a1", up="CREATE INDEX big_a_idx ON big (a);")
+    cp = project.ok("--guard-size", "1", "upgrade")
+    assert "guard" not in cp.stdout + cp.stderr, describe(cp)
+    assert db.versions() == ["b2"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_bad_settings_are_usage_errors(project, db):
+    project.rev("a1", up="CREATE TABLE t (id integer);")
+    for args, env, where in ((["--guard-size", "12 parsecs"], None, "--guard-size"),
+                             ([], {"PRESTART_GUARD_SIZE": "-5MB"}, "PRESTART_GUARD_SIZE"),
+                             (["--guard", "maybe"], None, "--guard")):
+        cp = project.run(*args, "upgrade", env=env)
+        assert cp.returncode == 2, describe(cp)
+        assert "for %s" % where in cp.stderr, describe(cp)
+        assert len(cp.stderr.strip().splitlines()) == 1, describe(cp)
+    (project.root / "prestart.ini").write_text("[prestart]\nguard_size = lots\n")
+    cp = project.run("upgrade")
+    assert cp.returncode == 2, describe(cp)
+    assert "prestart.ini:2: invalid size 'lots' for guard_size" in cp.stderr, describe(cp)
+    assert db.versions() == []
