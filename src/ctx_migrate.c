@@ -445,7 +445,8 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 		/* JSON: the heads, null at base */
 		log_event(LOG_INFO, "up_to_date",
 			  (struct log_field[]){ LFS("revision", *at ? at : NULL), { 0 } },
-			  "already at %s", *at ? at : "<base>");
+			  "already at %s%s", *at ? at : "<base>",
+			  rq->expand && c->split.ndeferred ? ", the expand point" : "");
 		free(at);
 		return 0;
 	}

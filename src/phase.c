@@ -57,10 +57,12 @@ void phase_classify(const struct revision *r, const struct an_script *an, const 
 	}
 	if (r->phase == REV_PHASE_CONTRACT) {
 		out->contract = 1;
-		out->why = xasprintf("%s:%d: -- Phase: contract", r->path, r->phase_line);
+		out->why = xasprintf("%s:%d: %s", r->path, r->phase_line,
+				     r->is_py ? "prestart_phase = \"contract\"" : "-- Phase: contract");
 	} else if (r->compat_breaking) {
 		out->contract = 1;
-		out->why = xasprintf("%s:%d: -- Compat: breaking", r->path, r->compat_line);
+		out->why = xasprintf("%s:%d: %s", r->path, r->compat_line,
+				     r->is_py ? "prestart_compat = \"breaking\"" : "-- Compat: breaking");
 	} else if (r->phase == REV_PHASE_EXPAND) {
 		out->why = s ? xasprintf("%s:%d: -- Phase: expand (the analysis calls %s:%d "
 					 "%s: %s)",

@@ -79,7 +79,8 @@ def test_expand_holds_the_contract_revisions_back(project, db):
         in cp.stdout + cp.stderr, describe(cp)
     # the restart at the expand point: nothing to do, the same word
     cp = project.ok("upgrade", env={"PRESTART_PHASE": "expand"})
-    assert "already at c3" in cp.stdout + cp.stderr and DROP_FAX in cp.stdout + cp.stderr, describe(cp)
+    log = cp.stdout + cp.stderr
+    assert "already at c3, the expand point" in log and DROP_FAX in log, describe(cp)
     assert db.versions() == ["c3"]
     # check: at the expand point in the expand phase, pending otherwise
     cp = project.run("--phase", "expand", "check")
@@ -364,3 +365,41 @@ def test_expand_with_tenants_is_refused(project, db):
         assert "--phase expand: the expand phase is not available with --tenants yet" \
             in cp.stderr, describe(cp)
     assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 't1'") == [(0,)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_expand_with_py_revisions(db, tmp_path):
+    """A .py revision is classified by its fresh compiled SQL; without it,
+    by its mark only (expand unless marked), and the expand subset is then
+    handed to Alembic by one target."""
+    from compile_support import AlembicApp
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("a1", None, "op.create_table('t', sa.Column('id', sa.Integer), "
+                        "sa.Column('fax', sa.String))", "op.drop_table('t')")
+    app.rev("b2", "a1", "op.add_column('t', sa.Column('note', sa.String))",
+            "op.drop_column('t', 'note')")
+    app.rev("c3", "b2", "op.drop_column('t', 'fax')",
+            "op.add_column('t', sa.Column('fax', sa.String))")
+    app.compile("sqlite")
+    cp = app.ok("--phase", "expand", "upgrade")
+    log = cp.stdout + cp.stderr
+    assert db.versions() == ["b2"]
+    assert "held back for the contract phase: c3: contract: alembic/compiled/c3.sqlite.sql:" \
+        in log, describe(cp)
+    assert "data-loss statement: ALTER TABLE t DROP COLUMN fax" in log, describe(cp)
+    app.ok("--phase", "contract", "upgrade")
+    assert db.versions() == ["c3"]
+
+    # not compiled: c3 is expand unless marked; marked, Alembic runs the
+    # expand subset up to b2 only
+    app.ok("downgrade", "base")
+    shutil.rmtree(app.compiled)
+    app.rev("c3", "b2", "op.drop_column('t', 'fax')",
+            "op.add_column('t', sa.Column('fax', sa.String))",
+            imports='prestart_phase = "contract"')
+    cp = app.ok("--phase", "expand", "upgrade")
+    log = cp.stdout + cp.stderr
+    assert db.versions() == ["b2"], describe(cp)
+    assert "held back for the contract phase: c3: contract: " in log, describe(cp)
+    assert "c3_revision_c3.py:" in log and 'prestart_phase = "contract"' in log, describe(cp)
+    assert {r[1] for r in db.query("PRAGMA table_info(t)")} == {"id", "fax", "note"}
