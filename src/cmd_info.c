@@ -446,8 +446,10 @@ int cmd_status(struct ctx *c)
 			if (a.unknown.n)
 				plan_from_known(c, &heads, &ix, &p);
 			/* the pending revisions, and which the expand phase
-			 * holds back (SPEC §9.4) */
-			else if (ctx_phase_split(c, &heads, &p, &split) < 0)
+			 * holds back (SPEC §9.4); SQL that does not split
+			 * (which the run will name) leaves that list empty */
+			else if (ctx_phase_split(c, &heads, &p, &split) < 0 &&
+				 graph_plan(c->g, &heads, "heads", DIR_UP, &p, &c->e) < 0)
 				error = xstrdup(c->e.msg);
 		}
 		for (size_t i = 0; i < p.n; i++)
