@@ -1153,6 +1153,32 @@ enum an_lock analysis_lock_on(const struct an_script *s, const char *table)
 
 /* ---- names ---- */
 
+char *analysis_describe_stmt(const struct an_stmt *st)
+{
+	struct sbuf b = { 0 };
+
+	for (size_t i = 0; i < st->ntables; i++) {
+		const struct an_table *t = &st->tables[i];
+
+		if (t->lock == AN_LOCK_NONE)
+			continue;
+		sbuf_addf(&b, "%s%s on %s (%s)", b.len ? ", " : "", analysis_lock_name(t->lock),
+			  t->name, analysis_effect_name(t->effect));
+	}
+	if (!b.len)
+		sbuf_adds(&b, "no table lock");
+	sbuf_addf(&b, ", %s", analysis_class_name(st->cls));
+	if (st->unparsed)
+		sbuf_adds(&b, ", unparsed");
+	for (size_t i = 0; i < st->nfacts; i++)
+		if (st->facts[i].kind == AF_NOT_ANALYSED) {
+			sbuf_addf(&b, ", not analysed: %s",
+				  st->facts[i].detail ? st->facts[i].detail : "?");
+			break;
+		}
+	return sbuf_detach(&b);
+}
+
 char *analysis_quote_name(const char *dotted)
 {
 	struct sbuf b = { 0 };

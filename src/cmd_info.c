@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/analysis.h"
 #include "prestart/cmd.h"
 #include "prestart/ctx.h"
 #include "prestart/ledger.h"
@@ -45,6 +46,82 @@ static void print_sql_details(const struct revision *r)
 		out("    ...\n");
 }
 
+/* The dialect the revisions are read in: the configured database's when
+ * one is named, else PostgreSQL. */
+static int info_sqlite(struct ctx *c)
+{
+	struct dburl u = { 0 };
+	struct err e = { 0 };
+	int sqlite = 0;
+
+	if (c->url_parsed)
+		return c->url.kind == DB_SQLITE;
+	if (config_database_url(&c->cfg, &u, &e) == 0)
+		sqlite = u.kind == DB_SQLITE;
+	dburl_release(&u);
+	return sqlite;
+}
+
+/* Under the verbose forms, what r's upgrade does (SPEC §9.1): its class,
+ * then per statement the line, the lock on each table and the class.  A
+ * .py revision is read through its fresh compiled file; without one
+ * nothing is added, so that its entry stays the one Alembic prints. */
+static void print_analysis(struct ctx *c, const struct revision *r)
+{
+	struct compiled_lookup cl = { 0 };
+	struct an_script an = { 0 };
+	struct err e = { 0 };
+	const char *sql = r->upgrade_sql, *path = r->path;
+	int first = r->upgrade_line, sqlite = info_sqlite(c);
+	size_t bad = 0;
+	int marked_expand = r->phase == REV_PHASE_EXPAND && !r->compat_breaking;
+	int marked_contract = r->phase == REV_PHASE_CONTRACT || r->compat_breaking;
+
+	if (r->is_py) {
+		char *dir = compiled_dir(c->cfg.script_location);
+		int found = compiled_find(dir, sqlite ? DB_SQLITE : DB_PG, r, 1, &cl, &e) == 0 &&
+			    cl.state == COMPILED_FRESH;
+
+		free(dir);
+		if (!found)
+			goto out;
+		sql = cl.rev.upgrade_sql;
+		first = cl.rev.upgrade_line;
+		path = cl.rev.path;
+	}
+	if (!sql) {
+		out("\n    Analysis: no upgrade section\n");
+		goto out;
+	}
+	if ((sqlite ? analysis_sqlite(sql, &an, &bad, &e)
+		    : analysis_pg(sql, NULL, &an, &bad, &e)) < 0) {
+		out("\n    Analysis: not analysed: %s\n", e.msg);
+		goto out;
+	}
+	out("\n    Analysis: %s", marked_expand ? "expand" : marked_contract && an.cls < AN_CONTRACT
+						       ? "contract" : analysis_class_name(an.cls));
+	if (marked_expand && an.cls > AN_EXPAND)
+		out(" (-- Phase: expand; the statements are %s)", analysis_class_name(an.cls));
+	else if (marked_contract && an.cls < AN_CONTRACT)
+		out(" (marked contract in its header)");
+	if (r->is_py)
+		out(" (compiled: %s)", path);
+	if (sqlite)
+		out(" (SQLite: drops, renames and deletes only)");
+	out("\n");
+	for (size_t i = 0; !sqlite && i < an.n; i++) {
+		char *d = analysis_describe_stmt(&an.v[i]);
+		int line, col;
+
+		revision_offset_to_linecol(sql, an.v[i].off, first, &line, &col);
+		out("      line %d: %s\n", line, d);
+		free(d);
+	}
+out:
+	analysis_release(&an);
+	compiled_lookup_release(&cl);
+}
+
 /* The ledger's word on r (SPEC §7.3), under the verbose forms. */
 static void print_applied(const struct revision *r, const struct ledger_index *rows)
 {
@@ -58,8 +135,10 @@ static void print_applied(const struct revision *r, const struct ledger_index *r
 	free(d);
 }
 
+/* One revision; verbose forms add the ledger's row and, with analysis,
+ * what the revision does. */
 static void print_rev_ledger(struct ctx *c, const struct revision *r, const struct graph_fmt *f,
-			     const struct ledger_index *rows)
+			     const struct ledger_index *rows, int analysis)
 {
 	struct graph_fmt pf = *f;
 	/* Alembic's Path: is os.path.join(os.path.abspath(location), file);
@@ -74,10 +153,14 @@ static void print_rev_ledger(struct ctx *c, const struct revision *r, const stru
 	if (f->verbose && !r->is_py) {
 		out("%s", s);
 		print_sql_details(r);
+		if (analysis)
+			print_analysis(c, r);
 		print_applied(r, rows);
 		out("\n");
 	} else {
 		out("%s\n", s);
+		if (f->verbose && analysis)
+			print_analysis(c, r);
 		if (f->verbose)
 			print_applied(r, rows);
 	}
@@ -88,7 +171,7 @@ static void print_rev(struct ctx *c, const struct revision *r, const struct grap
 {
 	static const struct ledger_index none;
 
-	print_rev_ledger(c, r, f, &none);
+	print_rev_ledger(c, r, f, &none, 0);
 }
 
 /* history -v: the ledger when a database is at hand, with one attempt
@@ -150,7 +233,7 @@ int cmd_current(struct ctx *c)
 	}
 	graph_all_current(c->g, &heads, &cur);
 	for (size_t i = 0; i < cur.n; i++)
-		print_rev_ledger(c, cur.v[i], &f, &ix);
+		print_rev_ledger(c, cur.v[i], &f, &ix, 0);
 out:
 	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
@@ -189,7 +272,7 @@ int cmd_history(struct ctx *c)
 		ledger_index_init(&ix, &rows);
 	}
 	for (size_t i = 0; i < revs.n; i++)
-		print_rev_ledger(c, revs.v[i], &f, &ix);
+		print_rev_ledger(c, revs.v[i], &f, &ix, 1);
 out:
 	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
@@ -262,8 +345,11 @@ int cmd_show(struct ctx *c)
 		goto out;
 	}
 	f.verbose = 1;
-	for (size_t i = 0; i < revs.n; i++)
-		print_rev(c, revs.v[i], &f);
+	for (size_t i = 0; i < revs.n; i++) {
+		static const struct ledger_index none;
+
+		print_rev_ledger(c, revs.v[i], &f, &none, 1);
+	}
 out:
 	revptrs_free(&revs);
 	strlist_free(&heads);

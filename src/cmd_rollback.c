@@ -190,7 +190,7 @@ out:
 static int print_sql(struct ctx *c, const struct plan *p, const struct ledger *l)
 {
 	struct offline_opts o = { c->url.kind, c->cfg.version_table_schema, c->cfg.version_table,
-				  0 };
+				  0, 1 };
 	struct sbuf b = { 0 };
 	int rc = 0;
 

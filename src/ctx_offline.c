@@ -169,6 +169,10 @@ int ctx_offline(struct ctx *c, const struct migrate_request *rq)
 	o.schema = c->cfg.version_table_schema;
 	o.table = c->cfg.version_table;
 	o.per_migration = c->cfg.transaction_per_migration;
+	/* what each statement does, as comments a reviewer reads; Alembic's
+	 * own scripts (rendered by Alembic, above) are left as Alembic writes
+	 * them */
+	o.annotate = 1;
 	if (offline_render(&p, &o, &sql, &c->e) < 0) {
 		rc = ctx_fail(c);
 		goto out;

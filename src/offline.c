@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/analysis.h"
 #include "prestart/db.h"
 #include "prestart/migrate.h"
 #include "prestart/script.h"
@@ -14,6 +15,7 @@ struct emitter {
 	struct sbuf *out;
 	enum tx_state tx;
 	enum db_kind kind;
+	int annotate;
 };
 
 /* BEGIN is written only once something goes into the transaction, so a
@@ -74,6 +76,7 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 			struct err *e)
 {
 	struct sql_stmts st = { 0 };
+	struct an_script an = { 0 };
 	size_t bad = 0;
 	int first_line;
 
@@ -86,8 +89,27 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 		revision_offset_to_linecol(sql, bad, first_line, &line, &col);
 		return err_set(e, ERR_SCRIPT, "%s:%d:%d: %s", s->rev->path, line, col, why);
 	}
-	for (size_t i = 0; i < st.n; i++)
+	if (m->annotate && m->kind == DB_PG) {
+		struct err ae = { 0 };
+
+		/* the analysis splits as the driver does; a statement it
+		 * does not find at the same offset goes without a comment */
+		if (analysis_pg(sql, NULL, &an, &bad, &ae) < 0)
+			analysis_release(&an);
+	}
+	for (size_t i = 0, k = 0; i < st.n; i++) {
+		while (k < an.n && an.v[k].off < st.v[i].off)
+			k++;
+		if (k < an.n && an.v[k].off == st.v[i].off) {
+			char *d = analysis_describe_stmt(&an.v[k]);
+
+			tx_flush(m);
+			sbuf_addf(m->out, "-- prestart: %s\n", d);
+			free(d);
+		}
 		emit(m, sql + st.v[i].off, st.v[i].len);
+	}
+	analysis_release(&an);
 	sqlsplit_release(&st);
 	return 0;
 }
@@ -95,7 +117,7 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 int offline_render(const struct plan *p, const struct offline_opts *o, struct sbuf *out,
 		   struct err *e)
 {
-	struct emitter m = { out, TX_NONE, o->kind };
+	struct emitter m = { out, TX_NONE, o->kind, o->annotate };
 	long heads = (long)p->start_heads.n;
 
 	/* Check every step first, so that a missing section fails before any

@@ -138,6 +138,13 @@ int analysis_type_change_free(const char *from, const char *to);
 /* The strongest lock a script takes on `table` (AN_LOCK_NONE if none). */
 enum an_lock analysis_lock_on(const struct an_script *s, const char *table);
 
+/* One statement on one line, for people: each table it locks with the
+ * lock and effect, then its class, "unparsed" when the grammar refused it
+ * and "not analysed: why" for a DO block it could not read:
+ * "ACCESS EXCLUSIVE on orders (rewrite), contract"; "no table lock,
+ * expand" when it locks no table.  Caller frees. */
+char *analysis_describe_stmt(const struct an_stmt *st);
+
 /* A name as the analysis records it ("schema.table", "col"), each part
  * quoted where PostgreSQL needs it (caller frees). */
 char *analysis_quote_name(const char *dotted);

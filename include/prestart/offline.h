@@ -21,6 +21,8 @@ struct offline_opts {
 	const char *schema;  /* version table schema, or NULL */
 	const char *table;   /* version table name */
 	int per_migration;   /* one transaction per revision */
+	int annotate;        /* PostgreSQL: a "-- prestart: LOCK on TABLE (effect), class"
+			      * comment before each statement of a revision (SPEC §9.1) */
 };
 
 /* Append the SQL script of plan p to *out.  Starting from no heads it

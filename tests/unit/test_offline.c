@@ -63,11 +63,11 @@ static void release(struct fixture *f)
 	revision_set_release(&f->set);
 }
 
-static char *render(struct fixture *f, int up, const char *from, const char *to,
-		    enum db_kind kind, int per_migration)
+static char *render_annotated(struct fixture *f, int up, const char *from, const char *to,
+			      enum db_kind kind, int per_migration, int annotate)
 {
 	struct strlist start = { 0 };
-	struct offline_opts o = { kind, NULL, "alembic_version", per_migration };
+	struct offline_opts o = { kind, NULL, "alembic_version", per_migration, annotate };
 	struct sbuf out = { 0 };
 	struct err e = { 0 };
 	int r;
@@ -83,6 +83,12 @@ static char *render(struct fixture *f, int up, const char *from, const char *to,
 	if (offline_render(&f->p, &o, &out, &e) < 0)
 		fail_msg("%s", e.msg);
 	return sbuf_detach(&out);
+}
+
+static char *render(struct fixture *f, int up, const char *from, const char *to,
+		    enum db_kind kind, int per_migration)
+{
+	return render_annotated(f, up, from, to, kind, per_migration, 0);
 }
 
 #define CREATE_VT                                                                 \
@@ -119,6 +125,39 @@ static void test_upgrade_from_base_pg(void **state)
 		"UPDATE alembic_version SET version_num='c3' "
 		"WHERE alembic_version.version_num = 'b2';\n\n"
 		"COMMIT;\n\n");
+	free(sql);
+	release(&f);
+}
+
+/* Annotated: what each statement of a revision does, in a comment right
+ * before it (after BEGIN); the version table's statements get none, and
+ * SQLite scripts none at all. */
+static void test_annotated(void **state)
+{
+	struct fixture f;
+	char *sql;
+
+	(void)state;
+	linear(&f);
+	sql = render_annotated(&f, 1, NULL, "b2", DB_PG, 0, 1);
+	assert_string_equal(sql,
+		"BEGIN;\n\n" CREATE_VT
+		"-- Running upgrade  -> a1\n\n"
+		"-- prestart: ACCESS EXCLUSIVE on t_a1 (catalog), expand\n"
+		"CREATE TABLE t_a1 (id int);\n\n"
+		"INSERT INTO alembic_version (version_num) VALUES ('a1') "
+		"RETURNING alembic_version.version_num;\n\n"
+		"COMMIT;\n\n"
+		"-- Running upgrade a1 -> b2\n\n"
+		"-- prestart: SHARE UPDATE EXCLUSIVE on t_a1 (scan), expand\n"
+		"CREATE INDEX CONCURRENTLY ix_a1 ON t_a1 (id);\n\n"
+		"BEGIN;\n\n"
+		"UPDATE alembic_version SET version_num='b2' "
+		"WHERE alembic_version.version_num = 'a1';\n\n"
+		"COMMIT;\n\n");
+	free(sql);
+	sql = render_annotated(&f, 1, NULL, "b2", DB_SQLITE, 0, 1);
+	assert_null(strstr(sql, "-- prestart:"));
 	free(sql);
 	release(&f);
 }
@@ -192,7 +231,7 @@ static void test_missing_section(void **state)
 {
 	struct fixture f;
 	struct strlist start = { 0 };
-	struct offline_opts o = { DB_PG, NULL, "alembic_version", 0 };
+	struct offline_opts o = { DB_PG, NULL, "alembic_version", 0, 0 };
 	struct sbuf out = { 0 };
 	struct err e = { 0 };
 
@@ -215,7 +254,7 @@ static void test_missing_section(void **state)
 static void test_unterminated_section(void **state)
 {
 	struct fixture f;
-	struct offline_opts o = { DB_PG, NULL, "alembic_version", 0 };
+	struct offline_opts o = { DB_PG, NULL, "alembic_version", 0, 0 };
 	struct sbuf out = { 0 };
 	struct err e = { 0 };
 
@@ -321,6 +360,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_upgrade_from_base_pg),
+		cmocka_unit_test(test_annotated),
 		cmocka_unit_test(test_per_migration_sqlite_range),
 		cmocka_unit_test(test_downgrade_to_base_drops_table),
 		cmocka_unit_test(test_missing_section),

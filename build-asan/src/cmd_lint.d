@@ -1,0 +1,27 @@
+build-asan/src/cmd_lint.o: src/cmd_lint.c include/prestart/cmd.h \
+ include/prestart/ctx.h include/prestart/compiled.h \
+ include/prestart/dburl.h include/prestart/util.h \
+ include/prestart/graph.h include/prestart/plan.h \
+ include/prestart/script.h include/prestart/revision.h \
+ include/prestart/config.h include/prestart/log.h include/prestart/db.h \
+ include/prestart/health.h include/prestart/status.h \
+ include/prestart/wait.h include/prestart/wait_target.h \
+ include/prestart/lint.h include/prestart/analysis.h
+include/prestart/cmd.h:
+include/prestart/ctx.h:
+include/prestart/compiled.h:
+include/prestart/dburl.h:
+include/prestart/util.h:
+include/prestart/graph.h:
+include/prestart/plan.h:
+include/prestart/script.h:
+include/prestart/revision.h:
+include/prestart/config.h:
+include/prestart/log.h:
+include/prestart/db.h:
+include/prestart/health.h:
+include/prestart/status.h:
+include/prestart/wait.h:
+include/prestart/wait_target.h:
+include/prestart/lint.h:
+include/prestart/analysis.h:

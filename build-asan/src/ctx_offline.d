@@ -1,0 +1,28 @@
+build-asan/src/ctx_offline.o: src/ctx_offline.c \
+ include/prestart/alembic_ini.h include/prestart/util.h \
+ include/prestart/compiled.h include/prestart/dburl.h \
+ include/prestart/graph.h include/prestart/plan.h \
+ include/prestart/script.h include/prestart/revision.h \
+ include/prestart/ctx.h include/prestart/config.h include/prestart/log.h \
+ include/prestart/db.h include/prestart/health.h \
+ include/prestart/status.h include/prestart/wait.h \
+ include/prestart/wait_target.h include/prestart/delegate.h \
+ include/prestart/offline.h
+include/prestart/alembic_ini.h:
+include/prestart/util.h:
+include/prestart/compiled.h:
+include/prestart/dburl.h:
+include/prestart/graph.h:
+include/prestart/plan.h:
+include/prestart/script.h:
+include/prestart/revision.h:
+include/prestart/ctx.h:
+include/prestart/config.h:
+include/prestart/log.h:
+include/prestart/db.h:
+include/prestart/health.h:
+include/prestart/status.h:
+include/prestart/wait.h:
+include/prestart/wait_target.h:
+include/prestart/delegate.h:
+include/prestart/offline.h:

@@ -1,0 +1,2 @@
+build-asan/src/util.o: src/util.c include/prestart/util.h
+include/prestart/util.h:
