@@ -258,7 +258,7 @@ static int apply_plan(struct run *r, const struct plan *p)
 	struct stretches s;
 	size_t fresh = 0, missing = 0;
 	int rc = 0, whole;
-	const char *target = r->rq->target;
+	const char *target = r->rq->target, *verb = verb_of(r->rq);
 
 	for (size_t i = 0; i < p->n; i++) {
 		if (p->steps[i].runner == RUN_ALEMBIC)
@@ -284,13 +284,13 @@ static int apply_plan(struct run *r, const struct plan *p)
 	if (whole)
 		log_event(LOG_INFO, "not_compiled", NULL,
 			  "the revisions without compiled SQL cannot be run apart from the others: "
-			  "alembic runs the whole %s", verb_of(r->rq));
+			  "alembic runs the whole %s", verb);
 	else if (fresh && missing)
 		log_event(LOG_INFO, "compiled_plan",
 			  (struct log_field[]){ LFI("steps", p->n), LFI("compiled", fresh),
 						LFI("alembic", missing), LFI("runs", s.n), { 0 } },
 			  "%s of %zu step%s: %zu from compiled SQL, %zu through alembic, in %zu run%s",
-			  verb_of(r->rq), p->n, p->n == 1 ? "" : "s", fresh, missing, s.n,
+			  verb, p->n, p->n == 1 ? "" : "s", fresh, missing, s.n,
 			  s.n == 1 ? "" : "s");
 	for (size_t i = 0; i < s.n && !rc; i++) {
 		const struct stretch *st = &s.v[i];
@@ -329,6 +329,21 @@ static int make_plan(struct ctx *c, const struct migrate_request *rq,
 	if (rq->expand && rq->dir == DIR_UP)
 		return ctx_plan_expand(c, heads, p);
 	return graph_plan(c->g, heads, rq->target, rq->dir, p, &c->e);
+}
+
+/* Read the version table again, now that the lock is settled, and plan rq
+ * from it: a marker of a non-transactional revision is judged when marked
+ * is asked for (NULL: not).  0 or an exit status. */
+static int replan(struct ctx *c, const struct migrate_request *rq, unsigned keep,
+		  struct strlist *heads, int *marked, struct plan *p)
+{
+	int rc = ctx_read_heads(c, heads, NULL, marked, keep);
+
+	if (!rc && marked && *marked)
+		rc = ctx_check_pending(c, rq->stamp);
+	if (!rc && make_plan(c, rq, heads, p) < 0)
+		rc = ctx_fail(c);
+	return rc;
 }
 
 /* Between lock polls: stop waiting when another process already did the
@@ -474,17 +489,11 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 		lock_release(&lk);
 		log_event(LOG_INFO, "up_to_date", NULL,
 			  "another process reached the target while we waited for the lock");
-		if ((rc = ctx_read_heads(c, &heads, NULL, NULL, keep)))
-			return rc;
-		rc = make_plan(c, rq, &heads, p) < 0 ? ctx_fail(c) : 0;
+		rc = replan(c, rq, keep, &heads, NULL, p);
 		strlist_free(&heads);
 		return rc;
 	}
-	rc = ctx_read_heads(c, &heads, NULL, &marked, keep);
-	if (!rc && marked)
-		rc = ctx_check_pending(c, rq->stamp);
-	if (!rc && make_plan(c, rq, &heads, p) < 0)
-		rc = ctx_fail(c);
+	rc = replan(c, rq, keep, &heads, &marked, p);
 	ctx_ledger_init(c, &ledger);
 	if (!rc)
 		rc = ctx_ledger_prepare(c, &ledger, &heads);
