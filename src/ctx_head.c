@@ -61,8 +61,8 @@ static int head_ahead(struct ctx *c, const struct strlist *heads, const char *re
 		names = strlist_join(&a.unknown, ", ");
 		log_event(LOG_WARN, "ahead", (struct log_field[]){ LFS("revisions", names), { 0 } },
 			  "the database is ahead of this image: %s (recorded in the ledger as "
-			  "descending from this image's revisions, none breaking or contract); running "
-			  "without migrating",
+			  "descending from this image's revisions, none breaking or contract); "
+			  "running without migrating",
 			  names);
 		free(names);
 	} else {
@@ -179,7 +179,8 @@ int ctx_wait_head(struct ctx *c, int expand, char **revision)
 								LFI("elapsed_ms", now_ms() - t0),
 								{ 0 } },
 					  "the database is at %s %s (%u poll%s, %lld ms)",
-					  expand ? "the expand point" : "head", *want ? want : "<base>", polls, polls == 1 ? "" : "s",
+					  expand ? "the expand point" : "head",
+					  *want ? want : "<base>", polls, polls == 1 ? "" : "s",
 					  now_ms() - t0);
 				*revision = want;
 				want = NULL;

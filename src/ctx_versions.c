@@ -25,8 +25,8 @@ static int ctx_ahead(struct ctx *c, struct strlist *heads, size_t i, unsigned fl
 		log_event(LOG_WARN, "ahead",
 			  (struct log_field[]){ LFS("revisions", names), { 0 } },
 			  "the database is ahead of this image: %s (recorded in the ledger as "
-			  "descending from this image's revisions, none breaking or contract); running "
-			  "without migrating",
+			  "descending from this image's revisions, none breaking or contract); "
+			  "running without migrating",
 			  names);
 		free(names);
 		ledger_ahead_release(&a);
