@@ -25,9 +25,10 @@
 #include "prestart/tenants.h"
 #include "prestart/worker.h"
 
-/* Names per catalog query and version tables per UNION ALL. */
-#define CATALOG_BATCH 5000
-#define VERSION_BATCH 1000
+/* Tenants per survey query: each holds a lock on its version table (and
+ * its index) until the query ends, and max_locks_per_transaction is
+ * shared by the server. */
+#define READ_BATCH 500
 #define PROGRESS_EVERY_MS 5000
 
 enum tstate { T_AT_HEAD, T_PENDING, T_RUNNING, T_MIGRATED, T_FAILED };
@@ -160,9 +161,46 @@ static void add_literal(struct sbuf *b, const char *s)
 	sbuf_addc(b, '\'');
 }
 
-/* Which tenants have a schema, a version table, a marker: one catalog
- * query per CATALOG_BATCH names. */
-static int read_catalog(struct ctx *c, struct tenant *t, size_t lo, size_t hi)
+/* The revisions of a version table as query_to_xml wrote them:
+ * "<row ...>\n  <v>rev</v>\n</row>" per row, XML-escaped. */
+static void parse_xml_versions(const char *x, struct strlist *out)
+{
+	while ((x = strstr(x, "<v>"))) {
+		const char *end = strstr(x + 3, "</v>");
+		struct sbuf b = { 0 };
+
+		if (!end)
+			break;
+		for (const char *p = x + 3; p < end; p++) {
+			static const struct { const char *ent; char c; } ents[] = {
+				{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+				{ "&quot;", '"' }, { "&apos;", '\'' },
+			};
+			size_t k;
+
+			for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++)
+				if (!strncmp(p, ents[k].ent, strlen(ents[k].ent)))
+					break;
+			if (k < sizeof(ents) / sizeof(ents[0])) {
+				sbuf_addc(&b, ents[k].c);
+				p += strlen(ents[k].ent) - 1;
+			} else {
+				sbuf_addc(&b, *p);
+			}
+		}
+		strlist_push_owned(out, sbuf_detach(&b));
+		x = end + 4;
+	}
+}
+
+/* One query for t[lo..hi): whether each schema exists, whether it has a
+ * version table and the marker of an interrupted revision, and the
+ * version table's rows, read by query_to_xml only where the table exists
+ * (planned apart, so the cost stays linear in the tenants; one big UNION
+ * ALL is not).  Each table read holds a lock until the statement ends:
+ * hence batches. */
+static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo, size_t hi,
+		      struct err *e)
 {
 	struct sbuf b = { 0 };
 	struct strlist rows = { 0 };
@@ -171,26 +209,32 @@ static int read_catalog(struct ctx *c, struct tenant *t, size_t lo, size_t hi)
 	int rc = 0;
 
 	sbuf_adds(&b, "SELECT t.n || ' ' || CASE WHEN s.oid IS NULL THEN 'S' ELSE '-' END || "
-		      "CASE WHEN pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.n, ");
-	add_literal(&b, c->cfg.version_table);
-	sbuf_adds(&b, ")) IS NULL THEN '-' ELSE 'V' END || "
+		      "CASE WHEN v.r IS NULL THEN '-' ELSE 'V' END || "
 		      "CASE WHEN pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.n, ");
 	add_literal(&b, pending);
-	sbuf_adds(&b, ")) IS NULL THEN '-' ELSE 'P' END FROM pg_catalog.unnest('{");
+	sbuf_adds(&b, ")) IS NULL THEN '-' ELSE 'P' END || ' ' || CASE WHEN v.r IS NULL THEN '' "
+		      "ELSE pg_catalog.query_to_xml(pg_catalog.format('SELECT version_num AS v FROM "
+		      "%I.%I', t.n, ");
+	add_literal(&b, c->cfg.version_table);
+	sbuf_adds(&b, "), false, true, '')::text END FROM pg_catalog.unnest('{");
 	for (size_t i = lo; i < hi; i++)
 		sbuf_addf(&b, "%s\"%s\"", i > lo ? "," : "", t[i].name);
-	sbuf_adds(&b, "}'::text[]) AS t(n) LEFT JOIN pg_catalog.pg_namespace s ON s.nspname = t.n");
-	if (db_query_col(&c->db, b.buf, &rows) < 0) {
-		char *msg = db_error_string(&c->db);
+	sbuf_adds(&b, "}'::text[]) AS t(n) LEFT JOIN pg_catalog.pg_namespace s ON s.nspname = t.n "
+		      "LEFT JOIN LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', "
+		      "t.n, ");
+	add_literal(&b, c->cfg.version_table);
+	sbuf_adds(&b, ")) AS r) v ON true");
+	if (db_query_col(db, b.buf, &rows) < 0) {
+		char *msg = db_error_string(db);
 
-		rc = err_set(&c->e, ERR_FAILED, "cannot read the tenants' schemas: %s", msg);
+		rc = err_set(e, ERR_FAILED, "cannot read the tenants' version tables: %s", msg);
 		free(msg);
 	}
 	for (size_t i = 0; !rc && i < rows.n; i++) {
-		char *sp = strrchr(rows.v[i], ' ');
+		char *sp = strchr(rows.v[i], ' ');
 		struct tenant *x;
 
-		if (!sp || strlen(sp) != 4)
+		if (!sp || strlen(sp) < 5 || sp[4] != ' ')
 			continue;
 		*sp = '\0';
 		if (!(x = find_in(t, lo, hi, rows.v[i], &hint)))
@@ -198,6 +242,9 @@ static int read_catalog(struct ctx *c, struct tenant *t, size_t lo, size_t hi)
 		x->no_schema = sp[1] == 'S';
 		x->exists = sp[2] == 'V';
 		x->marked = sp[3] == 'P';
+		parse_xml_versions(sp + 5, &x->heads);
+		if (x->heads.n > 1)
+			qsort(x->heads.v, x->heads.n, sizeof(char *), cmp_str);
 	}
 	strlist_free(&rows);
 	sbuf_free(&b);
@@ -205,64 +252,98 @@ static int read_catalog(struct ctx *c, struct tenant *t, size_t lo, size_t hi)
 	return rc;
 }
 
-/* The version tables of t[lo..hi) that exist, in one UNION ALL. */
-static int read_versions(struct ctx *c, struct tenant *t, size_t lo, size_t hi)
+/* The survey's batches, shared by the connections reading them. */
+struct survey {
+	struct ctx *c;
+	struct tenant *t;
+	size_t n, next;
+	pthread_mutex_t mu;
+	struct err e;         /* the first failure */
+	int failed;
+};
+
+/* Read batches on db until none is left or one failed. */
+static void survey_batches(struct survey *sv, struct db *db)
 {
-	struct sbuf b = { 0 };
-	struct strlist rows = { 0 };
-	size_t hint = lo;
-	int rc = 0, any = 0;
+	for (;;) {
+		struct err e = { 0 };
+		size_t lo, hi;
 
-	for (size_t i = lo; i < hi; i++) {
-		char *name;
-
-		if (!t[i].exists)
-			continue;
-		name = db_version_table_name(&c->db, t[i].name, c->cfg.version_table);
-		sbuf_addf(&b, "%sSELECT '%s ' || version_num FROM %s", any ? " UNION ALL " : "",
-			  t[i].name, name);
-		free(name);
-		any = 1;
+		pthread_mutex_lock(&sv->mu);
+		lo = sv->next;
+		if (sv->failed || lo >= sv->n) {
+			pthread_mutex_unlock(&sv->mu);
+			return;
+		}
+		hi = lo + READ_BATCH < sv->n ? lo + READ_BATCH : sv->n;
+		sv->next = hi;
+		pthread_mutex_unlock(&sv->mu);
+		if (read_batch(sv->c, db, sv->t, lo, hi, &e) < 0) {
+			pthread_mutex_lock(&sv->mu);
+			if (!sv->failed)
+				sv->e = e;
+			sv->failed = 1;
+			pthread_mutex_unlock(&sv->mu);
+			return;
+		}
 	}
-	if (!any)
-		return 0;
-	if (db_query_col(&c->db, b.buf, &rows) < 0) {
-		char *msg = db_error_string(&c->db);
+}
 
-		rc = err_set(&c->e, ERR_FAILED, "cannot read the tenants' version tables: %s", msg);
-		free(msg);
-	}
-	for (size_t i = 0; !rc && i < rows.n; i++) {
-		char *sp = strchr(rows.v[i], ' ');
-		struct tenant *x;
+struct survey_helper {
+	struct worker w;
+	struct survey *sv;
+};
 
-		if (!sp)
-			continue;
-		*sp = '\0';
-		if ((x = find_in(t, lo, hi, rows.v[i], &hint)))
-			strlist_push(&x->heads, sp + 1);
-	}
-	for (size_t i = lo; i < hi; i++)
-		if (t[i].heads.n > 1)
-			qsort(t[i].heads.v, t[i].heads.n, sizeof(char *), cmp_str);
-	strlist_free(&rows);
-	sbuf_free(&b);
-	return rc;
+/* A connection of its own: the server builds each version table's
+ * catalog entries anew in every session, which is CPU a second backend
+ * does in parallel.  A connection that cannot be made leaves its share
+ * to the others. */
+static void survey_help(struct worker *w, void *arg)
+{
+	struct survey_helper *h = arg;
+	struct db db = { 0 };
+	struct db_opts o = { 0 };
+
+	(void)w;
+	o.application_name = "prestart-tenant";
+	o.connect_timeout_s = 10;
+	o.stop = h->sv->c->stop;
+	if (db_open(&db, &h->sv->c->url, &o) == 0)
+		survey_batches(h->sv, &db);
+	db_close(&db);
 }
 
 static int fast_read(struct ctx *c, struct tenant *t, size_t n)
 {
-	for (size_t lo = 0; lo < n; lo += CATALOG_BATCH) {
-		size_t hi = lo + CATALOG_BATCH < n ? lo + CATALOG_BATCH : n;
+	struct survey sv = { 0 };
+	struct survey_helper *h = NULL;
+	size_t batches = (n + READ_BATCH - 1) / READ_BATCH, k = 0;
+	size_t helpers = batches > 1 ? batches - 1 : 0;
 
-		if (read_catalog(c, t, lo, hi) < 0)
-			return -1;
+	if (helpers > (size_t)c->cfg.tenant_parallel - 1)
+		helpers = (size_t)c->cfg.tenant_parallel - 1;
+	sv.c = c;
+	sv.t = t;
+	sv.n = n;
+	pthread_mutex_init(&sv.mu, NULL);
+	if (helpers) {
+		h = calloc(helpers, sizeof(*h));
+		if (!h)
+			abort();
+		for (; k < helpers; k++) {
+			h[k].sv = &sv;
+			if (worker_start(&h[k].w, survey_help, &h[k]) != 0)
+				break;
+		}
 	}
-	for (size_t lo = 0; lo < n; lo += VERSION_BATCH) {
-		size_t hi = lo + VERSION_BATCH < n ? lo + VERSION_BATCH : n;
-
-		if (read_versions(c, t, lo, hi) < 0)
-			return -1;
+	survey_batches(&sv, &c->db);
+	for (size_t i = 0; i < k; i++)
+		worker_stop(&h[i].w);
+	free(h);
+	pthread_mutex_destroy(&sv.mu);
+	if (sv.failed) {
+		c->e = sv.e;
+		return -1;
 	}
 	return 0;
 }
