@@ -227,7 +227,8 @@ int ctx_ledger_delegated(struct ctx *c, const struct ledger *l, const struct pla
 	 * back first, and stale rows are pruned under the next lock). */
 	rc = db_begin(&c->db);
 	for (size_t i = 0; rc == 0 && i < p->n; i++)
-		rc = ledger_record(l, &c->db, p->steps[i].rev, p->steps[i].dir == DIR_UP, each);
+		rc = ledger_record(l, &c->db, p->steps[i].rev, p->steps[i].dir == DIR_UP, each,
+				   -1);
 	if (rc == 0)
 		rc = db_commit(&c->db);
 	if (rc == 0)

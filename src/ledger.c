@@ -293,6 +293,7 @@ static char *create_sql(const struct ledger *l)
 			      "    duration_ms BIGINT NOT NULL,\n"
 			      "    applied_by TEXT NOT NULL,\n"
 			      "    prestart_version VARCHAR(32) NOT NULL,\n"
+			      "    lock_hold_ms BIGINT,\n"
 			      "    PRIMARY KEY (version_table, revision)\n)",
 			      name, ts);
 
@@ -344,6 +345,37 @@ void ledger_undo_create(struct ledger *l, struct db *db)
 	free(name);
 }
 
+/* A table made by an older prestart lacks the columns added since
+ * (lock_hold_ms): add them, nullable and without a default, so that the
+ * ALTER only changes the catalog and the rows of older versions stay as
+ * they are (older images name their columns: they still write and read
+ * the table).  A role that may write but not alter the table goes on
+ * without the column, said once. */
+static void upgrade_table(struct ledger *l, struct db *db)
+{
+	struct strlist n = { 0 };
+	char *name = table_name(l);
+	char *q = xasprintf("SELECT CAST(count(lock_hold_ms) AS TEXT) FROM %s WHERE 1 = 0", name);
+
+	l->hold_col = db->ops->query_col(db, q, &n) == 0;
+	strlist_free(&n);
+	free(q);
+	db_clear_error(db);
+	if (!l->hold_col && !db_connection_lost(db)) {
+		q = xasprintf("ALTER TABLE %s ADD COLUMN lock_hold_ms BIGINT", name);
+		l->hold_col = db_execs(db, q) == 0;
+		free(q);
+		if (!l->hold_col)
+			log_event(LOG_WARN, "ledger_column",
+				  (struct log_field[]){ LFS("error", db->errstr), { 0 } },
+				  "cannot add the column lock_hold_ms to the ledger %s, lock holds "
+				  "are not recorded there: %s",
+				  name, db->errstr);
+		db_clear_error(db);
+	}
+	free(name);
+}
+
 int ledger_prepare(struct ledger *l, struct db *db)
 {
 	char *raw, *sql;
@@ -377,8 +409,10 @@ int ledger_prepare(struct ledger *l, struct db *db)
 		sbuf_free(&q);
 		free(name);
 	}
-	if (rc == 0 && exists)
-		return 0;
+	if (rc == 0 && exists) {
+		upgrade_table(l, db);
+		return db_connection_lost(db) ? -1 : 0;
+	}
 	if (rc == 0)
 		rc = db_ensure_schema(db, l->schema);
 	if (rc == 0) {
@@ -386,6 +420,9 @@ int ledger_prepare(struct ledger *l, struct db *db)
 		rc = db_execs(db, sql);
 		free(sql);
 		l->created = rc == 0;
+		/* IF NOT EXISTS: an older one may have been made meanwhile */
+		if (rc == 0)
+			upgrade_table(l, db);
 	}
 	/* IF NOT EXISTS: another role may have made it meanwhile. */
 	if (rc == 0 && check_trusted(l, db) < 0 && l->refused)
@@ -447,7 +484,7 @@ static const char *compat_of(const struct ledger *l, const struct revision *rev)
 }
 
 int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
-		  int upgrade, long long duration_ms)
+		  int upgrade, long long duration_ms, long long lock_hold_ms)
 {
 	struct sbuf b = { 0 };
 	char sum[65], *name, *down, *undo = NULL;
@@ -464,8 +501,8 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	ledger_checksum(rev->is_py ? NULL : rev->upgrade_sql, sum);
 	sbuf_addf(&b, "INSERT INTO %s (version_table, revision, down_revisions, checksum, "
 		      "downgrade_sql, compat, applied_at, duration_ms, applied_by, "
-		      "prestart_version) VALUES (",
-		  name);
+		      "prestart_version%s) VALUES (",
+		  name, l->hold_col ? ", lock_hold_ms" : "");
 	add_key(&b, l);
 	sbuf_adds(&b, ", ");
 	add_value(&b, l, rev->id);
@@ -485,6 +522,10 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 	add_value(&b, l, l->applied_by);
 	sbuf_adds(&b, ", ");
 	add_value(&b, l, buildinfo_version());
+	if (l->hold_col && lock_hold_ms >= 0)
+		sbuf_addf(&b, ", %lld", lock_hold_ms);
+	else if (l->hold_col)
+		sbuf_adds(&b, ", NULL");
 	sbuf_adds(&b, ")");
 	rc = db_execs(db, b.buf);
 	sbuf_free(&b);

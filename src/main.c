@@ -504,7 +504,7 @@ static void write_termlog(const char *path, struct ctx *c, enum st_state st, int
 {
 	struct termlog_info t = { 0 };
 	char error[1024], sqlstate[6];
-	char *rev = NULL, *blockers = NULL;
+	char *rev = NULL, *blockers = NULL, *hold = NULL;
 	struct err e = { 0 };
 
 	if (!path)
@@ -520,6 +520,7 @@ static void write_termlog(const char *path, struct ctx *c, enum st_state st, int
 			log_last_error(error, sizeof(error));
 		rev = status_revision(&c->st);
 		blockers = status_blockers_json(&c->st);
+		hold = status_holder_json(&c->st);
 	}
 	if (rc == 0) {
 		/* not every command walks the phases to the end */
@@ -531,11 +532,13 @@ static void write_termlog(const char *path, struct ctx *c, enum st_state st, int
 	t.sqlstate = sqlstate;
 	t.revision = rev;
 	t.blockers = blockers;
+	t.lock_hold = hold;
 	t.elapsed_ms = now_ms() - t0;
 	if (termlog_write(path, &t, &e) < 0)
 		log_event(LOG_WARN, "termination_log", NULL, "%s", e.msg);
 	free(rev);
 	free(blockers);
+	free(hold);
 }
 
 int main(int argc, char **argv)

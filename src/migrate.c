@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "prestart/analysis.h"
 #include "prestart/ledger.h"
 #include "prestart/log.h"
 #include "prestart/script.h"
@@ -87,6 +88,194 @@ static int apply_ops(struct db *db, const struct plan *p, const struct plan_step
 				       db->errstr);
 	}
 	return 0;
+}
+
+static int step_transactional(const struct plan_step *s)
+{
+	return !s->rev || s->rev->transactional;
+}
+
+/* ---- lock holds (SPEC §9.3) ---- */
+
+/* How long ACCESS EXCLUSIVE is held: per the statement analysis
+ * (analysis.h), from the start of a revision's first statement that takes
+ * it (waiting for it counts: a queued ACCESS EXCLUSIVE request already
+ * blocks the application) to the revision's commit; outside a transaction,
+ * each such statement from its start to its end.  Each step's SQL is
+ * analysed once, when it first runs; never on SQLite, never for a stamp. */
+struct holds {
+	struct an_script *an;  /* per step */
+	unsigned char *state;  /* per step: HOLD_* */
+	/* the step running: when its hold began (0: not yet), and outside a
+	 * transaction the longest of its statements' */
+	long long step_start, step_ms;
+	/* the transaction's: its first hold, for the run's transaction that
+	 * several revisions share and for a failure's rollback */
+	long long tx_start;
+	const struct plan_step *tx_step;
+	const struct an_stmt *tx_stmt;
+};
+
+enum { HOLD_UNSEEN = 0, HOLD_ANALYSED, HOLD_UNMEASURED };
+
+static void holds_init(struct holds *h, const struct plan *p)
+{
+	memset(h, 0, sizeof(*h));
+	h->an = xcalloc(p->n ? p->n : 1, sizeof(*h->an));
+	h->state = xcalloc(p->n ? p->n : 1, 1);
+}
+
+static void holds_release(struct holds *h, const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (h->state[i] == HOLD_ANALYSED)
+			analysis_release(&h->an[i]);
+	free(h->an);
+	free(h->state);
+}
+
+/* Step k's analysis, made the first time it runs; NULL when its holds are
+ * not measured (SQLite, a stamp, text that does not split). */
+static const struct an_script *step_analysis(struct holds *h, const struct db *db,
+					     const struct plan *p, size_t k)
+{
+	const struct plan_step *s = &p->steps[k];
+	int first_line;
+	const char *sql = migrate_step_sql(s, &first_line);
+
+	if (h->state[k] == HOLD_UNSEEN) {
+		size_t bad = 0;
+		struct err e = { 0 };
+
+		h->state[k] = HOLD_UNMEASURED;
+		if (db->kind == DB_PG && sql) {
+			if (analysis_pg(sql, NULL, &h->an[k], &bad, &e) == 0)
+				h->state[k] = HOLD_ANALYSED;
+			else
+				analysis_release(&h->an[k]);
+		}
+	}
+	return h->state[k] == HOLD_ANALYSED ? &h->an[k] : NULL;
+}
+
+/* Did statements 0..k of a create table t? */
+static int created_by(const struct an_script *a, size_t k, const char *t)
+{
+	for (size_t i = 0; i <= k; i++)
+		for (size_t j = 0; j < a->v[i].nfacts; j++)
+			if (a->v[i].facts[j].kind == AF_CREATE_TABLE && a->v[i].facts[j].table &&
+			    !strcmp(a->v[i].facts[j].table, t))
+				return 1;
+	return 0;
+}
+
+/* Does statement k of a take ACCESS EXCLUSIVE on a table someone else may
+ * use?  One the revision itself creates blocks nobody. */
+static int takes_exclusive(const struct an_script *a, size_t k)
+{
+	const struct an_stmt *st = &a->v[k];
+
+	for (size_t i = 0; i < st->ntables; i++)
+		if (st->tables[i].lock == AN_ACCESS_EXCLUSIVE &&
+		    !created_by(a, k, st->tables[i].name))
+			return 1;
+	return 0;
+}
+
+/* The first statement of a that takes ACCESS EXCLUSIVE, or NULL. */
+static const struct an_stmt *first_exclusive(const struct an_script *a)
+{
+	for (size_t i = 0; a && i < a->n; i++)
+		if (takes_exclusive(a, i))
+			return &a->v[i];
+	return NULL;
+}
+
+/* The analysed statement of a within sql[off, off+len) that takes ACCESS
+ * EXCLUSIVE, or NULL: the splitter and the analysis agree on statements,
+ * not necessarily on the blanks and comments around them. */
+static const struct an_stmt *exclusive_within(const struct an_script *a, size_t off, size_t len)
+{
+	for (size_t i = 0; a && i < a->n; i++) {
+		const struct an_stmt *st = &a->v[i];
+
+		if (st->off < off + len && off < st->off + st->len && takes_exclusive(a, i))
+			return st;
+	}
+	return NULL;
+}
+
+/* A statement for a log line: blanks folded, at most 100 bytes (then
+ * "..."), whole UTF-8 characters.  New string. */
+static char *short_stmt(const char *sql, size_t len)
+{
+	struct sbuf b = { 0 };
+	int blank = 0;
+
+	for (size_t i = 0; i < len && b.len < 101; i++) {
+		unsigned char c = (unsigned char)sql[i];
+
+		if (isspace(c)) {
+			blank = b.len > 0;
+			continue;
+		}
+		if (blank)
+			sbuf_addc(&b, ' ');
+		blank = 0;
+		sbuf_addc(&b, (char)c);
+	}
+	if (b.len > 100) {
+		b.buf[100] = '\0';
+		utf8_trim_partial(b.buf);
+		b.len = strlen(b.buf);
+		sbuf_adds(&b, "...");
+	}
+	return b.buf ? sbuf_detach(&b) : xstrdup("");
+}
+
+/* The statement st of step s held ACCESS EXCLUSIVE for ms: the longest of
+ * the run goes to the termination log (status.h). */
+static void note_holder(const struct migrate_opts *o, const struct plan_step *s,
+			const struct an_stmt *st, long long ms)
+{
+	int first_line, line, col;
+	const char *sql = migrate_step_sql(s, &first_line);
+	char *at, *text;
+
+	if (!o->st || !st || !sql)
+		return;
+	revision_offset_to_linecol(sql, st->off, first_line, &line, &col);
+	at = xasprintf("%s:%d", s->rev->path, line);
+	text = short_stmt(sql + st->off, st->len);
+	status_note_holder(o->st, s->rev->id, at, text, ms);
+	free(at);
+	free(text);
+}
+
+/* A hold of ms measured: at least 1, so that 0 always means none. */
+static long long held_ms(long long ms)
+{
+	return ms < 1 ? 1 : ms;
+}
+
+/* The hold of the step running, so far: -1 when not measured, 0 none. */
+static long long step_hold(const struct holds *h, const struct plan *p, size_t k)
+{
+	if (h->state[k] != HOLD_ANALYSED)
+		return -1;
+	if (!step_transactional(&p->steps[k]))
+		return h->step_ms;
+	return h->step_start ? held_ms(now_ms() - h->step_start) : 0;
+}
+
+/* A transaction ends (committed, or rolled back by a failure): its
+ * longest hold, from its first statement that took ACCESS EXCLUSIVE,
+ * counts for the termination log. */
+static void tx_hold_end(struct holds *h, const struct migrate_opts *o)
+{
+	if (h->tx_start)
+		note_holder(o, h->tx_step, h->tx_stmt, held_ms(now_ms() - h->tx_start));
+	h->tx_start = 0;
 }
 
 /* ---- statements outside a transaction (SPEC §7.2 for each) ---- */
@@ -218,10 +407,11 @@ static int refuse_old_invalid(const struct strlist *before, const struct plan_st
  * timeout or a deadlock (the statement is the unit). */
 static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const char *sql,
 			       size_t off, size_t len, const struct migrate_opts *o,
-			       struct err *e)
+			       long long *held, struct err *e)
 {
 	int cic = o->ddl && builds_index_concurrently(sql + off, len);
 	int first_line, line, col, rc;
+	long long t0;
 	struct strlist ours = { 0 };
 	char *unit;
 
@@ -243,7 +433,10 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 			break;
 		}
 		ddl_bound_stmt(o->ddl, db, sql + off, len);
+		t0 = now_ms();
 		rc = db_exec(db, sql + off, len);
+		if (held && held_ms(now_ms() - t0) > *held)
+			*held = held_ms(now_ms() - t0);
 		ddl_unbound_stmt(o->ddl, db, rc < 0);
 		if (rc < 0) {
 			memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
@@ -280,7 +473,8 @@ static int run_stmt_outside_tx(struct db *db, const struct plan_step *s, const c
 /* Run a non-transactional section statement by statement, outside any
  * transaction (CREATE INDEX CONCURRENTLY, VACUUM, ...). */
 static int run_outside_tx(struct db *db, const struct plan_step *s, const char *sql,
-			  const struct migrate_opts *o, size_t *done, struct err *e)
+			  const struct migrate_opts *o, const struct an_script *an,
+			  struct holds *h, size_t *done, struct err *e)
 {
 	struct sql_stmts st = { 0 };
 	size_t bad = 0;
@@ -300,10 +494,20 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 			rc = -1;
 			break;
 		}
-		if (run_stmt_outside_tx(db, s, sql, st.v[i].off, st.v[i].len, o, e) < 0) {
-			rc = -1;
-			break;
+		const struct an_stmt *x = exclusive_within(an, st.v[i].off, st.v[i].len);
+		long long held = 0;
+
+		rc = run_stmt_outside_tx(db, s, sql, st.v[i].off, st.v[i].len, o,
+					 x ? &held : NULL, e);
+		if (x) {
+			/* each statement is its own transaction: its hold
+			 * ends with it */
+			if (held > h->step_ms)
+				h->step_ms = held;
+			note_holder(o, s, x, held);
 		}
+		if (rc < 0)
+			break;
 		(*done)++;
 	}
 	sqlsplit_release(&st);
@@ -378,9 +582,12 @@ static int blank_section(const char *sql)
 }
 
 /* "[i/N] <rev> <message> (<ms> ms)", "[i/N] revert <rev> ...", or for a
- * stamp step (no script) "[i/N] stamp <from> -> <to>", <base> for none. */
-static void log_applied(const struct plan *p, size_t i, long long ts)
+ * stamp step (no script) "[i/N] stamp <from> -> <to>", <base> for none;
+ * ", ACCESS EXCLUSIVE held <ms> ms" inside the brackets when it was (hold:
+ * -1 not measured, 0 none; lock_hold_ms in JSON when measured). */
+static void log_applied(const struct plan *p, size_t i, long long ts, long long hold)
 {
+	char held[64] = "";
 	const struct plan_step *s = &p->steps[i];
 	const char *arrow = s->desc ? strstr(s->desc, " -> ") : NULL;
 	char *what, *to = NULL;
@@ -400,12 +607,16 @@ static void log_applied(const struct plan *p, size_t i, long long ts)
 	} else {
 		what = xstrdup("stamp");
 	}
+	if (hold > 0)
+		snprintf(held, sizeof(held), ", ACCESS EXCLUSIVE held %lld ms", hold);
 	log_event(LOG_INFO, "applied",
 		  (struct log_field[]){ LFS("revision", s->rev ? s->rev->id : to),
 					LFS("direction", s->dir == DIR_UP ? "upgrade" : "downgrade"),
 					LFI("index", i + 1), LFI("total", p->n),
-					LFI("duration_ms", now_ms() - ts), { 0 } },
-		  "[%zu/%zu] %s (%lld ms)", i + 1, p->n, what, now_ms() - ts);
+					LFI("duration_ms", now_ms() - ts),
+					hold >= 0 ? LFI("lock_hold_ms", hold) : (struct log_field){ 0 },
+					{ 0 } },
+		  "[%zu/%zu] %s (%lld ms%s)", i + 1, p->n, what, now_ms() - ts, held);
 	free(what);
 	free(to);
 	/* created, run, then written: its later SQL would never run here */
@@ -428,30 +639,28 @@ static void step_started(const struct migrate_opts *o, const struct plan_step *s
 }
 
 static void step_done(const struct migrate_opts *o, const struct plan *p, size_t k,
-		      long long ts)
+		      long long ts, long long hold)
 {
 	if (o->st) {
 		status_set_counts(o->st, (long)(p->n - k - 1), (long)(k + 1));
 		status_observe_revision(o->st, now_ms() - ts);
+		if (hold >= 0)
+			status_lock_hold(o->st, p->steps[k].rev->id, hold);
 		status_set_running(o->st, NULL);
 	}
 	if (!o->quiet)
-		log_applied(p, k, ts);
+		log_applied(p, k, ts, hold);
 }
 
 /* SPEC §7.3: the step's ledger row, in the transaction that writes its
  * version-table operations. */
 static int record_ledger(struct db *db, const struct plan_step *s, const struct migrate_opts *o,
-			 long long ts, struct err *e)
+			 long long ts, long long hold, struct err *e)
 {
-	if (o->ledger && ledger_record(o->ledger, db, s->rev, s->dir == DIR_UP, now_ms() - ts) < 0)
+	if (o->ledger &&
+	    ledger_record(o->ledger, db, s->rev, s->dir == DIR_UP, now_ms() - ts, hold) < 0)
 		return db_fail(db, "cannot write the ledger", e);
 	return 0;
-}
-
-static int step_transactional(const struct plan_step *s)
-{
-	return !s->rev || s->rev->transactional;
 }
 
 static int check_section(const struct plan_step *s, const char *sql, struct err *e)
@@ -465,7 +674,7 @@ static int check_section(const struct plan_step *s, const char *sql, struct err 
 /* A `Transactional: false` revision: a committed marker, its statements
  * one by one, then its version row with the marker dropped, committed. */
 static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
-				const struct migrate_opts *o, struct err *e)
+				const struct migrate_opts *o, struct holds *h, struct err *e)
 {
 	const struct plan_step *s = &p->steps[i];
 	int first_line;
@@ -475,6 +684,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 	if (check_section(s, sql, e) < 0 || lock_held(o, e) < 0)
 		return -1;
 	step_started(o, s);
+	h->step_start = h->step_ms = 0;
 	if (sql) {
 		size_t done = 0;
 
@@ -483,7 +693,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		 * the next one instead of being taken for not started. */
 		if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->dir == DIR_UP) < 0)
 			return db_fail(db, "cannot record the revision as in progress", e);
-		if (run_outside_tx(db, s, sql, o, &done, e) < 0) {
+		if (run_outside_tx(db, s, sql, o, step_analysis(h, db, p, i), h, &done, e) < 0) {
 			/* A first statement that failed or was cancelled left
 			 * nothing behind: the mark would only be a false alarm.
 			 * A lost connection cannot drop it, rightly so (did the
@@ -501,7 +711,8 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		if (begin_tx(db, o, e) == 0 &&
 		    (!sql || db_clear_pending(db, o->schema, o->table) == 0 ||
 		     db_fail(db, "cannot clear the in-progress marker", e) == 0) &&
-		    apply_ops(db, p, s, o, e) == 0 && record_ledger(db, s, o, ts, e) == 0 &&
+		    apply_ops(db, p, s, o, e) == 0 &&
+		    record_ledger(db, s, o, ts, step_hold(h, p, i), e) == 0 &&
 		    commit_held(db, o, e) == 0)
 			break;
 		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
@@ -512,8 +723,40 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 			return -1;
 	}
 	ddl_unit_done(o->ddl);
-	step_done(o, p, i, ts);
+	step_done(o, p, i, ts, step_hold(h, p, i));
 	return 0;
+}
+
+/* The section of transactional step k, in the transaction: when a
+ * statement takes ACCESS EXCLUSIVE, what comes before it is sent first and
+ * the hold starts with it (SPEC §9.3); the rest goes as one text, as the
+ * whole section does otherwise. */
+static int run_section(struct db *db, const struct plan *p, size_t k,
+		       const struct migrate_opts *o, struct holds *h, struct err *e)
+{
+	const struct plan_step *s = &p->steps[k];
+	int first_line;
+	const char *sql = migrate_step_sql(s, &first_line);
+	const struct an_script *an = step_analysis(h, db, p, k);
+	const struct an_stmt *x = first_exclusive(an);
+	size_t at = x ? x->off : 0;
+
+	if (x && x != &an->v[0] && db_exec(db, sql, at) < 0)
+		goto failed;
+	if (x) {
+		h->step_start = now_ms();
+		if (!h->tx_start) {
+			h->tx_start = h->step_start;
+			h->tx_step = s;
+			h->tx_stmt = x;
+		}
+	}
+	if (db_exec(db, sql + at, strlen(sql + at)) == 0)
+		return 0;
+failed:
+	if (o->stop && *o->stop)
+		return stopped(o, e);
+	return located_error(db, s, sql, h->step_start ? at : 0, e);
 }
 
 /* One transaction: the prologue when *first, then transactional steps from
@@ -521,7 +764,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
  * the end), committed.  On success *i is past them; on failure the caller
  * rolls back and may run the unit again from the same *i. */
 static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate_opts *o,
-		       size_t *i, int first, struct err *e)
+		       struct holds *h, size_t *i, int first, struct err *e)
 {
 	size_t k = *i;
 
@@ -538,27 +781,40 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		if (stopped(o, e) < 0 || check_section(s, sql, e) < 0 || lock_held(o, e) < 0)
 			return -1;
 		step_started(o, s);
-		if (sql && db_exec(db, sql, strlen(sql)) < 0) {
-			if (o->stop && *o->stop)
-				return stopped(o, e);
-			return located_error(db, s, sql, 0, e);
-		}
-		if (apply_ops(db, p, s, o, e) < 0 || record_ledger(db, s, o, ts, e) < 0)
+		h->step_start = h->step_ms = 0;
+		if (sql && run_section(db, p, k, o, h, e) < 0)
+			return -1;
+		if (apply_ops(db, p, s, o, e) < 0 ||
+		    record_ledger(db, s, o, ts, step_hold(h, p, k), e) < 0)
 			return -1;
 		if (o->per_migration) {
 			/* Logged once committed: a revision said applied is
 			 * in the version table, whatever happens next. */
 			if (commit_held(db, o, e) < 0)
 				return -1;
-			step_done(o, p, k, ts);
+			step_done(o, p, k, ts, step_hold(h, p, k));
+			tx_hold_end(h, o);
 			*i = k + 1;
 			return 0;
 		}
-		step_done(o, p, k, ts);
+		/* the run's transaction: this revision's hold is counted to
+		 * its end, the whole one after the commit below */
+		step_done(o, p, k, ts, step_hold(h, p, k));
+		if (h->step_start)
+			note_holder(o, s, first_exclusive(&h->an[k]),
+				    held_ms(now_ms() - h->step_start));
 		k++;
 	}
 	if (commit_held(db, o, e) < 0)
 		return -1;
+	if (h->tx_start && k - *i > 1)
+		log_event(LOG_INFO, "lock_hold",
+			  (struct log_field[]){ LFS("revision", h->tx_step->rev->id),
+						LFI("lock_hold_ms", now_ms() - h->tx_start), { 0 } },
+			  "ACCESS EXCLUSIVE held %lld ms in the transaction of %zu revisions, "
+			  "from revision %s to the commit",
+			  now_ms() - h->tx_start, k - *i, h->tx_step->rev->id);
+	tx_hold_end(h, o);
 	*i = k;
 	return 0;
 }
@@ -580,7 +836,9 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 {
 	size_t i = 0;
 	int first = 1;
+	struct holds h;
 
+	holds_init(&h, p);
 	while (first || i < p->n) {
 		size_t from = i;
 		char sqlstate[6];
@@ -590,14 +848,14 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		if (stopped(o, e) < 0)
 			goto error;
 		if (!first && !step_transactional(&p->steps[i])) {
-			if (run_outside_revision(db, p, i, o, e) < 0)
+			if (run_outside_revision(db, p, i, o, &h, e) < 0)
 				goto error;
 			if (o->st)
 				status_set_counts(o->st, (long)(p->n - i - 1), (long)(i + 1));
 			i++;
 			continue;
 		}
-		if (run_tx_unit(db, p, o, &i, first, e) == 0) {
+		if (run_tx_unit(db, p, o, &h, &i, first, e) == 0) {
 			first = 0;
 			ddl_unit_done(o->ddl);
 			continue;
@@ -607,6 +865,7 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		memcpy(sqlstate, db->dberr.sqlstate, sizeof(sqlstate));
 		if (db->in_tx)
 			db_rollback(db);
+		tx_hold_end(&h, o);
 		if ((o->stop && *o->stop) || e->kind == ERR_LOCK)
 			goto error;
 		unit = unit_name(p, o, from, first);
@@ -618,10 +877,13 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 		if (o->st)
 			status_set_counts(o->st, (long)(p->n - i), (long)i);
 	}
+	holds_release(&h, p);
 	return 0;
 error:
 	if (db->in_tx)
 		db_rollback(db);
+	tx_hold_end(&h, o);
+	holds_release(&h, p);
 	/* A statement cancelled because the lease was lost reads as a plain
 	 * failure: the lock's loss is the real reason. */
 	if (o->check && e->kind == ERR_FAILED && !(o->stop && *o->stop)) {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const double hold_bounds[STATUS_HOLD_BUCKETS] = STATUS_HOLD_BOUNDS;
+
 static const char *const phase_names[PHASE_COUNT] = {
 	[PHASE_STARTING] = "starting",
 	[PHASE_WAITING] = "waiting",
@@ -39,6 +41,11 @@ void status_release(struct status *s)
 	strlist_free(&s->deferred);
 	strlist_free(&s->deferred_why);
 	strlist_free(&s->tenants.failed_names);
+	free(s->hold_last_rev);
+	free(s->hold_max_rev);
+	free(s->holder_rev);
+	free(s->holder_at);
+	free(s->holder_stmt);
 	s->current = s->target = s->running = NULL;
 	s->blockers = s->last_blockers = NULL;
 	pthread_mutex_destroy(&s->mu);
@@ -257,6 +264,13 @@ char *status_json(struct status *s)
 		}
 		sbuf_adds(&b, "]}");
 	}
+	if (s->hold_measured) {
+		sbuf_adds(&b, ",\"lock_hold\":{\"last_revision\":");
+		json_opt_str(&b, s->hold_last_rev);
+		sbuf_addf(&b, ",\"last_ms\":%lld,\"max_revision\":", s->hold_last_ms);
+		json_opt_str(&b, s->hold_max_rev);
+		sbuf_addf(&b, ",\"max_ms\":%lld}", s->hold_max_ms);
+	}
 	sbuf_adds(&b, "}");
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
@@ -345,6 +359,11 @@ char *status_metrics(struct status *s)
 			  s->tenants.at_head, s->tenants.migrated, s->tenants.failed,
 			  s->tenants.running, s->tenants.pending);
 	}
+	status_histogram(&b, "prestart_lock_hold_seconds",
+			 "Time each revision held an ACCESS EXCLUSIVE lock, from its first "
+			 "statement that takes one to its commit.",
+			 hold_bounds, STATUS_HOLD_BUCKETS, s->hold_buckets, s->hold_count,
+			 s->hold_sum_ms);
 	metric_int(&b, "prestart_up", "gauge", "Always 1 while prestart serves metrics.", 1);
 	pthread_mutex_unlock(&s->mu);
 	return sbuf_detach(&b);
@@ -367,6 +386,25 @@ void status_set_deferred(struct status *s, const struct strlist *ids,
 
 static const double rev_bounds[STATUS_REV_BUCKETS] = STATUS_REV_BOUNDS;
 
+void status_histogram_observe(const double *bounds, int n, long long *counts, long long ms)
+{
+	for (int i = 0; i < n; i++)
+		if ((double)ms <= bounds[i] * 1000.0)
+			counts[i]++;
+}
+
+void status_histogram(struct sbuf *b, const char *name, const char *help,
+		      const double *bounds, int n, const long long *counts, long long count,
+		      long long sum_ms)
+{
+	sbuf_addf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < n; i++)
+		sbuf_addf(b, "%s_bucket{le=\"%g\"} %lld\n", name, bounds[i], counts[i]);
+	sbuf_addf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, count);
+	sbuf_addf(b, "%s_sum %lld.%03lld\n", name, sum_ms / 1000, sum_ms % 1000);
+	sbuf_addf(b, "%s_count %lld\n", name, count);
+}
+
 void status_set_running(struct status *s, const char *rev)
 {
 	char *v = rev && *rev ? xstrdup(rev) : NULL;
@@ -380,9 +418,7 @@ void status_set_running(struct status *s, const char *rev)
 void status_observe_revision(struct status *s, long long ms)
 {
 	pthread_mutex_lock(&s->mu);
-	for (int i = 0; i < STATUS_REV_BUCKETS; i++)
-		if ((double)ms <= rev_bounds[i] * 1000.0)
-			s->rev_buckets[i]++;
+	status_histogram_observe(rev_bounds, STATUS_REV_BUCKETS, s->rev_buckets, ms);
 	s->rev_count++;
 	s->rev_sum_ms += ms;
 	pthread_mutex_unlock(&s->mu);
@@ -397,16 +433,71 @@ void status_set_index_progress(struct status *s, const char *line)
 
 void status_metrics_revisions(struct status *s, struct sbuf *b)
 {
-	sbuf_adds(b, "# HELP prestart_revision_duration_seconds Time each revision took to apply.\n"
-		     "# TYPE prestart_revision_duration_seconds histogram\n");
-	for (int i = 0; i < STATUS_REV_BUCKETS; i++)
-		sbuf_addf(b, "prestart_revision_duration_seconds_bucket{le=\"%g\"} %lld\n",
-			  rev_bounds[i], s->rev_buckets[i]);
-	sbuf_addf(b, "prestart_revision_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
-		  s->rev_count);
-	sbuf_addf(b, "prestart_revision_duration_seconds_sum %lld.%03lld\n", s->rev_sum_ms / 1000,
-		  s->rev_sum_ms % 1000);
-	sbuf_addf(b, "prestart_revision_duration_seconds_count %lld\n", s->rev_count);
+	status_histogram(b, "prestart_revision_duration_seconds",
+			 "Time each revision took to apply.", rev_bounds, STATUS_REV_BUCKETS,
+			 s->rev_buckets, s->rev_count, s->rev_sum_ms);
+}
+
+/* ---- lock holds (SPEC §9.3) ---- */
+
+static void replace_str(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = v ? xstrdup(v) : NULL;
+}
+
+void status_lock_hold(struct status *s, const char *rev, long long ms)
+{
+	if (ms < 0)
+		ms = 0;
+	pthread_mutex_lock(&s->mu);
+	s->hold_measured = 1;
+	replace_str(&s->hold_last_rev, rev);
+	s->hold_last_ms = ms;
+	if (ms > 0) {
+		status_histogram_observe(hold_bounds, STATUS_HOLD_BUCKETS, s->hold_buckets, ms);
+		s->hold_count++;
+		s->hold_sum_ms += ms;
+	}
+	if (ms > s->hold_max_ms || !s->hold_max_rev) {
+		replace_str(&s->hold_max_rev, rev);
+		s->hold_max_ms = ms;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void status_note_holder(struct status *s, const char *rev, const char *at, const char *stmt,
+			long long ms)
+{
+	if (ms < 0)
+		ms = 0;
+	pthread_mutex_lock(&s->mu);
+	if (!s->holder_at || ms > s->holder_ms) {
+		replace_str(&s->holder_rev, rev);
+		replace_str(&s->holder_at, at);
+		replace_str(&s->holder_stmt, stmt);
+		s->holder_ms = ms;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+char *status_holder_json(struct status *s)
+{
+	struct sbuf b = { 0 };
+
+	pthread_mutex_lock(&s->mu);
+	if (s->holder_at) {
+		sbuf_adds(&b, "{\"revision\":");
+		json_opt_str(&b, s->holder_rev);
+		sbuf_adds(&b, ",\"at\":");
+		json_opt_str(&b, s->holder_at);
+		sbuf_adds(&b, ",\"statement\":");
+		json_opt_str(&b, s->holder_stmt);
+		sbuf_addf(&b, ",\"seconds\":%lld.%03lld}", s->holder_ms / 1000,
+			  s->holder_ms % 1000);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return b.buf ? sbuf_detach(&b) : NULL;
 }
 
 enum phase status_failed_phase(struct status *s)

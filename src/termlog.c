@@ -31,7 +31,7 @@ static void opt_str(struct sbuf *b, const char *v, size_t cut)
 }
 
 static char *render(const struct termlog_info *t, size_t cut_error, size_t cut_rev,
-		    const char *blockers)
+		    const char *blockers, const char *hold)
 {
 	struct sbuf b = { 0 };
 
@@ -43,8 +43,11 @@ static char *render(const struct termlog_info *t, size_t cut_error, size_t cut_r
 	opt_str(&b, t->revision, cut_rev);
 	sbuf_adds(&b, ",\"sqlstate\":");
 	opt_str(&b, t->sqlstate, WHOLE);
-	sbuf_addf(&b, ",\"blockers\":%s,\"elapsed_ms\":%lld}\n",
+	sbuf_addf(&b, ",\"blockers\":%s,\"elapsed_ms\":%lld",
 		  blockers && *blockers ? blockers : "[]", t->elapsed_ms);
+	if (hold && *hold)
+		sbuf_addf(&b, ",\"lock_hold\":%s", hold);
+	sbuf_adds(&b, "}\n");
 	return sbuf_detach(&b);
 }
 
@@ -57,7 +60,7 @@ static int shorten(const struct termlog_info *t, size_t max, size_t len, size_t 
 		return 0;
 	for (*cut = len / 2 < start ? len / 2 : start;; *cut /= 2) {
 		free(*s);
-		*s = render(t, *cut_e, *cut_r, blockers);
+		*s = render(t, *cut_e, *cut_r, blockers, t->lock_hold);
 		if (strlen(*s) <= max)
 			return 1;
 		if (*cut <= 16)
@@ -69,7 +72,7 @@ char *termlog_json(const struct termlog_info *t, size_t max)
 {
 	size_t el = t->error ? strlen(t->error) : 0, rl = t->revision ? strlen(t->revision) : 0;
 	size_t cut_e = WHOLE, cut_r = WHOLE;
-	char *s = render(t, WHOLE, WHOLE, t->blockers);
+	char *s = render(t, WHOLE, WHOLE, t->blockers, t->lock_hold);
 	struct termlog_info u;
 
 	/* Escaping can grow a byte into six: shorten until it fits.  The
@@ -80,13 +83,17 @@ char *termlog_json(const struct termlog_info *t, size_t max)
 	    shorten(t, max, rl, max / 4, &cut_e, &cut_r, &cut_r, t->blockers, &s))
 		return s;
 	free(s);
-	s = render(t, cut_e, cut_r, "[]");
+	s = render(t, cut_e, cut_r, "[]", t->lock_hold);
+	if (strlen(s) <= max)
+		return s;
+	free(s);
+	s = render(t, cut_e, cut_r, "[]", NULL);
 	if (strlen(s) <= max)
 		return s;
 	free(s);
 	u = *t;
 	u.error = u.revision = NULL;
-	return render(&u, WHOLE, WHOLE, "[]");
+	return render(&u, WHOLE, WHOLE, "[]", NULL);
 }
 
 const char *termlog_path(const char *path)

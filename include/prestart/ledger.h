@@ -21,6 +21,11 @@
  *                     NULL in rows written before classes were kept
  *   applied_at        text timestamp, UTC
  *   duration_ms       how long the upgrade took
+ *   lock_hold_ms      how long it held ACCESS EXCLUSIVE (SPEC §9.3): from
+ *                     its first statement that takes it to the row's
+ *                     write, just before its commit; 0 for none; NULL
+ *                     when not measured (SQLite, .py run by Alembic, and
+ *                     rows older than the column)
  *   applied_by        "<application_name> <host>"
  *   prestart_version
  *
@@ -57,6 +62,11 @@ struct ledger {
 	int refused;
 	/* Set by ledger_prepare when it created the table (ledger_undo_create). */
 	int created;
+	/* Set by ledger_prepare when the table has lock_hold_ms: a table
+	 * made before the column gets it then (ALTER TABLE ... ADD COLUMN,
+	 * nullable: catalog only); one the role cannot alter is written
+	 * without it. */
+	int hold_col;
 };
 
 /* One ledger row; strings owned (ledger_rows_release). */
@@ -105,9 +115,10 @@ int ledger_prepare(struct ledger *l, struct db *db);
 
 /* Inside the caller's transaction: record rev as applied (replacing any
  * row for it), or remove its row after a downgrade.  rev NULL (a stamp):
- * nothing.  No-op when !l->on.  0 or -1 with db->errstr. */
+ * nothing.  No-op when !l->on.  lock_hold_ms < 0: not measured (NULL).
+ * 0 or -1 with db->errstr. */
 int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
-		  int upgrade, long long duration_ms);
+		  int upgrade, long long duration_ms, long long lock_hold_ms);
 /* Remove the row of one revision id (rollback). */
 int ledger_forget(const struct ledger *l, struct db *db, const char *rev);
 

@@ -13,6 +13,10 @@
 /* The upper bounds (seconds) of the revision duration histogram's buckets. */
 #define STATUS_REV_BUCKETS 10
 #define STATUS_REV_BOUNDS { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800 }
+/* ... and of the lock hold histogram (SPEC §9.3): a hold that the
+ * application notices starts around a tenth of a second. */
+#define STATUS_HOLD_BUCKETS 12
+#define STATUS_HOLD_BOUNDS { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 }
 
 enum phase {
 	PHASE_STARTING = 0,
@@ -62,6 +66,17 @@ struct status {
 		long total, at_head, migrated, failed, running, pending;
 		struct strlist failed_names;
 	} tenants;
+	/* SPEC §9.3: ACCESS EXCLUSIVE held per revision (status_lock_hold):
+	 * the histogram of the holds, the last revision measured and the
+	 * longest hold; the statement behind the longest hold of the run
+	 * (status_note_holder), for the termination log. */
+	long long hold_buckets[STATUS_HOLD_BUCKETS];
+	long long hold_count, hold_sum_ms;
+	int hold_measured;
+	char *hold_last_rev, *hold_max_rev;
+	long long hold_last_ms, hold_max_ms;
+	char *holder_rev, *holder_at, *holder_stmt;
+	long long holder_ms;
 };
 
 /* Start in PHASE_STARTING with the clock running; status_release() frees. */
@@ -119,6 +134,28 @@ void status_set_index_progress(struct status *s, const char *line);
 /* Append the histogram (prestart_revision_duration_seconds) to a /metrics
  * document; called with s->mu held. */
 void status_metrics_revisions(struct status *s, struct sbuf *b);
+/* The histogram of a /metrics document: HELP, TYPE, the cumulative
+ * buckets (counts[i] for bounds[i], in seconds), +Inf, _sum, _count.
+ * Pure. */
+void status_histogram(struct sbuf *b, const char *name, const char *help,
+		      const double *bounds, int n, const long long *counts, long long count,
+		      long long sum_ms);
+/* Add one observation of ms milliseconds to cumulative buckets.  Pure. */
+void status_histogram_observe(const double *bounds, int n, long long *counts, long long ms);
+
+/* SPEC §9.3: revision rev (copied) held ACCESS EXCLUSIVE for ms
+ * milliseconds, 0 when none of its statements takes it: the last and the
+ * longest in /status; a hold (ms > 0) goes to the histogram
+ * prestart_lock_hold_seconds. */
+void status_lock_hold(struct status *s, const char *rev, long long ms);
+/* A statement held ACCESS EXCLUSIVE for ms: kept when the longest so far
+ * (revision, "path:line", the statement shortened; copied). */
+void status_note_holder(struct status *s, const char *rev, const char *at, const char *stmt,
+			long long ms);
+/* The longest holder as a JSON object {"revision","at","statement",
+ * "seconds"} (new string), NULL when no statement held it. */
+char *status_holder_json(struct status *s);
+
 /* Copies for the termination log: the phase a failure ended (the current
  * one when not failed), the revision being applied, else the target
  * reached (not failed) or the current heads (new string or NULL), the

@@ -22,10 +22,15 @@ struct termlog_info {
 	const char *sqlstate;  /* NULL or "": null */
 	const char *blockers;  /* a JSON array, as the status gives it; NULL: [] */
 	long long elapsed_ms;
+	/* SPEC §9.3: the statement that held ACCESS EXCLUSIVE the longest
+	 * in the run, a JSON object as status_holder_json gives it; NULL: the
+	 * key is left out. */
+	const char *lock_hold;
 };
 
 /* The JSON object (new string) of at most max bytes: the error, then the
- * revision, are shortened (with "...") until it fits.  Pure. */
+ * revision, are shortened (with "...") until it fits; then the blockers
+ * and the lock holder are left out.  Pure. */
 char *termlog_json(const struct termlog_info *t, size_t max);
 /* The path to write: `path` when not NULL ("" turns the log off: NULL),
  * else TERMLOG_DEFAULT when it exists and is writable, else NULL. */

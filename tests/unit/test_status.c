@@ -242,6 +242,67 @@ static void test_deferred(void **state)
 	strlist_free(&whys);
 }
 
+/* The histogram of /metrics: cumulative buckets, +Inf equal to _count,
+ * _sum in seconds with milliseconds. */
+static void test_histogram_format(void **state)
+{
+	static const double bounds[] = { 0.01, 0.5, 2 };
+	long long counts[3] = { 0 };
+	struct sbuf b = { 0 };
+
+	(void)state;
+	status_histogram_observe(bounds, 3, counts, 10);   /* on a bound: in it */
+	status_histogram_observe(bounds, 3, counts, 300);
+	status_histogram_observe(bounds, 3, counts, 2500); /* only +Inf */
+	assert_int_equal(counts[0], 1);
+	assert_int_equal(counts[1], 2);
+	assert_int_equal(counts[2], 2);
+	status_histogram(&b, "x_seconds", "Help text.", bounds, 3, counts, 3, 2810);
+	assert_string_equal(b.buf, "# HELP x_seconds Help text.\n"
+				   "# TYPE x_seconds histogram\n"
+				   "x_seconds_bucket{le=\"0.01\"} 1\n"
+				   "x_seconds_bucket{le=\"0.5\"} 2\n"
+				   "x_seconds_bucket{le=\"2\"} 2\n"
+				   "x_seconds_bucket{le=\"+Inf\"} 3\n"
+				   "x_seconds_sum 2.810\n"
+				   "x_seconds_count 3\n");
+	sbuf_free(&b);
+}
+
+/* SPEC §9.3: holds in /metrics and /status; the longest holder. */
+static void test_lock_hold(void **state)
+{
+	struct status *s = *state;
+	char *m, *j;
+
+	assert_null(status_holder_json(s));
+	j = status_json(s);
+	assert_null(strstr(j, "lock_hold"));
+	free(j);
+	status_lock_hold(s, "a1", 0); /* measured, none held: not observed */
+	status_lock_hold(s, "b2", 320);
+	status_lock_hold(s, "c3", 4);
+	m = status_metrics(s);
+	assert_contains(m, "# TYPE prestart_lock_hold_seconds histogram\n");
+	assert_contains(m, "prestart_lock_hold_seconds_bucket{le=\"0.005\"} 1\n");
+	assert_contains(m, "prestart_lock_hold_seconds_bucket{le=\"0.25\"} 1\n");
+	assert_contains(m, "prestart_lock_hold_seconds_bucket{le=\"0.5\"} 2\n");
+	assert_contains(m, "prestart_lock_hold_seconds_bucket{le=\"+Inf\"} 2\n");
+	assert_contains(m, "prestart_lock_hold_seconds_sum 0.324\n");
+	assert_contains(m, "prestart_lock_hold_seconds_count 2\n");
+	free(m);
+	j = status_json(s);
+	assert_contains(j, ",\"lock_hold\":{\"last_revision\":\"c3\",\"last_ms\":4,"
+			   "\"max_revision\":\"b2\",\"max_ms\":320}}");
+	free(j);
+	status_note_holder(s, "b2", "v/b2.sql:11", "ALTER TABLE \"t\" ADD x int", 320);
+	status_note_holder(s, "c3", "v/c3.sql:9", "ALTER TABLE u ADD y int", 4);
+	j = status_holder_json(s);
+	assert_string_equal(j, "{\"revision\":\"b2\",\"at\":\"v/b2.sql:11\",\"statement\":"
+			       "\"ALTER TABLE \\\"t\\\" ADD x int\",\"seconds\":0.320}");
+	free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +315,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_phase_durations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred, setup, teardown),
+		cmocka_unit_test(test_histogram_format),
+		cmocka_unit_test_setup_teardown(test_lock_hold, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

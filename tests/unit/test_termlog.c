@@ -33,6 +33,13 @@ static void test_fields(void **state)
 	assert_string_equal(s, "{\"exit_code\":0,\"phase\":\"done\",\"error\":null,\"revision\":"
 			       "null,\"sqlstate\":null,\"blockers\":[],\"elapsed_ms\":0}\n");
 	free(s);
+	/* SPEC §9.3: the longest lock holder, when there was one */
+	t.lock_hold = "{\"revision\":\"b2\",\"seconds\":0.3}";
+	s = termlog_json(&t, TERMLOG_MAX);
+	assert_string_equal(s, "{\"exit_code\":0,\"phase\":\"done\",\"error\":null,\"revision\":"
+			       "null,\"sqlstate\":null,\"blockers\":[],\"elapsed_ms\":0,"
+			       "\"lock_hold\":{\"revision\":\"b2\",\"seconds\":0.3}}\n");
+	free(s);
 }
 
 static void test_long_error_is_shortened(void **state)
