@@ -58,7 +58,9 @@ struct migrate_opts {
 };
 
 /* Apply every step of p.  Creates the version table when missing.  Logs
- * "[i/N] <rev> <message> (<ms> ms)" per step.  On failure: rollback, -1 with
+ * "[i/N] <rev> <message> (<ms> ms)" per step, with the ACCESS EXCLUSIVE
+ * hold measured on PostgreSQL (SPEC §9.3: the log line, the ledger row,
+ * o->st's histogram and longest holder).  On failure: rollback, -1 with
  * ERR_FAILED (or 128+signal when stopped) and the located message; ERR_LOCK
  * when o->check finds the lock lost (also when that is why a statement
  * failed: the lease's loss cancels it). */
