@@ -773,7 +773,7 @@ const struct db_ops db_pg_ops = {
 	.supports = DB_CAN_ADVISORY_LOCK | DB_HAS_LOCK_TIMEOUT | DB_HAS_BLOCKERS |
 		    DB_HAS_INDEX_PROGRESS | DB_HAS_LEDGER_SCHEMA | DB_HAS_PRIVILEGES |
 		    DB_HAS_ESCAPE_STRINGS | DB_HAS_QUERY_TO_XML | DB_CONNECT_IS_PROBE |
-		    DB_HAS_SCHEMAS | DB_HAS_CATALOG_SIZES,
+		    DB_HAS_SCHEMAS | DB_HAS_CATALOG_SIZES | DB_HAS_TABLE_LOCKS,
 	.sql_timestamp = "TIMESTAMP WITH TIME ZONE",
 	.sql_now = "pg_catalog.clock_timestamp()",
 	/* in the client encoding: a LATIN1 database sends more bytes to a

@@ -136,7 +136,7 @@ static void holds_release(struct holds *h, const struct plan *p)
 
 /* Step k's analysis, made the first time it runs; NULL when its holds are
  * not measured (SQLite, a stamp, text that does not split). */
-static const struct an_script *step_analysis(struct holds *h, const struct db *db,
+static const struct an_script *step_analysis(struct holds *h, struct db *db,
 					     const struct plan *p, size_t k)
 {
 	const struct plan_step *s = &p->steps[k];
@@ -148,7 +148,7 @@ static const struct an_script *step_analysis(struct holds *h, const struct db *d
 		struct err e = { 0 };
 
 		h->state[k] = HOLD_UNMEASURED;
-		if (db->kind == DB_PG && sql) {
+		if (db_supports(db, DB_HAS_TABLE_LOCKS) && sql) {
 			if (analysis_pg(sql, NULL, &h->an[k], &bad, &e) == 0)
 				h->state[k] = HOLD_ANALYSED;
 			else

@@ -136,6 +136,10 @@ struct sql_stmts;
 #define DB_HAS_CATALOG_SIZES   (1u << 11) /* tables' sizes, column types and function
 					  * volatility can be read from the catalog
 					  * (the deploy-time guard, guard.h) */
+#define DB_HAS_TABLE_LOCKS     (1u << 12) /* statements take PostgreSQL's table-lock
+					  * modes, as analysis_pg reads them: the
+					  * ACCESS EXCLUSIVE holds of SPEC §9.3 are
+					  * measured */
 
 /* One engine's driver, in the manner of SQLite's VFS and curl's struct
  * Curl_protocol: db.c and lock.c reach an engine only through this table.
