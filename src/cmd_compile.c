@@ -488,6 +488,30 @@ static int remove_orphans(struct ctx *c, const char *dir, const struct target *t
 	return 0;
 }
 
+int compile_render_temp(struct ctx *c, int sqlite, struct compiled_output *report)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *dir = xasprintf("%s/prestart-compile-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	struct target t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	memset(report, 0, sizeof(*report));
+	t.kind = sqlite ? DB_SQLITE : DB_PG;
+	t.url = sqlite ? "sqlite://" : "postgresql://";
+	if (!mkdtemp(dir)) {
+		err_set(&c->e, ERR_FAILED, "cannot create a temporary directory '%s': %s", dir,
+			strerror(errno));
+		free(dir);
+		return ctx_fail(c);
+	}
+	if (!(rc = render(c, dir, &t, 1, report)))
+		rc = same_revisions(c, report, &t, 1);
+	rmdir(dir);
+	free(dir);
+	return rc;
+}
+
 int cmd_compile(struct ctx *c)
 {
 	struct target t[2];

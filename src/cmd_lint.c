@@ -4,7 +4,9 @@
  * Every revision is read (the column types and the classes a later
  * revision is judged by come from the ones before it); only those in the
  * range asked for are reported.  .py revisions are read through their
- * fresh compiled SQL (SPEC §7.5), else reported as not analysed.
+ * fresh compiled SQL (SPEC §7.5); with --compile the others are rendered
+ * by the project's Alembic on the fly (cmd_compile.c, in a temporary
+ * directory); else they are reported as not analysed.
  * Exit 0 without an error-level finding, 1 with one, 2 usage, 3 broken
  * scripts.
  */
@@ -148,6 +150,63 @@ static void print_json(const struct lint_findings *f, size_t nrevs)
 	sbuf_free(&b);
 }
 
+/* lint --compile: the SQL of .py revisions rendered on the fly (SPEC §9.1),
+ * in a temporary directory; nothing is written into the project. */
+struct on_the_fly {
+	int tried;
+	struct compiled_output report;
+	struct strlist sql; /* what lint_input points into */
+};
+
+/* The line of `def upgrade` in a .py revision (1 when not found): where
+ * findings on its rendered SQL point. */
+static int upgrade_def_line(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct err e = { 0 };
+	int line = 1, found = 0;
+
+	if (read_file(path, 16u << 20, &buf, &len, &e) < 0)
+		return 1;
+	for (const char *p = buf; p && *p && !found; line++) {
+		found = !strncmp(p, "def upgrade", 11);
+		p = strchr(p, '\n');
+		p = p ? p + 1 : NULL;
+		if (found)
+			line--;
+	}
+	free(buf);
+	return found ? line : 1;
+}
+
+/* Fill in from r's rendering; 0, or *why (owned) when it cannot be read. */
+static int from_rendering(struct on_the_fly *fly, int sqlite, const struct revision *r,
+			  struct lint_input *in, char **why)
+{
+	const char *dialect = sqlite ? "sqlite" : "postgresql";
+	const struct compiled_rendering *rd = NULL;
+	const char *unused;
+	struct sbuf b = { 0 };
+
+	for (size_t i = 0; i < fly->report.n && !rd; i++)
+		if (!strcmp(fly->report.v[i].rev, r->id) && !strcmp(fly->report.v[i].dialect, dialect))
+			rd = &fly->report.v[i];
+	if (!rd || rd->online) {
+		*why = xasprintf(".py revision not analysed: %s", rd ? rd->online
+								    : "Alembic did not render it");
+		return -1;
+	}
+	for (size_t i = 0; i < rd->up.n; i++)
+		sbuf_addf(&b, "%s;\n\n", rd->up.v[i]);
+	strlist_push_owned(&fly->sql, b.buf ? b.buf : xstrdup(""));
+	in->sql = fly->sql.v[fly->sql.n - 1];
+	in->first_line = 1;
+	in->transactional = compiled_transactional(rd, &unused) != 0;
+	in->path = r->path;
+	return 0;
+}
+
 /* The revisions to report: all, one (REV), or a range (A:B). */
 static int selection(struct ctx *c, struct revptrs *sel)
 {
@@ -191,6 +250,7 @@ int cmd_lint(struct ctx *c)
 	struct lint_findings f = { 0 };
 	struct lint_state state = { 0 };
 	struct strlist paths = { 0 }; /* compiled files named by findings */
+	struct on_the_fly fly = { 0 };
 	char *dir = NULL;
 	enum format how;
 	int sqlite = 0, rc = 0;
@@ -242,8 +302,40 @@ int cmd_lint(struct ctx *c)
 				in.phase_line = in.phase_expand ? cl.rev.phase_line : 0;
 				strlist_push(&paths, cl.rev.path);
 				in.path = paths.v[paths.n - 1];
+			} else if (c->cli->compile) {
+				if (!fly.tried) {
+					fly.tried = 1;
+					if ((rc = compile_render_temp(c, sqlite, &fly.report))) {
+						compiled_lookup_release(&cl);
+						goto out;
+					}
+				}
+				if (from_rendering(&fly, sqlite, r, &in, &why) == 0) {
+					size_t before = f.n;
+
+					reported += in.report;
+					if (lint_revision(&in, &state, &f, NULL, &c->e) < 0)
+						rc = ctx_fail(c);
+					/* the rendered SQL's lines are no lines of the
+					 * .py file: point at its upgrade() */
+					for (size_t j = before; j < f.n; j++) {
+						char *m = xasprintf("%s (in the SQL Alembic renders)",
+								    f.v[j].message);
+
+						free(f.v[j].message);
+						f.v[j].message = m;
+						f.v[j].line = upgrade_def_line(r->path);
+					}
+					compiled_lookup_release(&cl);
+					if (rc)
+						goto out;
+					continue;
+				}
+				in.not_analysed = why;
+				in.sql = NULL;
 			} else {
-				why = xasprintf(".py revision not analysed: %s (run prestart compile)",
+				why = xasprintf(".py revision not analysed: %s (run prestart compile, "
+						"or prestart lint --compile)",
 						cl.why ? cl.why : "no compiled SQL");
 				in.not_analysed = why;
 				in.sql = NULL;
@@ -267,6 +359,8 @@ int cmd_lint(struct ctx *c)
 out:
 	free(dir);
 	strlist_free(&paths);
+	strlist_free(&fly.sql);
+	compiled_output_release(&fly.report);
 	lint_state_release(&state);
 	lint_findings_release(&f);
 	revptrs_free(&all);

@@ -69,10 +69,11 @@ static const struct opt_help opt_help[] = {
 	{ "timeout", "    --timeout D", "healthcheck: how long the request may take (default 5s)" },
 	{ "dialect", "    --dialect D", "compile: postgresql or sqlite (repeatable; default: the\nURL's); lint: the one to analyse as (default: the URL's,\nelse postgresql)" },
 	{ "url", "    --url URL", "compile: the URL env.py sees (default postgresql:// or\nsqlite://)" },
-	{ "x", "-x ARG", "compile: an argument for env.py, as alembic -x" },
+	{ "x", "-x ARG", "compile, lint --compile: an argument for env.py, as alembic -x" },
 	{ "resolve-dependencies", "    --resolve-dependencies",
 	  "heads: dependencies count as down revisions, as Alembic's" },
 	{ "format", "    --format F", "lint: text, json or github (workflow annotations)" },
+	{ "compile", "    --compile", "lint: render .py revisions without fresh compiled SQL with\nAlembic first, in a temporary directory" },
 	{ NULL, NULL, NULL }
 };
 
@@ -86,7 +87,7 @@ static const char global_opts[] =
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
-	"splice version-path compat timeout dialect url x format resolve-dependencies";
+	"splice version-path compat timeout dialect url x format compile resolve-dependencies";
 
 #define CONNECTS "database-url config dir wait-timeout log-format termination-log "
 #define LOCKS "lock-timeout lock-strategy "
@@ -215,14 +216,14 @@ static const struct topic topics[] = {
 	  "config dir dialect url x require-compiled", "prestart compile --dialect postgresql",
 	  "exit codes: 0 ok; 1 env.py or Alembic failed; 2 usage or configuration;\n"
 	  "  3 scripts inconsistent, or an online-only upgrade with --require-compiled" },
-	{ "lint", "[OPTIONS] lint [REV | A:B] [--format text|json|github] [--dialect D]",
+	{ "lint", "[OPTIONS] lint [REV | A:B] [--format text|json|github] [--dialect D] [--compile]",
 	  "Report what the revisions do that hurts a running application: locks that\n"
 	  "block it, table rewrites and scans, data loss, changes that break the\n"
 	  "previous version; each finding with why and the safe alternative.\n"
 	  "`-- prestart:allow RULE[,RULE] REASON` before a statement accepts it.",
-	  "config dir dialect format", "prestart lint --format github",
-	  "exit codes: 0 no error-level finding; 1 one or more; 2 usage or\n"
-	  "  configuration; 3 scripts inconsistent" },
+	  "config dir dialect format compile x", "prestart lint --format github",
+	  "exit codes: 0 no error-level finding; 1 one or more (or --compile: env.py\n"
+	  "  or Alembic failed); 2 usage or configuration; 3 scripts inconsistent" },
 	{ "healthcheck", "[OPTIONS] healthcheck [URL] [--timeout D]",
 	  "HTTP GET with libcurl, for a HEALTHCHECK in images without curl.  Default\n"
 	  "URL: http://127.0.0.1:<health port>/livez, the port of --health-addr,\n"
@@ -328,7 +329,7 @@ static const char usage_head[] =
 	"  healthcheck [URL] [--timeout D]  HTTP GET, exit 0 on 2xx\n"
 	"  compile [--dialect D]... [--url URL] [-x ARG]...\n"
 	"                           render .py revisions to SQL with Alembic's offline mode\n"
-	"  lint [REV | A:B] [--format text|json|github]\n"
+	"  lint [REV | A:B] [--format text|json|github] [--compile]\n"
 	"                           locks, rewrites and data loss in the revisions\n"
 	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
 	"  version, help [COMMAND]\n"

@@ -204,8 +204,8 @@ const struct lint_rule lint_rules[] = {
 	{ "not-analysed", LINT_WARNING,
 	  "prestart could not read what this does (a DO block with procedural code, or a .py "
 	  "revision without fresh compiled SQL), so no rule could judge it.",
-	  "For .py revisions run `prestart compile`; for DO blocks, keep DDL outside the block "
-	  "where you can:\n"
+	  "For .py revisions run `prestart compile` (or `prestart lint --compile`); for DO "
+	  "blocks, keep DDL outside the block where you can:\n"
 	  "  ALTER TABLE orders ADD COLUMN note text;  -- not inside DO $$ ... $$" },
 	{ "unmatched-allow", LINT_WARNING,
 	  "An allow comment accepts nothing: the rule did not fire on the statement after it, "

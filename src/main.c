@@ -25,7 +25,7 @@ enum {
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
 	O_DEPENDS_ON, O_REV_ID, O_SPLICE, O_VERSION_PATH, O_TIMEOUT, O_COMPAT,
 	O_DIALECT, O_URL, O_XARG, /* compile */
-	O_FORMAT, /* lint */
+	O_FORMAT, O_COMPILE, /* lint */
 	O_RESOLVE_DEPS, /* heads */
 	O_LOCAL_END
 };
@@ -89,6 +89,7 @@ static const struct option_def options[] = {
 	{ "x", 'x', 1, O_XARG },
 	{ "compat", 0, 1, O_COMPAT },
 	{ "format", 0, 1, O_FORMAT },
+	{ "compile", 0, 0, O_COMPILE },
 	{ "resolve-dependencies", 0, 0, O_RESOLVE_DEPS },
 	{ NULL, 0, 0, 0 }
 };
@@ -162,7 +163,7 @@ static const struct command commands[] = {
 	{ .name = "compile", .fn = cmd_compile, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_DIALECT) | L(O_URL) | L(O_XARG) },
 	{ .name = "lint", .fn = cmd_lint, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
-	  .opts = L(O_FORMAT) | L(O_DIALECT), .max_args = 1 },
+	  .opts = L(O_FORMAT) | L(O_DIALECT) | L(O_COMPILE) | L(O_XARG), .max_args = 1 },
 	{ .name = "init", .fn = cmd_init, .flags = DATA_OUT, .max_args = 1 },
 	{ .name = "version", .fn = cmd_version, .flags = DATA_OUT },
 	{ .name = "help", .fn = cmd_help, .flags = DATA_OUT, .max_args = 1 },
@@ -313,6 +314,7 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_XARG: strlist_push(&cli->xargs, val); break;
 	case O_COMPAT: cli->compat = val; break;
 	case O_FORMAT: cli->format = val; break;
+	case O_COMPILE: cli->compile = 1; break;
 	case O_RESOLVE_DEPS: cli->resolve_dependencies = 1; break;
 	}
 }

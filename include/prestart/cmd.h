@@ -29,4 +29,12 @@ int cmd_init(struct ctx *c);
 int cmd_compile(struct ctx *c);
 int cmd_lint(struct ctx *c);
 
+/* What compile lends lint (--compile): every .py revision rendered for
+ * PostgreSQL (sqlite: SQLite) by the project's Alembic in a temporary
+ * directory, nothing written into the project.  Returns 0 with *report
+ * filled (release with compiled_output_release()), or the exit status
+ * after reporting why (no Python, env.py failed, ...). */
+struct compiled_output;
+int compile_render_temp(struct ctx *c, int sqlite, struct compiled_output *report);
+
 #endif

@@ -46,6 +46,7 @@ struct cli {
 	int wait_head;         /* wait --head */
 	const char *compat;    /* revision --compat */
 	const char *format;    /* lint --format */
+	int compile;           /* lint --compile */
 	int resolve_dependencies; /* heads --resolve-dependencies */
 };
 

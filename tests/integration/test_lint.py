@@ -170,6 +170,43 @@ def test_py_revisions_through_compiled_sql(tmp_path):
     assert cp.returncode == 0 and "not-analysed" in cp.stdout, describe(cp)
 
 
+def test_compile_on_the_fly(tmp_path):
+    """lint --compile renders the .py revisions without fresh compiled SQL
+    with the project's Alembic in a temporary directory: findings on the
+    .py file, nothing written into the project; without Python it says why
+    and fails."""
+    app = AlembicApp(tmp_path / "app", None)
+    app.rev("p1", None, "op.create_table('users', sa.Column('id', sa.Integer(), primary_key=True),"
+                        " sa.Column('name', sa.String(50)))")
+    app.rev("p2", "p1", "op.drop_column('users', 'name')")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cp = app.prestart("lint", "--compile", url=False, TMPDIR=str(tmp))
+    assert cp.returncode == 1, describe(cp)
+    assert re.search(r"^alembic/versions/p2_\w+\.py:\d+: error: drop-column: users\.name dropped "
+                     r"with its data \(in the SQL Alembic renders\)$", cp.stdout, re.M), cp.stdout
+    line = int(re.search(r"p2_\w+\.py:(\d+):", cp.stdout).group(1))
+    p2 = next(app.versions.glob("p2_*.py")).read_text().splitlines()
+    assert p2[line - 1].startswith("def upgrade"), (line, p2)
+    assert "not-analysed" not in cp.stdout
+    assert not app.compiled.exists() and list(tmp.iterdir()) == []
+    doc = json.loads(app.prestart("lint", "--compile", "--format", "json", url=False).stdout)
+    assert [f["rule"] for f in doc["findings"]] == ["drop-column"], doc
+    # a fresh compiled file is read as before; --compile renders only for the others
+    app.compile("postgresql")
+    nopy = {"PRESTART_PYTHON": str(tmp_path / "no" / "python3")}
+    cp = app.prestart("lint", "--compile", url=False, **nopy)
+    assert cp.returncode == 1 and "compiled/p2.postgresql.sql" in cp.stdout, describe(cp)
+    shutil.rmtree(app.compiled)
+    cp = app.prestart("lint", url=False)
+    assert "or prestart lint --compile" in cp.stdout, cp.stdout
+    cp = app.prestart("lint", "--compile", url=False, **nopy)
+    # as compile: exit 1, nothing on stdout, the error names the command
+    assert cp.returncode == 1 and cp.stdout == "", describe(cp)
+    assert "error: compile: " in cp.stderr and str(tmp_path / "no" / "python3") in cp.stderr, \
+        describe(cp)
+
+
 def test_repository_projects_lint_without_a_crash(tmp_path):
     """The demo project and the Alembic corpus (uncompiled) lint with exit
     0 or 1 and never crash."""
