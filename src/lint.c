@@ -351,8 +351,12 @@ char *lint_short_statement(const char *s, size_t len)
 		blank = 0;
 		sbuf_addc(&b, s[i]);
 	}
-	if (b.len >= 160)
+	if (b.len >= 160) {
+		/* never half a character: the text goes into JSON */
+		utf8_trim_partial(b.buf);
+		b.len = strlen(b.buf);
 		sbuf_adds(&b, " ...");
+	}
 	return b.buf ? b.buf : xstrdup("");
 }
 

@@ -8,6 +8,7 @@
 
 #include "prestart/analysis.h"
 #include "prestart/ledger.h"
+#include "prestart/lint.h"
 #include "prestart/log.h"
 #include "prestart/script.h"
 #include "prestart/sqlsplit.h"
@@ -205,34 +206,6 @@ static const struct an_stmt *exclusive_within(const struct an_script *a, size_t 
 	return NULL;
 }
 
-/* A statement for a log line: blanks folded, at most 100 bytes (then
- * "..."), whole UTF-8 characters.  New string. */
-static char *short_stmt(const char *sql, size_t len)
-{
-	struct sbuf b = { 0 };
-	int blank = 0;
-
-	for (size_t i = 0; i < len && b.len < 101; i++) {
-		unsigned char c = (unsigned char)sql[i];
-
-		if (isspace(c)) {
-			blank = b.len > 0;
-			continue;
-		}
-		if (blank)
-			sbuf_addc(&b, ' ');
-		blank = 0;
-		sbuf_addc(&b, (char)c);
-	}
-	if (b.len > 100) {
-		b.buf[100] = '\0';
-		utf8_trim_partial(b.buf);
-		b.len = strlen(b.buf);
-		sbuf_adds(&b, "...");
-	}
-	return b.buf ? sbuf_detach(&b) : xstrdup("");
-}
-
 /* The statement st of step s held ACCESS EXCLUSIVE for ms: the longest of
  * the run goes to the termination log (status.h). */
 static void note_holder(const struct migrate_opts *o, const struct plan_step *s,
@@ -246,7 +219,7 @@ static void note_holder(const struct migrate_opts *o, const struct plan_step *s,
 		return;
 	revision_offset_to_linecol(sql, st->off, first_line, &line, &col);
 	at = xasprintf("%s:%d", s->rev->path, line);
-	text = short_stmt(sql + st->off, st->len);
+	text = lint_short_statement(sql + st->off, st->len);
 	status_note_holder(o->st, s->rev->id, at, text, ms);
 	free(at);
 	free(text);

@@ -398,10 +398,35 @@ static void test_instead_generic(void **state)
 	}
 }
 
+/* A statement shortened for a message (lint, the guard, the termination
+ * log's lock holder): one line, at most 160 bytes, never half a
+ * character. */
+static void test_short_statement(void **state)
+{
+	char sql[400], *s;
+	size_t n = 0;
+
+	(void)state;
+	s = lint_short_statement("ALTER  TABLE t\n\tADD COLUMN x int", 32);
+	assert_string_equal(s, "ALTER TABLE t ADD COLUMN x int");
+	free(s);
+	n += (size_t)snprintf(sql, sizeof(sql), "UPDATE t SET v = 'x");
+	while (n < 300)
+		n += (size_t)snprintf(sql + n, sizeof(sql) - n, "\xc3\xa9"); /* é */
+	s = lint_short_statement(sql, n);
+	assert_true(strlen(s) <= 164);
+	assert_true(strlen(s) > 150);
+	assert_string_equal(s + strlen(s) - 4, " ...");
+	/* what is left before " ..." ends on a whole é */
+	assert_int_equal((unsigned char)s[strlen(s) - 5], 0xa9);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_short_statement),
 		cmocka_unit_test(test_every_rule_tested),
 		cmocka_unit_test(test_expand_after_contract),
 		cmocka_unit_test(test_lines_and_errors),
