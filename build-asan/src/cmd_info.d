@@ -1,17 +1,18 @@
-build-asan/src/cmd_info.o: src/cmd_info.c include/prestart/cmd.h \
- include/prestart/ctx.h include/prestart/compiled.h \
- include/prestart/dburl.h include/prestart/util.h \
+build-asan/src/cmd_info.o: src/cmd_info.c include/prestart/analysis.h \
+ include/prestart/util.h include/prestart/cmd.h include/prestart/ctx.h \
+ include/prestart/compiled.h include/prestart/dburl.h \
  include/prestart/graph.h include/prestart/plan.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
- include/prestart/wait.h include/prestart/wait_target.h \
- include/prestart/ledger.h
+ include/prestart/phase.h include/prestart/wait.h \
+ include/prestart/wait_target.h include/prestart/ledger.h
+include/prestart/analysis.h:
+include/prestart/util.h:
 include/prestart/cmd.h:
 include/prestart/ctx.h:
 include/prestart/compiled.h:
 include/prestart/dburl.h:
-include/prestart/util.h:
 include/prestart/graph.h:
 include/prestart/plan.h:
 include/prestart/script.h:
@@ -21,6 +22,7 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/ledger.h:

@@ -5,8 +5,9 @@ build-asan/src/cmd_lint.o: src/cmd_lint.c include/prestart/cmd.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
+ include/prestart/phase.h include/prestart/analysis.h \
  include/prestart/wait.h include/prestart/wait_target.h \
- include/prestart/lint.h include/prestart/analysis.h
+ include/prestart/lint.h
 include/prestart/cmd.h:
 include/prestart/ctx.h:
 include/prestart/compiled.h:
@@ -21,7 +22,8 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/lint.h:
-include/prestart/analysis.h:

@@ -5,6 +5,7 @@ build-asan/src/cmd_rollback.o: src/cmd_rollback.c include/prestart/cmd.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
+ include/prestart/phase.h include/prestart/analysis.h \
  include/prestart/wait.h include/prestart/wait_target.h \
  include/prestart/ledger.h include/prestart/lock.h \
  include/prestart/migrate.h include/prestart/ddl.h \
@@ -24,6 +25,8 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/ledger.h:

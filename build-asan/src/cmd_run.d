@@ -5,6 +5,7 @@ build-asan/src/cmd_run.o: src/cmd_run.c include/prestart/child.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
+ include/prestart/phase.h include/prestart/analysis.h \
  include/prestart/wait.h include/prestart/wait_target.h \
  include/prestart/exec.h
 include/prestart/child.h:
@@ -22,6 +23,8 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/exec.h:

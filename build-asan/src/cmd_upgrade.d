@@ -5,6 +5,7 @@ build-asan/src/cmd_upgrade.o: src/cmd_upgrade.c include/prestart/cmd.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
+ include/prestart/phase.h include/prestart/analysis.h \
  include/prestart/wait.h include/prestart/wait_target.h
 include/prestart/cmd.h:
 include/prestart/ctx.h:
@@ -20,5 +21,7 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:

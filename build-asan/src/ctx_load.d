@@ -4,6 +4,7 @@ build-asan/src/ctx_load.o: src/ctx_load.c include/prestart/ctx.h \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/config.h include/prestart/log.h include/prestart/db.h \
  include/prestart/health.h include/prestart/status.h \
+ include/prestart/phase.h include/prestart/analysis.h \
  include/prestart/wait.h include/prestart/wait_target.h \
  include/prestart/pymeta.h include/prestart/scriptdir.h
 include/prestart/ctx.h:
@@ -19,6 +20,8 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/pymeta.h:

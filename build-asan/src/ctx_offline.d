@@ -5,7 +5,8 @@ build-asan/src/ctx_offline.o: src/ctx_offline.c \
  include/prestart/script.h include/prestart/revision.h \
  include/prestart/ctx.h include/prestart/config.h include/prestart/log.h \
  include/prestart/db.h include/prestart/health.h \
- include/prestart/status.h include/prestart/wait.h \
+ include/prestart/status.h include/prestart/phase.h \
+ include/prestart/analysis.h include/prestart/wait.h \
  include/prestart/wait_target.h include/prestart/delegate.h \
  include/prestart/offline.h
 include/prestart/alembic_ini.h:
@@ -22,6 +23,8 @@ include/prestart/log.h:
 include/prestart/db.h:
 include/prestart/health.h:
 include/prestart/status.h:
+include/prestart/phase.h:
+include/prestart/analysis.h:
 include/prestart/wait.h:
 include/prestart/wait_target.h:
 include/prestart/delegate.h:
