@@ -108,8 +108,9 @@ static char *allowed_by(const struct rev_scan *r, size_t stmt, const char *rule)
  * application's writes (SHARE or stronger) and the table is not the
  * plan's own.  effect: what happens to it (AN_CATALOG for a table only
  * locked while another is scanned). */
-static struct guard_check *add(struct rev_scan *r, size_t j, const char *table, const char *rule,
-			       enum guard_ask ask, enum an_effect effect)
+static struct guard_check *add(struct rev_scan *r, size_t j, const struct an_fact *f,
+			       const char *table, const char *rule, enum guard_ask ask,
+			       enum an_effect effect)
 {
 	const struct an_stmt *st = &r->an->v[j];
 	const struct an_table *t;
@@ -129,6 +130,7 @@ static struct guard_check *add(struct rev_scan *r, size_t j, const char *table, 
 	c->line = line;
 	c->statement = lint_short_statement(r->rev->sql + st->off, st->len);
 	c->rule = lint_rule_find(rule);
+	c->instead = c->rule ? lint_render_instead(c->rule, f) : NULL;
 	c->table = xstrdup(table);
 	c->ask = ask;
 	c->lock = t->lock;
@@ -153,26 +155,26 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 
 		switch (f->kind) {
 		case AF_CREATE_INDEX:
-			add(r, j, f->table, "create-index-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "create-index-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
 			break;
 		case AF_REINDEX:
-			add(r, j, f->table, "reindex-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "reindex-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
 			break;
 		case AF_FK_VALIDATING:
 			/* both tables wait for the scan of the referencing one */
-			add(r, j, f->table, "foreign-key-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "foreign-key-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
 			if (f->detail && (!f->table || strcmp(f->detail, f->table)))
-				add(r, j, f->detail, "foreign-key-without-not-valid", GUARD_ASK_SIZE,
+				add(r, j, f, f->detail, "foreign-key-without-not-valid", GUARD_ASK_SIZE,
 				    AN_CATALOG);
 			break;
 		case AF_CHECK_VALIDATING:
-			add(r, j, f->table, "check-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "check-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
 			break;
 		case AF_ADD_UNIQUE:
-			add(r, j, f->table, "unique-constraint-without-index", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "unique-constraint-without-index", GUARD_ASK_SIZE, AN_SCAN);
 			break;
 		case AF_ADD_PRIMARY_KEY:
-			add(r, j, f->table, "add-primary-key", GUARD_ASK_SIZE, AN_SCAN);
+			add(r, j, f, f->table, "add-primary-key", GUARD_ASK_SIZE, AN_SCAN);
 			break;
 		case AF_CHECK_NOT_VALID:
 			if (f->name && f->detail) {
@@ -190,7 +192,7 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 			break;
 		}
 		case AF_SET_NOT_NULL:
-			c = add(r, j, f->table, "set-not-null", GUARD_ASK_NOT_NULL, AN_SCAN);
+			c = add(r, j, f, f->table, "set-not-null", GUARD_ASK_NOT_NULL, AN_SCAN);
 			if (c) {
 				c->column = f->name ? xstrdup(f->name) : NULL;
 				c->proven = kv_get(&s->notnull, key) != NULL;
@@ -203,7 +205,7 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 			size_t n = strlen(d);
 			int func = n > 2 && !strcmp(d + n - 2, "()") && !strchr(d, ' ');
 
-			c = add(r, j, f->table, "volatile-default",
+			c = add(r, j, f, f->table, "volatile-default",
 				func ? GUARD_ASK_DEFAULT : GUARD_ASK_SIZE, AN_REWRITE);
 			if (c && func)
 				c->detail = xstrndup(d, n - 2);
@@ -217,7 +219,7 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 			break;
 		case AF_TYPE_CHANGE:
 		case AF_TYPE_CHANGE_SAFE:
-			c = add(r, j, f->table, "change-column-type", GUARD_ASK_TYPE, AN_REWRITE);
+			c = add(r, j, f, f->table, "change-column-type", GUARD_ASK_TYPE, AN_REWRITE);
 			if (c) {
 				const char *pt = kv_get(&s->types, key);
 
@@ -232,11 +234,11 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 		case AF_VACUUM_FULL:
 			for (size_t t = 0; t < st->ntables; t++)
 				if (st->tables[t].effect == AN_REWRITE)
-					add(r, j, st->tables[t].name, "vacuum-full", GUARD_ASK_SIZE,
+					add(r, j, f, st->tables[t].name, "vacuum-full", GUARD_ASK_SIZE,
 					    AN_REWRITE);
 			break;
 		case AF_CLUSTER:
-			add(r, j, f->table, "cluster", GUARD_ASK_SIZE, AN_REWRITE);
+			add(r, j, f, f->table, "cluster", GUARD_ASK_SIZE, AN_REWRITE);
 			break;
 		default:
 			break;
@@ -283,6 +285,7 @@ void guard_release(struct guard_set *s)
 		free(c->plan_type);
 		free(c->allowed);
 		free(c->live);
+		free(c->instead);
 	}
 	free(s->v);
 	memset(s, 0, sizeof(*s));
@@ -502,7 +505,7 @@ char *guard_message(const struct guard_check *c, const struct guard_rev *rev, lo
 		  analysis_lock_name(c->lock), guard_blocks(c->lock), c->statement);
 	if (c->rule) {
 		sbuf_addf(&b, ". Instead (%s): ", c->rule->id);
-		add_flat(&b, c->rule->instead);
+		add_flat(&b, c->instead ? c->instead : c->rule->instead);
 		if (b.len && b.buf[b.len - 1] != '.' && b.buf[b.len - 1] != ';')
 			sbuf_addc(&b, '.');
 	}

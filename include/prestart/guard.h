@@ -51,6 +51,8 @@ struct guard_check {
 	int line;                      /* the statement's line in the file */
 	char *statement;               /* shortened, one line */
 	const struct lint_rule *rule;  /* whose `instead` is the safe way */
+	char *instead;                 /* ... in the statement's own names
+					* (lint_render_instead), or NULL */
 	char *table;                   /* as written ("orders", "app.orders") */
 	char *column;                  /* TYPE, NOT NULL: the column; else NULL */
 	char *detail;                  /* TYPE: the new type; DEFAULT: the function */

@@ -278,8 +278,8 @@ static void test_message(void **state)
 		   "until it ends: `ALTER TABLE orders ALTER COLUMN total TYPE bigint`. Instead "
 		   "(change-column-type): Add a column of the new type, write both from the "
 		   "application, backfill in batches, switch reads, drop the old column in a later "
-		   "release: ALTER TABLE orders ADD COLUMN total_cents bigint; UPDATE orders SET "
-		   "total_cents = total * 100 WHERE id BETWEEN 1 AND 10000; -- per batch To lift a "
+		   "release: ALTER TABLE orders ADD COLUMN total_new int8; UPDATE orders SET "
+		   "total_new = total::int8 WHERE <key> BETWEEN 1 AND 10000; -- per batch To lift a "
 		   "length limit, change to text or a longer varchar: catalog only.");
 	free(m);
 	guard_release(&s);
