@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from compile_support import ALEMBIC, AlembicApp
 from harness import describe
 
 PG = pytest.mark.parametrize("engine", ["pg"])
@@ -289,3 +290,28 @@ def test_bad_settings_are_usage_errors(project, db):
     assert cp.returncode == 2, describe(cp)
     assert "prestart.ini:2: invalid size 'lots' for guard_size" in cp.stderr, describe(cp)
     assert db.versions() == []
+
+
+@PG
+def test_py_revisions(db, tmp_path):
+    """A .py revision with fresh compiled SQL is checked as SQL is; one left
+    to Alembic cannot be read, and the run says so once."""
+    db.execute("CREATE TABLE big (id integer PRIMARY KEY, a text, n integer);"
+               "INSERT INTO big SELECT g, 'x' || g, g FROM generate_series(1, %d) g;" % ROWS)
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("a1", None, "op.create_index('big_a_idx', 'big', ['a'])")
+    app.compile("postgresql")
+    cp = app.prestart(*LIMIT, "upgrade", nopython=True)
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"guard: revision a1 \(\S+a1\.postgresql\.sql:\d+\) scans table big .*"
+                     r"create-index-not-concurrently", cp.stderr), describe(cp)
+    assert db.versions() == [] and "big_a_idx" not in db.indexes()
+    app.rev("b2", "a1", "op.create_index('big_n_idx', 'big', ['n'])")
+    cp = app.prestart(*LIMIT, "--guard", "warn", "upgrade", PRESTART_ALEMBIC_COMMAND=ALEMBIC)
+    assert cp.returncode == 0, describe(cp)
+    out = cp.stdout + cp.stderr
+    assert len(re.findall(r"not checked against the live catalog \(run by alembic, no compiled "
+                          r"SQL\): b2 \(alembic/versions/b2_\w+\.py\)\n", out)) == 1, describe(cp)
+    assert re.search(r"revision a1 .* scans table big .*Applying it anyway", out), describe(cp)
+    assert db.versions() == ["b2"]
+    assert {"big_a_idx", "big_n_idx"} <= db.indexes()
