@@ -99,6 +99,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (graph_resolve(g, target, &current, &out, &e) < 0)
 		check_err(&e);
+	/* the expand phase's plan: the resolved revisions as the subset to
+	 * run (any set: not pending, or missing a parent, is an error) */
+	memset(&e, 0, sizeof(e));
+	if (graph_plan_upgrade_only(g, &current, &out, &p, &e) == 0)
+		check_plan(&p);
+	else
+		check_err(&e);
+	plan_release(&p);
 	revptrs_free(&out);
 
 	memset(&e, 0, sizeof(e));
