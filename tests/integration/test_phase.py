@@ -403,3 +403,29 @@ def test_expand_with_py_revisions(db, tmp_path):
     assert "held back for the contract phase: c3: contract: " in log, describe(cp)
     assert "c3_revision_c3.py:" in log and 'prestart_phase = "contract"' in log, describe(cp)
     assert {r[1] for r in db.query("PRAGMA table_info(t)")} == {"id", "fax", "note"}
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+def test_expand_py_subset_without_one_alembic_target(db, tmp_path):
+    """Without compiled SQL, an expand subset ending at two new heads while
+    a third branch is held back is no one Alembic target: refused (exit 3,
+    nothing run), saying to compile; compiled, it runs as SQL."""
+    from compile_support import AlembicApp
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("r", None, "op.create_table('t', sa.Column('id', sa.Integer), "
+                       "sa.Column('fax', sa.String))", "op.drop_table('t')")
+    app.rev("a", "r", "op.create_table('ta', sa.Column('id', sa.Integer))",
+            "op.drop_table('ta')")
+    app.rev("b", "r", "op.create_table('tb', sa.Column('id', sa.Integer))",
+            "op.drop_table('tb')")
+    app.rev("x", "r", "op.drop_column('t', 'fax')",
+            "op.add_column('t', sa.Column('fax', sa.String))",
+            imports='prestart_phase = "contract"')
+    cp = app.prestart("--phase", "expand", "upgrade", "heads")
+    assert cp.returncode == 3, describe(cp)
+    assert "the expand phase cannot hand its .py revisions to alembic" in cp.stderr, describe(cp)
+    assert "prestart compile" in cp.stderr, describe(cp)
+    assert db.versions() == []
+    app.compile("sqlite")
+    app.ok("--phase", "expand", "upgrade", "heads")
+    assert db.versions() == ["a", "b"]
