@@ -315,3 +315,33 @@ def test_py_revisions(db, tmp_path):
     assert re.search(r"revision a1 .* scans table big .*Applying it anyway", out), describe(cp)
     assert db.versions() == ["b2"]
     assert {"big_a_idx", "big_n_idx"} <= db.indexes()
+
+
+@PG
+def test_first_migration_refused_leaves_no_trace(project, db):
+    """A refusal on a database prestart never touched: no version table,
+    no ledger table (an empty ledger schema stays, as after any failed first
+    migration)."""
+    db.execute("CREATE TABLE big (id integer, a text);"
+               "INSERT INTO big SELECT g, 'x' || g FROM generate_series(1, %d) g;" % ROWS)
+    project.rev("a1", up="CREATE INDEX big_a_idx ON big (a);")
+    cp = project.run(*LIMIT, "run", "--", "/bin/true")
+    assert cp.returncode == 3, describe(cp)
+    assert not db.has_version_table()
+    assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'prestart'") == [(0,)]
+    assert "big_a_idx" not in db.indexes()
+
+
+@PG
+def test_downgrades_are_guarded(project, db):
+    make_big(project, db)
+    project.rev("b2", down="a1", up="DROP INDEX IF EXISTS big_a_idx;",
+                down_sql="CREATE INDEX big_a_idx ON big (a);")
+    project.ok("upgrade")
+    cp = project.run(*LIMIT, "downgrade", "a1")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"guard: revision b2 \(\S+:\d+\) scans table big .* under SHARE", cp.stderr), \
+        describe(cp)
+    assert db.versions() == ["b2"] and "big_a_idx" not in db.indexes()
+    project.ok("downgrade", "a1")
+    assert db.versions() == ["a1"] and "big_a_idx" in db.indexes()
