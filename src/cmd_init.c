@@ -108,9 +108,34 @@ static const struct init_setting settings[] = {
 	  "(--checksum, PRESTART_CHECKSUM).\n" },
 	{ "phase", "all",
 	  "Which pending revisions run applies: all; expand, those that do not\n"
-	  "break the previous application version (not available in run,\n"
-	  "upgrade and wait --head yet); contract, every one, after the rollout\n"
-	  "(--phase, PRESTART_PHASE).\n" },
+	  "break the previous application version (the contract ones wait);\n"
+	  "contract, every one, after the rollout (--phase, PRESTART_PHASE).\n" },
+	{ "guard", "fail",
+	  "PostgreSQL: a statement that rewrites or scans a table larger than\n"
+	  "guard_size under a lock that blocks the application: fail (refused\n"
+	  "before anything runs), warn or off (--guard, PRESTART_GUARD).\n" },
+	{ "guard_size", "128MB",
+	  "The table size the guard allows, e.g. 64kB, 10MB, 1GB (--guard-size,\n"
+	  "PRESTART_GUARD_SIZE).\n" },
+	{ "tenants", "",
+	  "PostgreSQL schema-per-tenant: the tenants' schemas, a comma list, @FILE\n"
+	  "or query:SQL; empty: off (--tenants, PRESTART_TENANTS).\n" },
+	{ "tenant_parallel", "4",
+	  "How many tenants are migrated at once, each on its own connection\n"
+	  "(--tenant-parallel, PRESTART_TENANT_PARALLEL).\n" },
+	{ "tenant_canary", "0",
+	  "Migrate the first N tenants alone first; a failure there stops the run\n"
+	  "(--tenant-canary, PRESTART_TENANT_CANARY).\n" },
+	{ "tenant_max_failures", "0",
+	  "Start no more tenants after N failures; 0 = no limit\n"
+	  "(--tenant-max-failures, PRESTART_TENANT_MAX_FAILURES).\n" },
+	{ "tenant_shard", "",
+	  "This process's share of the tenants, I/N; empty: all, or\n"
+	  "JOB_COMPLETION_INDEX/PRESTART_TENANT_SHARDS in an Indexed Job (--tenant-shard,\n"
+	  "PRESTART_TENANT_SHARD).\n" },
+	{ "tenant_search_path", "{tenant},public",
+	  "The search_path each tenant's revisions run with (--tenant-search-path,\n"
+	  "PRESTART_TENANT_SEARCH_PATH).\n" },
 	{ NULL, NULL, NULL }
 };
 
