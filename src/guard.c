@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "prestart/pgscan.h"
 #include "prestart/revision.h"
 
 /* ---- what the plan did before a statement ---- */
@@ -139,6 +140,47 @@ static struct guard_check *add(struct rev_scan *r, size_t j, const struct an_fac
 	return c;
 }
 
+/* "f,g,..." : fn first, then every other name the statement calls (a name
+ * followed by "("), lower-cased unless quoted: the analysis names only the
+ * first function it does not know, and one stable function does not make
+ * a default that also calls random() stable.  Type modifiers
+ * (varchar(20)) come along harmlessly: such functions are immutable. */
+static char *called(const char *sql, size_t len, const char *fn)
+{
+	char *text = xstrndup(sql, len);
+	struct pgscan sc = { 0 };
+	struct err e = { 0 };
+	struct strlist names = { 0 };
+	char *out;
+
+	strlist_push(&names, fn);
+	if (pgscan(text, &sc, NULL, &e) == 0) {
+		for (size_t i = 0; i + 1 < sc.n; i++) {
+			const struct pgscan_tok *t = &sc.v[i], *nx = &sc.v[i + 1];
+			char *name;
+
+			if ((t->kind != PGSCAN_IDENT && t->kind != PGSCAN_KEYWORD) ||
+			    nx->end != nx->start + 1 || text[nx->start] != '(')
+				continue;
+			if (text[t->start] == '"') {
+				name = xstrndup(text + t->start + 1, t->end - t->start - 2);
+			} else {
+				name = xstrndup(text + t->start, t->end - t->start);
+				for (char *q = name; *q; q++)
+					*q = (char)tolower((unsigned char)*q);
+			}
+			if (!strchr(name, ',') && !strlist_contains(&names, name))
+				strlist_push(&names, name);
+			free(name);
+		}
+	}
+	pgscan_release(&sc);
+	out = strlist_join(&names, ",");
+	strlist_free(&names);
+	free(text);
+	return out;
+}
+
 static void scan_stmt(struct rev_scan *r, size_t j)
 {
 	const struct an_stmt *st = &r->an->v[j];
@@ -207,8 +249,12 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 
 			c = add(r, j, f, f->table, "volatile-default",
 				func ? GUARD_ASK_DEFAULT : GUARD_ASK_SIZE, AN_REWRITE);
-			if (c && func)
-				c->detail = xstrndup(d, n - 2);
+			if (c && func) {
+				char *fn = xstrndup(d, n - 2);
+
+				c->detail = called(r->rev->sql + st->off, st->len, fn);
+				free(fn);
+			}
 			if (f->table && f->name)
 				kv_set(&s->types, key, "?");
 			break;
@@ -370,8 +416,10 @@ char *guard_query_sql(const struct guard_set *s)
 		  "WHEN 't' THEN ty.typname || coalesce(substring(pg_catalog.format_type(a.atttypid, "
 		  "a.atttypmod) from '[(][0-9,]*[)]$'), '') "
 		  "WHEN 'd' THEN CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-		  "WHERE p.proname = q.arg) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p "
-		  "WHERE p.proname = q.arg AND p.provolatile = 'v') THEN 'stable' ELSE 'volatile' END "
+		  "WHERE p.proname = pg_catalog.split_part(q.arg, ',', 1)) AND NOT EXISTS "
+		  "(SELECT 1 FROM pg_catalog.pg_proc p WHERE p.proname = "
+		  "ANY (pg_catalog.string_to_array(q.arg, ',')) AND p.provolatile = 'v') "
+		  "THEN 'stable' ELSE 'volatile' END "
 		  "WHEN 'n' THEN CASE WHEN a.attnotnull THEN 'notnull' "
 		  "WHEN pg_catalog.current_setting('server_version_num')::int >= 120000 AND EXISTS "
 		  "(SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND "

@@ -55,7 +55,9 @@ struct guard_check {
 					* (lint_render_instead), or NULL */
 	char *table;                   /* as written ("orders", "app.orders") */
 	char *column;                  /* TYPE, NOT NULL: the column; else NULL */
-	char *detail;                  /* TYPE: the new type; DEFAULT: the function */
+	char *detail;                  /* TYPE: the new type; DEFAULT: the function,
+					* then the others the statement calls,
+					* comma-separated */
 	char *plan_type;               /* TYPE: the type the plan gave the column
 					* earlier, which the live one is not yet */
 	enum guard_ask ask;

@@ -213,6 +213,10 @@ EXPENSIVE = [
      "change-column-type"),
     ("volatile-user-function",
      "ALTER TABLE big ADD COLUMN answer integer DEFAULT volatile_answer();", "volatile-default"),
+    # the stable function named first does not make random() stable
+    ("stable-and-volatile",
+     "ALTER TABLE big ADD COLUMN answer integer DEFAULT stable_answer() + (random() * 9)::int;",
+     "volatile-default"),
     ("using", "ALTER TABLE big ALTER COLUMN a TYPE text USING a || '';", "change-column-type"),
     # text to varchar(30) is a rewrite, whatever the live varchar(20) says
     ("type-set-earlier-in-plan",

@@ -131,6 +131,24 @@ static void test_what_the_plan_did_before(void **state)
 	guard_release(&s);
 }
 
+static void test_every_function_called(void **state)
+{
+	const char *const v[] = {
+		"ALTER TABLE t ADD COLUMN u int DEFAULT answer() + (random() * \"MyFn\"(2))::int,\n"
+		"  ADD COLUMN w varchar(20) DEFAULT left(md5(answer()::text), 20);"
+	};
+	struct guard_set s;
+
+	(void)state;
+	collect(&s, v, 1);
+	/* each column's default is judged with every function of the statement */
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.v[0].ask, GUARD_ASK_DEFAULT);
+	assert_string_equal(s.v[0].detail, "answer,random,MyFn,varchar,left,md5");
+	assert_string_equal(s.v[1].detail, "answer,random,MyFn,varchar,left,md5");
+	guard_release(&s);
+}
+
 static void test_allow_comments(void **state)
 {
 	const char *const v[] = {
@@ -291,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_what_is_kept),
 		cmocka_unit_test(test_created_earlier_in_the_plan),
 		cmocka_unit_test(test_what_the_plan_did_before),
+		cmocka_unit_test(test_every_function_called),
 		cmocka_unit_test(test_allow_comments),
 		cmocka_unit_test(test_the_query),
 		cmocka_unit_test(test_answers),
