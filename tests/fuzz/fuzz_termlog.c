@@ -1,7 +1,7 @@
 /* termlog_json on any error, revision and blockers, for any room: it
  * ends, fits, and is valid UTF-8.  The input is split at its first two
  * NUL bytes into error, revision and blockers; its first byte picks the
- * room. */
+ * room and whether a lock holder is named. */
 #include "fuzz.h"
 
 #include "prestart/termlog.h"
@@ -29,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.exit_code = 1;
 	t.phase = "migrating";
 	t.sqlstate = "55P03";
+	/* the lock holder comes from status_holder_json: one object, here
+	 * or not by the room's lowest bit */
+	if (size && (data[0] & 1))
+		t.lock_hold = "{\"revision\":\"b2\",\"at\":\"v/b2.sql:4\",\"statement\":"
+			      "\"ALTER TABLE t ADD COLUMN x integer\",\"seconds\":0.312}";
 	t.error = p;
 	p += strlen(p);
 	if (p < end) {
