@@ -179,3 +179,44 @@ def test_termination_log_names_the_longest_holder(engine, project, tmp_path):
     assert hold["statement"] == "ALTER TABLE t ADD COLUMN extra integer", doc
     assert hold["seconds"] >= 0.3, doc
     assert project.db.versions() == ["b2"]
+
+
+@pg_only
+def test_one_transaction_whole_hold_logged(engine, project, tmp_path):
+    """Revisions sharing the run's transaction keep their locks to its one
+    commit: a `lock_hold` line after it gives the whole hold, and that is
+    what the termination log weighs."""
+    log = tmp_path / "term.log"
+    base_table(project)
+    project.rev("b2", down="a1", up=HOLD_UP, down_sql="")
+    project.rev("c3", down="b2", up="SELECT pg_sleep(0.3);", down_sql="")
+    cp = project.ok("--log-format", "json", "run", "--termination-log", str(log))
+    ev = [json.loads(ln) for ln in lines(cp.stdout)]
+    whole = [e for e in ev if e["event"] == "lock_hold"]
+    assert len(whole) == 1 and whole[0]["revision"] == "b2", describe(cp)
+    rows = ledger(project)
+    # b2's own figure stops at its end; the transaction's runs on through
+    # c3's sleep to the commit
+    assert whole[0]["lock_hold_ms"] >= rows["b2"][0] + 300, (whole, rows)
+    assert rows["c3"][0] == 0, rows
+    hold = json.loads(log.read_text())["lock_hold"]
+    assert hold["revision"] == "b2" and hold["seconds"] >= 0.6, hold
+
+
+@pg_only
+def test_failed_revision_counts_to_its_rollback(engine, project, tmp_path):
+    log = tmp_path / "term.log"
+    base_table(project)
+    project.ok("upgrade")
+    project.rev("b2", down="a1", up="ALTER TABLE t ADD COLUMN quick integer;", down_sql="")
+    project.rev("c3", down="b2", up="ALTER TABLE t ADD COLUMN more integer;\n"
+                                    "SELECT pg_sleep(0.4);\n"
+                                    "SELECT * FROM nosuchtable;", down_sql="")
+    cp = project.run("run", "--transaction-per-migration", "--termination-log", str(log),
+                     "--", "/bin/true")
+    assert cp.returncode == 1, describe(cp)
+    hold = json.loads(log.read_text())["lock_hold"]
+    # c3 never committed, but held the lock from its ALTER to the rollback
+    assert hold["revision"] == "c3" and hold["seconds"] >= 0.4, hold
+    assert hold["statement"] == "ALTER TABLE t ADD COLUMN more integer", hold
+    assert project.db.versions() == ["b2"]
