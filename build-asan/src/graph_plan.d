@@ -1,9 +1,0 @@
-build-asan/src/graph_plan.o: src/graph_plan.c src/graph_int.h \
- include/prestart/graph.h include/prestart/plan.h include/prestart/util.h \
- include/prestart/script.h include/prestart/revision.h
-src/graph_int.h:
-include/prestart/graph.h:
-include/prestart/plan.h:
-include/prestart/util.h:
-include/prestart/script.h:
-include/prestart/revision.h:

@@ -1,2 +1,0 @@
-build-asan/src/help.o: src/help.c include/prestart/help.h
-include/prestart/help.h:

@@ -1,2 +1,0 @@
-build-asan/src/hostport.o: src/hostport.c include/prestart/hostport.h
-include/prestart/hostport.h:

@@ -1,4 +1,0 @@
-build-asan/src/log.o: src/log.c include/prestart/log.h \
- include/prestart/util.h
-include/prestart/log.h:
-include/prestart/util.h:

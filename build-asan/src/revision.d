@@ -1,4 +1,0 @@
-build-asan/src/revision.o: src/revision.c include/prestart/revision.h \
- include/prestart/util.h
-include/prestart/revision.h:
-include/prestart/util.h:
