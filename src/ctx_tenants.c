@@ -555,9 +555,15 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 	ddl_init(&d, c->cfg.ddl_lock_timeout_ms, c->cfg.ddl_retry_budget_ms, c->stop, NULL);
 	o.ddl = &d;
 	if (migrate_apply(db, p, &o, &e) < 0) {
-		fail_tenant(t, &heads, e.msg);
-		if (e.kind > 128 || (c->stop && *c->stop))
-			st = T_PENDING; /* stopped, rolled back: not its fault */
+		if (c->stop && *c->stop) {
+			/* stopped, rolled back: not the tenant's fault */
+			log_event(LOG_WARN, "tenant_stopped",
+				  (struct log_field[]){ LFS("tenant", t->name), { 0 } },
+				  "tenant %s: stopped, rolled back", t->name);
+			st = T_PENDING;
+		} else {
+			fail_tenant(t, &heads, e.msg);
+		}
 	} else {
 		from = strlist_join(&p->start_heads, ",");
 		to = strlist_join(&p->end_heads, ",");
