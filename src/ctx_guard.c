@@ -37,11 +37,13 @@ static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbu
 }
 
 /* Log what passes anyway (allowed, or --guard warn); the first refusal's
- * message and the others' short names go to *refused. */
+ * message and the others' short names go to *refused.  tenant: NULL, or
+ * the tenant whose schema was checked (SPEC §9.5), for the log lines. */
 static size_t report(const struct guard_set *set, const struct guard_rev *revs, long long limit,
-		     int warn, struct sbuf *refused)
+		     int warn, const char *tenant, struct sbuf *refused)
 {
 	size_t over = 0;
+	char *who = tenant ? xasprintf("tenant %s: ", tenant) : xstrdup("");
 
 	for (size_t i = 0; i < set->n; i++) {
 		const struct guard_check *k = &set->v[i];
@@ -55,26 +57,28 @@ static size_t report(const struct guard_set *set, const struct guard_rev *revs, 
 		guard_size_str(k->size, size, sizeof(size));
 		if (k->verdict == GUARD_ALLOWED) {
 			log_event(LOG_INFO, "guard_allowed",
-				  (struct log_field[]){ LFS("revision", r->revision),
+				  (struct log_field[]){ LFS("tenant", tenant),
+							LFS("revision", r->revision),
 							LFS("file", r->path), LFI("line", k->line),
 							LFS("table", k->table), LFI("bytes", k->size),
 							LFS("rule", k->rule ? k->rule->id : NULL),
 							LFS("reason", k->allowed), { 0 } },
-				  "revision %s (%s:%d) %s table %s (%s) under %s: allowed by its "
+				  "%srevision %s (%s:%d) %s table %s (%s) under %s: allowed by its "
 				  "prestart:allow comment: %s",
-				  r->revision, r->path, k->line,
+				  who, r->revision, r->path, k->line,
 				  k->effect == AN_REWRITE ? "rewrites" : k->effect == AN_SCAN
 									 ? "scans" : "locks",
 				  k->table, size, analysis_lock_name(k->lock), k->allowed);
 		} else if (warn) {
 			log_event(LOG_WARN, "guard",
-				  (struct log_field[]){ LFS("revision", r->revision),
+				  (struct log_field[]){ LFS("tenant", tenant),
+							LFS("revision", r->revision),
 							LFS("file", r->path), LFI("line", k->line),
 							LFS("table", k->table), LFI("bytes", k->size),
 							LFS("lock", analysis_lock_name(k->lock)),
 							LFS("rule", k->rule ? k->rule->id : NULL),
 							{ 0 } },
-				  "%s Applying it anyway (--guard warn).", msg);
+				  "%s%s Applying it anyway (--guard warn).", who, msg);
 		} else if (over++ == 0) {
 			sbuf_addf(refused, "%s Refused before anything ran; to accept it, put "
 				  "`-- prestart:allow %s REASON` on the line before the statement, or "
@@ -86,51 +90,61 @@ static size_t report(const struct guard_set *set, const struct guard_rev *revs, 
 		}
 		free(msg);
 	}
+	free(who);
 	return over;
 }
 
-int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan *p)
+int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const char *tenant,
+		 const char *tx_setup, struct err *e)
 {
 	struct guard_rev *revs;
 	struct guard_set set;
 	struct sbuf unchecked = { 0 }, refused = { 0 };
 	struct strlist rows = { 0 };
 	char *sql;
-	size_t n, over;
-	int rc = 0;
+	size_t n;
+	int rc = 0, q;
 
-	if (c->cfg.guard == GUARD_OFF || rq->stamp || !p->n ||
-	    !db_supports(&c->db, DB_HAS_CATALOG_SIZES))
+	if (c->cfg.guard == GUARD_OFF || !p->n || !db_supports(db, DB_HAS_CATALOG_SIZES))
 		return 0;
 	revs = xcalloc(p->n, sizeof(*revs));
 	n = plan_revs(p, revs, &unchecked);
 	if (unchecked.len)
 		log_event(LOG_INFO, "guard_not_checked",
-			  (struct log_field[]){ LFS("revisions", unchecked.buf), { 0 } },
-			  "not checked against the live catalog (run by alembic, no compiled SQL): %s",
-			  unchecked.buf);
+			  (struct log_field[]){ LFS("tenant", tenant),
+						LFS("revisions", unchecked.buf), { 0 } },
+			  "%s%snot checked against the live catalog (run by alembic, no compiled "
+			  "SQL): %s", tenant ? "tenant " : "", tenant ? tenant : "", unchecked.buf);
 	guard_collect(revs, n, &set);
 	sql = guard_query_sql(&set);
 	if (!sql)
 		goto out;
-	/* One round trip for the whole plan.  A catalog that cannot be read
-	 * (a permission taken away) costs the check, not the deploy. */
-	if (db_query_col(&c->db, sql, &rows) < 0) {
+	/* One round trip for the whole plan (three with a tenant's
+	 * search_path, which only a transaction of our own may set).  A
+	 * catalog that cannot be read (a permission taken away) costs the
+	 * check, not the deploy. */
+	q = tx_setup ? db_begin(db) : 0;
+	if (q == 0 && tx_setup)
+		q = db_execs(db, tx_setup);
+	if (q == 0)
+		q = db_query_col(db, sql, &rows);
+	if (q < 0)
 		log_event(LOG_WARN, "guard_not_checked",
-			  (struct log_field[]){ LFS("error", c->db.errstr), { 0 } },
-			  "the catalog could not be read, nothing checked: %s", c->db.errstr);
-		db_clear_error(&c->db);
+			  (struct log_field[]){ LFS("tenant", tenant), LFS("error", db->errstr),
+						{ 0 } },
+			  "%s%sthe catalog could not be read, nothing checked: %s",
+			  tenant ? "tenant " : "", tenant ? tenant : "", db->errstr);
+	db_clear_error(db);
+	if (tx_setup)
+		db_rollback(db);
+	if (q < 0)
+		goto out;
+	if (guard_answer(&set, &rows, c->cfg.guard_size, e) < 0) {
+		rc = -1;
 		goto out;
 	}
-	if (guard_answer(&set, &rows, c->cfg.guard_size, &c->e) < 0) {
-		rc = ctx_fail(c);
-		goto out;
-	}
-	over = report(&set, revs, c->cfg.guard_size, c->cfg.guard == GUARD_WARN, &refused);
-	if (over) {
-		err_set(&c->e, ERR_SCRIPT, "guard: %s", refused.buf);
-		rc = ctx_fail(c);
-	}
+	if (report(&set, revs, c->cfg.guard_size, c->cfg.guard == GUARD_WARN, tenant, &refused))
+		rc = err_set(e, ERR_SCRIPT, "guard: %s", refused.buf);
 out:
 	free(sql);
 	strlist_free(&rows);
@@ -139,4 +153,11 @@ out:
 	guard_release(&set);
 	free(revs);
 	return rc;
+}
+
+int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan *p)
+{
+	if (rq->stamp)
+		return 0;
+	return ctx_guard_db(c, &c->db, p, NULL, NULL, &c->e) < 0 ? ctx_fail(c) : 0;
 }

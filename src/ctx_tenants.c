@@ -541,6 +541,11 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 			goto out;
 		}
 	}
+	/* SPEC §9.3: each tenant's own tables judge the plan */
+	if (ctx_guard_db(c, db, p, t->name, set, &e) < 0) {
+		fail_tenant(t, &heads, e.msg);
+		goto out;
+	}
 	l = r->ledger;
 	l.vt_schema = t->name;
 	o.per_migration = c->cfg.transaction_per_migration;

@@ -311,5 +311,12 @@ int ctx_tenants_status(struct ctx *c);
  * DB_HAS_CATALOG_SIZES, for stamps, or with --guard off.  Returns 0 or an
  * exit status.  (src/ctx_guard.c) */
 int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan *p);
+/* The same on connection db for plan p (the tenant runner's, SPEC §9.5):
+ * tenant names the schema in log lines (NULL: none), tx_setup (NULL:
+ * none) runs first in a transaction of the guard's own, rolled back after
+ * the query (a tenant's SET LOCAL search_path).  Logs what passes; returns
+ * 0, or -1 with e filled (ERR_SCRIPT: refused) and nothing logged. */
+int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const char *tenant,
+		 const char *tx_setup, struct err *e);
 
 #endif

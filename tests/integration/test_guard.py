@@ -349,3 +349,26 @@ def test_downgrades_are_guarded(project, db):
     assert db.versions() == ["b2"] and "big_a_idx" not in db.indexes()
     project.ok("downgrade", "a1")
     assert db.versions() == ["a1"] and "big_a_idx" in db.indexes()
+
+
+@PG
+def test_tenants_are_judged_by_their_own_tables(project, db):
+    """With --tenants each schema's own table decides: the tenant whose table
+    is large fails alone, the others migrate."""
+    for t in ("gt1", "gt2", "gt3"):
+        db.execute("CREATE SCHEMA %s; CREATE TABLE %s.items (id integer, name text);" % (t, t))
+    db.execute("INSERT INTO gt2.items SELECT g, 'x' || g FROM generate_series(1, %d) g" % ROWS)
+    project.rev("r1", up="CREATE INDEX items_name_idx ON items (name);")
+    cp = project.run(*LIMIT, "run", "--tenants", "gt1,gt2,gt3", "--", "/bin/true")
+    assert cp.returncode == 1, describe(cp)
+    assert re.search(r"gt2.*guard: revision r1 \(\S+:\d+\) scans table items \(\d+(\.\d)? MB, "
+                     r"over --guard-size 1 MB\)", cp.stderr), describe(cp)
+    idx = lambda t: db.query("SELECT count(*) FROM pg_indexes WHERE schemaname = '%s' "
+                             "AND indexname = 'items_name_idx'" % t)
+    assert idx("gt1") == [(1,)] and idx("gt3") == [(1,)] and idx("gt2") == [(0,)]
+    assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'gt2' "
+                    "AND tablename = 'alembic_version'") == [(0,)]
+    cp = project.ok(*LIMIT, "--guard", "warn", "run", "--tenants", "gt1,gt2,gt3")
+    assert re.search(r"tenant gt2: revision r1 .* Applying it anyway", cp.stdout + cp.stderr), \
+        describe(cp)
+    assert idx("gt2") == [(1,)]
