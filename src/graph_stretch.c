@@ -47,6 +47,7 @@ static char *stretch_target(const struct graph *g, const struct plan *sub, enum 
 {
 	struct plan q;
 	struct err e = { 0 };
+	struct strmap ids = { 0 };
 	char *t;
 	int ok;
 
@@ -62,14 +63,13 @@ static char *stretch_target(const struct graph *g, const struct plan *sub, enum 
 	memset(&q, 0, sizeof(q));
 	ok = graph_plan(g, &sub->start_heads, t, dir, &q, &e) == 0 && q.n == sub->n &&
 	     strlist_same_set(&q.end_heads, &sub->end_heads);
-	for (size_t i = 0; ok && i < q.n; i++) {
-		int found = 0;
-
-		for (size_t k = 0; !found && k < sub->n; k++)
-			found = q.steps[i].rev && sub->steps[k].rev &&
-				!strcmp(q.steps[i].rev->id, sub->steps[k].rev->id);
-		ok = found;
-	}
+	/* every step of q is one of sub's (the keys are the revisions') */
+	for (size_t k = 0; ok && k < sub->n; k++)
+		if (sub->steps[k].rev)
+			strmap_put(&ids, sub->steps[k].rev->id, 1);
+	for (size_t i = 0; ok && i < q.n; i++)
+		ok = q.steps[i].rev && strmap_get(&ids, q.steps[i].rev->id) >= 0;
+	strmap_free(&ids);
 	plan_release(&q);
 	if (!ok) {
 		free(t);
