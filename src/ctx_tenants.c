@@ -803,8 +803,10 @@ static int survey(struct trun *r)
 	struct strlist names = { 0 };
 	int rc;
 
-	if ((rc = read_source(c, &names)))
+	if ((rc = read_source(c, &names))) {
+		strlist_free(&names);
 		return rc;
+	}
 	r->n = names.n;
 	r->t = calloc(names.n ? names.n : 1, sizeof(*r->t));
 	r->q = calloc(names.n ? names.n : 1, sizeof(*r->q));
