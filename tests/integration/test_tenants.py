@@ -320,3 +320,21 @@ def test_sqlite_status_refused(project):
     cp = project.run("status", "--tenants", "a")
     assert cp.returncode == 2
     assert "--tenants needs PostgreSQL" in cp.stderr
+
+
+@pg_only
+def test_compiled_py_revisions_run_per_tenant(db, tmp_path):
+    from compile_support import AlembicApp
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("c1", None, "op.create_table('things', sa.Column('id', sa.Integer, "
+                        "primary_key=True))", "op.drop_table('things')", "things")
+    app.rev("c2", "c1", "op.add_column('things', sa.Column('name', sa.Text))",
+            "op.drop_column('things', 'name')", "name")
+    app.compile("postgresql")
+    make_schemas(db, "cp", 3)
+    cp = app.prestart("run", "--tenants", "cp1,cp2,cp3", nopython=True)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert versions_of(db, ["cp1", "cp2", "cp3"]) == {t: ["c2"] for t in ("cp1", "cp2", "cp3")}
+    assert sorted(db.query("SELECT table_schema FROM information_schema.columns "
+                           "WHERE table_name = 'things' AND column_name = 'name'")) == \
+        [("cp1",), ("cp2",), ("cp3",)]
