@@ -1,6 +1,7 @@
 /* The statement analysis and the lint rules on any bytes, as PostgreSQL and
  * as SQLite: statements lie inside the text, every table named has a lock
- * level PostgreSQL has, and a failure is a script error. */
+ * level PostgreSQL has, every statement has a description and every finding
+ * a safe alternative, and a failure is a script error. */
 #include "fuzz.h"
 
 #include "prestart/analysis.h"
@@ -11,6 +12,10 @@ static void check_script(const struct an_script *s, size_t size)
 	for (size_t i = 0; i < s->n; i++) {
 		FUZZ_CHECK(s->v[i].off + s->v[i].len <= size);
 		FUZZ_CHECK(s->v[i].cls <= AN_DATA_LOSS);
+		char *d = analysis_describe_stmt(&s->v[i]);
+
+		FUZZ_CHECK(d != NULL && *d);
+		free(d);
 		for (size_t j = 0; j < s->v[i].ntables; j++) {
 			FUZZ_CHECK(s->v[i].tables[j].name != NULL);
 			FUZZ_CHECK(s->v[i].tables[j].lock <= AN_ACCESS_EXCLUSIVE);
@@ -41,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	analysis_release(&a);
 	if (lint_revision(&in, &st, &f, NULL, &e) == 0)
 		for (size_t i = 0; i < f.n; i++)
-			FUZZ_CHECK(f.v[i].rule != NULL && f.v[i].line >= 1);
+			FUZZ_CHECK(f.v[i].rule != NULL && f.v[i].line >= 1 &&
+				   f.v[i].instead != NULL);
 	lint_findings_release(&f);
 	lint_state_release(&st);
 	free(s);
