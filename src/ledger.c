@@ -863,7 +863,7 @@ void ledger_judge_ahead(const struct graph *g, const struct strlist *heads,
 	if (a->contract.n) {
 		list = strlist_join(&a->contract, ", ");
 		sbuf_addf(&b, "; contract revisions (recorded so when they ran: the previous "
-			      "application version cannot run on them, SPEC §9.4): %s",
+			      "application version cannot run on them): %s",
 			  list);
 		free(list);
 	}

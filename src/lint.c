@@ -186,13 +186,13 @@ const struct lint_rule lint_rules[] = {
 	  "  CREATE INDEX CONCURRENTLY ix_orders_cust_created ON orders (customer_id, created_at);" },
 	{ "expand-after-contract", LINT_WARNING,
 	  "This expand revision descends from a contract revision: with --phase expand it waits "
-	  "until the contract phase runs, after the rollout (SPEC §9.4).",
+	  "until the contract phase runs, after the rollout.",
 	  "Base it on the last expand revision instead and merge the branches later:\n"
 	  "  prestart revision -m \"add note\" --head <last expand revision> --splice" },
 	{ "phase-expand-override", LINT_WARNING,
 	  "The revision is marked `-- Phase: expand`: `--phase expand` applies it while the "
 	  "previous application version still runs, although the analysis says a statement "
-	  "breaks that version or destroys data (SPEC §9.4).",
+	  "breaks that version or destroys data.",
 	  "Keep the mark only when the previous version does not use what the statement "
 	  "changes; otherwise remove it, and the revision waits for the contract phase:\n"
 	  "  -- Phase: contract" },

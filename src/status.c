@@ -349,7 +349,7 @@ char *status_metrics(struct status *s)
 	status_metrics_revisions(s, &b);
 	if (s->tenants.on) {
 		metric_head(&b, "prestart_tenants_total", "gauge",
-			    "Tenants of this run in each state (SPEC 9.5).");
+			    "Tenants of this run in each state.");
 		sbuf_addf(&b,
 			  "prestart_tenants_total{state=\"at_head\"} %ld\n"
 			  "prestart_tenants_total{state=\"migrated\"} %ld\n"
