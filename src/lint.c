@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/help.h"
 #include "prestart/revision.h"
 
 /* ---- the rules ---- */
@@ -225,6 +226,16 @@ const struct lint_rule *lint_rule_find(const char *id)
 		if (!strcmp(r->id, id))
 			return r;
 	return NULL;
+}
+
+/* The rule id closest to a misspelt one, or NULL. */
+static const char *lint_rule_suggest(const char *id)
+{
+	const char *ids[sizeof(lint_rules) / sizeof(*lint_rules)];
+
+	for (size_t i = 0; i < sizeof(lint_rules) / sizeof(*lint_rules); i++)
+		ids[i] = lint_rules[i].id; /* the last is NULL */
+	return help_suggest(id, ids);
 }
 
 /* ---- the state carried between revisions ---- */
@@ -472,6 +483,24 @@ static void apply_allows(struct rev_ctx *r)
 				continue;
 			f->allowed = xstrdup(a->reason);
 			a->used = 1;
+		}
+	}
+	for (size_t i = 0; i < na; i++) {
+		/* a misspelt rule id is named, even beside one that matched */
+		for (size_t k = 0; allows[i].reason && k < allows[i].rules.n; k++) {
+			const char *id = allows[i].rules.v[k];
+
+			const char *near;
+
+			if (lint_rule_find(id))
+				continue;
+			near = lint_rule_suggest(id);
+			add(r, "unmatched-allow", SIZE_MAX, r->in->first_line + allows[i].line,
+			    xasprintf("allow names '%s', which is no rule%s%s%s", id,
+				      near ? " (did you mean " : "", near ? near : "",
+				      near ? "?)" : ""),
+			    NULL);
+			allows[i].used = 1; /* said once, not again as matching nothing */
 		}
 	}
 	for (size_t i = 0; i < na; i++) {

@@ -265,6 +265,50 @@ static void test_lines_and_errors(void **state)
 	lint_state_release(&st);
 }
 
+/* A misspelt rule id in an allow comment is named once, with the rule
+ * meant; a known id beside it still accepts its finding. */
+static void test_allow_misspelt_rule(void **state)
+{
+	struct lint_state st = { 0 };
+	struct lint_findings f = { 0 };
+	struct err e = { 0 };
+	struct lint_input in = { .path = "v/x.sql", .revision = "x", .first_line = 10,
+				 .transactional = 1, .report = 1 };
+	size_t unmatched = 0, allowed = 0;
+
+	(void)state;
+	in.sql = "SELECT 1;\n-- prestart:allow drop-tabel,drop-column gone since v2\n"
+		 "ALTER TABLE t DROP COLUMN b;\n";
+	assert_int_equal(lint_revision(&in, &st, &f, NULL, &e), 0);
+	for (size_t i = 0; i < f.n; i++) {
+		if (!strcmp(f.v[i].rule->id, "unmatched-allow")) {
+			unmatched++;
+			assert_int_equal(f.v[i].line, 11);
+			assert_string_equal(f.v[i].message, "allow names 'drop-tabel', which is "
+							    "no rule (did you mean drop-table?)");
+		}
+		if (!strcmp(f.v[i].rule->id, "drop-column") && f.v[i].allowed)
+			allowed++;
+	}
+	assert_int_equal(unmatched, 1);
+	assert_int_equal(allowed, 1);
+	lint_findings_release(&f);
+	/* misspelt alone: one warning, not a second "matches no finding" */
+	in.sql = "SELECT 1;\n-- prestart:allow qwertyuiop gone since v2\nDROP TABLE t;\n";
+	assert_int_equal(lint_revision(&in, &st, &f, NULL, &e), 0);
+	unmatched = 0;
+	for (size_t i = 0; i < f.n; i++)
+		if (!strcmp(f.v[i].rule->id, "unmatched-allow")) {
+			unmatched++;
+			assert_string_equal(f.v[i].message,
+					    "allow names 'qwertyuiop', which is no rule");
+		}
+	assert_int_equal(unmatched, 1);
+	assert_int_equal(f.errors, 1); /* the DROP TABLE is not accepted */
+	lint_findings_release(&f);
+	lint_state_release(&st);
+}
+
 /* The rendered safe alternative of the first finding of `rule` on `sql`,
  * linted after a revision that creates orders and customers (caller
  * frees); NULL when the rule did not fire. */
@@ -430,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_every_rule_tested),
 		cmocka_unit_test(test_expand_after_contract),
 		cmocka_unit_test(test_lines_and_errors),
+		cmocka_unit_test(test_allow_misspelt_rule),
 		cmocka_unit_test(test_instead_names_the_statement),
 		cmocka_unit_test(test_instead_generic),
 	};
