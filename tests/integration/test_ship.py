@@ -169,9 +169,11 @@ def secret_ref():
 
 
 @pytest.mark.parametrize("kind,name", [("Deployment", "initcontainer"),
-                                       ("Job", "job"),
+                                       ("Job", "job-migrate"),
                                        ("Deployment", "entrypoint"),
-                                       ("Deployment", "waiting-replicas")])
+                                       ("Deployment", "waiting-replicas"),
+                                       ("Deployment", "expand"),
+                                       ("Job", "job-contract")])
 def test_manifest_security_resources_and_secret(kind, name):
     doc = manifest(kind, name)
     spec = pod_spec(doc)
@@ -228,7 +230,8 @@ def test_memory_limit_covers_measured_peak_rss(pgproj):
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", cp.stderr).group(1))
     peak_mib = peak_kb / 1024.0
     print("prestart peak RSS during a 40-revision upgrade: %.1f MiB" % peak_mib)
-    for kind, name in (("Deployment", "initcontainer"), ("Job", "job")):
+    for kind, name in (("Deployment", "initcontainer"), ("Job", "job-migrate"),
+                       ("Deployment", "expand"), ("Job", "job-contract")):
         for role, c in containers(manifest(kind, name)):
             if prestart_argv(c) is not None:
                 lim = mebibytes(c["resources"]["limits"]["memory"])
@@ -258,7 +261,7 @@ def test_initcontainer_command_migrates(pgproj):
 
 
 def test_job_command_migrates_and_fails_loudly(pgproj):
-    doc = manifest("Job", "job")
+    doc = manifest("Job", "job-migrate")
     (role, c), = containers(doc)
     argv = prestart_argv(c)
     assert argv is not None and c["workingDir"] == "/app"
@@ -273,6 +276,41 @@ def test_job_command_migrates_and_fails_loudly(pgproj):
     assert pgproj.db.versions() == ["a1"]
 
 
+def test_expand_initcontainer_then_contract_job(pgproj):
+    """The two-phase rollout (deployment-expand.yaml, job-contract.yaml): the
+    initContainer's command applies the revision the previous version
+    survives and leaves the one that drops its column; the application
+    still reads that column; then the Job's command applies it."""
+    (init,) = [c for role, c in containers(manifest("Deployment", "expand")) if role == "init"]
+    ((role, job),) = containers(manifest("Job", "job-contract"))
+    expand, contract = prestart_argv(init), prestart_argv(job)
+    assert init["workingDir"] == job["workingDir"] == "/app"
+    assert "--" not in expand, "an initContainer execs nothing"
+    pgproj.rev("a1", up="CREATE TABLE ship_items (id integer PRIMARY KEY, sku text);"
+                        "INSERT INTO ship_items VALUES (1, 'B-100');",
+               down_sql="DROP TABLE ship_items;")
+    pgproj.rev("b2", down="a1", up="ALTER TABLE ship_items ADD COLUMN code text;",
+               down_sql="ALTER TABLE ship_items DROP COLUMN code;")
+    pgproj.rev("c3", down="b2", up="ALTER TABLE ship_items DROP COLUMN sku;",
+               down_sql="ALTER TABLE ship_items ADD COLUMN sku text;")
+    cp = pgproj.run(*expand)
+    assert cp.returncode == 0, describe(cp)
+    assert pgproj.db.versions() == ["b2"]
+    assert "c3" in cp.stdout + cp.stderr, describe(cp)  # the deferred one, named
+    # what the previous version reads is still there, next to the new column
+    assert pgproj.db.query("SELECT sku, code FROM ship_items") == [("B-100", None)]
+    # another pod of the rollout: nothing to do, the contract revision still waits
+    cp = pgproj.run(*expand)
+    assert cp.returncode == 0, describe(cp)
+    assert pgproj.db.versions() == ["b2"]
+    cp = pgproj.run(*contract)
+    assert cp.returncode == 0, describe(cp)
+    assert pgproj.db.versions() == ["c3"]
+    cols = pgproj.db.query("SELECT column_name FROM information_schema.columns "
+                           "WHERE table_name = 'ship_items' ORDER BY column_name")
+    assert [r[0] for r in cols] == ["code", "id"]
+
+
 def test_waiting_replicas_exec_once_the_job_migrated(pgproj):
     """The waiting replicas' command waits, taking no lock and writing
     nothing, until the Job's command has migrated; then it execs the
@@ -282,7 +320,7 @@ def test_waiting_replicas_exec_once_the_job_migrated(pgproj):
     argv = prestart_argv(c)
     assert argv is not None and "wait" in argv and "--head" in argv and "--" in argv
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
-    (jrole, jc), = containers(manifest("Job", "job"))
+    (jrole, jc), = containers(manifest("Job", "job-migrate"))
     two_revisions(pgproj)
     e = dict(os.environ, DATABASE_URL=pgproj.db.url)
     e = {k: v for k, v in e.items() if not k.startswith("PG")}
@@ -466,8 +504,10 @@ def test_every_prestart_command_line_is_run_here():
     k8s_lines = sorted((f, c["name"]) for f, d in manifests() if d["kind"] in ("Deployment", "Job")
                        for role, c in containers(d) if prestart_argv(c) is not None)
     assert k8s_lines == [("deployment-entrypoint.yaml", "app"),
+                         ("deployment-expand.yaml", "migrate-expand"),
                          ("deployment-initcontainer.yaml", "migrate"),
                          ("deployment-waiting-replicas.yaml", "app"),
+                         ("job-contract.yaml", "migrate-contract"),
                          ("job-migrate.yaml", "migrate")]
     text = "\n".join(p.read_text() for p in sorted(K8S.glob("*.yaml")))
     assert text.count('"%s"' % PRESTART_PATH) == len(k8s_lines)

@@ -92,8 +92,10 @@ def test_every_manifest_is_checked():
                    for o in manifest_objects())
     assert kinds == [("alembic/deployment-initcontainer.yaml#0", "apps/v1", "Deployment"),
                      ("deployment-entrypoint.yaml#0", "apps/v1", "Deployment"),
+                     ("deployment-expand.yaml#0", "apps/v1", "Deployment"),
                      ("deployment-initcontainer.yaml#0", "apps/v1", "Deployment"),
                      ("deployment-waiting-replicas.yaml#0", "apps/v1", "Deployment"),
+                     ("job-contract.yaml#0", "batch/v1", "Job"),
                      ("job-migrate.yaml#0", "batch/v1", "Job"),
                      ("job-tenants.yaml#0", "batch/v1", "Job"),
                      ("secret.yaml#0", "v1", "Secret")]
@@ -110,6 +112,40 @@ def test_manifests_pass_kubernetes_models(modules, tmp_path):
 def test_manifests_pass_kubernetes_types_strict(modules, tmp_path):
     cp = check_types(modules, manifest_objects(), tmp_path)
     assert cp.returncode == 0, describe(cp)
+
+
+def the_object(name):
+    (o,) = [o["object"] for o in manifest_objects() if o["name"] == name + "#0"]
+    return o
+
+
+def test_two_phase_rollout_manifests():
+    """The expand initContainer and the contract Job run with their phase,
+    and the Job is a post-rollout hook for Helm and for Argo CD alike
+    (neither reads the other's annotations)."""
+    dep = the_object("deployment-expand.yaml")
+    pod = dep["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    args = init["args"]
+    assert init["command"] == ["/usr/local/bin/prestart"]
+    assert args[args.index("--phase") + 1] == "expand" and args[-1] == "run", args
+    # the rollout keeps the previous version serving while the new pods start
+    assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # the application container does not migrate again
+    assert all(c["command"][0] != "/usr/local/bin/prestart" for c in pod["containers"])
+
+    job = the_object("job-contract.yaml")
+    ann = job["metadata"]["annotations"]
+    assert "post-upgrade" in ann["helm.sh/hook"].split(","), ann
+    assert "before-hook-creation" in ann["helm.sh/hook-delete-policy"].split(","), ann
+    int(ann["helm.sh/hook-weight"])  # Helm sorts hooks by this number, given as a string
+    assert ann["argocd.argoproj.io/hook"] == "PostSync", ann
+    assert "BeforeHookCreation" in ann["argocd.argoproj.io/hook-delete-policy"].split(","), ann
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    argv = c["command"] + c["args"]
+    assert argv[argv.index("--phase") + 1] == "contract" and "upgrade" in argv, argv
+    # the Job migrates the schema the rolled-out version's image carries
+    assert c["image"] == init["image"] == pod["containers"][0]["image"]
 
 
 # (manifest, text replaced, replacement, what the error must name)
