@@ -124,10 +124,12 @@ class Compose:
     def container(self, service):
         return "%s_%s_1" % (self.project, service)  # podman-compose's naming
 
-    def run(self, *args, timeout=600):
+    def run(self, *args, timeout=600, env=None):
+        """podman-compose ARGS...; ENV: variables the file interpolates."""
         return subprocess.run(["podman-compose", "-p", self.project, "-f", str(self.path), *args],
                               capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              timeout=timeout, cwd=str(REPO))
+                              timeout=timeout, cwd=str(REPO),
+                              env=dict(os.environ, **env) if env else None)
 
     def down(self):
         cp = self.run("down", timeout=300)

@@ -15,6 +15,9 @@
 #   images.sh alembic    localhost/app-migrate:local and localhost/app:local,
 #                        the two targets of docker/alembic-app.Dockerfile on
 #                        localhost/prestart:latest
+#   images.sh phases     localhost/phases-app:v1 and :v2 from
+#                        docker/phases-app.Dockerfile on localhost/prestart:latest,
+#                        the two versions of docker/phases-compose.yml
 #
 # An image is rebuilt only when its inputs changed: it carries their digest
 # as the label org.prestart.inputs (the files it is built from as git sees
@@ -157,5 +160,12 @@ alembic)
 			--target "$target" --build-arg PRESTART_IMAGE=localhost/prestart:latest
 	done
 	;;
-*) echo "usage: images.sh base|prestart|standins|alembic|release VERSION DIST" >&2; exit 2 ;;
+phases)
+	for version in v1 v2; do
+		build_cached "localhost/phases-app:$version" docker/phases-app.Dockerfile . \
+			docker/phases-demo -- --build-arg "APP_VERSION=$version" \
+			--build-arg PRESTART_IMAGE=localhost/prestart:latest
+	done
+	;;
+*) echo "usage: images.sh base|prestart|standins|alembic|phases|release VERSION DIST" >&2; exit 2 ;;
 esac
