@@ -311,6 +311,38 @@ def test_expand_initcontainer_then_contract_job(pgproj):
     assert [r[0] for r in cols] == ["code", "id"]
 
 
+def test_tenants_job_shards_cover_every_active_tenant_once(pgproj):
+    """The Indexed Job's command, once per completion index with the
+    manifest's environment: every active tenant of the query ends at head,
+    migrated by exactly one shard, and an inactive one is left alone."""
+    doc = manifest("Job", "job-tenants")
+    ((role, c),) = containers(doc)
+    argv = prestart_argv(c)
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    completions = doc["spec"]["completions"]
+    assert doc["spec"]["completionMode"] == "Indexed"
+    assert env["PRESTART_TENANT_SHARDS"] == str(completions)
+    tenants = ["t%d" % i for i in range(6)]
+    pgproj.db.query("CREATE TABLE public.tenants (schema_name text PRIMARY KEY, "
+                    "active boolean NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+                    user=APP_ROLE)
+    for t in tenants + ["t_off"]:
+        pgproj.db.query("CREATE SCHEMA %s AUTHORIZATION %s" % (t, APP_ROLE))
+        pgproj.db.query("INSERT INTO public.tenants VALUES ('%s', %s)" % (t, t != "t_off"),
+                        user=APP_ROLE)
+    pgproj.rev("a1", up="CREATE TABLE notes (id integer PRIMARY KEY);")
+    migrated = []
+    for index in range(completions):
+        cp = pgproj.run(*argv, env=dict(env, JOB_COMPLETION_INDEX=str(index)))
+        assert cp.returncode == 0, describe(cp)
+        migrated += [t for t in tenants + ["t_off"] if re.search(r"\b%s\b.*a1" % t, cp.stdout
+                                                                 + cp.stderr)]
+    for t in tenants:
+        assert pgproj.db.query("SELECT version_num FROM %s.alembic_version" % t) == [("a1",)], t
+    assert pgproj.db.query("SELECT to_regclass('t_off.alembic_version') IS NULL") == [(True,)]
+    assert sorted(migrated) == tenants, migrated
+
+
 def test_waiting_replicas_exec_once_the_job_migrated(pgproj):
     """The waiting replicas' command waits, taking no lock and writing
     nothing, until the Job's command has migrated; then it execs the
@@ -508,7 +540,8 @@ def test_every_prestart_command_line_is_run_here():
                          ("deployment-initcontainer.yaml", "migrate"),
                          ("deployment-waiting-replicas.yaml", "app"),
                          ("job-contract.yaml", "migrate-contract"),
-                         ("job-migrate.yaml", "migrate")]
+                         ("job-migrate.yaml", "migrate"),
+                         ("job-tenants.yaml", "migrate")]
     text = "\n".join(p.read_text() for p in sorted(K8S.glob("*.yaml")))
     assert text.count('"%s"' % PRESTART_PATH) == len(k8s_lines)
     compose_text = (DOCKER / "docker-compose.yml").read_text()
