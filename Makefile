@@ -353,7 +353,6 @@ $(K8S_BUILD)/node_modules/.package-lock.json: tests/k8s/package.json tests/k8s/p
 test-containers: image $(K8S_BUILD)/node_modules/.package-lock.json
 	@$(PODMAN_ENV) tests/containers/images.sh standins
 	@$(PODMAN_ENV) tests/containers/images.sh alembic
-	@$(PODMAN_ENV) tests/containers/images.sh phases
 	$(PODMAN_ENV) PRESTART_K8S_MODULES=$(abspath $(K8S_BUILD))/node_modules \
 	  VERSION=$(VERSION) DIST=$(abspath $(DIST)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/containers tests/k8s $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """docker/phases-compose.yml under podman-compose: a rollout in two phases
 (SPEC §9.4) with the images of docker/phases-app.Dockerfile (`images.sh
-phases`: localhost/phases-app:v1 and :v2).
+phases`, run by the fixture: localhost/phases-app:v1 and :v2).
 
 v1 runs: its application reads the column `sku`. v2 starts next to it, as
 a rolling update does: its prestart, in the expand phase, adds `code` and
@@ -16,6 +16,7 @@ then the migrate-contract service. Its `up` cannot replace a container
 name of its own, next to v1, the way a second replica would be.
 """
 import json
+import subprocess
 import threading
 import time
 import urllib.error
@@ -100,9 +101,14 @@ def healthcheck(container):
 
 @pytest.fixture
 def stack():
+    # the two versions' images, on localhost/prestart:latest (rebuilt only
+    # when their inputs changed: images.sh)
+    cp = subprocess.run([str(REPO / "tests" / "containers" / "images.sh"), "phases"],
+                        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800,
+                        cwd=str(REPO))
+    assert cp.returncode == 0, describe(cp)
     for image in IMAGES:
-        if podman("image", "exists", image).returncode != 0:
-            pytest.fail("%s is missing: run `make test-containers`" % image)
+        assert podman("image", "exists", image).returncode == 0, image
     # a binary without the expand phase refuses it (exit 2) before it
     # waits for anything: then there is no rollout to test
     cp = podman("run", "--rm", "--pull=never", "--network=none", "--entrypoint", PRESTART,
