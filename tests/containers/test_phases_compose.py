@@ -205,8 +205,9 @@ def test_rollout_in_two_phases_keeps_the_old_version_serving(stack):
     # what v1 read is gone; v2 reads what it needs and stays healthy
     cp = psql("SELECT id, name, sku FROM items")
     assert cp.returncode != 0 and "sku" in cp.stderr, describe(cp)
-    cp = healthcheck(APP_V2)
-    assert cp.returncode == 0, describe(cp)
+    # (as the file's healthcheck, with retries: this machine's load can
+    # hold one answer past the command's 5 s)
+    poll(lambda: healthcheck(APP_V2).returncode == 0, 60, "v2's healthcheck after the contract")
     # a second contract run (the next deploy's) finds nothing to do
     cp = podman("start", "--attach", CONTRACT_RUN, timeout=120)
     assert cp.returncode == 0, describe(cp)
