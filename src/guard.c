@@ -49,6 +49,7 @@ struct seen {
 	struct kv types;        /* "table.column" -> type the plan gave it */
 	struct kv checks;       /* CHECK (col IS NOT NULL) NOT VALID: name -> "table.column" */
 	struct kv notnull;      /* "table.column" proven by a validated CHECK -> "" */
+	struct kv validated;    /* table -> "name,name": constraints VALIDATEd */
 };
 
 static void seen_free(struct seen *s)
@@ -57,6 +58,7 @@ static void seen_free(struct seen *s)
 	kv_free(&s->types);
 	kv_free(&s->checks);
 	kv_free(&s->notnull);
+	kv_free(&s->validated);
 }
 
 /* ---- collecting the checks ---- */
@@ -231,13 +233,25 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 
 			if (col)
 				kv_set(&s->notnull, col, "");
+			/* a CHECK added NOT VALID by an applied revision, validated
+			 * now: the catalog does not know it is valid yet */
+			if (f->table && f->name && !strchr(f->name, ',')) {
+				const char *was = kv_get(&s->validated, f->table);
+				char *now = was ? xasprintf("%s,%s", was, f->name) : xstrdup(f->name);
+
+				kv_set(&s->validated, f->table, now);
+				free(now);
+			}
 			break;
 		}
 		case AF_SET_NOT_NULL:
 			c = add(r, j, f, f->table, "set-not-null", GUARD_ASK_NOT_NULL, AN_SCAN);
 			if (c) {
 				c->column = f->name ? xstrdup(f->name) : NULL;
+				const char *v = kv_get(&s->validated, f->table);
+
 				c->proven = kv_get(&s->notnull, key) != NULL;
+				c->detail = v ? xstrdup(v) : NULL;
 			}
 			break;
 		case AF_VOLATILE_DEFAULT: {
@@ -423,9 +437,10 @@ char *guard_query_sql(const struct guard_set *s)
 		  "WHEN 'n' THEN CASE WHEN a.attnotnull THEN 'notnull' "
 		  "WHEN pg_catalog.current_setting('server_version_num')::int >= 120000 AND EXISTS "
 		  "(SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND "
-		  "k.contype = 'c' AND k.convalidated AND k.conkey = ARRAY[a.attnum] AND "
-		  "pg_catalog.pg_get_constraintdef(k.oid) = 'CHECK ((' || "
-		  "pg_catalog.quote_ident(a.attname) || ' IS NOT NULL))') THEN 'check' ELSE '' END "
+		  "k.contype = 'c' AND (k.convalidated OR k.conname = "
+		  "ANY (pg_catalog.string_to_array(q.arg, ','))) AND k.conkey = ARRAY[a.attnum] AND "
+		  "pg_catalog.pg_get_expr(k.conbin, k.conrelid) = '(' || "
+		  "pg_catalog.quote_ident(a.attname) || ' IS NOT NULL)') THEN 'check' ELSE '' END "
 		  "END, '') FROM unnest(");
 	for (int w = 0; w < 4; w++) {
 		if (w)

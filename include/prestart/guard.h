@@ -56,8 +56,10 @@ struct guard_check {
 	char *table;                   /* as written ("orders", "app.orders") */
 	char *column;                  /* TYPE, NOT NULL: the column; else NULL */
 	char *detail;                  /* TYPE: the new type; DEFAULT: the function,
-					* then the others the statement calls,
-					* comma-separated */
+					* then the others the statement calls;
+					* NOT NULL: the constraints of the table
+					* VALIDATEd earlier in the plan; comma-
+					* separated */
 	char *plan_type;               /* TYPE: the type the plan gave the column
 					* earlier, which the live one is not yet */
 	enum guard_ask ask;

@@ -187,6 +187,10 @@ CHEAP = [
      "ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL) NOT VALID;\n"
      "ALTER TABLE big VALIDATE CONSTRAINT big_a_nn;\n"
      "ALTER TABLE big ALTER COLUMN a SET NOT NULL;"),
+    # the CHECK added NOT VALID by the last deploy, validated by this one
+    ("not-null-validated-in-plan",
+     "ALTER TABLE big VALIDATE CONSTRAINT big_a_nn;\n"
+     "ALTER TABLE big ALTER COLUMN a SET NOT NULL;"),
     ("concurrent-index", "CREATE INDEX CONCURRENTLY big_a_idx ON big (a);"),
     ("fk-not-valid", "ALTER TABLE big ADD CONSTRAINT big_ref_fk FOREIGN KEY (ref_id) "
      "REFERENCES small (id) NOT VALID;"),
@@ -201,6 +205,8 @@ def test_catalog_says_cheap(project, db, case):
     make_big(project, db)
     if name == "not-null-proven-live":
         db.execute("ALTER TABLE big ADD CONSTRAINT big_n_nn CHECK (n IS NOT NULL)")
+    if name == "not-null-validated-in-plan":
+        db.execute("ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL) NOT VALID")
     project.rev("b2", down="a1", up=stmt, transactional="CONCURRENTLY" not in stmt)
     cp = project.ok("--guard-size", "1", "upgrade")
     assert "guard" not in cp.stdout + cp.stderr, describe(cp)
@@ -209,6 +215,8 @@ def test_catalog_says_cheap(project, db, case):
 
 EXPENSIVE = [
     ("int-to-text", "ALTER TABLE big ALTER COLUMN n TYPE text;", "change-column-type"),
+    ("not-null-check-not-valid",
+     "ALTER TABLE big ALTER COLUMN a SET NOT NULL;", "set-not-null"),
     ("varchar-shorter", "ALTER TABLE big ALTER COLUMN a TYPE varchar(10);",
      "change-column-type"),
     ("volatile-user-function",
@@ -230,8 +238,11 @@ EXPENSIVE = [
 def test_catalog_says_expensive(project, db, case):
     """What the static analysis alone might let through, the live catalog
     does not: an integer column changed to text is a rewrite."""
-    _, stmt, rule = case
+    name, stmt, rule = case
     make_big(project, db)
+    if name == "not-null-check-not-valid":
+        # a NOT VALID check proves nothing
+        db.execute("ALTER TABLE big ADD CONSTRAINT big_a_nn CHECK (a IS NOT NULL) NOT VALID")
     project.rev("b2", down="a1", up=stmt)
     before = snapshot(db)
     cp = project.run(*LIMIT, "upgrade")

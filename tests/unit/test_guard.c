@@ -125,7 +125,10 @@ static void test_what_the_plan_did_before(void **state)
 	assert_false(s.v[0].using_expr);
 	assert_true(s.v[1].proven);
 	assert_string_equal(s.v[1].column, "a");
+	assert_string_equal(s.v[1].detail, "t_a_nn");
 	assert_false(s.v[2].proven);
+	/* the catalog may know the check as NOT VALID: its name goes along */
+	assert_string_equal(s.v[2].detail, "t_a_nn");
 	assert_string_equal(s.v[3].plan_type, "varchar(40)");
 	assert_true(s.v[3].using_expr);
 	guard_release(&s);
