@@ -136,6 +136,13 @@ static const struct init_setting settings[] = {
 	{ "tenant_search_path", "{tenant},public",
 	  "The search_path each tenant's revisions run with (--tenant-search-path,\n"
 	  "PRESTART_TENANT_SEARCH_PATH).\n" },
+	{ "archive_limit", "1GB",
+	  "PostgreSQL: copy what a dropped column or table held into the ledger\n"
+	  "schema first, up to this size per table; 0 turns it off; the copies hold\n"
+	  "personal data (--archive-limit, PRESTART_ARCHIVE_LIMIT).\n" },
+	{ "archive_retention", "30d",
+	  "How long those copies are kept (--archive-retention,\n"
+	  "PRESTART_ARCHIVE_RETENTION).\n" },
 	{ NULL, NULL, NULL }
 };
 

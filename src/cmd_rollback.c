@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/archive.h"
 #include "prestart/cmd.h"
 #include "prestart/ctx.h"
 #include "prestart/ledger.h"
@@ -210,6 +211,7 @@ int cmd_rollback(struct ctx *c)
 	struct plan p = { 0 };
 	struct lock lk;
 	struct migrate_opts mo = { 0 };
+	struct archive ar;
 	int rc, lr;
 	char *to = NULL;
 
@@ -250,6 +252,8 @@ int cmd_rollback(struct ctx *c)
 	mo.stop = c->stop;
 	mo.st = &c->st;
 	mo.ledger = &l;
+	/* SPEC §9.3: the data the reverted revisions dropped comes back */
+	mo.archive = ctx_archive_init(c, &l, &ar);
 	status_set_phase(&c->st, PHASE_MIGRATING);
 	if (migrate_apply(&c->db, &p, &mo, &c->e) < 0) {
 		rc = ctx_fail(c);
@@ -259,6 +263,8 @@ int cmd_rollback(struct ctx *c)
 			  "at %s (%zu revision%s rolled back)", *to ? to : "<base>", p.n,
 			  p.n == 1 ? "" : "s");
 	}
+	if (mo.archive)
+		archive_release(&ar);
 	lock_release(&lk);
 out:
 	free(to);

@@ -28,7 +28,8 @@ static const char *const prestart_keys[] = {
 	"alembic_config", "python", "require_compiled", "termination_log",
 	"ledger", "ledger_schema", "if_ahead", "checksum", "ddl_lock_timeout", "ddl_retry_budget",
 	"phase", "tenants", "tenant_parallel", "tenant_canary", "tenant_max_failures",
-	"tenant_shard", "tenant_search_path", "guard", "guard_size", NULL
+	"tenant_shard", "tenant_search_path", "guard", "guard_size", "archive_limit",
+	"archive_retention", NULL
 };
 
 const char *const *config_keys(void)
@@ -72,6 +73,8 @@ int config_parse_duration(const char *s, long long *ms)
 		mult = 60 * 1000;
 	else if (!strcmp(p, "h"))
 		mult = 3600 * 1000;
+	else if (!strcmp(p, "d"))
+		mult = 24ULL * 3600 * 1000;
 	else
 		return -1;
 	if (ip > (unsigned long long)LLONG_MAX / mult)
@@ -635,7 +638,20 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 			c->phase_from = val_from(&v);
 	}
 	val_free(&v);
-	return r < 0 ? -1 : 0;
+	if (r < 0)
+		return -1;
+
+	/* SPEC §9.3: data kept on drops */
+	r = pick(L, "--archive-limit", flags->archive_limit, "PRESTART_ARCHIVE_LIMIT",
+		 "archive_limit", NULL, &v, e);
+	if (r > 0 && config_parse_size(v.s, &c->archive_limit) < 0)
+		r = val_invalid(&v, "size", " (expected e.g. 0, 500MB, 1GB)", e);
+	val_free(&v);
+	if (r < 0)
+		return -1;
+	return pick_duration(L, "--archive-retention", flags->archive_retention,
+			     "PRESTART_ARCHIVE_RETENTION", "archive_retention", DURATION_MAX_LOCAL,
+			     &c->archive_retention_ms, e);
 }
 
 /* A count: digits only, at most max. */
@@ -896,6 +912,8 @@ int config_load(struct config *c, const struct config_flags *flags, struct err *
 	c->tenant_parallel = 4;
 	c->tenant_shard_count = 1;
 	c->tenant_search_path = xstrdup("{tenant},public");
+	c->archive_limit = 1LL << 30;
+	c->archive_retention_ms = 30LL * 24 * 3600 * 1000;
 
 	r = open_files(c, flags, &main_ini, &alembic_ini, &L, e);
 	if (r == 0)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/archive.h"
 #include "prestart/ctx.h"
 #include "prestart/ledger.h"
 #include "prestart/log.h"
@@ -17,6 +18,28 @@ int ctx_ledger_wanted(const struct ctx *c)
 	 * have a schema of its own (SQLite): beside the version table it
 	 * would stand in the way of Alembic's autogenerate. */
 	return db_kind_supports(c->url.kind, DB_HAS_LEDGER_SCHEMA) || !ctx_has_py(c);
+}
+
+const struct archive *ctx_archive_init(struct ctx *c, const struct ledger *l, struct archive *a)
+{
+	/* in the ledger's schema, so only where the ledger could be made */
+	if (c->url.kind != DB_PG || !l->on || c->cfg.archive_limit <= 0)
+		return NULL;
+	archive_init(a, c->cfg.ledger_schema, c->cfg.version_table_schema, c->cfg.version_table,
+		     c->cfg.archive_limit, c->cfg.archive_retention_ms);
+	return a;
+}
+
+void ctx_archive_prune(struct ctx *c, const struct archive *a)
+{
+	struct err e;
+
+	if (archive_prune(a, &c->db, &e) < 0) {
+		log_event(LOG_WARN, "archive_prune_failed",
+			  (struct log_field[]){ LFS("error", e.msg), { 0 } },
+			  "old archives not dropped: %s", e.msg);
+		db_clear_error(&c->db);
+	}
 }
 
 void ctx_ledger_init(struct ctx *c, struct ledger *l)

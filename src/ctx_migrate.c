@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prestart/archive.h"
 #include "prestart/ctx.h"
 #include "prestart/ddl.h"
 #include "prestart/delegate.h"
@@ -33,6 +34,7 @@ struct run {
 	struct ctx *c;
 	const struct migrate_request *rq;
 	const struct ledger *l; /* written with each step; NULL: none */
+	const struct archive *arch; /* SPEC §9.3; NULL: none */
 	struct lock *lk;        /* held; proven ours before each stretch */
 	int may_wait;           /* a read-only failure is NOT_READY */
 };
@@ -192,6 +194,7 @@ static int apply_sql(struct run *r, const struct plan *p, const char *target)
 	o.st = &c->st;
 	o.clear_pending = r->rq->stamp;
 	o.ledger = r->l;
+	o.archive = r->arch;
 	o.check = check_lock;
 	o.check_arg = r->lk;
 	status_set_heads(&c->st, from, to);
@@ -403,7 +406,8 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 	struct lock lk;
 	struct replan rp = { c, rq, 0 };
 	struct ledger ledger;
-	struct run run = { c, rq, &ledger, &lk, 0 };
+	struct archive arch;
+	struct run run = { c, rq, &ledger, NULL, &lk, 0 };
 	long long limit = c->cfg.wait_timeout_ms;
 	int exists, marked, rc, lr;
 	struct strlist sums = { 0 };
@@ -501,10 +505,14 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 	/* SPEC §7.5: from here on a .py step runs as SQL or needs Alembic. */
 	if (!rc && ctx_bind_plan(c, p, NULL, NULL) < 0)
 		rc = ctx_fail(c);
+	if (!rc && (run.arch = ctx_archive_init(c, &ledger, &arch)) != NULL)
+		ctx_archive_prune(c, &arch);
 	if (!rc)
 		rc = ctx_guard(c, rq, p); /* SPEC §9.3: before the first statement */
 	if (!rc)
 		rc = apply_plan(&run, p);
+	if (run.arch)
+		archive_release(&arch);
 	/* a failed first migration leaves no empty ledger behind */
 	if (rc)
 		ledger_undo_create(&ledger, &c->db);

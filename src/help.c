@@ -50,6 +50,9 @@ static const struct opt_help opt_help[] = {
 	{ "guard", "    --guard fail|warn|off",
 	  "a statement that rewrites or scans a table over --guard-size\nunder a lock blocking the application: refuse, log or allow" },
 	{ "guard-size", "    --guard-size SIZE", "the live table size the guard allows (default 128MB)" },
+	{ "archive-limit", "    --archive-limit SIZE",
+	  "PostgreSQL: keep what a drop destroys up to SIZE per table\n(default 1GB; 0 = off)" },
+	{ "archive-retention", "    --archive-retention D", "how long archives of dropped data are kept (default 30d)" },
 	{ "help", "-h, --help", "this help; with a command, that command's help" },
 	{ "version", "    --version", "print the version" },
 	/* command-local */
@@ -72,7 +75,7 @@ static const struct opt_help opt_help[] = {
 	{ "x", "-x ARG", "compile, lint --compile: an argument for env.py, as alembic -x" },
 	{ "resolve-dependencies", "    --resolve-dependencies",
 	  "heads: dependencies count as down revisions, as Alembic's" },
-	{ "format", "    --format F", "lint: text, json or github (workflow annotations)" },
+	{ "format", "    --format F", "lint: text, json or github (workflow annotations);\narchives: text or json" },
 	{ "compile", "    --compile", "lint: render .py revisions without fresh compiled SQL with\nAlembic first, in a temporary directory" },
 	{ NULL, NULL, NULL }
 };
@@ -83,7 +86,8 @@ static const char global_opts[] =
 	"ddl-retry-budget lock-strategy health-addr log-format transaction-per-migration "
 	"no-transaction-per-migration after require-compiled no-require-compiled termination-log "
 	"ledger-schema if-ahead checksum phase tenants tenant-parallel tenant-canary "
-	"tenant-max-failures tenant-shard tenant-search-path guard guard-size help version";
+	"tenant-max-failures tenant-shard tenant-search-path guard guard-size archive-limit "
+	"archive-retention help version";
 /* The command options, which apply only where each says. */
 static const char local_opts[] =
 	"sql verbose indicate-current rev-range purge head message branch-label depends-on rev-id "
@@ -93,7 +97,7 @@ static const char local_opts[] =
 #define LOCKS "lock-timeout lock-strategy "
 #define APPLIES "ddl-lock-timeout ddl-retry-budget transaction-per-migration " \
 	"no-transaction-per-migration ledger-schema require-compiled no-require-compiled " \
-	"guard guard-size "
+	"guard guard-size archive-limit archive-retention "
 #define TENANTS "tenants tenant-parallel tenant-canary tenant-max-failures tenant-shard " \
 	"tenant-search-path "
 #define EXITS_DATA "exit codes: 0 ok; 1 stdout could not be written; 2 usage or configuration;\n" \
@@ -182,6 +186,14 @@ static const struct topic topics[] = {
 	  "exit codes: 0 ok; 1 a downgrade failed (rolled back); 2 usage or configuration;\n"
 	  "  3 a revision without archived downgrade SQL (nothing done); 4 lock not\n"
 	  "  acquired or lost; 124 not ready in time; 128+N stopped by signal N" },
+	{ "archives", "[OPTIONS] archives [--format text|json]",
+	  "List the data kept when revisions dropped a column or a table:\n"
+	  "revision, table, columns, rows, size, age.  A downgrade of the revision puts\n"
+	  "it back; archives older than --archive-retention are dropped by the next\n"
+	  "locked migration.  PostgreSQL only.",
+	  CONNECTS "ledger-schema format", "prestart archives --format json",
+	  "exit codes: 0 ok; 1 stdout could not be written or the list could not be\n"
+	  "  read; 2 usage or configuration; 124 database not ready in time" },
 	{ "check", "[OPTIONS] check", "Exit 0 when the database is at head; 1, with the\n"
 	  "pending revisions on stdout, otherwise.  --phase expand: at the expand\n"
 	  "point is enough (the revisions held back are logged).",
@@ -320,6 +332,7 @@ static const char usage_head[] =
 	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
 	"                           downgrade SQL the ledger archived\n"
 	"  check                    exit 0 at head, 1 when revisions are pending\n"
+	"  archives [--format text|json]  data kept when revisions dropped columns or tables\n"
 	"  status                   one JSON object: reachability, current, heads, pending\n"
 	"  revision [-m MSG] [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
 	"           [--splice] [--version-path DIR] [--compat breaking]\n"

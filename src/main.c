@@ -19,7 +19,7 @@ enum {
 	O_LOGFMT, O_TPM, O_AFTER, O_LOCK_STRATEGY, O_HELP, O_VERSION, O_REQUIRE_COMPILED, O_TERMLOG,
 	O_LEDGER_SCHEMA, O_IF_AHEAD, O_CHECKSUM, O_PHASE, O_TENANTS, O_TENANT_PARALLEL,
 	O_TENANT_CANARY, O_TENANT_MAX_FAILURES, O_TENANT_SHARD, O_TENANT_SEARCH_PATH, O_GUARD,
-	O_GUARD_SIZE, O_DDL_LOCK_TIMEOUT,
+	O_GUARD_SIZE, O_ARCHIVE_LIMIT, O_ARCHIVE_RETENTION, O_DDL_LOCK_TIMEOUT,
 	O_DDL_RETRY_BUDGET, O_NO_TPM, O_NO_REQUIRE_COMPILED,
 	/* command-local */
 	O_VERBOSE, O_INDICATE, O_RANGE, O_SQL, O_PURGE, O_MESSAGE, O_HEAD, O_BRANCH_LABEL,
@@ -67,6 +67,8 @@ static const struct option_def options[] = {
 	{ "tenant-search-path", 0, 1, O_TENANT_SEARCH_PATH },
 	{ "guard", 0, 1, O_GUARD },
 	{ "guard-size", 0, 1, O_GUARD_SIZE },
+	{ "archive-limit", 0, 1, O_ARCHIVE_LIMIT },
+	{ "archive-retention", 0, 1, O_ARCHIVE_RETENTION },
 	{ "help", 'h', 0, O_HELP },
 	{ "version", 0, 0, O_VERSION },
 	{ "verbose", 'v', 0, O_VERBOSE },
@@ -147,6 +149,8 @@ static const struct command commands[] = {
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
 	{ .name = "rollback", .fn = cmd_rollback, .flags = NEED_SCRIPTS | NEED_DB,
 	  .opts = L(O_SQL) },
+	{ .name = "archives", .fn = cmd_archives, .flags = NEED_CONFIG | NEED_DB | DATA_OUT,
+	  .opts = L(O_FORMAT) },
 	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
@@ -292,6 +296,8 @@ static void set_option(struct cli *cli, int id, const char *val, int *help, int 
 	case O_TENANT_SEARCH_PATH: cli->flags.tenant_search_path = val; break;
 	case O_GUARD: cli->flags.guard = val; break;
 	case O_GUARD_SIZE: cli->flags.guard_size = val; break;
+	case O_ARCHIVE_LIMIT: cli->flags.archive_limit = val; break;
+	case O_ARCHIVE_RETENTION: cli->flags.archive_retention = val; break;
 	case O_HELP: *help = 1; break;
 	case O_VERSION: *version = 1; break;
 	case O_VERBOSE: cli->verbose = 1; break;

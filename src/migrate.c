@@ -1,12 +1,14 @@
 #include "prestart/migrate.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "prestart/analysis.h"
+#include "prestart/archive.h"
 #include "prestart/ledger.h"
 #include "prestart/lint.h"
 #include "prestart/log.h"
@@ -251,6 +253,87 @@ static void tx_hold_end(struct holds *h, const struct migrate_opts *o)
 	h->tx_start = 0;
 }
 
+static int begin_tx(struct db *db, const struct migrate_opts *o, struct err *e)
+{
+	if (db_begin(db) < 0)
+		return db_fail(db, "cannot begin a transaction", e);
+	/* First in the transaction: every statement after it is bounded,
+	 * the version table's included. */
+	if (ddl_bound_tx(o->ddl, db) < 0)
+		return db_fail(db, "cannot set lock_timeout", e);
+	if (o->tx_setup && db_execs(db, o->tx_setup) < 0)
+		return db_fail(db, "cannot set up the transaction", e);
+	return 0;
+}
+
+/* ---- data kept on drops (SPEC §9.3) ---- */
+
+static int archiving(const struct migrate_opts *o, const struct plan_step *s)
+{
+	return o->archive && s->rev;
+}
+
+static int blank_n(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '-' && i + 1 < n && p[i + 1] == '-') {
+			while (i < n && p[i] != '\n')
+				i++;
+		} else if (!isspace((unsigned char)p[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* The step's data-loss statements, from the analysis made once when the
+ * step runs (an; NULL: archive.c reads the section itself). */
+static int scan_step(const struct plan_step *s, const char *sql, const struct an_script *an,
+		     struct archive_plan *ap, struct db *db, struct err *e)
+{
+	int first_line;
+
+	migrate_step_sql(s, &first_line);
+	if (archive_scan(sql, an, s->rev->path, first_line, ap, e) < 0) {
+		/* a script error: nothing the database said, nothing to retry */
+		db_clear_error(db);
+		return -1;
+	}
+	return 0;
+}
+
+/* After a downgrade's SQL, in the transaction that writes its version
+ * row. */
+static int restore_step(struct db *db, const struct plan_step *s, const struct migrate_opts *o,
+			struct err *e)
+{
+	if (!archiving(o, s) || s->dir != DIR_DOWN)
+		return 0;
+	return archive_restore(o->archive, db, s->rev->id, e);
+}
+
+/* Before a statement outside a transaction (sql[off, off+len)): its
+ * archive, committed. */
+static int take_outside_tx(struct db *db, const struct plan_step *s, const struct archive_plan *ap,
+			   size_t off, size_t len, const struct migrate_opts *o, struct err *e)
+{
+	for (size_t k = 0; k < ap->ncut; k++) {
+		const struct an_stmt *st = &ap->an->v[ap->cut[k]];
+
+		if (!(st->off < off + len && off < st->off + st->len))
+			continue;
+		if (begin_tx(db, o, e) < 0 ||
+		    archive_take(o->archive, db, ap, ap->cut[k], s->rev->id, s->dir == DIR_UP,
+				 e) < 0 ||
+		    commit_held(db, o, e) < 0) {
+			if (db->in_tx)
+				db_rollback(db);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- statements outside a transaction (SPEC §7.2 for each) ---- */
 
 static int word_char(char c)
@@ -450,6 +533,7 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 			  struct holds *h, size_t *done, struct err *e)
 {
 	struct sql_stmts st = { 0 };
+	struct archive_plan ap = { 0 };
 	size_t bad = 0;
 	int first_line, rc = 0;
 
@@ -462,7 +546,9 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 		revision_offset_to_linecol(sql, bad, first_line, &line, &col);
 		return err_set(e, ERR_SCRIPT, "%s:%d:%d: %s", s->rev->path, line, col, why);
 	}
-	for (size_t i = 0; i < st.n; i++) {
+	if (archiving(o, s) && scan_step(s, sql, an, &ap, db, e) < 0)
+		rc = -1;
+	for (size_t i = 0; i < st.n && rc == 0; i++) {
 		if (stopped(o, e) < 0) {
 			rc = -1;
 			break;
@@ -470,6 +556,10 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 		const struct an_stmt *x = exclusive_within(an, st.v[i].off, st.v[i].len);
 		long long held = 0;
 
+		if (ap.ncut && take_outside_tx(db, s, &ap, st.v[i].off, st.v[i].len, o, e) < 0) {
+			rc = -1;
+			break;
+		}
 		rc = run_stmt_outside_tx(db, s, sql, st.v[i].off, st.v[i].len, o,
 					 x ? &held : NULL, e);
 		if (x) {
@@ -483,24 +573,12 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
 			break;
 		(*done)++;
 	}
+	archive_plan_release(&ap);
 	sqlsplit_release(&st);
 	return rc;
 }
 
 /* ---- transactions ---- */
-
-static int begin_tx(struct db *db, const struct migrate_opts *o, struct err *e)
-{
-	if (db_begin(db) < 0)
-		return db_fail(db, "cannot begin a transaction", e);
-	/* First in the transaction: every statement after it is bounded,
-	 * the version table's included. */
-	if (ddl_bound_tx(o->ddl, db) < 0)
-		return db_fail(db, "cannot set lock_timeout", e);
-	if (o->tx_setup && db_execs(db, o->tx_setup) < 0)
-		return db_fail(db, "cannot set up the transaction", e);
-	return 0;
-}
 
 /* What comes first in the run's first transaction: the version table read,
  * created, purged (stamp --purge), the marker cleared (stamp). */
@@ -684,7 +762,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		if (begin_tx(db, o, e) == 0 &&
 		    (!sql || db_clear_pending(db, o->schema, o->table) == 0 ||
 		     db_fail(db, "cannot clear the in-progress marker", e) == 0) &&
-		    apply_ops(db, p, s, o, e) == 0 &&
+		    restore_step(db, s, o, e) == 0 && apply_ops(db, p, s, o, e) == 0 &&
 		    record_ledger(db, s, o, ts, step_hold(h, p, i), e) == 0 &&
 		    commit_held(db, o, e) == 0)
 			break;
@@ -700,10 +778,12 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 	return 0;
 }
 
-/* The section of transactional step k, in the transaction: when a
- * statement takes ACCESS EXCLUSIVE, what comes before it is sent first and
- * the hold starts with it (SPEC §9.3); the rest goes as one text, as the
- * whole section does otherwise. */
+/* The section of transactional step k, in the transaction.  Two things
+ * may have to happen before a statement, so what comes before it is sent
+ * first: the hold starts with the first statement that takes ACCESS
+ * EXCLUSIVE (SPEC §9.3's lock holds), and a data-loss statement's data is
+ * archived (SPEC §9.3's data kept on drops).  The rest goes as one text,
+ * as the whole section does when neither applies. */
 static int run_section(struct db *db, const struct plan *p, size_t k,
 		       const struct migrate_opts *o, struct holds *h, struct err *e)
 {
@@ -712,11 +792,34 @@ static int run_section(struct db *db, const struct plan *p, size_t k,
 	const char *sql = migrate_step_sql(s, &first_line);
 	const struct an_script *an = step_analysis(h, db, p, k);
 	const struct an_stmt *x = first_exclusive(an);
-	size_t at = x ? x->off : 0;
+	struct archive_plan ap = { 0 };
+	size_t at = 0, ci = 0;
+	int rc = 0;
 
-	if (x && x != &an->v[0] && db_exec(db, sql, at) < 0)
-		goto failed;
-	if (x) {
+	if (archiving(o, s) && scan_step(s, sql, an, &ap, db, e) < 0) {
+		archive_plan_release(&ap);
+		return -1;
+	}
+	for (;;) {
+		size_t cut = ci < ap.ncut ? ap.an->v[ap.cut[ci]].off : SIZE_MAX;
+		size_t hold = x && !h->step_start ? x->off : SIZE_MAX;
+		size_t next = cut < hold ? cut : hold;
+
+		if (next == SIZE_MAX)
+			break;
+		if (next > at && !blank_n(sql + at, next - at) && db_exec(db, sql + at, next - at) < 0)
+			goto failed;
+		at = next;
+		if (cut == next) {
+			/* the archive first: its copy does not take ACCESS
+			 * EXCLUSIVE */
+			if (archive_take(o->archive, db, &ap, ap.cut[ci++], s->rev->id,
+					 s->dir == DIR_UP, e) < 0) {
+				rc = -1;
+				goto out;
+			}
+			continue;
+		}
 		h->step_start = now_ms();
 		if (!h->tx_start) {
 			h->tx_start = h->step_start;
@@ -725,11 +828,12 @@ static int run_section(struct db *db, const struct plan *p, size_t k,
 		}
 	}
 	if (db_exec(db, sql + at, strlen(sql + at)) == 0)
-		return 0;
+		goto out;
 failed:
-	if (o->stop && *o->stop)
-		return stopped(o, e);
-	return located_error(db, s, sql, h->step_start ? at : 0, e);
+	rc = o->stop && *o->stop ? stopped(o, e) : located_error(db, s, sql, at, e);
+out:
+	archive_plan_release(&ap);
+	return rc;
 }
 
 /* One transaction: the prologue when *first, then transactional steps from
@@ -757,7 +861,7 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 		h->step_start = h->step_ms = 0;
 		if (sql && run_section(db, p, k, o, h, e) < 0)
 			return -1;
-		if (apply_ops(db, p, s, o, e) < 0 ||
+		if (restore_step(db, s, o, e) < 0 || apply_ops(db, p, s, o, e) < 0 ||
 		    record_ledger(db, s, o, ts, step_hold(h, p, k), e) < 0)
 			return -1;
 		if (o->per_migration) {

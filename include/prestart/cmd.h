@@ -28,6 +28,7 @@ int cmd_merge(struct ctx *c);
 int cmd_init(struct ctx *c);
 int cmd_compile(struct ctx *c);
 int cmd_lint(struct ctx *c);
+int cmd_archives(struct ctx *c);
 
 /* What compile lends lint (--compile): every .py revision rendered for
  * PostgreSQL (sqlite: SQLite) by the project's Alembic in a temporary

@@ -119,6 +119,9 @@ struct config {
 	 * application. */
 	enum guard_mode { GUARD_FAIL = 0, GUARD_WARN, GUARD_OFF } guard;
 	long long guard_size;
+	/* SPEC §9.3: data kept on drops (archive.h) */
+	long long archive_limit;        /* bytes; default 1GB; 0 = no archiving */
+	long long archive_retention_ms; /* default 30d; 0 = kept until restored */
 };
 
 /* Values given on the command line. NULL strings and negative numbers mean
@@ -152,6 +155,8 @@ struct config_flags {
 	const char *tenant_search_path;
 	const char *guard;
 	const char *guard_size;        /* unparsed size */
+	const char *archive_limit;     /* unparsed size */
+	const char *archive_retention; /* unparsed duration */
 };
 
 void config_flags_init(struct config_flags *f);
@@ -181,7 +186,7 @@ const char *const *config_keys(void);
  * ..."), never showing the password. */
 int config_database_url(const struct config *c, struct dburl *u, struct err *e);
 
-/* Parse "250ms", "30s", "5m", "1h" or bare seconds ("10", "1.5"; every
+/* Parse "250ms", "30s", "5m", "1h", "30d" or bare seconds ("10", "1.5"; every
  * unit takes decimals) into milliseconds, rounded to the nearest, a
  * non-zero duration never to 0.  Returns -1 on anything else (sign,
  * blanks, unknown unit, overflow). Pure. */

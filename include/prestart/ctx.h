@@ -163,6 +163,13 @@ int ctx_ledger_wanted(const struct ctx *c);
 /* Fill *l for the configured version table (ledger_release() it); l->on
  * follows ctx_ledger_wanted. */
 void ctx_ledger_init(struct ctx *c, struct ledger *l);
+/* SPEC §9.3: fill *a and return it when archiving is on (PostgreSQL, the
+ * ledger in use, --archive-limit not 0), else NULL (nothing to release). */
+struct archive;
+const struct archive *ctx_archive_init(struct ctx *c, const struct ledger *l, struct archive *a);
+/* Drop the archives older than --archive-retention, under the lock; a
+ * failure is a warning. */
+void ctx_archive_prune(struct ctx *c, const struct archive *a);
 /* The checksums of the fast path (SPEC §7.3, --checksum): the probe's SQL
  * for the version read (NULL: none; ctx_ledger_check_at_head reads the
  * ledger itself, as on SQLite, where that costs no round trip), then the

@@ -28,6 +28,7 @@
 #include "prestart/status.h"
 
 struct ledger;
+struct archive;
 
 struct migrate_opts {
 	int per_migration;
@@ -42,6 +43,10 @@ struct migrate_opts {
 	 * its version-table operations, in the same transaction.  NULL, or
 	 * off: none. */
 	const struct ledger *ledger;
+	/* SPEC §9.3 (archive.h): what a data-loss statement destroys is
+	 * archived first, in its transaction; a downgrade step puts its
+	 * revision's archives back after its SQL ran.  NULL: none. */
+	const struct archive *archive;
 	struct ddl *ddl;     /* PostgreSQL: lock-wait bounds and retries (ddl.h);
 			      * NULL: none */
 	/* May be NULL: is the migration lock still ours?  Asked before each
