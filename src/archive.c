@@ -514,6 +514,18 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 		goto out; /* not there: nothing to lose */
 	if (is_col)
 		col = strlist_join(&t.dropped, ", ");
+	/* an empty table loses nothing: no archive (a downgrade dropping
+	 * what its upgrade made, typically) */
+	sbuf_addf(&q, "SELECT EXISTS (SELECT 1 FROM %s)::text", t.table);
+	rc = db_query_col(db, q.buf, &ids);
+	sbuf_reset(&q);
+	if (rc < 0) {
+		fail(db, e, "cannot archive %s: %s", t.table);
+		goto out;
+	}
+	if (ids.n != 1 || strcmp(ids.v[0], "true"))
+		goto out;
+	strlist_free(&ids);
 	human_size(t.bytes, size, sizeof(size));
 	if (t.bytes > a->limit) {
 		char lim[32];
