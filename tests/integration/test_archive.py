@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from compile_support import AlembicApp
 from harness import Project, describe, out, spawn, wait_until
 
 pytestmark = pytest.mark.parametrize("engine", ["pg"])
@@ -272,3 +273,21 @@ def test_sigkill_leaves_nothing_half_archived(db, tmp_path):
     p.rev("r2", down="r1", up="ALTER TABLE people DROP COLUMN name;", down_sql=ADD_BACK)
     p.ok("upgrade")
     assert [r[3] for r in archive_rows(db)] == [["name"]]
+
+
+def test_compiled_py_revision_archives_and_restores(db, tmp_path):
+    """A compiled .py revision runs as SQL: archived and put back the same
+    way, without Python."""
+    app = AlembicApp(tmp_path / "app", db.url)
+    app.rev("p1", None, "op.execute(%r)" % TYPES_TABLE, "op.drop_table('people')", "people")
+    app.rev("p2", "p1", "op.drop_column('people', 'doc')",
+            "op.add_column('people', sa.Column('doc', sa.dialects.postgresql.JSONB()))",
+            "drop doc")
+    app.compile("postgresql")
+    app.ok("upgrade", "p1", nopython=True)
+    before = db.query("SELECT id, doc::text FROM people ORDER BY id")
+    cp = app.ok("upgrade", nopython=True)
+    assert "archived 3 rows of public.people (column doc)" in out(cp), out(cp)
+    cp = app.ok("downgrade", "p1", nopython=True)
+    assert db.query("SELECT id, doc::text FROM people ORDER BY id") == before, out(cp)
+    assert archive_tables(db) == []

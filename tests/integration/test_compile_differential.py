@@ -526,7 +526,11 @@ def run_graph(seed, engine, make_db, tmp_path):
         verb, target = next_step(rng, revs, gen.anc, db.versions(), i)
         where = "seed %d, %s %s" % (seed, verb, target)
         want_err = alembic_api(app, ref, verb, target)
-        cp = app.prestart("--require-compiled", verb, target, nopython=True)
+        # Alembic keeps nothing of a dropped table or column; prestart's
+        # archive (SPEC §9.3) would put it back on the downgrade, so the
+        # comparison is with archiving off (test_archive.py has it on)
+        cp = app.prestart("--require-compiled", "--archive-limit", "0", verb, target,
+                          nopython=True)
         assert cp.returncode in (0, 1, 2, 3), describe(cp)
         assert (cp.returncode == 0) == (want_err is None), \
             "%s: alembic %s, prestart %s" % (where, want_err or "ok", describe(cp))
