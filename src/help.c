@@ -332,7 +332,7 @@ static const char usage_head[] =
 	"  rollback [--sql]         revert the revisions this image does not know, with the\n"
 	"                           downgrade SQL the ledger archived\n"
 	"  check                    exit 0 at head, 1 when revisions are pending\n"
-	"  archives [--format text|json]  data kept when revisions dropped columns or tables\n"
+	"  archives [--format text|json]  what revisions dropped, kept for a downgrade\n"
 	"  status                   one JSON object: reachability, current, heads, pending\n"
 	"  revision [-m MSG] [--head H] [--branch-label L] [--depends-on R] [--rev-id ID]\n"
 	"           [--splice] [--version-path DIR] [--compat breaking]\n"
@@ -368,7 +368,7 @@ static const char usage_end[] =
 
 const char *help_usage(void)
 {
-	static char buf[8192];
+	static char buf[16384];
 	struct sbuf b = { buf, sizeof(buf), 0 };
 
 	if (buf[0])
