@@ -111,6 +111,9 @@ enum {
 	/* a probe, run often beside the real process (a Docker HEALTHCHECK,
 	 * an exec probe): it leaves no termination message of its own */
 	NO_TERMLOG = 1 << 6,
+	/* reads or writes one schema's version table: a tenants setting
+	 * (run, upgrade and status take it) is refused, not ignored */
+	ONE_SCHEMA = 1 << 7,
 };
 
 struct command {
@@ -131,9 +134,10 @@ static const struct command commands[] = {
 	  .opts = L(O_HEAD) },
 	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
 	  .max_args = 1 },
-	{ .name = "downgrade", .fn = cmd_downgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
+	{ .name = "downgrade", .fn = cmd_downgrade, .flags = NEED_SCRIPTS | ONE_SCHEMA, .opts = L(O_SQL),
 	  .min_args = 1, .max_args = 1, .arg_usage = "a target revision (e.g. -1, base, <rev>)" },
-	{ .name = "current", .fn = cmd_current, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT,
+	{ .name = "current", .fn = cmd_current,
+	  .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT | ONE_SCHEMA,
 	  .opts = L(O_VERBOSE) },
 	{ .name = "history", .fn = cmd_history, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_VERBOSE) | L(O_INDICATE) | L(O_RANGE) },
@@ -145,13 +149,14 @@ static const struct command commands[] = {
 	{ .name = "show", .fn = cmd_show, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .min_args = 1,
 	  .max_args = 1, .arg_usage = "a revision argument" },
-	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS, .opts = L(O_PURGE) | L(O_SQL),
+	{ .name = "stamp", .fn = cmd_stamp, .flags = NEED_SCRIPTS | ONE_SCHEMA, .opts = L(O_PURGE) | L(O_SQL),
 	  .min_args = 1, .max_args = -1, .arg_usage = "a revision argument" },
-	{ .name = "rollback", .fn = cmd_rollback, .flags = NEED_SCRIPTS | NEED_DB,
+	{ .name = "rollback", .fn = cmd_rollback, .flags = NEED_SCRIPTS | NEED_DB | ONE_SCHEMA,
 	  .opts = L(O_SQL) },
 	{ .name = "archives", .fn = cmd_archives, .flags = NEED_CONFIG | NEED_DB | DATA_OUT,
 	  .opts = L(O_FORMAT) },
-	{ .name = "check", .fn = cmd_check, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
+	{ .name = "check", .fn = cmd_check,
+	  .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT | ONE_SCHEMA },
 	{ .name = "status", .fn = cmd_status, .flags = NEED_SCRIPTS | NEED_DB | DATA_OUT },
 	/* revision and merge read the scripts themselves: a project whose
 	 * versions directory is not there yet has no revisions (ctx_load_scripts) */
@@ -612,6 +617,13 @@ int main(int argc, char **argv)
 	if ((cmd->flags & (NEED_CONFIG | NEED_SCRIPTS)) &&
 	    (rc = ctx_load(&c, (cmd->flags & NEED_SCRIPTS) || cli.wait_head)))
 		goto out;
+	if (((cmd->flags & ONE_SCHEMA) || cli.wait_head) && c.cfg.tenants) {
+		rc = usage_error("%s: '%s%s' works on one schema's version table and does not take "
+				 "tenants (run, upgrade and status do)",
+				 c.cfg.tenants_from ? c.cfg.tenants_from : "--tenants", cmd->name,
+				 cli.wait_head ? " --head" : "");
+		goto out;
+	}
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;
 	/* Resolved now: a run that execs releases the configuration first. */

@@ -260,6 +260,34 @@ def test_bad_names_refused(project, db, tmp_path):
 
 
 @pg_only
+def test_one_schema_commands_refuse_tenants(project, db):
+    """A command that works on one schema's version table does not ignore a
+    tenants setting (it would stamp or check the public schema instead):
+    exit 2 naming the setting and the command, nothing written."""
+    two_revs(project)
+    names = make_schemas(db, "os", 2)
+    project.ok("run", "--tenants", ",".join(names))
+    for argv in (["check"], ["current"], ["stamp", "r1"], ["downgrade", "base"],
+                 ["rollback"], ["wait", "--head"]):
+        cp = project.run(*argv, "--tenants", "os1")
+        assert cp.returncode == 2, (argv, cp.stderr)
+        name = "wait --head" if argv[0] == "wait" else argv[0]
+        assert ("--tenants: '%s' works on one schema's version table and does not take "
+                "tenants (run, upgrade and status do)" % name) in cp.stderr, cp.stderr
+    cp = project.run("stamp", "r1", env={"PRESTART_TENANTS": "os1"})
+    assert cp.returncode == 2
+    assert "PRESTART_TENANTS: 'stamp' works on one schema's version table" in cp.stderr
+    # nothing was written: the public schema has no version table, the tenants stay at head
+    assert db.query("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                    "c.relnamespace WHERE n.nspname = 'public' AND c.relname = "
+                    "'alembic_version'") == [(0,)]
+    assert versions_of(db, names) == {"os1": ["r2"], "os2": ["r2"]}
+    # the commands that read only the scripts, and the tenants commands, still work
+    project.ok("history", "--tenants", "os1")
+    project.ok("status", "--tenants", "os1")
+
+
+@pg_only
 def test_status_and_metrics_per_tenant_state(project, db, tmp_path):
     from harness import free_port, http_get, parse_prometheus, sessions_running
     project.rev("r1", up=R1 + "\nSELECT pg_sleep(CASE WHEN current_schema() = 'hs3' "
