@@ -1140,6 +1140,49 @@ void analysis_release(struct an_script *s)
 	memset(s, 0, sizeof(*s));
 }
 
+static const char *types_get(void *arg, const char *table, const char *column)
+{
+	const struct an_types *t = arg;
+	size_t tl = strlen(table);
+
+	for (size_t i = t->keys.n; i-- > 0;) {
+		const char *k = t->keys.v[i];
+
+		if (!strncmp(k, table, tl) && k[tl] == '.' && !strcmp(k + tl + 1, column ? column : ""))
+			return t->types.v[i];
+	}
+	return NULL;
+}
+
+void analysis_types_learn(struct an_types *t, const struct an_script *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		for (size_t j = 0; j < s->v[i].nfacts; j++) {
+			const struct an_fact *f = &s->v[i].facts[j];
+
+			if ((f->kind != AF_ADD_COLUMN && f->kind != AF_TYPE_CHANGE &&
+			     f->kind != AF_TYPE_CHANGE_SAFE) || !f->table || !f->name || !f->detail)
+				continue;
+			/* the latest wins: types_get reads from the end */
+			strlist_push_owned(&t->keys, xasprintf("%s.%s", f->table, f->name));
+			strlist_push(&t->types, f->detail);
+		}
+	}
+}
+
+struct an_known analysis_types_known(struct an_types *t)
+{
+	struct an_known k = { types_get, t };
+
+	return k;
+}
+
+void analysis_types_release(struct an_types *t)
+{
+	strlist_free(&t->keys);
+	strlist_free(&t->types);
+}
+
 enum an_lock analysis_lock_on(const struct an_script *s, const char *table)
 {
 	enum an_lock l = AN_LOCK_NONE;

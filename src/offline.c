@@ -16,6 +16,7 @@ struct emitter {
 	enum tx_state tx;
 	enum db_kind kind;
 	int annotate;
+	struct an_types types; /* column types the script's revisions set so far */
 };
 
 /* BEGIN is written only once something goes into the transaction, so a
@@ -91,11 +92,13 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 	}
 	if (m->annotate && m->kind == DB_PG) {
 		struct err ae = { 0 };
+		struct an_known known = analysis_types_known(&m->types);
 
 		/* the analysis splits as the driver does; a statement it
 		 * does not find at the same offset goes without a comment */
-		if (analysis_pg(sql, NULL, &an, &bad, &ae) < 0)
+		if (analysis_pg(sql, &known, &an, &bad, &ae) < 0)
 			analysis_release(&an);
+		analysis_types_learn(&m->types, &an);
 	}
 	for (size_t i = 0, k = 0; i < st.n; i++) {
 		while (k < an.n && an.v[k].off < st.v[i].off)
@@ -117,7 +120,8 @@ static int emit_section(struct emitter *m, const struct plan_step *s, const char
 int offline_render(const struct plan *p, const struct offline_opts *o, struct sbuf *out,
 		   struct err *e)
 {
-	struct emitter m = { out, TX_NONE, o->kind, o->annotate };
+	struct emitter m = { out, TX_NONE, o->kind, o->annotate, { { 0 }, { 0 } } };
+	int rc = 0;
 	long heads = (long)p->start_heads.n;
 
 	/* Check every step first, so that a missing section fails before any
@@ -145,8 +149,10 @@ int offline_render(const struct plan *p, const struct offline_opts *o, struct sb
 		if (transactional)
 			tx_begin(&m);
 		emit_step_comment(&m, s);
-		if (sql && emit_section(&m, s, sql, e) < 0)
-			return -1;
+		if (sql && emit_section(&m, s, sql, e) < 0) {
+			rc = -1;
+			goto out;
+		}
 		if (!transactional)
 			tx_begin(&m);
 		for (size_t j = 0; j < s->op_count; j++) {
@@ -163,7 +169,9 @@ int offline_render(const struct plan *p, const struct offline_opts *o, struct sb
 	if (heads == 0 && (p->n || p->start_heads.n))
 		emit_owned(&m, db_sql_drop_version_table(o->kind, o->schema, o->table));
 	tx_commit(&m);
-	return 0;
+out:
+	analysis_types_release(&m.types);
+	return rc;
 }
 
 char *offline_slug(const char *message, size_t max)

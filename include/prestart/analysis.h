@@ -119,6 +119,18 @@ struct an_known {
 	void *arg;
 };
 
+/* Column types learnt from the scripts analysed so far, in the order they
+ * run: what an_known asks for when the caller has no better source.
+ * analysis_types_known() gives the an_known reading it (valid while t
+ * lives); analysis_types_release() frees it. */
+struct an_types {
+	struct strlist keys;  /* "table.column" */
+	struct strlist types; /* its type, same index */
+};
+void analysis_types_learn(struct an_types *t, const struct an_script *s);
+struct an_known analysis_types_known(struct an_types *t);
+void analysis_types_release(struct an_types *t);
+
 /* Analyse a PostgreSQL script statement by statement.  Fails (ERR_SCRIPT,
  * *err_off set) only when the text does not split (an unterminated quote);
  * a statement the grammar refuses is kept, marked unparsed, with the facts

@@ -160,6 +160,26 @@ static void test_annotated(void **state)
 	assert_null(strstr(sql, "-- prestart:"));
 	free(sql);
 	release(&f);
+	/* a type change is judged by the type an earlier revision of the
+	 * script gave the column: int to text rewrites, a longer varchar not */
+	memset(&f, 0, sizeof(f));
+	add_rev(&f.set, "-- Revision ID: a1\n-- Revises:\n"
+			"-- +upgrade\nCREATE TABLE t (n int, v varchar(10));\n");
+	add_rev(&f.set, "-- Revision ID: b2\n-- Revises: a1\n-- +upgrade\n"
+			"ALTER TABLE t ALTER COLUMN n TYPE text;\n"
+			"ALTER TABLE t ALTER COLUMN v TYPE varchar(20);\n");
+	{
+		struct err e = { 0 };
+
+		assert_int_equal(graph_build(&f.set, &f.g, &e), 0);
+	}
+	sql = render_annotated(&f, 1, NULL, "heads", DB_PG, 0, 1);
+	assert_non_null(strstr(sql, "-- prestart: ACCESS EXCLUSIVE on t (rewrite), contract\n"
+				    "ALTER TABLE t ALTER COLUMN n TYPE text;\n"));
+	assert_non_null(strstr(sql, "-- prestart: ACCESS EXCLUSIVE on t (catalog), expand\n"
+				    "ALTER TABLE t ALTER COLUMN v TYPE varchar(20);\n"));
+	free(sql);
+	release(&f);
 }
 
 static void test_per_migration_sqlite_range(void **state)
