@@ -62,17 +62,20 @@ static int info_sqlite(struct ctx *c)
 	return sqlite;
 }
 
-/* Under the verbose forms, what r's upgrade does (SPEC §9.1): its class,
- * then per statement the line, the lock on each table and the class.  A
- * .py revision is read through its fresh compiled file; without one
- * nothing is added, so that its entry stays the one Alembic prints. */
-static void print_analysis(struct ctx *c, const struct revision *r)
+/* What r's upgrade does (SPEC §9.1), for the verbose forms: its class,
+ * then per statement the line, the lock on each table and the class;
+ * column types come from the revisions before it (types, learnt here).
+ * A .py revision is read through its fresh compiled file; without one the
+ * text is empty, so that its entry stays the one Alembic prints. */
+static void analysis_block(struct ctx *c, const struct revision *r, int sqlite,
+			   struct an_types *types, struct sbuf *b)
 {
 	struct compiled_lookup cl = { 0 };
 	struct an_script an = { 0 };
+	struct an_known known = analysis_types_known(types);
 	struct err e = { 0 };
 	const char *sql = r->upgrade_sql, *path = r->path;
-	int first = r->upgrade_line, sqlite = info_sqlite(c);
+	int first = r->upgrade_line;
 	size_t bad = 0;
 	int marked_expand = r->phase == REV_PHASE_EXPAND && !r->compat_breaking;
 	int marked_contract = r->phase == REV_PHASE_CONTRACT || r->compat_breaking;
@@ -90,36 +93,78 @@ static void print_analysis(struct ctx *c, const struct revision *r)
 		path = cl.rev.path;
 	}
 	if (!sql) {
-		out("\n    Analysis: no upgrade section\n");
+		sbuf_adds(b, "\n    Analysis: no upgrade section\n");
 		goto out;
 	}
 	if ((sqlite ? analysis_sqlite(sql, &an, &bad, &e)
-		    : analysis_pg(sql, NULL, &an, &bad, &e)) < 0) {
-		out("\n    Analysis: not analysed: %s\n", e.msg);
+		    : analysis_pg(sql, &known, &an, &bad, &e)) < 0) {
+		sbuf_addf(b, "\n    Analysis: not analysed: %s\n", e.msg);
 		goto out;
 	}
-	out("\n    Analysis: %s", marked_expand ? "expand" : marked_contract && an.cls < AN_CONTRACT
-						       ? "contract" : analysis_class_name(an.cls));
+	analysis_types_learn(types, &an);
+	sbuf_addf(b, "\n    Analysis: %s",
+		  marked_expand ? "expand" : marked_contract && an.cls < AN_CONTRACT
+			  ? "contract" : analysis_class_name(an.cls));
 	if (marked_expand && an.cls > AN_EXPAND)
-		out(" (-- Phase: expand; the statements are %s)", analysis_class_name(an.cls));
+		sbuf_addf(b, " (-- Phase: expand; the statements are %s)",
+			  analysis_class_name(an.cls));
 	else if (marked_contract && an.cls < AN_CONTRACT)
-		out(" (marked contract in its header)");
+		sbuf_adds(b, " (marked contract in its header)");
 	if (r->is_py)
-		out(" (compiled: %s)", path);
+		sbuf_addf(b, " (compiled: %s)", path);
 	if (sqlite)
-		out(" (SQLite: drops, renames and deletes only)");
-	out("\n");
+		sbuf_adds(b, " (SQLite: drops, renames and deletes only)");
+	sbuf_addc(b, '\n');
 	for (size_t i = 0; !sqlite && i < an.n; i++) {
 		char *d = analysis_describe_stmt(&an.v[i]);
 		int line, col;
 
 		revision_offset_to_linecol(sql, an.v[i].off, first, &line, &col);
-		out("      line %d: %s\n", line, d);
+		sbuf_addf(b, "      line %d: %s\n", line, d);
 		free(d);
 	}
 out:
 	analysis_release(&an);
 	compiled_lookup_release(&cl);
+}
+
+/* Every revision's analysis block, computed once, oldest first, so that
+ * each is read with the column types the revisions before it set. */
+struct info_analysis {
+	int done;
+	struct revptrs all;  /* newest first, as graph_history lists them */
+	struct strlist text; /* text.v[i]: all.v[i]'s block ("": none) */
+};
+
+static void info_analysis_release(struct info_analysis *a)
+{
+	revptrs_free(&a->all);
+	strlist_free(&a->text);
+}
+
+static void print_analysis(struct ctx *c, const struct revision *r, struct info_analysis *a)
+{
+	if (!a->done) {
+		struct an_types types = { { 0 }, { 0 } };
+		struct err e = { 0 };
+		int sqlite = info_sqlite(c);
+
+		a->done = 1;
+		if (graph_history(c->g, NULL, NULL, &a->all, &e) < 0)
+			revptrs_free(&a->all);
+		a->text.v = xcalloc(a->all.n + 1, sizeof(*a->text.v));
+		a->text.n = a->text.alloc = a->all.n;
+		for (size_t k = a->all.n; k-- > 0;) {
+			struct sbuf b = { 0 };
+
+			analysis_block(c, a->all.v[k], sqlite, &types, &b);
+			a->text.v[k] = b.buf ? b.buf : xstrdup("");
+		}
+		analysis_types_release(&types);
+	}
+	for (size_t k = 0; k < a->all.n; k++)
+		if (a->all.v[k] == r)
+			out("%s", a->text.v[k]);
 }
 
 /* The ledger's word on r (SPEC §7.3), under the verbose forms. */
@@ -138,7 +183,7 @@ static void print_applied(const struct revision *r, const struct ledger_index *r
 /* One revision; verbose forms add the ledger's row and, with analysis,
  * what the revision does. */
 static void print_rev_ledger(struct ctx *c, const struct revision *r, const struct graph_fmt *f,
-			     const struct ledger_index *rows, int analysis)
+			     const struct ledger_index *rows, struct info_analysis *analysis)
 {
 	struct graph_fmt pf = *f;
 	/* Alembic's Path: is os.path.join(os.path.abspath(location), file);
@@ -154,13 +199,13 @@ static void print_rev_ledger(struct ctx *c, const struct revision *r, const stru
 		out("%s", s);
 		print_sql_details(r);
 		if (analysis)
-			print_analysis(c, r);
+			print_analysis(c, r, analysis);
 		print_applied(r, rows);
 		out("\n");
 	} else {
 		out("%s\n", s);
 		if (f->verbose && analysis)
-			print_analysis(c, r);
+			print_analysis(c, r, analysis);
 		if (f->verbose)
 			print_applied(r, rows);
 	}
@@ -171,7 +216,7 @@ static void print_rev(struct ctx *c, const struct revision *r, const struct grap
 {
 	static const struct ledger_index none;
 
-	print_rev_ledger(c, r, f, &none, 0);
+	print_rev_ledger(c, r, f, &none, NULL);
 }
 
 /* history -v: the ledger when a database is at hand, with one attempt
@@ -233,7 +278,7 @@ int cmd_current(struct ctx *c)
 	}
 	graph_all_current(c->g, &heads, &cur);
 	for (size_t i = 0; i < cur.n; i++)
-		print_rev_ledger(c, cur.v[i], &f, &ix, 0);
+		print_rev_ledger(c, cur.v[i], &f, &ix, NULL);
 out:
 	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
@@ -249,6 +294,7 @@ int cmd_history(struct ctx *c)
 	struct graph_fmt f = { 0 };
 	struct ledger_rows rows = { 0 };
 	struct ledger_index ix = { 0 };
+	struct info_analysis an = { 0 };
 	const char *range = c->cli->range;
 	int rc = 0, need_db;
 
@@ -272,8 +318,9 @@ int cmd_history(struct ctx *c)
 		ledger_index_init(&ix, &rows);
 	}
 	for (size_t i = 0; i < revs.n; i++)
-		print_rev_ledger(c, revs.v[i], &f, &ix, 1);
+		print_rev_ledger(c, revs.v[i], &f, &ix, &an);
 out:
+	info_analysis_release(&an);
 	ledger_index_free(&ix);
 	ledger_rows_release(&rows);
 	revptrs_free(&revs);
@@ -332,6 +379,7 @@ int cmd_show(struct ctx *c)
 	struct strlist heads = { 0 };
 	struct revptrs revs = { 0 };
 	struct graph_fmt f = { 0 };
+	struct info_analysis an = { 0 };
 	const char *arg = c->cli->args.v[0];
 	int rc = 0;
 
@@ -348,9 +396,10 @@ int cmd_show(struct ctx *c)
 	for (size_t i = 0; i < revs.n; i++) {
 		static const struct ledger_index none;
 
-		print_rev_ledger(c, revs.v[i], &f, &none, 1);
+		print_rev_ledger(c, revs.v[i], &f, &none, &an);
 	}
 out:
+	info_analysis_release(&an);
 	revptrs_free(&revs);
 	strlist_free(&heads);
 	return rc;

@@ -35,6 +35,8 @@ def project(tmp_path):
                               "ALTER TABLE orders ALTER COLUMN total TYPE bigint;\n"
                               "SELECT 1;")
     rev(tmp_path, "c3", "b2", "ALTER TABLE orders DROP COLUMN total;", "-- Phase: expand\n")
+    # int (a1) to text: a rewrite, known from the revisions before it
+    rev(tmp_path, "d4", "c3", "ALTER TABLE orders ALTER COLUMN customer_id TYPE text;")
     return tmp_path
 
 
@@ -52,6 +54,10 @@ def test_history_and_show_print_the_analysis(tmp_path):
     c3 = cp.stdout[:cp.stdout.index("Rev: b2")]
     assert "Analysis: expand (-- Phase: expand; the statements are data-loss)" in c3, c3
     assert "ACCESS EXCLUSIVE on orders (catalog), data-loss" in c3, c3
+    d4 = cp.stdout[:cp.stdout.index("Rev: c3")]
+    assert "      line 5: ACCESS EXCLUSIVE on orders (rewrite), contract\n" in d4, d4
+    cp = run(tmp_path, "show", "d4")
+    assert "line 5: ACCESS EXCLUSIVE on orders (rewrite), contract" in cp.stdout, cp.stdout
     cp = run(tmp_path, "show", "b2")
     assert cp.returncode == 0, describe(cp)
     assert "Analysis: contract" in cp.stdout and "line 6: ACCESS EXCLUSIVE on orders (rewrite)" \
@@ -73,7 +79,9 @@ def test_upgrade_sql_annotates_each_statement(tmp_path):
     ls = cp.stdout.splitlines()
     after = [ls[i + 1] for i, ln in enumerate(ls) if ln.startswith("-- prestart: ")]
     assert not [ln for ln in after if "alembic_version" in ln], after
-    assert cp.stdout.count("-- prestart: ") == 5, cp.stdout
+    assert ("-- prestart: ACCESS EXCLUSIVE on orders (rewrite), contract\n"
+            "ALTER TABLE orders ALTER COLUMN customer_id TYPE text;\n") in cp.stdout, cp.stdout
+    assert cp.stdout.count("-- prestart: ") == 6, cp.stdout
     # SQLite scripts are left alone (the locks are PostgreSQL's)
     cp = run(tmp_path, "--database-url", "sqlite:///" + str(tmp_path / "x.db"), "upgrade", "--sql")
     assert cp.returncode == 0, describe(cp)
