@@ -293,7 +293,7 @@ static int pick_duration(const struct loader *L, const char *flag, const char *f
 	long long got;
 
 	if (r > 0 && config_parse_duration(v.s, &got) < 0) {
-		r = val_invalid(&v, "duration", " (expected e.g. 250ms, 30s, 5m, 1h or seconds)", e);
+		r = val_invalid(&v, "duration", " (expected e.g. 250ms, 30s, 5m, 1h, 30d or seconds)", e);
 	} else if (r > 0 && got > max) {
 		char hint[128];
 
