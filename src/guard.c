@@ -539,9 +539,15 @@ const char *guard_blocks(enum an_lock l)
 /* text on one line: runs of blanks and newlines become one space */
 static void add_flat(struct sbuf *b, const char *s)
 {
-	int blank = 0;
+	int blank = 0, quoted = 0, comment = 0;
 
 	for (; s && *s; s++) {
+		/* a `-- comment` would swallow what follows it on one line:
+		 * it becomes a closed comment */
+		if (comment && *s == '\n') {
+			sbuf_adds(b, " */");
+			comment = 0;
+		}
 		if (isspace((unsigned char)*s)) {
 			blank = 1;
 			continue;
@@ -549,8 +555,24 @@ static void add_flat(struct sbuf *b, const char *s)
 		if (blank)
 			sbuf_addc(b, ' ');
 		blank = 0;
+		/* SQL strings, or prose quoting a header; nothing inside a
+		 * comment, and an apostrophe (table's) opens nothing */
+		if (!comment && quoted == *s)
+			quoted = 0;
+		else if (!comment && !quoted && (*s == '`' || (*s == '\'' && (b->len == 0 ||
+						!isalnum((unsigned char)b->buf[b->len - 1])))))
+			quoted = *s;
+		/* `-- ` at a word's start; --an-option in prose is not one */
+		if (!quoted && !comment && s[0] == '-' && s[1] == '-' && s[2] == ' ') {
+			sbuf_adds(b, "/*");
+			comment = 1;
+			s++;
+			continue;
+		}
 		sbuf_addc(b, *s);
 	}
+	if (comment)
+		sbuf_adds(b, " */");
 }
 
 char *guard_message(const struct guard_check *c, const struct guard_rev *rev, long long limit)

@@ -300,8 +300,19 @@ static void test_message(void **state)
 		   "(change-column-type): Add a column of the new type, write both from the "
 		   "application, backfill in batches, switch reads, drop the old column in a later "
 		   "release: ALTER TABLE orders ADD COLUMN total_new int8; UPDATE orders SET "
-		   "total_new = total::int8 WHERE <key> BETWEEN 1 AND 10000; -- per batch To lift a "
+		   "total_new = total::int8 WHERE <key> BETWEEN 1 AND 10000; /* per batch */ To lift a "
 		   "length limit, change to text or a longer varchar: catalog only.");
+	free(m);
+	guard_release(&s);
+	/* a header quoted in the prose stays as written; the SQL's comments
+	 * are closed, so the sentence after them reads as prose */
+	rev.sql = "CREATE INDEX ON orders (customer_id);";
+	guard_collect(&rev, 1, &s);
+	assert_int_equal(s.n, 1);
+	s.v[0].size = 412 * MB;
+	m = guard_message(&s.v[0], &rev, 128 * MB);
+	assert_non_null(strstr(m, "in a revision marked `-- Transactional: false` (CONCURRENTLY"));
+	assert_null(strstr(m, "/*"));
 	free(m);
 	guard_release(&s);
 }
