@@ -29,7 +29,8 @@ static void print_sql_details(const struct revision *r)
 	if (!*p)
 		return;
 	out("\n    -- +upgrade\n");
-	while (*p && shown < SQL_PREVIEW_LINES) {
+	/* the blank lines before the downgrade section are not shown */
+	while (*p && shown < SQL_PREVIEW_LINES && p[strspn(p, " \t\r\n")]) {
 		size_t n = strcspn(p, "\n");
 
 		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))

@@ -67,6 +67,16 @@ def test_history_and_show_print_the_analysis(tmp_path):
     assert "Analysis" not in cp.stdout, cp.stdout
 
 
+def test_history_v_leaves_out_the_blank_lines_before_the_downgrade(tmp_path):
+    # as `prestart revision` writes a file: blank lines end the upgrade section
+    rev(tmp_path, "a1", None, "CREATE TABLE t (id int);\n\n\n-- +downgrade\nDROP TABLE t;")
+    cp = run(tmp_path, "history", "-v")
+    assert cp.returncode == 0, describe(cp)
+    assert "    -- +upgrade\n    CREATE TABLE t (id int);\n\n    Analysis: expand\n" \
+        in cp.stdout, cp.stdout
+    assert "..." not in cp.stdout, cp.stdout
+
+
 def test_upgrade_sql_annotates_each_statement(tmp_path):
     project(tmp_path)
     cp = run(tmp_path, "--database-url", "postgresql://app@db.invalid/app", "upgrade", "--sql")
