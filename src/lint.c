@@ -108,7 +108,9 @@ const struct lint_rule lint_rules[] = {
 	  "DROP COLUMN destroys the column's data, and the previous application version still "
 	  "selects and inserts it: its queries fail as soon as the column is gone.",
 	  "Stop using the column in one release (SQLAlchemy: take it out of the model), drop it "
-	  "in a later revision; keep a copy if it may be needed:\n"
+	  "in a later revision (the contract phase), accepted with `-- prestart:allow "
+	  "drop-column REASON`. On PostgreSQL prestart keeps the values for a downgrade "
+	  "(`prestart archives`); a copy of your own:\n"
 	  "  CREATE TABLE users_fax_archive AS SELECT id, fax FROM users;\n"
 	  "  ALTER TABLE users DROP COLUMN fax;" },
 	{ "drop-table", LINT_ERROR,

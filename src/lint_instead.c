@@ -85,7 +85,9 @@ static const struct template templates[] = {
 	  "To lift a length limit, change to text or a longer varchar: catalog only." },
 	{ "drop-column",
 	  "Stop using the column in one release (SQLAlchemy: take it out of the model), drop it "
-	  "in a later revision; keep a copy if it may be needed:\n"
+	  "in a later revision (the contract phase), accepted with `-- prestart:allow "
+	  "drop-column REASON`. On PostgreSQL prestart keeps the values for a downgrade "
+	  "(`prestart archives`); a copy of your own:\n"
 	  "  CREATE TABLE {archive} AS SELECT <key>, {column} FROM {table};\n"
 	  "  ALTER TABLE {table} DROP COLUMN {column};" },
 	{ "drop-table",
