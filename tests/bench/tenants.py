@@ -10,6 +10,9 @@
      sample of the tenants, per tenant against item 1.
   3. The no-op: 10,000 tenants at head, prestart --tenants run again
      (median of 5).
+  4. Alembic's cookbook for schema-per-tenant: `alembic -x tenant=NAME
+     upgrade head` per tenant, env.py setting search_path and
+     version_table_schema, over a sample, per tenant against item 1.
 
 Starts its own PostgreSQL 15 (the integration harness's cluster) and
 stops it.  Every ratio is taken within one run; rounds are interleaved.
@@ -33,6 +36,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 N = 200 if QUICK else 1000
 NOOP_N = 2000 if QUICK else 10000
 LOOP_N = 20 if QUICK else 100
+ALEMBIC_N = 5 if QUICK else 20
 ROUNDS = 1 if QUICK else 3
 
 R1 = ("CREATE TABLE items (id int PRIMARY KEY, created_at timestamptz DEFAULT now());\n"
@@ -54,6 +58,52 @@ def write_project(root):
         (v / ("%s.sql" % rid)).write_text(
             "-- Revision ID: %s\n-- Revises: %s\n-- Create Date: 2026-01-01 00:00:00\n"
             "-- Message: %s\n\n-- +upgrade\n%s\n\n-- +downgrade\n" % (rid, down, rid, up))
+
+
+ALEMBIC_ENV = '''
+import os
+from alembic import context
+from sqlalchemy import create_engine
+
+tenant = context.get_x_argument(as_dictionary=True)["tenant"]
+engine = create_engine(os.environ["DATABASE_URL"],
+                       connect_args={"options": "-csearch_path=%s,public" % tenant})
+with engine.connect() as connection:
+    context.configure(connection=connection, version_table_schema=tenant)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+ALEMBIC_REV = '''"""%(rid)s
+
+Revision ID: %(rid)s
+Revises: %(down)s
+Create Date: 2026-01-01 00:00:00
+"""
+from alembic import op
+
+revision = %(rid)r
+down_revision = %(downr)r
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute(%(sql)r)
+
+
+def downgrade():
+    pass
+'''
+
+
+def write_alembic(root):
+    (root / "alembic" / "versions").mkdir(parents=True)
+    (root / "alembic.ini").write_text("[alembic]\nscript_location = alembic\n")
+    (root / "alembic" / "env.py").write_text(ALEMBIC_ENV)
+    for rid, down, up in (("r1", None, R1), ("r2", "r1", R2)):
+        (root / "alembic" / "versions" / ("%s.py" % rid)).write_text(
+            ALEMBIC_REV % {"rid": rid, "down": down or "", "downr": down, "sql": up})
 
 
 def env(url, **extra):
@@ -112,10 +162,12 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="bench-tenants-"))
     proj = work / "proj"
     write_project(proj)
+    alem = work / "alembic-proj"
+    write_alembic(alem)
     rows = []
     try:
         pg.start()
-        pre, ps, loop = [], [], []
+        pre, ps, loop, aloop = [], [], [], []
         for r in range(ROUNDS):
             # prestart, one process over every tenant
             db = pg.new_database("pt")
@@ -144,16 +196,28 @@ def main():
                       env=env(pg.tcp_url(db3), PRESTART_VERSION_TABLE_SCHEMA="t%d" % i,
                               PGOPTIONS="-c search_path=t%d,public" % i))
             loop.append((time.monotonic() - t0) / LOOP_N * N)
-            for d in (db, db2, db3):
+            # Alembic's cookbook loop, on a smaller sample
+            db5 = pg.new_database("al")
+            make_schemas(pg, db5, "t", ALEMBIC_N)
+            t0 = time.monotonic()
+            for i in range(1, ALEMBIC_N + 1):
+                timed(["/usr/bin/alembic", "-x", "tenant=t%d" % i, "upgrade", "head"],
+                      cwd=str(alem), env=env(pg.tcp_url(db5)))
+            aloop.append((time.monotonic() - t0) / ALEMBIC_N * N)
+            for d in (db, db2, db3, db5):
                 pg.drop_database(d)
-            log("round %d: prestart %.2f s, psql %.2f s, loop %.2f s (per %d)"
-                % (r + 1, pre[-1], ps[-1], loop[-1], N))
+            log("round %d: prestart %.2f s, psql %.2f s, loop %.2f s, alembic loop %.2f s "
+                "(per %d)" % (r + 1, pre[-1], ps[-1], loop[-1], aloop[-1], N))
         mp, mq, ml = statistics.median(pre), statistics.median(ps), statistics.median(loop)
+        ma = statistics.median(aloop)
         rows.append(("%d tenants x 2 revisions, prestart --tenants" % N, "%.2f s" % mp, ""))
         rows.append(("the same SQL through psql, one session", "%.2f s" % mq,
                      "prestart / psql = %.2fx (goal <= 2x)" % (mp / mq)))
         rows.append(("a prestart process per tenant (%d sampled, scaled to %d)" % (LOOP_N, N),
                      "%.2f s" % ml, "loop / prestart = %.1fx (goal >= 10x)" % (ml / mp)))
+        rows.append(("alembic -x tenant=... per tenant (%d sampled, scaled to %d)"
+                     % (ALEMBIC_N, N), "%.2f s" % ma, "alembic loop / prestart = %.1fx"
+                     % (ma / mp)))
         # the no-op over many tenants at head
         db4 = pg.new_database("noop")
         make_schemas(pg, db4, "t", NOOP_N, at_head=True)
