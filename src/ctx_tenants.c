@@ -906,6 +906,9 @@ int ctx_tenants_run(struct ctx *c)
 				  "tenant %s failed at %s: %s", r.t[i].name, r.t[i].at, r.t[i].error);
 		}
 	r.failed = survey_failed;
+	/* a missing schema is a failure like any other */
+	if (c->cfg.tenant_max_failures > 0 && survey_failed >= c->cfg.tenant_max_failures)
+		r.stop_starting = 1;
 	publish(&r);
 	if (r.nq == 0 && !survey_failed) {
 		log_event(LOG_INFO, "tenants_up_to_date",
