@@ -99,6 +99,9 @@ const char *delegate_verb(enum dir dir)
 	return dir == DIR_UP ? "upgrade" : "downgrade";
 }
 
+static int run_argv(const struct delegate_opts *o, char **argv, const char *copy_ini,
+		    const char *shown_ini, struct err *e);
+
 int delegate_run(const struct delegate_opts *o, enum dir dir, const char *target,
 		 struct err *e)
 {
@@ -114,13 +117,21 @@ int delegate_run(const struct delegate_opts *o, enum dir dir, const char *target
 	strlist_push(&argv, delegate_verb(dir));
 	/* strlist keeps v[n] NULL: execvp's vector as it is. */
 	strlist_push(&argv, target);
-	rc = delegate_run_argv(o, argv.v, e);
+	rc = run_argv(o, argv.v, ai.path, o->ini, e);
 	alembic_ini_release(&ai);
 	strlist_free(&argv);
 	return rc;
 }
 
 int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
+{
+	return run_argv(o, argv, NULL, NULL, e);
+}
+
+/* delegate_run_argv; the log and the error name the ini the user wrote
+ * (shown_ini) where argv has its copy (copy_ini, a /proc/<pid>/fd path). */
+static int run_argv(const struct delegate_opts *o, char **argv, const char *copy_ini,
+		    const char *shown_ini, struct err *e)
 {
 	struct strlist words = { 0 };
 	struct picked pk = { { 0 }, o->lock_failure };
@@ -130,7 +141,7 @@ int delegate_run_argv(const struct delegate_opts *o, char **argv, struct err *e)
 	int rc = -1;
 
 	for (char **a = argv; *a; a++)
-		strlist_push(&words, *a);
+		strlist_push(&words, copy_ini && shown_ini && !strcmp(*a, copy_ini) ? shown_ini : *a);
 	shown = strlist_join(&words, " ");
 	strlist_free(&words);
 	what = xasprintf("'%s'", shown);

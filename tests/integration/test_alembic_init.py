@@ -85,6 +85,22 @@ def test_placeholder_url_migrates_the_database_prestart_was_given(tmp_path):
     assert versions(root / "app.db") == [] and "t" not in tables(root / "app.db")
 
 
+def test_a_failing_revision_names_the_user_s_ini(tmp_path):
+    """Alembic gets a copy of alembic.ini with the database's URL; the log
+    and the error name the command as the user would type it, with their
+    alembic.ini, not the copy's /proc path."""
+    root, rev = alembic_init(tmp_path)
+    [path] = list((root / "alembic" / "versions").glob("*_create_t.py"))
+    path.write_text(path.read_text().replace("CREATE TABLE t (id integer)",
+                                             "CREATE TABLE t (id integer"))
+    cp = sh(root, prestart_bin(), "run", url="sqlite:///app.db")
+    assert cp.returncode == 1, describe(cp)
+    assert "prestart: running alembic -c alembic.ini upgrade heads\n" in cp.stdout, cp.stdout
+    assert "prestart: error: 'alembic -c alembic.ini upgrade heads' exited with status 1: " \
+        in cp.stderr, cp.stderr
+    assert "/proc/" not in cp.stdout + cp.stderr, describe(cp)
+
+
 def test_real_url_in_the_ini_is_not_the_one_migrated(tmp_path):
     """The ini names another database: prestart's (DATABASE_URL) wins, as
     for every setting, and the other one is not touched."""
