@@ -327,6 +327,16 @@ static int ensure_list(const struct archive *a, struct db *db)
 		return -1;
 	if (exists)
 		return 0;
+	/* Runs for other version tables (tenants) may be making it too: one
+	 * at a time, the others then find it. */
+	sql = xasprintf("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext(%s))",
+			"'prestart.archives'");
+	rc = db_execs(db, sql);
+	free(sql);
+	if (rc < 0 || list_exists(a, db, &exists) < 0)
+		return -1;
+	if (exists)
+		return 0;
 	if (db_ensure_schema(db, a->schema) < 0)
 		return -1;
 	name = list_name(a);

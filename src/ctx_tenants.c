@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "prestart/archive.h"
 #include "prestart/ctx.h"
 #include "prestart/ddl.h"
 #include "prestart/ledger.h"
@@ -482,6 +483,7 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 	struct strlist heads = { 0 };
 	struct migrate_opts o = { 0 };
 	struct ledger l;
+	struct archive ar = { 0 };
 	struct err e = { 0 };
 	struct ddl d;
 	const struct plan *p;
@@ -553,6 +555,21 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 	o.table = c->cfg.version_table;
 	o.stop = c->stop;
 	o.ledger = r->ledger.on ? &l : NULL;
+	/* SPEC §9.3: each tenant's drops archived with its own version table
+	 * (restored by a downgrade of that tenant, which --tenants does not
+	 * run: `prestart archives` with its schema lists them) */
+	if (r->ledger.on && c->cfg.archive_limit > 0) {
+		archive_init(&ar, c->cfg.ledger_schema, t->name, c->cfg.version_table,
+			     c->cfg.archive_limit, c->cfg.archive_retention_ms);
+		o.archive = &ar;
+		if (archive_prune(&ar, db, &e) < 0) {
+			log_event(LOG_WARN, "archive_prune_failed",
+				  (struct log_field[]){ LFS("tenant", t->name),
+							LFS("error", e.msg), { 0 } },
+				  "tenant %s: old archives not dropped: %s", t->name, e.msg);
+			db_clear_error(db);
+		}
+	}
 	o.check = check_lock;
 	o.check_arg = &lk;
 	o.tx_setup = set;
@@ -582,6 +599,8 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 		st = T_MIGRATED;
 	}
 	ddl_release(&d);
+	if (o.archive)
+		archive_release(&ar);
 	if (nontx)
 		db_execs(db, "RESET search_path");
 out:

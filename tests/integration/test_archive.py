@@ -291,3 +291,23 @@ def test_compiled_py_revision_archives_and_restores(db, tmp_path):
     cp = app.ok("downgrade", "p1", nopython=True)
     assert db.query("SELECT id, doc::text FROM people ORDER BY id") == before, out(cp)
     assert archive_tables(db) == []
+
+
+def test_tenants_archive_each_schema(db, tmp_path):
+    """--tenants: each tenant's drop archived under its own version table,
+    the archive list made once though tenants run at once."""
+    p = Project(tmp_path / "p", db)
+    p.rev("r1", up="CREATE TABLE items (id integer PRIMARY KEY, note text);\n"
+                   "INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 5) g;",
+          down_sql="DROP TABLE items;")
+    p.rev("r2", down="r1", up="ALTER TABLE items DROP COLUMN note;",
+          down_sql="ALTER TABLE items ADD COLUMN note text;")
+    names = ["ta%d" % i for i in range(6)]
+    db.execute("".join("CREATE SCHEMA %s;" % n for n in names))
+    cp = p.ok("run", "--tenants", ",".join(names), "--tenant-parallel", "4")
+    rows = db.query("SELECT version_table, table_name, rows FROM prestart.archives "
+                    "ORDER BY version_table")
+    assert rows == [("%s.alembic_version" % n, "%s.items" % n, 5) for n in names], out(cp)
+    listed = json.loads(p.ok("archives", "--format", "json",
+                             env={"PRESTART_VERSION_TABLE_SCHEMA": "ta3"}).stdout)
+    assert [r["table"] for r in listed] == ["ta3.items"]
