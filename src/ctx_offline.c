@@ -50,7 +50,15 @@ static int delegate_to_alembic(struct ctx *c, const struct migrate_request *rq)
 					 c->cfg.alembic_command, verb, c->e.msg);
 		} else {
 			if (c->e.kind == ERR_FAILED) {
-				what = strlist_join(&argv, " ");
+				struct strlist shown = { 0 };
+
+				/* the user's ini, not the copy's /proc path */
+				for (size_t i = 0; i < argv.n; i++)
+					strlist_push(&shown, ai.path && o.ini &&
+							     !strcmp(argv.v[i], ai.path)
+							     ? o.ini : argv.v[i]);
+				what = strlist_join(&shown, " ");
+				strlist_free(&shown);
 				err_set(&c->e, ERR_FAILED, "offline run of '%s' failed", what);
 				free(what);
 			}

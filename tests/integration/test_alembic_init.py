@@ -99,6 +99,13 @@ def test_a_failing_revision_names_the_user_s_ini(tmp_path):
     assert "prestart: error: 'alembic -c alembic.ini upgrade heads' exited with status 1: " \
         in cp.stderr, cp.stderr
     assert "/proc/" not in cp.stdout + cp.stderr, describe(cp)
+    path.write_text(path.read_text().replace("op.execute('CREATE TABLE t (id integer')",
+                                             "raise RuntimeError('boom')"))
+    cp = sh(root, prestart_bin(), "upgrade", "--sql", url="sqlite:///app.db")
+    assert cp.returncode == 1, describe(cp)
+    assert "offline run of 'alembic -c alembic.ini upgrade head --sql' failed" in cp.stderr, \
+        cp.stderr
+    assert "/proc/" not in cp.stdout + cp.stderr, describe(cp)
 
 
 def test_real_url_in_the_ini_is_not_the_one_migrated(tmp_path):
