@@ -311,3 +311,21 @@ def test_tenants_archive_each_schema(db, tmp_path):
     listed = json.loads(p.ok("archives", "--format", "json",
                              env={"PRESTART_VERSION_TABLE_SCHEMA": "ta3"}).stdout)
     assert [r["table"] for r in listed] == ["ta3.items"]
+
+
+def test_value_that_no_longer_fits_keeps_the_archive(db, tmp_path):
+    """A downgrade that recreates the column with a type the values do not
+    convert to still completes; the archive is kept and named."""
+    p = Project(tmp_path / "p", db)
+    p.rev("r1", up="CREATE TABLE t (id integer PRIMARY KEY, v text);\n"
+                   "INSERT INTO t VALUES (1, 'not a number');",
+          down_sql="DROP TABLE t;")
+    p.rev("r2", down="r1", up="ALTER TABLE t DROP COLUMN v;",
+          down_sql="ALTER TABLE t ADD COLUMN v integer;")
+    p.ok("upgrade")
+    (arch,) = [r[5] for r in archive_rows(db)]
+    cp = p.ok("downgrade", "-1")
+    assert "was not put back" in out(cp) and arch in out(cp), out(cp)
+    assert db.versions() == ["r1"]
+    assert db.query("SELECT id, v FROM t") == [(1, None)]
+    assert db.query("SELECT v FROM %s" % arch) == [("not a number",)]
