@@ -204,7 +204,8 @@ static const struct topic topics[] = {
 	  "Print one JSON object: reachable, database (masked), current, heads,\n"
 	  "pending, deferred (what --phase expand holds back, and why), phase, ahead\n"
 	  "(revisions a newer image applied) and ahead_safe, applied (from the\n"
-	  "ledger), at_head, error.",
+	  "ledger), at_head, error.  With --tenants: per tenant its name,\n"
+	  "current, pending, at_head and error.",
 	  "database-url config dir log-format ledger-schema phase tenants tenant-shard",
 	  "prestart status | jq .pending",
 	  "exit codes: 0 the database was reachable; 1 it was not (one attempt, no\n"
