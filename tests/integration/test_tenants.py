@@ -268,7 +268,7 @@ def test_one_schema_commands_refuse_tenants(project, db):
     names = make_schemas(db, "os", 2)
     project.ok("run", "--tenants", ",".join(names))
     for argv in (["check"], ["current"], ["stamp", "r1"], ["downgrade", "base"],
-                 ["rollback"], ["wait", "--head"]):
+                 ["rollback"], ["wait", "--head"], ["archives"]):
         cp = project.run(*argv, "--tenants", "os1")
         assert cp.returncode == 2, (argv, cp.stderr)
         name = "wait --head" if argv[0] == "wait" else argv[0]
@@ -285,6 +285,12 @@ def test_one_schema_commands_refuse_tenants(project, db):
     # the commands that read only the scripts, and the tenants commands, still work
     project.ok("history", "--tenants", "os1")
     project.ok("status", "--tenants", "os1")
+    # one tenant, as docs/tenants.md says: its version table and search_path
+    project.ok("downgrade", "-1", env={"PRESTART_VERSION_TABLE_SCHEMA": "os1",
+                                       "PGOPTIONS": "-c search_path=os1,public"})
+    assert versions_of(db, names) == {"os1": ["r1"], "os2": ["r2"]}
+    assert db.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                    "'os1' AND table_name = 'items' AND column_name = 'name'") == [(0,)]
 
 
 @pg_only
