@@ -319,6 +319,11 @@ def test_status_and_metrics_per_tenant_state(project, db, tmp_path):
         assert 'prestart_tenants_total{state="migrated"} 3' in body
         assert 'prestart_tenants_total{state="running"} 1' in body
         assert parse_prometheus(body)
+        # the counts line, every 5 s while tenants run
+        line = wait_until(lambda: [ln for ln in p.stdout.splitlines()
+                                   if "tenants: 3 migrated, 1 failed, 1 pending (" in ln],
+                          20, what="a progress line")
+        assert "/s, ETA " in line[0], line
     finally:
         p.p.send_signal(signal.SIGTERM)
         rc = p.wait(30)
