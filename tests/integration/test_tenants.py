@@ -377,3 +377,17 @@ def test_compiled_py_revisions_run_per_tenant(db, tmp_path):
     assert sorted(db.query("SELECT table_schema FROM information_schema.columns "
                            "WHERE table_name = 'things' AND column_name = 'name'")) == \
         [("cp1",), ("cp2",), ("cp3",)]
+
+
+@pg_only
+def test_mixed_case_and_dollar_names(project, db):
+    two_revs(project)
+    db.execute('CREATE SCHEMA "Acme_Corp"; CREATE SCHEMA "t$1"; CREATE SCHEMA acme_corp;')
+    project.ok("run", "--tenants", "Acme_Corp,t$1,acme_corp")
+    got = db.query('SELECT version_num FROM "Acme_Corp".alembic_version UNION ALL '
+                   'SELECT version_num FROM "t$1".alembic_version UNION ALL '
+                   'SELECT version_num FROM acme_corp.alembic_version')
+    assert got == [("r2",)] * 3
+    assert db.query('SELECT count(*) FROM "Acme_Corp".applied_log') == [(2,)]
+    cp = project.ok("run", "--tenants", "Acme_Corp,t$1,acme_corp")
+    assert "all 3 tenants already at head" in cp.stdout
