@@ -113,8 +113,9 @@ int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const
 		log_event(LOG_INFO, "guard_not_checked",
 			  (struct log_field[]){ LFS("tenant", tenant),
 						LFS("revisions", unchecked.buf), { 0 } },
-			  "%s%snot checked against the live catalog (run by alembic, no compiled "
-			  "SQL): %s", tenant ? "tenant " : "", tenant ? tenant : "", unchecked.buf);
+			  "guard: %s%s%snot checked against the live catalog (run by alembic, no "
+			  "compiled SQL): %s", tenant ? "tenant " : "", tenant ? tenant : "",
+			  tenant ? ": " : "", unchecked.buf);
 	guard_collect(revs, n, &set);
 	sql = guard_query_sql(&set);
 	if (!sql)
