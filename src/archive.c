@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "prestart/log.h"
+#include "prestart/revision.h"
 
 #define SEP "\x1f" /* between the fields of a one-column row */
 #define SUB "\x1e" /* between the items of a list field */
@@ -680,6 +681,109 @@ int archive_take(const struct archive *a, struct db *db, const struct archive_pl
 		strlist_free(&cols);
 	}
 	strlist_free(&done);
+	return rc;
+}
+
+/* ---- before the plan runs ---- */
+
+/* The size of what statement st would copy from one table (the first
+ * fact's), into *bytes; 0 when there is nothing there. */
+static int estimate(struct db *db, const struct an_stmt *st, size_t k, char **table,
+		    long long *bytes)
+{
+	const struct an_fact *f = &st->facts[k];
+	struct strlist cols = { 0 };
+	struct target t;
+	char *reg = quoted_table(f->table, st->unparsed);
+	int rc;
+
+	*bytes = 0;
+	*table = NULL;
+	if (f->kind == AF_DROP_COLUMN)
+		for (size_t j = k; j < st->nfacts; j++)
+			if (st->facts[j].kind == AF_DROP_COLUMN && st->facts[j].name &&
+			    st->facts[j].table && !strcmp(st->facts[j].table, f->table))
+				strlist_push_owned(&cols, column_name(st->facts[j].name,
+								      st->unparsed));
+	rc = look(db, reg, f->kind == AF_DROP_COLUMN ? &cols : NULL, &t);
+	if (rc == 0 && t.table && t.found) {
+		*bytes = t.bytes;
+		*table = xstrdup(t.table);
+	}
+	target_release(&t);
+	strlist_free(&cols);
+	free(reg);
+	return rc;
+}
+
+int archive_precheck(const struct archive *a, struct db *db, const struct plan *p,
+		     struct err *e)
+{
+	struct sbuf refused = { 0 };
+	size_t over = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < p->n && rc == 0; i++) {
+		const struct plan_step *s = &p->steps[i];
+		const char *sql = !s->rev || s->runner != RUN_SQL ? NULL
+				  : s->dir == DIR_UP ? s->rev->upgrade_sql : s->rev->downgrade_sql;
+		int first = s->rev ? (s->dir == DIR_UP ? s->rev->upgrade_line
+						       : s->rev->downgrade_line) : 0;
+		struct archive_plan ap;
+
+		if (!sql)
+			continue;
+		if (archive_scan(sql, NULL, s->rev->path, first, &ap, e) < 0) {
+			archive_plan_release(&ap);
+			rc = -1;
+			break;
+		}
+		for (size_t c = 0; c < ap.ncut && rc == 0; c++) {
+			const struct an_stmt *st = &ap.an->v[ap.cut[c]];
+			struct strlist seen = { 0 };
+
+			for (size_t k = 0; k < st->nfacts && rc == 0; k++) {
+				const struct an_fact *f = &st->facts[k];
+				char *table = NULL, size[32], lim[32];
+				long long bytes;
+				int line, col;
+
+				if (!f->table || strlist_contains(&seen, f->table) ||
+				    !(f->kind == AF_DROP_TABLE || f->kind == AF_TRUNCATE ||
+				      (f->kind == AF_DROP_COLUMN && f->name)))
+					continue;
+				strlist_push(&seen, f->table);
+				if (estimate(db, st, k, &table, &bytes) < 0) {
+					rc = fail(db, e, "cannot size %s: %s", f->table);
+					break;
+				}
+				if (table && bytes > a->limit) {
+					human_size(bytes, size, sizeof(size));
+					human_size(a->limit, lim, sizeof(lim));
+					revision_offset_to_linecol(sql, st->off, first, &line, &col);
+					if (over++ == 0)
+						sbuf_addf(&refused,
+							  "revision %s (%s:%d) would drop the data of %s "
+							  "(about %s) without a copy: over --archive-limit "
+							  "%s. Refused before anything ran; to drop it "
+							  "anyway put `-- prestart:no-archive REASON` on the "
+							  "line before the statement, raise --archive-limit, "
+							  "or set --guard warn",
+							  s->rev->id, s->rev->path, line, table, size, lim);
+					else
+						sbuf_addf(&refused, "%s%s (%s:%d) on %s (%s)",
+							  over == 2 ? ". Also over the limit: " : ", ",
+							  s->rev->id, s->rev->path, line, table, size);
+				}
+				free(table);
+			}
+			strlist_free(&seen);
+		}
+		archive_plan_release(&ap);
+	}
+	if (rc == 0 && over)
+		rc = err_set(e, ERR_SCRIPT, "%s", refused.buf);
+	sbuf_free(&refused);
 	return rc;
 }
 

@@ -509,6 +509,11 @@ static int migrate_once(struct ctx *c, const struct migrate_request *rq, struct 
 		ctx_archive_prune(c, &arch);
 	if (!rc)
 		rc = ctx_guard(c, rq, p); /* SPEC §9.3: before the first statement */
+	/* SPEC §9.3: a drop whose data is over --archive-limit is the
+	 * guard's to refuse, before the first statement too */
+	if (!rc && run.arch && c->cfg.guard == GUARD_FAIL && !rq->stamp &&
+	    archive_precheck(run.arch, &c->db, p, &c->e) < 0)
+		rc = ctx_fail(c);
 	if (!rc)
 		rc = apply_plan(&run, p);
 	if (run.arch)

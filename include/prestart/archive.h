@@ -31,6 +31,7 @@
 
 #include "prestart/analysis.h"
 #include "prestart/db.h"
+#include "prestart/plan.h"
 #include "prestart/util.h"
 
 struct archive {
@@ -69,6 +70,16 @@ void archive_plan_release(struct archive_plan *p);
  * with e (ERR_FAILED) and db->dberr. */
 int archive_take(const struct archive *a, struct db *db, const struct archive_plan *p,
 		 size_t stmt, const char *rev, int upgrade, struct err *e);
+
+/* Before anything of plan p runs (the deploy-time guard's moment, SPEC
+ * §9.3): each data-loss statement whose copy would be over the limit (a
+ * table that exists now, its size estimated as archive_take does) makes
+ * an ERR_SCRIPT refusal naming the revision, file:line, table and size,
+ * and the ways to accept it (a no-archive comment, a larger limit, --guard
+ * warn).  A no-archive comment without a reason is refused here too.
+ * 0, or -1 with e. */
+int archive_precheck(const struct archive *a, struct db *db, const struct plan *p,
+		     struct err *e);
 
 /* After the downgrade SQL of rev ran, in its transaction: put back the
  * values of rev's upgrade archives, newest first, and drop them.  What

@@ -144,7 +144,8 @@ def test_table_without_key_archived_not_restored(db, tmp_path):
 def test_no_archive_comment(db, tmp_path):
     p = people_project(tmp_path, db, drop_sql="-- prestart:no-archive erasure request #42\n"
                                               "ALTER TABLE people DROP COLUMN name;")
-    cp = p.ok("upgrade")
+    # no copy is wanted, so the size limit does not apply either
+    cp = p.ok("upgrade", env={"PRESTART_ARCHIVE_LIMIT": "1"})
     assert archive_rows(db) == [], out(cp)
     assert "erasure request #42" in out(cp)
 
@@ -165,8 +166,17 @@ def test_archive_limit(db, tmp_path):
     cp = p.ok("--archive-limit", "0", "upgrade")
     assert archive_rows(db) == [] and "archiv" not in out(cp), out(cp)
     p.ok("downgrade", "r1")
-    cp = p.ok("upgrade", env={"PRESTART_ARCHIVE_LIMIT": "1"})
-    assert archive_rows(db) == []
+    # over the limit: the guard refuses before anything runs (exit 3)...
+    cp = p.run("upgrade", env={"PRESTART_ARCHIVE_LIMIT": "1"})
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"revision r2 \(.*r2_[a-z0-9_]*\.sql:\d+\) would drop the data of "
+                     r"public\.people \(about \d+ .*\) without a copy: over --archive-limit "
+                     r"1 bytes\. Refused before anything ran; .*prestart:no-archive REASON",
+                     out(cp)), out(cp)
+    assert db.versions() == ["r1"] and archive_rows(db) == []
+    # ...and with --guard warn the drop goes on, said so
+    cp = p.ok("--guard", "warn", "upgrade", env={"PRESTART_ARCHIVE_LIMIT": "1"})
+    assert archive_rows(db) == [] and db.versions() == ["r2"]
     assert re.search(r"not archiving public\.people \(column name, amount.*\) before it is dropped: "
                      r"about \d+ .*over --archive-limit", out(cp)), out(cp)
     cp = p.run("--archive-limit", "lots", "upgrade")
