@@ -147,6 +147,12 @@ def test_sqlite_token_level(tmp_path):
     assert "create-index-not-concurrently" not in cp.stdout
     cp = lint(tmp_path, env={"DATABASE_URL": "sqlite:///x.db"})
     assert "rename-column" in cp.stdout
+    # a dialect prestart does not know is named in the usage error
+    cp = lint(tmp_path, "--dialect", "mysql")
+    assert cp.returncode == 2, describe(cp)
+    assert cp.stderr == ("prestart: error: invalid dialect 'mysql' for lint --dialect "
+                         "(expected postgresql or sqlite)\n"), describe(cp)
+    assert cp.stdout == ""
 
 
 def test_py_revisions_through_compiled_sql(tmp_path):
