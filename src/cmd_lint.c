@@ -236,7 +236,7 @@ static int dialect(struct ctx *c, int *sqlite)
 			return usage_error("lint takes one --dialect, not %zu: postgresql or sqlite",
 					   c->cli->dialects.n);
 		if (compiled_dialect_parse(c->cli->dialects.v[0], &kind) < 0)
-			return usage_error("invalid dialect '%s' for lint --dialect (expected "
+			return usage_error("unknown dialect '%s' for lint --dialect (expected "
 					   "postgresql or sqlite)", c->cli->dialects.v[0]);
 	} else if (config_database_url(&c->cfg, &u, &e) == 0) {
 		kind = u.kind; /* the configured database's, when one is named */

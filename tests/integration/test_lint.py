@@ -150,7 +150,7 @@ def test_sqlite_token_level(tmp_path):
     # a dialect prestart does not know is named in the usage error
     cp = lint(tmp_path, "--dialect", "mysql")
     assert cp.returncode == 2, describe(cp)
-    assert cp.stderr == ("prestart: error: invalid dialect 'mysql' for lint --dialect "
+    assert cp.stderr == ("prestart: error: unknown dialect 'mysql' for lint --dialect "
                          "(expected postgresql or sqlite)\n"), describe(cp)
     assert cp.stdout == ""
 
