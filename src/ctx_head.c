@@ -209,8 +209,9 @@ int ctx_wait_head(struct ctx *c, int expand, char **revision)
 				limit, at, unjudged);
 		else if (limit > 0 && now_ms() - t0 >= limit)
 			err_set(&c->e, ERR_TIMEOUT,
-				"the database did not reach head %s within %lld ms (it is at %s)",
-				want && *want ? want : "<base>", limit,
+				"the database did not reach %s %s within %lld ms (it is at %s)",
+				expand ? "the expand point" : "head", want && *want ? want : "<base>",
+				limit,
 				r ? "unknown: the server is not reachable" : at && *at ? at : "<base>");
 		if (limit > 0 && now_ms() - t0 >= limit) {
 			rc = ctx_fail(c);

@@ -68,6 +68,11 @@ def test_expand_holds_the_contract_revisions_back(project, db):
     names each revision held back and why, and execs the application;
     contract applies the rest."""
     contract_project(project)
+    # a replica waiting for the expand point says so when it gives up
+    cp = project.run("--phase", "expand", "wait", "--head", "--wait-timeout", "1s")
+    assert cp.returncode == 124, describe(cp)
+    assert "did not reach the expand point c3 within 1000 ms (it is at <base>)" in cp.stderr, \
+        describe(cp)
     cp = project.run("--phase", "expand", "run", "--", "/bin/echo", "app ran")
     assert cp.returncode == 0, describe(cp)
     assert cp.stdout.endswith("exec /bin/echo\napp ran\n"), describe(cp)
