@@ -32,12 +32,15 @@
 #define READ_BATCH 500
 #define PROGRESS_EVERY_MS 5000
 
-enum tstate { T_AT_HEAD, T_PENDING, T_RUNNING, T_MIGRATED, T_FAILED };
+/* T_DEFERRED: its lock was held by another process; tried again after the
+ * others (only migrate_tenant's answer, never a tenant's state). */
+enum tstate { T_AT_HEAD, T_PENDING, T_RUNNING, T_MIGRATED, T_FAILED, T_DEFERRED };
 
 struct tenant {
 	char *name;
 	enum tstate state;
 	int no_schema, exists, marked;
+	int deferred;         /* its lock was busy once: wait for it next time */
 	struct strlist heads; /* as the fast read found them, sorted */
 	char *error;          /* T_FAILED: why */
 	char *at;             /* T_FAILED: the revision it stayed at */
@@ -68,6 +71,8 @@ struct trun {
 	pthread_cond_t cv;
 	long migrated, failed, running, at_head;
 	int stop_starting;
+	int may_defer;        /* a busy lock sends the tenant to the queue's end
+			       * (not in the canary: its order matters) */
 	int busy;             /* workers still taking tenants */
 	pthread_mutex_t plan_mu;
 	struct cached_plan *pc;
@@ -491,13 +496,20 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 	long long t0 = now_ms();
 	int exists, marked, lr, nontx = 0;
 	enum tstate st = T_FAILED;
+	/* Another run (a second pod, an overlapping deploy) holding this
+	 * tenant's lock is not waited for at first: the tenant goes to the
+	 * end of the queue, so that two runs share the work instead of one
+	 * following the other tenant by tenant. */
+	int first_try = r->may_defer && !t->deferred;
 
 	lr = lock_acquire(&lk, db,
 			  &(struct lock_opts){ .schema = t->name, .table = c->cfg.version_table,
-					       .timeout_ms = c->cfg.lock_timeout_ms,
+					       .timeout_ms = first_try ? 1 : c->cfg.lock_timeout_ms,
 					       .stop = c->stop, .poll = tenant_poll, .arg = &tp,
 					       .strategy = (enum lock_strategy)c->cfg.lock_strategy },
 			  &e);
+	if (lr < 0 && first_try && e.kind == ERR_LOCK && !(c->stop && *c->stop))
+		return T_DEFERRED;
 	if (lr < 0) {
 		fail_tenant(t, &t->heads, e.msg);
 		return T_FAILED;
@@ -679,6 +691,15 @@ static void work(struct worker *w, void *arg)
 		} else {
 			st = migrate_tenant(r, &s->db, t);
 		}
+		if (st == T_DEFERRED) {
+			pthread_mutex_lock(&r->mu);
+			t->deferred = 1;
+			t->state = T_PENDING;
+			r->running--;
+			r->q[r->end++] = (size_t)(t - r->t);
+			pthread_mutex_unlock(&r->mu);
+			continue;
+		}
 		if (st == T_FAILED)
 			status_tenant_failed(&r->c->st, t->name);
 		outcome(r, t, st);
@@ -828,7 +849,8 @@ static int survey(struct trun *r)
 	}
 	r->n = names.n;
 	r->t = calloc(names.n ? names.n : 1, sizeof(*r->t));
-	r->q = calloc(names.n ? names.n : 1, sizeof(*r->q));
+	/* room for each tenant twice: once deferred (T_DEFERRED) */
+	r->q = calloc(names.n ? 2 * names.n : 1, sizeof(*r->q));
 	if (!r->t || !r->q)
 		abort();
 	for (size_t i = 0; i < names.n; i++) {
@@ -978,6 +1000,7 @@ int ctx_tenants_run(struct ctx *c)
 		}
 		if (!r.stop_starting && !(c->stop && *c->stop)) {
 			r.end = r.nq;
+			r.may_defer = 1;
 			run_pool(&r, slots, nslots, t0);
 		}
 		for (size_t i = 0; i < nslots; i++) {
