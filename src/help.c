@@ -123,8 +123,9 @@ static const struct topic topics[] = {
 	  "DATABASE_URL=postgresql://app@db/app prestart run -- uvicorn app.main:app",
 	  "exit codes: 0 ok (no APP); 1 a migration failed (rolled back) or a hook failed\n"
 	  "  (the migration stays committed); 2 usage or configuration; 3 scripts or\n"
-	  "  version table inconsistent; 4 lock not acquired or lost; 124 not ready in\n"
-	  "  time; 126/127 APP not executable/not found; 128+N stopped by signal N" },
+	  "  version table inconsistent, or refused (the guard, --archive-limit, a\n"
+	  "  database ahead of the scripts); 4 lock not acquired or lost; 124 not ready\n"
+	  "  in time; 126/127 APP not executable/not found; 128+N stopped by signal N" },
 	{ "wait", "[OPTIONS] wait [--head] [-- APP [ARG...]]",
 	  "Only wait for the database and the --wait-for targets, then exec APP.\n"
 	  "--head: also wait, without the lock and without writing, until another\n"
@@ -133,8 +134,9 @@ static const struct topic topics[] = {
 	  CONNECTS "wait-for health-addr if-ahead phase head",
 	  "prestart wait --head --wait-timeout 10m -- /app/bin/server",
 	  "exit codes: 0 ready (no APP); 2 usage or configuration; 3 scripts or version\n"
-	  "  table inconsistent; 124 not ready in time; 126/127 APP not executable/not\n"
-	  "  found; 128+N stopped by signal N" },
+	  "  table inconsistent, or a database ahead of them refused (--if-ahead); 124\n"
+	  "  not ready in time; 126/127 APP not executable/not found; 128+N stopped by\n"
+	  "  signal N" },
 	{ "upgrade", "[OPTIONS] upgrade [TARGET] [--sql]",
 	  "Apply the revisions up to TARGET (default head) under the migration lock.\n"
 	  "--sql prints the script instead of running it; FROM:TO starts it\n"
@@ -143,7 +145,8 @@ static const struct topic topics[] = {
 	  CONNECTS LOCKS APPLIES TENANTS "if-ahead checksum phase sql",
 	  "prestart upgrade +1\n  prestart upgrade --sql base:head > upgrade.sql",
 	  "exit codes: 0 ok; 1 a migration failed (rolled back); 2 usage,\n"
-	  "  configuration, unknown target; 3 scripts or version table inconsistent;\n"
+	  "  configuration, unknown target; 3 scripts or version table inconsistent, or\n"
+	  "  refused (the guard, --archive-limit, a database ahead of the scripts);\n"
 	  "  4 lock not acquired or lost; 124 not ready in time; 128+N stopped by signal N" },
 	{ "downgrade", "[OPTIONS] downgrade TARGET [--sql]",
 	  "Revert down to TARGET (-1, base, a revision, ...) under the migration lock.\n"
@@ -151,9 +154,9 @@ static const struct topic topics[] = {
 	  CONNECTS LOCKS APPLIES "sql",
 	  "prestart downgrade -1\n  prestart downgrade --sql head:base > downgrade.sql",
 	  "exit codes: 0 ok; 1 a migration failed (rolled back); 2 usage, configuration,\n"
-	  "  unknown target; 3 scripts or version table inconsistent, or a revision\n"
-	  "  without a downgrade; 4 lock not acquired or lost; 124 not ready in time;\n"
-	  "  128+N stopped by signal N" },
+	  "  unknown target; 3 scripts or version table inconsistent, a revision\n"
+	  "  without a downgrade, or refused by the guard; 4 lock not acquired or lost;\n"
+	  "  124 not ready in time; 128+N stopped by signal N" },
 	{ "current", "[OPTIONS] current [-v]",
 	  "Print the revisions recorded in the database, as alembic current does.",
 	  CONNECTS "verbose", "prestart current -v", EXITS_DATA },
@@ -361,9 +364,9 @@ static const char usage_tail[] =
 static const char usage_end[] =
 	"\n"
 	"exit codes: 0 ok, 1 migration failed or hook failed (check: pending), 2 usage/\n"
-	"  configuration, 3 scripts or version table inconsistent, 4 lock not acquired\n"
-	"  or lost, 124 wait timeout, 126/127 APP not executable/not found, 128+N\n"
-	"  stopped by signal N\n"
+	"  configuration, 3 scripts or version table inconsistent or refused (guard,\n"
+	"  --archive-limit, --if-ahead), 4 lock not acquired or lost, 124 wait timeout,\n"
+	"  126/127 APP not executable/not found, 128+N stopped by signal N\n"
 	"\n"
 	"'prestart help COMMAND' or 'prestart COMMAND --help': one command; 'man prestart'\n";
 
