@@ -296,6 +296,12 @@ int cmd_revision(struct ctx *c)
 		return usage_error("invalid value '%s' for revision --phase (expected expand or "
 				   "contract)",
 				   c->cli->flags.phase);
+	/* A breaking revision is contract whatever its Phase header says: refuse
+	 * to write a file whose two headers disagree. */
+	if (c->cli->flags.phase && !strcmp(c->cli->flags.phase, "expand") && c->cli->compat &&
+	    !strcmp(c->cli->compat, "breaking"))
+		return usage_error("revision --phase expand contradicts --compat breaking (a breaking "
+				   "revision is contract): give one of them");
 	if ((rc = ctx_load_scripts(c, 1)))
 		return rc;
 	if (ctx_has_py(c))

@@ -30,6 +30,16 @@ def test_revision_writes_the_phase_header(project, db):
     cp = project.run("revision", "-m", "x", "--phase", "all", url=None)
     assert cp.returncode == 2, describe(cp)
     assert "invalid value 'all' for revision --phase (expected expand or contract)" in cp.stderr
+    # the two headers would disagree: refused, nothing written
+    before = sorted(p.name for p in project.root.rglob("*.sql"))
+    cp = project.run("revision", "-m", "y", "--phase", "expand", "--compat", "breaking", url=None)
+    assert cp.returncode == 2, describe(cp)
+    err = cp.stderr.strip().splitlines()
+    assert len(err) == 1 and "--phase expand" in err[0] and "--compat breaking" in err[0], cp.stderr
+    assert sorted(p.name for p in project.root.rglob("*.sql")) == before
+    # the consistent pair is fine
+    cp = project.run("revision", "-m", "z", "--phase", "contract", "--compat", "breaking", url=None)
+    assert cp.returncode == 0, describe(cp)
     # both files read back: the project upgrades
     project.ok("upgrade", "heads")
 
