@@ -254,10 +254,18 @@ int cmd_rollback(struct ctx *c)
 	mo.ledger = &l;
 	/* SPEC §9.3: the data the reverted revisions dropped comes back */
 	mo.archive = ctx_archive_init(c, &l, &ar);
-	status_set_phase(&c->st, PHASE_MIGRATING);
-	if (migrate_apply(&c->db, &p, &mo, &c->e) < 0) {
+	/* SPEC §9.3: the downgrade SQL faces the guard and the archive
+	 * limit as an upgrade does, before its first statement */
+	if (ctx_guard_db(c, &c->db, &p, NULL, NULL, &c->e) < 0 ||
+	    (mo.archive && c->cfg.guard == GUARD_FAIL &&
+	     archive_precheck(mo.archive, &c->db, &p, &c->e) < 0)) {
 		rc = ctx_fail(c);
-	} else {
+	}
+	if (!rc)
+		status_set_phase(&c->st, PHASE_MIGRATING);
+	if (!rc && migrate_apply(&c->db, &p, &mo, &c->e) < 0)
+		rc = ctx_fail(c);
+	if (!rc) {
 		status_set_phase(&c->st, PHASE_DONE);
 		log_event(LOG_INFO, "done", (struct log_field[]){ LFS("revision", to), { 0 } },
 			  "at %s (%zu revision%s rolled back)", *to ? to : "<base>", p.n,

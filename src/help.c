@@ -184,11 +184,13 @@ static const struct topic topics[] = {
 	  "Revert the revisions this image's scripts do not know (a newer image\n"
 	  "applied them), newest first, in one transaction, with the downgrade SQL\n"
 	  "the ledger archived.",
-	  CONNECTS "lock-timeout lock-strategy ddl-lock-timeout ledger-schema sql",
+	  CONNECTS "lock-timeout lock-strategy ddl-lock-timeout ledger-schema guard guard-size "
+	  "archive-limit sql",
 	  "prestart rollback --sql",
 	  "exit codes: 0 ok; 1 a downgrade failed (rolled back); 2 usage or configuration;\n"
-	  "  3 a revision without archived downgrade SQL (nothing done); 4 lock not\n"
-	  "  acquired or lost; 124 not ready in time; 128+N stopped by signal N" },
+	  "  3 a revision without archived downgrade SQL, or refused by the guard\n"
+	  "  (nothing done); 4 lock not acquired or lost; 124 not ready in time;\n"
+	  "  128+N stopped by signal N" },
 	{ "archives", "[OPTIONS] archives [--format text|json]",
 	  "List the data kept when revisions dropped a column or a table:\n"
 	  "revision, table, columns, rows, size, age.  A downgrade of the revision puts\n"

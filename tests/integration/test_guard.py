@@ -13,7 +13,7 @@ import re
 import pytest
 
 from compile_support import ALEMBIC, AlembicApp
-from harness import describe
+from harness import Project, describe, out
 
 PG = pytest.mark.parametrize("engine", ["pg"])
 
@@ -361,6 +361,65 @@ def test_downgrades_are_guarded(project, db):
     assert db.versions() == ["b2"] and "big_a_idx" not in db.indexes()
     project.ok("downgrade", "a1")
     assert db.versions() == ["a1"] and "big_a_idx" in db.indexes()
+
+
+def older_image(project, db, tmp_path):
+    """The image before b2: only a1, the same setup."""
+    root = tmp_path / "v1"
+    root.mkdir()
+    v1 = Project(root, db)
+    v1.rev("a1", up=SETUP)
+    return v1
+
+
+@PG
+def test_rollback_is_guarded(project, db, tmp_path):
+    """`prestart rollback` runs the downgrade SQL the ledger archived: the
+    guard judges it as it judges an upgrade, before anything runs."""
+    make_big(project, db)
+    project.rev("b2", down="a1", up="ALTER TABLE big ALTER COLUMN n TYPE bigint;",
+                down_sql="ALTER TABLE big ALTER COLUMN n TYPE integer;")
+    project.ok("upgrade")
+    v1 = older_image(project, db, tmp_path)
+    before = snapshot(db)
+    cp = v1.run(*LIMIT, "rollback")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"guard: revision b2 \(ledger:b2:1\) rewrites table big \(\d+(\.\d)? MB, "
+                     r"over --guard-size 1 MB\) under ACCESS EXCLUSIVE.*Refused before "
+                     r"anything ran", cp.stderr), describe(cp)
+    assert snapshot(db) == before
+    assert db.query("SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'big' AND column_name = 'n'") == [("bigint",)]
+    cp = v1.ok(*LIMIT, "--guard", "warn", "rollback", "--sql")
+    assert "ALTER TABLE big ALTER COLUMN n TYPE integer" in cp.stdout
+    assert db.versions() == ["b2"]
+    # under the size (the default 128MB): rolled back, not a word from the guard
+    cp = v1.ok("rollback")
+    assert "guard" not in out(cp), describe(cp)
+    assert db.versions() == ["a1"]
+    assert db.query("SELECT data_type FROM information_schema.columns "
+                    "WHERE table_name = 'big' AND column_name = 'n'") == [("integer",)]
+
+
+@PG
+def test_rollback_archive_limit_and_warn(project, db, tmp_path):
+    """A downgrade that drops data over --archive-limit is refused by
+    rollback too; --guard warn lets both through."""
+    make_big(project, db)
+    project.rev("b2", down="a1", up="ALTER TABLE big ADD COLUMN note text;",
+                down_sql="ALTER TABLE big DROP COLUMN a;\nALTER TABLE big DROP COLUMN note;")
+    project.ok("upgrade")
+    v1 = older_image(project, db, tmp_path)
+    before = snapshot(db)
+    cp = v1.run("--archive-limit", "1", "rollback")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(r"revision b2 \(ledger:b2:1\) would drop the data of public\.big "
+                     r"\(about .*\) without a copy: over --archive-limit", out(cp)), describe(cp)
+    assert snapshot(db) == before
+    cp = v1.ok(*LIMIT, "--archive-limit", "1", "--guard", "warn", "rollback")
+    assert db.versions() == ["a1"]
+    assert "a" not in [c for (c,) in db.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'big'")]
 
 
 @PG
