@@ -348,7 +348,7 @@ static const char usage_head[] =
 	"  healthcheck [URL] [--timeout D]  HTTP GET, exit 0 on 2xx\n"
 	"  compile [--dialect D]... [--url URL] [-x ARG]...\n"
 	"                           render .py revisions to SQL with Alembic's offline mode\n"
-	"  lint [REV | A:B] [--format text|json|github] [--compile]\n"
+	"  lint [REV | A:B] [--format text|json|github] [--dialect D] [--compile]\n"
 	"                           locks, rewrites and data loss in the revisions\n"
 	"  init [DIR]               start a project: DIR/versions/ and a commented prestart.ini\n"
 	"  version, help [COMMAND]\n"

@@ -139,3 +139,24 @@ def test_man_page_is_installed_and_names_every_option(tmp_path):
         assert re.search(r"\b%s\b" % c, section), "command %s not in the man page" % c
     for code in ("124", "128+N", "126"):
         assert code in text
+
+
+def test_command_list_shows_each_commands_own_options(tmp_path):
+    """The one-line summary of a command in `prestart help` names every option
+    its own synopsis (the usage lines of `help COMMAND`) shows."""
+    usage = run(tmp_path, "help").stdout
+    block = usage.split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
+    entries, cur = {}, None
+    for ln in block.splitlines():
+        if ln.startswith("  ") and not ln.startswith("   "):
+            cur = ln.strip().split()[0].rstrip(",")
+            entries[cur] = ln
+        elif cur:
+            entries[cur] += "\n" + ln
+    assert "lint" in entries and "revision" in entries, entries
+    for c, text in sorted(entries.items()):
+        if c == "version":
+            continue
+        synopsis = run(tmp_path, "help", c).stdout.split("\n\n", 1)[0]
+        own = options(re.split(r" \[?%s\]?(?: |$)" % c, synopsis, maxsplit=1, flags=re.M)[1])
+        assert own <= options(text), (c, own - options(text))
