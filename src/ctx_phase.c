@@ -7,8 +7,32 @@
 #include "prestart/ctx.h"
 #include "prestart/log.h"
 
+/* The class of r in the cache, or NULL. */
+static const struct phase_class *cached_class(const struct phase_cache *pc,
+					      const struct revision *r)
+{
+	for (size_t i = 0; pc && i < pc->n; i++)
+		if (pc->v[i].rev == r)
+			return &pc->v[i].cls;
+	return NULL;
+}
+
+void phase_cache_release(struct phase_cache *pc)
+{
+	for (size_t i = 0; i < pc->n; i++)
+		phase_class_release(&pc->v[i].cls);
+	free(pc->v);
+	memset(pc, 0, sizeof(*pc));
+}
+
 int ctx_phase_split(struct ctx *c, const struct strlist *heads, struct plan *full,
 		    struct phase_split *split)
+{
+	return ctx_phase_split_cached(c, heads, full, split, NULL);
+}
+
+int ctx_phase_split_cached(struct ctx *c, const struct strlist *heads, struct plan *full,
+			   struct phase_split *split, struct phase_cache *cache)
 {
 	struct revptrs pending = { 0 };
 	struct phase_class *cls;
@@ -29,9 +53,25 @@ int ctx_phase_split(struct ctx *c, const struct strlist *heads, struct plan *ful
 		const struct revision *r = graph_find(c->g, s->rev->id);
 		const struct revision *run = s->runner == RUN_SQL ? s->rev : r;
 
+		const struct phase_class *known = cached_class(cache, r);
+
 		revptrs_push(&pending, r);
+		if (known) {
+			cls[i].contract = known->contract;
+			cls[i].why = known->why ? xstrdup(known->why) : NULL;
+			continue;
+		}
 		rc = phase_classify_sql(run, run->is_py ? NULL : run->upgrade_sql, run->path,
 					run->upgrade_line, sqlite, &cls[i], &c->e);
+		if (!rc && cache) {
+			struct phase_cached *k;
+
+			xgrow((void **)&cache->v, &cache->alloc, cache->n + 1, sizeof(*cache->v));
+			k = &cache->v[cache->n++];
+			k->rev = r;
+			k->cls.contract = cls[i].contract;
+			k->cls.why = cls[i].why ? xstrdup(cls[i].why) : NULL;
+		}
 	}
 	if (!rc)
 		phase_expand_split(&pending, cls, split);

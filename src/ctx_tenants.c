@@ -77,6 +77,12 @@ struct trun {
 	pthread_mutex_t plan_mu;
 	struct cached_plan *pc;
 	size_t npc, apc;
+	/* --phase expand (SPEC §9.4): each plan the expand subset of the
+	 * pending revisions; each revision classified once, and the ones held
+	 * back (over every plan) logged once and kept for the summary. */
+	int expand;
+	struct phase_cache classes;
+	struct strlist deferred, deferred_why;
 	struct ledger ledger; /* on: each tenant's rows, vt_schema its own */
 	char *app;            /* application_name */
 };
@@ -356,7 +362,50 @@ static int fast_read(struct ctx *c, struct tenant *t, size_t n)
 
 /* ---- plans ---- */
 
-/* The plan from heads to every head, made and bound once per distinct
+/* The revisions the expand phase holds back from heads: logged the
+ * first time any plan holds each back, and handed to the status. */
+static void note_deferred(struct trun *r, const struct phase_split *split)
+{
+	size_t before = r->deferred.n;
+
+	for (size_t i = 0; i < split->ndeferred; i++) {
+		const struct phase_deferred *d = &split->deferred[i];
+
+		if (strlist_contains(&r->deferred, d->rev->id))
+			continue;
+		log_event(LOG_INFO, "deferred",
+			  (struct log_field[]){ LFS("revision", d->rev->id), LFS("reason", d->why),
+						{ 0 } },
+			  "held back for the contract phase: %s: %s", d->rev->id, d->why);
+		strlist_push(&r->deferred, d->rev->id);
+		strlist_push(&r->deferred_why, d->why);
+	}
+	if (r->deferred.n > before)
+		status_set_deferred(&r->c->st, &r->deferred, &r->deferred_why);
+}
+
+/* The plan from heads (c->e saved by the caller): to every head, or in
+ * the expand phase to the expand point (the pending revisions that are
+ * not contract and descend from none). */
+static int make_plan(struct trun *r, const struct strlist *heads, struct plan *p)
+{
+	struct ctx *c = r->c;
+	struct plan full;
+	struct phase_split split;
+	int rc;
+
+	if (!r->expand)
+		return graph_plan(c->g, heads, "heads", DIR_UP, p, &c->e);
+	if (ctx_phase_split_cached(c, heads, &full, &split, &r->classes) < 0)
+		return -1;
+	plan_release(&full);
+	note_deferred(r, &split);
+	rc = graph_plan_upgrade_only(c->g, heads, &split.apply, p, &c->e);
+	phase_split_release(&split);
+	return rc;
+}
+
+/* The plan from heads (make_plan), made and bound once per distinct
  * heads (under plan_mu).  NULL with *why set when it cannot be made or
  * needs Alembic. */
 static const struct plan *plan_for(struct trun *r, const struct strlist *heads, char **why)
@@ -380,7 +429,7 @@ static const struct plan *plan_for(struct trun *r, const struct strlist *heads, 
 		memset(cp, 0, sizeof(*cp));
 		cp->key = key;
 		key = NULL;
-		if (graph_plan(c->g, heads, "heads", DIR_UP, &cp->p, &c->e) < 0) {
+		if (make_plan(r, heads, &cp->p) < 0) {
 			cp->error = xstrdup(c->e.msg);
 		} else if (ctx_bind_plan(c, &cp->p, &fresh, &missing) < 0) {
 			cp->error = xstrdup(c->e.msg);
@@ -788,11 +837,6 @@ int ctx_tenants_refuse(struct ctx *c)
 		return 0;
 	if (!db_kind_supports(c->url.kind, DB_HAS_SCHEMAS))
 		return usage_error("--tenants needs PostgreSQL: one SQLite file is one database");
-	/* SPEC §9.4: every tenant would get the contract revisions too */
-	if (c->cfg.phase == ROLLOUT_EXPAND)
-		return usage_error("%s: the expand phase is not available with --tenants yet "
-				   "(all or contract apply every pending revision)",
-				   c->cfg.phase_from);
 	return 0;
 }
 
@@ -802,6 +846,7 @@ static void trun_init(struct trun *r, struct ctx *c)
 
 	memset(r, 0, sizeof(*r));
 	r->c = c;
+	r->expand = c->cfg.phase == ROLLOUT_EXPAND;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->plan_mu, NULL);
 	pthread_condattr_init(&ca);
@@ -826,6 +871,9 @@ static void trun_release(struct trun *r)
 		free(r->pc[i].error);
 	}
 	free(r->pc);
+	phase_cache_release(&r->classes);
+	strlist_free(&r->deferred);
+	strlist_free(&r->deferred_why);
 	if (r->ledger.applied_by)
 		ledger_release(&r->ledger);
 	free(r->app);
@@ -952,11 +1000,15 @@ int ctx_tenants_run(struct ctx *c)
 		r.stop_starting = 1;
 	publish(&r);
 	if (r.nq == 0 && !survey_failed) {
+		char *held = strlist_join(&r.deferred, ", ");
+
 		log_event(LOG_INFO, "tenants_up_to_date",
-			  (struct log_field[]){ LFI("tenants", r.n),
+			  (struct log_field[]){ LFI("tenants", r.n), LFS("deferred", held),
 						LFI("duration_ms", now_ms() - t0), { 0 } },
-			  "all %zu tenants already at head, nothing to do (%lld ms, no lock)", r.n,
-			  now_ms() - t0);
+			  "all %zu tenants already at %s, nothing to do (%lld ms, no lock)%s%s",
+			  r.n, r.expand ? "the expand point" : "head", now_ms() - t0,
+			  r.deferred.n ? "; held back for the contract phase: " : "", held);
+		free(held);
 		goto out;
 	}
 	log_event(LOG_INFO, "tenants_plan",
@@ -1012,15 +1064,19 @@ int ctx_tenants_run(struct ctx *c)
 	publish(&r);
 	{
 		long left = (long)r.n - r.at_head - r.migrated - r.failed;
+		char *held = strlist_join(&r.deferred, ", ");
 
 		log_event(LOG_INFO, "tenants_done",
 			  (struct log_field[]){ LFI("tenants", r.n), LFI("at_head", r.at_head),
 						LFI("migrated", r.migrated), LFI("failed", r.failed),
-						LFI("not_started", left),
+						LFI("not_started", left), LFS("deferred", held),
 						LFI("duration_ms", now_ms() - t0), { 0 } },
-			  "tenants: %ld migrated, %ld already at head, %ld failed, %ld not started "
-			  "(%zu in all, %lld ms)",
-			  r.migrated, r.at_head, r.failed, left, r.n, now_ms() - t0);
+			  "tenants: %ld migrated, %ld already at %s, %ld failed, %ld not started "
+			  "(%zu in all, %lld ms)%s%s",
+			  r.migrated, r.at_head, r.expand ? "the expand point" : "head", r.failed,
+			  left, r.n, now_ms() - t0,
+			  r.deferred.n ? "; held back for the contract phase: " : "", held);
+		free(held);
 		if (c->stop && *c->stop) {
 			err_set(&c->e, 128 + *c->stop,
 				"stopped by signal %d: %ld tenants migrated, %ld not; each is at its "
@@ -1047,6 +1103,9 @@ int ctx_tenants_status(struct ctx *c)
 	int rc, all = 1;
 
 	trun_init(&r, c);
+	/* pending: every revision to head, in any phase (as status of one
+	 * schema lists them) */
+	r.expand = 0;
 	if ((rc = survey(&r)))
 		goto out;
 	graph_heads(c->g, &heads);

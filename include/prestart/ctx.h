@@ -280,6 +280,20 @@ int ctx_wait_writable(struct ctx *c, long long *since);
  * revisions.  0, or -1 with c->e filled. */
 int ctx_phase_split(struct ctx *c, const struct strlist *heads, struct plan *full,
 		    struct phase_split *split);
+/* Each revision's class, classified once however many plans ask
+ * (ctx_phase_split_cached); phase_cache_release() frees it. */
+struct phase_cache {
+	struct phase_cached {
+		const struct revision *rev; /* the graph's */
+		struct phase_class cls;
+	} *v;
+	size_t n, alloc;
+};
+/* ctx_phase_split, each revision classified only when cache (NULL: none)
+ * does not know it yet, and then added to it. */
+int ctx_phase_split_cached(struct ctx *c, const struct strlist *heads, struct plan *full,
+			   struct phase_split *split, struct phase_cache *cache);
+void phase_cache_release(struct phase_cache *pc);
 /* The expand phase's plan from heads: the subset ctx_phase_split applies
  * (graph_plan_upgrade_only), c->split and c->expand_target replaced.  0,
  * or -1 with c->e filled. */

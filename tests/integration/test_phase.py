@@ -368,20 +368,6 @@ def test_status_and_metrics_name_what_waits(project, db):
     assert db.versions() == ["a1"]
 
 
-@pytest.mark.parametrize("engine", ["pg"])
-def test_expand_with_tenants_is_refused(project, db):
-    """Over tenants the expand phase would still apply the contract
-    revisions: refused before anything waits or connects."""
-    contract_project(project)
-    db.execute("CREATE SCHEMA t1;")
-    for cmd in (["run", "--", "/bin/true"], ["upgrade"]):
-        cp = project.run("--phase", "expand", "--tenants", "t1", *cmd)
-        assert cp.returncode == 2, describe(cp)
-        assert "--phase expand: the expand phase is not available with --tenants yet" \
-            in cp.stderr, describe(cp)
-    assert db.query("SELECT count(*) FROM pg_tables WHERE schemaname = 't1'") == [(0,)]
-
-
 @pytest.mark.parametrize("engine", ["sqlite"])
 def test_expand_with_py_revisions(db, tmp_path):
     """A .py revision is classified by its fresh compiled SQL; without it,

@@ -396,3 +396,82 @@ def test_mixed_case_and_dollar_names(project, db):
     assert db.query('SELECT count(*) FROM "Acme_Corp".applied_log') == [(2,)]
     cp = project.ok("run", "--tenants", "Acme_Corp,t$1,acme_corp")
     assert "all 3 tenants already at head" in cp.stdout
+
+
+FAX_R1 = ("CREATE TABLE items (id int PRIMARY KEY, fax text);\n"
+          "CREATE TABLE applied_log (rev text NOT NULL);\n"
+          "INSERT INTO applied_log VALUES ('r1');")
+
+
+def fax_columns(db, names):
+    """{tenant: whether items still has the fax column}"""
+    have = {r[0] for r in db.query(
+        "SELECT table_schema FROM information_schema.columns WHERE table_name = 'items' "
+        "AND column_name = 'fax'")}
+    return {t: t in have for t in names}
+
+
+def expand_revs(project):
+    """r2 adds a column (expand), r3 drops fax (contract)."""
+    project.rev("r2", down="r1", up=R2, down_sql="ALTER TABLE items DROP COLUMN name;")
+    project.rev("r3", down="r2", up="ALTER TABLE items DROP COLUMN fax;\n"
+                "INSERT INTO applied_log VALUES ('r3');",
+                down_sql="ALTER TABLE items ADD COLUMN fax text;")
+
+
+@pg_only
+def test_expand_then_contract_over_tenants(project, db):
+    """SPEC §9.4 per tenant: the expand phase applies the additive
+    revision in every tenant, holds the drop back (named once, not once
+    per tenant, and in the summary), and execs the application; the
+    contract phase applies the drop."""
+    project.rev("r1", up=FAX_R1, down_sql="DROP TABLE items; DROP TABLE applied_log;")
+    names = make_schemas(db, "ep", 12)
+    project.ok("run", "--tenants", ",".join(names))
+    assert versions_of(db, names) == {t: ["r1"] for t in names}
+    expand_revs(project)
+    cp = project.run("--phase", "expand", "run", "--tenants", ",".join(names),
+                     "--tenant-parallel", "3", "--", "/bin/echo", "app ran")
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 0, out
+    assert cp.stdout.endswith("app ran\n"), out
+    assert versions_of(db, names) == {t: ["r2"] for t in names}
+    assert fax_columns(db, names) == {t: True for t in names}
+    assert all(c == {"r1": 1, "r2": 1} for c in log_counts(db, names).values())
+    # one line for the revision held back, whatever the number of tenants
+    assert out.count("held back for the contract phase: r3: contract: ") == 1, out
+    assert ("12 migrated, 0 already at the expand point, 0 failed, 0 not started"
+            in out), out
+    assert "; held back for the contract phase: r3" in out, out
+    # again: nothing to do, the drop still named
+    cp = project.ok("--phase", "expand", "upgrade", "--tenants", ",".join(names))
+    out = cp.stdout + cp.stderr
+    assert "all 12 tenants already at the expand point, nothing to do" in out, out
+    assert "held back for the contract phase: r3" in out, out
+    cp = project.ok("--phase", "contract", "upgrade", "--tenants", ",".join(names))
+    out = cp.stdout + cp.stderr
+    assert "12 migrated, 0 already at head" in out, out
+    assert "held back" not in out, out
+    assert versions_of(db, names) == {t: ["r3"] for t in names}
+    assert fax_columns(db, names) == {t: False for t in names}
+
+
+@pg_only
+def test_expand_over_tenants_isolates_a_failure(project, db):
+    """A tenant failing in the expand phase fails alone: the others reach
+    the expand point, the run exits 1 naming it, no application."""
+    project.rev("r1", up=FAX_R1, down_sql="DROP TABLE items; DROP TABLE applied_log;")
+    names = make_schemas(db, "ef", 6)
+    project.ok("run", "--tenants", ",".join(names))
+    expand_revs(project)
+    # ef4 already has the column r2 adds
+    db.execute("ALTER TABLE ef4.items ADD COLUMN name text")
+    cp = project.run("--phase", "expand", "run", "--tenants", ",".join(names), "--",
+                     "/bin/echo", "app ran")
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert "app ran" not in cp.stdout
+    assert "1 tenant failed: ef4 (at r1:" in cp.stderr, cp.stderr
+    v = versions_of(db, names)
+    assert v["ef4"] == ["r1"]
+    assert all(v[t] == ["r2"] for t in names if t != "ef4"), v
+    assert fax_columns(db, names) == {t: True for t in names}
