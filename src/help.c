@@ -26,7 +26,7 @@ static const struct opt_help opt_help[] = {
 	{ "ddl-lock-timeout", "    --ddl-lock-timeout D", "PostgreSQL: bound each migration statement's lock wait\n(default 1s; 0 = forever)" },
 	{ "ddl-retry-budget", "    --ddl-retry-budget D", "how long to retry after lock timeouts (default 10m)" },
 	{ "lock-strategy", "    --lock-strategy S", "auto, session or lease (default auto; lease through poolers)" },
-	{ "health-addr", "    --health-addr ADDR", "serve /livez /readyz /status /metrics on [HOST]:PORT" },
+	{ "health-addr", "    --health-addr ADDR", "run, wait: serve /livez /readyz /status /metrics on\n[HOST]:PORT (other commands warn that they ignore it)" },
 	{ "log-format", "    --log-format F", "text or json" },
 	{ "transaction-per-migration", "    --transaction-per-migration", "one transaction per revision" },
 	{ "no-transaction-per-migration", "    --no-transaction-per-migration",

@@ -114,6 +114,9 @@ enum {
 	/* reads or writes one schema's version table: a tenants setting
 	 * (run, upgrade and status take it) is refused, not ignored */
 	ONE_SCHEMA = 1 << 7,
+	/* uses the health address: run and wait serve it, healthcheck probes
+	 * it; the others warn about a --health-addr flag they would ignore */
+	USES_HEALTH = 1 << 8,
 };
 
 struct command {
@@ -129,8 +132,8 @@ static int cmd_help(struct ctx *c);
 static int cmd_version(struct ctx *c);
 
 static const struct command commands[] = {
-	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP },
-	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB | TAKES_APP,
+	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP | USES_HEALTH },
+	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB | TAKES_APP | USES_HEALTH,
 	  .opts = L(O_HEAD) },
 	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
 	  .max_args = 1 },
@@ -168,7 +171,8 @@ static const struct command commands[] = {
 	  .opts = L(O_MESSAGE) | L(O_BRANCH_LABEL) | L(O_REV_ID), .min_args = 1, .max_args = -1,
 	  .arg_usage = "a revision argument" },
 	{ .name = "healthcheck", .fn = cmd_healthcheck,
-	  .flags = NEED_CONFIG | URL_ON_DEMAND | DATA_OUT | NO_TERMLOG, .opts = L(O_TIMEOUT),
+	  .flags = NEED_CONFIG | URL_ON_DEMAND | DATA_OUT | NO_TERMLOG | USES_HEALTH,
+	  .opts = L(O_TIMEOUT),
 	  .max_args = 1 },
 	{ .name = "compile", .fn = cmd_compile, .flags = NEED_SCRIPTS | DATA_OUT | URL_ON_DEMAND,
 	  .opts = L(O_DIALECT) | L(O_URL) | L(O_XARG) },
@@ -625,6 +629,14 @@ int main(int argc, char **argv)
 				 cli.wait_head ? " --head" : "");
 		goto out;
 	}
+	/* A shared PRESTART_HEALTH_ADDR or health_addr reaches every command:
+	 * only the flag, given to this command, is worth a word. */
+	if (cli.flags.health_addr && !(cmd->flags & USES_HEALTH))
+		log_event(LOG_WARN, "option_ignored",
+			  (struct log_field[]){ LFS("option", "--health-addr"),
+						LFS("command", cmd->name), { 0 } },
+			  "--health-addr is ignored by '%s': only run and wait serve the health "
+			  "endpoint", cmd->name);
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;
 	/* Resolved now: a run that execs releases the configuration first. */

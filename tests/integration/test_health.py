@@ -268,6 +268,33 @@ def test_healthcheck_without_an_address_names_every_source(tmp_path):
         assert n in errs[0], describe(cp)
 
 
+@sqlite_only
+def test_health_addr_flag_on_a_command_that_does_not_serve_it(engine, project):
+    """Only run and wait serve the health endpoint: another command given
+    --health-addr says in one warning line that it ignores it, and does its
+    work; the same address from the environment (shared by every command of
+    a deployment) is not worth a word."""
+    project.rev("a1", up="CREATE TABLE t (id integer);")
+    port = free_port()
+    cp = project.run("upgrade", "--health-addr", "127.0.0.1:%d" % port)
+    assert cp.returncode == 0, describe(cp)
+    warned = [ln for ln in (cp.stdout + cp.stderr).splitlines() if "--health-addr" in ln]
+    assert len(warned) == 1 and "warning" in warned[0] and "'upgrade'" in warned[0], describe(cp)
+    assert project.db.versions() == ["a1"]
+    assert not _port_open(port)
+    # a data command: the warning on stderr, its data alone on stdout
+    cp = project.run("current", "--health-addr", "127.0.0.1:%d" % port)
+    assert cp.returncode == 0 and cp.stdout == "a1 (head)\n", describe(cp)
+    assert "--health-addr is ignored by 'current'" in cp.stderr, describe(cp)
+    # from the environment: silent
+    cp = project.run("upgrade", env={"PRESTART_HEALTH_ADDR": "127.0.0.1:%d" % port})
+    assert cp.returncode == 0 and "health" not in cp.stdout + cp.stderr, describe(cp)
+    # run serves it: no warning
+    cp = project.run("run", "--health-addr", "127.0.0.1:%d" % port)
+    assert cp.returncode == 0 and "ignored" not in cp.stdout + cp.stderr, describe(cp)
+    assert "health endpoint on" in cp.stdout + cp.stderr, describe(cp)
+
+
 # --------------------------------------------------------------------------
 # SPEC §7.4: revision durations and CREATE INDEX progress
 
