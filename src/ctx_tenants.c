@@ -210,9 +210,9 @@ static void parse_xml_versions(const char *x, struct strlist *out)
  * version table's rows, read by query_to_xml only where the table exists
  * (planned apart, so the cost stays linear in the tenants; one big UNION
  * ALL is not).  Each table read holds a lock until the statement ends:
- * hence batches. */
-static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo, size_t hi,
-		      struct err *e)
+ * hence batches.  What read_batch falls back to. */
+static int read_batch_xml(struct ctx *c, struct db *db, struct tenant *t, size_t lo, size_t hi,
+			  struct err *e)
 {
 	struct sbuf b = { 0 };
 	struct strlist rows = { 0 };
@@ -261,6 +261,109 @@ static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo,
 	strlist_free(&rows);
 	sbuf_free(&b);
 	free(pending);
+	return rc;
+}
+
+/* An identifier always double-quoted (no keyword list needed). */
+static void add_ident(struct sbuf *b, const char *s)
+{
+	sbuf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			sbuf_addc(b, '"');
+		sbuf_addc(b, *s);
+	}
+	sbuf_addc(b, '"');
+}
+
+/* t[lo..hi) in two round trips: one catalog query (each schema, its
+ * version table and its marker, joined on pg_class rather than looked up
+ * name by name), then every existing version table read by COPY, one
+ * text for the batch.  COPY plans nothing, so the server opens no index:
+ * in a fresh session that is most of a table read's cost.  A version
+ * table that is not a plain table, or a COPY that fails (a table dropped
+ * meanwhile), sends the batch to read_batch_xml. */
+static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo, size_t hi,
+		      struct err *e)
+{
+	struct sbuf b = { 0 };
+	struct strlist rows = { 0 }, *vals = NULL;
+	struct tenant **with = NULL;
+	size_t hint = lo, nwith = 0;
+	char *pending = xasprintf("%s_pending", c->cfg.version_table);
+	int rc = 0, fallback = 0;
+
+	sbuf_adds(&b, "SELECT t.n || ' ' || CASE WHEN s.oid IS NULL THEN 'S' ELSE '-' END || "
+		      "CASE WHEN v.oid IS NULL THEN '-' WHEN v.relkind = 'r' THEN 'V' ELSE 'v' END "
+		      "|| CASE WHEN p.oid IS NULL THEN '-' ELSE 'P' END FROM pg_catalog.unnest('{");
+	for (size_t i = lo; i < hi; i++)
+		sbuf_addf(&b, "%s\"%s\"", i > lo ? "," : "", t[i].name);
+	sbuf_adds(&b, "}'::text[]) AS t(n) LEFT JOIN pg_catalog.pg_namespace s ON s.nspname = t.n "
+		      "LEFT JOIN pg_catalog.pg_class v ON v.relnamespace = s.oid AND v.relname = ");
+	add_literal(&b, c->cfg.version_table);
+	sbuf_adds(&b, " LEFT JOIN pg_catalog.pg_class p ON p.relnamespace = s.oid AND p.relname = ");
+	add_literal(&b, pending);
+	free(pending);
+	if (db_query_col(db, b.buf, &rows) < 0) {
+		char *msg = db_error_string(db);
+
+		rc = err_set(e, ERR_FAILED, "cannot read the tenants' version tables: %s", msg);
+		free(msg);
+		goto out;
+	}
+	with = xcalloc(hi - lo + 1, sizeof(*with));
+	for (size_t i = 0; i < rows.n && !fallback; i++) {
+		char *sp = strchr(rows.v[i], ' ');
+		struct tenant *x;
+
+		if (!sp || strlen(sp) != 4)
+			continue;
+		*sp = '\0';
+		if (!(x = find_in(t, lo, hi, rows.v[i], &hint)))
+			continue;
+		x->no_schema = sp[1] == 'S';
+		x->exists = sp[2] != '-';
+		x->marked = sp[3] == 'P';
+		fallback = sp[2] == 'v';
+		if (x->exists && nwith < hi - lo)
+			with[nwith++] = x;
+	}
+	if (!fallback && nwith) {
+		sbuf_free(&b);
+		for (size_t i = 0; i < nwith; i++) {
+			sbuf_adds(&b, "COPY ");
+			add_ident(&b, with[i]->name);
+			sbuf_addc(&b, '.');
+			add_ident(&b, c->cfg.version_table);
+			sbuf_adds(&b, " (version_num) TO STDOUT;");
+		}
+		vals = xcalloc(nwith, sizeof(*vals));
+		if (db_pg_copy_out(db, b.buf, vals, nwith) < 0) {
+			db_clear_error(db);
+			fallback = 1;
+		}
+		for (size_t i = 0; i < nwith && !fallback; i++) {
+			struct tenant *x = with[i];
+
+			strlist_free(&x->heads);
+			x->heads = vals[i];
+			memset(&vals[i], 0, sizeof(vals[i]));
+			if (x->heads.n > 1)
+				qsort(x->heads.v, x->heads.n, sizeof(char *), cmp_str);
+		}
+		for (size_t i = 0; i < nwith; i++)
+			strlist_free(&vals[i]);
+	}
+	if (fallback) {
+		for (size_t i = lo; i < hi; i++)
+			strlist_free(&t[i].heads);
+		rc = read_batch_xml(c, db, t, lo, hi, e);
+	}
+out:
+	free(vals);
+	free(with);
+	strlist_free(&rows);
+	sbuf_free(&b);
 	return rc;
 }
 

@@ -799,3 +799,67 @@ const struct db_ops db_pg_ops = {
 		  .holder = db_pg_lock_holder, .prepare = db_pg_lock_prepare,
 		  .check = db_pg_lock_check },
 };
+
+/* One line of COPY's text format, its first column unescaped; 0 for a
+ * NULL (\N). */
+static int copy_line(const char *s, int len, struct sbuf *b)
+{
+	if (len > 0 && s[len - 1] == '\n')
+		len--;
+	if (len == 2 && s[0] == '\\' && s[1] == 'N')
+		return 0;
+	for (int i = 0; i < len && s[i] != '\t'; i++) {
+		char c = s[i];
+
+		if (c == '\\' && i + 1 < len) {
+			static const char from[] = "btnvfr", to[] = "\b\t\n\v\f\r";
+			const char *k = strchr(from, s[++i]);
+
+			c = k && *k ? to[k - from] : s[i];
+		}
+		sbuf_addc(b, c);
+	}
+	return 1;
+}
+
+int db_pg_copy_out(struct db *db, const char *sql, struct strlist *out, size_t n)
+{
+	PGconn *conn = conn_of(db);
+	PGresult *res;
+	size_t k = 0;
+	int rc = 0;
+
+	db_clear_error(db);
+	if (!PQsendQuery(conn, sql))
+		return db_pg_result_failed(db, NULL, NULL, 0);
+	while ((res = PQgetResult(conn))) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_COPY_OUT) {
+			char *buf;
+			int len;
+
+			while ((len = PQgetCopyData(conn, &buf, 0)) >= 0) {
+				struct sbuf b = { 0 };
+
+				if (!rc && k < n && copy_line(buf, len, &b)) {
+					char *v = sbuf_detach(&b);
+
+					strlist_push_owned(&out[k], v ? v : xstrdup(""));
+				}
+				sbuf_free(&b);
+				PQfreemem(buf);
+			}
+			k++;
+		} else if (st != PGRES_COMMAND_OK && !rc) {
+			rc = db_pg_result_failed(db, res, NULL, 0);
+		}
+		PQclear(res);
+	}
+	if (!rc && k != n) {
+		snprintf(db->dberr.message, sizeof(db->dberr.message),
+			 "%zu COPY results for %zu statements", k, n);
+		rc = db_stmt_failed(db);
+	}
+	return rc;
+}

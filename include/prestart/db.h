@@ -431,6 +431,14 @@ const char *db_pg_distributed(const char *version);
  * server gave; otherwise db->errstr. */
 char *db_error_string(const struct db *db);
 
+/* PostgreSQL: run n statements `COPY <table> (<one column>) TO STDOUT`
+ * given as one text, in one round trip (one implicit transaction); out[i]
+ * (n lists, appended to) receives statement i's values (NULLs skipped).
+ * COPY reads a table without planning a query: no index is opened, which
+ * in a fresh session is most of what a SELECT costs.  -1 on a failure
+ * (the first one is kept; the lists are then incomplete). */
+int db_pg_copy_out(struct db *db, const char *sql, struct strlist *out, size_t n);
+
 extern const struct db_ops db_pg_ops;
 extern const struct db_ops db_sqlite_ops;
 

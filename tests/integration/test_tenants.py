@@ -475,3 +475,29 @@ def test_expand_over_tenants_isolates_a_failure(project, db):
     assert v["ef4"] == ["r1"]
     assert all(v[t] == ["r2"] for t in names if t != "ef4"), v
     assert fax_columns(db, names) == {t: True for t in names}
+
+
+@pg_only
+def test_survey_reads_odd_version_tables(project, db):
+    """The survey reads plain version tables by COPY; a version table that
+    is a view sends its batch to the other reading, with the same answer;
+    the marker of an interrupted revision and a schema without a version
+    table are seen either way."""
+    two_revs(project)
+    names = make_schemas(db, "od", 4)
+    project.ok("run", "--tenants", ",".join(names))
+    cp = project.ok("run", "--tenants", ",".join(names))
+    assert "all 4 tenants already at head" in cp.stdout, cp.stdout
+    db.execute("ALTER TABLE od2.alembic_version RENAME TO av; "
+               "CREATE VIEW od2.alembic_version AS SELECT * FROM od2.av")
+    cp = project.ok("status", "--tenants", ",".join(names))
+    by = {t["name"]: t for t in json.loads(cp.stdout)["tenants"]}
+    assert all(by[t]["current"] == ["r2"] and by[t]["at_head"] for t in names), by
+    # od3: the marker of an interrupted revision; od4: no version table
+    db.execute("CREATE TABLE od3.alembic_version_pending (x int); "
+               "DROP TABLE od4.alembic_version")
+    cp = project.ok("status", "--tenants", ",".join(names))
+    by = {t["name"]: t for t in json.loads(cp.stdout)["tenants"]}
+    assert by["od1"]["at_head"] and by["od2"]["at_head"], by
+    assert by["od3"]["current"] == ["r2"] and not by["od3"]["at_head"], by
+    assert by["od4"]["current"] is None and by["od4"]["pending"] == ["r1", "r2"], by
