@@ -491,7 +491,10 @@ static void json_applied(struct sbuf *b, const struct strlist *heads,
 		sbuf_add_json_str(b, r->applied_by ? r->applied_by : "");
 		sbuf_adds(b, ",\"prestart_version\":");
 		sbuf_add_json_str(b, r->prestart_version ? r->prestart_version : "");
-		sbuf_addc(b, '}');
+		if (r->lock_hold_ms >= 0)
+			sbuf_addf(b, ",\"lock_hold_ms\":%lld}", r->lock_hold_ms);
+		else
+			sbuf_adds(b, ",\"lock_hold_ms\":null}");
 	}
 	sbuf_addc(b, ']');
 }

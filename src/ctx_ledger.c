@@ -220,6 +220,7 @@ int ctx_ledger_rows(struct ctx *c, struct ledger_rows *rows)
 	/* What a ledger holds is worth showing even where it is not written
 	 * by default (.py projects on SQLite). */
 	l.on = c->cfg.ledger != 0;
+	l.read_hold = 1;
 	rc = ledger_read(&l, &c->db, rows);
 	ledger_release(&l);
 	if (rc < 0) {

@@ -622,8 +622,16 @@ int ledger_row_parse(enum db_kind kind, const char *text, struct ledger_row *r)
 		goto out;
 	errno = 0;
 	r->duration_ms = strtoll(p + 1, &end, 10);
-	if (errno || end == p + 1 || *end)
+	if (errno || end == p + 1 || (*end && *end != ' '))
 		goto out;
+	r->lock_hold_ms = -1;
+	if (*end == ' ' && strcmp(end + 1, "-")) {
+		/* lock_hold_ms, when read; "-" for NULL */
+		p = end + 1;
+		r->lock_hold_ms = strtoll(p, &end, 10);
+		if (errno || end == p || *end || r->lock_hold_ms < 0)
+			goto out;
+	}
 	if (down && *down)
 		strlist_split(&r->down, down, ",");
 	r->breaking = compat && !strcmp(compat, "breaking");
@@ -654,6 +662,7 @@ int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 	struct sbuf q = { 0 };
 	char *name, *key, *t;
 	const char *schema;
+	size_t at_hold, from;
 	int exists = 0, rc;
 
 	memset(rows, 0, sizeof(*rows));
@@ -684,10 +693,23 @@ int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 		}
 	}
 	sbuf_adds(&q, " || ' ' || CAST(duration_ms AS TEXT)");
+	at_hold = q.len;
+	if (l->read_hold)
+		sbuf_adds(&q, " || ' ' || COALESCE(CAST(lock_hold_ms AS TEXT), '-')");
+	from = q.len;
 	sbuf_addf(&q, " FROM %s WHERE version_table = ", name);
 	add_key(&q, l);
 	sbuf_adds(&q, " ORDER BY applied_at, revision");
 	rc = db->ops->query_col(db, q.buf, &raw);
+	if (rc < 0 && l->read_hold && db->ops->is_missing(db, DB_MISSING_COLUMN) &&
+	    !db_connection_lost(db)) {
+		/* a table of an older prestart: no lock_hold_ms */
+		db_clear_error(db);
+		strlist_free(&raw);
+		memmove(q.buf + at_hold, q.buf + from, q.len - from + 1);
+		q.len -= from - at_hold;
+		rc = db->ops->query_col(db, q.buf, &raw);
+	}
 	sbuf_free(&q);
 	free(name);
 	key = vt_key(l);
@@ -1010,6 +1032,10 @@ void ledger_check_checksums(const struct graph *g, const struct ledger_rows *row
 
 char *ledger_row_describe(const struct ledger_row *r)
 {
-	return xasprintf("%s in %lld ms by %s", r->applied_at ? r->applied_at : "?",
-			 r->duration_ms, r->applied_by ? r->applied_by : "?");
+	char held[64] = "";
+
+	if (r->lock_hold_ms > 0)
+		snprintf(held, sizeof(held), ", ACCESS EXCLUSIVE held %lld ms", r->lock_hold_ms);
+	return xasprintf("%s in %lld ms%s by %s", r->applied_at ? r->applied_at : "?",
+			 r->duration_ms, held, r->applied_by ? r->applied_by : "?");
 }

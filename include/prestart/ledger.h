@@ -67,6 +67,10 @@ struct ledger {
 	 * nullable: catalog only); one the role cannot alter is written
 	 * without it. */
 	int hold_col;
+	/* Set by the caller before ledger_read: read lock_hold_ms too, when
+	 * the table has it (a table of an older prestart does not: its rows
+	 * read without it). */
+	int read_hold;
 };
 
 /* One ledger row; strings owned (ledger_rows_release). */
@@ -82,6 +86,7 @@ struct ledger_row {
 	long long duration_ms;
 	char *applied_by;
 	char *prestart_version;
+	long long lock_hold_ms; /* -1: not recorded (older row or table, not measured) */
 };
 
 struct ledger_rows {

@@ -7,6 +7,7 @@ of a failure (the longest holder of the run).
 Outside a transaction each such statement counts from its start to its end.
 SQLite: not measured (NULL)."""
 import json
+import re
 
 import pytest
 
@@ -227,3 +228,55 @@ def test_failed_revision_counts_to_its_rollback(engine, project, tmp_path):
     assert hold["revision"] == "c3" and hold["seconds"] >= 0.4, hold
     assert hold["statement"] == "ALTER TABLE t ADD COLUMN more integer", hold
     assert project.db.versions() == ["b2"]
+
+
+def applied_lines(cp):
+    """history -v / current -v: each revision's id and its Applied: line."""
+    out, rev = {}, None
+    for ln in cp.stdout.splitlines():
+        if ln.startswith("Rev: "):
+            rev = ln.split()[1]
+        elif ln.strip().startswith("Applied: ") and rev:
+            out[rev] = ln.strip()
+    return out
+
+
+@pg_only
+def test_history_current_status_show_the_hold(engine, project):
+    """The ledger's lock_hold_ms, read back by history -v, current -v and
+    status; a ledger table made before the column reads without it."""
+    base_table(project)
+    project.rev("b2", down="a1", up=HOLD_UP, down_sql="ALTER TABLE t DROP COLUMN extra;")
+    project.ok("upgrade")
+    hold = ledger(project)["b2"][0]
+    assert hold >= 300
+    shown = applied_lines(project.ok("history", "-v"))
+    assert re.search(r"in \d+ ms, ACCESS EXCLUSIVE held %d ms by prestart@" % hold,
+                     shown["b2"]), shown
+    assert "held" not in shown["a1"], shown  # no hold: nothing said
+    cp = project.ok("current", "-v")
+    assert "ACCESS EXCLUSIVE held %d ms" % hold in cp.stdout, describe(cp)
+    st = json.loads(project.ok("status").stdout)
+    assert [(a["revision"], a["lock_hold_ms"]) for a in st["applied"]] == [("b2", hold)], st
+    # a ledger of an older prestart: no column, the rows still read
+    project.db.execute("ALTER TABLE prestart.history DROP COLUMN lock_hold_ms")
+    cp = project.ok("history", "-v")
+    shown = applied_lines(cp)
+    assert set(shown) == {"a1", "b2"} and "held" not in shown["b2"], describe(cp)
+    assert "ledger" not in cp.stderr, describe(cp)
+    st = json.loads(project.ok("status").stdout)
+    assert [(a["revision"], a["lock_hold_ms"]) for a in st["applied"]] == [("b2", None)], st
+
+
+def test_sqlite_status_says_not_measured(engine, project):
+    if engine != "sqlite":
+        pytest.skip("the PostgreSQL side is above")
+    project.rev("a1", up="CREATE TABLE t (id integer);", down_sql="")
+    project.ok("upgrade")
+    for drop in (False, True):
+        if drop:
+            project.db.execute("ALTER TABLE alembic_version_history DROP COLUMN lock_hold_ms")
+        st = json.loads(project.ok("status").stdout)
+        assert [(a["revision"], a["lock_hold_ms"]) for a in st["applied"]] == [("a1", None)], st
+        cp = project.ok("history", "-v")
+        assert "Applied: " in cp.stdout and "held" not in cp.stdout, describe(cp)

@@ -211,6 +211,9 @@ static void test_row_parse(void **state)
 		"2:r32:r2--8:breaking-3:a b 12", /* a field short */
 		"2:r32:r2---20:2026-01-01 00:00:00Z3:a b5:0.9.0 1x",
 		"99999999999999999999999:r3",
+		"2:r32:r2--6:expand-3:a b5:0.9.0 12 ", /* a lock hold short */
+		"2:r32:r2--6:expand-3:a b5:0.9.0 12 -1",
+		"2:r32:r2--6:expand-3:a b5:0.9.0 12 7 8",
 	};
 	struct ledger_row r;
 
@@ -221,6 +224,15 @@ static void test_row_parse(void **state)
 	assert_int_equal(r.duration_ms, 12);
 	assert_int_equal(r.down.n, 1);
 	assert_null(r.checksum);
+	assert_int_equal(r.lock_hold_ms, -1);
+	ledger_row_release(&r);
+	/* lock_hold_ms, when read: a number, or "-" for NULL */
+	assert_int_equal(ledger_row_parse(DB_PG, "2:r32:r2--6:expand-3:a b5:0.9.0 12 7", &r), 0);
+	assert_int_equal(r.duration_ms, 12);
+	assert_int_equal(r.lock_hold_ms, 7);
+	ledger_row_release(&r);
+	assert_int_equal(ledger_row_parse(DB_PG, "2:r32:r2--6:expand-3:a b5:0.9.0 12 -", &r), 0);
+	assert_int_equal(r.lock_hold_ms, -1);
 	ledger_row_release(&r);
 	assert_int_equal(ledger_row_parse(DB_SQLITE, lite, &r), 0);
 	assert_string_equal(r.downgrade_sql, "-- M\xc3\xbcller\nid = 100;  x");
