@@ -1,11 +1,11 @@
 /* analysis.c - what each statement does: tables, locks, effect, class, and
  * the facts lint judges (SPEC §9.1).
  *
- * Divisions, in order: names and types
- * out of the parse tree; default volatility; ALTER TABLE subcommands; one
- * parsed statement; DO bodies; long identifiers; the scripts; names. Recording (tables, facts,
- * class) and the token-level reading (unparsed PostgreSQL, SQLite) are
- * analysis_token.c, below this file.
+ * Divisions, in order: ALTER TABLE subcommands; one parsed statement; DO
+ * bodies; long identifiers; the scripts; names. Below this file: recording
+ * (tables, facts, class) and the token-level reading (unparsed PostgreSQL,
+ * SQLite) are analysis_token.c; names, types and default volatility out of
+ * the parse tree are analysis_tree.c.
  *
  * Lock levels are PostgreSQL 15's ("Explicit Locking" and the ALTER TABLE
  * page): most ALTER TABLE forms take ACCESS EXCLUSIVE; ADD FOREIGN KEY and
@@ -30,341 +30,6 @@
 
 #define IDENT_MAX 63 /* NAMEDATALEN - 1 */
 
-/* ---- names and types out of the parse tree ---- */
-
-/* "schema.rel" or "rel" (caller frees). */
-static char *rv_name(const PgQuery__RangeVar *rv)
-{
-	if (!rv || !rv->relname)
-		return xstrdup("");
-	if (rv->schemaname && *rv->schemaname)
-		return xasprintf("%s.%s", rv->schemaname, rv->relname);
-	return xstrdup(rv->relname);
-}
-
-/* A dotted name from a list of String nodes (caller frees). */
-static char *list_name(PgQuery__Node **v, size_t n)
-{
-	struct sbuf b = { 0 };
-
-	for (size_t i = 0; i < n; i++) {
-		if (v[i]->node_case != PG_QUERY__NODE__NODE_STRING)
-			continue;
-		if (b.len)
-			sbuf_addc(&b, '.');
-		sbuf_adds(&b, v[i]->string->sval);
-	}
-	return b.buf ? b.buf : xstrdup("");
-}
-
-/* The object a DROP names: a List of Strings, or a bare String. */
-static char *object_name(const PgQuery__Node *o)
-{
-	if (o->node_case == PG_QUERY__NODE__NODE_LIST)
-		return list_name(o->list->items, o->list->n_items);
-	if (o->node_case == PG_QUERY__NODE__NODE_STRING)
-		return xstrdup(o->string->sval);
-	if (o->node_case == PG_QUERY__NODE__NODE_TYPE_NAME)
-		return list_name(o->type_name->names, o->type_name->n_names);
-	return xstrdup("?");
-}
-
-/* Names of a list of String nodes, each quoted where PostgreSQL needs it,
- * joined by ", " (caller frees); NULL for an empty list. */
-static char *name_list(PgQuery__Node **v, size_t n)
-{
-	struct sbuf b = { 0 };
-
-	for (size_t i = 0; i < n; i++) {
-		char *q;
-
-		if (v[i]->node_case != PG_QUERY__NODE__NODE_STRING)
-			continue;
-		q = db_quote_ident(DB_PG, v[i]->string->sval);
-		sbuf_addf(&b, "%s%s", b.len ? ", " : "", q);
-		free(q);
-	}
-	return b.buf;
-}
-
-/* The text inside the first parenthesis at or after `from` and its match,
- * blanks collapsed (caller frees); NULL when the statement ends first.
- * Quoted strings and identifiers are skipped whole. */
-static char *paren_text(const char *sql, int from)
-{
-	const char *p, *open = NULL;
-	struct sbuf b = { 0 };
-	int depth = 0;
-
-	if (!sql || from < 0 || (size_t)from > strlen(sql))
-		return NULL;
-	for (p = sql + from; *p; p++) {
-		if (*p == '\'' || *p == '"') {
-			char q = *p;
-
-			for (p++; *p && !(*p == q && p[1] != q); p++)
-				p += *p == q;
-			if (!*p)
-				break;
-		} else if (*p == '(') {
-			if (!depth++)
-				open = p + 1;
-		} else if (*p == ')' && depth) {
-			if (!--depth)
-				break;
-		} else if (*p == ';' && !depth) {
-			return NULL;
-		}
-	}
-	if (!open || !*p || *p != ')')
-		return NULL;
-	for (const char *c = open; c < p; c++) {
-		if (isspace((unsigned char)*c)) {
-			if (b.len && b.buf[b.len - 1] != ' ')
-				sbuf_addc(&b, ' ');
-			continue;
-		}
-		sbuf_addc(&b, *c);
-	}
-	while (b.len && b.buf[b.len - 1] == ' ')
-		b.buf[--b.len] = '\0';
-	return b.buf;
-}
-
-/* The text after the name at `from` (a relation, dotted or quoted) to the
- * end of the statement, blanks collapsed (caller frees); NULL when none. */
-static char *after_name(const char *sql, int from)
-{
-	const char *p, *end;
-	struct sbuf b = { 0 };
-
-	if (!sql || from < 0 || (size_t)from > strlen(sql))
-		return NULL;
-	p = sql + from;
-	for (int only = 1; only >= 0; only--) {
-		const char *w = p;
-
-		while (*p == '"' || *p == '.' || *p == '_' || *p == '$' ||
-		       isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80) {
-			if (*p == '"') {
-				for (p++; *p && !(*p == '"' && p[1] != '"'); p++)
-					p += *p == '"';
-				if (*p)
-					p++;
-			} else {
-				p++;
-			}
-		}
-		if (!only || p - w != 4 || strncasecmp(w, "only", 4))
-			break;
-		while (isspace((unsigned char)*p))
-			p++;
-	}
-	/* to the statement's end: a ';' outside quotes and parentheses */
-	end = p;
-	for (int depth = 0; *end && !(*end == ';' && !depth); end++) {
-		if (*end == '\'' || *end == '"') {
-			char q = *end;
-
-			for (end++; *end && !(*end == q && end[1] != q); end++)
-				end += *end == q;
-			if (!*end)
-				break;
-		} else if (*end == '(') {
-			depth++;
-		} else if (*end == ')' && depth) {
-			depth--;
-		}
-	}
-	for (const char *c = p; c < end; c++) {
-		if (isspace((unsigned char)*c)) {
-			if (b.len && b.buf[b.len - 1] != ' ')
-				sbuf_addc(&b, ' ');
-			continue;
-		}
-		if (c[0] == '-' && c + 1 < end && c[1] == '-')
-			break;
-		sbuf_addc(&b, *c);
-	}
-	while (b.len && b.buf[b.len - 1] == ' ')
-		b.buf[--b.len] = '\0';
-	return b.buf;
-}
-
-static int int_const(const PgQuery__Node *n, long *out)
-{
-	if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
-	    n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
-		*out = n->a_const->ival ? n->a_const->ival->ival : 0;
-		return 1;
-	}
-	return 0;
-}
-
-/* "varchar(20)", "numeric(10,2)", "text", "int4[]": the last name part
- * (pg_catalog dropped) with its modifiers. Caller frees. */
-static char *type_string(const PgQuery__TypeName *t)
-{
-	struct sbuf b = { 0 };
-	const char *base = "?";
-
-	if (!t)
-		return xstrdup("?");
-	for (size_t i = 0; i < t->n_names; i++)
-		if (t->names[i]->node_case == PG_QUERY__NODE__NODE_STRING)
-			base = t->names[i]->string->sval;
-	sbuf_adds(&b, base);
-	if (t->n_typmods) {
-		sbuf_addc(&b, '(');
-		for (size_t i = 0; i < t->n_typmods; i++) {
-			long v;
-
-			if (i)
-				sbuf_addc(&b, ',');
-			if (int_const(t->typmods[i], &v))
-				sbuf_addf(&b, "%ld", v);
-			else
-				sbuf_addc(&b, '?');
-		}
-		sbuf_addc(&b, ')');
-	}
-	if (t->n_array_bounds)
-		sbuf_adds(&b, "[]");
-	return b.buf;
-}
-
-/* Split "name(a,b)" into the name's length and its modifiers. */
-static size_t type_base(const char *t, long mods[2], int *nmods)
-{
-	const char *p = strchr(t, '(');
-	size_t n = p ? (size_t)(p - t) : strlen(t);
-
-	*nmods = 0;
-	while (p && *p && *p != ')' && *nmods < 2) {
-		mods[(*nmods)++] = strtol(p + 1, (char **)&p, 10);
-		while (*p && *p != ',' && *p != ')')
-			p++;
-	}
-	return n;
-}
-
-static int base_is(const char *t, size_t n, const char *name)
-{
-	return strlen(name) == n && !strncmp(t, name, n);
-}
-
-/* Is changing a column from `from` (NULL: unknown) to `to` free of a
- * rewrite or scan?  The binary-coercible, widening changes PostgreSQL
- * makes in the catalog only: varchar/text to text or unbounded varchar,
- * varchar(n) to varchar(m >= n), numeric(p,s) to numeric(q >= p,s) or
- * numeric, varbit likewise, cidr to inet.  An unknown source counts as
- * the text-like one when the target is text or unbounded varchar, the
- * change teams make to lift a length limit. */
-int analysis_type_change_free(const char *from, const char *to)
-{
-	long fm[2], tm[2];
-	int nf = 0, nt;
-	size_t tn = type_base(to, tm, &nt), fn = from ? type_base(from, fm, &nf) : 0;
-	int textlike = base_is(to, tn, "text") || ((base_is(to, tn, "varchar") ||
-						    base_is(to, tn, "varbit")) && nt == 0);
-
-	if (strchr(to, '[') || (from && strchr(from, '[')))
-		return from && !strcmp(from, to);
-	if (!from)
-		return textlike && !base_is(to, tn, "varbit");
-	if (!strcmp(from, to))
-		return 1;
-	if (base_is(from, fn, "varchar") || base_is(from, fn, "text")) {
-		if (base_is(to, tn, "text") || (base_is(to, tn, "varchar") && nt == 0))
-			return 1;
-		return base_is(from, fn, "varchar") && base_is(to, tn, "varchar") && nf == 1 &&
-		       nt == 1 && tm[0] >= fm[0];
-	}
-	if (base_is(from, fn, "varbit") && base_is(to, tn, "varbit"))
-		return nt == 0 || (nf == 1 && tm[0] >= fm[0]);
-	if (base_is(from, fn, "numeric") && base_is(to, tn, "numeric")) {
-		if (nt == 0)
-			return 1;
-		if (nf == 0)
-			return 0;
-		return tm[0] >= fm[0] && (nt > 1 ? tm[1] : 0) == (nf > 1 ? fm[1] : 0);
-	}
-	return base_is(from, fn, "cidr") && base_is(to, tn, "inet");
-}
-
-/* ---- default volatility ---- */
-
-/* Functions known not to be volatile (PostgreSQL 11+ evaluates such a
- * default once, at ALTER time: no rewrite).  Anything else a default calls
- * is taken as volatile, CREATE FUNCTION's default. */
-static const char *const non_volatile[] = {
-	"now", "transaction_timestamp", "statement_timestamp", "current_setting",
-	"current_database", "current_schema", "lower", "upper", "btrim", "trim", "concat",
-	"coalesce", "nullif", "greatest", "least", "to_jsonb", "to_json", "jsonb_build_object",
-	"json_build_object", "jsonb_build_array", "json_build_array", "array_fill", "make_date",
-	"make_interval", "make_timestamp", "make_timestamptz", "date_trunc", "to_timestamp",
-	"to_char", "length", "md5", "abs", "round", "floor", "ceil", "interval", "timezone",
-	"format", "replace", "substr", "substring", "left", "right", "lpad", "rpad", NULL
-};
-
-struct volatile_hit {
-	char *func;
-};
-
-static void find_volatile(const ProtobufCMessage *m, struct volatile_hit *h);
-
-static void find_volatile_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-				struct volatile_hit *h)
-{
-	const char *base = (const char *)m;
-
-	if (f->type != PROTOBUF_C_TYPE_MESSAGE)
-		return;
-	/* a oneof's members share one pointer: only the member its case
-	 * names is there (a Node is a oneof of every node type) */
-	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-	    *(const uint32_t *)(base + f->quantifier_offset) != f->id)
-		return;
-	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-		size_t n = *(const size_t *)(base + f->quantifier_offset);
-		ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)(base + f->offset);
-
-		for (size_t i = 0; i < n && !h->func; i++)
-			if (v[i])
-				find_volatile(v[i], h);
-	} else {
-		const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
-
-		if (sub)
-			find_volatile(sub, h);
-	}
-}
-
-/* Walk any message (through its descriptor) for a call of a function not
- * known to be non-volatile. */
-static void find_volatile(const ProtobufCMessage *m, struct volatile_hit *h)
-{
-	if (h->func)
-		return;
-	if (m->descriptor == &pg_query__func_call__descriptor) {
-		const PgQuery__FuncCall *fc = (const PgQuery__FuncCall *)m;
-		char *name = list_name(fc->funcname, fc->n_funcname);
-		const char *last = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
-		int known = 0;
-
-		for (size_t i = 0; non_volatile[i]; i++)
-			known |= !strcasecmp(last, non_volatile[i]);
-		if (!known) {
-			h->func = xasprintf("%s()", last);
-			free(name);
-			return;
-		}
-		free(name);
-	}
-	for (unsigned i = 0; i < m->descriptor->n_fields && !h->func; i++)
-		find_volatile_field(m, &m->descriptor->fields[i], h);
-}
-
 /* ---- ALTER TABLE subcommands ---- */
 
 struct stmt_ctx {
@@ -381,7 +46,7 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 
 	switch (k->contype) {
 	case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN: {
-		char *ref = rv_name(k->pktable);
+		char *ref = an_rv_name(k->pktable);
 
 		an_touch(st, ref, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
 		if (!new_table) {
@@ -390,10 +55,10 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			if (!k->skip_validation) {
 				struct an_fact *f = an_fact(st, AF_FK_VALIDATING, table,
 							    k->conname && *k->conname ? k->conname : column, ref);
-				char *fk = k->n_fk_attrs ? name_list(k->fk_attrs, k->n_fk_attrs)
+				char *fk = k->n_fk_attrs ? an_name_list(k->fk_attrs, k->n_fk_attrs)
 							 : column ? db_quote_ident(DB_PG, column)
 								  : NULL;
-				char *pk = name_list(k->pk_attrs, k->n_pk_attrs);
+				char *pk = an_name_list(k->pk_attrs, k->n_pk_attrs);
 				char *rq = analysis_quote_name(ref);
 
 				if (fk)
@@ -419,7 +84,7 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			    x->null_test->nulltesttype == PG_QUERY__NULL_TEST_TYPE__IS_NOT_NULL &&
 			    x->null_test->arg &&
 			    x->null_test->arg->node_case == PG_QUERY__NODE__NODE_COLUMN_REF)
-				col = list_name(x->null_test->arg->column_ref->fields,
+				col = an_list_name(x->null_test->arg->column_ref->fields,
 						x->null_test->arg->column_ref->n_fields);
 			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 			an_fact(st, AF_CHECK_NOT_VALID, table, k->conname, col);
@@ -427,7 +92,7 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 		} else {
 			an_touch(st, table, AN_ACCESS_EXCLUSIVE, AN_SCAN);
 			an_fact(st, AF_CHECK_VALIDATING, table, k->conname && *k->conname ? k->conname : column, NULL)
-				->spec = paren_text(c->sql, k->location);
+				->spec = an_paren_text(c->sql, k->location);
 		}
 		break;
 	case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
@@ -442,7 +107,7 @@ static void add_constraint(struct stmt_ctx *c, const char *table, const PgQuery_
 			an_fact(st, k->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY
 					 ? AF_ADD_PRIMARY_KEY : AF_ADD_UNIQUE,
 			     table, k->conname && *k->conname ? k->conname : column, NULL)
-				->spec = k->n_keys ? name_list(k->keys, k->n_keys)
+				->spec = k->n_keys ? an_name_list(k->keys, k->n_keys)
 					   : column ? db_quote_ident(DB_PG, column) : NULL;
 		}
 		break;
@@ -467,16 +132,16 @@ static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__Col
 		       int new_table)
 {
 	struct an_stmt *st = c->st;
-	char *type = type_string(cd->type_name);
+	char *type = an_type_string(cd->type_name);
 	int not_null = cd->is_not_null, has_default = cd->raw_default != NULL;
 	const char *rewrite = NULL;
-	struct volatile_hit h = { NULL };
+	struct an_volatile_hit h = { NULL };
 
 	an_fact(st, AF_ADD_COLUMN, table, cd->colname, type);
 	if (is_serial(type))
 		rewrite = "a serial column's nextval() default";
 	if (cd->raw_default)
-		find_volatile(&cd->raw_default->base, &h);
+		an_find_volatile(&cd->raw_default->base, &h);
 	for (size_t i = 0; i < cd->n_constraints; i++) {
 		const PgQuery__Node *n = cd->constraints[i];
 		const PgQuery__Constraint *k;
@@ -492,7 +157,7 @@ static void column_def(struct stmt_ctx *c, const char *table, const PgQuery__Col
 		case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
 			has_default = 1;
 			if (k->raw_expr && !h.func)
-				find_volatile(&k->raw_expr->base, &h);
+				an_find_volatile(&k->raw_expr->base, &h);
 			break;
 		case PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY:
 			has_default = 1;
@@ -571,7 +236,7 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType: {
 		const PgQuery__ColumnDef *cd = def && def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF
 						       ? def->column_def : NULL;
-		char *to = type_string(cd ? cd->type_name : NULL);
+		char *to = an_type_string(cd ? cd->type_name : NULL);
 		const char *from = c->known && c->known->type_of
 					   ? c->known->type_of(c->known->arg, table, cmd->name) : NULL;
 		int free_change = !(cd && cd->raw_default) && analysis_type_change_free(from, to);
@@ -612,7 +277,7 @@ static void alter_cmd(struct stmt_ctx *c, const char *table, const PgQuery__Alte
 		return;
 	case PG_QUERY__ALTER_TABLE_TYPE__AT_AttachPartition:
 		if (def && def->node_case == PG_QUERY__NODE__NODE_PARTITION_CMD) {
-			char *part = rv_name(def->partition_cmd->name);
+			char *part = an_rv_name(def->partition_cmd->name);
 
 			/* the partition is scanned for its bound unless a
 			 * validated CHECK proves it */
@@ -692,7 +357,7 @@ static void do_block(struct stmt_ctx *c, const PgQuery__DoStmt *d)
 static void drop_stmt(struct an_stmt *st, const PgQuery__DropStmt *d)
 {
 	for (size_t i = 0; i < d->n_objects; i++) {
-		char *name = object_name(d->objects[i]);
+		char *name = an_object_name(d->objects[i]);
 
 		switch (d->remove_type) {
 		case PG_QUERY__OBJECT_TYPE__OBJECT_TABLE:
@@ -735,7 +400,7 @@ static int has_option(PgQuery__Node **v, size_t n, const char *name)
 
 static void rename_stmt(struct an_stmt *st, const PgQuery__RenameStmt *r)
 {
-	char *table = rv_name(r->relation);
+	char *table = an_rv_name(r->relation);
 
 	switch (r->rename_type) {
 	case PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN:
@@ -772,7 +437,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 	case PG_QUERY__NODE__NODE_CREATE_STMT: {
 		const PgQuery__CreateStmt *cs = n->create_stmt;
 
-		t = rv_name(cs->relation);
+		t = an_rv_name(cs->relation);
 		an_fact(st, AF_CREATE_TABLE, t, NULL, NULL);
 		an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 		for (size_t i = 0; i < cs->n_table_elts; i++) {
@@ -787,7 +452,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 	}
 	case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
 		if (n->create_table_as_stmt->into) {
-			t = rv_name(n->create_table_as_stmt->into->rel);
+			t = an_rv_name(n->create_table_as_stmt->into->rel);
 			an_fact(st, AF_CREATE_TABLE, t, NULL, NULL);
 			an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 		}
@@ -795,17 +460,17 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 	case PG_QUERY__NODE__NODE_INDEX_STMT: {
 		const PgQuery__IndexStmt *ix = n->index_stmt;
 
-		t = rv_name(ix->relation);
+		t = an_rv_name(ix->relation);
 		an_touch(st, t, ix->concurrent ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
 		an_fact(st, ix->concurrent ? AF_CREATE_INDEX_CONC : AF_CREATE_INDEX, t, ix->idxname,
 		     ix->unique ? "unique" : NULL)
-			->spec = after_name(c->sql, ix->relation ? ix->relation->location : -1);
+			->spec = an_after_name(c->sql, ix->relation ? ix->relation->location : -1);
 		break;
 	}
 	case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: {
 		const PgQuery__AlterTableStmt *at = n->alter_table_stmt;
 
-		t = rv_name(at->relation);
+		t = an_rv_name(at->relation);
 		for (size_t i = 0; i < at->n_cmds; i++)
 			if (at->cmds[i]->node_case == PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
 				alter_cmd(c, t, at->cmds[i]->alter_table_cmd);
@@ -821,7 +486,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 
 			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
 				continue;
-			name = rv_name(r->range_var);
+			name = an_rv_name(r->range_var);
 			an_touch(st, name, AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 			an_fact(st, AF_TRUNCATE, name, NULL, NULL);
 			free(name);
@@ -832,7 +497,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		rename_stmt(st, n->rename_stmt);
 		break;
 	case PG_QUERY__NODE__NODE_DELETE_STMT:
-		t = rv_name(n->delete_stmt->relation);
+		t = an_rv_name(n->delete_stmt->relation);
 		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
 		an_fact(st, AF_DML, t, NULL, "DELETE");
 		if (!n->delete_stmt->where_clause) {
@@ -841,25 +506,25 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		}
 		break;
 	case PG_QUERY__NODE__NODE_UPDATE_STMT:
-		t = rv_name(n->update_stmt->relation);
+		t = an_rv_name(n->update_stmt->relation);
 		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
 		an_fact(st, AF_DML, t, NULL, "UPDATE");
 		if (!n->update_stmt->where_clause)
 			an_fact(st, AF_UPDATE_ALL, t, NULL, NULL);
 		break;
 	case PG_QUERY__NODE__NODE_INSERT_STMT:
-		t = rv_name(n->insert_stmt->relation);
+		t = an_rv_name(n->insert_stmt->relation);
 		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
 		an_fact(st, AF_DML, t, NULL, "INSERT");
 		break;
 	case PG_QUERY__NODE__NODE_MERGE_STMT:
-		t = rv_name(n->merge_stmt->relation);
+		t = an_rv_name(n->merge_stmt->relation);
 		an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
 		an_fact(st, AF_DML, t, NULL, "MERGE");
 		break;
 	case PG_QUERY__NODE__NODE_COPY_STMT:
 		if (n->copy_stmt->is_from && n->copy_stmt->relation) {
-			t = rv_name(n->copy_stmt->relation);
+			t = an_rv_name(n->copy_stmt->relation);
 			an_touch(st, t, AN_ROW_EXCLUSIVE, AN_CATALOG);
 			an_fact(st, AF_DML, t, NULL, "COPY");
 		}
@@ -874,7 +539,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 
 			if (r->node_case != PG_QUERY__NODE__NODE_VACUUM_RELATION)
 				continue;
-			name = rv_name(r->vacuum_relation->relation);
+			name = an_rv_name(r->vacuum_relation->relation);
 			an_touch(st, name, full ? AN_ACCESS_EXCLUSIVE : AN_SHARE_UPDATE_EXCLUSIVE,
 			      full ? AN_REWRITE : AN_SCAN);
 			free(name);
@@ -882,7 +547,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		if (full) {
 			char *first = v->n_rels && v->rels[0]->node_case ==
 							   PG_QUERY__NODE__NODE_VACUUM_RELATION
-					      ? rv_name(v->rels[0]->vacuum_relation->relation)
+					      ? an_rv_name(v->rels[0]->vacuum_relation->relation)
 					      : NULL;
 
 			an_fact(st, AF_VACUUM_FULL, first, NULL, NULL);
@@ -891,7 +556,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		break;
 	}
 	case PG_QUERY__NODE__NODE_CLUSTER_STMT:
-		t = rv_name(n->cluster_stmt->relation);
+		t = an_rv_name(n->cluster_stmt->relation);
 		an_touch(st, t, AN_ACCESS_EXCLUSIVE, AN_REWRITE);
 		an_fact(st, AF_CLUSTER, t, NULL, NULL);
 		break;
@@ -899,7 +564,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		const PgQuery__ReindexStmt *r = n->reindex_stmt;
 		int conc = has_option(r->params, r->n_params, "concurrently");
 
-		t = r->relation ? rv_name(r->relation) : xstrdup(r->name ? r->name : "");
+		t = r->relation ? an_rv_name(r->relation) : xstrdup(r->name ? r->name : "");
 		an_touch(st, t, conc ? AN_SHARE_UPDATE_EXCLUSIVE : AN_SHARE, AN_SCAN);
 		an_fact(st, conc ? AF_REINDEX_CONC : AF_REINDEX, t, NULL,
 			r->kind == PG_QUERY__REINDEX_OBJECT_TYPE__REINDEX_OBJECT_INDEX ? "INDEX"
@@ -909,12 +574,12 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 		break;
 	}
 	case PG_QUERY__NODE__NODE_REFRESH_MAT_VIEW_STMT:
-		t = rv_name(n->refresh_mat_view_stmt->relation);
+		t = an_rv_name(n->refresh_mat_view_stmt->relation);
 		an_touch(st, t, n->refresh_mat_view_stmt->concurrent ? AN_EXCLUSIVE : AN_ACCESS_EXCLUSIVE,
 		      AN_REWRITE);
 		break;
 	case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
-		t = rv_name(n->create_trig_stmt->relation);
+		t = an_rv_name(n->create_trig_stmt->relation);
 		an_touch(st, t, AN_SHARE_ROW_EXCLUSIVE, AN_CATALOG);
 		break;
 	case PG_QUERY__NODE__NODE_LOCK_STMT:
@@ -925,7 +590,7 @@ static void one_stmt(struct stmt_ctx *c, const PgQuery__Node *n)
 
 			if (r->node_case != PG_QUERY__NODE__NODE_RANGE_VAR)
 				continue;
-			name = rv_name(r->range_var);
+			name = an_rv_name(r->range_var);
 			an_touch(st, name, mode >= 1 && mode <= 8 ? (enum an_lock)mode
 							       : AN_ACCESS_EXCLUSIVE, AN_CATALOG);
 			free(name);
