@@ -26,6 +26,10 @@ struct pg_impl {
 	/* Set by lock_prepare on a distributed server: the lease takes no
 	 * advisory lock there. */
 	int no_advisory;
+	/* lock_prepare found the session lock usable on this connection:
+	 * later prepares (the next tenant's lock) skip its queries.  Cleared
+	 * when a session lock turns out not to be ours. */
+	int session_ok;
 	/* The lease while held (db_pg_lock.c), else NULL. */
 	struct pg_lease *lease;
 };

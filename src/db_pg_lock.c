@@ -344,6 +344,12 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 	const char *dist;
 	int proxied = 0, pooled;
 
+	/* The server, its proxy and the lease table's owner do not change
+	 * under one connection: settled once for it. */
+	if (impl_of(db)->session_ok && k->strategy != LOCK_LEASE) {
+		k->strategy = LOCK_SESSION;
+		return 0;
+	}
 	/* Asked for every strategy: the lease leaves the advisory part out
 	 * on a distributed server. */
 	if (server_facts(db, &version, &proxied) < 0)
@@ -388,6 +394,7 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 			 * fleet): it must be one we may read. */
 			if (lease_table_trusted(db) < 0)
 				return db->dberr.sqlstate[0] ? -1 : LOCK_PREP_NO_TABLE;
+			impl_of(db)->session_ok = 1;
 			return 0;
 		}
 		k->strategy = LOCK_LEASE;
@@ -476,6 +483,8 @@ static int session_check(struct db *db, const struct lock_key *k, int *held)
 		return -1;
 	*held = v && v[0] == 't';
 	free(v);
+	if (!*held)
+		impl_of(db)->session_ok = 0;
 	if (!*held)
 		db_set_errstr(db, "the advisory lock is no longer held by this session "
 			      "(a transaction pooler between prestart and the server?)");

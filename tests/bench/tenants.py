@@ -17,7 +17,10 @@
 Starts its own PostgreSQL 15 (the integration harness's cluster) and
 stops it.  Every ratio is taken within one run; rounds are interleaved.
 
-  BENCH_QUICK=1   smaller sizes (a smoke run)
+  BENCH_QUICK=1        smaller sizes (a smoke run)
+  BENCH_BASELINE=BIN   also time the no-op with another prestart binary (an
+                       older build), interleaved with this one: the ratio
+                       of a change within one run
 """
 import os
 import statistics
@@ -32,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 from harness import APP_ROLE, PASSWORD, PgCluster  # noqa: E402
 
 PRESTART = os.environ.get("PRESTART_BIN", str(REPO / "prestart"))
+BASELINE = os.environ.get("BENCH_BASELINE")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 N = 200 if QUICK else 1000
 NOOP_N = 2000 if QUICK else 10000
@@ -221,15 +225,24 @@ def main():
         # the no-op over many tenants at head
         db4 = pg.new_database("noop")
         make_schemas(pg, db4, "t", NOOP_N, at_head=True)
-        noop = []
+        noop, base = [], []
         for _ in range(5):
-            dt, cp = timed([PRESTART, "run", "--tenants",
-                            "query:SELECT nspname FROM pg_namespace WHERE nspname ~ '^t[0-9]+$'"],
-                           cwd=str(proj), env=env(pg.tcp_url(db4)))
-            assert "all %d tenants already at head" % NOOP_N in cp.stdout, cp.stdout[-500:]
-            noop.append(dt)
+            for binary, times in ((PRESTART, noop), (BASELINE, base)):
+                if not binary:
+                    continue
+                dt, cp = timed([binary, "run", "--tenants",
+                                "query:SELECT nspname FROM pg_namespace WHERE nspname ~ "
+                                "'^t[0-9]+$'"], cwd=str(proj), env=env(pg.tcp_url(db4)))
+                assert "all %d tenants already at head" % NOOP_N in cp.stdout, \
+                    cp.stdout[-500:]
+                times.append(dt)
         rows.append(("no-op, %d tenants at head (median of 5)" % NOOP_N,
                      "%.0f ms" % (statistics.median(noop) * 1000), "goal < 1 s"))
+        if base:
+            rows.append(("the same no-op, %s" % BASELINE,
+                         "%.0f ms" % (statistics.median(base) * 1000),
+                         "this / baseline = %.2fx"
+                         % (statistics.median(noop) / statistics.median(base))))
     finally:
         pg.stop()
     w = max(len(r[0]) for r in rows)
