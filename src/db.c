@@ -404,6 +404,28 @@ int db_begin(struct db *db)
 	return 0;
 }
 
+int db_begin_with(struct db *db, const char *also)
+{
+	char *sql;
+	int rc, st;
+
+	if (!also || !*also)
+		return db_begin(db);
+	db_clear_error(db);
+	if (not_open(db))
+		return -1;
+	if (db->in_tx)
+		return db_set_errstr(db, "a transaction is already open");
+	sql = xasprintf("%s; %s", db->ops->begin, also);
+	rc = db_execs(db, sql);
+	free(sql);
+	/* A failure after the begin leaves the transaction open (aborted):
+	 * the connection's own state says whether to roll it back. */
+	st = rc < 0 ? db->ops->tx_status(db) : 1;
+	db->in_tx = st > 0;
+	return rc;
+}
+
 int db_commit(struct db *db)
 {
 	int st;

@@ -63,14 +63,20 @@ void ddl_release(struct ddl *d)
 
 /* ---- bounds ---- */
 
+char *ddl_bound_tx_sql(const struct ddl *d)
+{
+	if (!d || d->lock_timeout_ms <= 0)
+		return NULL;
+	return xasprintf("SET LOCAL lock_timeout = '%lldms'", d->lock_timeout_ms);
+}
+
 int ddl_bound_tx(const struct ddl *d, struct db *db)
 {
-	char sql[96];
+	char *sql = ddl_bound_tx_sql(d);
+	int rc = sql ? db_execs(db, sql) : 0;
 
-	if (!d || d->lock_timeout_ms <= 0)
-		return 0;
-	snprintf(sql, sizeof(sql), "SET LOCAL lock_timeout = '%lldms'", d->lock_timeout_ms);
-	return db_execs(db, sql);
+	free(sql);
+	return rc;
 }
 
 void ddl_bound_stmt(const struct ddl *d, struct db *db, const char *sql, size_t len)

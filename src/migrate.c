@@ -119,7 +119,47 @@ struct holds {
 	const struct an_stmt *tx_stmt;
 };
 
-enum { HOLD_UNSEEN = 0, HOLD_ANALYSED, HOLD_UNMEASURED };
+/* HOLD_BORROWED: the analysis is o->cache's. */
+enum { HOLD_UNSEEN = 0, HOLD_ANALYSED, HOLD_UNMEASURED, HOLD_BORROWED };
+
+struct migrate_cached {
+	char *sql;
+	int ok;
+	struct an_script an;
+};
+
+void migrate_cache_release(struct migrate_cache *mc)
+{
+	for (size_t i = 0; i < mc->n; i++) {
+		if (mc->v[i].ok)
+			analysis_release(&mc->v[i].an);
+		free(mc->v[i].sql);
+	}
+	free(mc->v);
+	memset(mc, 0, sizeof(*mc));
+}
+
+const struct an_script *migrate_cache_analysis(struct migrate_cache *mc, const char *sql)
+{
+	struct migrate_cached *m;
+	size_t bad = 0;
+	struct err e = { 0 };
+
+	for (size_t i = 0; i < mc->n; i++)
+		if (!strcmp(mc->v[i].sql, sql))
+			return mc->v[i].ok ? &mc->v[i].an : NULL;
+	if (mc->n == mc->a) {
+		mc->a = mc->a ? 2 * mc->a : 8;
+		mc->v = xrealloc(mc->v, mc->a * sizeof(*mc->v));
+	}
+	m = &mc->v[mc->n++];
+	memset(m, 0, sizeof(*m));
+	m->sql = xstrdup(sql);
+	m->ok = analysis_pg(sql, NULL, &m->an, &bad, &e) == 0;
+	if (!m->ok)
+		analysis_release(&m->an);
+	return m->ok ? &m->an : NULL;
+}
 
 static void holds_init(struct holds *h, const struct plan *p)
 {
@@ -140,7 +180,8 @@ static void holds_release(struct holds *h, const struct plan *p)
 /* Step k's analysis, made the first time it runs; NULL when its holds are
  * not measured (SQLite, a stamp, text that does not split). */
 static const struct an_script *step_analysis(struct holds *h, struct db *db,
-					     const struct plan *p, size_t k)
+					     const struct plan *p, size_t k,
+					     struct migrate_cache *mc)
 {
 	const struct plan_step *s = &p->steps[k];
 	int first_line;
@@ -151,14 +192,21 @@ static const struct an_script *step_analysis(struct holds *h, struct db *db,
 		struct err e = { 0 };
 
 		h->state[k] = HOLD_UNMEASURED;
-		if (db_supports(db, DB_HAS_TABLE_LOCKS) && sql) {
+		if (db_supports(db, DB_HAS_TABLE_LOCKS) && sql && mc) {
+			const struct an_script *a = migrate_cache_analysis(mc, sql);
+
+			if (a) {
+				h->an[k] = *a;
+				h->state[k] = HOLD_BORROWED;
+			}
+		} else if (db_supports(db, DB_HAS_TABLE_LOCKS) && sql) {
 			if (analysis_pg(sql, NULL, &h->an[k], &bad, &e) == 0)
 				h->state[k] = HOLD_ANALYSED;
 			else
 				analysis_release(&h->an[k]);
 		}
 	}
-	return h->state[k] == HOLD_ANALYSED ? &h->an[k] : NULL;
+	return h->state[k] == HOLD_ANALYSED || h->state[k] == HOLD_BORROWED ? &h->an[k] : NULL;
 }
 
 /* Did statements 0..k of a create table t? */
@@ -255,6 +303,16 @@ static void tx_hold_end(struct holds *h, const struct migrate_opts *o)
 
 static int begin_tx(struct db *db, const struct migrate_opts *o, struct err *e)
 {
+	if (o->tx_setup) {
+		/* the bound, then the caller's setup: one round trip */
+		char *bound = ddl_bound_tx_sql(o->ddl);
+		char *also = bound ? xasprintf("%s; %s", bound, o->tx_setup) : xstrdup(o->tx_setup);
+		int rc = db_begin_with(db, also);
+
+		free(bound);
+		free(also);
+		return rc < 0 ? db_fail(db, "cannot begin and set up the transaction", e) : 0;
+	}
 	if (db_begin(db) < 0)
 		return db_fail(db, "cannot begin a transaction", e);
 	/* First in the transaction: every statement after it is bounded,
@@ -584,10 +642,20 @@ static int run_outside_tx(struct db *db, const struct plan_step *s, const char *
  * created, purged (stamp --purge), the marker cleared (stamp). */
 static int prologue(struct db *db, const struct migrate_opts *o, struct err *e)
 {
-	int exists = 0;
+	int exists = o->vt_known == MIGRATE_VT_PRESENT;
 	struct strlist heads = { 0 };
 
-	if (db_read_versions(db, o->schema, o->table, &heads, &exists) < 0) {
+	if (o->vt_known == MIGRATE_VT_ABSENT) {
+		/* the caller read it under the lock: created, not looked for */
+		char *sql = db_sql_create_version_table(db->kind, o->schema, o->table);
+		int r = db_execs(db, sql);
+
+		free(sql);
+		if (r < 0)
+			return err_set(e, ERR_FAILED, "cannot create the version table: %s",
+				       db->errstr);
+	} else if (o->vt_known == MIGRATE_VT_UNKNOWN &&
+		   db_read_versions(db, o->schema, o->table, &heads, &exists) < 0) {
 		strlist_free(&heads);
 		/* A lock timeout on the version table is the unit's to retry,
 		 * not a broken table. */
@@ -595,7 +663,8 @@ static int prologue(struct db *db, const struct migrate_opts *o, struct err *e)
 			       db->errstr);
 	}
 	strlist_free(&heads);
-	if (!exists && db_ensure_version_table(db, o->schema, o->table) < 0)
+	if (o->vt_known == MIGRATE_VT_UNKNOWN && !exists &&
+	    db_ensure_version_table(db, o->schema, o->table) < 0)
 		return err_set(e, ERR_FAILED, "cannot create the version table: %s", db->errstr);
 	if (exists && o->purge) {
 		/* As Alembic's stamp --purge: whatever the table holds, even
@@ -744,7 +813,7 @@ static int run_outside_revision(struct db *db, const struct plan *p, size_t i,
 		 * the next one instead of being taken for not started. */
 		if (db_mark_pending(db, o->schema, o->table, s->rev->id, s->dir == DIR_UP) < 0)
 			return db_fail(db, "cannot record the revision as in progress", e);
-		if (run_outside_tx(db, s, sql, o, step_analysis(h, db, p, i), h, &done, e) < 0) {
+		if (run_outside_tx(db, s, sql, o, step_analysis(h, db, p, i, o->cache), h, &done, e) < 0) {
 			/* A first statement that failed or was cancelled left
 			 * nothing behind: the mark would only be a false alarm.
 			 * A lost connection cannot drop it, rightly so (did the
@@ -790,7 +859,7 @@ static int run_section(struct db *db, const struct plan *p, size_t k,
 	const struct plan_step *s = &p->steps[k];
 	int first_line;
 	const char *sql = migrate_step_sql(s, &first_line);
-	const struct an_script *an = step_analysis(h, db, p, k);
+	const struct an_script *an = step_analysis(h, db, p, k, o->cache);
 	const struct an_stmt *x = first_exclusive(an);
 	struct archive_plan ap = { 0 };
 	size_t at = 0, ci = 0;

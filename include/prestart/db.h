@@ -46,6 +46,10 @@ struct db_opts {
 	 * pointless).  May be NULL. */
 	int (*interrupted)(void *arg);
 	void *interrupted_arg;
+	/* PostgreSQL: the connection takes the migration lock again and
+	 * again (a run over many tenants): on a backend of its own, the
+	 * lock's catalog queries are prepared once, not planned each time. */
+	int many_locks;
 };
 
 enum db_conn_status {
@@ -296,6 +300,10 @@ int db_exec(struct db *db, const char *sql, size_t len);
 int db_query_col(struct db *db, const char *sql, struct strlist *out);
 int db_execs(struct db *db, const char *sql);
 int db_begin(struct db *db);    /* the driver's begin statement */
+/* The begin statement and also (SQL statements, ";"-separated) in one
+ * round trip; NULL or "": db_begin.  On failure the transaction may be
+ * open (aborted): db->in_tx says so, for db_rollback. */
+int db_begin_with(struct db *db, const char *also);
 /* COMMIT; a transaction already failed is rolled back and reported. */
 int db_commit(struct db *db);
 int db_rollback(struct db *db); /* no-op outside a transaction */

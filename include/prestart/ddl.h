@@ -51,6 +51,9 @@ void ddl_release(struct ddl *d);
  * own lock waits stay unbounded.  No-op when d is NULL or its timeout 0.
  * 0, or -1 with db->errstr. */
 int ddl_bound_tx(const struct ddl *d, struct db *db);
+/* ddl_bound_tx's statement, to send with others in one round trip (a new
+ * string), or NULL when there is none. */
+char *ddl_bound_tx_sql(const struct ddl *d);
 /* Around one statement sql[0..len) run on db outside any transaction
  * (CREATE INDEX CONCURRENTLY cannot run in one, so SET LOCAL cannot reach
  * it, and a session SET would stay on a pooled server session for other

@@ -29,6 +29,25 @@
 
 struct ledger;
 struct archive;
+struct an_script;
+
+/* Step analyses kept from one migrate_apply to the next (a run over many
+ * tenants applies the same revisions again and again): each revision's
+ * text parsed once.  Owned by the caller, one per thread; zeroed to start,
+ * migrate_cache_release at the end. */
+struct migrate_cache {
+	struct migrate_cached *v;
+	size_t n, a;
+};
+
+void migrate_cache_release(struct migrate_cache *mc);
+/* sql's PostgreSQL analysis in mc, made on the first ask; NULL when it
+ * failed (then the hold is not measured, as without the cache). */
+const struct an_script *migrate_cache_analysis(struct migrate_cache *mc, const char *sql);
+
+/* The version table as the caller read it, under the lock, right before
+ * migrate_apply (MIGRATE_VT_UNKNOWN: read in the first transaction). */
+enum { MIGRATE_VT_UNKNOWN = 0, MIGRATE_VT_ABSENT, MIGRATE_VT_PRESENT };
 
 struct migrate_opts {
 	int per_migration;
@@ -55,8 +74,15 @@ struct migrate_opts {
 	int (*check)(void *arg, struct err *e);
 	void *check_arg;
 	/* May be NULL: SQL run first in every transaction migrate_apply
-	 * begins (SPEC §9.5: a tenant's SET LOCAL search_path). */
+	 * begins (SPEC §9.5: a tenant's SET LOCAL search_path), sent with
+	 * the begin and the lock_timeout in one round trip. */
 	const char *tx_setup;
+	/* May be NULL: analyses kept across calls (see above). */
+	struct migrate_cache *cache;
+	/* MIGRATE_VT_*: with ABSENT or PRESENT (the caller holds the lock
+	 * and has just read the table), the first transaction creates the
+	 * table, or leaves it, without reading it again. */
+	int vt_known;
 	/* Non-zero: no line per step (a run over many tenants logs one line
 	 * per tenant instead). */
 	int quiet;
