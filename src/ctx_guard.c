@@ -12,7 +12,8 @@
 
 /* The steps the guard reads, and the names of those it cannot (.py run
  * by Alembic without compiled SQL). */
-static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbuf *unchecked)
+static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbuf *unchecked,
+			struct migrate_cache *mc)
 {
 	size_t n = 0;
 
@@ -31,6 +32,8 @@ static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbu
 		revs[n].path = s->rev->path;
 		revs[n].sql = migrate_step_sql(s, &first_line);
 		revs[n].first_line = first_line;
+		if (mc && revs[n].sql)
+			revs[n].an = migrate_cache_analysis(mc, revs[n].sql);
 		n++;
 	}
 	return n;
@@ -97,6 +100,13 @@ static size_t report(const struct guard_set *set, const struct guard_rev *revs, 
 int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const char *tenant,
 		 const char *tx_setup, struct err *e)
 {
+	return ctx_guard_db_cached(c, db, p, tenant, tx_setup, NULL, e);
+}
+
+int ctx_guard_db_cached(const struct ctx *c, struct db *db, const struct plan *p,
+			const char *tenant, const char *tx_setup, struct migrate_cache *mc,
+			struct err *e)
+{
 	struct guard_rev *revs;
 	struct guard_set set;
 	struct sbuf unchecked = { 0 }, refused = { 0 };
@@ -108,7 +118,7 @@ int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const
 	if (c->cfg.guard == GUARD_OFF || !p->n || !db_supports(db, DB_HAS_CATALOG_SIZES))
 		return 0;
 	revs = xcalloc(p->n, sizeof(*revs));
-	n = plan_revs(p, revs, &unchecked);
+	n = plan_revs(p, revs, &unchecked, mc);
 	if (unchecked.len)
 		log_event(LOG_INFO, "guard_not_checked",
 			  (struct log_field[]){ LFS("tenant", tenant),
@@ -121,12 +131,10 @@ int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const
 	if (!sql)
 		goto out;
 	/* One round trip for the whole plan (three with a tenant's
-	 * search_path, which only a transaction of our own may set).  A
+	 * search_path, set with the begin, which only a transaction of our own may set).  A
 	 * catalog that cannot be read (a permission taken away) costs the
 	 * check, not the deploy. */
-	q = tx_setup ? db_begin(db) : 0;
-	if (q == 0 && tx_setup)
-		q = db_execs(db, tx_setup);
+	q = tx_setup ? db_begin_with(db, tx_setup) : 0;
 	if (q == 0)
 		q = db_query_col(db, sql, &rows);
 	if (q < 0)

@@ -319,13 +319,15 @@ void guard_collect(const struct guard_rev *revs, size_t n, struct guard_set *out
 		struct rev_scan r = { &revs[i], i, &an, NULL, 0, &seen, out };
 		struct lint_allow *allows = NULL;
 
-		if (!revs[i].sql || analysis_pg(revs[i].sql, NULL, &an, &off, &e) < 0) {
+		if (revs[i].an) {
+			r.an = revs[i].an;
+		} else if (!revs[i].sql || analysis_pg(revs[i].sql, NULL, &an, &off, &e) < 0) {
 			analysis_release(&an);
 			continue;
 		}
-		r.nallows = lint_allows(revs[i].sql, &an, &allows);
+		r.nallows = lint_allows(revs[i].sql, r.an, &allows);
 		r.allows = allows;
-		for (size_t j = 0; j < an.n; j++)
+		for (size_t j = 0; j < r.an->n; j++)
 			scan_stmt(&r, j);
 		lint_allows_release(allows, r.nallows);
 		analysis_release(&an);

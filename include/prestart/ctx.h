@@ -19,6 +19,8 @@
 #include "prestart/status.h"
 #include "prestart/wait.h"
 
+struct migrate_cache;
+
 struct cli {
 	struct config_flags flags;
 	const char *command;
@@ -339,5 +341,9 @@ int ctx_guard(struct ctx *c, const struct migrate_request *rq, const struct plan
  * 0, or -1 with e filled (ERR_SCRIPT: refused) and nothing logged. */
 int ctx_guard_db(const struct ctx *c, struct db *db, const struct plan *p, const char *tenant,
 		 const char *tx_setup, struct err *e);
+/* The same with each revision's analysis from mc (NULL: made here). */
+int ctx_guard_db_cached(const struct ctx *c, struct db *db, const struct plan *p,
+			const char *tenant, const char *tx_setup, struct migrate_cache *mc,
+			struct err *e);
 
 #endif

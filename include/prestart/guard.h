@@ -28,6 +28,7 @@ struct guard_rev {
 	const char *revision, *path;
 	const char *sql;    /* the section that will run */
 	int first_line;     /* its first line in the file */
+	const struct an_script *an; /* NULL, or sql's analysis made already */
 };
 
 /* What the catalog is asked about a statement besides its table's size. */
