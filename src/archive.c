@@ -318,6 +318,11 @@ static int list_exists(const struct archive *a, struct db *db, int *exists)
 	return rc;
 }
 
+int archive_list_exists(const struct archive *a, struct db *db, int *exists)
+{
+	return list_exists(a, db, exists);
+}
+
 static int ensure_list(const struct archive *a, struct db *db)
 {
 	char *name;

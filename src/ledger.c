@@ -483,6 +483,33 @@ static const char *compat_of(const struct ledger *l, const struct revision *rev)
 	return v;
 }
 
+void ledger_compat_release(struct ledger_compat *lc)
+{
+	free(lc->v);
+	memset(lc, 0, sizeof(*lc));
+}
+
+/* compat_of, from l->compat when it knows rev (the values are constants). */
+static const char *compat_cached(const struct ledger *l, const struct revision *rev)
+{
+	struct ledger_compat *lc = l->compat;
+	const char *v;
+
+	if (!lc)
+		return compat_of(l, rev);
+	for (size_t i = 0; i < lc->n; i++)
+		if (lc->v[i].rev == rev)
+			return lc->v[i].v;
+	v = compat_of(l, rev);
+	if (lc->n == lc->a) {
+		lc->a = lc->a ? 2 * lc->a : 8;
+		lc->v = xrealloc(lc->v, lc->a * sizeof(*lc->v));
+	}
+	lc->v[lc->n].rev = rev;
+	lc->v[lc->n++].v = v;
+	return v;
+}
+
 int ledger_record(const struct ledger *l, struct db *db, const struct revision *rev,
 		  int upgrade, long long duration_ms, long long lock_hold_ms)
 {
@@ -516,7 +543,7 @@ int ledger_record(const struct ledger *l, struct db *db, const struct revision *
 				 rev->downgrade_sql);
 	add_value(&b, l, undo);
 	sbuf_adds(&b, ", ");
-	add_value(&b, l, compat_of(l, rev));
+	add_value(&b, l, compat_cached(l, rev));
 	sbuf_addf(&b, ", %s", l->drv->sql_now);
 	sbuf_addf(&b, ", %lld, ", duration_ms);
 	add_value(&b, l, l->applied_by);

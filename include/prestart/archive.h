@@ -92,6 +92,10 @@ int archive_restore(const struct archive *a, struct db *db, const char *rev, str
  * transaction of their own (the caller holds the migration lock).
  * 0, or -1 with e. */
 int archive_prune(const struct archive *a, struct db *db, struct err *e);
+/* Does the archive list exist (*exists)?  A run over many tenants asks
+ * once: without a list there is nothing old to prune.  0, or -1 with
+ * db's error. */
+int archive_list_exists(const struct archive *a, struct db *db, int *exists);
 
 struct archive_row {
 	long long id, rows, bytes, age_s;

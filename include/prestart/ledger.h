@@ -48,6 +48,19 @@
 
 /* Where the ledger lives, and whether it is in use (on = 0 after a failed
  * ledger_prepare: one warning, then the run goes on without it). */
+/* The compat column's value per revision, kept from one row to the next
+ * (a run over many tenants records the same revisions again and again):
+ * one per thread, zeroed to start, ledger_compat_release at the end. */
+struct ledger_compat {
+	struct ledger_compat_of {
+		const struct revision *rev;
+		const char *v;
+	} *v;
+	size_t n, a;
+};
+
+void ledger_compat_release(struct ledger_compat *lc);
+
 struct ledger {
 	int on;
 	enum db_kind kind;
@@ -71,6 +84,9 @@ struct ledger {
 	 * the table has it (a table of an older prestart does not: its rows
 	 * read without it). */
 	int read_hold;
+	/* NULL, or where ledger_record keeps each revision's compat value
+	 * (set by the caller, on its own copy of the struct). */
+	struct ledger_compat *compat;
 };
 
 /* One ledger row; strings owned (ledger_rows_release). */
