@@ -369,6 +369,7 @@ static int pg_connect(struct db *db, const struct dburl *u, const struct db_opts
 	char last_host[256] = "";
 
 	db->impl = p;
+	p->many_locks = o && o->many_locks;
 	params_build(&pp, u, o);
 	tmo = timeout_ms(&pp);
 	/* Our own poll loop instead of PQconnectdbParams: it is the only way

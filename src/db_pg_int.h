@@ -30,6 +30,12 @@ struct pg_impl {
 	 * later prepares (the next tenant's lock) skip its queries.  Cleared
 	 * when a session lock turns out not to be ours. */
 	int session_ok;
+	/* lock_prepare found a backend of our own (no pooler, no proxy): with
+	 * many_locks, the lock's catalog queries run as statements prepared once
+	 * (PREP_* bits: which are). */
+	int direct;
+	unsigned prepared;
+	int many_locks; /* db_opts.many_locks: only then prepared */
 	/* The lease while held (db_pg_lock.c), else NULL. */
 	struct pg_lease *lease;
 };

@@ -64,10 +64,48 @@ static struct pg_impl *impl_of(struct db *db)
 /* Run sql with up to 3 text parameters; *val (may be NULL) gets the first
  * column of the first row (new string, NULL when no row), *rows the row
  * count or the rows changed.  0, or -1 with db->errstr. */
+static int result1(struct db *db, PGresult *res, const char *sql, char **val, long *rows);
+
 static int query1(struct db *db, const char *sql, int n, const char *const *params, char **val,
 		  long *rows)
 {
-	PGresult *res = PQexecParams(impl_of(db)->conn, sql, n, NULL, params, NULL, NULL, 0);
+	return result1(db, PQexecParams(impl_of(db)->conn, sql, n, NULL, params, NULL, NULL, 0),
+		       sql, val, rows);
+}
+
+/* Statements prepared on a direct connection (pg_impl.prepared). */
+enum { PREP_CHECK = 1u, PREP_LEASE_EXISTS = 2u };
+
+/* query1, through the statement prepared as name on a backend of our own
+ * with many_locks (planned once per connection instead of per tenant's
+ * lock); elsewhere (a pooler may run it on another server session), or
+ * while a transaction is open and it is not prepared yet, query1 itself. */
+static int query1_prepared(struct db *db, unsigned bit, const char *name, const char *sql, int n,
+			   const char *const *params, char **val, long *rows)
+{
+	struct pg_impl *p = impl_of(db);
+
+	if (!p->direct || !p->many_locks)
+		return query1(db, sql, n, params, val, rows);
+	if (!(p->prepared & bit)) {
+		PGresult *res;
+
+		if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+			return query1(db, sql, n, params, val, rows);
+		res = PQprepare(p->conn, name, sql, n, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			return query1(db, sql, n, params, val, rows);
+		}
+		PQclear(res);
+		p->prepared |= bit;
+	}
+	return result1(db, PQexecPrepared(p->conn, name, n, params, NULL, NULL, 0), sql, val,
+		       rows);
+}
+
+static int result1(struct db *db, PGresult *res, const char *sql, char **val, long *rows)
+{
 	ExecStatusType st = PQresultStatus(res);
 	int rc = 0;
 
@@ -374,6 +412,7 @@ int db_pg_lock_prepare(struct db *db, struct lock_key *k)
 		} else if (!proxied) {
 			/* A real backend of our own: the session lock is ours. */
 			k->strategy = LOCK_SESSION;
+			impl_of(db)->direct = 1;
 		} else {
 			/* Asked for the session lock through a proxy: fine in
 			 * session pooling, hopeless in transaction pooling. */
@@ -473,18 +512,35 @@ static int session_check(struct db *db, const struct lock_key *k, int *held)
 	int rc;
 
 	snprintf(pid, sizeof(pid), "%d", impl_of(db)->lock_pid);
-	sql = xasprintf("SELECT pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("
-			"SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = "
-			"pg_catalog.pg_backend_pid() AND " ADVISORY_MATCH ")",
-			id >> 32, id & 0xffffffffULL);
-	rc = query1(db, sql, 1, params, &v, NULL);
-	free(sql);
+	if (impl_of(db)->direct && impl_of(db)->many_locks) {
+		/* the key as parameters: one statement for every key */
+		char hi[16], lo[16];
+		const char *three[3] = { pid, hi, lo };
+
+		snprintf(hi, sizeof(hi), "%llu", id >> 32);
+		snprintf(lo, sizeof(lo), "%llu", id & 0xffffffffULL);
+		rc = query1_prepared(db, PREP_CHECK, "prestart_lock_check",
+				     "SELECT pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("
+				     "SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = "
+				     "pg_catalog.pg_backend_pid() AND l.locktype = 'advisory' AND "
+				     "l.granted AND l.classid = $2::oid AND l.objid = $3::oid AND "
+				     "l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
+				     "WHERE datname = current_database()))",
+				     3, three, &v, NULL);
+	} else {
+		sql = xasprintf("SELECT pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("
+				"SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = "
+				"pg_catalog.pg_backend_pid() AND " ADVISORY_MATCH ")",
+				id >> 32, id & 0xffffffffULL);
+		rc = query1(db, sql, 1, params, &v, NULL);
+		free(sql);
+	}
 	if (rc < 0)
 		return -1;
 	*held = v && v[0] == 't';
 	free(v);
 	if (!*held)
-		impl_of(db)->session_ok = 0;
+		impl_of(db)->session_ok = impl_of(db)->direct = 0;
 	if (!*held)
 		db_set_errstr(db, "the advisory lock is no longer held by this session "
 			      "(a transaction pooler between prestart and the server?)");
@@ -796,11 +852,11 @@ static int lease_table_exists(struct db *db, int *yes)
 
 	/* By name in the catalog: to_regclass would fail without USAGE on
 	 * the schema. */
-	if (query1(db,
-		   "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
-		   "pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '"
-		   DB_PRESTART_SCHEMA "' AND c.relname = 'migration_lock')",
-		   0, NULL, &v, NULL) < 0)
+	if (query1_prepared(db, PREP_LEASE_EXISTS, "prestart_lease_exists",
+			    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
+			    "pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '"
+			    DB_PRESTART_SCHEMA "' AND c.relname = 'migration_lock')",
+			    0, NULL, &v, NULL) < 0)
 		return -1;
 	*yes = v && v[0] == 't';
 	free(v);
