@@ -44,6 +44,10 @@ struct slot {
 	pthread_mutex_t mu;   /* db opened, closed or cancelled */
 	struct worker w;
 	struct trun *r;
+	/* kept from one tenant to the next: the revisions' analyses, and
+	 * their ledger compat values */
+	struct migrate_cache mc;
+	struct ledger_compat lc;
 };
 
 struct trun {
@@ -69,6 +73,8 @@ struct trun {
 	struct phase_cache classes;
 	struct strlist deferred, deferred_why;
 	struct ledger ledger; /* on: each tenant's rows, vt_schema its own */
+	int no_archives;      /* no archive list when the run began: none to
+			       * prune (any made since are the run's own) */
 	char *app;            /* application_name */
 };
 
@@ -293,8 +299,9 @@ static void fail_tenant(struct tenant *t, const struct strlist *heads, const cha
 
 /* Take the tenant's lock, read its version table again under it, apply
  * the plan in the tenant's schema.  Returns the tenant's new state. */
-static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *t)
+static enum tstate migrate_tenant(struct trun *r, struct slot *s, struct tenant *t)
 {
+	struct db *db = &s->db;
 	struct ctx *c = r->c;
 	struct lock lk;
 	struct tpoll tp = { r, db, t->name };
@@ -369,12 +376,13 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 		}
 	}
 	/* SPEC §9.3: each tenant's own tables judge the plan */
-	if (ctx_guard_db(c, db, p, t->name, set, &e) < 0) {
+	if (ctx_guard_db_cached(c, db, p, t->name, set, &s->mc, &e) < 0) {
 		fail_tenant(t, &heads, e.msg);
 		goto out;
 	}
 	l = r->ledger;
 	l.vt_schema = t->name;
+	l.compat = &s->lc;
 	o.per_migration = c->cfg.transaction_per_migration;
 	o.schema = t->name;
 	o.table = c->cfg.version_table;
@@ -387,7 +395,7 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 		archive_init(&ar, c->cfg.ledger_schema, t->name, c->cfg.version_table,
 			     c->cfg.archive_limit, c->cfg.archive_retention_ms);
 		o.archive = &ar;
-		if (archive_prune(&ar, db, &e) < 0) {
+		if (!r->no_archives && archive_prune(&ar, db, &e) < 0) {
 			log_event(LOG_WARN, "archive_prune_failed",
 				  (struct log_field[]){ LFS("tenant", t->name),
 							LFS("error", e.msg), { 0 } },
@@ -399,6 +407,9 @@ static enum tstate migrate_tenant(struct trun *r, struct db *db, struct tenant *
 	o.check_arg = &lk;
 	o.tx_setup = set;
 	o.quiet = 1;
+	/* read under the lock just above: not again in the transaction */
+	o.vt_known = exists ? MIGRATE_VT_PRESENT : MIGRATE_VT_ABSENT;
+	o.cache = &s->mc;
 	ddl_init(&d, c->cfg.ddl_lock_timeout_ms, c->cfg.ddl_retry_budget_ms, c->stop, NULL);
 	o.ddl = &d;
 	if (migrate_apply(db, p, &o, &e) < 0) {
@@ -452,6 +463,7 @@ static int open_slot(struct trun *r, struct slot *s, struct err *e)
 
 	o.application_name = r->app;
 	o.connect_timeout_s = 10;
+	o.many_locks = 1;
 	o.stop = r->c->stop;
 	pthread_mutex_lock(&s->mu);
 	rc = db_open(&s->db, &r->c->url, &o);
@@ -502,7 +514,7 @@ static void work(struct worker *w, void *arg)
 			fail_tenant(t, &t->heads, e.msg);
 			st = T_FAILED;
 		} else {
-			st = migrate_tenant(r, &s->db, t);
+			st = migrate_tenant(r, s, t);
 		}
 		if (st == T_DEFERRED) {
 			pthread_mutex_lock(&r->mu);
@@ -792,6 +804,20 @@ int ctx_tenants_run(struct ctx *c)
 				rc = ctx_fail(c);
 				goto out;
 			}
+			if (c->cfg.archive_limit > 0 && c->cfg.archive_retention_ms > 0) {
+				struct archive ar;
+				int exists = 0;
+
+				/* asked once, not per tenant */
+				archive_init(&ar, c->cfg.ledger_schema, NULL, c->cfg.version_table,
+					     c->cfg.archive_limit, c->cfg.archive_retention_ms);
+				if (archive_list_exists(&ar, &c->db, &exists) < 0) {
+					db_clear_error(&c->db);
+					exists = 1; /* unknown: pruned per tenant */
+				}
+				r.no_archives = !exists;
+				archive_release(&ar);
+			}
 		}
 		nslots = (size_t)c->cfg.tenant_parallel;
 		slots = calloc(nslots, sizeof(*slots));
@@ -821,6 +847,8 @@ int ctx_tenants_run(struct ctx *c)
 		}
 		for (size_t i = 0; i < nslots; i++) {
 			close_slot(&slots[i]);
+			migrate_cache_release(&slots[i].mc);
+			ledger_compat_release(&slots[i].lc);
 			pthread_mutex_destroy(&slots[i].mu);
 		}
 		free(slots);
