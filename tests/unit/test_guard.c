@@ -18,7 +18,7 @@
 
 static void collect(struct guard_set *s, const char *const *sql, size_t n)
 {
-	struct guard_rev revs[8];
+	struct guard_rev revs[8] = { 0 };
 
 	assert_true(n <= 8);
 	for (size_t i = 0; i < n; i++) {
