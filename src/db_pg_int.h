@@ -36,6 +36,11 @@ struct pg_impl {
 	int direct;
 	unsigned prepared;
 	int many_locks; /* db_opts.many_locks: only then prepared */
+	/* With many_locks: the ownership check of precheck_id, answered in
+	 * the statement that looked for the lease table right after the lock
+	 * was taken; the next check of that key takes it instead of a query. */
+	int prechecked, precheck_held;
+	long long precheck_id;
 	/* The lease while held (db_pg_lock.c), else NULL. */
 	struct pg_lease *lease;
 };

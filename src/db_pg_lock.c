@@ -74,7 +74,7 @@ static int query1(struct db *db, const char *sql, int n, const char *const *para
 }
 
 /* Statements prepared on a direct connection (pg_impl.prepared). */
-enum { PREP_CHECK = 1u, PREP_LEASE_EXISTS = 2u };
+enum { PREP_CHECK = 1u, PREP_LEASE_EXISTS = 2u, PREP_EXISTS_CHECK = 4u };
 
 /* query1, through the statement prepared as name on a backend of our own
  * with many_locks (planned once per connection instead of per tenant's
@@ -473,6 +473,7 @@ static int session_try(struct db *db, const struct lock_key *k, int *got)
 	 * another replica.  The backend's pid comes back with it for the
 	 * ownership check. */
 	snprintf(id, sizeof(id), "%lld", k->id);
+	impl_of(db)->prechecked = 0;
 	res = PQexecParams(impl_of(db)->conn,
 			   "SELECT pg_catalog.pg_try_advisory_lock($1::bigint), "
 			   "pg_catalog.pg_backend_pid()",
@@ -504,6 +505,17 @@ static int session_try(struct db *db, const struct lock_key *k, int *got)
 	return rc;
 }
 
+/* The ownership check with the key as parameters ($1 the pid, $2 and $3
+ * the key's halves): one prepared statement for every key. */
+#define CHECK_OWNED                                                                 \
+	"pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("                            \
+	"SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = "                            \
+	"pg_catalog.pg_backend_pid() AND l.locktype = 'advisory' AND "                   \
+	"l.granted AND l.classid = $2::oid AND l.objid = $3::oid AND "                   \
+	"l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "                  \
+	"WHERE datname = current_database()))"
+#define CHECK_PREPARED "SELECT " CHECK_OWNED
+
 static int session_check(struct db *db, const struct lock_key *k, int *held)
 {
 	unsigned long long id = (unsigned long long)k->id;
@@ -512,7 +524,12 @@ static int session_check(struct db *db, const struct lock_key *k, int *held)
 	int rc;
 
 	snprintf(pid, sizeof(pid), "%d", impl_of(db)->lock_pid);
-	if (impl_of(db)->direct && impl_of(db)->many_locks) {
+	if (impl_of(db)->prechecked && impl_of(db)->precheck_id == k->id) {
+		/* answered by the statement right after the lock was taken */
+		impl_of(db)->prechecked = 0;
+		v = xstrdup(impl_of(db)->precheck_held ? "t" : "f");
+		rc = 0;
+	} else if (impl_of(db)->direct && impl_of(db)->many_locks) {
 		/* the key as parameters: one statement for every key */
 		char hi[16], lo[16];
 		const char *three[3] = { pid, hi, lo };
@@ -520,12 +537,7 @@ static int session_check(struct db *db, const struct lock_key *k, int *held)
 		snprintf(hi, sizeof(hi), "%llu", id >> 32);
 		snprintf(lo, sizeof(lo), "%llu", id & 0xffffffffULL);
 		rc = query1_prepared(db, PREP_CHECK, "prestart_lock_check",
-				     "SELECT pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("
-				     "SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = "
-				     "pg_catalog.pg_backend_pid() AND l.locktype = 'advisory' AND "
-				     "l.granted AND l.classid = $2::oid AND l.objid = $3::oid AND "
-				     "l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
-				     "WHERE datname = current_database()))",
+				     CHECK_PREPARED,
 				     3, three, &v, NULL);
 	} else {
 		sql = xasprintf("SELECT pg_catalog.pg_backend_pid() = $1::int AND EXISTS ("
@@ -554,6 +566,7 @@ static int session_release(struct db *db, const struct lock_key *k)
 
 	snprintf(id, sizeof(id), "%lld", k->id);
 	impl_of(db)->lock_pid = 0;
+	impl_of(db)->prechecked = 0;
 	if (query1(db, "SELECT pg_catalog.pg_advisory_unlock($1::bigint)", 1, params, &v, NULL) <
 	    0)
 		return -1;
@@ -866,6 +879,57 @@ static int lease_table_exists(struct db *db, int *yes)
 /* Is a lease on k's name live (held by a lease holder)?  Read in a
  * statement after the advisory lock was taken, so that it sees every lease
  * taken before. */
+/* lease_table_exists on a many_locks direct connection, right after the
+ * session lock was taken: the ownership check of k rides in the same
+ * statement (both read after the lock), its answer kept for lock.c's
+ * check that follows (pg_impl.prechecked).  One round trip instead of
+ * two per tenant. */
+static int exists_and_check(struct db *db, const struct lock_key *k, int *exists)
+{
+	static const char sql[] =
+		"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN "
+		"pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = '"
+		DB_PRESTART_SCHEMA "' AND c.relname = 'migration_lock'), " CHECK_OWNED;
+	struct pg_impl *p = impl_of(db);
+	unsigned long long id = (unsigned long long)k->id;
+	char pid[16], hi[16], lo[16];
+	const char *params[3] = { pid, hi, lo };
+	PGresult *res;
+	int rc = 0;
+
+	/* the checks that follow, inside the transaction, prepared now */
+	if (!(p->prepared & PREP_CHECK)) {
+		res = PQprepare(p->conn, "prestart_lock_check", CHECK_PREPARED, 3, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			p->prepared |= PREP_CHECK;
+		PQclear(res);
+	}
+	if (!(p->prepared & PREP_EXISTS_CHECK)) {
+		res = PQprepare(p->conn, "prestart_lease_check", sql, 3, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			return lease_table_exists(db, exists);
+		}
+		PQclear(res);
+		p->prepared |= PREP_EXISTS_CHECK;
+	}
+	snprintf(pid, sizeof(pid), "%d", p->lock_pid);
+	snprintf(hi, sizeof(hi), "%llu", id >> 32);
+	snprintf(lo, sizeof(lo), "%llu", id & 0xffffffffULL);
+	res = PQexecPrepared(p->conn, "prestart_lease_check", 3, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+	    PQnfields(res) != 2) {
+		rc = db_pg_result_failed(db, res, sql, strlen(sql));
+	} else {
+		*exists = PQgetvalue(res, 0, 0)[0] == 't';
+		p->precheck_held = PQgetvalue(res, 0, 1)[0] == 't';
+		p->precheck_id = k->id;
+		p->prechecked = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int live_lease(struct db *db, const struct lock_key *k, int *live)
 {
 	char name[512];
@@ -874,8 +938,13 @@ static int live_lease(struct db *db, const struct lock_key *k, int *live)
 	int exists = 0;
 
 	*live = 0;
-	if (lease_table_exists(db, &exists) < 0)
+	if (impl_of(db)->direct && impl_of(db)->many_locks &&
+	    PQtransactionStatus(impl_of(db)->conn) == PQTRANS_IDLE) {
+		if (exists_and_check(db, k, &exists) < 0)
+			return -1;
+	} else if (lease_table_exists(db, &exists) < 0) {
 		return -1;
+	}
 	if (!exists)
 		return 0;
 	if (lease_table_trusted(db) < 0)
