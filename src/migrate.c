@@ -284,7 +284,7 @@ static long long held_ms(long long ms)
 /* The hold of the step running, so far: -1 when not measured, 0 none. */
 static long long step_hold(const struct holds *h, const struct plan *p, size_t k)
 {
-	if (h->state[k] != HOLD_ANALYSED)
+	if (h->state[k] != HOLD_ANALYSED && h->state[k] != HOLD_BORROWED)
 		return -1;
 	if (!step_transactional(&p->steps[k]))
 		return h->step_ms;

@@ -501,3 +501,40 @@ def test_survey_reads_odd_version_tables(project, db):
     assert by["od1"]["at_head"] and by["od2"]["at_head"], by
     assert by["od3"]["current"] == ["r2"] and not by["od3"]["at_head"], by
     assert by["od4"]["current"] is None and by["od4"]["pending"] == ["r1", "r2"], by
+
+
+@pg_only
+def test_every_tenant_gets_the_rows_a_single_run_writes(project, db):
+    """Each connection parses a revision once for all its tenants and the
+    version table is not read again in the transaction: every tenant's
+    ledger rows still carry the revision's class and lock hold, the same
+    for each tenant as for a run over one schema, and a tenant whose
+    version table already exists keeps its rows."""
+    two_revs(project)
+    # r3 rewrites a table the tenant already has: a contract revision
+    project.rev("r3", down="r2", up="ALTER TABLE items ALTER COLUMN name TYPE varchar(20);",
+                down_sql="ALTER TABLE items ALTER COLUMN name TYPE text;")
+    names = make_schemas(db, "lc", 6)
+    # lc1 is at r1 already, its version table made by an earlier run
+    project.ok("upgrade", "r1", env={"PRESTART_VERSION_TABLE_SCHEMA": "lc1",
+                                     "PGOPTIONS": "-c search_path=lc1,public"})
+    cp = project.ok("run", "--tenants", ",".join(names), "--tenant-parallel", "2")
+    assert "6 migrated" in cp.stdout, cp.stdout
+    v = versions_of(db, names)
+    assert all(v[t] == ["r3"] for t in names), v
+    rows = db.query("SELECT version_table, revision, compat, lock_hold_ms IS NOT NULL "
+                    "FROM prestart.history ORDER BY 1, 2")
+    by_rev = {}
+    for vt, rev, compat, hold in rows:
+        by_rev.setdefault(rev, set()).add((compat, hold))
+    assert len(rows) == 18, rows
+    assert by_rev["r1"] == {("expand", True)}, by_rev
+    assert by_rev["r2"] == {("expand", True)}, by_rev
+    assert by_rev["r3"] == {("contract", True)}, by_rev
+    # the same revisions in one schema by a plain run: the same values
+    db.execute("CREATE SCHEMA solo")
+    project.ok("run", env={"PRESTART_VERSION_TABLE_SCHEMA": "solo",
+                           "PGOPTIONS": "-c search_path=solo,public"})
+    solo = db.query("SELECT revision, compat FROM prestart.history "
+                    "WHERE version_table = 'solo.alembic_version' ORDER BY 1")
+    assert solo == [("r1", "expand"), ("r2", "expand"), ("r3", "contract")], solo
