@@ -284,7 +284,8 @@ static void test_sizes(void **state)
 static void test_message(void **state)
 {
 	const char *const v[] = { "\n\nALTER TABLE orders\n  ALTER COLUMN total TYPE bigint;" };
-	struct guard_rev rev = { "3f2a", "versions/3f2a_total.sql", v[0], 14 };
+	struct guard_rev rev = { .revision = "3f2a", .path = "versions/3f2a_total.sql",
+				 .sql = v[0], .first_line = 14 };
 	struct guard_set s;
 	char *m;
 
