@@ -18,6 +18,15 @@ static PGconn *conn_of(struct db *db)
 	return p ? p->conn : NULL;
 }
 
+static int stop_asked(struct db *db)
+{
+	struct pg_impl *p = db->impl;
+
+	return p && p->stop && *p->stop;
+}
+
+static void pg_cancel(struct db *db);
+
 static void quiet_notices(void *arg, const char *message)
 {
 	(void)arg;
@@ -370,6 +379,7 @@ static int pg_connect(struct db *db, const struct dburl *u, const struct db_opts
 
 	db->impl = p;
 	p->many_locks = o && o->many_locks;
+	p->stop = o ? o->stop : NULL;
 	params_build(&pp, u, o);
 	tmo = timeout_ms(&pp);
 	/* Our own poll loop instead of PQconnectdbParams: it is the only way
@@ -611,6 +621,11 @@ static int pg_exec(struct db *db, const char *sql, size_t len)
 		free(buf);
 		return rc;
 	}
+	/* A signal between the caller's last look at the stop flag and the
+	 * send: its handler's cancel reached an idle backend; this one does
+	 * not (a revision's pg_sleep(60) would otherwise run its course). */
+	if (stop_asked(db))
+		pg_cancel(db);
 	while ((res = PQgetResult(conn)) != NULL) {
 		ExecStatusType st = PQresultStatus(res);
 

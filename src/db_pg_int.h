@@ -36,6 +36,10 @@ struct pg_impl {
 	int direct;
 	unsigned prepared;
 	int many_locks; /* db_opts.many_locks: only then prepared */
+	/* db_opts.stop: a signal that came after the caller last looked and
+	 * before a statement was sent (the handler's cancel found nothing
+	 * running) cancels it once sent (pg_exec). */
+	volatile sig_atomic_t *stop;
 	/* With many_locks: the ownership check of precheck_id, answered in
 	 * the statement that looked for the lease table right after the lock
 	 * was taken; the next check of that key takes it instead of a query. */
