@@ -50,7 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = fuzz_cstr(data, size);
 	char *cut;
-	struct guard_rev revs[2] = { { "r1", "r1.sql", s, 5 }, { "r2", "r2.sql", NULL, 1 } };
+	struct guard_rev revs[2] = {
+		{ .revision = "r1", .path = "r1.sql", .sql = s, .first_line = 5 },
+		{ .revision = "r2", .path = "r2.sql", .sql = NULL, .first_line = 1 },
+	};
 	long long bytes;
 
 	judge(revs, 1, data, size);
