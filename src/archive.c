@@ -20,33 +20,6 @@
 
 /* ---- names and literals ---- */
 
-/* An identifier, always double-quoted: the names come from the catalog. */
-static void add_ident(struct sbuf *b, const char *s)
-{
-	sbuf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			sbuf_addc(b, '"');
-		sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '"');
-}
-
-/* A string literal that reads the same whatever standard_conforming_strings
- * says. */
-static void add_lit(struct sbuf *b, const char *s)
-{
-	if (strchr(s, '\\'))
-		sbuf_addc(b, 'E');
-	sbuf_addc(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'' || *s == '\\')
-			sbuf_addc(b, *s);
-		sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '\'');
-}
-
 /* ARRAY['a','b']::text[] */
 static void add_text_array(struct sbuf *b, const struct strlist *l)
 {
@@ -54,7 +27,7 @@ static void add_text_array(struct sbuf *b, const struct strlist *l)
 	for (size_t i = 0; i < l->n; i++) {
 		if (i)
 			sbuf_adds(b, ", ");
-		add_lit(b, l->v[i]);
+		sbuf_add_sql_str(b, l->v[i]);
 	}
 	sbuf_adds(b, "]::text[]");
 }
@@ -66,7 +39,7 @@ static void add_idents(struct sbuf *b, const char *prefix, const struct strlist 
 		if (i)
 			sbuf_adds(b, ", ");
 		sbuf_adds(b, prefix);
-		add_ident(b, l->v[i]);
+		sbuf_add_sql_ident(b, l->v[i]);
 	}
 }
 
@@ -87,7 +60,7 @@ static void add_name_part(struct sbuf *b, const char *s, size_t n, int as_writte
 		for (size_t i = 0; i < n; i++)
 			sbuf_addc(&raw, as_written ? (char)tolower((unsigned char)s[i]) : s[i]);
 	}
-	add_ident(b, raw.buf ? raw.buf : "");
+	sbuf_add_sql_ident(b, raw.buf ? raw.buf : "");
 	sbuf_free(&raw);
 }
 
@@ -137,7 +110,7 @@ static char *list_name(const struct archive *a)
 {
 	struct sbuf b = { 0 };
 
-	add_ident(&b, a->schema);
+	sbuf_add_sql_ident(&b, a->schema);
 	sbuf_adds(&b, ".archives");
 	return sbuf_detach(&b);
 }
@@ -308,7 +281,7 @@ static int list_exists(const struct archive *a, struct db *db, int *exists)
 	int rc;
 
 	sbuf_adds(&q, "SELECT (pg_catalog.to_regclass(");
-	add_lit(&q, name);
+	sbuf_add_sql_str(&q, name);
 	sbuf_adds(&q, ") IS NOT NULL)::text");
 	rc = db_query_col(db, q.buf, &rows);
 	*exists = rc == 0 && rows.n == 1 && !strcmp(rows.v[0], "true");
@@ -424,7 +397,7 @@ static int look(struct db *db, const char *regname, const struct strlist *column
 	sbuf_adds(&q, "WITH c AS (SELECT c.oid, c.relkind, c.reltuples, n.nspname, c.relname "
 		      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
 		      "c.relnamespace WHERE c.oid = pg_catalog.to_regclass(");
-	add_lit(&q, regname);
+	sbuf_add_sql_str(&q, regname);
 	sbuf_adds(&q, ") AND c.relkind IN ('r', 'p')), pk AS (SELECT a.attname, k.o FROM c, "
 		      "pg_catalog.pg_index i, unnest(i.indkey) WITH ORDINALITY k(n, o), "
 		      "pg_catalog.pg_attribute a WHERE i.indrelid = c.oid AND i.indisprimary AND "
@@ -490,7 +463,7 @@ static int revoke_all(struct db *db, const char *arch)
 	sbuf_adds(&q, "SELECT DISTINCT quote_ident(r.rolname) FROM pg_catalog.pg_class c, "
 		      "aclexplode(c.relacl) x JOIN pg_catalog.pg_roles r ON r.oid = x.grantee "
 		      "WHERE c.oid = pg_catalog.to_regclass(");
-	add_lit(&q, arch);
+	sbuf_add_sql_str(&q, arch);
 	sbuf_adds(&q, ") AND x.grantee <> c.relowner");
 	rc = db_query_col(db, q.buf, &who);
 	sbuf_reset(&q);
@@ -564,7 +537,7 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 	}
 	list = list_name(a);
 	sbuf_addf(&q, "SELECT nextval(pg_catalog.pg_get_serial_sequence(");
-	add_lit(&q, list);
+	sbuf_add_sql_str(&q, list);
 	sbuf_adds(&q, ", 'id'))");
 	if (db_query_col(db, q.buf, &ids) < 0 || ids.n != 1) {
 		fail(db, e, "cannot archive %s: %s", t.table);
@@ -601,7 +574,7 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 	}
 	sbuf_reset(&q);
 	sbuf_adds(&q, "SELECT pg_catalog.pg_total_relation_size(");
-	add_lit(&q, arch);
+	sbuf_add_sql_str(&q, arch);
 	sbuf_adds(&q, ")::text");
 	strlist_free(&ids);
 	if (db_query_col(db, q.buf, &ids) < 0 || ids.n != 1) {
@@ -612,11 +585,11 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 	sbuf_reset(&q);
 	sbuf_addf(&q, "INSERT INTO %s (id, version_table, revision, direction, table_name, kind, "
 		      "columns, pk_columns, archive_table, rows, bytes) VALUES (%s, ", list, id);
-	add_lit(&q, a->version_table);
+	sbuf_add_sql_str(&q, a->version_table);
 	sbuf_adds(&q, ", ");
-	add_lit(&q, rev);
+	sbuf_add_sql_str(&q, rev);
 	sbuf_addf(&q, ", '%s', ", upgrade ? "upgrade" : "downgrade");
-	add_lit(&q, t.table);
+	sbuf_add_sql_str(&q, t.table);
 	sbuf_addf(&q, ", '%s', ", is_col ? "column" : "table");
 	if (is_col) {
 		add_text_array(&q, &t.dropped);
@@ -626,7 +599,7 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 	sbuf_adds(&q, ", ");
 	add_text_array(&q, &t.pk);
 	sbuf_adds(&q, ", ");
-	add_lit(&q, arch);
+	sbuf_add_sql_str(&q, arch);
 	sbuf_addf(&q, ", %lld, %lld)", rows, bytes);
 	if (db_execs(db, q.buf) < 0) {
 		fail(db, e, "cannot record the archive of %s: %s", t.table);
@@ -819,11 +792,11 @@ static int present(struct db *db, const char *table, const char *arch, struct st
 
 	sbuf_adds(&q, "SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
 		      "pg_catalog.to_regclass(");
-	add_lit(&q, table);
+	sbuf_add_sql_str(&q, table);
 	sbuf_adds(&q, ") AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' AND "
 		      "EXISTS (SELECT 1 FROM pg_catalog.pg_attribute b WHERE b.attrelid = "
 		      "pg_catalog.to_regclass(");
-	add_lit(&q, arch);
+	sbuf_add_sql_str(&q, arch);
 	sbuf_adds(&q, ") AND b.attname = a.attname AND b.attnum > 0 AND NOT b.attisdropped) "
 		      "ORDER BY a.attnum");
 	rc = db_query_col(db, q.buf, &rows);
@@ -876,18 +849,18 @@ static char *restore_sql(struct db *db, const struct arow *r, const char **why)
 		for (size_t i = 0; i < r->cols.n; i++) {
 			if (i)
 				sbuf_adds(&q, ", ");
-			add_ident(&q, r->cols.v[i]);
+			sbuf_add_sql_ident(&q, r->cols.v[i]);
 			sbuf_adds(&q, " = a.");
-			add_ident(&q, r->cols.v[i]);
+			sbuf_add_sql_ident(&q, r->cols.v[i]);
 		}
 		sbuf_addf(&q, " FROM %s AS a WHERE ", r->arch);
 		for (size_t i = 0; i < r->pk.n; i++) {
 			if (i)
 				sbuf_adds(&q, " AND ");
 			sbuf_adds(&q, "t.");
-			add_ident(&q, r->pk.v[i]);
+			sbuf_add_sql_ident(&q, r->pk.v[i]);
 			sbuf_adds(&q, " = a.");
-			add_ident(&q, r->pk.v[i]);
+			sbuf_add_sql_ident(&q, r->pk.v[i]);
 		}
 	} else {
 		sbuf_addf(&q, "INSERT INTO %s (", r->table);
@@ -910,10 +883,10 @@ static int bump_sequences(struct db *db, const char *table)
 
 	sbuf_adds(&q, "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = "
 		      "pg_catalog.to_regclass(");
-	add_lit(&q, table);
+	sbuf_add_sql_str(&q, table);
 	sbuf_adds(&q, ") AND attnum > 0 AND NOT attisdropped AND "
 		      "pg_catalog.pg_get_serial_sequence(");
-	add_lit(&q, table);
+	sbuf_add_sql_str(&q, table);
 	sbuf_adds(&q, ", attname) IS NOT NULL");
 	rc = db_query_col(db, q.buf, &cols);
 	for (size_t i = 0; rc == 0 && i < cols.n; i++) {
@@ -921,11 +894,11 @@ static int bump_sequences(struct db *db, const char *table)
 
 		sbuf_reset(&q);
 		sbuf_adds(&q, "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(");
-		add_lit(&q, table);
+		sbuf_add_sql_str(&q, table);
 		sbuf_adds(&q, ", ");
-		add_lit(&q, cols.v[i]);
+		sbuf_add_sql_str(&q, cols.v[i]);
 		sbuf_adds(&q, "), m)::text FROM (SELECT max(");
-		add_ident(&q, cols.v[i]);
+		sbuf_add_sql_ident(&q, cols.v[i]);
 		sbuf_addf(&q, ")::bigint AS m FROM %s) x WHERE m IS NOT NULL", table);
 		rc = db_query_col(db, q.buf, &res);
 		strlist_free(&res);
@@ -1008,9 +981,9 @@ int archive_restore(const struct archive *a, struct db *db, const char *rev, str
 		      "array_to_string(columns, chr(30)), array_to_string(pk_columns, chr(30))) FROM ");
 	sbuf_adds(&q, list);
 	sbuf_adds(&q, " WHERE direction = 'upgrade' AND version_table = ");
-	add_lit(&q, a->version_table);
+	sbuf_add_sql_str(&q, a->version_table);
 	sbuf_adds(&q, " AND revision = ");
-	add_lit(&q, rev);
+	sbuf_add_sql_str(&q, rev);
 	sbuf_adds(&q, " ORDER BY id DESC");
 	if (db_query_col(db, q.buf, &rows) < 0)
 		rc = fail(db, e, "cannot read the archive list in %s: %s", a->schema);
@@ -1065,7 +1038,7 @@ int archive_prune(const struct archive *a, struct db *db, struct err *e)
 	sbuf_adds(&q, "SELECT concat_ws(chr(31), id::text, archive_table, table_name, revision) FROM ");
 	sbuf_adds(&q, list);
 	sbuf_adds(&q, " WHERE version_table = ");
-	add_lit(&q, a->version_table);
+	sbuf_add_sql_str(&q, a->version_table);
 	sbuf_addf(&q, " AND created_at < pg_catalog.now() - interval '%lld milliseconds' "
 		      "ORDER BY id", a->retention_ms);
 	if (db_query_col(db, q.buf, &rows) < 0) {
@@ -1132,7 +1105,7 @@ int archive_list(const struct archive *a, struct db *db, struct archive_rows *ou
 		      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), array_to_string(columns, ', ')) FROM ");
 	sbuf_adds(&q, list);
 	sbuf_adds(&q, " WHERE version_table = ");
-	add_lit(&q, a->version_table);
+	sbuf_add_sql_str(&q, a->version_table);
 	sbuf_adds(&q, " ORDER BY id");
 	if (db_query_col(db, q.buf, &rows) < 0)
 		rc = fail(db, e, "cannot read the archive list in %s: %s", a->schema);

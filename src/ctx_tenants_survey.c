@@ -42,18 +42,6 @@ static struct tenant *find_in(struct tenant *t, size_t lo, size_t hi, const char
 	return NULL;
 }
 
-/* An SQL string literal (standard_conforming_strings: quotes doubled). */
-static void add_literal(struct sbuf *b, const char *s)
-{
-	sbuf_addc(b, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sbuf_addc(b, '\'');
-		sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '\'');
-}
-
 /* The revisions of a version table as query_to_xml wrote them:
  * "<row ...>\n  <v>rev</v>\n</row>" per row, XML-escaped. */
 static void parse_xml_versions(const char *x, struct strlist *out)
@@ -104,18 +92,18 @@ static int read_batch_xml(struct ctx *c, struct db *db, struct tenant *t, size_t
 	sbuf_adds(&b, "SELECT t.n || ' ' || CASE WHEN s.oid IS NULL THEN 'S' ELSE '-' END || "
 		      "CASE WHEN v.r IS NULL THEN '-' ELSE 'V' END || "
 		      "CASE WHEN pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.n, ");
-	add_literal(&b, pending);
+	sbuf_add_sql_str(&b, pending);
 	sbuf_adds(&b, ")) IS NULL THEN '-' ELSE 'P' END || ' ' || CASE WHEN v.r IS NULL THEN '' "
 		      "ELSE pg_catalog.query_to_xml(pg_catalog.format('SELECT version_num AS v FROM "
 		      "%I.%I', t.n, ");
-	add_literal(&b, c->cfg.version_table);
+	sbuf_add_sql_str(&b, c->cfg.version_table);
 	sbuf_adds(&b, "), false, true, '')::text END FROM pg_catalog.unnest('{");
 	for (size_t i = lo; i < hi; i++)
 		sbuf_addf(&b, "%s\"%s\"", i > lo ? "," : "", t[i].name);
 	sbuf_adds(&b, "}'::text[]) AS t(n) LEFT JOIN pg_catalog.pg_namespace s ON s.nspname = t.n "
 		      "LEFT JOIN LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', "
 		      "t.n, ");
-	add_literal(&b, c->cfg.version_table);
+	sbuf_add_sql_str(&b, c->cfg.version_table);
 	sbuf_adds(&b, ")) AS r) v ON true");
 	if (db_query_col(db, b.buf, &rows) < 0) {
 		char *msg = db_error_string(db);
@@ -145,18 +133,6 @@ static int read_batch_xml(struct ctx *c, struct db *db, struct tenant *t, size_t
 	return rc;
 }
 
-/* An identifier always double-quoted (no keyword list needed). */
-static void add_ident(struct sbuf *b, const char *s)
-{
-	sbuf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			sbuf_addc(b, '"');
-		sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '"');
-}
-
 /* t[lo..hi) in two round trips: one catalog query (each schema, its
  * version table and its marker, joined on pg_class rather than looked up
  * name by name), then every existing version table read by COPY, one
@@ -181,9 +157,9 @@ static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo,
 		sbuf_addf(&b, "%s\"%s\"", i > lo ? "," : "", t[i].name);
 	sbuf_adds(&b, "}'::text[]) AS t(n) LEFT JOIN pg_catalog.pg_namespace s ON s.nspname = t.n "
 		      "LEFT JOIN pg_catalog.pg_class v ON v.relnamespace = s.oid AND v.relname = ");
-	add_literal(&b, c->cfg.version_table);
+	sbuf_add_sql_str(&b, c->cfg.version_table);
 	sbuf_adds(&b, " LEFT JOIN pg_catalog.pg_class p ON p.relnamespace = s.oid AND p.relname = ");
-	add_literal(&b, pending);
+	sbuf_add_sql_str(&b, pending);
 	free(pending);
 	if (db_query_col(db, b.buf, &rows) < 0) {
 		char *msg = db_error_string(db);
@@ -213,9 +189,9 @@ static int read_batch(struct ctx *c, struct db *db, struct tenant *t, size_t lo,
 		sbuf_free(&b);
 		for (size_t i = 0; i < nwith; i++) {
 			sbuf_adds(&b, "COPY ");
-			add_ident(&b, with[i]->name);
+			sbuf_add_sql_ident(&b, with[i]->name);
 			sbuf_addc(&b, '.');
-			add_ident(&b, c->cfg.version_table);
+			sbuf_add_sql_ident(&b, c->cfg.version_table);
 			sbuf_adds(&b, " (version_num) TO STDOUT;");
 		}
 		vals = xcalloc(nwith, sizeof(*vals));

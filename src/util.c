@@ -334,6 +334,30 @@ void utf8_trim_partial(char *s)
 	}
 }
 
+void sbuf_add_sql_ident(struct sbuf *b, const char *s)
+{
+	sbuf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			sbuf_addc(b, '"');
+		sbuf_addc(b, *s);
+	}
+	sbuf_addc(b, '"');
+}
+
+void sbuf_add_sql_str(struct sbuf *b, const char *s)
+{
+	if (strchr(s, '\\'))
+		sbuf_addc(b, 'E');
+	sbuf_addc(b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'' || *s == '\\')
+			sbuf_addc(b, *s);
+		sbuf_addc(b, *s);
+	}
+	sbuf_addc(b, '\'');
+}
+
 void sbuf_add_json_str(struct sbuf *b, const char *s)
 {
 	sbuf_addc(b, '"');

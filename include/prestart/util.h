@@ -101,6 +101,13 @@ void sbuf_addc(struct sbuf *b, char c);
 /* s as a JSON string: always valid UTF-8, a byte that starts no valid
  * UTF-8 sequence becomes U+FFFD. */
 void sbuf_add_json_str(struct sbuf *b, const char *s);
+/* s as a PostgreSQL identifier, always double-quoted (inner quotes
+ * doubled): no keyword list needed. */
+void sbuf_add_sql_ident(struct sbuf *b, const char *s);
+/* s as a PostgreSQL string literal that reads the same whatever
+ * standard_conforming_strings says: E'...' with backslashes doubled when s
+ * has one, else '...'; quotes doubled. */
+void sbuf_add_sql_str(struct sbuf *b, const char *s);
 /* The length (1-4) of the valid UTF-8 sequence at p, or 0. */
 size_t utf8_seq_len(const char *p);
 /* Drop an incomplete UTF-8 sequence at the end of s, as a cut made by a

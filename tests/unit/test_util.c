@@ -202,6 +202,27 @@ static void test_sbuf_add_json_str(void **state)
 	json_is("\xc3\xbc\xe2\x80\x94", "\"\xc3\xbc\xe2\x80\x94\"");
 }
 
+static void sql_is(void (*add)(struct sbuf *, const char *), const char *in, const char *want)
+{
+	struct sbuf b = { 0 };
+
+	add(&b, in);
+	assert_string_equal(b.buf, want);
+	sbuf_free(&b);
+}
+
+static void test_sbuf_add_sql(void **state)
+{
+	(void)state;
+	sql_is(sbuf_add_sql_ident, "users", "\"users\"");
+	sql_is(sbuf_add_sql_ident, "Odd \"Name\"", "\"Odd \"\"Name\"\"\"");
+	sql_is(sbuf_add_sql_ident, "", "\"\"");
+	sql_is(sbuf_add_sql_str, "it's", "'it''s'");
+	sql_is(sbuf_add_sql_str, "", "''");
+	/* a backslash: the E form, so that it reads the same either way */
+	sql_is(sbuf_add_sql_str, "a\\b'c", "E'a\\\\b''c'");
+}
+
 static void test_str_helpers(void **state)
 {
 	char s1[] = "  \t padded \n ";
@@ -394,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_sbuf_add),
 		cmocka_unit_test(test_sbuf_reset_and_detach),
 		cmocka_unit_test(test_sbuf_add_json_str),
+		cmocka_unit_test(test_sbuf_add_sql),
 		cmocka_unit_test(test_str_helpers),
 		cmocka_unit_test(test_err_set_and_prefix),
 	};
