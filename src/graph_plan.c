@@ -363,16 +363,59 @@ static int run_steps(struct hm *h, const struct ivec *order, enum dir dir)
 
 /* ---- upgrade, downgrade ------------------------------------------------ */
 
-/* ScriptDirectory._upgrade_revs and _downgrade_revs, then their steps. */
-int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
-	       enum dir dir, struct plan *p, struct err *e)
+/* Steps of the plan to `target` kept when they are among `only`, in plan
+ * order (a kept step may not need one left out): graph_plan_upgrade_only.
+ * Returns 0, or -1 with e set. */
+static int keep_only(const struct graph *g, const unsigned char *todo, const struct ivec *order,
+		     const struct revptrs *only, struct ivec *sub, struct err *e)
+{
+	unsigned char *keep = new_set(g);
+	int rc = -1;
+
+	for (size_t i = 0; i < only->n; i++) {
+		int n = ht_get(&g->ids, only->v[i]->id);
+
+		if (n < 0 || !todo[n]) {
+			err_set(e, ERR_USAGE, "revision '%s' is not pending: it cannot be applied",
+				only->v[i]->id);
+			goto out;
+		}
+		keep[n] = 1;
+	}
+	for (int k = 0; k < order->n; k++) {
+		int n = order->v[k];
+		const struct ivec *down = &g->nodes[n].alldown;
+
+		if (!keep[n])
+			continue;
+		for (int i = 0; i < down->n; i++) {
+			if (todo[down->v[i]] && !keep[down->v[i]]) {
+				err_set(e, ERR_USAGE,
+					"revision '%s' cannot be applied without '%s', which is "
+					"held back",
+					nid(g, n), nid(g, down->v[i]));
+				goto out;
+			}
+		}
+		iv_push(sub, n);
+	}
+	rc = 0;
+out:
+	free(keep);
+	return rc;
+}
+
+/* ScriptDirectory._upgrade_revs and _downgrade_revs, then their steps
+ * (only those among `only` when it is not NULL). */
+static int plan_to(const struct graph *g, const struct strlist *current, const char *target,
+		   enum dir dir, const struct revptrs *only, struct plan *p, struct err *e)
 {
 	enum anc_msg am = dir == DIR_UP ? ANC_UPGRADE : ANC_DOWNGRADE;
 	struct gwalk c;
 	struct hm h;
 	struct rarg cur, dest = { &target, 1, 1 };
 	unsigned char *todo;
-	struct ivec heads = { 0 }, order = { 0 };
+	struct ivec heads = { 0 }, order = { 0 }, sub = { 0 };
 	int rc = -1, r;
 
 	gwalk_init(&c, g);
@@ -393,7 +436,9 @@ int graph_plan(const struct graph *g, const struct strlist *current, const char 
 		catch_revision_errors(&c, e, am, NULL, NULL, target);
 		goto out;
 	}
-	if (run_steps(&h, &order, dir) < 0) {
+	if (only && keep_only(g, todo, &order, only, &sub, e) < 0)
+		goto out;
+	if (run_steps(&h, only ? &sub : &order, dir) < 0) {
 		c.x.script = 1;
 		catch_revision_errors(&c, e, am, NULL, NULL, target);
 		goto out;
@@ -406,8 +451,15 @@ out:
 	free(todo);
 	iv_free(&heads);
 	iv_free(&order);
+	iv_free(&sub);
 	gwalk_release(&c);
 	return rc;
+}
+
+int graph_plan(const struct graph *g, const struct strlist *current, const char *target,
+	       enum dir dir, struct plan *p, struct err *e)
+{
+	return plan_to(g, current, target, dir, NULL, p, e);
 }
 
 /* graph_plan_upgrade_only: the upgrade to heads, its steps kept in the
@@ -416,71 +468,7 @@ out:
 int graph_plan_upgrade_only(const struct graph *g, const struct strlist *current,
 			    const struct revptrs *only, struct plan *p, struct err *e)
 {
-	const char *target = "heads";
-	struct gwalk c;
-	struct hm h;
-	struct rarg cur, dest = { &target, 1, 1 };
-	unsigned char *todo, *keep;
-	struct ivec heads = { 0 }, order = { 0 }, sub = { 0 };
-	int rc = -1;
-
-	gwalk_init(&c, g);
-	plan_begin(p, current, &h, &c);
-	todo = new_set(g);
-	keep = new_set(g);
-	rarg_of(&cur, current);
-	if (check_current_heads(&c, current, e) < 0)
-		goto out;
-	if (collect_upgrade(&c, &dest, &cur, WALK_IMPLICIT_BASE | WALK_NO_OVERWALK, todo,
-			    &heads) < 0 ||
-	    topo_sort(&c, todo, heads.v, heads.n, &order) < 0) {
-		catch_revision_errors(&c, e, ANC_UPGRADE, NULL, NULL, target);
-		goto out;
-	}
-	for (size_t i = 0; i < only->n; i++) {
-		int n = ht_get(&g->ids, only->v[i]->id);
-
-		if (n < 0 || !todo[n]) {
-			err_set(e, ERR_USAGE, "revision '%s' is not pending: it cannot be applied",
-				only->v[i]->id);
-			goto out;
-		}
-		keep[n] = 1;
-	}
-	for (int k = 0; k < order.n; k++) {
-		int n = order.v[k];
-		const struct ivec *down = &g->nodes[n].alldown;
-
-		if (!keep[n])
-			continue;
-		for (int i = 0; i < down->n; i++) {
-			if (todo[down->v[i]] && !keep[down->v[i]]) {
-				err_set(e, ERR_USAGE,
-					"revision '%s' cannot be applied without '%s', which is "
-					"held back",
-					nid(g, n), nid(g, down->v[i]));
-				goto out;
-			}
-		}
-		iv_push(&sub, n);
-	}
-	if (run_steps(&h, &sub, DIR_UP) < 0) {
-		c.x.script = 1;
-		catch_revision_errors(&c, e, ANC_UPGRADE, NULL, NULL, target);
-		goto out;
-	}
-	rc = 0;
-out:
-	plan_end(p, &h);
-	if (rc)
-		plan_release(p);
-	free(todo);
-	free(keep);
-	iv_free(&heads);
-	iv_free(&order);
-	iv_free(&sub);
-	gwalk_release(&c);
-	return rc;
+	return plan_to(g, current, "heads", DIR_UP, only, p, e);
 }
 
 /* ---- stamp ------------------------------------------------------------- */
