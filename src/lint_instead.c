@@ -6,6 +6,8 @@
  * (analysis.h: table, name, detail, spec).  A piece the statement does not
  * give is written <like-this>; a rule without a template, or a finding
  * without a fact, keeps the rule's generic text (docs/lint.md prints that).
+ * lint.c, which records the findings, stands on it; it calls nothing in
+ * lint.c (from lint.h it takes only struct lint_rule, passed in).
  */
 #include <ctype.h>
 #include <stdlib.h>
