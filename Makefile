@@ -32,7 +32,9 @@ PS_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 PS_LIBS += -fsanitize=$(SANITIZE)
 endif
 
-SRCS := $(sort $(wildcard src/*.c))
+# a module of several files with a private header may be a folder of its
+# own (src/graph/): its objects go to the same folder under each build tree
+SRCS := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -36,7 +36,7 @@ def graphtool(tmp_path_factory):
         + os.environ.get("GRAPHTOOL_CFLAGS", "").split() + [
          "-I", os.path.join(ROOT, "include"),
          os.path.join(ROOT, "tests/tools/graphtool.c")]
-        + sorted(glob.glob(os.path.join(ROOT, "src/graph*.c")))
+        + sorted(glob.glob(os.path.join(ROOT, "src/graph/*.c")))
         + [os.path.join(ROOT, "src/%s.c" % m) for m in ("plan", "util")] + ["-o", out],
         check=True)
     return out

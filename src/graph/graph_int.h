@@ -1,8 +1,9 @@
 /* graph_int.h - what the files of the revision graph share.
  *
- * Code outside this module should not include this file: the contract is
- * include/prestart/graph.h.  These are the graph's own representation and
- * the steps its files call in one another, and they may change with them.
+ * Code outside this module (the folder src/graph/) should not include this
+ * file: the contract is include/prestart/graph.h.  These are the graph's
+ * own representation and the steps its files call in one another, and they
+ * may change with them.
  *
  * The module, in the order data flows through it:
  *
@@ -14,6 +15,8 @@
  *                    points, topological order, `current` and history
  *   graph_plan.c     the version-table maintainer (HeadMaintainer) and the
  *                    upgrade, downgrade and stamp plans
+ *   graph_stretch.c  a plan cut into stretches, each run by one applier
+ *                    (over the public header only)
  *   graph_format.c   one revision as the info commands print it
  *
  * The functions mirror alembic.script.revision.RevisionMap and the parts of
