@@ -656,7 +656,7 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 
 /* A count: digits only, at most max. */
 static int pick_count(const struct loader *L, const char *flag, const char *flag_val,
-		      const char *env, const char *key, int max, int *out, struct err *e)
+		      const char *env, const char *key, int min, int max, int *out, struct err *e)
 {
 	struct val v;
 	int r = pick(L, flag, flag_val, env, key, NULL, &v, e);
@@ -667,10 +667,11 @@ static int pick_count(const struct loader *L, const char *flag, const char *flag
 
 		errno = 0;
 		n = strtol(v.s, &end, 10);
-		if (!isdigit((unsigned char)v.s[0]) || *end || errno || n > max) {
+		if (!isdigit((unsigned char)v.s[0]) || *end || errno || n < min || n > max) {
 			char hint[64];
 
-			snprintf(hint, sizeof(hint), " (expected a whole number from 0 to %d)", max);
+			snprintf(hint, sizeof(hint), " (expected a whole number from %d to %d)", min,
+				 max);
 			r = val_invalid(&v, "number", hint, e);
 		} else {
 			*out = (int)n;
@@ -697,15 +698,13 @@ static int load_tenant_settings(struct config *c, const struct config_flags *fla
 	if (r < 0)
 		return -1;
 	if (pick_count(L, "--tenant-parallel", flags->tenant_parallel, "PRESTART_TENANT_PARALLEL",
-		       "tenant_parallel", 1000, &c->tenant_parallel, e) < 0 ||
+		       "tenant_parallel", 1, 1000, &c->tenant_parallel, e) < 0 ||
 	    pick_count(L, "--tenant-canary", flags->tenant_canary, "PRESTART_TENANT_CANARY",
-		       "tenant_canary", 1000000, &c->tenant_canary, e) < 0 ||
+		       "tenant_canary", 0, 1000000, &c->tenant_canary, e) < 0 ||
 	    pick_count(L, "--tenant-max-failures", flags->tenant_max_failures,
-		       "PRESTART_TENANT_MAX_FAILURES", "tenant_max_failures", 1000000,
+		       "PRESTART_TENANT_MAX_FAILURES", "tenant_max_failures", 0, 1000000,
 		       &c->tenant_max_failures, e) < 0)
 		return -1;
-	if (c->tenant_parallel < 1)
-		return err_set(e, ERR_USAGE, "tenant_parallel must be at least 1");
 	if (pick_string(L, "--tenant-search-path", flags->tenant_search_path,
 			"PRESTART_TENANT_SEARCH_PATH", "tenant_search_path", NULL,
 			&c->tenant_search_path, e) < 0)
@@ -821,10 +820,23 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 			"health_addr", NULL, &c->health_addr, e) < 0)
 		return -1;
 
-	/* SPEC §7.4: checked here, before anything waits. */
-	if (pick_string(L, "--termination-log", flags->termination_log, "PRESTART_TERMINATION_LOG",
-			"termination_log", NULL, &c->termination_log, e) < 0 ||
-	    termlog_check(c->termination_log, "termination_log", e) < 0)
+	/* SPEC §7.4: checked here, before anything waits, naming where the
+	 * path came from. */
+	r = pick(L, "--termination-log", flags->termination_log, "PRESTART_TERMINATION_LOG",
+		 "termination_log", NULL, &v, e);
+	if (r > 0) {
+		char *setting = xasprintf("termination_log (%s)", v.where);
+
+		r = termlog_check(v.s, setting, e);
+		free(setting);
+		if (r == 0) {
+			free(c->termination_log);
+			c->termination_log = v.s;
+			v.s = NULL;
+		}
+	}
+	val_free(&v);
+	if (r < 0)
 		return -1;
 
 	r = pick(L, "--log-format", flags->log_format, "PRESTART_LOG_FORMAT", "log_format", NULL,

@@ -495,15 +495,23 @@ static int finish_stdout(int rc)
 
 /* The termination message's file (SPEC §7.4): the configured one, or,
  * when the configuration could not be read, the flag's or the
- * environment's; else the default when writable.  New string or NULL. */
+ * environment's (unless the configuration would refuse it: that error is
+ * then the one already said); else the default when writable.  New string
+ * or NULL. */
 static char *termlog_target(const struct cli *cli, const struct ctx *c)
 {
 	const char *p;
 
-	if (c->cfg_loaded)
+	if (c->cfg_loaded) {
 		p = c->cfg.termination_log;
-	else if (!(p = cli->flags.termination_log))
-		p = getenv("PRESTART_TERMINATION_LOG");
+	} else {
+		struct err e = { 0 };
+
+		if (!(p = cli->flags.termination_log))
+			p = getenv("PRESTART_TERMINATION_LOG");
+		if (p && termlog_check(p, "", &e) < 0)
+			return NULL;
+	}
 	if (p && !*p)
 		p = NULL;
 	p = termlog_path(p);

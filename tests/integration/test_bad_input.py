@@ -251,6 +251,22 @@ CASES = [
      True, 2, ["'maybe'", "PRESTART_TRANSACTION_PER_MIGRATION"]),
     ("flag-bad-log-format", good, ["--log-format", "xml", "upgrade"], {}, True, 2,
      ["'xml'", "--log-format"]),
+    # a run needs at least one connection: 0 is refused like any bad number,
+    # naming where it came from
+    ("flag-tenant-parallel-zero", good, ["--tenant-parallel", "0", "upgrade"], {}, True, 2,
+     ["'0'", "--tenant-parallel", "from 1 to 1000"]),
+    ("env-tenant-parallel-zero", good, ["upgrade"], {"PRESTART_TENANT_PARALLEL": "0"}, True, 2,
+     ["'0'", "PRESTART_TENANT_PARALLEL"]),
+    ("ini-tenant-parallel-zero", ini("[prestart]\ntenant_parallel = 0\n"), ["upgrade"], {},
+     True, 2, ["prestart.ini:2", "tenant_parallel", "'0'"]),
+    # the termination log it cannot write is the error, once: no second line
+    # about writing that error to the same file
+    ("flag-termination-log-no-dir", good,
+     ["--termination-log", "/nonexistent-dir/termination-log", "upgrade"], {}, True, 2,
+     ["--termination-log", "/nonexistent-dir/termination-log"]),
+    ("env-termination-log-no-dir", good, ["upgrade"],
+     {"PRESTART_TERMINATION_LOG": "/nonexistent-dir/termination-log"}, True, 2,
+     ["PRESTART_TERMINATION_LOG", "/nonexistent-dir/termination-log"]),
 
     # ---- health address and wait targets
     ("health-no-port", good, ["--health-addr", "nope", "run"], {}, True, 2, ["'nope'"]),
