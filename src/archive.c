@@ -224,8 +224,23 @@ static int read_skips(const char *sql, const char *path, int first_line, struct 
 	return 0;
 }
 
-int archive_scan(const char *sql, const struct an_script *an, const char *path, int first_line,
-		 struct archive_plan *p, struct err *e)
+/* The statement's first table it destroys data of, for messages. */
+static const char *destroyed_table(const struct an_stmt *st)
+{
+	for (size_t k = 0; k < st->nfacts; k++) {
+		enum an_fact_kind f = st->facts[k].kind;
+
+		if (st->facts[k].table && ((f == AF_DROP_COLUMN && st->facts[k].name) ||
+					   f == AF_DROP_TABLE || f == AF_TRUNCATE))
+			return st->facts[k].table;
+	}
+	return "?";
+}
+
+/* say: log each statement a no-archive comment spares (the run's scan;
+ * archive_precheck's is silent, so that each is said once). */
+static int scan(const char *sql, const struct an_script *an, const char *path, int first_line,
+		struct archive_plan *p, int say, struct err *e)
 {
 	size_t bad = 0;
 
@@ -249,16 +264,31 @@ int archive_scan(const char *sql, const struct an_script *an, const char *path, 
 		if (!destroys(&p->an->v[i]))
 			continue;
 		if (p->skip_reason[i]) {
-			log_event(LOG_INFO, "archive_skipped",
-				  (struct log_field[]){ LFS("file", path), LFS("reason", p->skip_reason[i]),
-							{ 0 } },
-				  "%s: a statement's data is not archived (prestart:no-archive %s)",
-				  path, p->skip_reason[i]);
+			int line, col;
+
+			revision_offset_to_linecol(sql, p->an->v[i].off, first_line, &line, &col);
+			if (say)
+				log_event(LOG_INFO, "archive_skipped",
+					  (struct log_field[]){ LFS("file", path), LFI("line", line),
+								LFS("table",
+								    destroyed_table(&p->an->v[i])),
+								LFS("reason", p->skip_reason[i]),
+								{ 0 } },
+					  "%s:%d: the data this statement destroys in %s is not "
+					  "archived (prestart:no-archive %s)",
+					  path, line, destroyed_table(&p->an->v[i]),
+					  p->skip_reason[i]);
 			continue;
 		}
 		p->cut[p->ncut++] = i;
 	}
 	return 0;
+}
+
+int archive_scan(const char *sql, const struct an_script *an, const char *path, int first_line,
+		 struct archive_plan *p, struct err *e)
+{
+	return scan(sql, an, path, first_line, p, 1, e);
 }
 
 void archive_plan_release(struct archive_plan *p)
@@ -711,7 +741,7 @@ int archive_precheck(const struct archive *a, struct db *db, const struct plan *
 
 		if (!sql)
 			continue;
-		if (archive_scan(sql, NULL, s->rev->path, first, &ap, e) < 0) {
+		if (scan(sql, NULL, s->rev->path, first, &ap, 0, e) < 0) {
 			archive_plan_release(&ap);
 			rc = -1;
 			break;

@@ -150,6 +150,23 @@ def test_no_archive_comment(db, tmp_path):
     assert "erasure request #42" in out(cp)
 
 
+def test_no_archive_comment_said_once_per_statement(db, tmp_path):
+    """Before the first statement the comment covers the section: each
+    statement it spares is said once (not again by the check before the
+    run), with its line and table."""
+    p = people_project(tmp_path, db, drop_sql="-- prestart:no-archive erasure request #43\n"
+                                              "ALTER TABLE people DROP COLUMN name;\n"
+                                              "ALTER TABLE people DROP COLUMN amount;")
+    p.ok("upgrade", "r1")
+    cp = p.ok("upgrade")
+    said = [ln for ln in out(cp).splitlines() if "erasure request #43" in ln]
+    assert len(said) == 2, out(cp)
+    assert re.search(r"r2_[a-z0-9_]*\.sql:\d+: .*people", said[0]), out(cp)
+    lines = [re.search(r"\.sql:(\d+):", ln).group(1) for ln in said]
+    assert lines[0] != lines[1], out(cp)
+    assert archive_rows(db) == []
+
+
 def test_no_archive_comment_needs_a_reason(db, tmp_path):
     p = people_project(tmp_path, db, drop_sql="SELECT 1;\n-- prestart:no-archive\n"
                                               "ALTER TABLE people DROP COLUMN name;")
