@@ -307,6 +307,7 @@ int cmd_history(struct ctx *c)
 	if (need_db && (rc = connect_and_read(c, &heads)))
 		goto out;
 	if (graph_history(c->g, need_db ? &heads : NULL, range, &revs, &c->e) < 0) {
+		graph_explain_walk(c->g, range, need_db ? &heads : NULL, &c->e);
 		rc = ctx_fail(c);
 		goto out;
 	}

@@ -331,7 +331,11 @@ static int make_plan(struct ctx *c, const struct migrate_request *rq,
 	/* SPEC §9.4: the expand phase's subset (ctx_phase.c) */
 	if (rq->expand && rq->dir == DIR_UP)
 		return ctx_plan_expand(c, heads, p);
-	return graph_plan(c->g, heads, rq->target, rq->dir, p, &c->e);
+	if (graph_plan(c->g, heads, rq->target, rq->dir, p, &c->e) < 0) {
+		graph_explain_walk(c->g, rq->target, heads, &c->e);
+		return -1;
+	}
+	return 0;
 }
 
 /* Read the version table again, now that the lock is settled, and plan rq

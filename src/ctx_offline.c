@@ -158,6 +158,7 @@ int ctx_offline(struct ctx *c, const struct migrate_request *rq)
 	else
 		r = graph_plan(c->g, &start, to, rq->dir, &p, &c->e);
 	if (r < 0) {
+		graph_explain_walk(c->g, to, &start, &c->e);
 		rc = py ? delegate_to_alembic(c, rq) : ctx_fail(c);
 		goto out;
 	}

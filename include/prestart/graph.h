@@ -72,6 +72,12 @@ const struct revision *graph_find(const struct graph *g, const char *id);
 int graph_resolve(const struct graph *g, const char *arg, const struct strlist *current,
 		  struct revptrs *out, struct err *e);
 
+/* After "Ambiguous walk" (Alembic's words, for a relative target that
+ * meets a merge point or a branch point): the same words with where the
+ * walk forks and the way out in parentheses.  Any other error is left. */
+void graph_explain_walk(const struct graph *g, const char *target, const struct strlist *current,
+			struct err *e);
+
 /* Plan `alembic upgrade TARGET` or `alembic downgrade TARGET` from the
  * database heads `current` (plan.h; release with plan_release()).  Each
  * step's runner is RUN_ALEMBIC for a .py revision, else RUN_SQL (a

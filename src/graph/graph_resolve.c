@@ -599,3 +599,102 @@ int graph_resolve(const struct graph *g, const char *arg, const struct strlist *
 	return rc;
 }
 
+
+/* ---- a reason for "Ambiguous walk" -------------------------------------- */
+
+/* Alembic's "Ambiguous walk" names neither the target nor where the walk
+ * forks; the commands keep its words (the graph's answers stay Alembic's)
+ * and add in parentheses what the user can act on. */
+static void walk_fork(const struct graph *g, const char *target, const struct strlist *current,
+		      struct sbuf *why)
+{
+	const char *sign = NULL;
+	const struct revision *r = NULL;
+	char *end;
+	long n;
+
+	if (strchr(target, ':') || strchr(target, '@'))
+		return;
+	for (const char *p = target; *p; p++)
+		if (*p == '+' || *p == '-')
+			sign = p;
+	if (!sign)
+		return;
+	n = strtol(sign + 1, &end, 10);
+	if (*end || n <= 0 || end == sign + 1)
+		return;
+	if (sign == target && *sign == '+' && (!current || !current->n)) {
+		struct revptrs b = { 0 };
+
+		graph_bases(g, &b);
+		if (b.n > 1) {
+			sbuf_adds(why, "from <base>, which branches to ");
+			for (size_t i = 0; i < b.n; i++)
+				sbuf_addf(why, "%s%s", i ? ", " : "", b.v[i]->id);
+			revptrs_free(&b);
+			return;
+		}
+		r = b.n ? b.v[0] : NULL;
+		revptrs_free(&b);
+		n--;
+	} else if (sign == target) {
+		if (!current || current->n != 1) {
+			if (current && current->n > 1) {
+				sbuf_addf(why, "from the database's %zu heads, ", current->n);
+				for (size_t i = 0; i < current->n; i++)
+					sbuf_addf(why, "%s%s", i ? ", " : "", current->v[i]);
+			}
+			return;
+		}
+		r = graph_find(g, current->v[0]);
+	} else {
+		struct revptrs start = { 0 };
+		struct err e = { 0 };
+		char *rev = xstrndup(target, (size_t)(sign - target));
+
+		if (graph_resolve(g, rev, current, &start, &e) == 0 && start.n == 1)
+			r = start.v[0];
+		revptrs_free(&start);
+		free(rev);
+	}
+	for (long s = 0; r && s < n; s++) {
+		if (*sign == '-') {
+			if (r->down.n > 1) {
+				sbuf_addf(why, "from %s, which merges ", r->id);
+				for (size_t i = 0; i < r->down.n; i++)
+					sbuf_addf(why, "%s%s", i ? ", " : "", r->down.v[i]);
+				return;
+			}
+			r = r->down.n ? graph_find(g, r->down.v[0]) : NULL;
+		} else {
+			struct revptrs up = { 0 };
+
+			graph_nextrevs(g, r, &up);
+			if (up.n > 1) {
+				sbuf_addf(why, "from %s, which branches to ", r->id);
+				for (size_t i = 0; i < up.n; i++)
+					sbuf_addf(why, "%s%s", i ? ", " : "", up.v[i]->id);
+				revptrs_free(&up);
+				return;
+			}
+			r = up.n ? up.v[0] : NULL;
+			revptrs_free(&up);
+		}
+	}
+}
+
+void graph_explain_walk(const struct graph *g, const char *target, const struct strlist *current,
+			struct err *e)
+{
+	struct sbuf why = { 0 };
+
+	if (!target || strcmp(e->msg, "Ambiguous walk") != 0)
+		return;
+	walk_fork(g, target, current, &why);
+	err_set(e, e->kind,
+		"Ambiguous walk (the relative target '%s' has more than one way to go %s; name "
+		"the revision to go to, or narrow it to a branch: LABEL@%s1)",
+		target, why.buf ? why.buf : "at a merge point or a branch point",
+		strchr(target, '+') ? "+" : "-");
+	sbuf_free(&why);
+}

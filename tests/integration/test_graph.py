@@ -138,3 +138,36 @@ def test_multiple_heads_message(project, db):
     assert "Multiple head revisions are present for given argument 'head'" in out(cp)
     assert "'heads'" in out(cp)
 
+
+
+def merged(project):
+    """Two bases, a1 and b2 (labelled), merged by m3."""
+    add_rev(project, "a1")
+    add_rev(project, "b2", labels=["side"])
+    add_rev(project, "m3", down=["a1", "b2"])
+
+
+def test_ambiguous_walk_down_names_the_merge_point(project, db):
+    """Alembic's "Ambiguous walk" alone names nothing: prestart keeps the
+    words and adds where the walk forks."""
+    merged(project)
+    project.ok("upgrade", "heads")
+    cp = project.run("downgrade", "-1")
+    assert cp.returncode == 2, describe(cp)
+    errs = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+    assert len(errs) == 1, describe(cp)
+    assert errs[0].startswith("prestart: error: Ambiguous walk ("), describe(cp)
+    for needle in ("'-1'", "m3", "a1", "b2"):
+        assert needle in errs[0], describe(cp)
+    assert db.versions() == ["m3"]
+
+
+def test_ambiguous_walk_up_from_base_names_the_bases(project, db):
+    merged(project)
+    cp = project.run("upgrade", "+1")
+    assert cp.returncode == 2, describe(cp)
+    errs = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+    assert len(errs) == 1, describe(cp)
+    for needle in ("Ambiguous walk (", "'+1'", "<base>", "a1", "b2"):
+        assert needle in errs[0], describe(cp)
+    assert data_tables(db) == set()
