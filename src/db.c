@@ -117,23 +117,12 @@ int db_check_version_table_name(enum db_kind kind, const char *schema, const cha
 	return 0;
 }
 
-/* A string literal.  Revision ids cannot hold quotes or backslashes, but
- * configuration and databases are not to be trusted: double the quotes,
- * and on PostgreSQL use E'' when a backslash appears so the text means the
- * same whatever standard_conforming_strings says. */
-static void add_literal(struct sbuf *b, enum db_kind kind, const char *s)
+void db_add_literal(struct sbuf *b, enum db_kind kind, const char *s)
 {
-	int esc = kind == DB_PG && strchr(s, '\\');
-
-	if (esc)
-		sbuf_addc(b, 'E');
-	sbuf_addc(b, '\'');
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'' || (esc && *p == '\\'))
-			sbuf_addc(b, *p);
-		sbuf_addc(b, *p);
-	}
-	sbuf_addc(b, '\'');
+	if (db_kind_supports(kind, DB_HAS_ESCAPE_STRINGS))
+		sbuf_add_sql_str(b, s);
+	else
+		sbuf_add_sql_std_str(b, s);
 }
 
 char *db_sql_create_version_table(enum db_kind kind, const char *schema, const char *table)
@@ -171,7 +160,7 @@ char *db_sql_version_op(enum db_kind kind, const char *schema, const char *table
 	switch (op->kind) {
 	case VT_INSERT:
 		sbuf_addf(&b, "INSERT INTO %s (version_num) VALUES (", name);
-		add_literal(&b, kind, op->to);
+		db_add_literal(&b, kind, op->to);
 		sbuf_adds(&b, ")");
 		/* SQLAlchemy's implicit RETURNING of the primary key. */
 		if (kind == DB_PG)
@@ -179,13 +168,13 @@ char *db_sql_version_op(enum db_kind kind, const char *schema, const char *table
 		break;
 	case VT_UPDATE:
 		sbuf_addf(&b, "UPDATE %s SET version_num=", name);
-		add_literal(&b, kind, op->to);
+		db_add_literal(&b, kind, op->to);
 		sbuf_addf(&b, " WHERE %s.version_num = ", name);
-		add_literal(&b, kind, op->from);
+		db_add_literal(&b, kind, op->from);
 		break;
 	case VT_DELETE:
 		sbuf_addf(&b, "DELETE FROM %s WHERE %s.version_num = ", name, name);
-		add_literal(&b, kind, op->from);
+		db_add_literal(&b, kind, op->from);
 		break;
 	}
 	free(name);
@@ -578,19 +567,6 @@ int db_lock_check(struct db *db, const struct lock_key *k, int *held)
 	return db->ops->lock.check ? db->ops->lock.check(db, k, held) : 0;
 }
 
-/* A string literal for PostgreSQL whatever standard_conforming_strings
- * says (E''). */
-static void pg_literal(struct sbuf *b, const char *s)
-{
-	sbuf_adds(b, "E'");
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'' || *p == '\\')
-			sbuf_addc(b, *p);
-		sbuf_addc(b, *p);
-	}
-	sbuf_addc(b, '\'');
-}
-
 int db_table_trusted(struct db *db, const char *schema, const char *table, char *why,
 		     size_t n)
 {
@@ -615,9 +591,9 @@ int db_table_trusted(struct db *db, const char *schema, const char *table, char 
 		  "THEN 'has rules' ELSE '' END "
 		  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = "
 		  "c.relnamespace WHERE s.nspname = ");
-	pg_literal(&q, schema);
+	sbuf_add_sql_estr(&q, schema);
 	sbuf_adds(&q, " AND c.relname = ");
-	pg_literal(&q, table);
+	sbuf_add_sql_estr(&q, table);
 	rc = db->ops->query_col(db, q.buf, &rows);
 	sbuf_free(&q);
 	if (rc == 0 && rows.n == 1)
@@ -629,7 +605,7 @@ int db_table_trusted(struct db *db, const char *schema, const char *table, char 
 int db_ensure_schema(struct db *db, const char *schema)
 {
 	struct strlist rows = { 0 };
-	struct sbuf lit = { 0 };
+	struct sbuf ask = { 0 };
 	char *q, *sql;
 	int rc;
 
@@ -638,16 +614,10 @@ int db_ensure_schema(struct db *db, const char *schema)
 	/* Asked first: CREATE SCHEMA IF NOT EXISTS checks the CREATE
 	 * privilege before it looks, so a role without it would fail on a
 	 * schema that is already there. */
-	for (const char *p = schema; *p; p++) {
-		if (*p == '\'')
-			sbuf_addc(&lit, '\'');
-		sbuf_addc(&lit, *p);
-	}
-	sql = xasprintf("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = '%s'",
-			lit.buf ? lit.buf : "");
-	sbuf_free(&lit);
-	rc = db->ops->query_col(db, sql, &rows);
-	free(sql);
+	sbuf_adds(&ask, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ");
+	sbuf_add_sql_str(&ask, schema);
+	rc = db->ops->query_col(db, ask.buf, &rows);
+	sbuf_free(&ask);
 	if (rc < 0 || rows.n) {
 		strlist_free(&rows);
 		return rc;
@@ -694,14 +664,14 @@ static void add_pending_probe(struct sbuf *b, enum db_kind kind, const char *sch
 		char *name = pending_name(kind, schema, table);
 
 		sbuf_adds(b, " WHERE pg_catalog.to_regclass(");
-		add_literal(b, kind, name);
+		db_add_literal(b, kind, name);
 		sbuf_adds(b, ") IS NOT NULL");
 		free(name);
 	} else {
 		char *master = qualified(kind, schema, "sqlite_master");
 
 		sbuf_addf(b, " FROM %s WHERE type = 'table' AND name = ", master);
-		add_literal(b, kind, raw);
+		db_add_literal(b, kind, raw);
 		free(master);
 	}
 	free(raw);
@@ -854,7 +824,7 @@ int db_mark_pending(struct db *db, const char *schema, const char *table, const 
 		      "direction VARCHAR(9) NOT NULL); INSERT INTO %s (version_num, direction) "
 		      "VALUES (",
 		  name, name);
-	add_literal(&b, db->kind, rev);
+	db_add_literal(&b, db->kind, rev);
 	sbuf_addf(&b, ", '%s')", upgrade ? "upgrade" : "downgrade");
 	rc = db_execs(db, b.buf);
 	sbuf_free(&b);

@@ -355,19 +355,6 @@ void guard_release(struct guard_set *s)
 
 /* ---- the catalog query ---- */
 
-/* s as a literal that means the same whatever standard_conforming_strings
- * says. */
-static void add_literal(struct sbuf *b, const char *s)
-{
-	sbuf_adds(b, "E'");
-	for (; s && *s; s++) {
-		if (*s == '\'' || *s == '\\')
-			sbuf_addc(b, *s);
-		sbuf_addc(b, *s);
-	}
-	sbuf_addc(b, '\'');
-}
-
 /* "app.orders" -> "app"."orders": the names are as the parser read
  * them (folded, unquoted), so each part is quoted back. */
 static char *regclass_text(const char *table)
@@ -402,18 +389,18 @@ static void add_array(struct sbuf *b, const struct guard_set *s, int which)
 		case 0: {
 			char *r = regclass_text(c->table);
 
-			add_literal(b, r);
+			sbuf_add_sql_estr(b, r);
 			free(r);
 			break;
 		}
 		case 1:
-			add_literal(b, k);
+			sbuf_add_sql_estr(b, k);
 			break;
 		case 2:
-			add_literal(b, c->column);
+			sbuf_add_sql_estr(b, c->column);
 			break;
 		default:
-			add_literal(b, c->detail);
+			sbuf_add_sql_estr(b, c->detail);
 			break;
 		}
 	}

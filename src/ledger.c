@@ -205,8 +205,13 @@ static char *vt_key(const struct ledger *l)
 	return l->vt_schema ? xasprintf("%s.%s", l->vt_schema, l->vt_table) : xstrdup(l->vt_table);
 }
 
-static void add_literal(struct sbuf *b, const char *s);
-static void add_value(struct sbuf *b, const struct ledger *l, const char *s);
+static void add_value(struct sbuf *b, const struct ledger *l, const char *s)
+{
+	if (s)
+		db_add_literal(b, l->kind, s);
+	else
+		sbuf_adds(b, "NULL");
+}
 
 /* The version_table column's value as SQL.  A PostgreSQL version table
  * named without a schema is the one search_path finds: several schemas
@@ -227,53 +232,18 @@ static void add_key(struct sbuf *b, const struct ledger *l)
 	}
 	q = db_quote_ident(l->kind, l->vt_table);
 	sbuf_adds(b, "(SELECT CASE WHEN s.n = 'public' THEN ");
-	add_literal(b, key);
+	sbuf_add_sql_str(b, key);
 	dot = xasprintf(".%s", key);
 	sbuf_adds(b, " ELSE s.n || ");
-	add_literal(b, dot);
+	sbuf_add_sql_str(b, dot);
 	sbuf_adds(b, " END FROM (SELECT COALESCE((SELECT n.nspname::text FROM "
 		     "pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
 		     "c.relnamespace WHERE c.oid = pg_catalog.to_regclass(");
-	add_literal(b, q);
+	sbuf_add_sql_str(b, q);
 	sbuf_adds(b, ")), pg_catalog.current_schema()::text) AS n) AS s)");
 	free(dot);
 	free(q);
 	free(key);
-}
-
-static void add_literal(struct sbuf *b, const char *s)
-{
-	int esc = strchr(s, '\\') != NULL;
-
-	/* E'' on PostgreSQL so the text means the same whatever
-	 * standard_conforming_strings says; SQLite has no escapes. */
-	sbuf_adds(b, esc ? "E'" : "'");
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'' || (esc && *p == '\\'))
-			sbuf_addc(b, *p);
-		sbuf_addc(b, *p);
-	}
-	sbuf_addc(b, '\'');
-}
-
-static void add_value(struct sbuf *b, const struct ledger *l, const char *s)
-{
-	if (!s) {
-		sbuf_adds(b, "NULL");
-		return;
-	}
-	if (l->drv->supports & DB_HAS_ESCAPE_STRINGS) {
-		add_literal(b, s);
-		return;
-	}
-	/* SQLite: backslashes are plain characters. */
-	sbuf_addc(b, '\'');
-	for (const char *p = s; *p; p++) {
-		if (*p == '\'')
-			sbuf_addc(b, '\'');
-		sbuf_addc(b, *p);
-	}
-	sbuf_addc(b, '\'');
 }
 
 /* ---- creating the table ---- */
@@ -400,7 +370,7 @@ int ledger_prepare(struct ledger *l, struct db *db)
 		char *name = table_name(l);
 
 		sbuf_adds(&q, "SELECT pg_catalog.has_table_privilege(");
-		add_literal(&q, name);
+		sbuf_add_sql_str(&q, name);
 		sbuf_adds(&q, ", 'SELECT, INSERT, DELETE')::text");
 		rc = db->ops->query_col(db, q.buf, &rows);
 		if (rc == 0 && (rows.n != 1 || strcmp(rows.v[0], "true")))

@@ -316,13 +316,7 @@ static char *match_of(const char *sql, size_t len)
 	/* Not cut inside a UTF-8 character. */
 	while (n < len && n > 0 && ((unsigned char)sql[n] & 0xc0) == 0x80)
 		n--;
-	sbuf_adds(&m, "E'");
-	for (size_t i = 0; i < n; i++) {
-		if (sql[i] == '\\' || sql[i] == '\'')
-			sbuf_addc(&m, sql[i]);
-		sbuf_addc(&m, sql[i]);
-	}
-	sbuf_addc(&m, '\'');
+	sbuf_add_sql_estrn(&m, sql, n);
 	out = xasprintf("a.datname = pg_catalog.current_database() AND a.pid <> "
 			"pg_catalog.pg_backend_pid() AND a.state = 'active' AND a.query <> '' AND "
 			"(pg_catalog.starts_with(a.query, %s) OR pg_catalog.starts_with(%s, a.query))",

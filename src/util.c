@@ -345,17 +345,39 @@ void sbuf_add_sql_ident(struct sbuf *b, const char *s)
 	sbuf_addc(b, '"');
 }
 
-void sbuf_add_sql_str(struct sbuf *b, const char *s)
+void sbuf_add_sql_std_str(struct sbuf *b, const char *s)
 {
-	if (strchr(s, '\\'))
-		sbuf_addc(b, 'E');
 	sbuf_addc(b, '\'');
 	for (; *s; s++) {
-		if (*s == '\'' || *s == '\\')
+		if (*s == '\'')
 			sbuf_addc(b, *s);
 		sbuf_addc(b, *s);
 	}
 	sbuf_addc(b, '\'');
+}
+
+void sbuf_add_sql_estrn(struct sbuf *b, const char *s, size_t n)
+{
+	sbuf_adds(b, "E'");
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\'' || s[i] == '\\')
+			sbuf_addc(b, s[i]);
+		sbuf_addc(b, s[i]);
+	}
+	sbuf_addc(b, '\'');
+}
+
+void sbuf_add_sql_estr(struct sbuf *b, const char *s)
+{
+	sbuf_add_sql_estrn(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void sbuf_add_sql_str(struct sbuf *b, const char *s)
+{
+	if (strchr(s, '\\'))
+		sbuf_add_sql_estr(b, s);
+	else
+		sbuf_add_sql_std_str(b, s);
 }
 
 void sbuf_add_json_str(struct sbuf *b, const char *s)

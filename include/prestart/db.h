@@ -311,6 +311,13 @@ int db_rollback(struct db *db); /* no-op outside a transaction */
 /* Quote an identifier as SQLAlchemy 1.4's dialect for `kind` does: only
  * when upper-case, reserved, or not [a-z0-9_$] (new string). */
 char *db_quote_ident(enum db_kind kind, const char *s);
+/* Append s as a string literal for `kind`, quotes doubled: where the
+ * driver has DB_HAS_ESCAPE_STRINGS, E'' when s holds a backslash, so that
+ * the text means the same whatever standard_conforming_strings says
+ * (sbuf_add_sql_str); else a backslash is a plain character.  Revision
+ * ids cannot hold either, but configuration and databases are not to be
+ * trusted. */
+void db_add_literal(struct sbuf *b, enum db_kind kind, const char *s);
 /* The schema-qualified, quoted version table name (new string). */
 char *db_version_table_name(const struct db *db, const char *schema, const char *table);
 /* Reject version table names the engine cannot hold as given (empty

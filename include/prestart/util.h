@@ -104,10 +104,18 @@ void sbuf_add_json_str(struct sbuf *b, const char *s);
 /* s as a PostgreSQL identifier, always double-quoted (inner quotes
  * doubled): no keyword list needed. */
 void sbuf_add_sql_ident(struct sbuf *b, const char *s);
-/* s as a PostgreSQL string literal that reads the same whatever
- * standard_conforming_strings says: E'...' with backslashes doubled when s
- * has one, else '...'; quotes doubled. */
+/* The string literals (quotes doubled in each), one function per form:
+ * sbuf_add_sql_str: PostgreSQL, reads the same whatever
+ *   standard_conforming_strings says: sbuf_add_sql_estr's form when s has
+ *   a backslash, else sbuf_add_sql_std_str's;
+ * sbuf_add_sql_estr: PostgreSQL, always E'...' with backslashes doubled
+ *   (NULL is ""); sbuf_add_sql_estrn: the same for the n bytes at s;
+ * sbuf_add_sql_std_str: the standard '...', where a backslash is a plain
+ *   character (SQLite; PostgreSQL only under standard_conforming_strings). */
 void sbuf_add_sql_str(struct sbuf *b, const char *s);
+void sbuf_add_sql_estr(struct sbuf *b, const char *s);
+void sbuf_add_sql_estrn(struct sbuf *b, const char *s, size_t n);
+void sbuf_add_sql_std_str(struct sbuf *b, const char *s);
 /* The length (1-4) of the valid UTF-8 sequence at p, or 0. */
 size_t utf8_seq_len(const char *p);
 /* Drop an incomplete UTF-8 sequence at the end of s, as a cut made by a

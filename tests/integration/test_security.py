@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import add_rev, data_tables, free_port, prestart_bin, wait_until
+from harness import APP_ROLE, add_rev, data_tables, free_port, prestart_bin, wait_until
 
 ODD_NAMES = [
     'we"ird; drop table x',
@@ -90,6 +90,42 @@ def test_odd_version_table_schema(project, db):
     project.ok("run", env=env)
     project.ok("downgrade", "base", env=env)
     assert db.query("SELECT count(*) FROM %s.%s" % (quote(schema), quote(table))) == [(0,)]
+
+
+@pytest.mark.parametrize("engine", ["pg"])
+@pytest.mark.parametrize("scs", ["on", "off"])
+def test_odd_ledger_schema_created(project, db, scs):
+    """The ledger's schema, which prestart creates itself, and the version
+    table's, both named with a backslash and quotes: the same names whatever
+    standard_conforming_strings says, and the ledger's schema is found again
+    on the next run rather than created twice."""
+    ledger = 'led\\ger\'sch"ema'
+    schema = 'back\\slash\'s'
+    table = "it's\\here"
+    db.execute("CREATE SCHEMA %s;" % quote(schema))
+    add_rev(project, "a1")
+    add_rev(project, "b2", down="a1")
+    env = {"PRESTART_VERSION_TABLE": table, "PRESTART_VERSION_TABLE_SCHEMA": schema,
+           "PRESTART_LEDGER_SCHEMA": ledger,
+           "PGOPTIONS": "-c standard_conforming_strings=%s" % scs}
+    vt = "%s.%s" % (quote(schema), quote(table))
+    history = "%s.history" % quote(ledger)
+    project.ok("upgrade", "a1", env=env)
+    assert db.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'led%'") == \
+        [(ledger,)]
+    assert db.query("SELECT version_num FROM %s" % vt) == [("a1",)]
+    # the schema is found, not created again (CREATE SCHEMA would now be
+    # refused) when the ledger's table is made anew in it
+    db.execute("DROP TABLE %s" % history)
+    db.cluster.admin_exec("REVOKE CREATE ON DATABASE %s FROM %s" % (db.name, APP_ROLE))
+    cp = project.ok("upgrade", env=env)
+    assert "warning" not in cp.stderr, cp.stderr
+    assert db.query("SELECT version_num FROM %s" % vt) == [("b2",)]
+    # the ledger's rows carry the version table's own name
+    assert db.query("SELECT version_table, revision FROM %s" % history) == \
+        [("%s.%s" % (schema, table), "b2")]
+    project.ok("downgrade", "base", env=env)
+    assert db.query("SELECT count(*) FROM %s" % vt) == [(0,)]
 
 
 # ------------------------------------------------------------ health endpoint

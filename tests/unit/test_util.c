@@ -221,6 +221,27 @@ static void test_sbuf_add_sql(void **state)
 	sql_is(sbuf_add_sql_str, "", "''");
 	/* a backslash: the E form, so that it reads the same either way */
 	sql_is(sbuf_add_sql_str, "a\\b'c", "E'a\\\\b''c'");
+	/* the always-E form: the same text for s with a backslash */
+	sql_is(sbuf_add_sql_estr, "a\\b'c", "E'a\\\\b''c'");
+	sql_is(sbuf_add_sql_estr, "it's", "E'it''s'");
+	sql_is(sbuf_add_sql_estr, "", "E''");
+	sql_is(sbuf_add_sql_estr, NULL, "E''");
+	/* the standard form: a backslash is a plain character */
+	sql_is(sbuf_add_sql_std_str, "a\\b'c", "'a\\b''c'");
+	sql_is(sbuf_add_sql_std_str, "''", "''" "''" "''");
+	sql_is(sbuf_add_sql_std_str, "", "''");
+	{
+		struct sbuf b = { 0 };
+
+		/* n bytes, whatever they hold, a NUL included */
+		sbuf_add_sql_estrn(&b, "x\\'y\0z tail", 6);
+		assert_int_equal(b.len, 11);
+		assert_memory_equal(b.buf, "E'x\\\\''y\0z'", 11);
+		sbuf_free(&b);
+		sbuf_add_sql_estrn(&b, "anything", 0);
+		assert_string_equal(b.buf, "E''");
+		sbuf_free(&b);
+	}
 }
 
 static void test_str_helpers(void **state)
