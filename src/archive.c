@@ -846,52 +846,54 @@ static void kept(const struct arow *r, const char *rev, const char *why)
 		  r->table, why, r->arch);
 }
 
-/* The restoring statement of r, or NULL with *why set. */
+static int has_all(const struct strlist *have, const struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strlist_contains(have, l->v[i]))
+			return 0;
+	return 1;
+}
+
+/* prefix"c" = a."c" for each column c, sep between. */
+static void add_from_archive(struct sbuf *b, const char *prefix, const struct strlist *l,
+			     const char *sep)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			sbuf_adds(b, sep);
+		sbuf_adds(b, prefix);
+		sbuf_add_sql_ident(b, l->v[i]);
+		sbuf_adds(b, " = a.");
+		sbuf_add_sql_ident(b, l->v[i]);
+	}
+}
+
+/* The restoring statement of r, or NULL with *why set: a dropped column's
+ * values set back by primary key, a dropped table's rows put back. */
 static char *restore_sql(struct db *db, const struct arow *r, const char **why)
 {
 	struct strlist have = { 0 };
 	struct sbuf q = { 0 };
+	int is_col = !strcmp(r->kind, "column");
 
-	if (!r->pk.n) {
+	*why = NULL;
+	if (!r->pk.n)
 		*why = "the table has no primary key";
-		return NULL;
-	}
-	if (present(db, r->table, r->arch, &have) < 0) {
+	else if (present(db, r->table, r->arch, &have) < 0)
 		*why = "cannot read the table's columns";
+	else if (!has_all(&have, &r->pk))
+		*why = "the table's primary key columns are not there";
+	else if (is_col && !has_all(&have, &r->cols))
+		*why = "the downgrade did not recreate the column";
+	if (*why) {
+		strlist_free(&have);
 		return NULL;
 	}
-	for (size_t i = 0; i < r->pk.n; i++) {
-		if (!strlist_contains(&have, r->pk.v[i])) {
-			*why = "the table's primary key columns are not there";
-			strlist_free(&have);
-			return NULL;
-		}
-	}
-	if (!strcmp(r->kind, "column")) {
-		for (size_t i = 0; i < r->cols.n; i++) {
-			if (!strlist_contains(&have, r->cols.v[i])) {
-				*why = "the downgrade did not recreate the column";
-				strlist_free(&have);
-				return NULL;
-			}
-		}
+	if (is_col) {
 		sbuf_addf(&q, "UPDATE %s AS t SET ", r->table);
-		for (size_t i = 0; i < r->cols.n; i++) {
-			if (i)
-				sbuf_adds(&q, ", ");
-			sbuf_add_sql_ident(&q, r->cols.v[i]);
-			sbuf_adds(&q, " = a.");
-			sbuf_add_sql_ident(&q, r->cols.v[i]);
-		}
+		add_from_archive(&q, "", &r->cols, ", ");
 		sbuf_addf(&q, " FROM %s AS a WHERE ", r->arch);
-		for (size_t i = 0; i < r->pk.n; i++) {
-			if (i)
-				sbuf_adds(&q, " AND ");
-			sbuf_adds(&q, "t.");
-			sbuf_add_sql_ident(&q, r->pk.v[i]);
-			sbuf_adds(&q, " = a.");
-			sbuf_add_sql_ident(&q, r->pk.v[i]);
-		}
+		add_from_archive(&q, "t.", &r->pk, " AND ");
 	} else {
 		sbuf_addf(&q, "INSERT INTO %s (", r->table);
 		add_idents(&q, "", &have);
@@ -938,48 +940,38 @@ static int bump_sequences(struct db *db, const char *table)
 	return rc;
 }
 
+/* Put r back in a savepoint: a value that does not fit the recreated
+ * column keeps the archive (a warning) and lets the downgrade go on; only
+ * an error that ends the transaction fails the downgrade. */
 static int restore_one(const struct archive *a, struct db *db, const struct arow *r,
 		       const char *rev, struct err *e)
 {
 	const char *why = NULL;
 	char *sql = restore_sql(db, r, &why);
-	char *list = list_name(a);
 	long long n = 0;
-	int rc = 0;
+	int rc = 0, broken = 0;
 
 	if (!sql) {
-		if (db->dberr.sqlstate[0] && db_connection_lost(db))
-			rc = fail(db, e, "cannot restore %s: %s", r->table);
-		else
+		broken = db->dberr.sqlstate[0] && db_connection_lost(db);
+		if (!broken)
 			kept(r, rev, why);
-		free(list);
-		return rc;
-	}
-	/* A value that does not fit the recreated column keeps the archive
-	 * and lets the downgrade go on. */
-	if (db_execs(db, "SAVEPOINT prestart_restore") < 0) {
-		rc = fail(db, e, "cannot restore %s: %s", r->table);
+	} else if (db_execs(db, "SAVEPOINT prestart_restore") < 0) {
+		broken = 1;
 	} else if (db_execs(db, sql) < 0 || ((n = db->changes), 0) ||
 		   (!strcmp(r->kind, "table") && bump_sequences(db, r->table) < 0)) {
 		char *msg = db_error_string(db);
 
-		if (db_connection_lost(db)) {
-			rc = fail(db, e, "cannot restore %s: %s", r->table);
-		} else if (db_execs(db, "ROLLBACK TO SAVEPOINT prestart_restore") < 0) {
-			rc = fail(db, e, "cannot restore %s: %s", r->table);
-		} else {
-			char *w = xasprintf("%s", msg);
-
-			kept(r, rev, w);
-			free(w);
-		}
+		broken = db_connection_lost(db) ||
+			 db_execs(db, "ROLLBACK TO SAVEPOINT prestart_restore") < 0;
+		if (!broken)
+			kept(r, rev, msg);
 		free(msg);
 	} else {
-		char *drop;
+		char *list = list_name(a);
+		char *drop = xasprintf("RELEASE SAVEPOINT prestart_restore; DROP TABLE %s; "
+				       "DELETE FROM %s WHERE id = %s",
+				       r->arch, list, r->id);
 
-		drop = xasprintf("RELEASE SAVEPOINT prestart_restore; DROP TABLE %s; "
-				 "DELETE FROM %s WHERE id = %s",
-				 r->arch, list, r->id);
 		if (db_execs(db, drop) < 0)
 			rc = fail(db, e, "cannot drop the archive %s: %s", r->arch);
 		else
@@ -989,9 +981,11 @@ static int restore_one(const struct archive *a, struct db *db, const struct arow
 				  "revision %s: put back %lld archived row%s of %s (from %s)", rev, n,
 				  n == 1 ? "" : "s", r->table, r->arch);
 		free(drop);
+		free(list);
 	}
+	if (broken)
+		rc = fail(db, e, "cannot restore %s: %s", r->table);
 	free(sql);
-	free(list);
 	return rc;
 }
 

@@ -356,3 +356,29 @@ def test_value_that_no_longer_fits_keeps_the_archive(db, tmp_path):
     assert db.versions() == ["r1"]
     assert db.query("SELECT id, v FROM t") == [(1, None)]
     assert db.query("SELECT v FROM %s" % arch) == [("not a number",)]
+
+
+def test_session_lost_while_restoring_fails_the_downgrade(db, tmp_path):
+    """The session ending while the archive is put back is not a value that
+    does not fit: the downgrade fails naming the table, nothing of it
+    stays, and the archive is there for the next try."""
+    p = Project(tmp_path / "p", db)
+    p.rev("r1", up="CREATE TABLE t (id integer PRIMARY KEY, v text);\n"
+                   "INSERT INTO t VALUES (1, 'kept');",
+          down_sql="DROP TABLE t;")
+    p.rev("r2", down="r1", up="ALTER TABLE t DROP COLUMN v;",
+          down_sql="ALTER TABLE t ADD COLUMN v text;\n"
+                   "CREATE FUNCTION t_gone() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+                   "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END$$;\n"
+                   "CREATE TRIGGER t_gone BEFORE UPDATE ON t FOR EACH ROW "
+                   "EXECUTE FUNCTION t_gone();")
+    p.ok("upgrade")
+    (arch,) = [r[5] for r in archive_rows(db)]
+    cp = p.run("downgrade", "-1")
+    assert cp.returncode == 1, describe(cp)
+    assert "cannot restore public.t: terminating connection" in out(cp), out(cp)
+    assert "was not put back" not in out(cp), out(cp)
+    assert db.versions() == ["r2"]
+    assert db.query("SELECT attname FROM pg_attribute WHERE attrelid = 't'::regclass "
+                    "AND attnum > 0 AND NOT attisdropped") == [("id",)]
+    assert db.query("SELECT v FROM %s" % arch) == [("kept",)]
