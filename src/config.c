@@ -739,6 +739,16 @@ static int load_tenant_settings(struct config *c, const struct config_flags *fla
 					       "and PRESTART_TENANT_SHARDS (expected I/N with "
 					       "0 <= I < N)",
 					       idx, cnt);
+		} else if (idx && *idx && c->tenants) {
+			/* an Indexed Job whose shard count was forgotten: every
+			 * pod would take every tenant */
+			strlist_push_owned(&c->warnings,
+					   xasprintf("JOB_COMPLETION_INDEX is %s but "
+						     "PRESTART_TENANT_SHARDS is not set: this process "
+						     "takes every tenant, not a shard of them (set "
+						     "PRESTART_TENANT_SHARDS to the Job's completions, "
+						     "or --tenant-shard I/N)",
+						     idx));
 		}
 	}
 	return 0;

@@ -185,6 +185,19 @@ def test_two_shards_cover_every_tenant_once(project, db):
 
 
 @pg_only
+def test_job_index_without_shard_count_warns(project, db):
+    """An Indexed Job's JOB_COMPLETION_INDEX without PRESTART_TENANT_SHARDS
+    cannot shard: every tenant is taken, and a warning says why."""
+    two_revs(project)
+    names = make_schemas(db, "jw", 4)
+    cp = project.ok("run", "--tenants", ",".join(names), env={"JOB_COMPLETION_INDEX": "1"})
+    warn = [ln for ln in (cp.stdout + cp.stderr).splitlines()
+            if "JOB_COMPLETION_INDEX" in ln]
+    assert len(warn) == 1 and "PRESTART_TENANT_SHARDS" in warn[0], cp.stdout + cp.stderr
+    assert all(v == ["r2"] for v in versions_of(db, names).values())
+
+
+@pg_only
 def test_two_runs_at_once_migrate_each_tenant_once(project, db, tmp_path):
     project.rev("r1", up=R1 + "\nSELECT pg_sleep(0.01);")
     names = make_schemas(db, "cc", 80)
