@@ -645,6 +645,14 @@ int main(int argc, char **argv)
 						LFS("command", cmd->name), { 0 } },
 			  "--health-addr is ignored by '%s': only run and wait serve the health "
 			  "endpoint", cmd->name);
+	/* Likewise --after: only run runs the hooks (after_upgrade in the
+	 * config file is for run and silent elsewhere). */
+	if (cli.flags.after_upgrade.n && strcmp(cmd->name, "run") != 0)
+		log_event(LOG_WARN, "option_ignored",
+			  (struct log_field[]){ LFS("option", "--after"), LFS("command", cmd->name),
+						{ 0 } },
+			  "--after is ignored by '%s': only run runs the after-upgrade hooks",
+			  cmd->name);
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;
 	/* Resolved now: a run that execs releases the configuration first. */

@@ -236,6 +236,19 @@ def test_after_hooks_run_after_upgrade(engine, project, tmp_path):
     assert marker.exists()
 
 
+def test_after_flag_on_a_command_that_does_not_run_hooks(engine, project, tmp_path):
+    """Only run runs the hooks: `upgrade --after CMD` says in one warning
+    line that it ignores the flag (it ran nothing and said nothing)."""
+    ids = linear(project, ids_of(1))
+    marker = tmp_path / "hook-ran"
+    cp = project.run("upgrade", "--after", "/bin/sh -c ': > %s'" % marker)
+    assert cp.returncode == 0, describe(cp)
+    warned = [ln for ln in (cp.stdout + cp.stderr).splitlines() if "--after" in ln]
+    assert len(warned) == 1 and "warning" in warned[0] and "'upgrade'" in warned[0], describe(cp)
+    assert not marker.exists()
+    assert project.db.versions() == [ids[-1]]
+
+
 def test_hooks_run_only_after_an_upgrade_that_applied(engine, project, tmp_path):
     """A non-idempotent hook must not run on every restart: at head (the
     restart of every replica) no hook runs; a new revision runs them again."""
