@@ -183,6 +183,23 @@ static char *called(const char *sql, size_t len, const char *fn)
 	return out;
 }
 
+/* The facts judged by their table's size alone: one check on the fact's
+ * table, under the rule that names the fact, for what the statement does
+ * to it.  Those that ask more (a column, a type, a function) or hold more
+ * tables are scan_stmt's switch. */
+static const struct {
+	const char *rule;
+	enum an_effect effect;
+} size_rules[] = {
+	[AF_CREATE_INDEX] = { "create-index-not-concurrently", AN_SCAN },
+	[AF_REINDEX] = { "reindex-not-concurrently", AN_SCAN },
+	[AF_FK_VALIDATING] = { "foreign-key-without-not-valid", AN_SCAN },
+	[AF_CHECK_VALIDATING] = { "check-without-not-valid", AN_SCAN },
+	[AF_ADD_UNIQUE] = { "unique-constraint-without-index", AN_SCAN },
+	[AF_ADD_PRIMARY_KEY] = { "add-primary-key", AN_SCAN },
+	[AF_CLUSTER] = { "cluster", AN_REWRITE },
+};
+
 static void scan_stmt(struct rev_scan *r, size_t j)
 {
 	const struct an_stmt *st = &r->an->v[j];
@@ -194,31 +211,19 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 			strlist_push(&s->created, st->facts[k].table);
 	for (size_t k = 0; k < st->nfacts; k++) {
 		const struct an_fact *f = &st->facts[k];
+		const char *rule = (size_t)f->kind < sizeof(size_rules) / sizeof(size_rules[0]) ?
+					   size_rules[f->kind].rule : NULL;
 		char *key = xasprintf("%s.%s", f->table ? f->table : "", f->name ? f->name : "");
 		struct guard_check *c;
 
+		if (rule)
+			add(r, j, f, f->table, rule, GUARD_ASK_SIZE, size_rules[f->kind].effect);
 		switch (f->kind) {
-		case AF_CREATE_INDEX:
-			add(r, j, f, f->table, "create-index-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
-			break;
-		case AF_REINDEX:
-			add(r, j, f, f->table, "reindex-not-concurrently", GUARD_ASK_SIZE, AN_SCAN);
-			break;
 		case AF_FK_VALIDATING:
-			/* both tables wait for the scan of the referencing one */
-			add(r, j, f, f->table, "foreign-key-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
+			/* the referenced table waits too, for the scan of the
+			 * referencing one */
 			if (f->detail && (!f->table || strcmp(f->detail, f->table)))
-				add(r, j, f, f->detail, "foreign-key-without-not-valid", GUARD_ASK_SIZE,
-				    AN_CATALOG);
-			break;
-		case AF_CHECK_VALIDATING:
-			add(r, j, f, f->table, "check-without-not-valid", GUARD_ASK_SIZE, AN_SCAN);
-			break;
-		case AF_ADD_UNIQUE:
-			add(r, j, f, f->table, "unique-constraint-without-index", GUARD_ASK_SIZE, AN_SCAN);
-			break;
-		case AF_ADD_PRIMARY_KEY:
-			add(r, j, f, f->table, "add-primary-key", GUARD_ASK_SIZE, AN_SCAN);
+				add(r, j, f, f->detail, rule, GUARD_ASK_SIZE, AN_CATALOG);
 			break;
 		case AF_CHECK_NOT_VALID:
 			if (f->name && f->detail) {
@@ -296,9 +301,6 @@ static void scan_stmt(struct rev_scan *r, size_t j)
 				if (st->tables[t].effect == AN_REWRITE)
 					add(r, j, f, st->tables[t].name, "vacuum-full", GUARD_ASK_SIZE,
 					    AN_REWRITE);
-			break;
-		case AF_CLUSTER:
-			add(r, j, f, f->table, "cluster", GUARD_ASK_SIZE, AN_REWRITE);
 			break;
 		default:
 			break;

@@ -65,7 +65,8 @@ struct guard_check {
 					* earlier, which the live one is not yet */
 	enum guard_ask ask;
 	enum an_lock lock;
-	enum an_effect effect;         /* AN_REWRITE or AN_SCAN */
+	enum an_effect effect;         /* AN_REWRITE, AN_SCAN, or AN_CATALOG: only
+					 * locked while another table is scanned */
 	int using_expr;                /* TYPE ... USING: always a rewrite */
 	int proven;                    /* NOT NULL: a CHECK validated earlier in the plan */
 	char *allowed;                 /* the allow comment's reason, or NULL */

@@ -86,6 +86,44 @@ static void test_what_is_kept(void **state)
 	       "ALTER TABLE n ALTER COLUMN a SET NOT NULL;", "");
 }
 
+/* what each kept check says the statement does to its table: a scan, a
+ * rewrite, or (a foreign key's referenced table) only a lock held while
+ * the other is scanned */
+static void effects_are(const char *sql, const char *want)
+{
+	struct guard_set s;
+	struct sbuf b = { 0 };
+	const char *const v[] = { sql };
+	static const char *const names[] = { "catalog", "scan", "rewrite" };
+
+	collect(&s, v, 1);
+	for (size_t i = 0; i < s.n; i++)
+		sbuf_addf(&b, "%s%s:%s", i ? " " : "", s.v[i].table, names[s.v[i].effect]);
+	if (strcmp(b.buf ? b.buf : "", want))
+		fail_msg("[%s]: got '%s', wanted '%s'", sql, b.buf ? b.buf : "", want);
+	sbuf_free(&b);
+	guard_release(&s);
+}
+
+static void test_effect_of_each_check(void **state)
+{
+	(void)state;
+	effects_are("CREATE INDEX i ON t (a);", "t:scan");
+	effects_are("REINDEX TABLE t;", "t:scan");
+	effects_are("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (r) REFERENCES app.p (id);",
+		    "t:scan app.p:catalog");
+	/* a table that references itself is one check */
+	effects_are("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (r) REFERENCES t (id);", "t:scan");
+	effects_are("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0);", "t:scan");
+	effects_are("ALTER TABLE t ADD CONSTRAINT u UNIQUE (a);", "t:scan");
+	effects_are("ALTER TABLE t ADD PRIMARY KEY (id);", "t:scan");
+	effects_are("CLUSTER t USING t_pkey;", "t:rewrite");
+	effects_are("VACUUM FULL t, u;", "t:rewrite u:rewrite");
+	effects_are("ALTER TABLE t ALTER COLUMN a SET NOT NULL;", "t:scan");
+	effects_are("ALTER TABLE t ALTER COLUMN a TYPE bigint;", "t:rewrite");
+	effects_are("ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();", "t:rewrite");
+}
+
 static void test_created_earlier_in_the_plan(void **state)
 {
 	const char *const v[] = { "CREATE TABLE app.n (id int);",
@@ -322,6 +360,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_what_is_kept),
+		cmocka_unit_test(test_effect_of_each_check),
 		cmocka_unit_test(test_created_earlier_in_the_plan),
 		cmocka_unit_test(test_what_the_plan_did_before),
 		cmocka_unit_test(test_every_function_called),
