@@ -775,6 +775,15 @@ int ctx_tenants_run(struct ctx *c)
 	if (c->cfg.tenant_max_failures > 0 && survey_failed >= c->cfg.tenant_max_failures)
 		r.stop_starting = 1;
 	publish(&r);
+	if (r.n == 0) {
+		/* an empty query result, file or shard: not "all 0 at head" */
+		log_event(LOG_INFO, "tenants_up_to_date",
+			  (struct log_field[]){ LFI("tenants", 0), { 0 } },
+			  "no tenant to migrate: %s names none%s, nothing to do",
+			  c->cfg.tenants_from ? c->cfg.tenants_from : "--tenants",
+			  c->cfg.tenant_shard_count > 1 ? " in this shard" : "");
+		goto out;
+	}
 	if (r.nq == 0 && !survey_failed) {
 		char *held = strlist_join(&r.deferred, ", ");
 

@@ -185,6 +185,20 @@ def test_two_shards_cover_every_tenant_once(project, db):
 
 
 @pg_only
+def test_a_source_without_tenants_says_so(project, db, tmp_path):
+    """A query with no row (a platform with no tenant yet) is not an error:
+    the run says the source named none (not "all 0 tenants already at
+    head") and execs the application."""
+    two_revs(project)
+    marker = tmp_path / "app-ran"
+    cp = project.ok("run", "--tenants", "query:SELECT 'x' WHERE false", "--",
+                    "/bin/sh", "-c", ': > "$1"', "app", str(marker))
+    assert "no tenant to migrate: --tenants names none" in cp.stdout, cp.stdout + cp.stderr
+    assert "all 0" not in cp.stdout
+    assert marker.exists()
+
+
+@pg_only
 def test_job_index_without_shard_count_warns(project, db):
     """An Indexed Job's JOB_COMPLETION_INDEX without PRESTART_TENANT_SHARDS
     cannot shard: every tenant is taken, and a warning says why."""
