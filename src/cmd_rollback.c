@@ -188,6 +188,45 @@ out:
 	return rc;
 }
 
+/* What `rollback` puts back after the downgrade SQL, which the script
+ * alone would not: one comment line per archive of a reverted revision. */
+static int archived_note(struct ctx *c, const struct plan *p, const struct ledger *l,
+			 struct sbuf *b)
+{
+	struct archive ar;
+	const struct archive *a = ctx_archive_init(c, l, &ar);
+	struct archive_rows rows = { 0 };
+	size_t said = 0;
+
+	if (!a)
+		return 0;
+	if (archive_list(a, &c->db, &rows, &c->e) < 0) {
+		archive_release(&ar);
+		return -1;
+	}
+	for (size_t i = 0; i < rows.n; i++) {
+		const struct archive_row *r = &rows.v[i];
+		int reverted = 0;
+
+		for (size_t k = 0; k < p->n && !reverted; k++)
+			reverted = p->steps[k].rev && !strcmp(p->steps[k].rev->id, r->revision);
+		if (!reverted || strcmp(r->direction, "upgrade") != 0)
+			continue;
+		if (!said++)
+			sbuf_adds(b, "-- prestart: `prestart rollback` also puts back, after each "
+				     "revision's downgrade SQL, the data its upgrade archived; this "
+				     "script alone does not:\n");
+		sbuf_addf(b, "--   revision %s: %lld rows of %s (%s) from %s%s\n", r->revision,
+			  r->rows, r->table, !strcmp(r->kind, "table") ? "the whole table" : r->columns,
+			  r->archive_table, r->keyed ? "" : ": not restorable (no primary key)");
+	}
+	if (said)
+		sbuf_adds(b, "\n");
+	archive_rows_release(&rows);
+	archive_release(&ar);
+	return 0;
+}
+
 static int print_sql(struct ctx *c, const struct plan *p, const struct ledger *l)
 {
 	struct offline_opts o = { c->url.kind, c->cfg.version_table_schema, c->cfg.version_table,
@@ -195,8 +234,7 @@ static int print_sql(struct ctx *c, const struct plan *p, const struct ledger *l
 	struct sbuf b = { 0 };
 	int rc = 0;
 
-	(void)l;
-	if (offline_render(p, &o, &b, &c->e) < 0)
+	if (archived_note(c, p, l, &b) < 0 || offline_render(p, &o, &b, &c->e) < 0)
 		rc = ctx_fail(c);
 	else
 		out("%s", b.buf ? b.buf : "");

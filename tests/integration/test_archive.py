@@ -246,6 +246,23 @@ def test_rollback_restores(db, tmp_path):
     assert archive_tables(db) == [] and db.versions() == ["r1"]
 
 
+def test_rollback_sql_names_what_rollback_puts_back(db, tmp_path):
+    """rollback --sql prints the downgrade SQL; the values rollback puts
+    back from the archive are not in it, so its comments say which."""
+    v2 = people_project(tmp_path, db, "v2")
+    v1 = Project(tmp_path / "v1", db)
+    v1.rev("r1", up=TYPES_TABLE, down_sql="DROP TABLE people;")
+    v1.ok("upgrade")
+    v2.ok("upgrade")
+    (arch,) = archive_tables(db)
+    cp = v1.ok("rollback", "--sql")
+    notes = [ln for ln in cp.stdout.splitlines() if ln.startswith("--") and arch in ln]
+    assert len(notes) == 1 and "r2" in notes[0] and "people" in notes[0], cp.stdout
+    assert "3 rows" in notes[0], cp.stdout
+    # printing changed nothing
+    assert archive_tables(db) == [arch] and db.versions() == ["r2"]
+
+
 def test_non_transactional_revision_archives(db, tmp_path):
     p = people_project(tmp_path, db)
     p.rev("r2", down="r1", up="ALTER TABLE people DROP COLUMN doc;",
