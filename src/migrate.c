@@ -977,13 +977,33 @@ static char *unit_name(const struct plan *p, const struct migrate_opts *o, size_
 	return xstrdup("the run's transaction");
 }
 
+/* SPEC §4: /status's current follows what is committed (with one
+ * transaction per revision, each commit), not only the run's start. */
+static void committed(const struct migrate_opts *o, const struct plan *p, size_t lo, size_t hi,
+		      struct strlist *now)
+{
+	char *cur, *to;
+
+	plan_replay(p, lo, hi, now);
+	if (!o->st || lo == hi)
+		return;
+	cur = strlist_join(now, ",");
+	to = strlist_join(&p->end_heads, ",");
+	status_set_heads(o->st, cur, to);
+	free(cur);
+	free(to);
+}
+
 int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts *o,
 		  struct err *e)
 {
 	size_t i = 0;
 	int first = 1;
 	struct holds h;
+	struct strlist now = { 0 };
 
+	for (size_t k = 0; k < p->start_heads.n; k++)
+		strlist_push(&now, p->start_heads.v[k]);
 	holds_init(&h, p);
 	while (first || i < p->n) {
 		size_t from = i;
@@ -998,12 +1018,14 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 				goto error;
 			if (o->st)
 				status_set_counts(o->st, (long)(p->n - i - 1), (long)(i + 1));
+			committed(o, p, i, i + 1, &now);
 			i++;
 			continue;
 		}
 		if (run_tx_unit(db, p, o, &h, &i, first, e) == 0) {
 			first = 0;
 			ddl_unit_done(o->ddl);
+			committed(o, p, from, i, &now);
 			continue;
 		}
 		/* Nothing of the unit is kept: roll it back, then maybe run
@@ -1024,12 +1046,14 @@ int migrate_apply(struct db *db, const struct plan *p, const struct migrate_opts
 			status_set_counts(o->st, (long)(p->n - i), (long)i);
 	}
 	holds_release(&h, p);
+	strlist_free(&now);
 	return 0;
 error:
 	if (db->in_tx)
 		db_rollback(db);
 	tx_hold_end(&h, o);
 	holds_release(&h, p);
+	strlist_free(&now);
 	/* A statement cancelled because the lease was lost reads as a plain
 	 * failure: the lock's loss is the real reason. */
 	if (o->check && e->kind == ERR_FAILED && !(o->stop && *o->stop)) {

@@ -79,3 +79,8 @@ void plan_slice(const struct plan *p, size_t lo, size_t hi, struct plan *out)
 		}
 	}
 }
+
+void plan_replay(const struct plan *p, size_t lo, size_t hi, struct strlist *heads)
+{
+	replay(p, lo, hi, heads);
+}

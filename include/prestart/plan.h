@@ -56,6 +56,10 @@ struct plan {
 /* Free everything p owns and zero it; a zeroed plan may be released. */
 void plan_release(struct plan *p);
 
+/* Apply the version-table operations of steps [lo, hi) of p to heads
+ * (the heads before step lo): the heads after step hi - 1. */
+void plan_replay(const struct plan *p, size_t lo, size_t hi, struct strlist *heads);
+
 /* Steps [lo, hi) of p as a plan of their own (deep copy, release with
  * plan_release()): their version-table operations, the heads before step
  * lo and after step hi - 1.  Pure (src/plan.c). */

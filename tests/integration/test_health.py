@@ -110,6 +110,32 @@ def test_probes_during_slow_migration(engine, project):
 
 
 @pg_only
+def test_status_current_follows_each_commit_per_migration(engine, project):
+    """With one transaction per revision, a2 is committed while s3 runs:
+    /status's current says a2, as the version table does, not the a1 the
+    run started from."""
+    project.rev("a1", up="CREATE TABLE t1 (id integer);", down_sql="")
+    project.ok("upgrade", "a1")
+    project.rev("a2", down="a1", up="CREATE TABLE t2 (id integer);", down_sql="")
+    sleep_rev(project, "s3", down="a2", seconds=60)
+    port = free_port()
+    p = spawn(project, "run", "--transaction-per-migration", "--health-addr",
+              "127.0.0.1:%d" % port, "--", "/bin/true")
+    try:
+        wait_until(lambda: sessions_running(project.db, "pg_sleep(60)"), 20,
+                   what="the migration to reach pg_sleep")
+        assert project.db.versions() == ["a2"]
+        status, body = http_get(base(port, "/status"))
+        assert status == 200, body
+        doc = json.loads(body)
+        assert doc["current"] == "a2" and doc["target"] == "s3", doc
+        assert doc["applied"] == 1 and doc["pending"] == 1, doc
+    finally:
+        p.signal(15)
+        p.wait(15)
+
+
+@pg_only
 def test_idle_client_does_not_delay_migration(engine, project, tmp_path):
     sleep_rev(project, "s1", seconds=1)
     project.rev("a2", down="s1", up="CREATE TABLE t2 (id integer);", down_sql="")
