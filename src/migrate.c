@@ -956,10 +956,11 @@ static int run_tx_unit(struct db *db, const struct plan *p, const struct migrate
 	if (h->tx_start && k - *i > 1)
 		log_event(LOG_INFO, "lock_hold",
 			  (struct log_field[]){ LFS("revision", h->tx_step->rev->id),
-						LFI("lock_hold_ms", now_ms() - h->tx_start), { 0 } },
+						LFI("lock_hold_ms", held_ms(now_ms() - h->tx_start)),
+						{ 0 } },
 			  "ACCESS EXCLUSIVE held %lld ms in the transaction of %zu revisions, "
 			  "from revision %s to the commit",
-			  now_ms() - h->tx_start, k - *i, h->tx_step->rev->id);
+			  held_ms(now_ms() - h->tx_start), k - *i, h->tx_step->rev->id);
 	tx_hold_end(h, o);
 	*i = k;
 	return 0;

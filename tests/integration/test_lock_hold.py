@@ -212,6 +212,22 @@ def test_one_transaction_whole_hold_logged(engine, project, tmp_path):
 
 
 @pg_only
+def test_whole_hold_is_never_zero(engine, project):
+    """0 means none: a transaction's whole hold under a millisecond is said
+    as 1 ms, as each revision's is (40 tenants' short transactions)."""
+    project.rev("a1", up="CREATE TABLE items (id integer);", down_sql="DROP TABLE items;")
+    project.rev("b2", down="a1", up="ALTER TABLE items ADD COLUMN name text;", down_sql="")
+    names = ["hz%d" % i for i in range(40)]
+    project.db.execute("".join("CREATE SCHEMA %s;" % n for n in names))
+    cp = project.ok("--log-format", "json", "upgrade", "--tenants", ",".join(names),
+                    "--tenant-parallel", "1", env={"PRESTART_LEDGER": "off"})
+    ev = [json.loads(ln) for ln in lines(cp.stdout)]
+    whole = [e["lock_hold_ms"] for e in ev if e["event"] == "lock_hold"]
+    assert len(whole) == 40, describe(cp)
+    assert min(whole) >= 1, whole
+
+
+@pg_only
 def test_failed_revision_counts_to_its_rollback(engine, project, tmp_path):
     log = tmp_path / "term.log"
     base_table(project)
