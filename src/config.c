@@ -705,15 +705,19 @@ static int load_tenant_settings(struct config *c, const struct config_flags *fla
 		       "PRESTART_TENANT_MAX_FAILURES", "tenant_max_failures", 0, 1000000,
 		       &c->tenant_max_failures, e) < 0)
 		return -1;
-	if (pick_string(L, "--tenant-search-path", flags->tenant_search_path,
-			"PRESTART_TENANT_SEARCH_PATH", "tenant_search_path", NULL,
-			&c->tenant_search_path, e) < 0)
+	r = pick(L, "--tenant-search-path", flags->tenant_search_path, "PRESTART_TENANT_SEARCH_PATH",
+		 "tenant_search_path", NULL, &v, e);
+	if (r > 0 && !strstr(v.s, "{tenant}"))
+		r = val_invalid(&v, "tenant search path",
+				" (it must name {tenant}, e.g. '{tenant},public')", e);
+	if (r > 0) {
+		free(c->tenant_search_path);
+		c->tenant_search_path = v.s;
+		v.s = NULL;
+	}
+	val_free(&v);
+	if (r < 0)
 		return -1;
-	if (!strstr(c->tenant_search_path, "{tenant}"))
-		return err_set(e, ERR_USAGE,
-			       "invalid tenant search path '%s' (it must name {tenant}, e.g. "
-			       "'{tenant},public')",
-			       c->tenant_search_path);
 	r = pick(L, "--tenant-shard", flags->tenant_shard, "PRESTART_TENANT_SHARD", "tenant_shard",
 		 NULL, &v, e);
 	if (r > 0 && tenants_parse_shard(v.s, &c->tenant_shard_index, &c->tenant_shard_count) < 0)

@@ -259,6 +259,11 @@ CASES = [
      ["'0'", "PRESTART_TENANT_PARALLEL"]),
     ("ini-tenant-parallel-zero", ini("[prestart]\ntenant_parallel = 0\n"), ["upgrade"], {},
      True, 2, ["prestart.ini:2", "tenant_parallel", "'0'"]),
+    ("flag-tenant-search-path-without-tenant", good,
+     ["--tenant-search-path", "public", "upgrade"], {}, True, 2,
+     ["'public'", "--tenant-search-path", "{tenant}"]),
+    ("ini-tenant-search-path-without-tenant", ini("[prestart]\ntenant_search_path = public\n"),
+     ["upgrade"], {}, True, 2, ["prestart.ini:2", "tenant_search_path", "{tenant}"]),
     # the termination log it cannot write is the error, once: no second line
     # about writing that error to the same file
     ("flag-termination-log-no-dir", good,
