@@ -562,11 +562,18 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 	val_free(&v);
 	if (r < 0)
 		return -1;
-	if (pick_string(L, "--ledger-schema", flags->ledger_schema, "PRESTART_LEDGER_SCHEMA",
-			"ledger_schema", NULL, &c->ledger_schema, e) < 0)
+	r = pick(L, "--ledger-schema", flags->ledger_schema, "PRESTART_LEDGER_SCHEMA",
+		 "ledger_schema", NULL, &v, e);
+	if (r > 0 && strlen(v.s) > 63)
+		r = val_invalid(&v, "ledger schema", " (a PostgreSQL name: at most 63 bytes)", e);
+	if (r > 0) {
+		free(c->ledger_schema);
+		c->ledger_schema = v.s;
+		v.s = NULL;
+	}
+	val_free(&v);
+	if (r < 0)
 		return -1;
-	if (strlen(c->ledger_schema) > 63)
-		return err_set(e, ERR_USAGE, "ledger schema '%s' exceeds 63 bytes", c->ledger_schema);
 
 	r = pick(L, "--if-ahead", flags->if_ahead, "PRESTART_IF_AHEAD", "if_ahead", NULL, &v, e);
 	if (r > 0) {

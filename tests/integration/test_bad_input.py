@@ -264,6 +264,8 @@ CASES = [
      ["'public'", "--tenant-search-path", "{tenant}"]),
     ("ini-tenant-search-path-without-tenant", ini("[prestart]\ntenant_search_path = public\n"),
      ["upgrade"], {}, True, 2, ["prestart.ini:2", "tenant_search_path", "{tenant}"]),
+    ("env-ledger-schema-too-long", good, ["upgrade"], {"PRESTART_LEDGER_SCHEMA": "s" * 64},
+     True, 2, ["PRESTART_LEDGER_SCHEMA", "63 bytes"]),
     # the termination log it cannot write is the error, once: no second line
     # about writing that error to the same file
     ("flag-termination-log-no-dir", good,
