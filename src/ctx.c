@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "prestart/ctx.h"
@@ -85,6 +86,18 @@ int ctx_parse_url(struct ctx *c)
 	if (db_check_version_table_name(c->url.kind, c->cfg.version_table_schema,
 					c->cfg.version_table, &c->e) < 0)
 		return ctx_fail(c);
+	/* On SQLite a schema is an attached database, and prestart attaches
+	 * none: any other than the file's own would read as "no version
+	 * table" (current: nothing) and fail to be created. */
+	if (c->url.kind == DB_SQLITE && c->cfg.version_table_schema &&
+	    strcasecmp(c->cfg.version_table_schema, "main") != 0) {
+		err_set(&c->e, ERR_USAGE,
+			"version table schema '%s' (PRESTART_VERSION_TABLE_SCHEMA or "
+			"version_table_schema) names no database of this SQLite file: on SQLite a "
+			"schema is an attached database, and only 'main', the file itself, is there",
+			c->cfg.version_table_schema);
+		return ctx_fail(c);
+	}
 	return 0;
 }
 

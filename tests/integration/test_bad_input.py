@@ -412,3 +412,19 @@ def test_bad_usage(project, db, argv):
     assert cp.returncode == 2, describe(cp)
     assert out(cp).strip(), describe(cp)
     assert data_tables(db) == set()
+
+
+@pytest.mark.parametrize("engine", ["sqlite"])
+@pytest.mark.parametrize("argv", [["current"], ["upgrade"], ["check"]])
+def test_sqlite_version_table_schema_other_than_main(project, db, argv):
+    """On SQLite a schema is an attached database and prestart attaches
+    none: another than 'main' is a configuration error at once (current
+    said nothing, as if at base; upgrade failed creating the table)."""
+    linear(project)
+    cp = project.run(*argv, env={"PRESTART_VERSION_TABLE_SCHEMA": "tenant1"})
+    assert cp.returncode == 2, describe(cp)
+    errs = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+    assert len(errs) == 1 and "'tenant1'" in errs[0] and "SQLite" in errs[0], describe(cp)
+    assert data_tables(db) == set()
+    cp = project.run("upgrade", env={"PRESTART_VERSION_TABLE_SCHEMA": "main"})
+    assert cp.returncode == 0, describe(cp)
