@@ -120,7 +120,7 @@ int ctx_ledger_check_at_head(struct ctx *c, const struct strlist *sums)
 	if (l.drv->supports & DB_HAS_LEDGER_SCHEMA) {
 		/* the probe rode on the version read */
 		ledger_sums_parse(sums, &rows);
-	} else if (ledger_read(&l, &c->db, &rows) < 0) {
+	} else if (ledger_read_sums(&l, &c->db, &rows) < 0) {
 		/* a ledger that cannot be read is no reason to stop a start */
 		db_clear_error(&c->db);
 		ledger_rows_release(&rows);

@@ -93,6 +93,20 @@ static void strip_comments(const char *s, struct sbuf *b)
 	struct err e;
 	size_t at = 0;
 
+	/* Every restart checks every applied revision's checksum (SPEC
+	 * §7.3): text that cannot hold a comment, or whose quoting the lexer
+	 * above reads as PostgreSQL does, is not handed to the scanner.  The
+	 * lexer differs from the scanner only on $ (identifiers, dollar
+	 * quotes), backslashes (E'' strings) and a line comment ended by CR;
+	 * test_ledger.c holds the two to the same output. */
+	if (!strstr(s, "--") && !strstr(s, "/*")) {
+		sbuf_adds(b, s);
+		return;
+	}
+	if (!strpbrk(s, "$\\\r")) {
+		strip_comments_lexical(s, b);
+		return;
+	}
 	if (pgscan(s, &t, NULL, &e) < 0) {
 		pgscan_release(&t);
 		strip_comments_lexical(s, b);
@@ -729,6 +743,47 @@ int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 		rows->v[rows->n++] = r;
 	}
 	free(key);
+	strlist_free(&raw);
+	return rc;
+}
+
+int ledger_read_sums(struct ledger *l, struct db *db, struct ledger_rows *rows)
+{
+	struct strlist raw = { 0 };
+	struct sbuf q = { 0 };
+	char *name, *t;
+	const char *schema;
+	int exists = 0, rc;
+
+	memset(rows, 0, sizeof(*rows));
+	if (!l->on)
+		return 0;
+	t = raw_name(l, &schema);
+	rc = db->ops->table_exists(db, schema, t, &exists);
+	free(t);
+	if (rc < 0 || !exists)
+		return rc;
+	if (check_trusted(l, db) < 0)
+		return -1;
+	name = table_name(l);
+	/* a checksum is 64 hex digits: the row is split at its last blank */
+	sbuf_addf(&q, "SELECT revision || ' ' || checksum FROM %s WHERE checksum IS NOT NULL "
+		  "AND version_table = ", name);
+	add_key(&q, l);
+	rc = db->ops->query_col(db, q.buf, &raw);
+	sbuf_free(&q);
+	free(name);
+	for (size_t i = 0; rc == 0 && i < raw.n; i++) {
+		const char *blank = strrchr(raw.v[i], ' ');
+
+		if (!blank || blank == raw.v[i])
+			continue;
+		xgrow((void **)&rows->v, &rows->alloc, rows->n + 1, sizeof(*rows->v));
+		memset(&rows->v[rows->n], 0, sizeof(*rows->v));
+		rows->v[rows->n].revision = xstrndup(raw.v[i], (size_t)(blank - raw.v[i]));
+		rows->v[rows->n].checksum = xstrdup(blank + 1);
+		rows->n++;
+	}
 	strlist_free(&raw);
 	return rc;
 }

@@ -150,6 +150,10 @@ int ledger_forget(const struct ledger *l, struct db *db, const char *rev);
  * -1 with l->refused set).  0 or -1 with db->errstr. */
 int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows);
 void ledger_rows_release(struct ledger_rows *rows);
+/* Only the revision and checksum of the rows with a checksum: what a
+ * restart at head compares (ledger_check_checksums), as ledger_read reads
+ * it, without the rest of each row.  0 or -1 with db->errstr. */
+int ledger_read_sums(struct ledger *l, struct db *db, struct ledger_rows *rows);
 /* One row as ledger_read's query returns it: each field "<n>:<text>" or
  * "-" (NULL), then " <duration_ms>".  n counts what the client received:
  * bytes, or characters for an engine with DB_TEXT_LENGTH_IN_CHARS, so the
@@ -211,7 +215,7 @@ void ledger_check_checksums(const struct graph *g, const struct ledger_rows *row
  * statement (db_probe) where the engine allows it without failing when
  * the ledger does not exist: on PostgreSQL, a SELECT of one text column,
  * rows prefixed LEDGER_SUMS_PREFIX (new string); NULL elsewhere (SQLite:
- * ledger_read costs no round trip) or when the ledger is off. */
+ * ledger_read_sums costs no round trip) or when the ledger is off. */
 #define LEDGER_SUMS_PREFIX " sums "
 char *ledger_sums_sql(const struct ledger *l);
 /* The rows of ledger_sums_sql's probe, into *rows (revision and checksum

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "prestart/ledger.h"
+#include "prestart/pgscan.h"
 
 static void test_sha256_vectors(void **state)
 {
@@ -64,6 +65,95 @@ static void test_checksum_normalisation(void **state)
 	same_sum("SELECT 'open -- a", "SELECT 'open -- a", 1);
 	ledger_checksum(NULL, out);
 	assert_string_equal(out, "");
+}
+
+/* The checksum as PostgreSQL's scanner reads the text, every time: the
+ * reading every checksum had before the lexer took over text it reads
+ * alike.  -1 when the scanner refuses the text (both then use the lexer). */
+static int scanner_sum(const char *s, char out[65])
+{
+	struct pgscan t;
+	struct err e;
+	struct sbuf nc = { 0 }, norm = { 0 };
+	size_t at = 0;
+	const char *p;
+
+	if (pgscan(s, &t, NULL, &e) < 0) {
+		pgscan_release(&t);
+		return -1;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.v[i].kind != PGSCAN_COMMENT)
+			continue;
+		sbuf_add(&nc, s + at, t.v[i].start - at);
+		if (s[t.v[i].start] == '/')
+			sbuf_addc(&nc, ' ');
+		at = t.v[i].end;
+	}
+	sbuf_adds(&nc, s + at);
+	pgscan_release(&t);
+	for (p = nc.buf ? nc.buf : ""; *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+
+		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n) {
+			sbuf_add(&norm, p, n);
+			sbuf_addc(&norm, '\n');
+		}
+		p = eol ? eol + 1 : p + strlen(p);
+	}
+	ledger_sha256_hex(norm.buf ? norm.buf : "", norm.len, out);
+	sbuf_free(&nc);
+	sbuf_free(&norm);
+	return 0;
+}
+
+/* Text the scanner need not read (no comment, or quoting the lexer reads
+ * alike) keeps the checksum the scanner gives it: fixed cases, then
+ * strings of SQL's quoting and comment characters, generated. */
+static void test_checksum_same_as_scanner(void **state)
+{
+	static const char *const fixed[] = {
+		"CREATE TABLE t (id int);\n", "SELECT 1; -- one\nSELECT 2;",
+		"SELECT '--', \"a--b\"; /* c */ SELECT 1;", "/* a /* nested */ b */ SELECT 1;",
+		"/**/SELECT/***/1;/* **/", "SELECT 'it''s -- not';", "SELECT \"a\"\"--b\";",
+		"SELECT 1 *--x\n;", "SELECT 1 </*x*/ 2;", "SELECT U&'d!0061t' UESCAPE '!'; -- x",
+		"SELECT E'a''b' -- c\n;", "SELECT B'101', X'1F' -- x",
+		"-- only a comment", "SELECT 'a'\n'b' -- continued\n;",
+	};
+	static const char alphabet[] = "-/*'\"\n aE;$\\\rx";
+	unsigned seed = 12345;
+	char a[65], b[65], text[32];
+	size_t checked = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		assert_int_equal(scanner_sum(fixed[i], a), 0);
+		ledger_checksum(fixed[i], b);
+		if (strcmp(a, b))
+			fail_msg("[%s]: the scanner's checksum %s, got %s", fixed[i], a, b);
+	}
+	for (int round = 0; round < 200000; round++) {
+		size_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = (seed >> 16) % (sizeof(text) - 1);
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			text[k] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		text[n] = '\0';
+		if (scanner_sum(text, a) < 0)
+			continue;
+		checked++;
+		ledger_checksum(text, b);
+		if (strcmp(a, b))
+			fail_msg("[%s]: the scanner's checksum %s, got %s", text, a, b);
+	}
+	/* most generated texts scan: the comparison is not vacuous */
+	assert_true(checked > 20000);
 }
 
 static struct ledger_row row(const char *rev, const char *down, int breaking, const char *sql)
@@ -286,6 +376,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_checksum_normalisation),
+		cmocka_unit_test(test_checksum_same_as_scanner),
 		cmocka_unit_test(test_judge_ahead),
 		cmocka_unit_test(test_row_parse),
 		cmocka_unit_test(test_index),
