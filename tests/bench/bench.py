@@ -11,6 +11,10 @@ end.  Prints one table: each goal beside its measured figure.
   BENCH_ONLY=noop,apply    run only these items
                            (noop apply graph contention pooler footprint health pyapply readiness stall)
   BENCH_PAIRS=15           interleaved pairs for item 6 (with and without load)
+  BENCH_BASELINE=BIN       also time the no-op start with another prestart
+                           binary (an older build, static like the one
+                           measured), interleaved: the ratio of a change
+                           within one run
   --update-docs            also write the table into docs/performance.md
 
 The machine may be shared: every ratio is taken within one run, the tools
@@ -51,6 +55,7 @@ READALL = str(BUILD / "readall")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ALEMBIC = "/usr/bin/alembic"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+BASELINE = os.environ.get("BENCH_BASELINE")
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 ROLE, PASSWORD = "bench", "bench"
 
@@ -435,6 +440,8 @@ def bench_noop(rep, pg, dbmate, work):
                             "--no-dump-schema", "up"])]
         if DYNAMIC:
             cmds.append(("dynamic", [DYNAMIC, *cmds[1][1][1:]]))
+        if BASELINE:
+            cmds.append(("baseline", [BASELINE, *cmds[1][1][1:]]))
         times = {k: [] for k, _ in cmds}
         times["alembic"] = []
         cpu = {k: [] for k in times}
@@ -455,6 +462,10 @@ def bench_noop(rep, pg, dbmate, work):
             rs = m["dynamic"] / m["limit"]
             rep.row("1", "  dynamic development build ./prestart / limit (%s)"
                     % ms(m["dynamic"]), "%.2f×" % rs, "")
+        if BASELINE:
+            rb = m["prestart"] / m["baseline"]
+            rep.row("1", "  this build / the baseline %s (%s)" % (BASELINE, ms(m["baseline"])),
+                    "%.2f×" % rb, "")
         rep.row("1", "  CPU time (user+sys), prestart / limit (%s / %s)"
                 % (ms(c["prestart"]), ms(c["limit"])), "%.2f×" % (c["prestart"] / c["limit"]), "")
         ra, rd = m["alembic"] / m["prestart"], m["dbmate"] / m["prestart"]
