@@ -25,12 +25,19 @@ const struct lint_rule lint_rules[] = {
 	  "cannot run in a transaction block):\n"
 	  "  CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON orders (customer_id);\n"
 	  "A failed concurrent build leaves an INVALID index: DROP INDEX CONCURRENTLY it and "
-	  "run again." },
+	  "run again.",
+	  "Build it concurrently, in a revision marked `-- Transactional: false` (CONCURRENTLY "
+	  "cannot run in a transaction block):\n"
+	  "  CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} {spec};\n"
+	  "A failed concurrent build leaves an INVALID index: DROP INDEX CONCURRENTLY {index} "
+	  "and run again." },
 	{ "drop-index-not-concurrently", LINT_WARNING,
 	  "DROP INDEX takes ACCESS EXCLUSIVE on the index's table: it waits behind every "
 	  "running query on the table and blocks all new ones, reads included, while it waits.",
 	  "In a revision marked `-- Transactional: false`:\n"
-	  "  DROP INDEX CONCURRENTLY IF EXISTS orders_customer_id_idx;" },
+	  "  DROP INDEX CONCURRENTLY IF EXISTS orders_customer_id_idx;",
+	  "In a revision marked `-- Transactional: false`:\n"
+	  "  DROP INDEX CONCURRENTLY IF EXISTS {name};" },
 	{ "concurrently-in-transaction", LINT_ERROR,
 	  "CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY and REINDEX CONCURRENTLY cannot "
 	  "run inside a transaction block: PostgreSQL refuses the statement and the revision "
@@ -38,7 +45,11 @@ const struct lint_rule lint_rules[] = {
 	  "Give the statement a revision of its own marked `-- Transactional: false`; prestart "
 	  "runs it outside any transaction, statement by statement:\n"
 	  "  -- Transactional: false\n"
-	  "  CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON orders (customer_id);" },
+	  "  CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_id_idx ON orders (customer_id);",
+	  "Give the statement a revision of its own marked `-- Transactional: false`; prestart "
+	  "runs it outside any transaction, statement by statement:\n"
+	  "  -- Transactional: false\n"
+	  "  {concurrent};" },
 	{ "foreign-key-without-not-valid", LINT_ERROR,
 	  "Adding a FOREIGN KEY checks every existing row while holding SHARE ROW EXCLUSIVE on "
 	  "both tables: writes to both wait for the whole scan.",
@@ -46,27 +57,43 @@ const struct lint_rule lint_rules[] = {
 	  "later statement, which takes SHARE UPDATE EXCLUSIVE and lets reads and writes go on:\n"
 	  "  ALTER TABLE orders ADD CONSTRAINT orders_customer_id_fkey\n"
 	  "    FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;\n"
-	  "  ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_fkey;" },
+	  "  ALTER TABLE orders VALIDATE CONSTRAINT orders_customer_id_fkey;",
+	  "Add it NOT VALID (catalog only; new rows are checked at once), then validate it in a "
+	  "later statement, which takes SHARE UPDATE EXCLUSIVE and lets reads and writes go on:\n"
+	  "  ALTER TABLE {table} ADD CONSTRAINT {fkey}\n"
+	  "    FOREIGN KEY {spec} NOT VALID;\n"
+	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {fkey};" },
 	{ "check-without-not-valid", LINT_ERROR,
 	  "Adding a CHECK constraint scans the whole table under ACCESS EXCLUSIVE: no reads or "
 	  "writes until every row is checked.",
 	  "Add it NOT VALID, then validate it (SHARE UPDATE EXCLUSIVE: reads and writes go on):\n"
 	  "  ALTER TABLE orders ADD CONSTRAINT orders_total_check CHECK (total >= 0) NOT VALID;\n"
-	  "  ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;" },
+	  "  ALTER TABLE orders VALIDATE CONSTRAINT orders_total_check;",
+	  "Add it NOT VALID, then validate it (SHARE UPDATE EXCLUSIVE: reads and writes go on):\n"
+	  "  ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({spec}) NOT VALID;\n"
+	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {check};" },
 	{ "unique-constraint-without-index", LINT_ERROR,
 	  "ADD CONSTRAINT ... UNIQUE builds its index under ACCESS EXCLUSIVE: the table can be "
 	  "neither read nor written for the whole build.",
 	  "Build the index concurrently (a `-- Transactional: false` revision), then attach it, "
 	  "which is catalog only:\n"
 	  "  CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);\n"
-	  "  ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;" },
+	  "  ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;",
+	  "Build the index concurrently (a `-- Transactional: false` revision), then attach it, "
+	  "which is catalog only:\n"
+	  "  CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({spec});\n"
+	  "  ALTER TABLE {table} ADD CONSTRAINT {key} UNIQUE USING INDEX {key};" },
 	{ "add-primary-key", LINT_ERROR,
 	  "ADD PRIMARY KEY builds a unique index under ACCESS EXCLUSIVE, and scans for NULLs "
 	  "when the columns are nullable: the table is locked for the whole build.",
 	  "Make the column NOT NULL the safe way first (set-not-null), build the index "
 	  "concurrently, then attach it:\n"
 	  "  CREATE UNIQUE INDEX CONCURRENTLY events_pkey ON events (id);\n"
-	  "  ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;" },
+	  "  ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_pkey;",
+	  "Make the column NOT NULL the safe way first (set-not-null), build the index "
+	  "concurrently, then attach it:\n"
+	  "  CREATE UNIQUE INDEX CONCURRENTLY {pkey} ON {table} ({spec});\n"
+	  "  ALTER TABLE {table} ADD CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey};" },
 	{ "set-not-null", LINT_ERROR,
 	  "SET NOT NULL scans the whole table under ACCESS EXCLUSIVE to prove no NULL is left, "
 	  "and the previous application version may still write NULLs.",
@@ -76,6 +103,13 @@ const struct lint_rule lint_rules[] = {
 	  "  ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;\n"
 	  "  ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
 	  "  ALTER TABLE users DROP CONSTRAINT users_email_not_null;\n"
+	  "On PostgreSQL 11 and older keep the validated CHECK instead of SET NOT NULL.",
+	  "On PostgreSQL 12+, prove it with a validated CHECK first; SET NOT NULL then skips "
+	  "the scan:\n"
+	  "  ALTER TABLE {table} ADD CONSTRAINT {not_null} CHECK ({column} IS NOT NULL) NOT VALID;\n"
+	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {not_null};\n"
+	  "  ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
+	  "  ALTER TABLE {table} DROP CONSTRAINT {not_null};\n"
 	  "On PostgreSQL 11 and older keep the validated CHECK instead of SET NOT NULL." },
 	{ "not-null-column-without-default", LINT_ERROR,
 	  "ADD COLUMN ... NOT NULL without a DEFAULT fails on a table that has rows, and the "
@@ -83,7 +117,12 @@ const struct lint_rule lint_rules[] = {
 	  "Give it a constant default (PostgreSQL 11+ keeps it in the catalog: no rewrite):\n"
 	  "  ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new';\n"
 	  "or add it nullable, backfill in batches, then SET NOT NULL the safe way "
-	  "(set-not-null)." },
+	  "(set-not-null).",
+	  "Give it a constant default (PostgreSQL 11+ keeps it in the catalog: no rewrite):\n"
+	  "  ALTER TABLE {table} ADD COLUMN {column} {type} NOT NULL DEFAULT <constant>;\n"
+	  "or add it nullable, backfill in batches, then SET NOT NULL the safe way "
+	  "(set-not-null):\n"
+	  "  ALTER TABLE {table} ADD COLUMN {column} {type};" },
 	{ "volatile-default", LINT_ERROR,
 	  "A volatile default (gen_random_uuid(), clock_timestamp(), random(), a serial's "
 	  "nextval(), an identity or stored generated column) is computed for every existing "
@@ -94,7 +133,13 @@ const struct lint_rule lint_rules[] = {
 	  "  ALTER TABLE users ADD COLUMN token uuid;\n"
 	  "  ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid();\n"
 	  "  UPDATE users SET token = gen_random_uuid()\n"
-	  "    WHERE id BETWEEN 1 AND 10000 AND token IS NULL;  -- next batch, and so on" },
+	  "    WHERE id BETWEEN 1 AND 10000 AND token IS NULL;  -- next batch, and so on",
+	  "Add the column without the default, give new rows the default, backfill the old ones "
+	  "in batches, each its own transaction:\n"
+	  "  ALTER TABLE {table} ADD COLUMN {column} {type};\n"
+	  "  ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default};\n"
+	  "  UPDATE {table} SET {column} = {default}\n"
+	  "    WHERE <key> BETWEEN 1 AND 10000 AND {column} IS NULL;  -- next batch, and so on" },
 	{ "change-column-type", LINT_ERROR,
 	  "ALTER COLUMN TYPE rewrites the table and every index on it under ACCESS EXCLUSIVE "
 	  "(binary-coercible changes such as varchar(n) to text or to a longer varchar are "
@@ -103,6 +148,12 @@ const struct lint_rule lint_rules[] = {
 	  "switch reads, drop the old column in a later release:\n"
 	  "  ALTER TABLE orders ADD COLUMN total_cents bigint;\n"
 	  "  UPDATE orders SET total_cents = total * 100 WHERE id BETWEEN 1 AND 10000;  -- per batch\n"
+	  "To lift a length limit, change to text or a longer varchar: catalog only.",
+	  "Add a column of the new type, write both from the application, backfill in batches, "
+	  "switch reads, drop the old column in a later release:\n"
+	  "  ALTER TABLE {table} ADD COLUMN {new_column} {detail};\n"
+	  "  UPDATE {table} SET {new_column} = {column}::{detail}\n"
+	  "    WHERE <key> BETWEEN 1 AND 10000;  -- per batch\n"
 	  "To lift a length limit, change to text or a longer varchar: catalog only." },
 	{ "drop-column", LINT_ERROR,
 	  "DROP COLUMN destroys the column's data, and the previous application version still "
@@ -112,22 +163,36 @@ const struct lint_rule lint_rules[] = {
 	  "drop-column REASON`. On PostgreSQL prestart keeps the values for a downgrade "
 	  "(`prestart archives`); a copy of your own:\n"
 	  "  CREATE TABLE users_fax_archive AS SELECT id, fax FROM users;\n"
-	  "  ALTER TABLE users DROP COLUMN fax;" },
+	  "  ALTER TABLE users DROP COLUMN fax;",
+	  "Stop using the column in one release (SQLAlchemy: take it out of the model), drop it "
+	  "in a later revision (the contract phase), accepted with `-- prestart:allow "
+	  "drop-column REASON`. On PostgreSQL prestart keeps the values for a downgrade "
+	  "(`prestart archives`); a copy of your own:\n"
+	  "  CREATE TABLE {archive} AS SELECT <key>, {column} FROM {table};\n"
+	  "  ALTER TABLE {table} DROP COLUMN {column};" },
 	{ "drop-table", LINT_ERROR,
 	  "DROP TABLE destroys the table's data; the previous application version fails on "
 	  "every query that names it.",
 	  "Stop using the table in one release; for an undo path rename it away first and drop "
 	  "it a release later:\n"
 	  "  ALTER TABLE legacy_sessions RENAME TO legacy_sessions_deprecated;\n"
-	  "  -- a later revision: DROP TABLE legacy_sessions_deprecated;" },
+	  "  -- a later revision: DROP TABLE legacy_sessions_deprecated;",
+	  "Stop using the table in one release; for an undo path rename it away first and drop "
+	  "it a release later:\n"
+	  "  ALTER TABLE {table} RENAME TO {deprecated};\n"
+	  "  -- a later revision: DROP TABLE {deprecated};" },
 	{ "truncate-table", LINT_ERROR,
 	  "TRUNCATE deletes every row, and takes ACCESS EXCLUSIVE while it does.",
 	  "If the rows must go, delete them in batches (row locks only):\n"
-	  "  DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log LIMIT 10000);  -- repeat" },
+	  "  DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log LIMIT 10000);  -- repeat",
+	  "If the rows must go, delete them in batches (row locks only):\n"
+	  "  DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} LIMIT 10000);  -- repeat" },
 	{ "delete-without-where", LINT_ERROR,
 	  "DELETE without WHERE removes every row of the table.",
 	  "Say which rows go, in batches for a large table:\n"
-	  "  DELETE FROM sessions WHERE expires_at < now() - interval '30 days';" },
+	  "  DELETE FROM sessions WHERE expires_at < now() - interval '30 days';",
+	  "Say which rows go, in batches for a large table:\n"
+	  "  DELETE FROM {table} WHERE <condition>;" },
 	{ "rename-column", LINT_ERROR,
 	  "RENAME COLUMN breaks the previous application version, which still uses the old "
 	  "name, for the whole rollout.",
@@ -135,7 +200,12 @@ const struct lint_rule lint_rules[] = {
 	  "the old one a release later:\n"
 	  "  ALTER TABLE users ADD COLUMN full_name text;\n"
 	  "  UPDATE users SET full_name = name WHERE id BETWEEN 1 AND 10000;  -- per batch\n"
-	  "  -- a later revision: ALTER TABLE users DROP COLUMN name;" },
+	  "  -- a later revision: ALTER TABLE users DROP COLUMN name;",
+	  "Expand and contract: add the new column, write both, backfill, switch reads, drop "
+	  "the old one a release later:\n"
+	  "  ALTER TABLE {table} ADD COLUMN {new} <type>;\n"
+	  "  UPDATE {table} SET {new} = {column} WHERE <key> BETWEEN 1 AND 10000;  -- per batch\n"
+	  "  -- a later revision: ALTER TABLE {table} DROP COLUMN {column};" },
 	{ "rename-table", LINT_ERROR,
 	  "RENAME TABLE breaks the previous application version, which still uses the old "
 	  "name, for the whole rollout.",
@@ -143,12 +213,21 @@ const struct lint_rule lint_rules[] = {
 	  "is updatable):\n"
 	  "  ALTER TABLE customers RENAME TO accounts;\n"
 	  "  CREATE VIEW customers AS SELECT * FROM accounts;\n"
-	  "  -- a later revision: DROP VIEW customers;" },
+	  "  -- a later revision: DROP VIEW customers;",
+	  "Rename, and keep the old name working for one release with a view (a simple view "
+	  "is updatable):\n"
+	  "  ALTER TABLE {table} RENAME TO {new};\n"
+	  "  CREATE VIEW {table} AS SELECT * FROM {new};\n"
+	  "  -- a later revision: DROP VIEW {table};" },
 	{ "drop-add-same-table", LINT_ERROR,
 	  "A DROP COLUMN and an ADD COLUMN on one table in one revision is what autogenerate "
 	  "writes for a renamed column: the data is dropped and the new column starts empty.",
 	  "If it is a rename, write it as one:\n"
 	  "  ALTER TABLE users RENAME COLUMN name TO full_name;\n"
+	  "(a contract change: see rename-column). If both changes are meant, accept with "
+	  "`-- prestart:allow drop-add-same-table REASON`.",
+	  "If it is a rename, write it as one:\n"
+	  "  ALTER TABLE {table} RENAME COLUMN <old> TO <new>;\n"
 	  "(a contract change: see rename-column). If both changes are meant, accept with "
 	  "`-- prestart:allow drop-add-same-table REASON`." },
 	{ "several-tables-access-exclusive", LINT_WARNING,
@@ -158,68 +237,94 @@ const struct lint_rule lint_rules[] = {
 	  "One table's ACCESS EXCLUSIVE changes per revision (with --transaction-per-migration "
 	  "each commits on its own), each short, the wait bounded by --ddl-lock-timeout:\n"
 	  "  ALTER TABLE orders ADD COLUMN note text;   -- revision 1\n"
-	  "  ALTER TABLE invoices ADD COLUMN note text; -- revision 2" },
+	  "  ALTER TABLE invoices ADD COLUMN note text; -- revision 2",
+	  "One table's ACCESS EXCLUSIVE changes per revision (with --transaction-per-migration "
+	  "each commits on its own), each short, the wait bounded by --ddl-lock-timeout:\n"
+	  "  -- revision 1: the changes to {table}\n"
+	  "  -- revision 2: the changes to {name}" },
 	{ "backfill-in-ddl-transaction", LINT_WARNING,
 	  "A data change runs in the transaction that took ACCESS EXCLUSIVE on the same table: "
 	  "the table stays locked, reads included, for as long as the backfill takes.",
 	  "Commit the DDL first; backfill in a later revision marked `-- Transactional: false`, "
 	  "in batches that each commit:\n"
-	  "  UPDATE orders SET status = 'new' WHERE id BETWEEN 1 AND 10000 AND status IS NULL;" },
+	  "  UPDATE orders SET status = 'new' WHERE id BETWEEN 1 AND 10000 AND status IS NULL;",
+	  "Commit the DDL first; backfill in a later revision marked `-- Transactional: false`, "
+	  "in batches that each commit:\n"
+	  "  -- revision 1: the DDL on {table}\n"
+	  "  -- revision 2 (`-- Transactional: false`): the {detail} on {table},\n"
+	  "  --   WHERE <key> BETWEEN 1 AND 10000, then the next batch, each its own statement" },
 	{ "vacuum-full", LINT_ERROR,
 	  "VACUUM FULL rewrites the table under ACCESS EXCLUSIVE: no reads or writes until it "
 	  "ends.",
 	  "Plain VACUUM takes no lock against reads or writes; to give space back online use "
 	  "the pg_repack extension:\n"
-	  "  VACUUM (ANALYZE) orders;" },
+	  "  VACUUM (ANALYZE) orders;",
+	  "Plain VACUUM takes no lock against reads or writes; to give space back online use "
+	  "the pg_repack extension:\n"
+	  "  VACUUM (ANALYZE) {table};" },
 	{ "cluster", LINT_ERROR,
 	  "CLUSTER rewrites the table under ACCESS EXCLUSIVE: no reads or writes until it ends.",
 	  "Reorder online with pg_repack (--order-by), or leave the physical order alone and "
 	  "build the index the queries need:\n"
-	  "  CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);" },
+	  "  CREATE INDEX CONCURRENTLY orders_created_at_idx ON orders (created_at);",
+	  "Reorder online with pg_repack (--order-by), or leave the physical order alone and "
+	  "build the index the queries need:\n"
+	  "  pg_repack --table {table} --order-by <columns>" },
 	{ "reindex-not-concurrently", LINT_ERROR,
 	  "REINDEX blocks writes to the table (SHARE) and locks the index against the queries "
 	  "that use it, for the whole build.",
 	  "On PostgreSQL 12+, in a revision marked `-- Transactional: false`:\n"
-	  "  REINDEX INDEX CONCURRENTLY orders_customer_id_idx;" },
+	  "  REINDEX INDEX CONCURRENTLY orders_customer_id_idx;",
+	  "On PostgreSQL 12+, in a revision marked `-- Transactional: false`:\n"
+	  "  REINDEX {reindex} CONCURRENTLY {table};" },
 	{ "identifier-too-long", LINT_ERROR,
 	  "PostgreSQL cuts identifiers to 63 bytes with only a NOTICE: the object gets another "
 	  "name than the one written, and a later revision or the application that uses the "
 	  "full name fails.",
 	  "Name it in at most 63 bytes:\n"
-	  "  CREATE INDEX CONCURRENTLY ix_orders_cust_created ON orders (customer_id, created_at);" },
+	  "  CREATE INDEX CONCURRENTLY ix_orders_cust_created ON orders (customer_id, created_at);",
+	  NULL },
 	{ "expand-after-contract", LINT_WARNING,
 	  "This expand revision descends from a contract revision: with --phase expand it waits "
 	  "until the contract phase runs, after the rollout.",
 	  "Base it on the last expand revision instead and merge the branches later:\n"
-	  "  prestart revision -m \"add note\" --head <last expand revision> --splice" },
+	  "  prestart revision -m \"add note\" --head <last expand revision> --splice",
+	  "Base it on the last expand revision instead of contract revision {detail} and merge "
+	  "the branches later:\n"
+	  "  prestart revision -m \"...\" --head <last expand revision> --splice" },
 	{ "phase-expand-override", LINT_WARNING,
 	  "The revision is marked `-- Phase: expand`: `--phase expand` applies it while the "
 	  "previous application version still runs, although the analysis says a statement "
 	  "breaks that version or destroys data.",
 	  "Keep the mark only when the previous version does not use what the statement "
 	  "changes; otherwise remove it, and the revision waits for the contract phase:\n"
-	  "  -- Phase: contract" },
+	  "  -- Phase: contract",
+	  NULL },
 	{ "unparsed-statement", LINT_WARNING,
 	  "PostgreSQL 15's grammar cannot parse this statement (newer syntax, or a typo): only "
 	  "its leading keywords were read, so locks and rewrites may be missed.",
 	  "Check the statement against the server version you run; where PostgreSQL 15 syntax "
-	  "exists, use it." },
+	  "exists, use it.",
+	  NULL },
 	{ "not-analysed", LINT_WARNING,
 	  "prestart could not read what this does (a DO block with procedural code, or a .py "
 	  "revision without fresh compiled SQL), so no rule could judge it.",
 	  "For .py revisions run `prestart compile` (or `prestart lint --compile`); for DO "
 	  "blocks, keep DDL outside the block where you can:\n"
-	  "  ALTER TABLE orders ADD COLUMN note text;  -- not inside DO $$ ... $$" },
+	  "  ALTER TABLE orders ADD COLUMN note text;  -- not inside DO $$ ... $$",
+	  NULL },
 	{ "unmatched-allow", LINT_WARNING,
 	  "An allow comment accepts nothing: the rule did not fire on the statement after it, "
 	  "or its id is misspelt.",
 	  "Remove the comment, or put it on the line right before the statement it is for:\n"
-	  "  -- prestart:allow drop-column the column has been unused since release 41" },
+	  "  -- prestart:allow drop-column the column has been unused since release 41",
+	  NULL },
 	{ "allow-without-reason", LINT_ERROR,
 	  "An allow comment must say why the finding is accepted; without a reason it accepts "
 	  "nothing.",
-	  "  -- prestart:allow drop-column the column has been unused since release 41" },
-	{ NULL, 0, NULL, NULL }
+	  "  -- prestart:allow drop-column the column has been unused since release 41",
+	  NULL },
+	{ NULL, 0, NULL, NULL, NULL }
 };
 
 const struct lint_rule *lint_rule_find(const char *id)

@@ -1,13 +1,14 @@
 /* lint_instead.c - a finding's safe alternative in the statement's own
  * names (lint.h: lint_render_instead).
  *
- * Each rule that can say more than its generic text has a template here:
- * the rule's advice with {placeholders} filled from the finding's fact
- * (analysis.h: table, name, detail, spec).  A piece the statement does not
- * give is written <like-this>; a rule without a template, or a finding
- * without a fact, keeps the rule's generic text (docs/lint.md prints that).
- * lint.c, which records the findings, stands on it; it calls nothing in
- * lint.c (from lint.h it takes only struct lint_rule, passed in).
+ * A rule that can say more than its generic text carries a template
+ * (struct lint_rule, in lint.c's table): the rule's advice with
+ * {placeholders}, filled here from the finding's fact (analysis.h: table,
+ * name, detail, spec).  A piece the statement does not give is written
+ * <like-this>; a rule without a template, or a finding without a fact,
+ * keeps the rule's generic text (docs/lint.md prints that).  lint.c, which
+ * records the findings, stands on it; it calls nothing in lint.c (from
+ * lint.h it takes only struct lint_rule, passed in).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -16,138 +17,6 @@
 #include "prestart/lint.h"
 
 #define IDENT_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
-
-struct template {
-	const char *rule;
-	const char *text;
-};
-
-static const struct template templates[] = {
-	{ "create-index-not-concurrently",
-	  "Build it concurrently, in a revision marked `-- Transactional: false` (CONCURRENTLY "
-	  "cannot run in a transaction block):\n"
-	  "  CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} {spec};\n"
-	  "A failed concurrent build leaves an INVALID index: DROP INDEX CONCURRENTLY {index} "
-	  "and run again." },
-	{ "drop-index-not-concurrently",
-	  "In a revision marked `-- Transactional: false`:\n"
-	  "  DROP INDEX CONCURRENTLY IF EXISTS {name};" },
-	{ "concurrently-in-transaction",
-	  "Give the statement a revision of its own marked `-- Transactional: false`; prestart "
-	  "runs it outside any transaction, statement by statement:\n"
-	  "  -- Transactional: false\n"
-	  "  {concurrent};" },
-	{ "foreign-key-without-not-valid",
-	  "Add it NOT VALID (catalog only; new rows are checked at once), then validate it in a "
-	  "later statement, which takes SHARE UPDATE EXCLUSIVE and lets reads and writes go on:\n"
-	  "  ALTER TABLE {table} ADD CONSTRAINT {fkey}\n"
-	  "    FOREIGN KEY {spec} NOT VALID;\n"
-	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {fkey};" },
-	{ "check-without-not-valid",
-	  "Add it NOT VALID, then validate it (SHARE UPDATE EXCLUSIVE: reads and writes go on):\n"
-	  "  ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({spec}) NOT VALID;\n"
-	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {check};" },
-	{ "unique-constraint-without-index",
-	  "Build the index concurrently (a `-- Transactional: false` revision), then attach it, "
-	  "which is catalog only:\n"
-	  "  CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({spec});\n"
-	  "  ALTER TABLE {table} ADD CONSTRAINT {key} UNIQUE USING INDEX {key};" },
-	{ "add-primary-key",
-	  "Make the column NOT NULL the safe way first (set-not-null), build the index "
-	  "concurrently, then attach it:\n"
-	  "  CREATE UNIQUE INDEX CONCURRENTLY {pkey} ON {table} ({spec});\n"
-	  "  ALTER TABLE {table} ADD CONSTRAINT {pkey} PRIMARY KEY USING INDEX {pkey};" },
-	{ "set-not-null",
-	  "On PostgreSQL 12+, prove it with a validated CHECK first; SET NOT NULL then skips "
-	  "the scan:\n"
-	  "  ALTER TABLE {table} ADD CONSTRAINT {not_null} CHECK ({column} IS NOT NULL) NOT VALID;\n"
-	  "  ALTER TABLE {table} VALIDATE CONSTRAINT {not_null};\n"
-	  "  ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
-	  "  ALTER TABLE {table} DROP CONSTRAINT {not_null};\n"
-	  "On PostgreSQL 11 and older keep the validated CHECK instead of SET NOT NULL." },
-	{ "not-null-column-without-default",
-	  "Give it a constant default (PostgreSQL 11+ keeps it in the catalog: no rewrite):\n"
-	  "  ALTER TABLE {table} ADD COLUMN {column} {type} NOT NULL DEFAULT <constant>;\n"
-	  "or add it nullable, backfill in batches, then SET NOT NULL the safe way "
-	  "(set-not-null):\n"
-	  "  ALTER TABLE {table} ADD COLUMN {column} {type};" },
-	{ "volatile-default",
-	  "Add the column without the default, give new rows the default, backfill the old ones "
-	  "in batches, each its own transaction:\n"
-	  "  ALTER TABLE {table} ADD COLUMN {column} {type};\n"
-	  "  ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default};\n"
-	  "  UPDATE {table} SET {column} = {default}\n"
-	  "    WHERE <key> BETWEEN 1 AND 10000 AND {column} IS NULL;  -- next batch, and so on" },
-	{ "change-column-type",
-	  "Add a column of the new type, write both from the application, backfill in batches, "
-	  "switch reads, drop the old column in a later release:\n"
-	  "  ALTER TABLE {table} ADD COLUMN {new_column} {detail};\n"
-	  "  UPDATE {table} SET {new_column} = {column}::{detail}\n"
-	  "    WHERE <key> BETWEEN 1 AND 10000;  -- per batch\n"
-	  "To lift a length limit, change to text or a longer varchar: catalog only." },
-	{ "drop-column",
-	  "Stop using the column in one release (SQLAlchemy: take it out of the model), drop it "
-	  "in a later revision (the contract phase), accepted with `-- prestart:allow "
-	  "drop-column REASON`. On PostgreSQL prestart keeps the values for a downgrade "
-	  "(`prestart archives`); a copy of your own:\n"
-	  "  CREATE TABLE {archive} AS SELECT <key>, {column} FROM {table};\n"
-	  "  ALTER TABLE {table} DROP COLUMN {column};" },
-	{ "drop-table",
-	  "Stop using the table in one release; for an undo path rename it away first and drop "
-	  "it a release later:\n"
-	  "  ALTER TABLE {table} RENAME TO {deprecated};\n"
-	  "  -- a later revision: DROP TABLE {deprecated};" },
-	{ "truncate-table",
-	  "If the rows must go, delete them in batches (row locks only):\n"
-	  "  DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} LIMIT 10000);  -- repeat" },
-	{ "delete-without-where",
-	  "Say which rows go, in batches for a large table:\n"
-	  "  DELETE FROM {table} WHERE <condition>;" },
-	{ "rename-column",
-	  "Expand and contract: add the new column, write both, backfill, switch reads, drop "
-	  "the old one a release later:\n"
-	  "  ALTER TABLE {table} ADD COLUMN {new} <type>;\n"
-	  "  UPDATE {table} SET {new} = {column} WHERE <key> BETWEEN 1 AND 10000;  -- per batch\n"
-	  "  -- a later revision: ALTER TABLE {table} DROP COLUMN {column};" },
-	{ "rename-table",
-	  "Rename, and keep the old name working for one release with a view (a simple view "
-	  "is updatable):\n"
-	  "  ALTER TABLE {table} RENAME TO {new};\n"
-	  "  CREATE VIEW {table} AS SELECT * FROM {new};\n"
-	  "  -- a later revision: DROP VIEW {table};" },
-	{ "drop-add-same-table",
-	  "If it is a rename, write it as one:\n"
-	  "  ALTER TABLE {table} RENAME COLUMN <old> TO <new>;\n"
-	  "(a contract change: see rename-column). If both changes are meant, accept with "
-	  "`-- prestart:allow drop-add-same-table REASON`." },
-	{ "several-tables-access-exclusive",
-	  "One table's ACCESS EXCLUSIVE changes per revision (with --transaction-per-migration "
-	  "each commits on its own), each short, the wait bounded by --ddl-lock-timeout:\n"
-	  "  -- revision 1: the changes to {table}\n"
-	  "  -- revision 2: the changes to {name}" },
-	{ "backfill-in-ddl-transaction",
-	  "Commit the DDL first; backfill in a later revision marked `-- Transactional: false`, "
-	  "in batches that each commit:\n"
-	  "  -- revision 1: the DDL on {table}\n"
-	  "  -- revision 2 (`-- Transactional: false`): the {detail} on {table},\n"
-	  "  --   WHERE <key> BETWEEN 1 AND 10000, then the next batch, each its own statement" },
-	{ "vacuum-full",
-	  "Plain VACUUM takes no lock against reads or writes; to give space back online use "
-	  "the pg_repack extension:\n"
-	  "  VACUUM (ANALYZE) {table};" },
-	{ "cluster",
-	  "Reorder online with pg_repack (--order-by), or leave the physical order alone and "
-	  "build the index the queries need:\n"
-	  "  pg_repack --table {table} --order-by <columns>" },
-	{ "reindex-not-concurrently",
-	  "On PostgreSQL 12+, in a revision marked `-- Transactional: false`:\n"
-	  "  REINDEX {reindex} CONCURRENTLY {table};" },
-	{ "expand-after-contract",
-	  "Base it on the last expand revision instead of contract revision {detail} and merge "
-	  "the branches later:\n"
-	  "  prestart revision -m \"...\" --head <last expand revision> --splice" },
-	{ NULL, NULL }
-};
 
 /* ---- the values of the placeholders ---- */
 
@@ -326,15 +195,11 @@ static const char *unknown(const char *var)
 
 char *lint_render_instead(const struct lint_rule *rule, const struct an_fact *fact)
 {
-	const struct template *t = NULL;
 	struct sbuf b = { 0 };
 
-	for (size_t i = 0; rule && templates[i].rule; i++)
-		if (!strcmp(templates[i].rule, rule->id))
-			t = &templates[i];
-	if (!t || !fact)
+	if (!rule || !rule->template || !fact)
 		return xstrdup(rule && rule->instead ? rule->instead : "");
-	for (const char *p = t->text; *p;) {
+	for (const char *p = rule->template; *p;) {
 		const char *close = *p == '{' ? strchr(p, '}') : NULL;
 		char var[32], *v;
 		size_t n;

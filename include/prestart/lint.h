@@ -22,18 +22,22 @@ struct lint_rule {
 	enum lint_severity severity;
 	const char *why;
 	const char *instead; /* the safe alternative, with SQL */
+	/* the same alternative with {placeholders} for the statement's own
+	 * names (lint_render_instead), or NULL: `instead` says it all */
+	const char *template;
 };
 
 /* Every rule, ending with a zeroed entry.  `instead` is the generic text
- * (docs/lint.md); a finding carries it rendered for its statement. */
+ * (docs/lint.md); a finding carries `template` rendered for its
+ * statement. */
 extern const struct lint_rule lint_rules[];
 const struct lint_rule *lint_rule_find(const char *id);
 
-/* The rule's safe alternative written with the statement's own table,
- * column, index and constraint names from `fact` (analysis.h); what the
- * statement does not give is written <like-this>.  A NULL fact, or a
- * rule with nothing to fill in, gives the rule's generic text.  Pure;
- * the caller frees the result. */
+/* The rule's template written with the statement's own table, column,
+ * index and constraint names from `fact` (analysis.h); what the statement
+ * does not give is written <like-this>.  A NULL fact, or a rule without a
+ * template, gives the rule's generic text.  Pure; the caller frees the
+ * result. */
 char *lint_render_instead(const struct lint_rule *rule, const struct an_fact *fact);
 
 struct lint_finding {

@@ -166,6 +166,8 @@ static void test_every_rule_tested(void **state)
 			fail_msg("no test for rule %s", r->id);
 		assert_non_null(r->why);
 		assert_non_null(strchr(r->instead, '\n') ? r->instead : r->instead);
+		if (r->template && !strchr(r->template, '{'))
+			fail_msg("%s: a template without a placeholder", r->id);
 	}
 }
 
