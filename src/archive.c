@@ -115,6 +115,13 @@ static char *list_name(const struct archive *a)
 	return sbuf_detach(&b);
 }
 
+/* Where the limit was set, when an environment variable or an ini line
+ * set it (the flag names itself in the messages), else NULL. */
+static const char *limit_from(const struct archive *a)
+{
+	return a->limit_from && a->limit_from[0] != '-' ? a->limit_from : NULL;
+}
+
 void archive_init(struct archive *a, const char *schema, const char *vt_schema,
 		  const char *vt_table, long long limit, long long retention_ms)
 {
@@ -555,9 +562,10 @@ static int take_one(const struct archive *a, struct db *db, const char *table,
 						LFS("column", col), LFI("bytes", t.bytes),
 						LFI("limit", a->limit), { 0 } },
 			  "revision %s: not archiving %s%s%s%s before it is dropped: about %s, over "
-			  "--archive-limit %s; the data will be gone",
+			  "--archive-limit %s%s%s%s; the data will be gone",
 			  rev, t.table, col ? " (column " : "", col ? col : "", col ? ")" : "", size,
-			  lim);
+			  lim, limit_from(a) ? " (set by " : "", limit_from(a) ? limit_from(a) : "",
+			  limit_from(a) ? ")" : "");
 		goto out;
 	}
 	rc = -1;
@@ -724,6 +732,24 @@ static int estimate(struct db *db, const struct an_stmt *st, size_t k, char **ta
 	return rc;
 }
 
+/* The first drop over the limit, and where the limit and the policy
+ * that refuses it were set when not the default (the flag of the limit
+ * names itself). */
+static void refusal(struct sbuf *b, const struct archive *a, const struct revision *rev,
+		    int line, const char *table, const char *size, const char *lim)
+{
+	sbuf_addf(b, "revision %s (%s:%d) would drop the data of %s (about %s) without a copy: "
+		     "over --archive-limit %s. Refused before anything ran",
+		  rev->id, rev->path, line, table, size, lim);
+	if (a->guard_from)
+		sbuf_addf(b, " (by %s)", a->guard_from);
+	sbuf_adds(b, "; ");
+	if (limit_from(a))
+		sbuf_addf(b, "the limit is set by %s; ", limit_from(a));
+	sbuf_adds(b, "to drop it anyway put `-- prestart:no-archive REASON` on the line before "
+		     "the statement, raise --archive-limit, or set --guard warn");
+}
+
 int archive_precheck(const struct archive *a, struct db *db, const struct plan *p,
 		     struct err *e)
 {
@@ -770,14 +796,8 @@ int archive_precheck(const struct archive *a, struct db *db, const struct plan *
 					human_size(a->limit, lim, sizeof(lim));
 					revision_offset_to_linecol(sql, st->off, first, &line, &col);
 					if (over++ == 0)
-						sbuf_addf(&refused,
-							  "revision %s (%s:%d) would drop the data of %s "
-							  "(about %s) without a copy: over --archive-limit "
-							  "%s. Refused before anything ran; to drop it "
-							  "anyway put `-- prestart:no-archive REASON` on the "
-							  "line before the statement, raise --archive-limit, "
-							  "or set --guard warn",
-							  s->rev->id, s->rev->path, line, table, size, lim);
+						refusal(&refused, a, s->rev, line, table, size,
+							lim);
 					else
 						sbuf_addf(&refused, "%s%s (%s:%d) on %s (%s)",
 							  over == 2 ? ". Also over the limit: " : ", ",

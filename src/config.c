@@ -618,6 +618,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 			c->guard = GUARD_OFF;
 		else
 			r = val_invalid(&v, "guard policy", " (expected fail, warn or off)", e);
+		if (r > 0)
+			c->guard_from = val_from(&v);
 	}
 	val_free(&v);
 	if (r < 0)
@@ -626,6 +628,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 		 &v, e);
 	if (r > 0 && config_parse_size(v.s, &c->guard_size) < 0)
 		r = val_invalid(&v, "size", " (expected e.g. 64kB, 10MB, 1GB or bytes)", e);
+	if (r > 0)
+		c->guard_size_from = val_from(&v);
 	val_free(&v);
 	if (r < 0)
 		return -1;
@@ -653,6 +657,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 		 "archive_limit", NULL, &v, e);
 	if (r > 0 && config_parse_size(v.s, &c->archive_limit) < 0)
 		r = val_invalid(&v, "size", " (expected e.g. 0, 500MB, 1GB)", e);
+	if (r > 0)
+		c->archive_limit_from = val_from(&v);
 	val_free(&v);
 	if (r < 0)
 		return -1;
@@ -981,6 +987,9 @@ void config_release(struct config *c)
 	free(c->if_ahead_from);
 	free(c->phase_from);
 	free(c->checksum_from);
+	free(c->guard_from);
+	free(c->guard_size_from);
+	free(c->archive_limit_from);
 	free(c->tenants);
 	free(c->tenants_from);
 	free(c->tenant_search_path);

@@ -41,10 +41,14 @@ static size_t plan_revs(const struct plan *p, struct guard_rev *revs, struct sbu
 
 /* Log what passes anyway (allowed, or --guard warn); the first refusal's
  * message and the others' short names go to *refused.  tenant: NULL, or
- * the tenant whose schema was checked (SPEC §9.5), for the log lines. */
-static size_t report(const struct guard_set *set, const struct guard_rev *revs, long long limit,
-		     int warn, const char *tenant, struct sbuf *refused)
+ * the tenant whose schema was checked (SPEC §9.5), for the log lines.
+ * The messages name where the size and the policy were set when that was
+ * not the default (config.h's guard_size_from, guard_from). */
+static size_t report(const struct guard_set *set, const struct guard_rev *revs,
+		     const struct config *cfg, const char *tenant, struct sbuf *refused)
 {
+	const char *guard_from = cfg->guard_from;
+	int warn = cfg->guard == GUARD_WARN;
 	size_t over = 0;
 	char *who = tenant ? xasprintf("tenant %s: ", tenant) : xstrdup("");
 
@@ -56,7 +60,7 @@ static size_t report(const struct guard_set *set, const struct guard_rev *revs, 
 
 		if (k->verdict != GUARD_OVER && k->verdict != GUARD_ALLOWED)
 			continue;
-		msg = guard_message(k, r, limit);
+		msg = guard_message(k, r, cfg->guard_size, cfg->guard_size_from);
 		guard_size_str(k->size, size, sizeof(size));
 		if (k->verdict == GUARD_ALLOWED) {
 			log_event(LOG_INFO, "guard_allowed",
@@ -81,11 +85,14 @@ static size_t report(const struct guard_set *set, const struct guard_rev *revs, 
 							LFS("lock", analysis_lock_name(k->lock)),
 							LFS("rule", k->rule ? k->rule->id : NULL),
 							{ 0 } },
-				  "%s%s Applying it anyway (--guard warn).", who, msg);
+				  "%s%s Applying it anyway (%s).", who, msg,
+				  guard_from ? guard_from : "--guard warn");
 		} else if (over++ == 0) {
-			sbuf_addf(refused, "%s Refused before anything ran; to accept it, put "
+			sbuf_addf(refused, "%s Refused before anything ran%s%s%s; to accept it, put "
 				  "`-- prestart:allow %s REASON` on the line before the statement, or "
-				  "set --guard warn.", msg, k->rule ? k->rule->id : "RULE");
+				  "set --guard warn.", msg, guard_from ? " (by " : "",
+				  guard_from ? guard_from : "", guard_from ? ")" : "",
+				  k->rule ? k->rule->id : "RULE");
 		} else {
 			sbuf_addf(refused, "%s%s (%s:%d) on %s (%s)",
 				  over == 2 ? " Also over the size: " : ", ", r->revision, r->path,
@@ -152,7 +159,7 @@ int ctx_guard_db_cached(const struct ctx *c, struct db *db, const struct plan *p
 		rc = -1;
 		goto out;
 	}
-	if (report(&set, revs, c->cfg.guard_size, c->cfg.guard == GUARD_WARN, tenant, &refused))
+	if (report(&set, revs, &c->cfg, tenant, &refused))
 		rc = err_set(e, ERR_SCRIPT, "guard: %s", refused.buf);
 out:
 	free(sql);

@@ -27,6 +27,8 @@ const struct archive *ctx_archive_init(struct ctx *c, const struct ledger *l, st
 		return NULL;
 	archive_init(a, c->cfg.ledger_schema, c->cfg.version_table_schema, c->cfg.version_table,
 		     c->cfg.archive_limit, c->cfg.archive_retention_ms);
+	a->limit_from = c->cfg.archive_limit_from;
+	a->guard_from = c->cfg.guard_from;
 	return a;
 }
 

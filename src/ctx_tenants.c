@@ -394,6 +394,8 @@ static enum tstate migrate_tenant(struct trun *r, struct slot *s, struct tenant 
 	if (r->ledger.on && c->cfg.archive_limit > 0) {
 		archive_init(&ar, c->cfg.ledger_schema, t->name, c->cfg.version_table,
 			     c->cfg.archive_limit, c->cfg.archive_retention_ms);
+		ar.limit_from = c->cfg.archive_limit_from;
+		ar.guard_from = c->cfg.guard_from;
 		o.archive = &ar;
 		if (!r->no_archives && archive_prune(&ar, db, &e) < 0) {
 			log_event(LOG_WARN, "archive_prune_failed",

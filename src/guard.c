@@ -566,7 +566,8 @@ static void add_flat(struct sbuf *b, const char *s)
 		sbuf_adds(b, " */");
 }
 
-char *guard_message(const struct guard_check *c, const struct guard_rev *rev, long long limit)
+char *guard_message(const struct guard_check *c, const struct guard_rev *rev, long long limit,
+		    const char *limit_from)
 {
 	struct sbuf b = { 0 };
 	char size[32], lim[32];
@@ -575,9 +576,14 @@ char *guard_message(const struct guard_check *c, const struct guard_rev *rev, lo
 
 	guard_size_str(c->size, size, sizeof(size));
 	guard_size_str(limit, lim, sizeof(lim));
-	sbuf_addf(&b, "revision %s (%s:%d) %s table %s (%s, over --guard-size %s) under %s, "
+	/* the flag names itself; an environment variable or an ini line is
+	 * said, so that the limit can be found where it was set */
+	if (limit_from && limit_from[0] == '-')
+		limit_from = NULL;
+	sbuf_addf(&b, "revision %s (%s:%d) %s table %s (%s, over --guard-size %s%s%s) under %s, "
 		      "which %s until it ends: `%s`",
 		  rev->revision, rev->path, c->line, verb, c->table, size, lim,
+		  limit_from ? ", set by " : "", limit_from ? limit_from : "",
 		  analysis_lock_name(c->lock), guard_blocks(c->lock), c->statement);
 	if (c->rule) {
 		sbuf_addf(&b, ". Instead (%s): ", c->rule->id);

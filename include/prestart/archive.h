@@ -39,6 +39,10 @@ struct archive {
 	char *version_table; /* "schema.table" or "table" (owned) */
 	long long limit;     /* bytes: a larger copy is not made (a warning) */
 	long long retention_ms; /* 0: kept until restored */
+	/* Where the limit and the guard policy were set, as the over-limit
+	 * messages name them (config.h's archive_limit_from, guard_from;
+	 * borrowed), or NULL (the default; archive_init's). */
+	const char *limit_from, *guard_from;
 };
 
 void archive_init(struct archive *a, const char *schema, const char *vt_schema,

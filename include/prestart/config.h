@@ -121,6 +121,11 @@ struct config {
 	long long guard_size;
 	/* SPEC §9.3: data kept on drops (archive.h) */
 	long long archive_limit;        /* bytes; default 1GB; 0 = no archiving */
+	/* Where guard, guard_size and archive_limit were set, as the guard's
+	 * refusals quote it (like checksum_from: "--guard-size 1MB",
+	 * "PRESTART_GUARD_SIZE=1MB", "guard_size = 1MB in prestart.ini:3"), or
+	 * NULL for the default. */
+	char *guard_from, *guard_size_from, *archive_limit_from;
 	long long archive_retention_ms; /* default 30d; 0 = kept until restored */
 };
 

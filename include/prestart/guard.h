@@ -104,7 +104,10 @@ void guard_size_str(long long bytes, char *buf, size_t n);
 const char *guard_blocks(enum an_lock l);
 /* The message for check c over limit (new string): the revision,
  * file:line, the statement, the table and its size, the lock and what it
- * blocks, and the safe alternative. */
-char *guard_message(const struct guard_check *c, const struct guard_rev *rev, long long limit);
+ * blocks, and the safe alternative.  limit_from: where the limit was set
+ * (config.h's guard_size_from), named when not the flag itself, or NULL
+ * (the default). */
+char *guard_message(const struct guard_check *c, const struct guard_rev *rev, long long limit,
+		    const char *limit_from);
 
 #endif

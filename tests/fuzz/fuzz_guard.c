@@ -35,7 +35,8 @@ static void judge(const struct guard_rev *revs, size_t n, const uint8_t *data, s
 	}
 	FUZZ_CHECK(guard_answer(&s, &rows, 1024 * 1024, &e) == 0);
 	for (size_t i = 0; i < s.n; i++) {
-		char *m = guard_message(&s.v[i], &revs[s.v[i].rev], 1024 * 1024);
+		char *m = guard_message(&s.v[i], &revs[s.v[i].rev], 1024 * 1024,
+					 i % 2 ? "PRESTART_GUARD_SIZE=1MB" : NULL);
 
 		FUZZ_CHECK(m && *m);
 		FUZZ_CHECK(s.v[i].verdict <= GUARD_ALLOWED);

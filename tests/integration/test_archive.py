@@ -200,6 +200,45 @@ def test_archive_limit(db, tmp_path):
     assert cp.returncode == 2 and "archive-limit" in out(cp), describe(cp)
 
 
+def test_archive_limit_refusal_names_its_source(db, tmp_path):
+    """The limit and the policy set by an environment variable or an ini
+    line are named in the refusal (the flag names itself) and in the
+    warning of a drop not archived."""
+    p = people_project(tmp_path, db)
+    p.ok("upgrade", "r1")
+    head = (r"revision r2 \(.*r2_[a-z0-9_]*\.sql:\d+\) would drop the data of public\.people "
+            r"\(about \d+ .*\) without a copy: over --archive-limit 1 bytes\. Refused before "
+            r"anything ran")
+    tail = r"to drop it anyway put `-- prestart:no-archive REASON`"
+    # the environment variable
+    cp = p.run("upgrade", env={"PRESTART_ARCHIVE_LIMIT": "1"})
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(head + r"; the limit is set by PRESTART_ARCHIVE_LIMIT=1; " + tail, out(cp)), \
+        out(cp)
+    assert db.versions() == ["r1"] and archive_rows(db) == []
+    # the ini file, with its line, and the policy from it too
+    ini = p.root / "prestart.ini"
+    ini.write_text("[prestart]\nguard = fail\n\narchive_limit = 1\n")
+    cp = p.run("upgrade")
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(head + r" \(by guard = fail in \S*prestart\.ini:2\); the limit is set by "
+                     r"archive_limit = 1 in \S*prestart\.ini:4; " + tail, out(cp)), out(cp)
+    assert db.versions() == ["r1"] and archive_rows(db) == []
+    # the flags over both: the limit's flag names itself, the policy's is said
+    cp = p.run("--archive-limit", "1", "--guard", "fail", "upgrade",
+               env={"PRESTART_ARCHIVE_LIMIT": "2"})
+    assert cp.returncode == 3, describe(cp)
+    assert re.search(head + r" \(by --guard fail\); " + tail, out(cp)), out(cp)
+    assert "set by" not in out(cp), out(cp)
+    assert db.versions() == ["r1"] and archive_rows(db) == []
+    # warn from the environment: the drop goes on, the warning names the ini line
+    cp = p.ok("upgrade", env={"PRESTART_GUARD": "warn"})
+    assert re.search(r"not archiving public\.people .* before it is dropped: about \d+ .*over "
+                     r"--archive-limit 1 bytes \(set by archive_limit = 1 in "
+                     r"\S*prestart\.ini:4\); the data will be gone", out(cp)), out(cp)
+    assert db.versions() == ["r2"] and archive_rows(db) == []
+
+
 def test_retention_drops_old_archives(db, tmp_path):
     p = people_project(tmp_path, db)
     p.ok("upgrade")

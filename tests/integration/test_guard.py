@@ -140,6 +140,50 @@ def test_env_and_ini_settings(project, db):
 
 
 @PG
+def test_refusal_names_where_the_setting_came_from(project, db):
+    """The size and the policy set by an environment variable or an ini
+    line are named in the refusal (the flag names itself), so the setting
+    can be found where it was made."""
+    make_big(project, db)
+    project.rev("b2", down="a1", up="CREATE INDEX big_a_idx ON big (a);")
+    before = snapshot(db)
+    guard_line = lambda cp: [ln for ln in cp.stderr.splitlines() if "guard:" in ln]
+    # the environment variable
+    cp = project.run("upgrade", env={"PRESTART_GUARD_SIZE": "512kB"})
+    assert cp.returncode == 3, describe(cp)
+    assert len(guard_line(cp)) == 1, describe(cp)
+    assert re.search(r"scans table big \(\d+(\.\d)? MB, over --guard-size 512 kB, set by "
+                     r"PRESTART_GUARD_SIZE=512kB\) under SHARE", guard_line(cp)[0]), describe(cp)
+    assert "Refused before anything ran; to accept it" in cp.stderr, describe(cp)
+    assert snapshot(db) == before
+    # the ini file, with its line; the policy from the environment
+    ini = project.root / "prestart.ini"
+    ini.write_text("[prestart]\n# the guard\nguard_size = 64kB\n")
+    cp = project.run("upgrade", env={"PRESTART_GUARD": "fail"})
+    assert cp.returncode == 3, describe(cp)
+    msg = guard_line(cp)[0]
+    assert re.search(r"scans table big \(\d+(\.\d)? MB, over --guard-size 64 kB, set by "
+                     r"guard_size = 64kB in \S*prestart\.ini:3\) under SHARE", msg), msg
+    assert "Refused before anything ran (by PRESTART_GUARD=fail); to accept it, put " \
+        "`-- prestart:allow create-index-not-concurrently REASON`" in msg, msg
+    assert snapshot(db) == before
+    # the flag over both: named by the message itself, nothing more
+    cp = project.run("--guard-size", "1MB", "--guard", "fail", "upgrade")
+    assert cp.returncode == 3, describe(cp)
+    msg = guard_line(cp)[0]
+    assert re.search(r"MB, over --guard-size 1 MB\) under SHARE", msg), msg
+    assert "set by" not in msg and "Refused before anything ran (by --guard fail); " in msg, msg
+    assert snapshot(db) == before
+    # the policy from the ini file: warn, said with its line
+    ini.write_text("[prestart]\nguard_size = 64kB\nguard = warn\n")
+    cp = project.ok("upgrade")
+    assert re.search(r"over --guard-size 64 kB, set by guard_size = 64kB in \S*prestart\.ini:2\)"
+                     r".* Applying it anyway \(guard = warn in \S*prestart\.ini:3\)\.",
+                     cp.stdout + cp.stderr), describe(cp)
+    assert db.versions() == ["b2"]
+
+
+@PG
 def test_off_checks_nothing(project, db):
     make_big(project, db)
     project.rev("b2", down="a1", up="ALTER TABLE big ALTER COLUMN n TYPE bigint;")

@@ -331,7 +331,7 @@ static void test_message(void **state)
 	guard_collect(&rev, 1, &s);
 	assert_int_equal(s.n, 1);
 	s.v[0].size = 412 * MB;
-	m = guard_message(&s.v[0], &rev, 128 * MB);
+	m = guard_message(&s.v[0], &rev, 128 * MB, NULL);
 	assert_string_equal(
 		m, "revision 3f2a (versions/3f2a_total.sql:16) rewrites table orders (412 MB, over "
 		   "--guard-size 128 MB) under ACCESS EXCLUSIVE, which blocks reads and writes "
@@ -349,9 +349,21 @@ static void test_message(void **state)
 	guard_collect(&rev, 1, &s);
 	assert_int_equal(s.n, 1);
 	s.v[0].size = 412 * MB;
-	m = guard_message(&s.v[0], &rev, 128 * MB);
+	m = guard_message(&s.v[0], &rev, 128 * MB, NULL);
 	assert_non_null(strstr(m, "in a revision marked `-- Transactional: false` (CONCURRENTLY"));
 	assert_null(strstr(m, "/*"));
+	free(m);
+	/* where the limit was set: the flag names itself, the rest are said */
+	m = guard_message(&s.v[0], &rev, 128 * MB, "--guard-size 128MB");
+	assert_non_null(strstr(m, "(412 MB, over --guard-size 128 MB) under SHARE"));
+	free(m);
+	m = guard_message(&s.v[0], &rev, 128 * MB, "PRESTART_GUARD_SIZE=128MB");
+	assert_non_null(strstr(m, "(412 MB, over --guard-size 128 MB, set by "
+				  "PRESTART_GUARD_SIZE=128MB) under SHARE"));
+	free(m);
+	m = guard_message(&s.v[0], &rev, 128 * MB, "guard_size = 128MB in prestart.ini:3");
+	assert_non_null(strstr(m, "(412 MB, over --guard-size 128 MB, set by guard_size = 128MB "
+				  "in prestart.ini:3) under SHARE"));
 	free(m);
 	guard_release(&s);
 }
