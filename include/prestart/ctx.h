@@ -255,6 +255,21 @@ int ctx_offline(struct ctx *c, const struct migrate_request *rq);
  * status.  (src/ctx_migrate.c) */
 int ctx_migrate(struct ctx *c, const struct migrate_request *rq, struct plan *p);
 
+/* A request's plan from the version table (src/ctx_plan.c); not bound.
+ * ctx_plan_from: plan rq from heads, 0 or -1 with c->e filled.
+ * ctx_plan_read: read the version table (ctx_read_heads_probe with flags
+ * and probe) and plan rq from it; with the database ahead (c->ahead) the
+ * plan is empty, at its heads.  0 or an exit status.
+ * ctx_replan: read it again, now that the lock is settled, and plan rq
+ * from it: a marker of a non-transactional revision is judged when marked
+ * is asked for (NULL: not).  0 or an exit status. */
+int ctx_plan_from(struct ctx *c, const struct migrate_request *rq, const struct strlist *heads,
+		  struct plan *p);
+int ctx_plan_read(struct ctx *c, const struct migrate_request *rq, unsigned flags,
+		  const struct db_probe *probe, int *exists, int *marked, struct plan *p);
+int ctx_replan(struct ctx *c, const struct migrate_request *rq, unsigned keep,
+	       struct strlist *heads, int *marked, struct plan *p);
+
 /* The binding step (SPEC §7.5): give the .py steps of p the SQL of their
  * fresh compiled files for the database's dialect (compiled_bind; c->bind
  * is made on first use).  *fresh and *missing count the .py steps bound
