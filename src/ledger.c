@@ -664,19 +664,15 @@ out:
 	return rc;
 }
 
-int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
+/* Is there a ledger to read, one prestart may read?  1 yes, 0 none (off,
+ * or no table), -1 with db->errstr (and l->refused for a table another
+ * role made or can run code through). */
+static int may_read(struct ledger *l, struct db *db)
 {
-	static const char *const cols[] = { "revision", "down_revisions", "checksum",
-					    "downgrade_sql", "compat", NULL, "applied_by",
-					    "prestart_version" };
-	struct strlist raw = { 0 };
-	struct sbuf q = { 0 };
-	char *name, *key, *t;
 	const char *schema;
-	size_t at_hold, from;
+	char *t;
 	int exists = 0, rc;
 
-	memset(rows, 0, sizeof(*rows));
 	if (!l->on)
 		return 0;
 	t = raw_name(l, &schema);
@@ -685,8 +681,23 @@ int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 	if (rc < 0 || !exists)
 		return rc;
 	/* Even a SELECT runs a view's (or a rule's) functions. */
-	if (check_trusted(l, db) < 0)
-		return -1;
+	return check_trusted(l, db) < 0 ? -1 : 1;
+}
+
+int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
+{
+	static const char *const cols[] = { "revision", "down_revisions", "checksum",
+					    "downgrade_sql", "compat", NULL, "applied_by",
+					    "prestart_version" };
+	struct strlist raw = { 0 };
+	struct sbuf q = { 0 };
+	char *name, *key;
+	size_t at_hold, from;
+	int rc;
+
+	memset(rows, 0, sizeof(*rows));
+	if ((rc = may_read(l, db)) <= 0)
+		return rc;
 	name = table_name(l);
 	sbuf_adds(&q, "SELECT ");
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
@@ -751,20 +762,12 @@ int ledger_read_sums(struct ledger *l, struct db *db, struct ledger_rows *rows)
 {
 	struct strlist raw = { 0 };
 	struct sbuf q = { 0 };
-	char *name, *t;
-	const char *schema;
-	int exists = 0, rc;
+	char *name;
+	int rc;
 
 	memset(rows, 0, sizeof(*rows));
-	if (!l->on)
-		return 0;
-	t = raw_name(l, &schema);
-	rc = db->ops->table_exists(db, schema, t, &exists);
-	free(t);
-	if (rc < 0 || !exists)
+	if ((rc = may_read(l, db)) <= 0)
 		return rc;
-	if (check_trusted(l, db) < 0)
-		return -1;
 	name = table_name(l);
 	/* a checksum is 64 hex digits: the row is split at its last blank */
 	sbuf_addf(&q, "SELECT revision || ' ' || checksum FROM %s WHERE checksum IS NOT NULL "

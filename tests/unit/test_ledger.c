@@ -69,14 +69,16 @@ static void test_checksum_normalisation(void **state)
 
 /* The checksum as PostgreSQL's scanner reads the text, every time: the
  * reading every checksum had before the lexer took over text it reads
- * alike.  -1 when the scanner refuses the text (both then use the lexer). */
+ * alike.  The scanner's comments cut out here (a block comment becomes a
+ * blank, a line comment goes but for its newline), the text left holds
+ * none, and its checksum is the original's.  -1 when the scanner refuses
+ * the text (both then use the lexer). */
 static int scanner_sum(const char *s, char out[65])
 {
 	struct pgscan t;
 	struct err e;
-	struct sbuf nc = { 0 }, norm = { 0 };
+	struct sbuf nc = { 0 };
 	size_t at = 0;
-	const char *p;
 
 	if (pgscan(s, &t, NULL, &e) < 0) {
 		pgscan_release(&t);
@@ -92,21 +94,8 @@ static int scanner_sum(const char *s, char out[65])
 	}
 	sbuf_adds(&nc, s + at);
 	pgscan_release(&t);
-	for (p = nc.buf ? nc.buf : ""; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t n = eol ? (size_t)(eol - p) : strlen(p);
-
-		while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n) {
-			sbuf_add(&norm, p, n);
-			sbuf_addc(&norm, '\n');
-		}
-		p = eol ? eol + 1 : p + strlen(p);
-	}
-	ledger_sha256_hex(norm.buf ? norm.buf : "", norm.len, out);
+	ledger_checksum(nc.buf ? nc.buf : "", out);
 	sbuf_free(&nc);
-	sbuf_free(&norm);
 	return 0;
 }
 
