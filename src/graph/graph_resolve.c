@@ -602,6 +602,14 @@ int graph_resolve(const struct graph *g, const char *arg, const struct strlist *
 
 /* ---- a reason for "Ambiguous walk" -------------------------------------- */
 
+/* "from FROM, which branches to a, b" */
+static void add_branches(struct sbuf *why, const char *from, const struct revptrs *to)
+{
+	sbuf_addf(why, "from %s, which branches to ", from);
+	for (size_t i = 0; i < to->n; i++)
+		sbuf_addf(why, "%s%s", i ? ", " : "", to->v[i]->id);
+}
+
 /* Alembic's "Ambiguous walk" names neither the target nor where the walk
  * forks; the commands keep its words (the graph's answers stay Alembic's)
  * and add in parentheses what the user can act on. */
@@ -628,9 +636,7 @@ static void walk_fork(const struct graph *g, const char *target, const struct st
 
 		graph_bases(g, &b);
 		if (b.n > 1) {
-			sbuf_adds(why, "from <base>, which branches to ");
-			for (size_t i = 0; i < b.n; i++)
-				sbuf_addf(why, "%s%s", i ? ", " : "", b.v[i]->id);
+			add_branches(why, "<base>", &b);
 			revptrs_free(&b);
 			return;
 		}
@@ -671,9 +677,7 @@ static void walk_fork(const struct graph *g, const char *target, const struct st
 
 			graph_nextrevs(g, r, &up);
 			if (up.n > 1) {
-				sbuf_addf(why, "from %s, which branches to ", r->id);
-				for (size_t i = 0; i < up.n; i++)
-					sbuf_addf(why, "%s%s", i ? ", " : "", up.v[i]->id);
+				add_branches(why, r->id, &up);
 				revptrs_free(&up);
 				return;
 			}
