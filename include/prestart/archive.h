@@ -30,6 +30,7 @@
 #define PRESTART_ARCHIVE_H
 
 #include "prestart/analysis.h"
+#include "prestart/archive_scan.h"
 #include "prestart/db.h"
 #include "prestart/plan.h"
 #include "prestart/util.h"
@@ -48,25 +49,6 @@ struct archive {
 void archive_init(struct archive *a, const char *schema, const char *vt_schema,
 		  const char *vt_table, long long limit, long long retention_ms);
 void archive_release(struct archive *a);
-
-/* What one section destroys: its analysis and the statements to archive
- * before (cut[], ascending statement indices). */
-struct archive_plan {
-	const struct an_script *an; /* the caller's, or &own */
-	struct an_script own;
-	size_t *cut;
-	size_t ncut;
-	char **skip_reason; /* per statement: the no-archive reason, or NULL */
-};
-
-/* Read a section's statements: with `an`, the section's analysis the
- * caller made (borrowed: it must outlive p), else one made here when the
- * text mentions DROP or TRUNCATE (PostgreSQL grammar).  A no-archive
- * comment without a reason is ERR_SCRIPT "path:line: ...".  Release with
- * archive_plan_release, also after failure. */
-int archive_scan(const char *sql, const struct an_script *an, const char *path, int first_line,
-		 struct archive_plan *p, struct err *e);
-void archive_plan_release(struct archive_plan *p);
 
 /* Archive what statement `stmt` of p is about to destroy, in the caller's
  * transaction (the archive list created when missing).  Over the limit:
