@@ -70,13 +70,7 @@ char *db_quote_ident(enum db_kind kind, const char *s)
 
 	if (!needs_quote(kind, s))
 		return xstrdup(s);
-	sbuf_addc(&b, '"');
-	for (const char *p = s; *p; p++) {
-		if (*p == '"')
-			sbuf_addc(&b, '"');
-		sbuf_addc(&b, *p);
-	}
-	sbuf_addc(&b, '"');
+	sbuf_add_sql_ident(&b, s);
 	return sbuf_detach(&b);
 }
 
