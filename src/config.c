@@ -308,6 +308,14 @@ static int pick_duration(const struct loader *L, const char *flag, const char *f
 	return r < 0 ? -1 : 0;
 }
 
+/* Keep v's value in *out (owned), in place of what was there. */
+static void val_take(struct val *v, char **out)
+{
+	free(*out);
+	*out = v->s;
+	v->s = NULL;
+}
+
 static int pick_string(const struct loader *L, const char *flag, const char *flag_val,
 		       const char *env, const char *pkey, const char *akey, char **out,
 		       struct err *e)
@@ -315,11 +323,8 @@ static int pick_string(const struct loader *L, const char *flag, const char *fla
 	struct val v;
 	int r = pick(L, flag, flag_val, env, pkey, akey, &v, e);
 
-	if (r > 0) {
-		free(*out);
-		*out = v.s;
-		v.s = NULL;
-	}
+	if (r > 0)
+		val_take(&v, out);
 	val_free(&v);
 	return r < 0 ? -1 : 0;
 }
@@ -566,11 +571,8 @@ static int load_ledger_settings(struct config *c, const struct config_flags *fla
 		 "ledger_schema", NULL, &v, e);
 	if (r > 0 && strlen(v.s) > 63)
 		r = val_invalid(&v, "ledger schema", " (a PostgreSQL name: at most 63 bytes)", e);
-	if (r > 0) {
-		free(c->ledger_schema);
-		c->ledger_schema = v.s;
-		v.s = NULL;
-	}
+	if (r > 0)
+		val_take(&v, &c->ledger_schema);
 	val_free(&v);
 	if (r < 0)
 		return -1;
@@ -723,11 +725,8 @@ static int load_tenant_settings(struct config *c, const struct config_flags *fla
 	if (r > 0 && !strstr(v.s, "{tenant}"))
 		r = val_invalid(&v, "tenant search path",
 				" (it must name {tenant}, e.g. '{tenant},public')", e);
-	if (r > 0) {
-		free(c->tenant_search_path);
-		c->tenant_search_path = v.s;
-		v.s = NULL;
-	}
+	if (r > 0)
+		val_take(&v, &c->tenant_search_path);
 	val_free(&v);
 	if (r < 0)
 		return -1;
@@ -856,11 +855,8 @@ static int load_settings(struct config *c, const struct config_flags *flags,
 
 		r = termlog_check(v.s, setting, e);
 		free(setting);
-		if (r == 0) {
-			free(c->termination_log);
-			c->termination_log = v.s;
-			v.s = NULL;
-		}
+		if (r == 0)
+			val_take(&v, &c->termination_log);
 	}
 	val_free(&v);
 	if (r < 0)
