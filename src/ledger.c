@@ -758,34 +758,48 @@ int ledger_read(struct ledger *l, struct db *db, struct ledger_rows *rows)
 	return rc;
 }
 
+/* " FROM <ledger> WHERE <the rows with a checksum of this version
+ * table>": the rows a restart at head compares (ledger_read_sums, and
+ * ledger_sums_sql's probe). */
+static void add_sums_from(struct sbuf *b, const struct ledger *l)
+{
+	char *name = table_name(l);
+
+	sbuf_addf(b, " FROM %s WHERE checksum IS NOT NULL AND version_table = ", name);
+	add_key(b, l);
+	free(name);
+}
+
+/* A row of only a revision and its checksum (both owned) onto rows. */
+static void push_sum(struct ledger_rows *rows, char *revision, char *checksum)
+{
+	xgrow((void **)&rows->v, &rows->alloc, rows->n + 1, sizeof(*rows->v));
+	memset(&rows->v[rows->n], 0, sizeof(*rows->v));
+	rows->v[rows->n].revision = revision;
+	rows->v[rows->n].checksum = checksum;
+	rows->n++;
+}
+
 int ledger_read_sums(struct ledger *l, struct db *db, struct ledger_rows *rows)
 {
 	struct strlist raw = { 0 };
 	struct sbuf q = { 0 };
-	char *name;
 	int rc;
 
 	memset(rows, 0, sizeof(*rows));
 	if ((rc = may_read(l, db)) <= 0)
 		return rc;
-	name = table_name(l);
 	/* a checksum is 64 hex digits: the row is split at its last blank */
-	sbuf_addf(&q, "SELECT revision || ' ' || checksum FROM %s WHERE checksum IS NOT NULL "
-		  "AND version_table = ", name);
-	add_key(&q, l);
+	sbuf_adds(&q, "SELECT revision || ' ' || checksum");
+	add_sums_from(&q, l);
 	rc = db->ops->query_col(db, q.buf, &raw);
 	sbuf_free(&q);
-	free(name);
 	for (size_t i = 0; rc == 0 && i < raw.n; i++) {
 		const char *blank = strrchr(raw.v[i], ' ');
 
-		if (!blank || blank == raw.v[i])
-			continue;
-		xgrow((void **)&rows->v, &rows->alloc, rows->n + 1, sizeof(*rows->v));
-		memset(&rows->v[rows->n], 0, sizeof(*rows->v));
-		rows->v[rows->n].revision = xstrndup(raw.v[i], (size_t)(blank - raw.v[i]));
-		rows->v[rows->n].checksum = xstrdup(blank + 1);
-		rows->n++;
+		if (blank && blank != raw.v[i])
+			push_sum(rows, xstrndup(raw.v[i], (size_t)(blank - raw.v[i])),
+				 xstrdup(blank + 1));
 	}
 	strlist_free(&raw);
 	return rc;
@@ -1004,9 +1018,8 @@ char *ledger_sums_sql(const struct ledger *l)
 	if (!l->on || !(l->drv->supports & DB_HAS_QUERY_TO_XML))
 		return NULL;
 	name = table_name(l);
-	sbuf_addf(&inner, "SELECT revision, checksum FROM %s WHERE checksum IS NOT NULL AND "
-		  "version_table = ", name);
-	add_key(&inner, l);
+	sbuf_adds(&inner, "SELECT revision, checksum");
+	add_sums_from(&inner, l);
 	/* query_to_xml runs its query only when called, so a missing ledger
 	 * is no error (and no line in the server's log) on the fast path; nor
 	 * is it read when it is not one prestart may use (db_table_trusted:
@@ -1056,8 +1069,7 @@ void ledger_sums_parse(const struct strlist *raw, struct ledger_rows *rows)
 			r.revision = xml_take(&p, end, "revision");
 			r.checksum = xml_take(&p, end, "checksum");
 			if (r.revision && r.checksum) {
-				xgrow((void **)&rows->v, &rows->alloc, rows->n + 1, sizeof(*rows->v));
-				rows->v[rows->n++] = r;
+				push_sum(rows, r.revision, r.checksum);
 			} else {
 				free(r.revision);
 				free(r.checksum);
