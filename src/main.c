@@ -117,6 +117,8 @@ enum {
 	/* uses the health address: run and wait serve it, healthcheck probes
 	 * it; the others warn about a --health-addr flag they would ignore */
 	USES_HEALTH = 1 << 8,
+	/* runs the after-upgrade hooks (--after, after_upgrade) */
+	RUNS_HOOKS = 1 << 9,
 };
 
 struct command {
@@ -132,7 +134,8 @@ static int cmd_help(struct ctx *c);
 static int cmd_version(struct ctx *c);
 
 static const struct command commands[] = {
-	{ .name = "run", .fn = cmd_run, .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP | USES_HEALTH },
+	{ .name = "run", .fn = cmd_run,
+	  .flags = NEED_SCRIPTS | NEED_DB | TAKES_APP | USES_HEALTH | RUNS_HOOKS },
 	{ .name = "wait", .fn = cmd_wait, .flags = NEED_CONFIG | NEED_DB | TAKES_APP | USES_HEALTH,
 	  .opts = L(O_HEAD) },
 	{ .name = "upgrade", .fn = cmd_upgrade, .flags = NEED_SCRIPTS, .opts = L(O_SQL),
@@ -567,6 +570,14 @@ static void write_termlog(const char *path, struct ctx *c, enum st_state st, int
 	free(hold);
 }
 
+/* A flag given to a command that ignores it, and why. */
+static void warn_ignored(const char *option, const char *command, const char *why)
+{
+	log_event(LOG_WARN, "option_ignored",
+		  (struct log_field[]){ LFS("option", option), LFS("command", command), { 0 } },
+		  "%s is ignored by '%s': %s", option, command, why);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -637,22 +648,14 @@ int main(int argc, char **argv)
 				 cli.wait_head ? " --head" : "");
 		goto out;
 	}
-	/* A shared PRESTART_HEALTH_ADDR or health_addr reaches every command:
-	 * only the flag, given to this command, is worth a word. */
+	/* A shared PRESTART_HEALTH_ADDR or health_addr (or after_upgrade in
+	 * the config file) reaches every command: only the flag, given to a
+	 * command that does not use it, is worth a word. */
 	if (cli.flags.health_addr && !(cmd->flags & USES_HEALTH))
-		log_event(LOG_WARN, "option_ignored",
-			  (struct log_field[]){ LFS("option", "--health-addr"),
-						LFS("command", cmd->name), { 0 } },
-			  "--health-addr is ignored by '%s': only run and wait serve the health "
-			  "endpoint", cmd->name);
-	/* Likewise --after: only run runs the hooks (after_upgrade in the
-	 * config file is for run and silent elsewhere). */
-	if (cli.flags.after_upgrade.n && strcmp(cmd->name, "run") != 0)
-		log_event(LOG_WARN, "option_ignored",
-			  (struct log_field[]){ LFS("option", "--after"), LFS("command", cmd->name),
-						{ 0 } },
-			  "--after is ignored by '%s': only run runs the after-upgrade hooks",
-			  cmd->name);
+		warn_ignored("--health-addr", cmd->name,
+			     "only run and wait serve the health endpoint");
+	if (cli.flags.after_upgrade.n && !(cmd->flags & RUNS_HOOKS))
+		warn_ignored("--after", cmd->name, "only run runs the after-upgrade hooks");
 	if ((cmd->flags & NEED_DB) && (rc = ctx_need_db(&c)))
 		goto out;
 	/* Resolved now: a run that execs releases the configuration first. */
